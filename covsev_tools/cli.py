@@ -1,0 +1,56 @@
+"""The ``covsev`` command.
+
+Each command group lives in ``covsev_tools/commands/<group>.py`` and exposes ``register(subparsers)``;
+heavy imports stay inside the handlers so that ``covsev --help`` starts in well under a second.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+
+COMMAND_GROUPS = ("cohort", "labels", "predict", "refit", "agreement", "report", "demo")
+
+
+class CovsevError(Exception):
+    """An error the user can fix; printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="covsev",
+        description="Blinded chest X-ray severity scoring and model validation.",
+    )
+    parser.add_argument("--version", action="version", version=f"covsev {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        try:
+            module = importlib.import_module(f"covsev_tools.commands.{group}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"covsev_tools.commands.{group}":
+                raise
+            continue  # a command group not built yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except CovsevError as exc:
+        print(f"covsev {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
