@@ -1,0 +1,30 @@
+"""Inter-rater agreement statistics for papers, each equal to its published definition.
+
+Every function takes a tidy long table (one row per case × rater, column names configurable,
+missing ratings allowed) and returns JSON-ready dicts with confidence intervals:
+
+- :func:`icc` — ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k (Shrout & Fleiss 1979; McGraw & Wong 1996)
+- :func:`cohen_kappa`, :func:`fleiss_kappa` — Cohen (un/weighted), Fleiss
+- :func:`krippendorff_alpha` — nominal, ordinal, interval, ratio
+- :func:`gwet_ac` — AC1, AC2 (linear, quadratic)
+- :func:`pearson`, :func:`spearman`, :func:`concordance_ccc`, :func:`bland_altman`
+- :func:`pairwise_agreement`, :func:`agreement_report` and the table writers
+  :func:`format_markdown`, :func:`format_latex`, :func:`format_csv`, :func:`to_json`.
+
+Methods and the JSON schema: docs/readme/agreement.md.
+"""
+from ._table import AgreementInputError, RatingsMatrix, parse_categories, ratings_matrix
+from .alpha import krippendorff_alpha
+from .continuous import bland_altman, concordance_ccc, continuous_xy, pearson, spearman
+from .formatting import format_csv, format_latex, format_markdown, to_json
+from .gwet import gwet_ac
+from .icc import icc
+from .kappa import cohen_kappa, fleiss_kappa
+from .report import agreement_report, pairwise_agreement
+
+__all__ = [
+    "AgreementInputError", "RatingsMatrix", "agreement_report", "bland_altman", "cohen_kappa",
+    "concordance_ccc", "continuous_xy", "fleiss_kappa", "format_csv", "format_latex",
+    "format_markdown", "gwet_ac", "icc", "krippendorff_alpha", "pairwise_agreement",
+    "parse_categories", "pearson", "ratings_matrix", "spearman", "to_json",
+]

@@ -1,0 +1,259 @@
+"""Writers for an :func:`agreement_report`: JSON, Markdown, LaTeX (booktabs) and a tidy CSV.
+
+Values with intervals print as a paper would: ``0.87 (0.81–0.91)``. A statistic that could not be
+computed prints as a dash with its reason listed under the table.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .alpha import LEVELS
+from .icc import FORMS, LABELS
+
+GWET_TITLES = {"AC1": "Gwet's AC1", "AC2_linear": "Gwet's AC2 (linear)",
+               "AC2_quadratic": "Gwet's AC2 (quadratic)"}
+PAIR_COLUMNS = [("kappa", "κ"), ("kappa_linear", "κ linear"), ("kappa_quadratic", "κ quadratic"),
+                ("pearson", "Pearson r"), ("spearman", "Spearman ρ"), ("ccc", "CCC")]
+LATEX_NAMES = {"κ": r"$\kappa$", "κ linear": r"$\kappa_\mathrm{lin}$",
+               "κ quadratic": r"$\kappa_\mathrm{quad}$", "Spearman ρ": r"Spearman $\rho$",
+               "Pearson r": "Pearson $r$"}
+
+
+def to_json(report: dict, indent: int = 2) -> str:
+    """Strict JSON text of a report (raises ValueError rather than write a NaN token)."""
+    return json.dumps(report, indent=indent, allow_nan=False, ensure_ascii=False)
+
+
+def _num(value, digits: int = 2) -> str:
+    """Fixed decimals with a true minus sign (U+2212), "—" for a missing value."""
+    return "—" if value is None else f"{value:.{digits}f}".replace("-", "−")
+
+
+def _ci(low, high, digits=2, dash="–") -> str:
+    """"0.81–0.91", or "−0.95 to −0.24" when a bound is negative (a dash would read as minus)."""
+    sep = " to " if (low is not None and low < 0) or (high is not None and high < 0) else dash
+    return f"{_num(low, digits)}{sep}{_num(high, digits)}"
+
+
+class _Notes:
+    """Collects the reasons of statistics that could not be computed, numbered."""
+
+    def __init__(self):
+        self.reasons: list[str] = []
+
+    def mark(self, reason: str) -> str:
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        return f"—[{self.reasons.index(reason) + 1}]"
+
+
+def _cell(entry, notes: _Notes, dash="–") -> str:
+    if not entry or entry.get("value") is None:
+        return notes.mark((entry or {}).get("reason", "not computed"))
+    text = _num(entry["value"])
+    ci = entry.get("ci95")
+    return f"{text} ({_ci(*ci, dash=dash)})" if ci else text
+
+
+def _ba_cells(ba, notes, dash="–") -> list[str]:
+    if not ba or ba.get("bias") is None:
+        mark = notes.mark((ba or {}).get("reason", "not computed"))
+        return [mark, mark, mark]
+    return [f"{_num(ba['bias'])} ({_ci(*ba['bias_ci95'], dash=dash)})",
+            f"{_num(ba['loa_low'])} ({_ci(*ba['loa_low_ci95'], dash=dash)})",
+            f"{_num(ba['loa_high'])} ({_ci(*ba['loa_high_ci95'], dash=dash)})"]
+
+
+def _df(value) -> str:
+    if value is None:
+        return "—"
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def _pval(p) -> str:
+    if p is None:
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _tables(report: dict, notes: _Notes, dash="–") -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of every table of the report, cells as display text."""
+    icc_rows = []
+    for form in FORMS:
+        e = report["icc"][form]
+        icc_rows.append([f"{form} {LABELS[form]}", _cell(e, notes, dash), _num(e.get("F")),
+                         str(e.get("df1", "—")), _df(e.get("df2")),
+                         _pval(e.get("pval"))])
+    overall = [["Fleiss' kappa", _cell(report["fleiss_kappa"], notes, dash), "—"]]
+    for name in LEVELS:
+        overall.append([f"Krippendorff's alpha ({name})",
+                        _cell(report["krippendorff_alpha"][name], notes, dash), "—"])
+    for name, title in GWET_TITLES.items():
+        e = report["gwet"][name]
+        overall.append([title, _cell(e, notes, dash), _num(e.get("se"), 3)])
+    tables = [("Intraclass correlation", ["Form", "ICC (95% CI)", "F", "df1", "df2", "p"], icc_rows),
+              ("Chance-corrected agreement, all raters", ["Statistic", "Value (95% CI)", "SE"],
+               overall)]
+    pair_header = ["Pair", "n"] + [title for _, title in PAIR_COLUMNS] + \
+        ["MAE", "RMSE", "Bias (95% CI)", "LoA low (95% CI)", "LoA high (95% CI)"]
+    pair_rows = [[f"{p['rater_a']} vs {p['rater_b']}", str(p["n"])]
+                 + [_cell(p[key], notes, dash) for key, _ in PAIR_COLUMNS]
+                 + [_num(p["mae"]), _num(p["rmse"])] + _ba_cells(p["bland_altman"], notes, dash)
+                 for p in report["pairs"]]
+    tables.append(("Rater pairs (differences: first − second)", pair_header, pair_rows))
+    if report.get("vs_others"):
+        header = ["Rater", "n"] + [t for k, t in PAIR_COLUMNS if not k.startswith("kappa")] + \
+            ["MAE", "RMSE", "Bias (95% CI)", "LoA low (95% CI)", "LoA high (95% CI)"]
+        rows = [[str(v["rater"]), str(v["n"])]
+                + [_cell(v[k], notes, dash) for k, _ in PAIR_COLUMNS if not k.startswith("kappa")]
+                + [_num(v["mae"]), _num(v["rmse"])] + _ba_cells(v["bland_altman"], notes, dash)
+                for v in report["vs_others"]]
+        tables.append(("Each rater vs the mean of the others", header, rows))
+    return tables
+
+
+def _summary(report: dict) -> str:
+    m = report["method"]
+    icc = m["icc"]
+    boot = m["bootstrap"]
+    return (f"{report['n_cases']} cases, {report['n_raters']} raters, {report['n_ratings']} "
+            f"ratings. ICC on {icc['n_used']} complete cases ({icc['n_dropped']} with a missing "
+            f"rating dropped), exact F intervals (McGraw & Wong 1996). Kappa and alpha intervals: "
+            f"percentile bootstrap over cases ({boot['n_boot']} resamples, seed {boot['seed']}). "
+            f"Bland-Altman limit intervals: {m['bland_altman']['loa_ci']}.")
+
+
+def format_markdown(report: dict) -> str:
+    """Markdown tables of a report, values as ``0.87 (0.81–0.91)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from covsev_tools.agreement import agreement_report
+    >>> t = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3, 4, 4], "rater": list("abababab"),
+    ...                   "score": [0, 0, 1, 1, 2, 1, 3, 3]})
+    >>> print(format_markdown(agreement_report(t, n_boot=50)).splitlines()[0])
+    # Inter-rater agreement
+    """
+    notes = _Notes()
+    lines = ["# Inter-rater agreement", "", _summary(report), ""]
+    for title, header, rows in _tables(report, notes):
+        lines += [f"## {title}", "", "| " + " | ".join(header) + " |",
+                  "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows] + [""]
+    lines += [f"[{i}] {reason}" for i, reason in enumerate(notes.reasons, 1)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text)).replace("−", "$-$")
+
+
+def _latex_cell(text: str) -> str:
+    text = _latex_escape(text).replace("—[", "---\\textsuperscript{")
+    if "\\textsuperscript{" in text:
+        text = text.replace("]", "}", 1)
+    return text.replace("—", "---").replace("<", "$<$")
+
+
+def format_latex(report: dict) -> str:
+    """LaTeX ``booktabs`` tables (``\\usepackage{booktabs}``) of a report.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from covsev_tools.agreement import agreement_report
+    >>> t = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3, 4, 4], "rater": list("abababab"),
+    ...                   "score": [0, 0, 1, 1, 2, 1, 3, 3]})
+    >>> "\\\\toprule" in format_latex(agreement_report(t, n_boot=50))
+    True
+    """
+    notes = _Notes()
+    out = [f"% {_latex_escape(_summary(report))}"]
+    for title, header, rows in _tables(report, notes, dash="--"):
+        columns = "l" + "r" * (len(header) - 1)
+        head = " & ".join(LATEX_NAMES.get(h, _latex_escape(h)) for h in header)
+        out += ["\\begin{table}[ht]", "\\centering", f"\\caption{{{_latex_escape(title)}}}",
+                f"\\begin{{tabular}}{{{columns}}}", "\\toprule", head + " \\\\", "\\midrule"]
+        out += [" & ".join(_latex_cell(cell) for cell in row) + " \\\\" for row in rows]
+        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    if notes.reasons:  # printed under the tables, not hidden in comments
+        out += ["\\begin{flushleft}\\footnotesize"]
+        out += [f"\\textsuperscript{{{i}}}{_latex_escape(reason)}\\\\"
+                for i, reason in enumerate(notes.reasons, 1)]
+        out += ["\\end{flushleft}"]
+    return "\n".join(out).rstrip() + "\n"
+
+
+CSV_COLUMNS = ["section", "statistic", "rater_a", "rater_b", "n", "value", "ci_low", "ci_high",
+               "se", "F", "df1", "df2", "pval", "reason"]
+
+
+def _csv_row(section, statistic, entry, rater_a="", rater_b="", n=None) -> dict:
+    ci = entry.get("ci95") or [None, None]
+    return {"section": section, "statistic": statistic, "rater_a": rater_a, "rater_b": rater_b,
+            "n": entry.get("n", n), "value": entry.get("value"), "ci_low": ci[0], "ci_high": ci[1],
+            "se": entry.get("se"), "F": entry.get("F"), "df1": entry.get("df1"),
+            "df2": entry.get("df2"), "pval": entry.get("pval"), "reason": entry.get("reason")}
+
+
+def _continuous_rows(section, entry, rater_a, rater_b) -> list[dict]:
+    rows = [_csv_row(section, key, entry[key], rater_a, rater_b, entry["n"])
+            for key in ("pearson", "spearman", "ccc")]
+    rows += [_csv_row(section, key, {"value": entry[key]}, rater_a, rater_b, entry["n"])
+             for key in ("mae", "rmse")]
+    ba = entry["bland_altman"]
+    if ba.get("bias") is None:
+        rows.append(_csv_row(section, "bland_altman", {"reason": ba.get("reason")}, rater_a, rater_b))
+        return rows
+    for key in ("bias", "loa_low", "loa_high"):
+        rows.append(_csv_row(section, f"bland_altman_{key}",
+                             {"value": ba[key], "ci95": ba[f"{key}_ci95"], "n": ba["n"]},
+                             rater_a, rater_b))
+    rows.append(_csv_row(section, "bland_altman_sd", {"value": ba["sd"], "n": ba["n"]},
+                         rater_a, rater_b))
+    return rows
+
+
+def report_rows(report: dict) -> list[dict]:
+    """The report as tidy rows (one per statistic × rater pair), the rows of :func:`format_csv`."""
+    rows = [_csv_row("icc", form, report["icc"][form]) for form in FORMS]
+    rows.append(_csv_row("overall", "fleiss_kappa", report["fleiss_kappa"]))
+    rows += [_csv_row("overall", f"krippendorff_alpha_{name}", report["krippendorff_alpha"][name])
+             for name in LEVELS]
+    rows += [_csv_row("overall", f"gwet_{name}", entry) for name, entry in report["gwet"].items()]
+    for pair in report["pairs"]:
+        a, b = pair["rater_a"], pair["rater_b"]
+        rows += [_csv_row("pair", key, pair[key], a, b, pair["n"])
+                 for key in ("kappa", "kappa_linear", "kappa_quadratic")]
+        rows += _continuous_rows("pair", pair, a, b)
+    for entry in report.get("vs_others", []):
+        rows += _continuous_rows("vs_others", entry, entry["rater"], "mean of others")
+    return rows
+
+
+def format_csv(report: dict) -> str:
+    """A tidy CSV of a report: one row per statistic (× pair), columns ``CSV_COLUMNS``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from covsev_tools.agreement import agreement_report
+    >>> t = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3, 4, 4], "rater": list("abababab"),
+    ...                   "score": [0, 0, 1, 1, 2, 1, 3, 3]})
+    >>> format_csv(agreement_report(t, n_boot=50)).splitlines()[0]
+    'section,statistic,rater_a,rater_b,n,value,ci_low,ci_high,se,F,df1,df2,pval,reason'
+    """
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in report_rows(report):
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buffer.getvalue()

@@ -1,0 +1,176 @@
+"""Figures of the validation report, drawn without pyplot (no global state, no display needed).
+
+Each function takes plain tables and returns a :class:`matplotlib.figure.Figure`; :func:`save`
+writes it as PNG (for the HTML report) and PDF (for the paper). Using ``Figure`` directly renders
+with the Agg canvas whatever the notebook backend is, so the report looks the same everywhere.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MODEL_COLOR = "#d62728"
+RATER_COLOR = "#1f77b4"
+
+
+def _figure(n_panels: int, width: float = 4.2, height: float = 4.0):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * max(n_panels, 1), height), layout="constrained")
+    axes = fig.subplots(1, max(n_panels, 1), squeeze=False)[0]
+    return fig, axes
+
+
+def save(fig, out_dir: str | Path, name: str) -> dict:
+    """Write ``<name>.png`` (150 dpi) and ``<name>.pdf``; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"png": out / f"{name}.png", "pdf": out / f"{name}.pdf"}
+    fig.savefig(paths["png"], dpi=150)
+    fig.savefig(paths["pdf"])
+    return paths
+
+
+def prediction_vs_reference(pairs: dict, ranges: dict, calibration: pd.DataFrame | None = None):
+    """Prediction against reference per scale, with the line of unity and the calibration fit.
+
+    Parameters
+    ----------
+    pairs : dict of str to DataFrame
+        Per scale, columns ``reference`` and ``prediction``.
+    ranges : dict of str to (float, float)
+        Axis range of each scale's total.
+    calibration : DataFrame, optional
+        Rows ``scale, statistic (Slope/Intercept), estimate`` (reference regressed on prediction).
+    """
+    fig, axes = _figure(len(pairs))
+    for ax, (scale, pair) in zip(axes, pairs.items()):
+        low, high = ranges[scale]
+        ax.plot([low, high], [low, high], color="0.4", lw=1, ls="--", label="line of unity")
+        ax.scatter(pair["reference"], pair["prediction"], s=18, alpha=0.7, color=MODEL_COLOR,
+                   edgecolor="none", label=f"cases (n={len(pair)})")
+        if calibration is not None and len(calibration):
+            fit = calibration[calibration["scale"] == scale].set_index("statistic")["estimate"]
+            grid = np.linspace(low, high, 50)
+            # calibration regresses reference (x axis) on prediction (y axis)
+            if {"Slope", "Intercept"} <= set(fit.index):
+                ax.plot(fit["Intercept"] + fit["Slope"] * grid, grid, color="k", lw=1,
+                        label="calibration fit")
+        ax.set(xlim=(low - 0.3, high + 0.3), ylim=(low - 0.3, high + 0.3), aspect="equal",
+               xlabel=f"reference {scale} (total)", ylabel=f"predicted {scale}", title=scale)
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return fig
+
+
+def bland_altman(pairs: dict, limits: dict):
+    """Bland-Altman plot per scale: difference (prediction − reference) against the mean.
+
+    Parameters
+    ----------
+    pairs : dict of str to DataFrame
+        Per scale, columns ``reference`` and ``prediction``.
+    limits : dict of str to dict
+        Per scale ``bias``, ``loa_low``, ``loa_high`` (from the agreement module).
+    """
+    fig, axes = _figure(len(pairs))
+    for ax, (scale, pair) in zip(axes, pairs.items()):
+        mean = (pair["prediction"] + pair["reference"]) / 2
+        diff = pair["prediction"] - pair["reference"]
+        ax.scatter(mean, diff, s=18, alpha=0.7, color=MODEL_COLOR, edgecolor="none")
+        lim = limits[scale]
+        for key, style, text in (("bias", "-", "bias"), ("loa_low", "--", "−1.96 SD"),
+                                 ("loa_high", "--", "+1.96 SD")):
+            ax.axhline(lim[key], color="k", ls=style, lw=1)
+            ax.annotate(f"{text} {lim[key]:.2f}".replace("-", "−"), (1, lim[key]),
+                        xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=8)
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set(xlabel=f"mean of prediction and reference ({scale})",
+               ylabel="prediction − reference", title=scale)
+    return fig
+
+
+def agreement_heatmap(matrices: dict, label: str = "MAE"):
+    """Pairwise agreement between raters (and the model) per scale, as an annotated heatmap.
+
+    Parameters
+    ----------
+    matrices : dict of str to DataFrame
+        Per scale, a square rater × rater matrix of the statistic.
+    label : str
+        Name of the statistic (colour bar).
+    """
+    fig, axes = _figure(len(matrices), width=4.6)
+    for ax, (scale, matrix) in zip(axes, matrices.items()):
+        values = matrix.to_numpy(dtype=float)
+        image = ax.imshow(values, cmap="viridis_r" if label.upper() == "MAE" else "viridis")
+        ax.set_xticks(range(len(matrix)), labels=matrix.columns, rotation=45, ha="right")
+        ax.set_yticks(range(len(matrix)), labels=matrix.index)
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                        color="w" if image.norm(v) > 0.5 else "k")
+        ax.set_title(f"{scale}: pairwise {label}")
+        fig.colorbar(image, ax=ax, shrink=0.75, label=label)
+    return fig
+
+
+def per_rater_error(loro: pd.DataFrame):
+    """Leave-one-rater-out MAE of each rater and of the model against the same consensus.
+
+    Parameters
+    ----------
+    loro : DataFrame
+        Rows ``scale, rater, rater_mae(+_ci_low/_ci_high), model_mae(+...)``.
+    """
+    scales = list(dict.fromkeys(loro["scale"]))
+    fig, axes = _figure(len(scales))
+    for ax, scale in zip(axes, scales):
+        rows = loro[loro["scale"] == scale].reset_index(drop=True)
+        x = np.arange(len(rows))
+        for who, shift, color in (("rater", -0.12, RATER_COLOR), ("model", 0.12, MODEL_COLOR)):
+            est = rows[f"{who}_mae"]
+            err = [est - rows[f"{who}_mae_ci_low"], rows[f"{who}_mae_ci_high"] - est]
+            ax.errorbar(x + shift, est, yerr=err, fmt="o", color=color, capsize=3,
+                        label="left-out rater" if who == "rater" else "model")
+        ax.set_xticks(x, labels=rows["rater"])
+        ax.set(xlabel="left-out rater (consensus of the others as reference)",
+               ylabel="MAE (95% CI)", title=scale)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def trajectories(series: dict, max_patients: int = 12):
+    """Reference and prediction over time for patients with several images.
+
+    Parameters
+    ----------
+    series : dict of str to DataFrame
+        Per scale, rows ``patientid, offset, reference, prediction``.
+    max_patients : int
+        Patients drawn (those with the most images first), to keep the plot readable.
+    """
+    fig, axes = _figure(len(series), width=5.0)
+    for ax, (scale, rows) in zip(axes, series.items()):
+        counts = rows["patientid"].value_counts()
+        chosen = counts[counts >= 2].index[:max_patients]
+        colors = _cycle(len(chosen))
+        for color, pid in zip(colors, chosen):
+            grp = rows[rows["patientid"] == pid].sort_values("offset")
+            ax.plot(grp["offset"], grp["reference"], "-o", color=color, ms=4, lw=1.2)
+            ax.plot(grp["offset"], grp["prediction"], "--x", color=color, ms=4, lw=1)
+        ax.plot([], [], "-o", color="0.3", label="reference")
+        ax.plot([], [], "--x", color="0.3", label="prediction")
+        ax.set(xlabel="days since first image", ylabel=f"{scale} (total)",
+               title=f"{scale}: {len(chosen)} patients with follow-up")
+        ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def _cycle(n: int):
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20"]
+    return [cmap(i % 20) for i in range(n)]

@@ -1,0 +1,291 @@
+"""Scoring app driven from Python: clicks and key events on the widget objects, checked on disk."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ipywidgets as W
+import numpy as np
+import pytest
+from PIL import Image
+
+from covsev_tools.app import NOT_ASSESSABLE_REASONS, ScoringApp, ScoringSetupError, launch
+from covsev_tools.cohort import create_cohort
+from covsev_tools.store import LabelStore
+
+
+def make_cohort(root: Path, n: int = 5, name: str = "tiny", scales=("extent", "opacity"),
+                repeat_fraction: float = 0.0, seed: int = 3):
+    """A cohort made from ``n`` generated PNGs whose file names are easy to spot in a page."""
+    images = root / f"{name}_images"
+    images.mkdir(parents=True)
+    for i in range(n):
+        pixels = (np.random.default_rng(i).random((48, 40)) * 255).astype("uint8")
+        Image.fromarray(pixels).save(images / f"SECRETPATIENT{i:03d}_scan.png")
+    return create_cohort(images, name, out_dir=root / name, seed=seed, scales=scales,
+                         repeat_fraction=repeat_fraction, repeat_min_gap=1, progress=False, workers=1)
+
+
+@pytest.fixture
+def cohort(tmp_path):
+    return make_cohort(tmp_path)
+
+
+@pytest.fixture
+def app(cohort, tmp_path):
+    return ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
+
+
+def rater_records(app) -> list[dict]:
+    return app.store.records(app.rater)
+
+
+def score_by_mouse(app, extent=(2, 3), opacity=(1, 2)):
+    for (scale, values) in (("extent", extent), ("opacity", opacity)):
+        for component, value in zip(("right", "left"), values):
+            app.score_buttons[(scale, component)][value].click()
+
+
+def test_mouse_scoring_saves_full_record_and_moves_on(app, cohort):
+    assert "Case 1 of 5" in app.header.value
+    score_by_mouse(app)
+    assert "5 / 8" in app.total_labels["extent"].value and "3 / 6" in app.total_labels["opacity"].value
+    assert app.score_buttons[("extent", "left")][3].button_style == "info"
+    assert "50-75% involvement" in app.level_texts[("extent", "left")].value
+    app.save_button.click()
+    [record] = rater_records(app)
+    assert record["case_id"] == cohort.reading_order("rad1")[0] and record["position"] == 1
+    assert record["scales"] == {
+        "extent": {"version": "1", "scores": {"right": 2, "left": 3}, "total": 5},
+        "opacity": {"version": "1", "scores": {"right": 1, "left": 2}, "total": 3}}
+    assert record["not_assessable"] is False and record["session_id"] == app.session_id
+    assert record["time_shown"] <= record["time_saved"] and record["seconds_on_case"] >= 0
+    assert app.index == 1 and "Case 2 of 5" in app.header.value and "Saved case 1" in app.status.value
+
+
+def test_keyboard_scoring_digits_advance_the_highlighted_field(app):
+    for key in ["4", "0", "3", "1"]:
+        app.keys.simulate(key)
+    assert app.scores == {("extent", "right"): 4, ("extent", "left"): 0,
+                          ("opacity", "right"): 3, ("opacity", "left"): 1}
+    assert app.fields[app.active].key == ("opacity", "left")  # the highlight stays on the last field
+    app.keys.simulate("ArrowUp")
+    app.keys.simulate("2")  # corrects opacity right, then highlights opacity left again
+    assert "▶" in app.field_labels[("opacity", "left")].value
+    assert "▶" not in app.field_labels[("extent", "right")].value
+    app.keys.simulate("Enter")
+    [record] = rater_records(app)
+    assert record["scales"]["extent"]["scores"] == {"right": 4, "left": 0}
+    assert record["scales"]["opacity"] == {"version": "1", "scores": {"right": 2, "left": 1}, "total": 3}
+
+
+def test_digit_out_of_range_for_highlighted_field_is_refused(app):
+    app.keys.simulate("0"), app.keys.simulate("0")  # extent done; opacity right highlighted
+    app.keys.simulate("4")  # opacity tops out at 3
+    assert app.scores[("opacity", "right")] is None and "not a level of Opacity" in app.status.value
+
+
+def test_incomplete_score_is_refused_naming_what_is_missing(app):
+    app.score_buttons[("extent", "right")][1].click()
+    app.keys.simulate("Enter")
+    assert rater_records(app) == [] and app.index == 0
+    message = app.status.value
+    assert "Geographic extent: Left lung" in message and "Opacity: Right lung" in message
+    assert "Opacity: Left lung" in message and "Extent: Right" not in message
+
+
+def test_not_assessable_cycles_reasons_and_saves_empty_scores(app):
+    app.score_buttons[("extent", "right")][1].click()
+    app.keys.simulate("n")
+    assert app.not_assessable.value and app.reason.value == NOT_ASSESSABLE_REASONS[0]
+    assert app.score_buttons[("extent", "left")][0].disabled
+    app.keys.simulate("n")
+    assert app.reason.value == NOT_ASSESSABLE_REASONS[1]
+    app.comment.value = "patient rotated"
+    app.keys.simulate("Enter")
+    [record] = rater_records(app)
+    assert record["not_assessable"] and record["not_assessable_reason"] == NOT_ASSESSABLE_REASONS[1]
+    assert record["scales"]["extent"] == {"version": "1", "scores": {"right": None, "left": None}, "total": None}
+    assert record["comment"] == "patient rotated"
+
+
+def test_not_assessable_without_reason_is_refused_and_n_cycle_clears(app):
+    app.not_assessable.value = True
+    app.save_button.click()
+    assert rater_records(app) == [] and "reason" in app.status.value
+    for _ in range(len(NOT_ASSESSABLE_REASONS) + 1):  # no reason -> first ... last -> cleared
+        app.keys.simulate("n")
+    assert not app.not_assessable.value and app.reason.value is None
+
+
+def test_go_back_change_and_latest_wins_with_history(app):
+    score_by_mouse(app, (1, 1), (1, 1))
+    app.keys.simulate("Enter")
+    score_by_mouse(app, (2, 2), (2, 2))
+    app.keys.simulate("Enter")
+    app.keys.simulate("ArrowLeft"), app.keys.simulate("ArrowLeft")
+    assert app.index == 0 and app.scores[("extent", "right")] == 1  # own earlier score shown
+    app.score_buttons[("extent", "right")][4].click()
+    app.keys.simulate("Enter")
+    assert app.index == 1 and app.scores[("extent", "right")] == 2
+    first = app.order[0]
+    assert [r["scales"]["extent"]["total"] for r in rater_records(app) if r["case_id"] == first] == [2, 5]
+    assert app.store.totals("extent").loc[first, "rad1"] == 5
+
+
+def test_next_cannot_skip_past_the_first_unscored_case(app):
+    app.keys.simulate("ArrowRight")
+    assert app.index == 0 and "cannot be skipped" in app.status.value and app.next_button.disabled
+    app.prev_button.click()
+    assert app.index == 0
+
+
+def test_restart_resumes_at_first_unscored_position(app, cohort, tmp_path):
+    for _ in range(3):
+        score_by_mouse(app)
+        app.keys.simulate("Enter")
+    again = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
+    assert again.index == 3 and "Case 4 of 5" in again.header.value and "3 of 5 scored" in again.header.value
+    assert again.session_id != app.session_id
+
+
+def test_end_screen_after_last_case_and_review_possible(app):
+    for _ in range(5):
+        score_by_mouse(app)
+        app.keys.simulate("Enter")
+    assert app.done and app.scoring_box.layout.display == "none" and "All 5 cases" in app.status.value
+    assert app.viewer.token == ""
+    app.keys.simulate("ArrowLeft")
+    assert app.index == 4 and app.scoring_box.layout.display is None
+
+
+def test_rater_from_environment(cohort, tmp_path, monkeypatch):
+    monkeypatch.delenv("COVSEV_RATER", raising=False)
+    monkeypatch.setenv("JUPYTERHUB_USER", "hubuser")
+    monkeypatch.setenv("COVSEV_COHORT", str(cohort.dir))
+    monkeypatch.setenv("COVSEV_LABELS_DIR", str(tmp_path / "envlabels"))
+    assert ScoringApp().rater == "hubuser"
+    monkeypatch.setenv("COVSEV_RATER", "envrater")
+    app = ScoringApp()
+    score_by_mouse(app)
+    app.keys.simulate("Enter")
+    assert (tmp_path / "envlabels" / "tiny" / "envrater.jsonl").exists()
+
+
+def test_login_refuses_unsafe_rater_id_then_starts(cohort, tmp_path, monkeypatch):
+    for name in ("COVSEV_RATER", "JUPYTERHUB_USER"):
+        monkeypatch.delenv(name, raising=False)
+    app = ScoringApp(cohort.dir, labels_dir=tmp_path / "labels")
+    assert app.rater is None and app.login_box in app.widget.children
+    app.rater_input.value = "../../etc/passwd"
+    app.keys.simulate("Enter")
+    assert app.rater is None and "invalid rater ID" in app.login_status.value
+    app.rater_input.value = "rad7"
+    app.start_button.click()
+    assert app.rater == "rad7" and app.session_box in app.widget.children
+
+
+def test_brixia_session_needs_no_code_change(tmp_path):
+    cohort = make_cohort(tmp_path, n=3, name="brix", scales=("brixia",))
+    app = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
+    assert [f.component.key for f in app.fields] == list("ABCDEF")
+    assert sorted(app.score_buttons[("brixia", "A")]) == [0, 1, 2, 3]
+    for key in "012321":
+        app.keys.simulate(key)
+    assert "9 / 18" in app.total_labels["brixia"].value
+    app.keys.simulate("Enter")
+    [record] = rater_records(app)
+    assert record["scales"] == {"brixia": {"version": "1", "total": 9,
+                                           "scores": dict(zip("ABCDEF", [0, 1, 2, 3, 2, 1]))}}
+
+
+def test_viewer_shortcuts_and_buttons(app):
+    viewer = app.viewer
+    app.keys.simulate("+")
+    assert viewer.zoom == pytest.approx(1.25)
+    app.keys.simulate("i"), app.keys.simulate("Shift+ArrowUp"), app.keys.simulate("Shift+ArrowLeft")
+    assert viewer.invert and viewer.brightness == pytest.approx(1.1) and viewer.contrast == pytest.approx(1 / 1.1)
+    app.keys.simulate("r")
+    assert (viewer.zoom, viewer.invert, viewer.brightness, viewer.contrast) == (1.0, False, 1.0, 1.0)
+    app.view_buttons["Invert"].click()
+    assert viewer.invert
+    for _ in range(30):
+        app.view_buttons["+"].click()
+    assert viewer.zoom == 12.0
+
+
+def test_next_image_is_preloaded_and_resent_when_the_browser_lacks_it(app, monkeypatch):
+    current, upcoming = app.viewer.token, app._preloaded[1]
+    assert current and upcoming and current != upcoming and set(app.viewer._images) >= {current, upcoming}
+    png = app.cohort.display_image_path(app.order[1]).read_bytes()
+    assert app.viewer._images[upcoming] == png
+    sent = []
+    monkeypatch.setattr(app.viewer, "send", lambda content, buffers=None: sent.append((content, buffers)))
+    score_by_mouse(app)
+    app.keys.simulate("Enter")
+    assert app.viewer.token == upcoming  # shown from the preload, not re-sent
+    assert [c["token"] for c, _ in sent] == [app._preloaded[1]]  # only the following one went out
+    app.viewer._handle_custom_msg({"kind": "missing", "token": upcoming}, [])
+    assert sent[-1] == ({"kind": "image", "token": upcoming}, [png])
+
+
+def test_a_failed_save_is_reported_and_not_confirmed(app):
+    score_by_mouse(app)
+    app.store.folder.mkdir(parents=True, exist_ok=True)
+    app.store.path_for("rad1").mkdir()  # a folder where the file should be: the write fails
+    app.keys.simulate("Enter")
+    assert app.index == 0 and "NOT SAVED" in app.status.value and "Saved" not in app.status.value
+
+
+def widget_state_text(root: W.Widget) -> str:
+    """Synced state of every widget of the page (the app and all it contains), as sent to the browser."""
+    seen, todo, states = set(), [root], []
+    while todo:
+        widget = todo.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        state = widget.get_state()
+        states.append(state)
+        for name in widget.keys:
+            value = getattr(widget, name)
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, W.Widget):
+                    todo.append(item)
+    return json.dumps(states, default=str)
+
+
+def test_nothing_identifying_reaches_the_widgets(tmp_path):
+    cohort = make_cohort(tmp_path, n=4, name="blind", repeat_fraction=0.5)
+    app = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
+    key = cohort.key()
+    forbidden = set(key["filename"]) | set(key["path"]) | set(key["sha256"]) | set(cohort.display_ids)
+    forbidden |= {str(cohort.dir), "SECRETPATIENT"}
+    for _ in range(len(app.order)):
+        text = widget_state_text(app.widget)
+        assert "Case " in text and "covsev-app" not in forbidden
+        assert not [f for f in forbidden if f in text]
+        images = b"".join(app.viewer._images.values())
+        assert not [f for f in forbidden if f.encode() in images]
+        score_by_mouse(app)
+        app.keys.simulate("Enter")
+    assert len(app.order) == 6 and app.done
+
+
+def test_setup_errors_are_plain_messages(tmp_path, monkeypatch):
+    monkeypatch.delenv("COVSEV_COHORT", raising=False)
+    with pytest.raises(ScoringSetupError, match="COVSEV_COHORT"):
+        ScoringApp()
+    shown = launch(tmp_path / "nowhere", rater="rad1")
+    assert isinstance(shown, W.HTML) and "cannot start" in shown.value and "cohort.json" in shown.value
+
+
+def test_two_raters_are_kept_apart(cohort, tmp_path):
+    labels = tmp_path / "labels"
+    one = ScoringApp(cohort.dir, rater="rad1", labels_dir=labels)
+    two = ScoringApp(cohort.dir, rater="rad2", labels_dir=labels)
+    score_by_mouse(one, (4, 4), (3, 3))
+    one.keys.simulate("Enter")
+    assert two.index == 0 and two.scores[("extent", "right")] is None
+    store = LabelStore(labels, "tiny")
+    assert store.raters() == ["rad1"] and one.order != two.order or len(one.order) == 5

@@ -1,0 +1,172 @@
+"""Real browser, end to end: Voila serves the scoring notebook, Playwright drives Debian's Chromium.
+
+Three cases are scored (mouse, keyboard, keyboard plus image shortcuts), the page is reloaded and
+must resume at the fourth case, the rater's file must hold the three records, and no file name,
+path or case ID of the cohort may appear in the page's HTML.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_app import make_cohort
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium not installed at /usr/bin/chromium "
+                       "(apt-get install chromium; Playwright cannot download browsers here)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"voila exited with status {proc.returncode}")
+        try:
+            urllib.request.urlopen(url + "voila/static/favicon.ico", timeout=2)  # noqa: S310 (local server)
+            return
+        except urllib.error.HTTPError:  # any HTTP answer means the server is up
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"voila did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture
+def voila(tmp_path):
+    """A Voila server on the scoring notebook, pointed at a 5-case cohort by environment variables."""
+    cohort = make_cohort(tmp_path, n=5, name="web")
+    labels, port = tmp_path / "labels", free_port()
+    env = {**os.environ, "COVSEV_COHORT": str(cohort.dir), "COVSEV_LABELS_DIR": str(labels),
+           "COVSEV_RATER": "webrad"}
+    log = open(tmp_path / "voila.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voila", str(REPO / "notebooks" / "01_blinded_scoring.ipynb"),
+         "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
+        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(url, proc)
+        yield {"url": url, "cohort": cohort, "file": labels / "web" / "webrad.jsonl"}
+    finally:
+        proc.send_signal(signal.SIGTERM)  # voila shuts its kernels down on SIGTERM
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def button(page, scale: str, component: str, value: int):
+    return page.locator(f".covsev-row-{scale}-{component} button", has_text=str(value)).first
+
+
+def wait_case(page, n: int, of: int = 5) -> None:
+    page.get_by_text(f"Case {n} of {of}", exact=True).wait_for(timeout=60_000)
+
+
+def image_style(page) -> dict:
+    return page.eval_on_selector(".covsev-viewer-img", "img => ({src: img.src, transform: img.style.transform,"
+                                 " filter: img.style.filter, token: img.dataset.token, w: img.naturalWidth})")
+
+
+def test_browser_session_mouse_keyboard_reload_resume(voila):
+    from playwright.sync_api import sync_playwright
+
+    started = time.monotonic()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(voila["url"], timeout=90_000)
+            wait_case(page, 1)
+            page.wait_for_function("document.querySelector('.covsev-viewer-img').naturalWidth > 0")
+            first_src = image_style(page)["src"]
+            assert first_src.startswith("blob:")
+
+            # case 1: mouse only
+            for scale, component, value in [("extent", "right", 2), ("extent", "left", 3),
+                                            ("opacity", "right", 1), ("opacity", "left", 2)]:
+                button(page, scale, component, value).click()
+            page.get_by_text("Total geographic extent: 5 / 8").wait_for()
+            page.get_by_role("button", name="Save and next (Enter)").click()
+            wait_case(page, 2)
+            page.get_by_text("✓ Saved case 1 of 5").wait_for()
+            assert len(records(voila["file"])) == 1
+
+            # case 2: keyboard only (focus is still on the save button)
+            for key in ["1", "4", "0", "3"]:
+                page.keyboard.press(key)
+            page.get_by_text("Total geographic extent: 5 / 8").wait_for()
+            page.keyboard.press("Enter")
+            wait_case(page, 3)
+            page.wait_for_function(f"document.querySelector('.covsev-viewer-img').src !== {first_src!r}")
+
+            # case 3: image shortcuts, an incomplete save refused, then keyboard scoring
+            page.keyboard.press("+")
+            page.keyboard.press("i")
+            page.wait_for_function("document.querySelector('.covsev-viewer-img').style.filter.includes('invert')")
+            assert "scale(1.25)" in image_style(page)["transform"]
+            page.keyboard.press("r")
+            page.wait_for_function("!document.querySelector('.covsev-viewer-img').style.filter.includes('invert')")
+            page.keyboard.press("4")
+            page.keyboard.press("Enter")
+            page.get_by_text("Not saved — still to score:", exact=False).wait_for()
+            assert len(records(voila["file"])) == 2
+            for key in ["4", "2", "2"]:
+                page.keyboard.press(key)
+            page.keyboard.press("Enter")
+            wait_case(page, 4)
+
+            page.reload()
+            wait_case(page, 4)  # a new kernel: the app resumed from the rater's file
+            page.get_by_text("3 of 5 scored", exact=False).wait_for()
+            saved = records(voila["file"])
+            html = page.content()
+
+            # and the keyboard works straight after a load, with nothing focused
+            for key in ["0", "0", "0", "0", "Enter"]:
+                page.keyboard.press(key)
+            wait_case(page, 5)
+        finally:
+            browser.close()
+
+    order = voila["cohort"].reading_order("webrad")
+    assert [r["case_id"] for r in saved] == order[:3] and [r["position"] for r in saved] == [1, 2, 3]
+    assert [r["scales"]["extent"]["scores"] for r in saved] == [
+        {"right": 2, "left": 3}, {"right": 1, "left": 4}, {"right": 4, "left": 4}]
+    assert [r["scales"]["opacity"]["total"] for r in saved] == [3, 3, 4]
+    key = voila["cohort"].key()
+    identifying = [*key["filename"], *key["path"], *key["sha256"], *voila["cohort"].display_ids,
+                   "SECRETPATIENT", str(voila["cohort"].dir)]
+    assert [s for s in identifying if s in html] == []
+    assert "Case 4 of 5" in html
+    assert len(records(voila["file"])) == 4
+    print(f"\nbrowser session: 4 cases scored in Chromium, page reloaded once, {time.monotonic() - started:.1f} s")

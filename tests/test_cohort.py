@@ -1,0 +1,344 @@
+"""Blinded cohorts on images the tests make: layout, IDs, duplicates, bad files, metadata, repeats, CLI."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from covsev_tools.cli import main as covsev
+from covsev_tools.cohort import (
+    KEY_COLUMNS,
+    MANIFEST_COLUMNS,
+    Cohort,
+    CohortError,
+    build_reading_order,
+    create_cohort,
+    file_sha256,
+    rater_seed,
+)
+
+ID_RE = re.compile(r"^c[a-z0-9]{8}$")
+
+
+def image(seed: int, h: int = 48, w: int = 40) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, size=(h, w), dtype=np.uint8))
+
+
+def write_mono1_dicom(path: Path, seed: int = 0) -> Path:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds.PatientName = "Secret^Name"
+    ds.set_pixel_data(np.asarray(image(seed, 30, 20)), "MONOCHROME1", 8)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def make_images(folder: Path, n: int = 5, start: int = 0) -> list[Path]:
+    """n distinct small images, alternating PNG and JPEG, with spaces and upper-case extensions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(start, start + n):
+        path = folder / (f"patient {i:02d}.PNG" if i % 2 else f"case_{i:02d}.jpeg")
+        image(i).save(path, format="PNG" if i % 2 else "JPEG")
+        paths.append(path)
+    return paths
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def images(tmp_path) -> Path:
+    folder = tmp_path / "images"
+    make_images(folder, 5)
+    return folder
+
+
+def create(images_dir: Path, out: Path, **kwargs) -> Cohort:
+    kwargs.setdefault("progress", False)
+    return create_cohort(images_dir, "pilot", out_dir=out, seed=kwargs.pop("seed", 11), **kwargs)
+
+
+# ------------------------------------------------------------------------------------ layout
+
+
+def test_cohort_folder_layout_and_blinding(images, tmp_path):
+    cohort = create(images, tmp_path / "cohort")
+    out = cohort.dir
+    assert sorted(p.name for p in out.iterdir()) == ["cases", "cohort.json", "key.csv", "manifest.csv",
+                                                      "repeats.csv"]
+    manifest = read_csv(out / "manifest.csv")
+    assert tuple(manifest[0]) == MANIFEST_COLUMNS and len(manifest) == 5
+    key = read_csv(out / "key.csv")
+    assert tuple(key[0])[: len(KEY_COLUMNS)] == KEY_COLUMNS and len(key) == 5
+    names = {Path(p).name for p in images.iterdir()}
+    for row in manifest:
+        assert ID_RE.match(row["case_id"]) and row["case_id"] not in " ".join(names)
+        assert (out / "cases" / f"{row['case_id']}.png").is_file()
+    manifest_text = (out / "manifest.csv").read_text()
+    assert not any(Path(n).stem in manifest_text for n in names)  # no file names on the rater side
+    by_name = {r["filename"]: r for r in key}
+    for path in images.iterdir():
+        row = by_name[path.name]
+        assert row["sha256"] == file_sha256(path) and row["status"] == "ok" and row["path"] == str(path.resolve())
+    info = json.loads((out / "cohort.json").read_text())
+    assert info["name"] == "pilot" and info["seed"] == 11 and info["scales"] == ["extent", "opacity"]
+    assert info["counts"] == {"n_files": 5, "n_readable": 5, "n_unreadable": 0, "n_duplicates": 0,
+                              "n_cases": 5, "n_repeats": 0}
+    assert [s.name for s in cohort.scales] == ["extent", "opacity"]
+    assert cohort.report.summary("pilot", out).startswith("cohort 'pilot': 5 readable images -> 5 cases")
+
+
+def test_display_pngs_are_8bit_grey_capped_and_equal_to_the_image(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    image(1, 300, 150).save(folder / "tall.png")
+    image(2, 20, 30).save(folder / "small.png")
+    cohort = create(folder, tmp_path / "c", display_max_side=100)
+    key = cohort.key().set_index("filename")
+    with Image.open(cohort.display_image_path(key.loc["tall.png", "case_id"])) as img:
+        assert img.mode == "L" and img.size == (50, 100)
+    with Image.open(cohort.display_image_path(key.loc["small.png", "case_id"])) as img:
+        np.testing.assert_array_equal(np.asarray(img), np.asarray(image(2, 20, 30)))
+
+
+def test_duplicates_are_scored_once_and_reported(images, tmp_path):
+    (images / "copy of case_00.jpeg").write_bytes((images / "case_00.jpeg").read_bytes())
+    cohort = create(images, tmp_path / "c")
+    key = cohort.key().set_index("filename")
+    assert len(cohort.case_ids) == 5 and len(key) == 6
+    dup = key.loc["copy of case_00.jpeg"]
+    assert dup["status"] == "duplicate" and dup["duplicate_of"] == "case_00.jpeg"
+    assert dup["case_id"] == key.loc["case_00.jpeg", "case_id"]
+    assert cohort.report.duplicates == [("copy of case_00.jpeg", "case_00.jpeg")]
+    assert cohort.report.n_readable == 6 and cohort.report.n_duplicates == 1
+
+
+def test_key_is_strings_for_id_columns(images, tmp_path):
+    key = create(images, tmp_path / "c").key()
+    assert all(isinstance(v, str) for v in key["case_id"]) and set(key["error"]) == {""}
+
+
+# ----------------------------------------------------------------------------- idempotency
+
+
+def test_rerun_reuses_ids_adding_images_keeps_old_ids_new_ids_renames(images, tmp_path):
+    out = tmp_path / "c"
+    first = create(images, out)
+    ids = dict(zip(first.key()["filename"], first.key()["case_id"]))
+    again = create(images, out, seed=None)
+    assert dict(zip(again.key()["filename"], again.key()["case_id"])) == ids
+    assert again.seed == 11 and again.report.n_new_cases == 0
+    make_images(images, 2, start=10)
+    grown = create(images, out)
+    grown_ids = dict(zip(grown.key()["filename"], grown.key()["case_id"]))
+    assert {k: grown_ids[k] for k in ids} == ids and len(grown.case_ids) == 7
+    assert grown.report.n_new_cases == 2
+    renamed = create(images, out, new_ids=True)
+    assert not set(renamed.case_ids) & set(grown.case_ids)
+    assert sorted(p.stem for p in (out / "cases").glob("*.png")) == sorted(renamed.case_ids)
+
+
+def test_removed_image_drops_its_case_and_display_png(images, tmp_path):
+    out = tmp_path / "c"
+    first = create(images, out)
+    gone = first.key().set_index("filename").loc["case_00.jpeg", "case_id"]
+    (images / "case_00.jpeg").unlink()
+    second = create(images, out)
+    assert gone not in second.case_ids and not (out / "cases" / f"{gone}.png").exists()
+
+
+# --------------------------------------------------------------------------------- bad files
+
+
+def bad_folder(root: Path) -> Path:
+    """The issue's example: one good JPEG, a truncated JPEG, a text '.png', an empty '.jpg', a MONOCHROME1 DICOM."""
+    folder = root / "mixed images"
+    folder.mkdir()
+    buf = io.BytesIO()
+    image(7, 256, 256).save(buf, format="JPEG", quality=95)
+    (folder / "good.jpg").write_bytes(buf.getvalue())
+    (folder / "truncated.jpg").write_bytes(buf.getvalue()[:2500])
+    (folder / "notes.png").write_text("not an image\n")
+    (folder / "empty.jpg").write_bytes(b"")
+    write_mono1_dicom(folder / "mono1.dcm")
+    return folder
+
+
+def test_cli_bad_files_are_listed_and_never_abort(tmp_path, capsys):
+    folder = bad_folder(tmp_path)
+    out = tmp_path / "cohorts" / "mixed"
+    status = covsev(["cohort", "create", str(folder), "--name", "mixed", "--out", str(out), "--seed", "3"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "Traceback" not in captured.out + captured.err
+    lines = captured.out.strip().splitlines()
+    unreadable = sorted(line for line in lines if line.startswith("unreadable: "))
+    assert [line.split(":")[1].strip() for line in unreadable] == ["empty.jpg", "notes.png", "truncated.jpg"]
+    assert "empty file (0 bytes)" in unreadable[0] and "not an image" in unreadable[1]
+    assert "truncated or corrupt JPEG" in unreadable[2]
+    assert re.search(r"2 readable images -> 2 cases .*0 duplicates, 3 unreadable", lines[-1])
+    cohort = Cohort.load(out)
+    key = cohort.key().set_index("filename")
+    assert set(key.index[key["status"] == "ok"]) == {"good.jpg", "mono1.dcm"}
+    assert (key.loc[["empty.jpg", "notes.png", "truncated.jpg"], "case_id"] == "").all()
+    assert (key.loc[["empty.jpg", "notes.png", "truncated.jpg"], "error"] != "").all()
+    with Image.open(cohort.display_image_path(key.loc["mono1.dcm", "case_id"])) as img:
+        np.testing.assert_array_equal(np.asarray(img), 255 - np.asarray(image(0, 30, 20)))
+    assert "Secret" not in (out / "manifest.csv").read_text()
+
+
+def test_all_unreadable_exits_1_and_empty_folder_exits_2(tmp_path, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.png").write_text("x")
+    assert covsev(["cohort", "create", str(folder), "--name", "b", "--out", str(tmp_path / "o"), "--quiet"]) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert covsev(["cohort", "create", str(empty), "--name", "b", "--out", str(tmp_path / "o2")]) == 2
+    assert "no files found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--scales", "extent,severity"], "unknown scale"),
+    (["--repeat-fraction", "1.5"], r"repeat fraction must be in \[0, 1\)"),
+    (["--name", "../escape"], "cohort name '../escape'"),
+])
+def test_cli_user_errors_exit_2_with_one_line(images, tmp_path, capsys, extra, message):
+    args = ["cohort", "create", str(images), "--name", "pilot", "--out", str(tmp_path / "o")] + extra
+    assert covsev(args) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.startswith("covsev cohort: error:") and "Traceback" not in err
+
+
+def test_cli_missing_images_dir(tmp_path, capsys):
+    assert covsev(["cohort", "create", str(tmp_path / "nope"), "--name", "x"]) == 2
+    assert "images folder not found" in capsys.readouterr().err
+
+
+def test_process_pool_path_gives_the_same_result(tmp_path):
+    folder = tmp_path / "many"
+    make_images(folder, 10)
+    cohort = create(folder, tmp_path / "c", workers=2)
+    assert len(cohort.case_ids) == 10
+    manifest = {r["case_id"]: r for r in cohort.manifest}
+    key = cohort.key().set_index("filename")
+    assert manifest[key.loc["patient 01.PNG", "case_id"]]["source_format"] == "png"
+    assert manifest[key.loc["case_00.jpeg", "case_id"]]["height"] == "48"
+
+
+# --------------------------------------------------------------------------------- metadata
+
+
+def test_metadata_joins_on_basename_and_reports_mismatches(images, tmp_path):
+    meta = tmp_path / "meta.csv"
+    meta.write_text("patientid,view,filename,status\n"
+                    "p1,PA,images/case_00.jpeg,x\n"
+                    "p2,AP,PATIENT 01.png,y\n"
+                    "p9,PA,missing.jpg,z\n", encoding="utf-8")
+    cohort = create(images, tmp_path / "c", metadata_csv=meta)
+    key = cohort.key().set_index("filename")
+    assert key.loc["case_00.jpeg", "patientid"] == "p1" and key.loc["patient 01.PNG", "view"] == "AP"
+    assert key.loc["case_00.jpeg", "meta_status"] == "x" and key.loc["case_00.jpeg", "status"] == "ok"
+    assert cohort.report.metadata_unmatched_rows == ["missing.jpg"]
+    assert sorted(cohort.report.images_without_metadata) == ["case_02.jpeg", "case_04.jpeg", "patient 03.PNG"]
+    again = create(images, tmp_path / "c")  # remembers the metadata file
+    assert again.key().set_index("filename").loc["case_00.jpeg", "patientid"] == "p1"
+
+
+def test_metadata_without_filename_column_is_a_clear_error(images, tmp_path, capsys):
+    meta = tmp_path / "meta.csv"
+    meta.write_text("patientid,view\np1,PA\n")
+    with pytest.raises(CohortError, match=r"meta.csv: no 'filename' column .*columns: patientid, view"):
+        create(images, tmp_path / "c", metadata_csv=meta)
+    assert covsev(["cohort", "create", str(images), "--name", "p", "--out", str(tmp_path / "c"),
+                   "--metadata", str(meta)]) == 2
+
+
+# ----------------------------------------------------------------------- orders and repeats
+
+
+def test_reading_orders_are_seeded_per_rater_and_stored(tmp_path):
+    folder = tmp_path / "imgs"
+    make_images(folder, 12)
+    cohort = create(folder, tmp_path / "c", repeat_fraction=0.25, repeat_min_gap=4, raters=["ann"])
+    repeats = cohort.repeats()
+    assert len(repeats) == 3 and all(ID_RE.match(r) for r in repeats)
+    order = cohort.reading_order("ann")
+    assert sorted(order) == sorted(cohort.case_ids + list(repeats))
+    for repeat_id, case_id in repeats.items():
+        assert order.index(repeat_id) - order.index(case_id) - 1 >= 4
+        assert cohort.resolve(repeat_id) == case_id
+        assert cohort.display_image_path(repeat_id).read_bytes() == cohort.display_image_path(case_id).read_bytes()
+    saved = json.loads((cohort.dir / "orders" / "ann.json").read_text())
+    assert saved["rater"] == "ann" and saved["seed"] == rater_seed(11, "ann")
+    assert [i["case_id"] for i in saved["items"]] == order and saved["items"][0]["position"] == 1
+    (cohort.dir / "orders" / "ann.json").unlink()
+    assert Cohort.load(cohort.dir).reading_order("ann") == order  # reproducible from the cohort seed
+    assert cohort.reading_order("bob") != order
+    assert sorted(row["repeat_id"] for row in read_csv(cohort.dir / "repeats.csv")) == sorted(repeats)
+    assert set(repeats).isdisjoint(cohort.case_ids)  # repeats are hidden from the manifest
+
+
+def test_new_cases_are_appended_to_existing_orders(tmp_path):
+    folder = tmp_path / "imgs"
+    make_images(folder, 6)
+    cohort = create(folder, tmp_path / "c", raters=["ann"])
+    before = cohort.reading_order("ann")
+    make_images(folder, 2, start=20)
+    grown = create(folder, tmp_path / "c")
+    after = json.loads((grown.dir / "orders" / "ann.json").read_text())
+    ids = [i["case_id"] for i in after["items"]]
+    assert ids[:6] == before and sorted(ids) == sorted(grown.case_ids)
+
+
+def test_repeats_survive_a_rerun(tmp_path):
+    folder = tmp_path / "imgs"
+    make_images(folder, 10)
+    first = create(folder, tmp_path / "c", repeat_fraction=0.2, repeat_min_gap=2)
+    assert create(folder, tmp_path / "c", repeat_fraction=0.2, repeat_min_gap=2).repeats() == first.repeats()
+
+
+def test_impossible_repeat_gap_is_a_clear_error(images, tmp_path):
+    with pytest.raises(CohortError, match="lower --repeat-fraction or --repeat-gap"):
+        create(images, tmp_path / "c", repeat_fraction=0.5, repeat_min_gap=10)
+
+
+def test_unknown_ids_and_bad_rater_names(images, tmp_path):
+    cohort = create(images, tmp_path / "c")
+    with pytest.raises(KeyError):
+        cohort.resolve("cxxxxxxxx")
+    with pytest.raises(KeyError):
+        cohort.display_image_path("cxxxxxxxx")
+    with pytest.raises(CohortError, match="rater ID '../x'"):
+        cohort.reading_order("../x")
+    with pytest.raises(CohortError, match="not a cohort folder"):
+        Cohort.load(tmp_path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 40), gap=st.integers(0, 12), fraction=st.floats(0, 0.9), seed=st.integers(0, 2**32))
+def test_build_reading_order_always_keeps_the_gap(n, gap, fraction, seed):
+    case_ids = [f"c{i:08d}" for i in range(n)]
+    n_rep = min(int(fraction * n), max(n - gap, 0))
+    repeats = {f"r{i:08d}": case_ids[i] for i in range(n_rep)}
+    order = build_reading_order(case_ids, repeats, seed, gap)
+    assert sorted(order) == sorted(case_ids + list(repeats))
+    for r, c in repeats.items():
+        assert order.index(r) - order.index(c) - 1 >= gap
+    assert order == build_reading_order(case_ids, repeats, seed, gap)

@@ -1,0 +1,44 @@
+"""`covsev demo` runs offline on the bundled labels and writes both reports."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from covsev_tools.cli import main
+
+
+def test_demo_writes_both_reports(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--bootstrap", "100", "--seed", "0"]) == 0
+    printed = capsys.readouterr().out
+    main_report, published = out / "report" / "report.html", out / "published-report" / "report.html"
+    assert f"report (simulated multi-rater cohort): {main_report}" in printed
+    assert f"report (model vs published means):     {published}" in printed
+    assert "On extent, the model's MAE against the consensus of the other raters" in printed
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["study"]["n_raters"] == 4 and summary["study"]["n_cases"] == 94
+    assert "Predictions: simulated" in main_report.read_text()
+    assert {"model_as_rater", "intra_rater"}.isdisjoint(summary["notes"])
+    ref_only = json.loads((out / "published-report" / "summary.json").read_text())
+    assert ref_only["study"]["reference"] == "published" and "model_as_rater" in ref_only["notes"]
+    assert (out / "simulated-cohort" / "ratings.csv").is_file()
+
+
+def test_demo_images_folder_errors_exit_2(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--images", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("covsev demo: error: --images") and "no such folder" in err
+    (tmp_path / "empty").mkdir()
+    assert main(["demo", "--out", str(tmp_path), "--images", str(tmp_path / "empty")]) == 2
+    assert "none of the 94 published images" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_demo_with_images_but_no_weights_is_a_clear_error(shared_data, tmp_path, capsys):
+    weights = tmp_path / "no-weights"
+    weights.mkdir()
+    rc = main(["demo", "--out", str(tmp_path / "o"), "--images", str(shared_data / "cohen2020" / "images"),
+               "--weights-dir", str(weights)])
+    assert rc == 2
+    assert str(weights) in capsys.readouterr().err

@@ -1,0 +1,156 @@
+"""The report: self-contained HTML, paper tables, numbers equal to the agreement module, CLI."""
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+import pytest
+
+from covsev_tools import agreement
+from covsev_tools.cli import main
+from covsev_tools.reference import load_inputs
+from covsev_tools.report import build_report, software_versions
+from covsev_tools.simulate import published_labels_path, simulate_cohort
+from covsev_tools.tables import fmt_ci, to_latex
+from covsev_tools.validation import complete_panel, to_long
+
+SECTIONS = ("1. Study", "2. Model vs reference", "3. The model as one more rater",
+            "4. External validation", "5. Intra-rater reliability",
+            "6. Subgroups and longitudinal change", "7. Methods", "8. Software")
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return simulate_cohort(seed=4).write(tmp_path_factory.mktemp("cohort"))
+
+
+@pytest.fixture(scope="module")
+def report(cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    build_report(cohort / "ratings.csv", cohort / "predictions.csv", out,
+                 key=cohort / "key.csv", n_boot=100, seed=1)
+    return out
+
+
+def test_html_is_self_contained_with_every_section(report):
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
+    assert "<link" not in page and "<script" not in page and "@import" not in page
+    figures = sorted(p.stem for p in (report / "figures").glob("*.png"))
+    assert figures == ["agreement_heatmap", "bland_altman", "longitudinal", "per_rater_error",
+                       "prediction_vs_reference"]
+    assert page.count('src="data:image/png;base64,') == len(figures)
+    for section in SECTIONS:
+        assert section in page
+    assert "4 (R1, R2, R3, R4)" in page and "94 with a reference score" in page
+    versions = software_versions()
+    for name in ("covsev", "numpy", "pandas", "scipy", "statsmodels", "pingouin"):
+        assert f"<td>{name}</td><td>{versions[name]}</td>" in page
+
+
+def test_every_figure_has_png_and_pdf(report):
+    for png in (report / "figures").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_tables_in_three_formats(report):
+    tables = report / "tables"
+    for name in ("reference", "model_vs_reference", "calibration", "model_as_rater", "icc",
+                 "external_validation", "intra_rater", "subgroups", "longitudinal"):
+        assert (tables / f"{name}.csv").is_file() and (tables / f"{name}.md").is_file()
+        tex = (tables / f"{name}.tex").read_text()
+        assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    md = (tables / "model_vs_reference.md").read_text()
+    assert re.search(r"\| CCC \| 0\.\d\d \(0\.\d\d–0\.\d\d\) \|", md)
+
+
+def test_report_numbers_equal_the_agreement_module(cohort, report):
+    inputs = load_inputs(cohort / "ratings.csv", cohort / "predictions.csv",
+                         key_path=cohort / "key.csv")
+    table = pd.read_csv(report / "tables" / "model_vs_reference.csv").set_index(["scale", "statistic"])
+    pair = pd.concat([inputs.predictions["extent"].rename("model"),
+                      inputs.reference_total("extent").rename("reference")], axis=1).dropna()
+    direct = agreement.concordance_ccc(to_long(pair), "model", "reference")
+    assert table.loc[("extent", "CCC"), "estimate"] == pytest.approx(direct["value"], rel=1e-12)
+    icc = pd.read_csv(report / "tables" / "icc.csv").set_index(["scale", "panel", "form"])
+    direct_icc = agreement.icc(to_long(complete_panel(inputs, "extent")))["ICC2"]
+    assert icc.loc[("extent", "raters + model", "ICC(A,1)"), "estimate"] == pytest.approx(
+        direct_icc["value"], rel=1e-12)
+    assert icc.loc[("extent", "raters + model", "ICC(A,1)"), "ci_low"] == pytest.approx(
+        direct_icc["ci95"][0], rel=1e-12)
+
+
+def test_summary_sentence_states_the_model_against_the_raters(report):
+    import json
+
+    summary = json.loads((report / "summary.json").read_text())
+    sentence = summary["sentences"]["model_vs_raters:extent"]
+    assert re.match(r"On extent, the model's MAE against the consensus of the other raters "
+                    r"\(\d\.\d\d, 95% CI \d\.\d\d–\d\.\d\d\) (lies within|is below|is above)", sentence)
+    assert sentence in html.unescape((report / "report.html").read_text(encoding="utf-8"))
+
+
+def test_reference_only_report_says_why_sections_are_missing(tmp_path):
+    sim = simulate_cohort(seed=0)
+    sim.predictions.drop(columns="case_id").to_csv(tmp_path / "p.csv", index=False)
+    page = build_report(published_labels_path(), tmp_path / "p.csv", tmp_path / "out",
+                        metadata=published_labels_path("metadata.csv"), n_boot=50).read_text()
+    assert "Individual ratings are not available" in page
+    assert "individual ratings not available (reference-only input)" in page
+    assert "Longitudinal: change in prediction" in page  # real patients/offsets of the metadata
+    assert not (tmp_path / "out" / "tables" / "model_as_rater.csv").exists()
+
+
+def test_ci_formatting_as_a_paper_prints_it():
+    assert fmt_ci(0.8712, 0.8149, 0.9101) == "0.87 (0.81–0.91)"
+    assert fmt_ci(-0.2, -0.55, 0.1) == "−0.20 (−0.55 to 0.10)"
+    assert fmt_ci(1.0, float("nan"), 2.0) == "1.00"
+    tex = to_latex(pd.DataFrame({"Rater": ["dr_x"], "MAE": ["−0.20 (−0.55 to 0.10)"]}), "Cap 5%", "t")
+    assert "dr\\_x" in tex and "$-$0.20 ($-$0.55 to 0.10)" in tex and "Cap 5\\%" in tex
+
+
+# --------------------------------------------------------------------------- CLI
+
+def test_cli_report_on_a_cohort_folder(cohort, tmp_path, capsys):
+    rc = main(["report", "--cohort", str(cohort), "--out", str(tmp_path / "r"), "--bootstrap", "50",
+               "--reference", "median", "--subgroup", "view"])
+    assert rc == 0
+    assert f"report: {tmp_path / 'r' / 'report.html'}" in capsys.readouterr().out
+    subgroups = pd.read_csv(tmp_path / "r" / "tables" / "subgroups.csv")
+    assert set(subgroups["variable"]) == {"view"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--cohort", "{tmp}/nope"], "no such folder"),
+    (["--ratings", "{cohort}/ratings.csv"], "give --cohort DIR, or both --ratings CSV and --predictions CSV"),
+    (["--cohort", "{cohort}", "--bootstrap", "-1"], "--bootstrap -1: must be 0 or more"),
+    (["--cohort", "{cohort}", "--subgroup", "scanner"], "subgroup column(s) not in the metadata: scanner"),
+    (["--cohort", "{cohort}", "--predictions", "{tmp}/missing.csv"], "no predictions"),
+])
+def test_cli_report_usage_errors_exit_2(argv, message, cohort, tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path, cohort=cohort) for a in argv]
+    assert main(["report", *argv, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("covsev report: error: ") and message in err
+
+
+def test_cli_report_missing_columns_and_unknown_cases_exit_2(cohort, tmp_path, capsys):
+    ratings = pd.read_csv(cohort / "ratings.csv")
+    ratings.drop(columns=["component"]).to_csv(tmp_path / "nocomp.csv", index=False)
+    assert main(["report", "--cohort", str(cohort), "--ratings", str(tmp_path / "nocomp.csv"),
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "ratings are missing column(s) component" in capsys.readouterr().err
+    ratings.loc[0, "case_id"] = "c-not-in-cohort"
+    ratings.to_csv(tmp_path / "unknown.csv", index=False)
+    assert main(["report", "--cohort", str(cohort), "--ratings", str(tmp_path / "unknown.csv"),
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "1 rated case(s) unknown to" in err and "'c-not-in-cohort'" in err
+
+
+def test_cli_report_without_out_is_an_argparse_error(cohort):
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--cohort", str(cohort)])
+    assert exc.value.code == 2

@@ -1,0 +1,210 @@
+"""Validation statistics: hand-checked leave-one-rater-out, paired bootstrap, parity with agreement."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covsev_tools import agreement
+from covsev_tools.reference import (InputError, ValidationInputs, load_inputs, reference_scores,
+                                    tidy_ratings)
+from covsev_tools.simulate import simulate_cohort
+from covsev_tools.validation import (calibration, complete_panel, leave_one_rater_out,
+                                     longitudinal_pairs, model_summary_mae, model_vs_reference,
+                                     model_within_raters_sentence, repeat_pairs, subgroup_columns,
+                                     to_long, validate)
+
+# 4 cases x 3 raters + model; the expected values below are worked by hand.
+PANEL = pd.DataFrame({"A": [0, 2, 4, 1], "B": [1, 2, 3, 1], "C": [2, 2, 5, 3],
+                      "model": [1, 3, 4, 2]}, index=["c1", "c2", "c3", "c4"], dtype=float)
+
+
+@pytest.fixture(scope="module")
+def sim_inputs(tmp_path_factory):
+    folder = simulate_cohort(seed=2).write(tmp_path_factory.mktemp("sim"))
+    return load_inputs(folder / "ratings.csv", folder / "predictions.csv",
+                       key_path=folder / "key.csv")
+
+
+def test_leave_one_rater_out_by_hand():
+    # A vs mean(B,C) = [1.5, 2, 4, 2]: |A - c| = [1.5, 0, 0, 1] -> 0.625; model [0.5, 1, 0, 0] -> 0.375
+    # B vs mean(A,C) = [1, 2, 4.5, 2]: [0, 0, 1.5, 1] -> 0.625; model [0, 1, 0.5, 0] -> 0.375
+    # C vs mean(A,B) = [0.5, 2, 3.5, 1]: [1.5, 0, 1.5, 2] -> 1.25; model [0.5, 1, 0.5, 1] -> 0.75
+    loro = leave_one_rater_out(PANEL, "mean", n_boot=200, seed=0).set_index("rater")
+    np.testing.assert_allclose(loro["rater_mae"], [0.625, 0.625, 1.25])
+    np.testing.assert_allclose(loro["model_mae"], [0.375, 0.375, 0.75])
+    np.testing.assert_allclose(loro["difference"], [-0.25, -0.25, -0.5])
+    assert (loro["n"] == 4).all()
+    for name in ("rater_mae", "model_mae", "difference"):
+        assert (loro[f"{name}_ci_low"] <= loro[name]).all() and (loro[name] <= loro[f"{name}_ci_high"]).all()
+
+
+def test_leave_one_rater_out_median_consensus():
+    panel = PANEL.assign(D=[0.0, 0.0, 0.0, 0.0])[["A", "B", "C", "D", "model"]]
+    loro = leave_one_rater_out(panel, "median", n_boot=10).set_index("rater")
+    # D vs median(A,B,C) = [1, 2, 4, 1] -> |0 - .| mean = 2.0
+    assert loro.loc["D", "rater_mae"] == pytest.approx(2.0)
+    assert loro.loc["D", "model_mae"] == pytest.approx(np.mean([0, 1, 0, 1]))
+
+
+def test_identical_predictions_give_exactly_zero_difference():
+    panel = PANEL.assign(model=PANEL["B"])
+    loro = leave_one_rater_out(panel, n_boot=500, seed=3).set_index("rater")
+    row = loro.loc["B"]
+    assert row["difference"] == 0.0
+    assert row["difference_ci_low"] == 0.0 and row["difference_ci_high"] == 0.0
+
+
+def test_paired_ci_is_seeded_and_covers_the_estimate(sim_inputs):
+    panel = complete_panel(sim_inputs, "extent")
+    a = leave_one_rater_out(panel, n_boot=300, seed=5)
+    b = leave_one_rater_out(panel, n_boot=300, seed=5)
+    c = leave_one_rater_out(panel, n_boot=300, seed=6)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a["difference_ci_low"].equals(c["difference_ci_low"])
+    assert (a["difference_ci_low"] < a["difference"]).all() and (a["difference"] < a["difference_ci_high"]).all()
+
+
+def test_sentence_reports_range_and_closest_rater():
+    loro = leave_one_rater_out(PANEL, n_boot=100, seed=0)
+    summary = model_summary_mae(PANEL, n_boot=100, seed=0)
+    assert summary["estimate"] == pytest.approx(np.mean([0.375, 0.375, 0.75]))
+    sentence = model_within_raters_sentence(loro, summary, "extent")
+    assert "is below (better than) the range of the raters' own MAE (0.62–1.25)" in sentence
+    assert "closest rater (A)" in sentence and "is −0.25" in sentence
+
+
+def test_model_vs_reference_equals_agreement_module(sim_inputs):
+    table = model_vs_reference(sim_inputs, n_boot=100, seed=0).set_index(["scale", "statistic"])
+    ref = sim_inputs.reference_total("extent")
+    pred = sim_inputs.predictions["extent"]
+    both = pd.concat([ref.rename("reference"), pred.rename("model")], axis=1).dropna()
+    long = to_long(both)
+    ccc = agreement.concordance_ccc(long, "model", "reference")
+    assert table.loc[("extent", "CCC"), "estimate"] == ccc["value"]
+    assert table.loc[("extent", "CCC"), "ci_low_analytic"] == ccc["ci95"][0]
+    assert table.loc[("extent", "Pearson r"), "estimate"] == agreement.pearson(long, "model", "reference")["value"]
+    assert table.loc[("extent", "Spearman ρ"), "estimate"] == agreement.spearman(long, "model", "reference")["value"]
+    ba = agreement.bland_altman(long, "model", "reference")
+    assert table.loc[("extent", "Bias (pred − ref)"), "estimate"] == pytest.approx(ba["bias"], abs=1e-12)
+    assert table.loc[("extent", "Upper LoA"), "estimate"] == pytest.approx(ba["loa_high"], abs=1e-12)
+    assert table.loc[("extent", "MAE"), "estimate"] == pytest.approx((both["model"] - both["reference"]).abs().mean())
+
+
+def test_icc_with_and_without_model_equals_agreement(sim_inputs):
+    result = validate(sim_inputs, n_boot=50, seed=0)
+    icc = result.tables["icc"].set_index(["scale", "panel", "form"])
+    panel = complete_panel(sim_inputs, "opacity")
+    direct = agreement.icc(to_long(panel))
+    assert icc.loc[("opacity", "raters + model", "ICC(A,1)"), "estimate"] == direct["ICC2"]["value"]
+    raters_only = agreement.icc(to_long(panel.drop(columns="model")))
+    assert icc.loc[("opacity", "raters", "ICC(A,k)"), "ci_high"] == raters_only["ICC2k"]["ci95"][1]
+
+
+def test_reference_mean_and_median_ignore_repeats():
+    table = pd.DataFrame({"case_id": ["a"] * 4, "display_id": ["a", "a", "a", "r1"],
+                          "is_repeat": ["false", "false", "false", "true"],
+                          "rater": ["x", "y", "z", "x"], "scale": "extent", "component": "total",
+                          "score": [2, 3, 7, 8]})
+    ratings = tidy_ratings(table)
+    assert reference_scores(ratings, "mean")["reference"].item() == 4.0
+    assert reference_scores(ratings, "median")["reference"].item() == 3.0
+    assert reference_scores(ratings, "mean")["n_raters"].item() == 3
+
+
+def test_repeat_pairs_and_intra_rater(sim_inputs):
+    pairs = repeat_pairs(sim_inputs.ratings, "extent")
+    assert set(pairs.columns) == {"rater", "case", "first", "repeat"}
+    result = validate(sim_inputs, n_boot=20, seed=0)
+    intra = result.tables["intra_rater"].set_index(["scale", "rater"])
+    grp = pairs[pairs["rater"] == "R2"]
+    assert intra.loc[("extent", "R2"), "n_pairs"] == len(grp)
+    assert intra.loc[("extent", "R2"), "mae"] == pytest.approx((grp["first"] - grp["repeat"]).abs().mean())
+    wide = pd.DataFrame({"1": grp["first"].to_numpy(), "2": grp["repeat"].to_numpy()})
+    assert intra.loc[("extent", "R2"), "icc"] == agreement.icc(to_long(wide))["ICC2"]["value"]
+
+
+def test_calibration_recovers_a_known_line():
+    cases = [f"c{i}" for i in range(20)]
+    pred = np.linspace(0, 6, 20)
+    inputs = ValidationInputs(
+        None, pd.DataFrame({"case": cases, "scale": "extent", "component": "total",
+                            "reference": 1 + 0.5 * pred, "n_raters": np.nan}),
+        pd.DataFrame({"extent": pred}, index=pd.Index(cases, name="case")),
+        pd.DataFrame(index=pd.Index([], name="case")), "case_id", "mean", {})
+    cal = calibration(inputs).set_index("statistic")
+    assert cal.loc["Slope", "estimate"] == pytest.approx(0.5)
+    assert cal.loc["Intercept", "estimate"] == pytest.approx(1.0)
+
+
+def test_longitudinal_pairs_are_consecutive_images_of_a_patient():
+    cases = ["a", "b", "c", "d"]
+    inputs = ValidationInputs(
+        None, pd.DataFrame({"case": cases, "scale": "extent", "component": "total",
+                            "reference": [1.0, 3.0, 2.0, 5.0], "n_raters": np.nan}),
+        pd.DataFrame({"extent": [2.0, 2.5, 1.0, 4.0]}, index=pd.Index(cases, name="case")),
+        pd.DataFrame({"patientid": ["p", "p", "p", "q"], "offset": [5, 0, 9, 0]},
+                     index=pd.Index(cases, name="case")), "case_id", "mean", {})
+    pairs = longitudinal_pairs(inputs, "extent")
+    assert pairs[["case_from", "case_to"]].values.tolist() == [["b", "a"], ["a", "c"]]
+    assert pairs["days"].tolist() == [5.0, 4.0]
+    assert pairs["delta_reference"].tolist() == [-2.0, 1.0]
+    assert pairs["delta_prediction"].tolist() == [-0.5, -1.0]
+
+
+def test_subgroup_columns_default_and_requested():
+    meta = pd.DataFrame({"view": ["AP", "PA"], "sex": ["M", "M"], "site": ["A", "B"]})
+    assert subgroup_columns(meta) == ["view", "site"]  # sex has a single level
+    with pytest.raises(KeyError, match="scanner"):
+        subgroup_columns(meta, ["scanner"])
+
+
+def test_ratings_missing_columns_is_a_clear_error(tmp_path):
+    bad = tmp_path / "ratings.csv"
+    pd.DataFrame({"case_id": ["a"], "rater": ["x"], "score": [1]}).to_csv(bad, index=False)
+    preds = tmp_path / "p.csv"
+    pd.DataFrame({"case_id": ["a"], "geographic_extent": [1.0]}).to_csv(preds, index=False)
+    with pytest.raises(InputError, match=r"ratings\.csv: ratings are missing column\(s\) scale, component"):
+        load_inputs(bad, preds)
+
+
+def test_non_numeric_score_names_the_row(tmp_path):
+    table = pd.DataFrame({"case_id": ["a", "a"], "rater": ["x", "y"], "scale": "extent",
+                          "component": "total", "score": ["1", "two"]})
+    with pytest.raises(InputError, match=r"row 3: score 'two' is not a number"):
+        tidy_ratings(table, "r.csv")
+
+
+def test_ratings_of_unknown_cases_are_refused(tmp_path):
+    folder = simulate_cohort(seed=1).write(tmp_path / "sim")
+    preds = pd.read_csv(folder / "predictions.csv")
+    preds["case_id"] = "other-" + preds["case_id"]
+    preds.to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(InputError, match=r"94 rated case\(s\) unknown to .*other\.csv"):
+        load_inputs(folder / "ratings.csv", tmp_path / "other.csv")
+    key = pd.read_csv(folder / "key.csv").iloc[:-1]  # the key no longer knows one rated case
+    key.to_csv(tmp_path / "key.csv", index=False)
+    with pytest.raises(InputError, match=r"1 rated case\(s\) unknown to .*key\.csv"):
+        load_inputs(folder / "ratings.csv", folder / "predictions.csv", key_path=tmp_path / "key.csv")
+
+
+def test_hash_in_a_comment_does_not_cut_the_row(tmp_path):
+    folder = simulate_cohort(seed=1).write(tmp_path / "sim")
+    ratings = pd.read_csv(folder / "ratings.csv")
+    ratings["comment"] = "see #3"
+    ratings.to_csv(folder / "ratings.csv", index=False)
+    inputs = load_inputs(folder / "ratings.csv", folder / "predictions.csv", key_path=folder / "key.csv")
+    assert inputs.raters == ["R1", "R2", "R3", "R4"]
+    assert inputs.metadata["view"].notna().all()
+
+
+def test_reference_only_input_skips_the_multi_rater_sections(tmp_path):
+    from covsev_tools.simulate import published_labels_path
+
+    sim = simulate_cohort(seed=0)
+    sim.predictions.drop(columns="case_id").to_csv(tmp_path / "p.csv", index=False)
+    inputs = load_inputs(published_labels_path(), tmp_path / "p.csv")
+    assert inputs.case_key == "filename" and inputs.reference_method == "published"
+    result = validate(inputs, n_boot=20)
+    assert "model_as_rater" not in result.tables and "model_as_rater" in result.notes
+    assert result.tables["model_vs_reference"]["n"].iloc[0] == 93
