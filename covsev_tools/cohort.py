@@ -476,20 +476,30 @@ def _group_by_content(files: list[Path], images_dir: Path, report: CreationRepor
     return rows, first
 
 
+def _n_repeats(n_cases: int, fraction: float) -> int:
+    return math.floor(fraction * n_cases + 0.5) if fraction > 0 else 0
+
+
+def _check_repeats_possible(n_cases: int, fraction: float, min_gap: int) -> None:
+    """Each repeat needs ``min_gap`` items after its original, so at most ``n_cases - min_gap`` repeats."""
+    target = _n_repeats(n_cases, fraction)
+    if target and target > n_cases - min_gap:
+        raise CohortError(f"cannot show {target} repeats at least {min_gap} cases after their originals "
+                          f"among {n_cases} cases; lower --repeat-fraction or --repeat-gap")
+
+
 def _choose_repeats(case_ids: list[str], previous: dict[str, str], fraction: float, min_gap: int,
                     seed: int, taken: set[str]) -> dict[str, str]:
     """Hidden repeats: keep earlier ones whose case still exists, add new ones up to the fraction."""
-    target = math.floor(fraction * len(case_ids) + 0.5) if fraction > 0 else 0
-    if target and target > len(case_ids) - min_gap:
-        raise CohortError(f"cannot show {target} repeats at least {min_gap} cases after their originals "
-                          f"among {len(case_ids)} cases; lower --repeat-fraction or --repeat-gap")
+    _check_repeats_possible(len(case_ids), fraction, min_gap)
+    target = _n_repeats(len(case_ids), fraction)
     present = set(case_ids)
     repeats = {r: c for r, c in previous.items() if c in present}
     repeats = dict(list(repeats.items())[:target])
     candidates = sorted(present - set(repeats.values()))
     random.Random(f"{seed}:repeats").shuffle(candidates)
     for case_id in candidates[: target - len(repeats)]:
-        repeats[new_case_id(taken)] = case_id
+        repeats[new_case_id(taken | set(repeats))] = case_id
     return repeats
 
 
@@ -574,40 +584,49 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
 
     report = CreationReport(n_files=len(files))
     rows, first = _group_by_content(files, images_dir, report)
+    _check_repeats_possible(len(first), float(repeat_fraction), int(repeat_min_gap))  # before the slow part
     cases = _decode_unique(first, previous, out_dir, workers, max_pixels, display_max_side, progress, report)
     _mark_duplicates(rows, first, report)
     if metadata is not None:
         _join_metadata(rows, metadata, report)
-
     case_ids = sorted(cases)
-    taken = set(case_ids)
     repeats = _choose_repeats(case_ids, previous["repeats"], float(repeat_fraction), int(repeat_min_gap),
-                              seed, taken)
-    for repeat_id, case_id in repeats.items():
-        target = out_dir / "cases" / f"{repeat_id}.png"
-        if not target.is_file():
-            shutil.copyfile(out_dir / "cases" / f"{case_id}.png", target)
+                              seed, set(case_ids) | set(previous["ids"].values()))
+    _write_display_repeats(out_dir, repeats)
     _remove_stale_images(out_dir, set(case_ids) | set(repeats))
-
-    report.n_cases, report.n_repeats = len(case_ids), len(repeats)
-    report.n_readable = sum(r["status"] in ("ok", "duplicate") for r in rows)
-    report.n_unreadable = sum(r["status"] == "unreadable" for r in rows)
-    report.n_duplicates = sum(r["status"] == "duplicate" for r in rows)
-    report.n_new_cases = sum(cid not in previous["manifest"] for cid in case_ids)
+    _count(report, rows, case_ids, repeats, previous["manifest"])
 
     _write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [cases[c] for c in case_ids])
     meta_columns = list(metadata["columns"]) if metadata is not None else []
     _write_csv(out_dir / "key.csv", list(KEY_COLUMNS) + meta_columns, rows)
     _write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
                [{"repeat_id": r, "case_id": c} for r, c in sorted(repeats.items())])
-    info = _cohort_info(name, images_dir, metadata_csv, seed, repeat_fraction, repeat_min_gap,
-                        scale_objs, report, previous["info"])
+    settings = {"seed": seed, "fraction": float(repeat_fraction), "min_gap": int(repeat_min_gap),
+                "metadata_csv": metadata_csv, "display_max_side": display_max_side}
+    info = _cohort_info(name, images_dir, settings, scale_objs, report, previous["info"])
     _atomic_write_text(out_dir / "cohort.json", json.dumps(info, indent=1) + "\n")
 
     cohort = Cohort.load(out_dir)
     cohort.report = report
     _refresh_orders(cohort, new_ids, raters)
     return cohort
+
+
+def _write_display_repeats(out_dir: Path, repeats: dict[str, str]) -> None:
+    """A repeat is shown from its own file, a byte copy of its original's display PNG."""
+    for repeat_id, case_id in repeats.items():
+        target = out_dir / "cases" / f"{repeat_id}.png"
+        if not target.is_file():
+            shutil.copyfile(out_dir / "cases" / f"{case_id}.png", target)
+
+
+def _count(report: CreationReport, rows: list[dict], case_ids: list[str], repeats: dict,
+           previous_manifest: dict) -> None:
+    report.n_cases, report.n_repeats = len(case_ids), len(repeats)
+    report.n_readable = sum(r["status"] in ("ok", "duplicate") for r in rows)
+    report.n_unreadable = sum(r["status"] == "unreadable" for r in rows)
+    report.n_duplicates = sum(r["status"] == "duplicate" for r in rows)
+    report.n_new_cases = sum(cid not in previous_manifest for cid in case_ids)
 
 
 def _check_name(name: str) -> str:
@@ -676,7 +695,10 @@ def _refresh_orders(cohort: Cohort, new_ids: bool, raters: Sequence[str]) -> Non
         cohort.reading_order(rater)
 
 
-def _cohort_info(name, images_dir, metadata_csv, seed, fraction, gap, scales, report, old) -> dict:
+def _cohort_info(name: str, images_dir: Path, settings: dict, scales: list, report: CreationReport,
+                 old: dict) -> dict:
+    """Content of ``cohort.json`` (``created`` kept from an earlier run)."""
+    metadata_csv = settings["metadata_csv"]
     return {
         "schema": SCHEMA_VERSION,
         "name": name,
@@ -684,11 +706,11 @@ def _cohort_info(name, images_dir, metadata_csv, seed, fraction, gap, scales, re
         "updated": _now(),
         "source_images_dir": str(Path(images_dir).resolve()),
         "metadata_csv": str(Path(metadata_csv).resolve()) if metadata_csv else None,
-        "seed": seed,
-        "repeats": {"fraction": float(fraction), "min_gap": int(gap), "n": report.n_repeats},
+        "seed": settings["seed"],
+        "repeats": {"fraction": settings["fraction"], "min_gap": settings["min_gap"], "n": report.n_repeats},
         "scales": [s.name for s in scales],
         "scale_definitions": {s.name: s.to_dict() for s in scales},
-        "display_max_side": DISPLAY_MAX_SIDE,
+        "display_max_side": settings["display_max_side"],
         "counts": {k: getattr(report, k) for k in ("n_files", "n_readable", "n_unreadable",
                                                    "n_duplicates", "n_cases", "n_repeats")},
         "unreadable": [{"filename": f, "error": e} for f, e in report.unreadable],

@@ -70,5 +70,6 @@ def rater_progress(cohort, labels_dir: str | Path | None = None):
         rows.append(_one_rater(cohort, store, rater))
         warnings.extend(str(w) for w in store.warnings)
     frame = pd.DataFrame(rows, columns=list(PROGRESS_COLUMNS))
+    frame["next_position"] = frame["next_position"].astype("Int64")  # empty once a rater is done
     frame.attrs["warnings"] = warnings
     return frame

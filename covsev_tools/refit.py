@@ -35,7 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from .model import (CLAMPS, FEATURE_PREFIX, N_FEATURES, OUTPUT_COLUMNS, OUTPUT_PREFIX, SCALES,
-                    SeverityMapping)
+                    SCORE_COLUMNS, SeverityMapping)
 
 FEATURE_SETS = {
     "lung_opacity": [OUTPUT_PREFIX + "Lung Opacity"],
@@ -131,6 +131,8 @@ def assemble(predictions, labels, metadata=None, features=None, *, group_col: st
 
     preds = predictions if isinstance(predictions, pd.DataFrame) else pd.read_csv(
         predictions, keep_default_na=False, na_values=[""])
+    # the model's own scores share the label names; refitting only uses outputs and features
+    preds = preds.drop(columns=[c for c in SCORE_COLUMNS if c in preds.columns])
     preds = preds.assign(_row=np.arange(len(preds)))
     if "error" in preds.columns:
         preds = preds[preds["error"].fillna("").astype(str) == ""]
@@ -247,9 +249,12 @@ def _summarise(rows: list[dict], info: dict) -> list[dict]:
     out = []
     for metric in METRICS:
         values = np.array([row[metric] for row in rows], dtype=float)
-        out.append({**info, "metric": metric, "mean": np.nanmean(values),
-                    "sd": np.nanstd(values, ddof=1) if len(values) > 1 else np.nan,
-                    "min": np.nanmin(values), "max": np.nanmax(values), "n_repeats": len(rows)})
+        values = values[~np.isnan(values)]  # r is undefined when a split predicts a constant
+        out.append({**info, "metric": metric,
+                    "mean": values.mean() if len(values) else np.nan,
+                    "sd": values.std(ddof=1) if len(values) > 1 else np.nan,
+                    "min": values.min() if len(values) else np.nan,
+                    "max": values.max() if len(values) else np.nan, "n_repeats": len(rows)})
     return out
 
 

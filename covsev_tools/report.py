@@ -64,7 +64,7 @@ def _ci(row, prefix="", digits=2) -> str:
 
 
 _REFERENCE_WORDS = {"mean": "mean of the raters", "median": "median of the raters",
-                    "published": "published consensus"}
+                    "published": "published consensus (mean of 3 raters)"}
 
 
 def report_tables(result: ValidationResult) -> list[Table]:
@@ -78,8 +78,11 @@ def report_tables(result: ValidationResult) -> list[Table]:
         ("model_as_rater", "Leave-one-rater-out: MAE against the consensus of the other raters "
                            "(95% bootstrap CI); difference = model − rater (paired)", _fmt_loro),
         ("icc", "ICC among the raters, with and without the model (95% CI)", _fmt_icc),
-        ("external_validation", "External validation: published mapping vs mapping refitted on "
-                                "this cohort (95% CI)", _fmt_external),
+        ("external_validation", "External validation: the published mapping as is vs a mapping "
+                                "refitted on this cohort, scored out of fold (95% bootstrap CI)",
+         _fmt_external),
+        ("external_mapping", "Mapping of the raw Lung Opacity output x: score = slope × x + "
+                             "intercept, published vs refitted on this cohort", _fmt_mapping),
         ("intra_rater", "Intra-rater reliability from hidden repeat readings", _fmt_intra),
         ("subgroups", "Model vs reference by subgroup (MAE with 95% bootstrap CI)", _fmt_subgroups),
         ("longitudinal", "Longitudinal: change in prediction vs change in reference between "
@@ -110,8 +113,9 @@ def _fmt_by_statistic(raw: pd.DataFrame) -> pd.DataFrame:
     wide = cells.pivot_table(index="statistic", columns="scale", values="text", aggfunc="first",
                              sort=False)
     wide = wide.reindex(list(dict.fromkeys(raw["statistic"])))
+    wide.columns.name = None
     wide.columns = [f"{c} (n={int(raw[raw['scale'] == c]['n'].max())})" for c in wide.columns]
-    return wide.reset_index().rename(columns={"statistic": "Statistic"})
+    return wide.fillna("–").reset_index().rename(columns={"statistic": "Statistic"})
 
 
 def _fmt_loro(raw: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +136,15 @@ def _fmt_external(raw: pd.DataFrame) -> pd.DataFrame:
     cells = raw.assign(text=[_ci(r) for _, r in raw.iterrows()])
     wide = cells.pivot_table(index=["scale", "mapping"], columns="statistic", values="text",
                              aggfunc="first", sort=False).reset_index()
-    return wide.rename(columns={"scale": "Scale", "mapping": "Mapping"})
+    wide.columns.name = None
+    return wide.fillna("–").rename(columns={"scale": "Scale", "mapping": "Mapping"})
+
+
+def _fmt_mapping(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"Scale": raw["scale"], "Mapping": raw["mapping"],
+                         "Slope": [fmt(v, 3) for v in raw["slope"]],
+                         "Intercept": [fmt(v, 3) for v in raw["intercept"]],
+                         "Images": raw["n"], "Fitted on": raw["groups"]})
 
 
 def _fmt_intra(raw: pd.DataFrame) -> pd.DataFrame:
@@ -217,13 +229,14 @@ def study_facts(result: ValidationResult) -> dict:
     predicted = cases & set(inputs.predictions.index)
     facts = {"n_cases": len(cases), "n_predicted": len(predicted), "raters": inputs.raters,
              "n_raters": len(inputs.raters), "scales": inputs.scales,
-             "reference": inputs.reference_method, "sources": inputs.sources,
-             "n_patients": None, "n_repeats": 0}
+             "reference": _REFERENCE_WORDS[inputs.reference_method], "sources": inputs.sources,
+             "n_patients": None, "n_repeats": 0, "n_repeat_cases": 0}
     if "patientid" in inputs.metadata.columns:
         facts["n_patients"] = int(inputs.metadata["patientid"].reindex(list(cases)).nunique())
     if inputs.ratings is not None:
         rep = inputs.ratings[inputs.ratings["is_repeat"]]
         facts["n_repeats"] = int(rep[["display_id", "rater"]].drop_duplicates().shape[0])
+        facts["n_repeat_cases"] = int(rep["case"].nunique())
     return facts
 
 
@@ -246,10 +259,17 @@ def methods_text(result: ValidationResult) -> list[str]:
         "Model as one more rater: each rater and the model against the consensus of the other "
         "raters (leave-one-rater-out), with a paired bootstrap CI of the difference in MAE "
         "(model − rater, same resampled cases); ICC(A,1) and ICC(A,k) with and without the model.",
+        "External validation: the published mapping as is, against an ordinary least squares "
+        "refit of the reference on the raw Lung Opacity output scored out of fold (5-fold "
+        "cross-validation grouped by patient, 10 repeats, out-of-fold predictions averaged; "
+        "covsev_tools.refit), with a paired bootstrap CI of the difference in MAE.",
         "Intra-rater reliability: first vs hidden repeat reading of the same case by the same "
         "rater (ICC(A,1), quadratic-weighted κ, MAE).",
+        "Subgroups: the same statistics within each level of a metadata column (view, site, sex "
+        "by default).",
         "Longitudinal: change between consecutive images of a patient (by days since first "
-        "image), prediction vs reference.",
+        "image), prediction vs reference: Pearson r of the changes, MAE of the change, and the "
+        "fraction of pairs whose direction agrees among pairs whose reference changed.",
     ]
 
 

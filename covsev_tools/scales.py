@@ -264,7 +264,8 @@ def _parse_components(raw: Any, source: str) -> tuple[Component, ...]:
         _reject_unknown(item, ("key", "label", "side"), f"components[{i}]", source)
         key = _need_str(item, "key", where, source)
         if not _KEY_RE.match(key) or key in RESERVED_KEYS:
-            raise ScaleDefinitionError(source, f"{where}key: {key!r} must be letters/digits/_/- and not {RESERVED_KEYS}")
+            raise ScaleDefinitionError(
+                source, f"{where}key: {key!r} must be letters/digits/_/- and not one of {list(RESERVED_KEYS)}")
         if key in seen:
             raise ScaleDefinitionError(source, f"{where}key: duplicate component key {key!r}")
         seen.add(key)

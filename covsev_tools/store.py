@@ -354,9 +354,9 @@ def ratings_export(cohort, labels_dir: str | Path | None = None):
     from .cohort import KEY_COLUMNS
 
     store = LabelStore(labels_dir, cohort.name)
-    long = store.long().rename(columns={"case_id": "display_id"})
     known, repeats = set(cohort.display_ids), cohort.repeats()
-    unknown = sorted(set(long["display_id"]) - known)
+    unknown = sorted({case_id for _, case_id in store.latest()} - known)
+    long = store.long().rename(columns={"case_id": "display_id"})
     long = long[long["display_id"].isin(known)].copy()
     long["case_id"] = long["display_id"].map(lambda d: repeats.get(d, d))
     long["is_repeat"] = long["display_id"].isin(list(repeats))

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import validation_stats as vs
+from .external import external_validation
 from .validation_stats import bootstrap_indices, percentile_ci
 from .reference import ValidationInputs, scale_range
 from .tables import fmt
@@ -478,7 +479,7 @@ def longitudinal(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) ->
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------- reference, external
+# --------------------------------------------------------------------------- reference
 
 def reference_summary(inputs: ValidationInputs) -> pd.DataFrame:
     """Distribution of the reference scores per scale and component (total, right, left).
@@ -501,29 +502,6 @@ def reference_summary(inputs: ValidationInputs) -> pd.DataFrame:
     out = pd.DataFrame(rows)
     return out.sort_values(["scale", "component"], key=lambda c: c.map(order).fillna(3)
                            if c.name == "component" else c, kind="stable").reset_index(drop=True)
-
-
-def external_validation(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0):
-    """The published mapping as is, against the mapping refitted on this cohort.
-
-    The refit uses patient-grouped cross-validation (:mod:`covsev_tools.refit`), so no patient's
-    images are both in the fitting and in the scoring folds.
-
-    Returns
-    -------
-    (DataFrame, str or None)
-        Table ``scale, mapping, statistic, estimate, ci_low, ci_high, n`` and a note when the
-        refit could not run (module missing, no raw model output, too few patients).
-    """
-    published = model_vs_reference(inputs, n_boot, seed)
-    published = published[published["statistic"].isin(["MAE", "RMSE", "CCC"])]
-    published = published.assign(mapping="published (as is)")
-    try:
-        from . import refit  # noqa: F401
-    except ImportError:
-        return published, ("Refitted mapping not computed: covsev_tools.refit is not available "
-                           "in this installation; only the published mapping is shown.")
-    return published, "Refitted mapping: not yet wired (covsev_tools.refit API pending)."
 
 
 # --------------------------------------------------------------------------- everything
@@ -561,7 +539,7 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
     t["model_vs_reference"] = model_vs_reference(inputs, n_boot, seed)
     t["calibration"] = calibration(inputs)
     _model_as_rater_section(result, n_boot, seed)
-    t["external_validation"], note = external_validation(inputs, n_boot, seed)
+    t["external_validation"], t["external_mapping"], note = external_validation(inputs, n_boot, seed)
     if note:
         result.notes["external_validation"] = note
     _intra_rater_section(result)

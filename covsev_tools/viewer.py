@@ -147,10 +147,17 @@ function keyName(e) {
 function render({ model, el }) {
   el.classList.add("covsev-keys");
   el.style.display = "none";
+  // JupyterLab: keys pressed inside the app are ours, not notebook shortcuts (Lumino honours this).
+  let tries = 0;
+  const mark = () => {
+    const app = el.closest(".covsev-app");
+    if (app) app.setAttribute("data-lm-suppress-shortcuts", "true");
+    else if (tries++ < 200) requestAnimationFrame(mark);
+  };
+  mark();
   const onKey = (e) => {
     const app = el.closest(".covsev-app");
     if (!app) return;
-    app.setAttribute("data-lm-suppress-shortcuts", "true");  // JupyterLab: our keys, not Lab's
     const t = e.target;
     const free = !t || t === document.body || t === document.documentElement;
     if (!free && !app.contains(t)) return;

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -170,3 +171,59 @@ def test_browser_session_mouse_keyboard_reload_resume(voila):
     assert "Case 4 of 5" in html
     assert len(records(voila["file"])) == 4
     print(f"\nbrowser session: 4 cases scored in Chromium, page reloaded once, {time.monotonic() - started:.1f} s")
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab (no token) on a copy of the scoring notebook, so Lab never writes to the repository."""
+    cohort = make_cohort(tmp_path, n=5, name="labweb")
+    root = tmp_path / "lab"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(REPO / "notebooks" / "01_blinded_scoring.ipynb", root / "notebooks")
+    labels, port = tmp_path / "labels", free_port()
+    env = {**os.environ, "COVSEV_COHORT": str(cohort.dir), "COVSEV_LABELS_DIR": str(labels),
+           "COVSEV_RATER": "labrad", "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter_config")}
+    log = open(tmp_path / "lab.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
+         f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
+        env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(url, proc)
+        yield {"url": url + "lab/tree/notebooks/01_blinded_scoring.ipynb",
+               "file": labels / "labweb" / "labrad.jsonl"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_jupyterlab_keys_score_and_do_not_trigger_notebook_shortcuts(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(lab["url"], timeout=120_000)
+            page.locator(".jp-Cell .jp-InputArea-editor").first.click(timeout=120_000)
+            page.keyboard.press("Shift+Enter")
+            wait_case(page, 1)
+            cells = page.eval_on_selector_all(".jp-Cell", "els => els.map(e => e.className)")
+            button(page, "extent", "right", 2).click()
+            for key in ["3", "1", "2", "Enter"]:  # in command mode "1"-"3" would make headings
+                page.keyboard.press(key)
+            wait_case(page, 2)
+            after = page.eval_on_selector_all(".jp-Cell", "els => els.map(e => e.className)")
+        finally:
+            browser.close()
+    assert [c.replace("jp-mod-noOutputs", "") for c in after] == [c.replace("jp-mod-noOutputs", "") for c in cells]
+    assert all("jp-CodeCell" in c for c in after)
+    [record] = records(lab["file"])
+    assert record["scales"]["extent"]["total"] == 5 and record["scales"]["opacity"]["total"] == 3

@@ -19,12 +19,14 @@ from covsev_tools.cohort import (
     MANIFEST_COLUMNS,
     Cohort,
     CohortError,
+    _decode_job,
     build_reading_order,
     create_cohort,
     file_sha256,
     rater_seed,
 )
 
+REAL_DECODE_JOB = _decode_job
 ID_RE = re.compile(r"^c[a-z0-9]{8}$")
 
 
@@ -342,3 +344,42 @@ def test_build_reading_order_always_keeps_the_gap(n, gap, fraction, seed):
     for r, c in repeats.items():
         assert order.index(r) - order.index(c) - 1 >= gap
     assert order == build_reading_order(case_ids, repeats, seed, gap)
+
+
+def crash_on_marked_files(job):
+    """Stand-in decoder that kills its worker process on files named 'crash*' (as a segfault would)."""
+    import os
+
+    if Path(job[0]).name.startswith("crash"):
+        os._exit(1)
+    return REAL_DECODE_JOB(job)
+
+
+def test_a_decoder_crash_loses_only_that_file(tmp_path, monkeypatch):
+    import multiprocessing
+
+    import covsev_tools.cohort as cohort_module
+
+    if multiprocessing.get_start_method() != "fork":
+        pytest.skip("the stand-in decoder reaches the workers only when they are forked")
+
+    folder = tmp_path / "imgs"
+    make_images(folder, 9)
+    image(99).save(folder / "crash me.png")
+    monkeypatch.setattr(cohort_module, "_decode_job", crash_on_marked_files)  # workers are forked
+    cohort = create(folder, tmp_path / "c", workers=2)
+    assert len(cohort.case_ids) == 9
+    assert cohort.report.unreadable == [("crash me.png", "the image decoder crashed on this file (corrupt data?)")]
+
+
+def test_cli_show_and_order(images, tmp_path, capsys):
+    out = tmp_path / "c"
+    assert covsev(["cohort", "create", str(images), "--name", "pilot", "--out", str(out), "--quiet",
+                   "--seed", "5"]) == 0
+    capsys.readouterr()
+    assert covsev(["cohort", "show", str(out)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["seed"] == 5 and shown["counts"]["n_cases"] == 5
+    assert covsev(["cohort", "order", str(out), "--rater", "ann"]) == 0
+    assert capsys.readouterr().out.split() == Cohort.load(out).reading_order("ann")
+    assert covsev(["cohort", "show", str(tmp_path)]) == 2

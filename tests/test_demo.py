@@ -21,7 +21,7 @@ def test_demo_writes_both_reports(tmp_path, capsys):
     assert "Predictions: simulated" in main_report.read_text()
     assert {"model_as_rater", "intra_rater"}.isdisjoint(summary["notes"])
     ref_only = json.loads((out / "published-report" / "summary.json").read_text())
-    assert ref_only["study"]["reference"] == "published" and "model_as_rater" in ref_only["notes"]
+    assert ref_only["settings"]["reference"] == "published" and "model_as_rater" in ref_only["notes"]
     assert (out / "simulated-cohort" / "ratings.csv").is_file()
 
 

@@ -181,6 +181,7 @@ def scale_and_valid_scores(draw):
     return scale, scores
 
 
+@settings(deadline=None)  # the machine is shared; timing is not what this tests
 @given(scale_and_valid_scores())
 def test_any_valid_score_dict_round_trips_and_totals_in_range(case):
     scale, scores = case
@@ -208,6 +209,7 @@ def scale_and_invalid_scores(draw):
     return scale, scores, key
 
 
+@settings(deadline=None)
 @given(scale_and_invalid_scores())
 def test_invalid_score_dicts_are_always_rejected_naming_the_component(case):
     scale, scores, key = case
@@ -233,7 +235,7 @@ def scale_definitions(draw):
     }
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(scale_definitions())
 def test_any_valid_definition_round_trips_through_a_file(tmp_path_factory, definition):
     path = tmp_path_factory.mktemp("scale") / "s.json"

@@ -208,3 +208,32 @@ def test_reference_only_input_skips_the_multi_rater_sections(tmp_path):
     result = validate(inputs, n_boot=20)
     assert "model_as_rater" not in result.tables and "model_as_rater" in result.notes
     assert result.tables["model_vs_reference"]["n"].iloc[0] == 93
+
+
+def test_out_of_fold_refit_recovers_an_exact_line():
+    from covsev_tools.external import out_of_fold
+
+    x = np.linspace(-3, 3, 40)
+    groups = np.repeat(np.arange(20), 2)  # two images per patient
+    pred = out_of_fold(x, 0.5 * x + 3, groups, (0, 8), n_splits=5, n_repeats=3)
+    np.testing.assert_allclose(pred, 0.5 * x + 3)
+    np.testing.assert_allclose(out_of_fold(x, 2 * x + 3, groups, (0, 8)), np.clip(2 * x + 3, 0, 8))
+
+
+def test_external_validation_is_paired_against_the_published_mapping(sim_inputs):
+    from covsev_tools.external import external_validation
+
+    table, coefs, note = external_validation(sim_inputs, n_boot=100, seed=0, n_repeats=2)
+    assert note is None
+    t = table[table["scale"] == "extent"].set_index(["mapping", "statistic"])["estimate"]
+    refit = [m for m in t.index.get_level_values(0) if m.startswith("refitted")][0]
+    assert t[(refit, "Δ MAE (refit − published)")] == pytest.approx(
+        t[(refit, "MAE")] - t[("published (as is)", "MAE")])
+    assert t[("published (as is)", "MAE")] == model_vs_reference(sim_inputs, 10).set_index(
+        ["scale", "statistic"]).loc[("extent", "MAE"), "estimate"]
+    published = coefs[(coefs["scale"] == "extent") & (coefs["mapping"] == "published")].iloc[0]
+    assert published["slope"] == 0.8705248236656189 and published["intercept"] == 3.4137437
+    no_raw = ValidationInputs(sim_inputs.ratings, sim_inputs.reference,
+                              sim_inputs.predictions.drop(columns="xrv:Lung Opacity"),
+                              sim_inputs.metadata, "case_id", "mean", {})
+    assert "no raw 'xrv:Lung Opacity'" in external_validation(no_raw, n_boot=10)[2]

@@ -86,24 +86,57 @@ def _ordinal(counts, weights):
     return observed, expected, nv.sum(axis=1)
 
 
+def _interval_expected(x: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Σ_c Σ_k n_c n_k (v_c - v_k)² from per-case moments (no value domain needed) and N."""
+    present = np.isfinite(x) & (np.isfinite(x).sum(axis=1) >= 2)[:, None]
+    centred = np.where(present, x - x[present].mean(), 0.0)   # shift-invariant; avoids cancellation
+    total = weights @ present.sum(axis=1).astype(float)
+    s1, s2 = weights @ centred.sum(axis=1), weights @ (centred ** 2).sum(axis=1)
+    return 2 * total * s2 - 2 * s1 ** 2, total
+
+
+def _ratio_expected_by_cases(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """n_vᵀ δ n_v as wᵀ M w with M[u, u'] = Σ δ(ratings of u, ratings of u') — for many values."""
+    present = np.isfinite(x) & (np.isfinite(x).sum(axis=1) >= 2)[:, None]
+    flat = np.where(present, x, np.nan).reshape(-1)
+    n, k = x.shape
+    block = max(1, _CHUNK // max(flat.size * k, 1))           # cases per block of δ rows
+    case_pairs = np.empty((n, n))
+    for start in range(0, n, block):
+        rows = flat[start * k:(start + block) * k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = np.nan_to_num(_ratio(rows[:, None], flat[None, :]), nan=0.0)
+        case_pairs[start:start + block] = delta.reshape(-1, k, n, k).sum(axis=(1, 3))
+    step = max(1, _CHUNK // max(n, 1))
+    return np.concatenate([((weights[i:i + step] @ case_pairs) * weights[i:i + step]).sum(axis=1)
+                           for i in range(0, weights.shape[0], step)])
+
+
 def alpha_batch(x: np.ndarray, domain: np.ndarray, level_name: str, weights: np.ndarray) -> np.ndarray:
     """Alpha for each row of case weights (R, n). ``domain``: ordered possible values."""
-    counts = _value_counts(x, domain)
     if level_name == "ordinal":
-        observed, expected, total = _ordinal(counts, weights)
+        observed, expected, total = _ordinal(_value_counts(x, domain), weights)
+    elif level_name == "interval":
+        observed = weights @ _within_case_disagreement(x, _interval)
+        expected, total = _interval_expected(x, weights)
     else:
-        metric = {"nominal": _nominal, "interval": _interval, "ratio": _ratio}[level_name]
+        metric = {"nominal": _nominal, "ratio": _ratio}[level_name]
         observed = weights @ _within_case_disagreement(x, metric)
-        nv = weights @ counts
-        total = nv.sum(axis=1)
-        if level_name == "nominal":
-            expected = total ** 2 - (nv ** 2).sum(axis=1)
-        elif level_name == "interval":
-            expected = _pairs_sum_quadratic(nv, domain)
+        if level_name == "ratio" and domain.size > x.shape[0]:
+            expected = _ratio_expected_by_cases(x, weights)
+            total = weights @ _pairable_counts(x)
         else:
-            expected = _ratio_expected(nv, domain)
+            nv = weights @ _value_counts(x, domain)
+            total = nv.sum(axis=1)
+            expected = (total ** 2 - (nv ** 2).sum(axis=1) if level_name == "nominal"
+                        else _ratio_expected(nv, domain))
     with np.errstate(divide="ignore", invalid="ignore"):
         return 1 - (total - 1) * observed / expected
+
+
+def _pairable_counts(x: np.ndarray) -> np.ndarray:
+    m = np.isfinite(x).sum(axis=1)
+    return np.where(m >= 2, m, 0).astype(float)
 
 
 def alpha_result(matrix, level_name: str, weights: np.ndarray, level: float = 0.95) -> dict:

@@ -1,0 +1,229 @@
+"""Preprocessing, offline weights, the predictor, mappings and saliency on generated images."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from covsev_tools import model as cm
+from covsev_tools.preprocess import (center_crop, first_channel, normalize, prepare_image,
+                                     resize_exact_skimage, resize_operator)
+from test_model_helpers import LUNG_OPACITY, make_checkpoint, seed_reference, write_images
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    make_checkpoint(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    return write_images(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="module")
+def predictor(weights_dir):
+    return cm.Predictor(weights_dir=weights_dir, batch_size=3, workers=2)
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+def _xrv_pipeline(img, max_value):
+    import torchvision
+    import torchxrayvision as xrv
+
+    norm = xrv.datasets.normalize(img, max_value)
+    if norm.ndim == 3:
+        norm = norm[:, :, 0]
+    transform = torchvision.transforms.Compose([xrv.datasets.XRayCenterCrop(),
+                                                xrv.datasets.XRayResizer(224)])
+    return transform(norm[None])
+
+
+@pytest.mark.parametrize("shape", [(600, 500), (500, 600), (3001, 2500), (224, 300), (225, 225),
+                                   (448, 448), (150, 180), (1000, 1000, 3)])
+def test_prepare_image_matches_xrv_transforms(shape):
+    rng = np.random.default_rng(sum(shape))
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    expected = _xrv_pipeline(img, 255)
+    got = prepare_image(img, 255)
+    assert got.shape == (1, 224, 224) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=2e-3, rtol=0)  # on a [-1024, 1024] scale
+
+
+def test_prepare_image_uses_real_bit_depth():
+    rng = np.random.default_rng(1)
+    img16 = rng.integers(0, 4096, (700, 640), dtype=np.uint16)
+    np.testing.assert_allclose(prepare_image(img16, 4095), _xrv_pipeline(img16, 4095), atol=2e-3)
+    with pytest.raises(ValueError, match="higher than expected bound"):
+        prepare_image(img16, 255)
+
+
+def test_resize_operator_is_skimage_resize_on_a_constant_image():
+    # A constant image exposes the zero padding of mode="constant" at the borders.
+    img = np.full((1, 900, 900), 1000.0, dtype=np.float32)
+    starts, weights = resize_operator(900)
+    sums = weights.sum(axis=1, dtype=np.float64)
+    np.testing.assert_allclose(1000.0 * np.outer(sums, sums), resize_exact_skimage(img)[0], atol=1e-3)
+    assert sums.max() <= 1 + 1e-6 and sums[0] < 0.9999  # border rows lose weight to the padding
+
+
+def test_crop_and_channel_follow_xrv():
+    img = np.arange(5 * 8 * 3).reshape(5, 8, 3)
+    assert first_channel(img).shape == (5, 8)
+    np.testing.assert_array_equal(center_crop(first_channel(img)), first_channel(img)[:, 2:7])
+    np.testing.assert_allclose(normalize(np.array([0, 255]), 255), [-1024, 1024])
+
+
+# ----------------------------------------------------------------------------- weights
+
+def test_missing_weights_message_names_file_url_and_folder(tmp_path):
+    with pytest.raises(cm.WeightsNotFoundError) as info:
+        cm.load_densenet(tmp_path)
+    message = str(info.value)
+    assert cm.weights_filename() in message and str(tmp_path) in message
+    assert cm.weights_url() in message
+    assert cm.weights_url().endswith("/" + cm.weights_filename())
+
+
+def test_weights_dir_env_var(tmp_path, monkeypatch, weights_dir):
+    monkeypatch.setenv(cm.WEIGHTS_ENV, str(weights_dir))
+    assert cm.find_weights() == weights_dir / cm.weights_filename()
+    monkeypatch.setenv(cm.WEIGHTS_ENV, str(tmp_path))
+    with pytest.raises(cm.WeightsNotFoundError, match=str(tmp_path)):
+        cm.find_weights()
+
+
+def test_load_densenet_reads_the_checkpoint_through_xrv(weights_dir):
+    import torch
+
+    saved = torch.load(weights_dir / cm.weights_filename(), weights_only=False)
+    loaded = cm.load_densenet(weights_dir)
+    assert loaded.op_threshs is None and not loaded.training
+    assert list(loaded.pathologies) == list(cm.PATHOLOGIES)
+    for key, value in saved.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
+def test_corrupt_weights_file_is_a_load_error(tmp_path):
+    (tmp_path / cm.weights_filename()).write_bytes(b"not a checkpoint")
+    with pytest.raises(cm.WeightsLoadError, match="could not load"):
+        cm.load_densenet(tmp_path)
+
+
+# ----------------------------------------------------------------------------- prediction
+
+def test_predict_rows_columns_errors_and_features(predictor, images):
+    paths = [images[k] for k in ("grey.png", "broken.png", "rgb.jpg", "wide16.png", "small.png")]
+    table, feats = predictor.predict(paths, progress=False, return_features=True)
+    assert list(table.columns) == ["filename", "geographic_extent", "opacity",
+                                   *cm.OUTPUT_COLUMNS, "error"]
+    assert list(table["filename"]) == [p.name for p in paths]
+    assert table["error"][1].startswith("ImageReadError") and "broken.png" in table["error"][1]
+    assert (table["error"].drop(index=1) == "").all()
+    assert feats.shape == (5, 1024) and feats.dtype == np.float32
+    assert np.isnan(feats[1]).all() and not np.isnan(np.delete(feats, 1, axis=0)).any()
+    assert table.loc[1, "geographic_extent"] != table.loc[1, "geographic_extent"]  # NaN
+    assert (np.delete(feats, 1, axis=0) >= 0).all()  # ReLU before pooling
+    lung = table["xrv:Lung Opacity"].to_numpy()
+    np.testing.assert_allclose(table["geographic_extent"],
+                               np.clip(0.8705248236656189 * lung + 3.4137437, 0, 8))
+    np.testing.assert_allclose(table["opacity"], np.clip(0.5484423041343689 * lung + 2.5535977, 0, 6))
+
+
+@pytest.mark.parametrize("name", ["grey.png", "rgb.jpg", "small.png"])
+def test_predict_matches_seed_method_on_generated_images(predictor, images, weights_dir, name):
+    import torchxrayvision as xrv
+
+    reference_model = xrv.models.DenseNet(weights=cm.WEIGHTS_NAME, cache_dir=str(weights_dir))
+    ref = seed_reference(images[name], reference_model)
+    table, feats = predictor.predict([images[name]], progress=False, return_features=True)
+    assert abs(table["geographic_extent"][0] - ref["geographic_extent"]) < 1e-3
+    assert abs(table["opacity"][0] - ref["opacity"]) < 1e-3
+    assert 0 < ref["geographic_extent"] < 8  # the test checkpoint keeps scores unclamped
+    np.testing.assert_allclose(table[list(cm.OUTPUT_COLUMNS)].to_numpy()[0], ref["outputs"],
+                               rtol=1e-3, atol=1e-3)
+    assert np.abs(feats[0] - ref["features"]).max() <= 5e-4 * np.abs(ref["features"]).max()
+
+
+def test_sixteen_bit_png_is_normalised_from_its_bit_depth(predictor, images):
+    # wide16 holds grey * 257 (+ noise < 257): the same picture as grey.png on a 16-bit scale.
+    table = predictor.predict([images["grey.png"], images["wide16.png"]], progress=False)
+    lung = table["xrv:Lung Opacity"].to_numpy()
+    assert abs(lung[0] - lung[1]) < 0.05 * (1 + abs(lung[0]))
+
+
+def test_workers_zero_gives_the_same_numbers(weights_dir, images):
+    paths = [images["grey.png"], images["rgb.jpg"]]
+    a = cm.Predictor(weights_dir=weights_dir, workers=0).predict(paths, progress=False)
+    b = cm.Predictor(weights_dir=weights_dir, workers=2, batch_size=1).predict(paths, progress=False)
+    np.testing.assert_allclose(a[list(cm.OUTPUT_COLUMNS)], b[list(cm.OUTPUT_COLUMNS)], rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_dicom_monochrome1_is_predicted(predictor, shared_data):
+    files = sorted((shared_data / "dicom").glob("*.dcm"))
+    table = predictor.predict(files, progress=False)
+    assert (table["error"] == "").all(), table["error"].tolist()
+    assert table["geographic_extent"].between(0, 8).all()
+
+
+# ----------------------------------------------------------------------------- mapping
+
+def test_paper_mapping_formula_and_clamp():
+    outputs = np.zeros((3, 18))
+    outputs[:, LUNG_OPACITY] = [-10.0, 0.0, 10.0]
+    scores = cm.paper_mapping().apply(outputs)
+    np.testing.assert_allclose(scores["geographic_extent"], [0.0, 3.4137437, 8.0])
+    np.testing.assert_allclose(scores["opacity"], [0.0, 2.5535977, 6.0])
+
+
+def test_mapping_json_round_trip_and_errors(tmp_path):
+    mapping = cm.SeverityMapping(
+        features=["xrv:Pneumonia", "feat:3"],
+        targets={"geographic_extent": {"coef": [0.5, -2.0], "intercept": 1.0, "clamp": [0, 8]}},
+        n_train=10, provenance={"source": "test"})
+    path = mapping.save(tmp_path / "m.json")
+    back = cm.SeverityMapping.load(path)
+    assert back.to_dict() == mapping.to_dict() and back.needs_features
+    outputs, feats = np.ones((2, 18)), np.full((2, 1024), 0.25)
+    np.testing.assert_allclose(back.apply(outputs, feats)["geographic_extent"], [1.0, 1.0])
+    bad = json.loads(path.read_text())
+    bad["targets"]["geographic_extent"]["coef"] = [1.0]
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="bad.json"):
+        cm.SeverityMapping.load(tmp_path / "bad.json")
+
+
+# ----------------------------------------------------------------------------- saliency
+
+def test_saliency_is_the_squared_input_gradient_blurred(predictor, images, tmp_path):
+    import skimage.filters
+    import torch
+
+    from covsev_tools.saliency import saliency_maps, severity_score
+
+    x = torch.from_numpy(np.stack([prepare_image(np.asarray(__import__("PIL.Image").Image.open(
+        images["grey.png"])), 255)] * 2))
+    x[1] = x[1].flip(-1)
+    maps = saliency_maps(predictor.model, x, predictor.mapping)
+    single = x[1:2].clone().requires_grad_(True)
+    grad = torch.autograd.grad(severity_score(predictor.model, single, predictor.mapping).sum(),
+                               single)[0][0, 0].numpy().astype(np.float64)
+    expected = skimage.filters.gaussian(grad ** 2, sigma=(5, 5), truncate=3.5)
+    assert maps.shape == (2, 224, 224) and (maps >= 0).all() and maps[1].max() > 0
+    np.testing.assert_allclose(maps[1], expected, rtol=1e-3, atol=1e-6 * expected.max())
+
+
+def test_predict_writes_saliency_pngs(predictor, images, tmp_path):
+    from PIL import Image
+
+    predictor.predict([images["grey.png"], images["broken.png"]], progress=False,
+                      saliency_dir=tmp_path)
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["grey.png.saliency.png"]
+    picture = Image.open(tmp_path / written[0])
+    assert picture.size == (224, 224) and picture.mode == "RGB"

@@ -1,0 +1,91 @@
+"""Shared helpers for the model tests: an offline checkpoint, generated images, the seed method.
+
+Kept in a test module (not in the package) on purpose: ``seed_reference`` is the paper's
+``predict_severity.py`` pipeline, the yardstick the package is checked against.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+LUNG_OPACITY = 16  # index in xrv's 18 pathologies
+
+
+def make_checkpoint(folder: Path, seed: int = 0) -> Path:
+    """Save a seeded random xrv DenseNet the way xrv's weights files are stored (a whole module).
+
+    The classifier is rescaled so that raw outputs on chest X-rays are of order 1 (about
+    -3..3); with the bare random init they are in the hundreds and every severity score would be
+    clamped to 0 or 8, which would make score parity trivially true.
+    """
+    import torch
+    import torchxrayvision as xrv
+
+    from covsev_tools.model import weights_filename
+
+    torch.manual_seed(seed)
+    model = xrv.models.DenseNet(weights=None)
+    with torch.no_grad():
+        model.classifier.weight.mul_(0.02)
+        model.classifier.bias.fill_(-9.0)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / weights_filename()
+    torch.save(model, path)
+    return path
+
+
+def write_images(folder: Path, seed: int = 0) -> dict[str, Path]:
+    """A few chest-X-ray-like images: 8-bit grey/RGB PNG and JPEG, 16-bit PNG, small, corrupt."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:600, 0:500]
+    base = 128 + 90 * np.sin(xx / 37.0) * np.cos(yy / 53.0)
+    grey = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+    out = {}
+    out["grey.png"] = folder / "grey.png"
+    Image.fromarray(grey).save(out["grey.png"])
+    out["rgb.jpg"] = folder / "rgb.jpg"
+    Image.fromarray(np.dstack([grey, grey[::-1], grey[:, ::-1]])).save(out["rgb.jpg"], quality=95)
+    wide = (grey.astype(np.uint16) * 257 + rng.integers(0, 257, grey.shape)).astype(np.uint16)
+    out["wide16.png"] = folder / "wide16.png"
+    Image.fromarray(wide).save(out["wide16.png"])
+    out["small.png"] = folder / "small.png"
+    Image.fromarray(grey[:150, :180]).save(out["small.png"])
+    out["broken.png"] = folder / "broken.png"
+    out["broken.png"].write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    return out
+
+
+def seed_reference(path, model) -> dict:
+    """The seed ``predict_severity.py`` method for an 8-bit image: scores, outputs and features.
+
+    skimage.io.imread, ``xrv.datasets.normalize(img, 255)``, first channel of a colour image,
+    ``XRayCenterCrop`` + ``XRayResizer(224)``, raw outputs (``op_threshs = None``), the published
+    linear maps clamped to 0-8 / 0-6; features are ``model.features2``.
+    """
+    import skimage.io
+    import torch
+    import torchvision
+    import torchxrayvision as xrv
+
+    img = skimage.io.imread(str(path))
+    img = xrv.datasets.normalize(img, 255)
+    if img.ndim > 2:
+        img = img[:, :, 0]
+    img = img[None, :, :]
+    transform = torchvision.transforms.Compose([xrv.datasets.XRayCenterCrop(),
+                                                xrv.datasets.XRayResizer(224)])
+    x = torch.from_numpy(transform(img)).unsqueeze(0)
+    model.op_threshs = None
+    with torch.no_grad():
+        outputs = model(x)[0]
+        features = model.features2(x)[0]
+    lung_opacity = outputs[model.pathologies.index("Lung Opacity")]
+    extent = torch.clamp(lung_opacity * 0.8705248236656189 + 3.4137437, 0, 8)
+    opacity = torch.clamp(lung_opacity * 0.5484423041343689 + 2.5535977, 0, 6)
+    return {"geographic_extent": float(extent), "opacity": float(opacity),
+            "outputs": outputs.numpy().astype(np.float64),
+            "features": features.numpy().astype(np.float64)}

@@ -1,0 +1,103 @@
+"""Coordinator side: ratings export (unblinding), blind-safe progress, and the `covsev labels` CLI."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from covsev_tools.app import ScoringApp
+from covsev_tools.cli import main
+from covsev_tools.progress import PROGRESS_COLUMNS, rater_progress
+from covsev_tools.store import EXPORT_COLUMNS, LabelStore, ratings_export
+
+from test_app import make_cohort
+
+
+@pytest.fixture
+def study(tmp_path):
+    """4 cases + 2 hidden repeats with metadata; rad1 scored everything, rad2 two cases."""
+    cohort = make_cohort(tmp_path, n=4, name="exp", repeat_fraction=0.5)
+    labels = tmp_path / "labels"
+    rad1 = ScoringApp(cohort.dir, rater="rad1", labels_dir=labels)
+    for position in range(6):
+        for key in ["1", "2", "0", "3"] if position else ["n"]:
+            rad1.keys.simulate(key)
+        rad1.keys.simulate("Enter")
+    rad2 = ScoringApp(cohort.dir, rater="rad2", labels_dir=labels)
+    for key in "44334433":
+        rad2.keys.simulate(key)
+        if rad2.scores[("opacity", "left")] is not None:
+            rad2.keys.simulate("Enter")
+    return cohort, labels
+
+
+def test_export_resolves_repeats_and_maps_back_to_files(study):
+    cohort, labels = study
+    frame = ratings_export(cohort, labels)
+    assert list(frame.columns) == list(EXPORT_COLUMNS)
+    assert len(frame) == (6 + 2) * 2 * 3 and frame.attrs["unknown_ids"] == []
+    repeats = cohort.repeats()
+    rows = frame[frame["is_repeat"]]
+    assert set(rows["display_id"]) == set(repeats) and (rows["rater"] == "rad1").all()
+    assert (rows["case_id"] == rows["display_id"].map(repeats)).all()
+    key = cohort.key().set_index("case_id")["filename"]
+    assert (frame["filename"] == frame["case_id"].map(key)).all()
+    assert frame["filename"].str.startswith("SECRETPATIENT").all()
+    first = cohort.reading_order("rad1")[0]
+    blank = frame[(frame["display_id"] == first) & (frame["rater"] == "rad1")]
+    assert blank["not_assessable"].all() and blank["score"].isna().all() and len(blank) == 6
+    rad2 = frame[(frame["rater"] == "rad2") & (frame["scale"] == "extent") & (frame["component"] == "total")]
+    assert rad2["score"].tolist() == [8, 8]
+
+
+def test_progress_is_blind_safe_counts_and_times_only(study):
+    cohort, labels = study
+    table = rater_progress(cohort, labels)
+    assert list(table.columns) == list(PROGRESS_COLUMNS)
+    assert table[["rater", "scored", "of", "remaining", "saves", "sessions"]].values.tolist() == [
+        ["rad1", 6, 6, 0, 6, 1], ["rad2", 2, 6, 4, 2, 1]]
+    assert table["next_position"].isna().tolist() == [True, False] and table["next_position"][1] == 3
+    assert table["median_seconds"].notna().all()
+    # blind: the table must not change when every score, flag and comment is changed
+    for path in (labels / "exp").glob("*.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for record in records:
+            record.update(not_assessable=not record["not_assessable"], comment="LEAK")
+            for entry in record["scales"].values():
+                entry["scores"] = {k: 9 for k in entry["scores"]}
+                entry["total"] = 99
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    pd.testing.assert_frame_equal(rater_progress(cohort, labels), table)
+
+
+def test_cli_export_and_status(study, tmp_path, capsys):
+    cohort, labels = study
+    out = tmp_path / "ratings.csv"
+    assert main(["labels", "export", str(cohort.dir), "--out", str(out), "--labels-dir", str(labels)]) == 0
+    assert "wrote 48 rows (2 raters, 4 cases)" in capsys.readouterr().out
+    raw = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert set(raw["is_repeat"]) == {"true", "false"} and set(raw["not_assessable"]) == {"true", "false"}
+    assert raw.loc[raw["not_assessable"] == "true", "score"].eq("").all()
+    assert main(["labels", "status", str(cohort.dir), "--labels-dir", str(labels)]) == 0
+    status = capsys.readouterr().out
+    assert "rad1" in status and "rad2" in status and "median_seconds" in status
+
+
+def test_cli_reports_torn_lines_and_bad_cohort(study, tmp_path, capsys):
+    cohort, labels = study
+    with open(LabelStore(labels, "exp").path_for("rad2"), "ab") as handle:
+        handle.write(b'{"schema": 1, "record_id": "cut')
+    out = tmp_path / "ratings.csv"
+    assert main(["labels", "export", str(cohort.dir), "--out", str(out), "--labels-dir", str(labels)]) == 0
+    captured = capsys.readouterr()
+    assert "rad2.jsonl:3: ignored invalid record" in captured.err and "wrote 48 rows" in captured.out
+    assert main(["labels", "export", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "not a cohort folder" in capsys.readouterr().err
+
+
+def test_export_leaves_out_ids_not_in_the_cohort(study):
+    cohort, labels = study
+    LabelStore(labels, "exp").save({"rater": "rad3", "case_id": "cgone0000", "scales": {}})
+    frame = ratings_export(cohort, labels)
+    assert frame.attrs["unknown_ids"] == ["cgone0000"] and "rad3" not in set(frame["rater"])
