@@ -43,6 +43,7 @@ SCHEMA_VERSION = 1
 MANIFEST_COLUMNS = ("case_id", "sha256", "height", "width", "bit_depth", "source_format")
 KEY_COLUMNS = ("case_id", "sha256", "filename", "path", "duplicate_of", "status", "error")
 REPEAT_COLUMNS = ("repeat_id", "case_id")
+DEFAULT_SCALES = ("extent", "opacity")
 # No 0/o/1/l/i: IDs are read aloud and typed by people. The leading "c" keeps every ID non-numeric,
 # so spreadsheet tools and pandas never turn one into a number.
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -236,21 +237,19 @@ class Cohort:
         """
         rater = _check_rater(rater)
         path = self.dir / "orders" / f"{rater}.json"
-        known = set(self.display_ids)
+        gap = int(self.info.get("repeats", {}).get("min_gap", 10))
         saved = self._load_order(path)
-        if saved is not None:
-            order = [i for i in saved["items"] if i in known]
-            missing = [i for i in self.display_ids if i not in set(order)]
-            if not missing:
-                return order
-            seed = int(saved["seed"])
-            rng = random.Random(f"{seed}:append:{len(saved['items'])}")
-            rng.shuffle(missing)
-            order = order + missing
-        else:
+        if saved is None:
             seed = rater_seed(self.seed, rater)
-            order = build_reading_order(self.case_ids, self.repeats(), seed,
-                                        int(self.info.get("repeats", {}).get("min_gap", 10)))
+            order = build_reading_order(self.case_ids, self.repeats(), seed, gap)
+        else:
+            seed = int(saved["seed"])
+            known = set(self.display_ids)
+            order = [i for i in saved["items"] if i in known]
+            if len(order) == len(known):
+                return order
+            order = extend_reading_order(order, self.case_ids, self.repeats(),
+                                         f"{seed}:extend:{len(saved['items'])}", gap)
         self._save_order(path, rater, seed, order)
         return order
 
@@ -356,10 +355,35 @@ def build_reading_order(case_ids: Sequence[str], repeats: dict[str, str], seed: 
                                   f"originals among {len(order)} cases; lower --repeat-gap or --repeat-fraction")
             j = early_free.pop()
             order[i], order[j] = order[j], order[i]
+    _insert_repeats(order, repeats, rng, min_gap)
+    return order
+
+
+def _insert_repeats(order: list[str], repeats: dict[str, str], rng: random.Random, min_gap: int) -> None:
+    """Insert each repeat at a random place at least ``min_gap`` items after its original.
+
+    Inserting never shortens the distance of an already placed pair. Where the original is too close
+    to the end, the repeat goes last (callers that need a guarantee make room first).
+    """
     for repeat_id in sorted(repeats, key=lambda r: rng.random()):
         first = order.index(repeats[repeat_id])
-        order.insert(rng.randint(first + min_gap + 1, len(order)), repeat_id)
-    return order
+        order.insert(rng.randint(min(first + min_gap + 1, len(order)), len(order)), repeat_id)
+
+
+def extend_reading_order(order: list[str], case_ids: Sequence[str], repeats: dict[str, str], seed: Any,
+                         min_gap: int) -> list[str]:
+    """Append the cases and repeats missing from a saved order, leaving its positions untouched.
+
+    New cases are shuffled onto the end; new repeats then go at least ``min_gap`` items after their
+    original where the order is long enough (else last).
+    """
+    rng = random.Random(seed)
+    have = set(order)
+    new_cases = [c for c in case_ids if c not in have]
+    rng.shuffle(new_cases)
+    extended = list(order) + new_cases
+    _insert_repeats(extended, {r: c for r, c in repeats.items() if r not in have}, rng, min_gap)
+    return extended
 
 
 # ------------------------------------------------------------------------------------- creation
@@ -504,9 +528,9 @@ def _choose_repeats(case_ids: list[str], previous: dict[str, str], fraction: flo
 
 
 def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None = None,
-                  metadata_csv: str | Path | None = None, repeat_fraction: float = 0.0,
-                  repeat_min_gap: int = 10, seed: int | None = None, new_ids: bool = False,
-                  scales: Sequence[Any] | str = ("extent", "opacity"), *, raters: Sequence[str] = (),
+                  metadata_csv: str | Path | None = None, repeat_fraction: float | None = None,
+                  repeat_min_gap: int | None = None, seed: int | None = None, new_ids: bool = False,
+                  scales: Sequence[Any] | str | None = None, *, raters: Sequence[str] = (),
                   workers: int = 2, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                   display_max_side: int = DISPLAY_MAX_SIDE, progress: bool = True) -> Cohort:
     """Create (or update) a blinded cohort folder from a folder of images.
@@ -526,16 +550,19 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
     metadata_csv : str or Path, optional
         CSV with a ``filename`` column, joined on the file's base name into ``key.csv``.
         Defaults to the metadata file of an earlier run on the same folder.
-    repeat_fraction : float
+    repeat_fraction : float, optional
         Fraction of cases shown a second time under a hidden repeat ID (0 <= f < 1).
-    repeat_min_gap : int
+        Default: that of an earlier run on ``out_dir``, else 0.
+    repeat_min_gap : int, optional
         At least this many other items between a case and its repeat in every reading order.
+        Default: that of an earlier run, else 10.
     seed : int, optional
         Cohort seed; default: the seed of an earlier run, else a random one (stored).
     new_ids : bool
         Draw new IDs for every case even if the folder has a cohort (old display images removed).
-    scales : sequence or str
+    scales : sequence or str, optional
         Scale names or files (``"extent,opacity"`` also accepted); definitions stored in ``cohort.json``.
+        Default: the scales of an earlier run, else ``("extent", "opacity")``.
     raters : sequence of str
         Write ``orders/<rater>.json`` for these raters now (others are made on first use).
     workers : int
@@ -564,17 +591,18 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
     images_dir, name = Path(images_dir), _check_name(name)
     if not images_dir.is_dir():
         raise CohortError(f"{images_dir}: images folder not found")
+    out_dir = Path(out_dir) if out_dir is not None else Path("cohorts") / name
+    previous = _load_previous(out_dir, new_ids)
+    old = _settings_of_earlier_run(previous["info"])
+    repeat_fraction = old["fraction"] if repeat_fraction is None else repeat_fraction
+    repeat_min_gap = old["min_gap"] if repeat_min_gap is None else repeat_min_gap
     if not 0.0 <= float(repeat_fraction) < 1.0:
         raise CohortError(f"repeat fraction must be in [0, 1), got {repeat_fraction}")
     if int(repeat_min_gap) < 0:
         raise CohortError(f"repeat gap must be >= 0, got {repeat_min_gap}")
-    scale_objs = load_scales(scales)
-    out_dir = Path(out_dir) if out_dir is not None else Path("cohorts") / name
-    previous = _load_previous(out_dir, new_ids)
-    seed = int(seed) if seed is not None else int(previous["info"].get("seed", secrets.randbits(32)))
-    if metadata_csv is None and previous["info"].get("metadata_csv"):
-        stored = Path(previous["info"]["metadata_csv"])
-        metadata_csv = stored if stored.is_file() else None
+    scale_objs = load_scales(old["scales"] if scales is None else scales)
+    seed = int(seed) if seed is not None else int(old["seed"])
+    metadata_csv = old["metadata_csv"] if metadata_csv is None else metadata_csv
     metadata = _read_metadata(Path(metadata_csv)) if metadata_csv is not None else None
 
     files = _scan(images_dir, exclude=[out_dir] + ([Path(metadata_csv)] if metadata_csv else []))
@@ -627,6 +655,23 @@ def _count(report: CreationReport, rows: list[dict], case_ids: list[str], repeat
     report.n_unreadable = sum(r["status"] == "unreadable" for r in rows)
     report.n_duplicates = sum(r["status"] == "duplicate" for r in rows)
     report.n_new_cases = sum(cid not in previous_manifest for cid in case_ids)
+
+
+def _settings_of_earlier_run(info: dict) -> dict[str, Any]:
+    """Settings a re-run keeps when not given again (defaults for a new cohort)."""
+    from .scales import scale_from_dict
+
+    definitions = info.get("scale_definitions", {})
+    scales = [scale_from_dict(definitions[n], f"cohort.json:{n}") if n in definitions else n
+              for n in info.get("scales", [])]
+    metadata_csv = info.get("metadata_csv")
+    return {
+        "fraction": float(info.get("repeats", {}).get("fraction", 0.0)),
+        "min_gap": int(info.get("repeats", {}).get("min_gap", 10)),
+        "scales": scales or list(DEFAULT_SCALES),
+        "seed": info.get("seed", secrets.randbits(32)),
+        "metadata_csv": metadata_csv if metadata_csv and Path(metadata_csv).is_file() else None,
+    }
 
 
 def _check_name(name: str) -> str:
@@ -713,8 +758,7 @@ def _cohort_info(name: str, images_dir: Path, settings: dict, scales: list, repo
         "display_max_side": settings["display_max_side"],
         "counts": {k: getattr(report, k) for k in ("n_files", "n_readable", "n_unreadable",
                                                    "n_duplicates", "n_cases", "n_repeats")},
-        "unreadable": [{"filename": f, "error": e} for f, e in report.unreadable],
-    }
+    }  # no file names here: the rater app reads this file (they are in key.csv)
 
 
 # ------------------------------------------------------------------------------------ metadata

@@ -293,6 +293,8 @@ def _read_dicom(path: Path, max_pixels: int | None, frame: int | None) -> XRay:
     """DICOM through pydicom: modality LUT, VOI, MONOCHROME1 inversion, scaled to BitsStored."""
     ds = _dcmread(path)
     if "PixelData" not in ds:
+        if not getattr(ds, "file_meta", None):  # a forced read of a file without a DICOM header
+            raise ImageReadError(path, "not an image (no valid DICOM header and no pixel data)")
         raise ImageReadError(path, "DICOM file has no pixel data (not an image object)")
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     _check_size(path, rows, cols, max_pixels)
@@ -317,15 +319,22 @@ def _read_dicom(path: Path, max_pixels: int | None, frame: int | None) -> XRay:
 
 
 def _dcmread(path: Path):
+    """``pydicom.dcmread`` with its errors and end-of-file warnings turned into named reasons."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    try:
-        return pydicom.dcmread(path, force=path.suffix.lower() in (".dcm", ".dicom", ".dic"))
-    except InvalidDicomError as exc:
-        raise ImageReadError(path, f"not a valid DICOM file ({exc})") from None
-    except Exception as exc:
-        raise ImageReadError(path, f"truncated or corrupt DICOM file ({type(exc).__name__}: {exc})") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(path, force=path.suffix.lower() in (".dcm", ".dicom", ".dic"))
+        except InvalidDicomError as exc:
+            raise ImageReadError(path, f"not a valid DICOM file ({exc})") from None
+        except Exception as exc:
+            raise ImageReadError(path, f"truncated or corrupt DICOM file ({type(exc).__name__}: {exc})") from None
+    ended_early = [str(w.message) for w in caught if "end of file" in str(w.message).lower()]
+    if ended_early:
+        raise ImageReadError(path, f"truncated DICOM file ({ended_early[0]})")
+    return ds
 
 
 def _dicom_pixels(path: Path, ds, index: int | None) -> np.ndarray:
@@ -396,6 +405,12 @@ def to_display_uint8(xray: XRay, max_side: int | None = None) -> np.ndarray:
     numpy.ndarray
         2-D uint8. For an 8-bit image that needs no resizing, the array itself.
 
+    Notes
+    -----
+    Values are scaled linearly from ``[0, max_value]``, except for a DICOM of more than 8 bits that
+    had no VOI LUT or window: its stored range (often 16 bits for 10-12 bits of data) would look
+    nearly black, so its own minimum-maximum range is stretched instead, as a viewer would.
+
     Examples
     --------
     >>> import numpy as np
@@ -405,7 +420,10 @@ def to_display_uint8(xray: XRay, max_side: int | None = None) -> np.ndarray:
     """
     array = xray.array
     if not (array.dtype == np.uint8 and xray.max_value == 255):
-        scaled = array.astype(np.float64) * (255.0 / max(float(xray.max_value), 1.0))
+        low, high = 0.0, max(float(xray.max_value), 1.0)
+        if xray.meta.get("voi") == "none" and xray.max_value > 255 and array.size:
+            low, high = float(array.min()), float(max(array.max(), array.min() + 1))
+        scaled = (array.astype(np.float64) - low) * (255.0 / (high - low))
         array = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     height, width = array.shape
     if max_side and max(height, width) > max_side:

@@ -14,7 +14,8 @@ bands are built from the same kernel formula as scipy, so the result equals skim
 rounding (about 1e-4 on the [-1024, 1024] scale) at roughly ``4 n^2`` multiply-adds (one small BLAS
 product per output row) instead of ``100 n^2``. Because the operator is linear and ``normalize`` is affine, the operator is applied to
 the raw pixel values and the normalisation afterwards, using the operator's row sums for the zero
-padding at the borders. Images smaller than the output size take the exact skimage path (cheap).
+padding at the borders, and skimage's final clip to the input range is reproduced. Images smaller
+than the output size take the exact skimage path (cheap).
 
 References
 ----------
@@ -172,7 +173,8 @@ def prepare_image(img: np.ndarray, max_value: float, size: int = INPUT_SIZE) -> 
     n = crop.shape[0]
     if n < size:
         return resize_exact_skimage(normalize(crop, max_value)[None], size)
-    if crop.size and crop.max() > max_value:
+    low, high = float(crop.min()), float(crop.max())
+    if high > max_value:
         raise ValueError(f"max image value ({crop.max()}) higher than expected bound ({max_value}).")
     op = resize_operator(n, size)
     raw = apply_operator(apply_operator(crop.astype(np.float32), op).T, op)  # (x, y)
@@ -180,4 +182,17 @@ def prepare_image(img: np.ndarray, max_value: float, size: int = INPUT_SIZE) -> 
     # normalize is a*v + b; the operator maps a constant image to outer(row sums) (zero padding).
     scale = 2.0 * 1024.0 / float(max_value)
     out = scale * raw.T - 1024.0 * np.outer(row_sums, row_sums)
+    out = clip_like_skimage(out, scale * low - 1024.0, scale * high - 1024.0)
     return out.astype(np.float32)[None]
+
+
+def clip_like_skimage(out: np.ndarray, low: float, high: float, cval: float = 0.0) -> np.ndarray:
+    """skimage.transform.resize's final clip to the input range (``_clip_warp_output``).
+
+    The range is widened to include ``cval`` (the zero padding) only when ``cval`` lies outside
+    the input range but inside the output range; so an image with no dark pixels (normalised
+    minimum above 0) gets its darkened borders clipped back up, as skimage does.
+    """
+    if not low <= cval <= high and out.min() <= cval <= out.max():
+        low, high = min(low, cval), max(high, cval)
+    return np.clip(out, low, high)

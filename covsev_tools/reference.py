@@ -91,6 +91,12 @@ class ValidationInputs:
         rows = r[(r["scale"] == scale) & (r["component"] == "total") & ~r["is_repeat"]]
         return rows.pivot_table(index="case", columns="rater", values="score", aggfunc="first")
 
+    def paired(self, scale: str) -> pd.DataFrame:
+        """Cases with both a reference total and a prediction: ``reference, prediction``."""
+        ref = self.reference_total(scale).rename("reference")
+        pred = self.predictions[scale].rename("prediction")
+        return pd.concat([ref, pred], axis=1, join="inner").dropna().sort_index()
+
     def reference_total(self, scale: str) -> pd.Series:
         """Reference total of one scale, indexed by case."""
         ref = self.reference
@@ -290,6 +296,18 @@ def check_cases(reference: pd.DataFrame, known: set, ref_path, known_path) -> No
                          f"e.g. {unknown[0]!r} (are they of the same cohort?)")
 
 
+#: Fewest cases with both a reference and a prediction for any statistic to mean something.
+MIN_CASES = 3
+
+
+def _check_overlap(reference, predictions, ref_path, pred_path) -> None:
+    """Refuse inputs with fewer than ``MIN_CASES`` cases that have a reference and a prediction."""
+    both = set(reference.loc[reference["component"] == "total", "case"]) & set(predictions.index)
+    if len(both) < MIN_CASES:
+        raise InputError(f"only {len(both)} case(s) have both a reference score ({ref_path}) and a "
+                         f"prediction ({pred_path}); the report needs at least {MIN_CASES}")
+
+
 def tidy_metadata(table: pd.DataFrame, key: str) -> pd.DataFrame:
     """One metadata row per case (index ``case``); coordinator-only columns dropped."""
     drop = {"sha256", "path", "duplicate_of", "status", "error", "display_id", "is_repeat",
@@ -350,6 +368,7 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
     else:
         check_cases(ref, set(preds_table[case_key].dropna().astype(str)), ratings_path,
                     predictions_path)
+    _check_overlap(ref, preds, ratings_path, predictions_path)
     meta = _metadata(table, key_table, metadata_path, case_key)
     sources = {"ratings": str(ratings_path), "predictions": str(predictions_path),
                "metadata": str(metadata_path) if metadata_path else None}

@@ -101,6 +101,7 @@ def report_tables(result: ValidationResult) -> list[Table]:
 def _fmt_reference(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "Scale": raw["scale"], "Component": raw["component"], "Cases": raw["n_cases"],
+        "Raters per case": [fmt(v, 0) for v in raw["raters_per_case"]],
         "Mean (SD)": [f"{fmt(m)} ({fmt(s)})" for m, s in zip(raw["mean"], raw["sd"])],
         "Median [IQR]": [f"{fmt(m)} [{fmt(a)}–{fmt(b)}]" for m, a, b in
                          zip(raw["median"], raw["q1"], raw["q3"])],
@@ -247,7 +248,8 @@ def methods_text(result: ValidationResult) -> list[str]:
            "raters' first readings", "published": "the published consensus score (mean of 3 "
            "raters, Cohen et al. 2020)"}[s["reference"]]
     return [
-        f"Reference score per case: {ref}, per scale total (and per lung when rated).",
+        f"Reference score per case: {ref}, per scale total (and per lung when rated). The model "
+        "predicts scale totals, so it is compared with the reference totals.",
         "Model vs reference: MAE, RMSE, Pearson r, Spearman ρ, Lin's concordance correlation "
         "coefficient (CCC) and Bland-Altman bias with 95% limits of agreement; point estimates "
         "from covsev_tools.agreement.",

@@ -62,6 +62,13 @@ def percentile_ci(values, confidence: float = 0.95) -> tuple[float, float]:
     return (float(low), float(high))
 
 
+def ci_row(scale: str, statistic: str, estimate, replicates, n: int) -> dict:
+    """One table row: estimate and the percentile CI of its bootstrap replicates."""
+    low, high = percentile_ci(replicates)
+    return {"scale": scale, "statistic": statistic, "estimate": float(estimate),
+            "ci_low": low, "ci_high": high, "n": int(n)}
+
+
 #: Public agreement function and its two-array kernel, per statistic.
 _PAIRED = {"pearson": ("pearson", "pearson_xy"), "spearman": ("spearman", "spearman_xy"),
            "ccc": ("concordance_ccc", "ccc_xy")}

@@ -20,17 +20,29 @@ FILTER_RANGE = (0.2, 4.0)
 
 _VIEWER_ESM = r"""
 const caches = new Map();   // widget uid -> Map(token -> {url, img})
+const pending = new Map();  // widget uid -> Set(tokens asked from Python, not arrived yet)
 const listeners = new Map(); // widget uid -> Set(callback) to redraw views when an image arrives
 const KEEP = 6;
 
 function cacheOf(model) {
   const uid = model.get("uid");
-  if (!caches.has(uid)) { caches.set(uid, new Map()); listeners.set(uid, new Set()); }
+  if (!caches.has(uid)) {
+    caches.set(uid, new Map()); listeners.set(uid, new Set()); pending.set(uid, new Set());
+  }
   return caches.get(uid);
+}
+
+// Ask Python for an image this page does not have (reloaded page, or sent before it connected).
+function ensure(model, token) {
+  const cache = cacheOf(model), asked = pending.get(model.get("uid"));
+  if (!token || cache.has(token) || asked.has(token)) return;
+  asked.add(token);
+  model.send({ kind: "missing", token });
 }
 
 function store(model, token, buffer) {
   const cache = cacheOf(model);
+  pending.get(model.get("uid")).delete(token);
   if (cache.has(token)) return;
   const url = URL.createObjectURL(new Blob([buffer], { type: "image/png" }));
   const img = new Image();
@@ -71,7 +83,8 @@ function render({ model, el }) {
     const entry = cache.get(token);
     if (!token) { img.removeAttribute("src"); img.dataset.token = ""; }
     else if (entry) { if (img.src !== entry.url) img.src = entry.url; img.dataset.token = token; }
-    else { model.send({ kind: "missing", token }); }
+    else { ensure(model, token); }
+    ensure(model, model.get("next_token"));
     const z = model.get("zoom");
     img.style.transform = `translate(${model.get("pan_x")}px, ${model.get("pan_y")}px) scale(${z})`;
     img.style.filter = `brightness(${model.get("brightness")}) contrast(${model.get("contrast")})` +
@@ -201,6 +214,7 @@ class XrayViewer(anywidget.AnyWidget):
     _css = _VIEWER_CSS
     uid = traitlets.Unicode().tag(sync=True)
     token = traitlets.Unicode("").tag(sync=True)
+    next_token = traitlets.Unicode("").tag(sync=True)
     zoom = traitlets.Float(1.0).tag(sync=True)
     pan_x = traitlets.Float(0.0).tag(sync=True)
     pan_y = traitlets.Float(0.0).tag(sync=True)
@@ -219,6 +233,7 @@ class XrayViewer(anywidget.AnyWidget):
         token = secrets.token_hex(6)
         self._images[token] = png
         self._send_image(token)
+        self.next_token = token
         self._forget_old()
         return token
 
@@ -235,13 +250,12 @@ class XrayViewer(anywidget.AnyWidget):
             self._sent.add(token)
 
     def _forget_old(self, keep: int = 4) -> None:
-        while len(self._images) > keep:
-            oldest = next(iter(self._images))
-            if oldest == self.token:
-                self._images[oldest] = self._images.pop(oldest)  # move to the end
-                continue
-            self._images.pop(oldest)
-            self._sent.discard(oldest)
+        """Drop the oldest images kept for re-sending, never the shown or the preloaded one."""
+        protected = {self.token, self.next_token}
+        surplus = max(0, len(self._images) - keep)
+        for old in [t for t in self._images if t not in protected][:surplus]:
+            self._images.pop(old)
+            self._sent.discard(old)
 
     def _on_frontend_msg(self, _widget, content, _buffers) -> None:
         # A reloaded page (or a Voila page built from saved state) has an empty image cache.

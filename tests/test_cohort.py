@@ -21,6 +21,7 @@ from covsev_tools.cohort import (
     CohortError,
     _decode_job,
     build_reading_order,
+    extend_reading_order,
     create_cohort,
     file_sha256,
     rater_seed,
@@ -309,11 +310,23 @@ def test_new_cases_are_appended_to_existing_orders(tmp_path):
     assert ids[:6] == before and sorted(ids) == sorted(grown.case_ids)
 
 
-def test_repeats_survive_a_rerun(tmp_path):
+def test_a_rerun_keeps_repeats_scales_and_settings_not_given_again(tmp_path):
     folder = tmp_path / "imgs"
     make_images(folder, 10)
-    first = create(folder, tmp_path / "c", repeat_fraction=0.2, repeat_min_gap=2)
-    assert create(folder, tmp_path / "c", repeat_fraction=0.2, repeat_min_gap=2).repeats() == first.repeats()
+    scale_file = tmp_path / "two_zone.json"
+    scale_file.write_text(json.dumps({
+        "name": "two_zone", "version": "1", "title": "Two zones",
+        "components": [{"key": "upper", "label": "Upper"}, {"key": "lower", "label": "Lower"}],
+        "levels": [{"value": 0, "text": "clear"}, {"value": 1, "text": "opaque"}]}))
+    first = create(folder, tmp_path / "c", repeat_fraction=0.2, repeat_min_gap=2,
+                   scales=["extent", str(scale_file)])
+    scale_file.unlink()  # the cohort keeps the definition
+    again = create_cohort(folder, "pilot", out_dir=tmp_path / "c", progress=False)
+    assert len(first.repeats()) == 2 and again.repeats() == first.repeats()
+    assert again.info["repeats"] == {"fraction": 0.2, "min_gap": 2, "n": 2} and again.seed == 11
+    assert [s.name for s in again.scales] == ["extent", "two_zone"]
+    assert again.scales[1].total({"upper": 1, "lower": 1}) == 2
+    assert create(folder, tmp_path / "c", repeat_fraction=0.0).repeats() == {}  # asked for explicitly
 
 
 def test_impossible_repeat_gap_is_a_clear_error(images, tmp_path):
@@ -383,3 +396,25 @@ def test_cli_show_and_order(images, tmp_path, capsys):
     assert covsev(["cohort", "order", str(out), "--rater", "ann"]) == 0
     assert capsys.readouterr().out.split() == Cohort.load(out).reading_order("ann")
     assert covsev(["cohort", "show", str(tmp_path)]) == 2
+
+
+def test_orders_grow_with_new_cases_and_repeats_after_their_originals(tmp_path):
+    folder = tmp_path / "imgs"
+    make_images(folder, 12)
+    cohort = create(folder, tmp_path / "c", repeat_fraction=0.1, repeat_min_gap=3, raters=["ann"])
+    before = cohort.reading_order("ann")
+    make_images(folder, 12, start=30)
+    grown = create(folder, tmp_path / "c")  # 24 cases -> 2 repeats (one new), orders extended
+    after = json.loads((grown.dir / "orders" / "ann.json").read_text())
+    ids = [i["case_id"] for i in after["items"]]
+    assert ids[: len(before)] == before and sorted(ids) == sorted(grown.display_ids)
+    assert len(grown.repeats()) == 2
+    for repeat_id, case_id in grown.repeats().items():
+        assert ids.index(repeat_id) > ids.index(case_id)
+
+
+def test_extend_reading_order_keeps_the_prefix():
+    order = ["a", "b", "c"]
+    out = extend_reading_order(order, ["a", "b", "c", "d", "e"], {"r1": "a", "r2": "e"}, 1, 2)
+    assert out[:3] == order and sorted(out) == ["a", "b", "c", "d", "e", "r1", "r2"]
+    assert out.index("r1") - out.index("a") - 1 >= 2 and out.index("r2") > out.index("e")

@@ -224,6 +224,14 @@ def test_dicom_without_pixel_data(tmp_path):
         read_xray(path)
 
 
+def test_truncated_compressed_dicom(tmp_path):
+    path = write_dicom(tmp_path / "cutrle.dcm", RNG.integers(0, 4096, size=(64, 64), dtype=np.uint16),
+                       bits_stored=12, compress="RLELossless")
+    path.write_bytes(path.read_bytes()[:-2000])
+    with pytest.raises(ImageReadError, match="cutrle.dcm: truncated"):
+        read_xray(path)
+
+
 def test_truncated_dicom_pixel_data(tmp_path):
     path = write_dicom(tmp_path / "cut.dcm", RNG.integers(0, 4096, size=(64, 64), dtype=np.uint16), bits_stored=12)
     path.write_bytes(path.read_bytes()[:-3000])
@@ -246,6 +254,7 @@ def jpeg_bytes(h: int = 256, w: int = 256) -> bytes:
     ("cut.jpg", jpeg_bytes()[:3000], "truncated or corrupt JPEG"),
     ("cut.png", None, "truncated or corrupt PNG"),
     ("fake.dcm", b"\0" * 128 + b"DICM" + b"garbage" * 20, "DICOM"),
+    ("text.dcm", b"hello, I am a text file\n", r"not an image \(no valid DICOM header"),
 ])
 def test_bad_files_raise_one_typed_error_naming_file_and_reason(tmp_path, name, content, reason):
     path = tmp_path / name
@@ -317,6 +326,14 @@ def test_to_display_uint8_scales_and_caps_long_side():
     big = XRay(grey8(300, 600), 255, {})
     assert to_display_uint8(big, max_side=100).shape == (50, 100)
     assert to_display_uint8(big, max_side=1000) is big.array  # 8-bit, small: untouched
+
+
+def test_display_stretches_unwindowed_wide_dicom_only():
+    narrow = np.array([[100, 1100]], dtype=np.uint16)  # 10 bits of data in a 16-bit range
+    unwindowed = XRay(narrow, 65535, {"source_format": "dicom", "voi": "none"})
+    np.testing.assert_array_equal(to_display_uint8(unwindowed), [[0, 255]])
+    windowed = XRay(narrow, 65535, {"source_format": "dicom", "voi": "window"})
+    np.testing.assert_array_equal(to_display_uint8(windowed), [[0, 4]])
 
 
 def test_save_display_png_round_trips_and_carries_no_metadata(tmp_path):

@@ -62,13 +62,19 @@ def test_prepare_image_uses_real_bit_depth():
         prepare_image(img16, 255)
 
 
-def test_resize_operator_is_skimage_resize_on_a_constant_image():
-    # A constant image exposes the zero padding of mode="constant" at the borders.
-    img = np.full((1, 900, 900), 1000.0, dtype=np.float32)
+def test_resize_operator_zero_padding_and_skimage_clip():
+    # A constant image exposes the zero padding of mode="constant" at the borders; skimage then
+    # clips the darkened border back to the input range unless the padding value is inside it.
     starts, weights = resize_operator(900)
     sums = weights.sum(axis=1, dtype=np.float64)
-    np.testing.assert_allclose(1000.0 * np.outer(sums, sums), resize_exact_skimage(img)[0], atol=1e-3)
     assert sums.max() <= 1 + 1e-6 and sums[0] < 0.9999  # border rows lose weight to the padding
+    bright = np.full((900, 900), 200, dtype=np.uint8)  # normalised > 0 everywhere
+    np.testing.assert_allclose(prepare_image(bright, 255), _xrv_pipeline(bright, 255), atol=2e-3)
+    frame = bright.copy()
+    frame[400:500, 400:500] = 0  # now 0 (the padding value) is inside the input range
+    got = prepare_image(frame, 255)
+    np.testing.assert_allclose(got, _xrv_pipeline(frame, 255), atol=2e-3)
+    assert got[0, 0, 0] < got[0, 10, 10] - 50
 
 
 def test_crop_and_channel_follow_xrv():

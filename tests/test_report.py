@@ -154,3 +154,53 @@ def test_cli_report_without_out_is_an_argparse_error(cohort):
     with pytest.raises(SystemExit) as exc:
         main(["report", "--cohort", str(cohort)])
     assert exc.value.code == 2
+
+
+def test_cli_report_exports_ratings_from_the_label_store(tmp_path, capsys):
+    """Contract with the cohort and label store: a real cohort folder without ratings.csv."""
+    import numpy as np
+    from PIL import Image
+
+    from covsev_tools.cohort import create_cohort
+    from covsev_tools.store import LabelStore
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray((rng.random((32, 32)) * 255).astype("uint8")).save(images / f"img{i}.png")
+    cohort = create_cohort(images, "mini", out_dir=tmp_path / "cohort", repeat_fraction=0.25,
+                           repeat_min_gap=1, seed=1, raters=["a", "b", "c"], progress=False)
+    store = LabelStore(tmp_path / "labels", "mini")
+    index = {case: i for i, case in enumerate(sorted(cohort.case_ids))}
+    for r, rater in enumerate(("a", "b", "c")):
+        for position, display_id in enumerate(cohort.reading_order(rater), start=1):
+            right = (index[cohort.resolve(display_id)] + r) % 5
+            store.save({"rater": rater, "case_id": display_id, "session_id": "s", "position": position,
+                        "scales": {"extent": {"version": "1", "scores": {"right": right % 5, "left": 1},
+                                              "total": right % 5 + 1},
+                                   "opacity": {"version": "1", "scores": {"right": right % 4, "left": 0},
+                                               "total": right % 4}},
+                        "not_assessable": False, "not_assessable_reason": None, "comment": "",
+                        "time_shown": "2026-01-01T10:00:00.000Z", "seconds_on_case": 3.0})
+    key = cohort.key()
+    preds = key[["case_id", "filename"]].dropna().assign(
+        geographic_extent=np.linspace(0, 8, len(key)), opacity=np.linspace(0, 6, len(key)), error="")
+    preds.to_csv(tmp_path / "cohort" / "predictions.csv", index=False)
+    out = tmp_path / "report"
+    rc = main(["report", "--cohort", str(tmp_path / "cohort"), "--labels-dir", str(tmp_path / "labels"),
+               "--out", str(out), "--bootstrap", "20"])
+    assert rc == 0, capsys.readouterr().err
+    assert (out / "ratings.csv").is_file() and (out / "report.html").is_file()
+    loro = pd.read_csv(out / "tables" / "model_as_rater.csv")
+    assert set(loro["rater"]) == {"a", "b", "c"} and (loro["n"] == 8).all()
+    assert (pd.read_csv(out / "tables" / "intra_rater.csv")["n_pairs"] == 2).all()
+
+
+def test_too_few_cases_is_a_clear_error(cohort, tmp_path, capsys):
+    preds = pd.read_csv(cohort / "predictions.csv").iloc[:2]
+    preds.to_csv(tmp_path / "two.csv", index=False)
+    rc = main(["report", "--cohort", str(cohort), "--predictions", str(tmp_path / "two.csv"),
+               "--out", str(tmp_path / "r")])
+    assert rc == 2
+    assert "only 2 case(s) have both a reference score" in capsys.readouterr().err

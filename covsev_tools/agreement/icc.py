@@ -75,6 +75,10 @@ def icc_from_matrix(x: np.ndarray, level: float = 0.95) -> dict:
     out = {}
     for form in FORMS:
         f_value, df2, pval, ci = tests[form]
+        if np.isinf(f_value) and values[form] == 1.0:
+            # No residual error (F = ∞): the McGraw & Wong bounds tend to 1, and 0/0 terms
+            # would otherwise hide that limit behind a missing interval.
+            ci = (1.0, 1.0)
         out[form] = stat(values[form], ci, reason=reason, label=LABELS[form], F=f_value,
                          df1=n - 1, df2=df2, pval=pval, n=n, ci_method="exact F (McGraw & Wong 1996)")
     return out

@@ -31,14 +31,17 @@ def _register_create(sub) -> None:
     p.add_argument("--name", required=True, help="cohort name")
     p.add_argument("--metadata", metavar="CSV", help="CSV with a 'filename' column, joined into key.csv")
     p.add_argument("--out", metavar="DIR", help="cohort folder (default cohorts/<name>)")
-    p.add_argument("--repeat-fraction", type=float, default=0.0, metavar="F",
-                   help="fraction of cases shown again under a hidden repeat ID (default 0)")
-    p.add_argument("--repeat-gap", type=int, default=10, metavar="N",
-                   help="at least N other cases between a case and its repeat (default 10)")
+    p.add_argument("--repeat-fraction", type=float, metavar="F",
+                   help="fraction of cases shown again under a hidden repeat ID "
+                        "(default: as the earlier run on --out, else 0)")
+    p.add_argument("--repeat-gap", type=int, metavar="N",
+                   help="at least N other cases between a case and its repeat "
+                        "(default: as the earlier run, else 10)")
     p.add_argument("--seed", type=int, help="cohort seed (default: kept from an earlier run, else random)")
     p.add_argument("--new-ids", action="store_true", help="draw new case IDs even if the folder has a cohort")
-    p.add_argument("--scales", default="extent,opacity",
-                   help="comma-separated scale names or scale files (default extent,opacity)")
+    p.add_argument("--scales",
+                   help="comma-separated scale names or scale files "
+                        "(default: as the earlier run, else extent,opacity)")
     p.add_argument("--raters", default="", help="comma-separated rater IDs whose reading orders to write now")
     p.add_argument("--workers", type=int, default=2, help="processes used to read images (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-file listing")

@@ -133,6 +133,6 @@ def _print_summary(main: Path, second: Path, seconds: float) -> None:
     summary = json.loads((main.parent / "summary.json").read_text())
     for sentence in summary["sentences"].values():
         print(sentence)
-    print(f"report (simulated multi-rater cohort): {main}")
-    print(f"report (model vs published means):     {second}")
+    print(f"report (simulated multi-rater cohort): {main.resolve()}")
+    print(f"report (model vs published means):     {second.resolve()}")
     print(f"done in {seconds:.0f} s")

@@ -1,0 +1,178 @@
+"""Re-fitting: coefficient recovery, grouping without leakage, the seed protocol on real labels,
+mapping export and the ``covsev refit`` command."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covsev_tools import refit
+from covsev_tools.cli import main
+from covsev_tools.model import OUTPUT_COLUMNS, SeverityMapping
+
+A_EXT, B_EXT = 0.8705248236656189, 3.4137437
+
+
+def synthetic_predictions(n=120, n_patients=40, noise=0.0, seed=0):
+    """Predictions whose Lung Opacity output is linear in a known label (plus optional noise)."""
+    rng = np.random.default_rng(seed)
+    outputs = rng.normal(0, 1, (n, 18))
+    table = pd.DataFrame(outputs, columns=list(OUTPUT_COLUMNS))
+    table.insert(0, "filename", [f"img{i:03d}.png" for i in range(n)])
+    lung = table["xrv:Lung Opacity"].to_numpy()
+    labels = pd.DataFrame({"filename": table["filename"],
+                           "geographic_extent": A_EXT * lung + B_EXT + rng.normal(0, noise, n),
+                           "opacity": 0.5 * lung + 2.5})
+    meta = pd.DataFrame({"filename": table["filename"], "patientid": rng.integers(0, n_patients, n),
+                         "view": "PA"})
+    table["error"] = ""
+    return table, labels, meta
+
+
+def test_ols_recovers_known_coefficients():
+    preds, labels, meta = synthetic_predictions()
+    data = refit.assemble(preds, labels, meta)
+    mapping = refit.fit_mapping(data, "lung_opacity", "linear")
+    spec = mapping.targets["geographic_extent"]
+    assert spec["coef"][0] == pytest.approx(A_EXT, abs=1e-9)
+    assert spec["intercept"] == pytest.approx(B_EXT, abs=1e-9)
+    assert mapping.targets["opacity"]["coef"][0] == pytest.approx(0.5, abs=1e-9)
+    assert mapping.n_train == 120 and mapping.provenance["group_col"] == "patientid"
+
+
+def test_ridge_mapping_reproduces_the_pipeline_predictions():
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    preds, labels, meta = synthetic_predictions(noise=0.5)
+    data = refit.assemble(preds, labels, meta)
+    X, y = data.design("all_outputs"), data.table["geographic_extent"].to_numpy()
+    pipe = make_pipeline(StandardScaler(), RidgeCV(alphas=refit.RIDGE_ALPHAS)).fit(X, y)
+    coef, intercept = refit.linear_coefficients(pipe)
+    np.testing.assert_allclose(X @ coef + intercept, pipe.predict(X), atol=1e-9)
+
+
+@pytest.mark.parametrize("scheme", ["kfold", "shuffle"])
+def test_grouped_splits_never_share_a_patient(scheme):
+    groups = np.random.default_rng(3).integers(0, 30, 200)
+    splits = refit.grouped_splits(groups, scheme, n_splits=5, n_repeats=4, seed=7)
+    assert len(splits) == (20 if scheme == "kfold" else 4)
+    for _, train, test in splits:
+        assert not set(groups[train]) & set(groups[test])
+        assert len(train) + len(test) == 200 if scheme == "kfold" else len(test) > 0
+    if scheme == "kfold":  # each repeat covers every image exactly once
+        first = np.concatenate([test for r, _, test in splits if r == 0])
+        np.testing.assert_array_equal(np.sort(first), np.arange(200))
+
+
+def test_metrics_match_numpy():
+    rng = np.random.default_rng(0)
+    y, p = rng.normal(size=50), rng.normal(size=50)
+    m = refit.metrics(y, p)
+    assert m["mae"] == pytest.approx(np.mean(np.abs(y - p)), abs=1e-12)
+    assert m["rmse"] == pytest.approx(np.sqrt(np.mean((y - p) ** 2)), abs=1e-12)
+    assert m["pearson_r"] == pytest.approx(np.corrcoef(y, p)[0, 1], abs=1e-12)
+    assert m["r2"] == pytest.approx(1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2), abs=1e-12)
+
+
+def test_compare_table_is_tidy_and_ranks_an_informative_input_first():
+    preds, labels, meta = synthetic_predictions(noise=0.3)
+    data = refit.assemble(preds, labels, meta)
+    table = refit.compare(data, ["geographic_extent"], ["lung_opacity", "all_outputs"], n_repeats=3)
+    assert list(table.columns) == ["target", "features", "model", "scheme", "n_images",
+                                   "n_patients", "metric", "mean", "sd", "min", "max", "n_repeats"]
+    assert len(table) == 2 * 2 * 4
+    mae = table[table.metric == "mae"].set_index(["features", "model"])["mean"]
+    assert mae.loc[("lung_opacity", "linear")] < 0.35  # noise sd 0.3 -> MAE ~0.24
+
+
+# ----------------------------------------------------------------------------- real labels
+
+def _real_data(shared_data, noise=0.0):
+    """Model-free: a 'Lung Opacity output' built from the published extent labels themselves."""
+    root = shared_data / "cohen2020"
+    labels = refit.read_labels(root / "covid-severity-scores.csv")
+    rng = np.random.default_rng(0)
+    preds = pd.DataFrame(rng.normal(0, 1, (len(labels), 18)), columns=list(OUTPUT_COLUMNS))
+    preds.insert(0, "filename", labels["filename"])
+    preds["xrv:Lung Opacity"] = (labels["geographic_extent"] - B_EXT) / A_EXT + rng.normal(0, noise, len(labels))
+    preds["error"] = ""
+    return refit.assemble(preds, labels, root / "metadata.csv"), labels
+
+
+def test_published_labels_are_read(shared_data):
+    data, labels = _real_data(shared_data)
+    assert len(labels) == 94 and {"geographic_extent", "opacity"} <= set(labels.columns)
+    assert len(data.table) == 94 and data.table["group"].nunique() == 65
+    assert data.group_col == "patientid"
+
+
+def test_seed_protocol_on_real_labels(shared_data):
+    data, _ = _real_data(shared_data)
+    table = refit.seed_protocol(data, ["geographic_extent"]).set_index("metric")
+    assert (table["n_repeats"] == 50).all() and (table["n_images"] == 94).all()
+    assert table.loc["mae", "mean"] < 1e-9 and table.loc["pearson_r", "mean"] == pytest.approx(1)
+    # the exact 50 splits: seeds 0-49, grouped by patient, about half the patients each side
+    groups = data.table["group"].to_numpy()
+    for _, train, test in refit.grouped_splits(groups, "shuffle", n_repeats=50, test_size=0.5):
+        assert not set(groups[train]) & set(groups[test])
+        assert abs(len(set(groups[test])) - 32.5) <= 1
+
+
+def test_seed_protocol_recovers_slope_with_noise(shared_data):
+    data, _ = _real_data(shared_data, noise=0.5)
+    mapping = refit.fit_mapping(data, "lung_opacity", "linear", ["geographic_extent"])
+    # label = a*(x - noise) + b: OLS attenuates the slope by var(x_true)/var(x) (errors-in-variables)
+    x_true = (data.table["geographic_extent"] - B_EXT) / A_EXT
+    attenuation = x_true.var() / data.table["xrv:Lung Opacity"].var()
+    assert mapping.targets["geographic_extent"]["coef"][0] == pytest.approx(A_EXT * attenuation, rel=0.15)
+    table = refit.seed_protocol(data, ["geographic_extent"]).set_index("metric")
+    assert 0.2 < table.loc["mae", "mean"] < 0.6 and table.loc["mae", "sd"] > 0
+
+
+# ----------------------------------------------------------------------------- command
+
+@pytest.fixture()
+def refit_files(tmp_path):
+    preds, labels, meta = synthetic_predictions(noise=0.2)
+    preds.loc[3, "error"] = "ImageReadError: broken"
+    preds.to_csv(tmp_path / "p.csv", index=False)
+    labels.rename(columns={"geographic_extent": "geographic_mean", "opacity": "opacity_mean"}).to_csv(
+        tmp_path / "l.csv", index=False)
+    (tmp_path / "l2.csv").write_text("## comment\n## another\n" + (tmp_path / "l.csv").read_text())
+    meta.to_csv(tmp_path / "m.csv", index=False)
+    np.save(tmp_path / "f.npy", np.random.default_rng(0).random((len(preds), 1024), dtype=np.float32))
+    return tmp_path
+
+
+def test_refit_command_writes_table_and_usable_mapping(refit_files):
+    d = refit_files
+    rc = main(["refit", "--predictions", str(d / "p.csv"), "--labels", str(d / "l2.csv"),
+               "--metadata", str(d / "m.csv"), "--features", str(d / "f.npy"), "--repeats", "2",
+               "--seed-protocol", "--out-table", str(d / "t.csv"), "--out-mapping", str(d / "map.json"),
+               "--mapping-from", "four_outputs:ridge"])
+    assert rc == 0
+    table = pd.read_csv(d / "t.csv")
+    assert set(table["features"]) == set(refit.FEATURE_SETS)
+    assert set(table["scheme"]) == {"kfold", "seed_notebook"}
+    assert (table["n_images"] == 119).all()  # the error row is dropped
+    raw = json.loads((d / "map.json").read_text())
+    assert raw["features"] == refit.FEATURE_SETS["four_outputs"] and raw["n_train"] == 119
+    assert SeverityMapping.load(d / "map.json").targets["geographic_extent"]["clamp"] == [0.0, 8.0]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--feature-sets", "nope"], "unknown feature set"),
+    (["--feature-sets", "features_1024"], "needs --features"),
+    (["--models", "forest"], "unknown model"),
+    (["--metadata", "missing.csv"], "no such file"),
+])
+def test_refit_command_usage_errors_exit_2(refit_files, capsys, extra, message):
+    d = refit_files
+    rc = main(["refit", "--predictions", str(d / "p.csv"), "--labels", str(d / "l.csv"),
+               "--out-table", str(d / "t.csv"), *extra])
+    assert rc == 2
+    assert message in capsys.readouterr().err
