@@ -212,7 +212,8 @@ def test_jupyterlab_keys_score_and_do_not_trigger_notebook_shortcuts(lab):
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
             page.goto(lab["url"], timeout=120_000)
-            page.locator(".jp-Cell .jp-InputArea-editor").first.click(timeout=120_000)
+            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=120_000)
+            page.locator(".jp-Cell .jp-InputArea-editor").first.click()
             page.keyboard.press("Shift+Enter")
             wait_case(page, 1)
             cells = page.eval_on_selector_all(".jp-Cell", "els => els.map(e => e.className)")

@@ -1,0 +1,115 @@
+"""Throughput of ``covsev predict`` (start-up included) against the network alone.
+
+Runs, in one go and at the same batch size:
+
+1. model only: the DenseNet forward on random 224 x 224 inputs, as many images as the folders
+   hold, measured twice: the way the predictor runs it (channels-last, ReLU + pooling +
+   classifier) and plain ``model(x)`` as xrv's examples do;
+2. ``covsev predict`` on the image files as a subprocess, wall clock from launch to exit
+   (imports, weights loading, decoding, preprocessing, network, CSV writing).
+
+and prints images/s and the ratio end-to-end / model-only. Without ``--weights-dir`` a seeded
+random-weights checkpoint is written to a temporary folder (same file name and format as xrv's
+weights), which has the same cost as the real one.
+
+Usage::
+
+    python benchmarks/predict_speed.py [--images DIR ...] [--weights-dir DIR] [--batch-size 16]
+                                       [--workers 2] [--repeats 1]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("COVSEV_SHARED_DATA", REPO.parent / "shared" / "data"))
+DEFAULT_IMAGES = [DATA / "cohen2020" / "images", DATA / "brixia-public" / "images"]
+
+
+def image_files(folders) -> list[str]:
+    files = []
+    for folder in folders:
+        files += sorted(str(p) for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+    return files
+
+
+def random_checkpoint(folder: Path) -> Path:
+    import torch
+    import torchxrayvision as xrv
+
+    from covsev_tools.model import weights_filename
+
+    torch.manual_seed(0)
+    path = folder / weights_filename()
+    torch.save(xrv.models.DenseNet(weights=None), path)
+    return path
+
+
+def model_only(weights_dir, n_images: int, batch_size: int) -> dict:
+    """Images/s of the forward pass alone, predictor-style and plain xrv-style."""
+    import torch
+
+    from covsev_tools.model import forward_features, load_densenet
+
+    model = load_densenet(weights_dir)
+    batches = [min(batch_size, n_images - i) for i in range(0, n_images, batch_size)]
+    results = {}
+    for label, channels_last in (("predictor forward (channels-last)", True),
+                                 ("plain xrv model(x)", False)):
+        net = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        inputs = [(torch.rand(b, 1, 224, 224) * 2048 - 1024).contiguous(memory_format=fmt) for b in batches]
+        with torch.inference_mode():
+            forward_features(net, inputs[0][:2])  # warm-up (oneDNN primitive creation)
+            start = time.perf_counter()
+            for x in inputs:
+                forward_features(net, x) if channels_last else net(x)
+            results[label] = n_images / (time.perf_counter() - start)
+    return results
+
+
+def end_to_end(files, weights_dir, batch_size: int, workers: int, out_dir: Path) -> float:
+    """Wall-clock images/s of the ``covsev predict`` command on ``files``."""
+    entry = "import sys; from covsev_tools.cli import main; sys.exit(main())"
+    cmd = [sys.executable, "-c", entry, "predict", *files, "--out", str(out_dir / "p.csv"),
+           "--weights-dir", str(weights_dir), "--batch-size", str(batch_size),
+           "--workers", str(workers), "--quiet"]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return len(files) / (time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", nargs="+", default=[str(p) for p in DEFAULT_IMAGES])
+    parser.add_argument("--weights-dir")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args(argv)
+    files = image_files(args.images)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        weights_dir = Path(args.weights_dir) if args.weights_dir else tmp
+        if not args.weights_dir:
+            random_checkpoint(tmp)
+        print(f"{len(files)} images, batch size {args.batch_size}, workers {args.workers}, "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+        for repeat in range(args.repeats):
+            e2e = end_to_end(files, weights_dir, args.batch_size, args.workers, tmp)
+            alone = model_only(weights_dir, len(files), args.batch_size)
+            print(f"run {repeat + 1}: covsev predict (start-up included): {e2e:6.2f} images/s")
+            for label, rate in alone.items():
+                print(f"       model only, {label:34s}: {rate:6.2f} images/s   "
+                      f"ratio end-to-end / model-only = {e2e / rate:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
