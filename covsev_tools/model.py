@@ -296,7 +296,7 @@ class ImagePrefetcher:
     ...         pass
     """
 
-    def __init__(self, paths: Sequence[str], workers: int = 2, window: int = 64):
+    def __init__(self, paths: Sequence[str], workers: int = 2, window: int = 128):
         self.paths = [str(p) for p in paths]
         self.workers = max(0, min(int(workers), len(self.paths)))
         self.window = max(1, int(window))
@@ -563,3 +563,43 @@ def predict(paths: Sequence[str], *, weights_dir=None, mapping: SeverityMapping 
         raise
     return predictor.predict(paths, filenames=filenames, names=names, saliency_dir=saliency_dir,
                              progress=progress, return_features=return_features, images=images)
+
+
+def cohort_inputs(cohort_dir) -> tuple[list[str], list[str], list[str]]:
+    """Original image paths, file names and case IDs of a cohort's readable unique cases.
+
+    Reads the coordinator key (``key.csv``); duplicates and unreadable files are left out.
+    Raises ``covsev_tools.cohort.CohortError`` for a folder that is not a cohort.
+    """
+    from .cohort import Cohort
+
+    key = Cohort.load(cohort_dir).key()
+    cases = key[(key["status"] == "ok") & (key["case_id"] != "")]
+    return list(cases["path"]), list(cases["filename"]), list(cases["case_id"])
+
+
+def predict_cohort(cohort_dir, *, save: bool = True, return_features: bool = False, **kwargs):
+    """Predict every case of a cohort; rows keyed by ``case_id`` (``filename`` kept).
+
+    Parameters
+    ----------
+    cohort_dir : path
+        Cohort folder (see :mod:`covsev_tools.cohort`).
+    save : bool
+        Also write ``<cohort_dir>/predictions.csv`` for the validation step.
+    return_features : bool
+        Also return the (N, 1024) features.
+    **kwargs
+        Passed to :func:`predict` (``weights_dir``, ``mapping``, ``batch_size``, ...).
+
+    Examples
+    --------
+    >>> table = predict_cohort("cohorts/pilot", weights_dir="weights/")  # doctest: +SKIP
+    """
+    paths, filenames, case_ids = cohort_inputs(cohort_dir)
+    table, features = predict(paths, filenames=filenames, names=case_ids, return_features=True,
+                              **kwargs)
+    table.insert(0, "case_id", case_ids)
+    if save:
+        table.to_csv(Path(cohort_dir) / "predictions.csv", index=False)
+    return (table, features) if return_features else table

@@ -104,7 +104,9 @@ def paired_stat(name: str, x, y, n_boot: int = 1000, seed: int = 0) -> dict:
     public, kernel = _PAIRED[name]
     result = getattr(agreement, public)(two_column_table(x, y), "model", "reference")
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    reps = [_value(getattr(continuous, kernel)(x[i], y[i])) for i in bootstrap_indices(len(x), n_boot, seed)]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a degenerate resample is just NaN
+        reps = [_value(getattr(continuous, kernel)(x[i], y[i]))
+                for i in bootstrap_indices(len(x), n_boot, seed)]
     low, high = percentile_ci(reps)
     analytic = unpack(result)
     return {"estimate": analytic["estimate"], "ci_low": low, "ci_high": high,
@@ -125,8 +127,9 @@ def bland_altman(x, y, n_boot: int = 1000, seed: int = 0) -> dict:
     result = agreement.bland_altman(two_column_table(x, y), "model", "reference")
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     # the limits' values do not depend on the interval method; "approximate" is just faster
-    reps = [bland_altman_xy(x[i], y[i], loa_ci="approximate")
-            for i in bootstrap_indices(len(x), n_boot, seed)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reps = [bland_altman_xy(x[i], y[i], loa_ci="approximate")
+                for i in bootstrap_indices(len(x), n_boot, seed)]
     out = {}
     for key in ("bias", "loa_low", "loa_high"):
         low, high = percentile_ci([np.nan if r.get(key) is None else r[key] for r in reps])

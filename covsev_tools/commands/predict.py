@@ -78,16 +78,16 @@ def collect_inputs(args):
 
 def _cohort_inputs(cohort_dir: str):
     from ..cli import CovsevError
-    from ..cohort import Cohort, CohortError
+    from ..cohort import CohortError
+    from ..model import cohort_inputs
 
     try:
-        key = Cohort.load(cohort_dir).key()
+        paths, filenames, case_ids = cohort_inputs(cohort_dir)
     except CohortError as exc:
         raise CovsevError(str(exc)) from None
-    cases = key[(key["status"] == "ok") & (key["case_id"] != "")]
-    if cases.empty:
+    if not paths:
         raise CovsevError(f"{cohort_dir}: the cohort has no readable cases")
-    return list(cases["path"]), list(cases["filename"]), list(cases["case_id"])
+    return paths, filenames, case_ids
 
 
 def _load_mapping(path: str | None):
@@ -113,33 +113,38 @@ def _check_outputs(args) -> None:
 
 
 def run_predict(args) -> int:
-    """Handler: check inputs and weights first, then predict and write CSV / features / maps."""
-    from ..cli import CovsevError
-    from ..model import WeightsLoadError, WeightsNotFoundError, find_weights
-
+    """Handler: check inputs, start decoding, load the weights, predict, write CSV/features/maps."""
     paths, filenames, case_ids = collect_inputs(args)
     _check_outputs(args)
     mapping = _load_mapping(args.mapping)
-    try:
-        find_weights(args.weights_dir)  # fail fast, before any worker starts
-    except WeightsNotFoundError as exc:
-        raise CovsevError(str(exc)) from None
     # Spinning OpenMP threads would starve the decoding workers on small machines.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from ..model import ImagePrefetcher, Predictor
+    from ..model import ImagePrefetcher
 
-    images = ImagePrefetcher(paths, args.workers)  # forked now: decodes while torch starts
+    # Fork the workers first (before torch is imported): they decode while torch, xrv and the
+    # weights load in this process.
+    images = ImagePrefetcher(paths, args.workers)
     try:
-        predictor = Predictor(weights_dir=args.weights_dir, mapping=mapping, device=args.device,
-                              batch_size=args.batch_size, workers=args.workers)
-    except WeightsLoadError as exc:
+        predictor = _make_predictor(args, mapping)
+    except BaseException:
         images.close()
-        raise CovsevError(str(exc)) from None
+        raise
     table, features = predictor.predict(
         paths, filenames=filenames, names=case_ids or filenames_for_files(filenames),
         saliency_dir=args.saliency, progress=not args.quiet, return_features=True, images=images)
     _write(table, features, case_ids, args)
     return 0
+
+
+def _make_predictor(args, mapping):
+    from ..cli import CovsevError
+    from ..model import Predictor, WeightsLoadError, WeightsNotFoundError
+
+    try:
+        return Predictor(weights_dir=args.weights_dir, mapping=mapping, device=args.device,
+                         batch_size=args.batch_size, workers=args.workers)
+    except (WeightsNotFoundError, WeightsLoadError) as exc:
+        raise CovsevError(str(exc)) from None
 
 
 def filenames_for_files(filenames: list[str]) -> list[str]:
