@@ -74,10 +74,12 @@ class Field:
 
     @property
     def key(self) -> tuple[str, str]:
+        """``(scale name, component key)``, e.g. ``("extent", "right")``."""
         return (self.scale.name, self.component.key)
 
     @property
     def label(self) -> str:
+        """What the rater reads, e.g. ``"Geographic extent: Right lung"``."""
         return f"{self.scale.title}: {self.component.label}"
 
 
@@ -287,9 +289,9 @@ class ScoringApp:
         self._show_image(display_id)
         self._load_record(self._latest.get(display_id))
         self._shown_at, self._clock = utc_now(), time.monotonic()
-        self._preload(self.index + 1)
         self.scoring_box.layout.display = None
         self._refresh()
+        self._preload(self.index + 1)  # after the visible updates, so they do not queue behind it
 
     def _show_image(self, display_id: str) -> None:
         if self._preloaded and self._preloaded[0] == display_id and self._preloaded[1] in self.viewer._images:

@@ -11,7 +11,7 @@ name in ``weights_dir`` (``--weights-dir``, ``$COVSEV_WEIGHTS_DIR``, else xrv's 
 ``~/.torchxrayvision/models_data/``) and raises :class:`WeightsNotFoundError` naming the file, its
 URL and the folder when it is absent, so nothing can hang on a network that is not there.
 
-Images are decoded and prepared (:mod:`covsev_tools.preprocess`) in DataLoader worker processes
+Images are decoded and prepared (:mod:`covsev_tools.preprocess`) in worker processes
 while the main process runs the network in batches under ``torch.inference_mode()``.
 
 References
@@ -402,11 +402,13 @@ class Predictor:
     batch_size : int
         Images per forward pass.
     workers : int, optional
-        DataLoader worker processes for decoding/resizing; default 2 (0 = in the main process).
+        Worker processes for decoding/resizing (:class:`ImagePrefetcher`); default 2
+        (0 = in the main process).
     device : str
         ``"cpu"`` or ``"cuda"``.
     threads : int, optional
-        Torch intra-op threads in the main process; default the number of usable cores.
+        Torch intra-op threads in the main process; default torch's (one per core). Workers use
+        one thread each.
 
     Examples
     --------
@@ -419,9 +421,8 @@ class Predictor:
                  threads: int | None = None):
         import torch
 
-        if threads is None:
-            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        torch.set_num_threads(max(1, int(threads)))
+        if threads is not None:  # default: torch's own choice (one thread per core)
+            torch.set_num_threads(max(1, int(threads)))
         self.device = device
         self.model = model if model is not None else load_densenet(weights_dir, device=device)
         # oneDNN convolutions are ~30 % faster on CPU in channels-last layout (same results to

@@ -42,7 +42,7 @@ def rater_records(app) -> list[dict]:
 
 def score_by_mouse(app, extent=(2, 3), opacity=(1, 2)):
     for (scale, values) in (("extent", extent), ("opacity", opacity)):
-        for component, value in zip(("right", "left"), values):
+        for component, value in zip(("right", "left"), values, strict=True):
             app.score_buttons[(scale, component)][value].click()
 
 
@@ -196,7 +196,7 @@ def test_brixia_session_needs_no_code_change(tmp_path):
     app.keys.simulate("Enter")
     [record] = rater_records(app)
     assert record["scales"] == {"brixia": {"version": "1", "total": 9,
-                                           "scores": dict(zip("ABCDEF", [0, 1, 2, 3, 2, 1]))}}
+                                           "scores": dict(zip("ABCDEF", [0, 1, 2, 3, 2, 1], strict=True))}}
 
 
 def test_viewer_shortcuts_and_buttons(app):
@@ -287,5 +287,25 @@ def test_two_raters_are_kept_apart(cohort, tmp_path):
     score_by_mouse(one, (4, 4), (3, 3))
     one.keys.simulate("Enter")
     assert two.index == 0 and two.scores[("extent", "right")] is None
-    store = LabelStore(labels, "tiny")
-    assert store.raters() == ["rad1"] and one.order != two.order or len(one.order) == 5
+    assert LabelStore(labels, "tiny").raters() == ["rad1"]
+    fresh = ScoringApp(cohort.dir, rater="rad2", labels_dir=labels)  # rad1's save is not rad2's
+    assert fresh.index == 0 and fresh._latest == {} and "0 of 5 scored" in fresh.header.value
+
+
+def test_every_bound_key_has_an_action_and_unbound_keys_do_nothing(app, monkeypatch):
+    actions = app._key_actions()
+    assert all(key in actions or key.isdigit() for key in app.keys.bindings)
+    focused = []
+    monkeypatch.setattr(app.comment, "focus", lambda: focused.append(True))
+    app.keys.simulate("c")
+    assert focused == [True]
+    before = dict(app.scores)
+    app.keys.simulate("x")
+    app.keys._handle_custom_msg({"kind": "key", "key": "Delete"}, [])
+    assert app.scores == before and app.status.value == ""
+    score_by_mouse(app)
+    app.keys.simulate("Ctrl+Enter")
+    app.keys.simulate("PageUp")
+    assert app.index == 0 and len(rater_records(app)) == 1
+    app.keys.simulate("PageDown")
+    assert app.index == 1
