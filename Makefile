@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install clean
+.PHONY: test demo install clean readme
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,3 +22,8 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The README is assembled from docs/readme/*.md (one section per module); edit those, then run this.
+README_PARTS := 00_intro 01_overview foundation scoring model agreement validation 90_offline_dev_licenses
+readme:
+	for part in $(README_PARTS); do cat docs/readme/$$part.md; echo; done > README.md

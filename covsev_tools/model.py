@@ -240,6 +240,7 @@ def paper_mapping() -> SeverityMapping:
 # ----------------------------------------------------------------------------- data loading
 
 ITEM_TIMEOUT_S = 300.0  # a decoder that dies or hangs on one file must not stall the whole run
+WORKER_NICE = 10
 
 
 def load_item(index: int, path: str):
@@ -262,6 +263,12 @@ def _worker_init() -> None:
     # the network's threads for the same cores.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    try:
+        # Lower priority: the network's threads run first; decoding fills the gaps, and the
+        # whole start-up (imports, weights) while the main process uses a single core.
+        os.nice(WORKER_NICE)
+    except OSError:
+        pass
     try:
         from threadpoolctl import threadpool_limits
 
@@ -296,7 +303,7 @@ class ImagePrefetcher:
     ...         pass
     """
 
-    def __init__(self, paths: Sequence[str], workers: int = 2, window: int = 128):
+    def __init__(self, paths: Sequence[str], workers: int = 2, window: int = 256):
         self.paths = [str(p) for p in paths]
         self.workers = max(0, min(int(workers), len(self.paths)))
         self.window = max(1, int(window))

@@ -170,11 +170,18 @@ def test_workers_zero_gives_the_same_numbers(weights_dir, images):
                                atol=1e-4)
 
 
-def test_dicom_monochrome1_is_predicted(predictor, shared_data):
+@pytest.mark.realdata
+def test_dicom_is_normalised_from_its_stored_range(predictor, shared_data):
+    from covsev_tools.images import read_xray
+
     files = sorted((shared_data / "dicom").glob("*.dcm"))
     table = predictor.predict(files, progress=False)
     assert (table["error"] == "").all(), table["error"].tolist()
-    assert table["geographic_extent"].between(0, 8).all()
+    for path in files:
+        xray = read_xray(path)
+        assert xray.array.max() <= xray.max_value
+        np.testing.assert_allclose(prepare_image(xray.array, xray.max_value),
+                                   _xrv_pipeline(xray.array, xray.max_value), atol=2e-3)
 
 
 # ----------------------------------------------------------------------------- mapping

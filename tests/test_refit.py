@@ -103,6 +103,7 @@ def _real_data(shared_data, noise=0.0):
     return refit.assemble(preds, labels, root / "metadata.csv"), labels
 
 
+@pytest.mark.realdata
 def test_published_labels_are_read(shared_data):
     data, labels = _real_data(shared_data)
     assert len(labels) == 94 and {"geographic_extent", "opacity"} <= set(labels.columns)
@@ -110,6 +111,7 @@ def test_published_labels_are_read(shared_data):
     assert data.group_col == "patientid"
 
 
+@pytest.mark.realdata
 def test_seed_protocol_on_real_labels(shared_data):
     data, _ = _real_data(shared_data)
     table = refit.seed_protocol(data, ["geographic_extent"]).set_index("metric")
@@ -122,6 +124,7 @@ def test_seed_protocol_on_real_labels(shared_data):
         assert abs(len(set(groups[test])) - 32.5) <= 1
 
 
+@pytest.mark.realdata
 def test_seed_protocol_recovers_slope_with_noise(shared_data):
     data, _ = _real_data(shared_data, noise=0.5)
     mapping = refit.fit_mapping(data, "lung_opacity", "linear", ["geographic_extent"])

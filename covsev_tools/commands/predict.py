@@ -140,6 +140,11 @@ def _make_predictor(args, mapping):
     from ..cli import CovsevError
     from ..model import Predictor, WeightsLoadError, WeightsNotFoundError
 
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CovsevError("--device cuda: no CUDA device is available (use --device cpu)")
     try:
         return Predictor(weights_dir=args.weights_dir, mapping=mapping, device=args.device,
                          batch_size=args.batch_size, workers=args.workers)
