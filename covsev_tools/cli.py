@@ -53,4 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m covsev_tools.cli` runs this file as __main__: dispatch through the package module so
+    # that the commands' CovsevError is the class caught above.
+    from covsev_tools.cli import main as package_main
+
+    sys.exit(package_main())

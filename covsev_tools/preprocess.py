@@ -1,4 +1,4 @@
-"""Model input preparation: torchxrayvision's normalisation, centre crop and anti-aliased resize, fast.
+"""Model input: torchxrayvision's normalisation, centre crop and anti-aliased resize, made fast.
 
 torchxrayvision prepares an image with ``xrv.datasets.normalize(img, maxval)`` (values to
 [-1024, 1024]), ``XRayCenterCrop`` (square crop on the long side) and ``XRayResizer(224)``, which
@@ -11,11 +11,12 @@ slower than the network.
 Both steps are linear and separable, so per axis they form one banded matrix ``M`` of shape
 (224, n) with about ``4 s`` non-zeros a row, and the resized image is ``M_y @ crop @ M_x.T``. The
 bands are built from the same kernel formula as scipy, so the result equals skimage's to float
-rounding (about 1e-4 on the [-1024, 1024] scale) at roughly ``4 n^2`` multiply-adds (one small BLAS
-product per output row) instead of ``100 n^2``. Because the operator is linear and ``normalize`` is affine, the operator is applied to
-the raw pixel values and the normalisation afterwards, using the operator's row sums for the zero
-padding at the borders, and skimage's final clip to the input range is reproduced. Images smaller
-than the output size take the exact skimage path (cheap).
+rounding (below 1e-3 on the [-1024, 1024] scale) at roughly ``4 n^2`` multiply-adds (one small
+BLAS product per output row) instead of ``100 n^2``: about 12 ms instead of 1 s for 3000 pixels.
+Because the operator is linear and ``normalize`` is affine, the operator is applied to the raw
+pixel values and the normalisation afterwards, using the operator's row sums for the zero padding
+at the borders; skimage's final clip to the input range is reproduced. Images smaller than the
+output size take the exact skimage path (cheap).
 
 References
 ----------

@@ -8,7 +8,7 @@ import pytest
 
 from covsev_tools import model as cm
 from covsev_tools.preprocess import (center_crop, first_channel, normalize, prepare_image,
-                                     resize_exact_skimage, resize_operator)
+                                     resize_operator)
 from test_model_helpers import LUNG_OPACITY, make_checkpoint, seed_reference, write_images
 
 
@@ -163,9 +163,13 @@ def test_sixteen_bit_png_is_normalised_from_its_bit_depth(predictor, images):
 
 
 def test_workers_zero_gives_the_same_numbers(weights_dir, images):
+    import torch
+
     paths = [images["grey.png"], images["rgb.jpg"]]
+    threads = torch.get_num_threads()
     a = cm.Predictor(weights_dir=weights_dir, workers=0).predict(paths, progress=False)
     b = cm.Predictor(weights_dir=weights_dir, workers=2, batch_size=1).predict(paths, progress=False)
+    assert torch.get_num_threads() == threads  # cores lent to the workers are taken back
     np.testing.assert_allclose(a[list(cm.OUTPUT_COLUMNS)], b[list(cm.OUTPUT_COLUMNS)], rtol=1e-4,
                                atol=1e-4)
 
@@ -213,14 +217,15 @@ def test_mapping_json_round_trip_and_errors(tmp_path):
 
 # ----------------------------------------------------------------------------- saliency
 
-def test_saliency_is_the_squared_input_gradient_blurred(predictor, images, tmp_path):
+def test_saliency_is_the_squared_input_gradient_blurred(predictor, images):
     import skimage.filters
     import torch
+    from PIL import Image
 
     from covsev_tools.saliency import saliency_maps, severity_score
 
-    x = torch.from_numpy(np.stack([prepare_image(np.asarray(__import__("PIL.Image").Image.open(
-        images["grey.png"])), 255)] * 2))
+    prepared = prepare_image(np.asarray(Image.open(images["grey.png"])), 255)
+    x = torch.from_numpy(np.stack([prepared, prepared]))
     x[1] = x[1].flip(-1)
     maps = saliency_maps(predictor.model, x, predictor.mapping)
     single = x[1:2].clone().requires_grad_(True)

@@ -117,8 +117,6 @@ def run_predict(args) -> int:
     paths, filenames, case_ids = collect_inputs(args)
     _check_outputs(args)
     mapping = _load_mapping(args.mapping)
-    # Spinning OpenMP threads would starve the decoding workers on small machines.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..model import ImagePrefetcher
 
     # Fork the workers first (before torch is imported): they decode while torch, xrv and the
