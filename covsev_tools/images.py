@@ -247,6 +247,10 @@ def _pillow_array(path: Path, img, index: int, fmt: str) -> tuple[np.ndarray, st
         return _wide_to_uint16(np.asarray(img)), mode
     elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         img = img.convert("RGB")
+    if img.mode in ("RGB", "RGBA", "LA"):
+        # Only the first channel is used (as the seed did): extracting it in Pillow avoids
+        # copying all channels into numpy, ~30% of the read time of colour images.
+        img = img.getchannel(0)
     array = np.asarray(img)
     if array.dtype != np.uint8 and array.dtype != np.uint16:
         array = _wide_to_uint16(array)
