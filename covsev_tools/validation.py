@@ -222,6 +222,11 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
     t["reference"] = reference_summary(inputs)
     t["model_vs_reference"] = model_vs_reference(inputs, n_boot, seed)
     t["calibration"] = calibration(inputs)
+    missing = [s for s in inputs.scales
+               if not len(t["calibration"]) or s not in set(t["calibration"]["scale"])]
+    if missing:
+        result.notes["calibration"] = (f"No calibration for {', '.join(missing)}: it needs at least "
+                                       "3 cases and predictions that are not all the same value.")
     _model_as_rater_section(result, n_boot, seed)
     t["external_validation"], t["external_mapping"], note = external_validation(inputs, n_boot, seed)
     if note:

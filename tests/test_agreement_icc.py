@@ -100,3 +100,20 @@ def test_one_rater_and_no_complete_cases_give_reasons():
 def test_constant_scores_give_reason_not_nan():
     result = icc(long_table(np.full((5, 3), 2.0)))
     assert all(result[f]["value"] is None and "no variance" in result[f]["reason"] for f in FORMS)
+
+
+def test_out_of_order_interval_is_withheld_with_a_reason():
+    """Strong disagreement: ICC(A,k) = -8.77 and McGraw & Wong's Satterthwaite bounds come out
+    reversed (pingouin prints them as they come); no interval is better than a reversed one."""
+    import numpy as np
+
+    from covsev_tools.agreement.icc import icc_from_matrix
+
+    x = np.array([[3, 4, 6], [8, 0, 8], [4, 3, 6], [5, 2, 2], [6, 5, 4], [3, 6, 3], [2, 8, 2],
+                  [2, 6, 5]], dtype=float)
+    got = icc_from_matrix(x)
+    assert got["ICC2k"]["value"] == pytest.approx(-8.773584905660378, abs=1e-12)
+    assert "ci95" not in got["ICC2k"] and "bounds out of order" in got["ICC2k"]["ci_reason"]
+    for form, entry in got.items():
+        if "ci95" in entry:
+            assert entry["ci95"][0] <= entry["ci95"][1], form

@@ -101,3 +101,13 @@ def test_export_leaves_out_ids_not_in_the_cohort(study):
     LabelStore(labels, "exp").save({"rater": "rad3", "case_id": "cgone0000", "scales": {}})
     frame = ratings_export(cohort, labels)
     assert frame.attrs["unknown_ids"] == ["cgone0000"] and "rad3" not in set(frame["rater"])
+
+
+def test_cli_export_of_an_empty_store_is_an_error(study, tmp_path, capsys):
+    cohort, _ = study
+    out = tmp_path / "ratings.csv"
+    empty = tmp_path / "nowhere"
+    assert main(["labels", "export", str(cohort.dir), "--out", str(out), "--labels-dir", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert "no ratings for cohort 'exp'" in err and str(empty / "exp") in err
+    assert not out.exists()

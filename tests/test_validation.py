@@ -237,3 +237,15 @@ def test_external_validation_is_paired_against_the_published_mapping(sim_inputs)
                               sim_inputs.predictions.drop(columns="xrv:Lung Opacity"),
                               sim_inputs.metadata, "case_id", "mean", {})
     assert "no raw 'xrv:Lung Opacity'" in external_validation(no_raw, n_boot=10)[2]
+
+
+def test_constant_predictions_leave_a_note_instead_of_calibration():
+    cases = [f"c{i}" for i in range(12)]
+    inputs = ValidationInputs(
+        None, pd.DataFrame({"case": cases, "scale": "extent", "component": "total",
+                            "reference": np.linspace(0, 8, 12), "n_raters": np.nan}),
+        pd.DataFrame({"extent": np.full(12, 3.4)}, index=pd.Index(cases, name="case")),
+        pd.DataFrame(index=pd.Index([], name="case")), "case_id", "mean", {})
+    result = validate(inputs, n_boot=20, seed=0)
+    assert not len(result.tables["calibration"])
+    assert result.notes["calibration"].startswith("No calibration for extent")

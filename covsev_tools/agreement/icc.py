@@ -75,12 +75,21 @@ def icc_from_matrix(x: np.ndarray, level: float = 0.95) -> dict:
     out = {}
     for form in FORMS:
         f_value, df2, pval, ci = tests[form]
+        extra = {}
         if np.isinf(f_value) and values[form] == 1.0:
             # No residual error (F = ∞): the McGraw & Wong bounds tend to 1, and 0/0 terms
             # would otherwise hide that limit behind a missing interval.
             ci = (1.0, 1.0)
+        elif ci is not None and np.all(np.isfinite(ci)) and ci[0] > ci[1]:
+            # With a strongly negative ICC the Satterthwaite approximation for ICC(A,·) breaks
+            # down and returns bounds out of order (pingouin prints them as they come); report
+            # no interval rather than a meaningless one.
+            ci = None
+            extra["ci_reason"] = ("McGraw & Wong interval undefined here (bounds out of order; "
+                                  "the ICC is negative: raters disagree more than chance)")
         out[form] = stat(values[form], ci, reason=reason, label=LABELS[form], F=f_value,
-                         df1=n - 1, df2=df2, pval=pval, n=n, ci_method="exact F (McGraw & Wong 1996)")
+                         df1=n - 1, df2=df2, pval=pval, n=n, ci_method="exact F (McGraw & Wong 1996)",
+                         **extra)
     return out
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -42,6 +43,10 @@ def run_export(args) -> int:
     cohort = _load_cohort(args.cohort_dir)
     try:
         frame = ratings_export(cohort, args.labels_dir)
+        if frame.empty:
+            # Usually a wrong --labels-dir or working directory: an empty CSV would pass silently.
+            raise CovsevError(f"no ratings for cohort {cohort.name!r} under "
+                              f"{_labels_root(args.labels_dir, cohort.name)}; nothing written")
         write_ratings_csv(frame, args.out)
     except (CohortError, StoreError, OSError) as exc:
         raise CovsevError(str(exc)) from None
@@ -73,3 +78,10 @@ def run_status(args) -> int:
     else:
         print(table.to_string(index=False))
     return 0
+
+
+def _labels_root(labels_dir, cohort_name: str) -> str:
+    """The folder the store reads for this cohort (for error messages)."""
+    from ..store import default_labels_dir
+
+    return str(Path(labels_dir or default_labels_dir()) / cohort_name)
