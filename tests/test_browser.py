@@ -55,6 +55,17 @@ def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None
     raise TimeoutError(f"voila did not answer at {url} within {timeout} s")
 
 
+def stop_server(proc: subprocess.Popen, log) -> None:
+    """SIGTERM (Voila and Jupyter shut their kernels down on it), then kill if it hangs."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
 @pytest.fixture
 def voila(tmp_path):
     """A Voila server on the scoring notebook, pointed at a 5-case cohort by environment variables."""
@@ -72,13 +83,7 @@ def voila(tmp_path):
         wait_for_http(url, proc)
         yield {"url": url, "cohort": cohort, "file": labels / "web" / "webrad.jsonl"}
     finally:
-        proc.send_signal(signal.SIGTERM)  # voila shuts its kernels down on SIGTERM
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_server(proc, log)
 
 
 def records(path: Path) -> list[dict]:
@@ -195,13 +200,7 @@ def lab(tmp_path):
         yield {"url": url + "lab/tree/notebooks/01_blinded_scoring.ipynb",
                "file": labels / "labweb" / "labrad.jsonl"}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_server(proc, log)
 
 
 def run_first_cell(page, attempts: int = 4) -> None:
