@@ -402,7 +402,7 @@ class ScoringApp:
             scales[scale.name] = {"version": scale.version, "scores": scores,
                                   "total": None if blind else scale.total(scores)}
         return {
-            "schema": 1, "case_id": self.order[self.index], "rater": self.rater,
+            "case_id": self.order[self.index], "rater": self.rater,  # the store adds schema and record_id
             "session_id": self.session_id, "position": self.index + 1, "scales": scales,
             "not_assessable": blind, "not_assessable_reason": self.reason.value if blind else None,
             "comment": self.comment.value, "time_shown": self._shown_at,

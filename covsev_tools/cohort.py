@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .images import DEFAULT_MAX_PIXELS, DISPLAY_MAX_SIDE, ImageReadError
+from .store import RaterIdError, validate_rater_id
 
 SCHEMA_VERSION = 1
 MANIFEST_COLUMNS = ("case_id", "sha256", "height", "width", "bit_depth", "source_format")
@@ -48,7 +49,6 @@ DEFAULT_SCALES = ("extent", "opacity")
 # so spreadsheet tools and pandas never turn one into a number.
 _ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _ID_LENGTH = 8
-_RATER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _CASE_ID_RE = re.compile(r"^c[a-z0-9]{%d}$" % _ID_LENGTH)
 
 
@@ -135,10 +135,11 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def _check_rater(rater: str) -> str:
-    if not isinstance(rater, str) or not _RATER_RE.match(rater):
-        raise CohortError(f"rater ID {rater!r} must be 1-64 letters, digits, '.', '_', '@' or '-' "
-                          "(it names the file orders/<rater>.json)")
-    return rater
+    """The store's rater-ID rule (the ID names ``orders/<rater>.json`` too), as a :class:`CohortError`."""
+    try:
+        return validate_rater_id(rater)
+    except RaterIdError as exc:
+        raise CohortError(f"{exc} (it names the file orders/<rater>.json)") from None
 
 
 # -------------------------------------------------------------------------------- the cohort
@@ -210,11 +211,9 @@ class Cohort:
     @property
     def scales(self) -> list:
         """The cohort's scales (:class:`covsev_tools.scales.Scale`), from their stored definitions."""
-        from .scales import load_scale, scale_from_dict
+        from .scales import load_scale
 
-        definitions = self.info.get("scale_definitions", {})
-        return [scale_from_dict(definitions[n], f"{self.dir / 'cohort.json'}:{n}") if n in definitions
-                else load_scale(n) for n in self.info.get("scales", [])]
+        return [load_scale(s) for s in _stored_scales(self.info, self.dir / "cohort.json")]
 
     def display_image_path(self, case_id: str) -> Path:
         """Path of ``cases/<case_id>.png`` for a case or repeat ID.
@@ -659,11 +658,7 @@ def _count(report: CreationReport, rows: list[dict], case_ids: list[str], repeat
 
 def _settings_of_earlier_run(info: dict) -> dict[str, Any]:
     """Settings a re-run keeps when not given again (defaults for a new cohort)."""
-    from .scales import scale_from_dict
-
-    definitions = info.get("scale_definitions", {})
-    scales = [scale_from_dict(definitions[n], f"cohort.json:{n}") if n in definitions else n
-              for n in info.get("scales", [])]
+    scales = _stored_scales(info, "cohort.json")
     metadata_csv = info.get("metadata_csv")
     return {
         "fraction": float(info.get("repeats", {}).get("fraction", 0.0)),
@@ -672,6 +667,15 @@ def _settings_of_earlier_run(info: dict) -> dict[str, Any]:
         "seed": info.get("seed", secrets.randbits(32)),
         "metadata_csv": metadata_csv if metadata_csv and Path(metadata_csv).is_file() else None,
     }
+
+
+def _stored_scales(info: dict, source: str | Path) -> list:
+    """The scales named in ``cohort.json``: each built from its stored definition, else left as its name."""
+    from .scales import scale_from_dict
+
+    definitions = info.get("scale_definitions", {})
+    return [scale_from_dict(definitions[n], f"{source}:{n}") if n in definitions else n
+            for n in info.get("scales", [])]
 
 
 def _check_name(name: str) -> str:

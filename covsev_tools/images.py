@@ -121,7 +121,7 @@ def read_xray(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     head = _read_head(path)
     try:
         if head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC) or not _looks_like_dicom(path, head):
-            xray = _read_pillow(path, max_pixels, frame)
+            xray = _read_pillow(path, head, max_pixels, frame)
         else:
             xray = _read_dicom(path, max_pixels, frame)
     except ImageReadError:
@@ -177,7 +177,7 @@ def _check_frame(path: Path, n_frames: int, frame: int | None) -> int:
 # ------------------------------------------------------------------------------ PNG, JPEG, ...
 
 
-def _read_pillow(path: Path, max_pixels: int | None, frame: int | None) -> XRay:
+def _read_pillow(path: Path, head: bytes, max_pixels: int | None, frame: int | None) -> XRay:
     """PNG/JPEG/other raster formats through Pillow, matching ``skimage.io.imread`` exactly."""
     from PIL import Image
 
@@ -192,7 +192,7 @@ def _read_pillow(path: Path, max_pixels: int | None, frame: int | None) -> XRay:
             # MPO (camera JPEG) frames 2+ are previews/depth maps: the image is frame 0, as for skimage
             n_frames = 1 if img.format == "MPO" else int(getattr(img, "n_frames", 1))
             index = _check_frame(path, n_frames, frame)
-            if fmt == "png" and _png_is_16bit_colour(path):
+            if fmt == "png" and _png_is_16bit_colour(head):
                 array, mode = _read_png16_colour(path), img.mode
             else:
                 array, mode = _pillow_array(path, img, index, fmt)
@@ -267,10 +267,12 @@ def _first_channel(array: np.ndarray) -> np.ndarray:
     return array[:, :, 0] if array.ndim == 3 else array
 
 
-def _png_is_16bit_colour(path: Path) -> bool:
-    """Pillow reads 16-bit RGB(A)/grey-alpha PNGs as 8-bit; detect them from the IHDR chunk."""
-    with open(path, "rb") as fh:
-        ihdr = fh.read(33)
+def _png_is_16bit_colour(head: bytes) -> bool:
+    """Pillow reads 16-bit RGB(A)/grey-alpha PNGs as 8-bit; detect them from the IHDR chunk.
+
+    ``head`` is the file's first bytes as :func:`_read_head` read them (the IHDR is within 33).
+    """
+    ihdr = head[:33]
     if len(ihdr) < 26 or ihdr[12:16] != b"IHDR":
         return False
     bit_depth, colour_type = ihdr[24], ihdr[25]

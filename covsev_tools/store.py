@@ -287,13 +287,7 @@ class LabelStore:
         pandas.DataFrame
             Columns :data:`LONG_COLUMNS`; ``score`` is NaN for a not-assessable case.
         """
-        import pandas as pd
-
-        records = self.records(rater) if history else list(self.latest(rater).values())
-        rows = [row for record in records for row in record_rows(record)]
-        frame = pd.DataFrame(rows, columns=list(LONG_COLUMNS))
-        frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
-        return frame
+        return _long_frame(self.records(rater) if history else self.latest(rater).values())
 
     def totals(self, scale: str):
         """Wide table of the latest totals of one scale: index ``case_id``, one column per rater."""
@@ -302,6 +296,16 @@ class LabelStore:
         wide = frame.pivot(index="case_id", columns="rater", values="score")
         wide.columns.name = None
         return wide.sort_index()
+
+
+def _long_frame(records):
+    """The tidy long table (:data:`LONG_COLUMNS`) of already loaded records."""
+    import pandas as pd
+
+    rows = [row for record in records for row in record_rows(record)]
+    frame = pd.DataFrame(rows, columns=list(LONG_COLUMNS))
+    frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
+    return frame
 
 
 def record_rows(record: dict) -> list[dict]:
@@ -355,8 +359,9 @@ def ratings_export(cohort, labels_dir: str | Path | None = None):
 
     store = LabelStore(labels_dir, cohort.name)
     known, repeats = set(cohort.display_ids), cohort.repeats()
-    unknown = sorted({case_id for _, case_id in store.latest()} - known)
-    long = store.long().rename(columns={"case_id": "display_id"})
+    latest = store.latest()  # one read of the label files serves both the unknown IDs and the table
+    unknown = sorted({case_id for _, case_id in latest} - known)
+    long = _long_frame(latest.values()).rename(columns={"case_id": "display_id"})
     long = long[long["display_id"].isin(known)].copy()
     long["case_id"] = long["display_id"].map(lambda d: repeats.get(d, d))
     long["is_repeat"] = long["display_id"].isin(list(repeats))
