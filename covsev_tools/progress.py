@@ -12,6 +12,7 @@ Examples
 """
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from .store import LabelStore
@@ -34,14 +35,14 @@ def _one_rater(cohort, store: LabelStore, rater: str) -> dict:
     order = cohort.reading_order(rater)
     history = store.records(rater)
     done = {r["case_id"] for r in history}
-    seconds = sorted(float(r.get("seconds_on_case") or 0) for r in history)
+    seconds = [float(r.get("seconds_on_case") or 0) for r in history]
     scored = sum(cid in done for cid in order)
     next_position = next((i + 1 for i, cid in enumerate(order) if cid not in done), None)
     return {
         "rater": rater, "scored": scored, "of": len(order), "remaining": len(order) - scored,
         "percent": round(100 * scored / len(order), 1) if order else 0.0,
         "next_position": next_position,
-        "median_seconds": round(seconds[len(seconds) // 2], 1) if seconds else None,
+        "median_seconds": round(statistics.median(seconds), 1) if seconds else None,
         "hours_spent": round(sum(seconds) / 3600, 2),
         "saves": len(history), "sessions": len({r.get("session_id") for r in history}),
         "last_saved": max((r.get("time_saved") or "" for r in history), default=None),
