@@ -111,3 +111,12 @@ def test_cli_export_of_an_empty_store_is_an_error(study, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no ratings for cohort 'exp'" in err and str(empty / "exp") in err
     assert not out.exists()
+
+
+def test_progress_median_time_is_the_textbook_median(tmp_path):
+    cohort = make_cohort(tmp_path, n=4, name="med")
+    store = LabelStore(tmp_path / "labels", "med")
+    for case_id, seconds in zip(cohort.reading_order("rad9"), (40.0, 10.0, 20.0, 30.0)):
+        store.save({"rater": "rad9", "case_id": case_id, "seconds_on_case": seconds})
+    row = rater_progress(cohort, tmp_path / "labels").set_index("rater").loc["rad9"]
+    assert row["median_seconds"] == 25.0 and row["scored"] == 4
