@@ -68,12 +68,18 @@ def leave_one_rater_out(panel: pd.DataFrame, method: str = "mean", n_boot: int =
     idx = bootstrap_indices(len(panel), n_boot, seed)
     model = panel["model"].to_numpy(dtype=float)
     rows = []
-    for rater in raters:
-        others = consensus(panel[[r for r in raters if r != rater]], method).to_numpy(dtype=float)
+    for rater, others in _other_consensus(panel, method).items():
         rater_err = np.abs(panel[rater].to_numpy(dtype=float) - others)
         model_err = np.abs(model - others)
         rows.append(_loro_row(rater, rater_err, model_err, idx))
     return pd.DataFrame(rows)
+
+
+def _other_consensus(panel: pd.DataFrame, method: str) -> dict:
+    """Per rater of the panel, the consensus of the *other* raters for each case (array)."""
+    raters = [c for c in panel.columns if c != "model"]
+    return {rater: consensus(panel[[r for r in raters if r != rater]], method).to_numpy(dtype=float)
+            for rater in raters}
 
 
 def _loro_row(rater: str, rater_err: np.ndarray, model_err: np.ndarray, idx: np.ndarray) -> dict:
@@ -97,11 +103,9 @@ def model_summary_mae(panel: pd.DataFrame, method: str = "mean", n_boot: int = 1
     dict
         ``estimate, ci_low, ci_high`` (same resamples as :func:`leave_one_rater_out`).
     """
-    raters = [c for c in panel.columns if c != "model"]
     idx = bootstrap_indices(len(panel), n_boot, seed)
     model = panel["model"].to_numpy(dtype=float)
-    errs = np.array([np.abs(model - consensus(panel[[r for r in raters if r != rater]], method)
-                            .to_numpy(dtype=float)) for rater in raters])
+    errs = np.array([np.abs(model - others) for others in _other_consensus(panel, method).values()])
     per_case = errs.mean(axis=0)
     low, high = percentile_ci(per_case[idx].mean(axis=1))
     return {"estimate": float(per_case.mean()), "ci_low": low, "ci_high": high}
@@ -214,8 +218,7 @@ def intra_rater(inputs: ValidationInputs) -> pd.DataFrame:
     rows = []
     if inputs.ratings is None or not inputs.ratings["is_repeat"].any():
         return pd.DataFrame()
-    scales = [s for s in inputs.ratings["scale"].unique()]
-    for scale in scales:
+    for scale in inputs.ratings["scale"].unique():
         pairs = repeat_pairs(inputs.ratings, scale)
         for rater, grp in pairs.groupby("rater"):
             rows.append({"scale": scale, "rater": rater, "n_pairs": len(grp),
@@ -229,10 +232,10 @@ def _reliability(first: np.ndarray, repeat: np.ndarray, categories=None) -> dict
     out = {"icc": np.nan, "icc_ci_low": np.nan, "icc_ci_high": np.nan,
            "weighted_kappa": np.nan, "mae": float(np.abs(first - repeat).mean()) if len(first) else np.nan}
     if len(first) >= 3:
-        wide = pd.DataFrame({"reading 1": first, "reading 2": repeat})
-        icc = vs.icc(to_long(wide))["ICC2"]
+        long = to_long(pd.DataFrame({"reading 1": first, "reading 2": repeat}))
+        icc = vs.icc(long)["ICC2"]
         out.update({"icc": icc["estimate"], "icc_ci_low": icc["ci_low"], "icc_ci_high": icc["ci_high"]})
-        out["weighted_kappa"] = vs.weighted_kappa(to_long(wide), categories)
+        out["weighted_kappa"] = vs.weighted_kappa(long, categories)
     return out
 
 

@@ -56,11 +56,11 @@ def software_versions() -> dict:
 
 # --------------------------------------------------------------------------- tables
 
-def _ci(row, prefix="", digits=2) -> str:
-    est = row[f"{prefix}estimate" if not prefix else prefix]
-    low = row[f"{prefix}ci_low" if not prefix else f"{prefix}_ci_low"]
-    high = row[f"{prefix}ci_high" if not prefix else f"{prefix}_ci_high"]
-    return fmt_ci(est, low, high, digits)
+def _ci(row, prefix: str = "") -> str:
+    """``estimate, ci_low, ci_high`` of a row, or ``<prefix>, <prefix>_ci_low, <prefix>_ci_high``."""
+    if not prefix:
+        return fmt_ci(row["estimate"], row["ci_low"], row["ci_high"])
+    return fmt_ci(row[prefix], row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"])
 
 
 _REFERENCE_WORDS = {"mean": "mean of the raters", "median": "median of the raters",
@@ -150,8 +150,7 @@ def _fmt_mapping(raw: pd.DataFrame) -> pd.DataFrame:
 
 def _fmt_intra(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"Scale": raw["scale"], "Rater": raw["rater"], "Pairs": raw["n_pairs"],
-                         "ICC(A,1) (95% CI)": [fmt_ci(r["icc"], r["icc_ci_low"], r["icc_ci_high"])
-                                               for _, r in raw.iterrows()],
+                         "ICC(A,1) (95% CI)": [_ci(r, "icc") for _, r in raw.iterrows()],
                          "Weighted κ": [fmt(v) for v in raw["weighted_kappa"]],
                          "MAE": [fmt(v) for v in raw["mae"]]})
 
@@ -159,8 +158,7 @@ def _fmt_intra(raw: pd.DataFrame) -> pd.DataFrame:
 def _fmt_subgroups(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"Scale": raw["scale"], "Variable": raw["variable"], "Level": raw["level"],
                          "n": raw["n"],
-                         "MAE (95% CI)": [fmt_ci(r["mae"], r["mae_ci_low"], r["mae_ci_high"])
-                                          for _, r in raw.iterrows()],
+                         "MAE (95% CI)": [_ci(r, "mae") for _, r in raw.iterrows()],
                          "Bias": [fmt(v) for v in raw["bias"]], "CCC": [fmt(v) for v in raw["ccc"]]})
 
 
@@ -309,10 +307,9 @@ def summary(result: ValidationResult) -> dict:
 
 
 def _json(value):
+    """numpy scalars as numbers; anything else (paths, ...) as text."""
     if isinstance(value, (np.integer, np.floating)):
         return value.item()
-    if isinstance(value, Path):
-        return str(value)
     return str(value)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .agreement.formatting import format_interval, format_number
+
 
 @dataclass
 class Table:
@@ -36,24 +38,22 @@ class Table:
 def fmt(value, digits: int = 2) -> str:
     """A number as a paper prints it: fixed decimals, a true minus sign (U+2212), "–" if missing.
 
+    :func:`covsev_tools.agreement.formatting.format_number` with an en dash for a missing value.
+
     Examples
     --------
     >>> fmt(-0.104), fmt(float("nan"))
     ('−0.10', '–')
     """
-    if value is None or isinstance(value, str):
+    if isinstance(value, str):
         return value or "–"
-    if not np.isfinite(value):
-        return "–"
-    text = f"{value:.{digits}f}"
-    if text.startswith("-") and float(text) == 0:
-        text = text[1:]  # "-0.00" would read as a sign error
-    return text.replace("-", "−")
+    return format_number(value, digits, missing="–")
 
 
 def fmt_ci(estimate, low, high, digits: int = 2) -> str:
     """``"0.87 (0.81–0.91)"``; with negative bounds ``"0.05 (−0.10 to 0.21)"`` (a dash would be
-    ambiguous next to a minus sign).
+    ambiguous next to a minus sign). The interval is the agreement module's
+    :func:`~covsev_tools.agreement.formatting.format_interval`.
 
     Examples
     --------
@@ -64,8 +64,7 @@ def fmt_ci(estimate, low, high, digits: int = 2) -> str:
     """
     if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
         return fmt(estimate, digits)
-    sep = " to " if min(low, high) < 0 else "–"
-    return f"{fmt(estimate, digits)} ({fmt(low, digits)}{sep}{fmt(high, digits)})"
+    return f"{fmt(estimate, digits)} ({format_interval(low, high, digits)})"
 
 
 def to_markdown(table: pd.DataFrame) -> str:

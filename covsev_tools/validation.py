@@ -138,8 +138,7 @@ def calibration(inputs: ValidationInputs, min_clusters: int = 20) -> pd.DataFram
             continue
         model = sm.OLS(pair["reference"].to_numpy(), sm.add_constant(pair["prediction"].to_numpy()))
         groups = _patient_groups(inputs, pair.index)
-        clustered = (groups is not None and len(np.unique(groups)) >= min_clusters
-                     and len(np.unique(groups)) < len(groups))
+        clustered = groups is not None and min_clusters <= len(np.unique(groups)) < len(groups)
         fit = (model.fit(cov_type="cluster", cov_kwds={"groups": groups}) if clustered
                else model.fit())
         ci = fit.conf_int(0.05)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from . import agreement
+from .agreement.bootstrap import case_indices, percentile_ci as agreement_percentile_ci
 
 
 def two_column_table(x, y, names=("model", "reference")) -> pd.DataFrame:
@@ -38,28 +39,25 @@ def unpack(result: dict) -> dict:
 def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
     """Case indices of ``n_boot`` resamples with replacement, shape ``(n_boot, n)``.
 
-    The draw is the one of :func:`covsev_tools.agreement.bootstrap.case_weights` (same generator,
-    same call), so a seed gives the same resamples here and in ``covsev agreement``. All statistics
-    of one comparison share the matrix, which makes their differences paired.
+    The draw of :func:`covsev_tools.agreement.bootstrap.case_indices`, so a seed gives the same
+    resamples here and in ``covsev agreement``. All statistics of one comparison share the matrix,
+    which makes their differences paired.
 
     Examples
     --------
     >>> bootstrap_indices(3, 2, seed=0).shape
     (2, 3)
     """
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, n, size=(n_boot, n))
+    return case_indices(n, n_boot, seed)
 
 
 def percentile_ci(values, confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of bootstrap replicates (undefined replicates ignored)."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return (np.nan, np.nan)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return (float(low), float(high))
+    """Percentile interval of bootstrap replicates (undefined replicates ignored; NaN if none).
+
+    :func:`covsev_tools.agreement.bootstrap.percentile_ci` with NaN for a missing bound.
+    """
+    low, high, _ = agreement_percentile_ci(values, confidence)
+    return (np.nan, np.nan) if low is None else (low, high)
 
 
 def ci_row(scale: str, statistic: str, estimate, replicates, n: int) -> dict:
@@ -72,11 +70,6 @@ def ci_row(scale: str, statistic: str, estimate, replicates, n: int) -> dict:
 #: Public agreement function and its two-array kernel, per statistic.
 _PAIRED = {"pearson": ("pearson", "pearson_xy"), "spearman": ("spearman", "spearman_xy"),
            "ccc": ("concordance_ccc", "ccc_xy")}
-
-
-def _value(result: dict) -> float:
-    value = result.get("value")
-    return np.nan if value is None else float(value)
 
 
 def paired_stat(name: str, x, y, n_boot: int = 1000, seed: int = 0) -> dict:
@@ -105,7 +98,7 @@ def paired_stat(name: str, x, y, n_boot: int = 1000, seed: int = 0) -> dict:
     result = getattr(agreement, public)(two_column_table(x, y), "model", "reference")
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):  # a degenerate resample is just NaN
-        reps = [_value(getattr(continuous, kernel)(x[i], y[i]))
+        reps = [unpack(getattr(continuous, kernel)(x[i], y[i]))["estimate"]
                 for i in bootstrap_indices(len(x), n_boot, seed)]
     low, high = percentile_ci(reps)
     analytic = unpack(result)
@@ -122,17 +115,17 @@ def bland_altman(x, y, n_boot: int = 1000, seed: int = 0) -> dict:
         ``bias, loa_low, loa_high``, each ``{estimate, ci_low, ci_high, ci_low_analytic,
         ci_high_analytic}`` (analytic: the agreement module's t / exact non-central t intervals).
     """
-    from .agreement.continuous import bland_altman_xy
+    from .agreement.continuous import limits_of_agreement
 
     result = agreement.bland_altman(two_column_table(x, y), "model", "reference")
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    # the limits' values do not depend on the interval method; "approximate" is just faster
-    with np.errstate(divide="ignore", invalid="ignore"):
-        reps = [bland_altman_xy(x[i], y[i], loa_ci="approximate")
-                for i in bootstrap_indices(len(x), n_boot, seed)]
+    d = np.asarray(x, dtype=float) - np.asarray(y, dtype=float)
+    d = d[np.isfinite(d)]
+    # every resample at once: row b of d[idx] holds the differences of resample b
+    bias, _, loa_low, loa_high = limits_of_agreement(d[bootstrap_indices(len(d), n_boot, seed)])
+    reps = {"bias": bias, "loa_low": loa_low, "loa_high": loa_high}
     out = {}
     for key in ("bias", "loa_low", "loa_high"):
-        low, high = percentile_ci([np.nan if r.get(key) is None else r[key] for r in reps])
+        low, high = percentile_ci(reps[key])
         analytic = result.get(f"{key}_ci95") or (np.nan, np.nan)
         out[key] = {"estimate": float(result[key]), "ci_low": low, "ci_high": high,
                     "ci_low_analytic": analytic[0], "ci_high_analytic": analytic[1]}
@@ -168,7 +161,9 @@ def pairwise_matrix(long: pd.DataFrame, statistic: str = "mae") -> pd.DataFrame:
     matrix = pd.DataFrame(np.nan, index=raters, columns=raters)
     for pair in agreement.pairwise_agreement(long, n_boot=0):
         value = pair.get(statistic)
-        value = _value(value) if isinstance(value, dict) else (np.nan if value is None else value)
+        if isinstance(value, dict):
+            value = value.get("value")
+        value = np.nan if value is None else value
         matrix.loc[pair["rater_a"], pair["rater_b"]] = value
         matrix.loc[pair["rater_b"], pair["rater_a"]] = value
     return matrix

@@ -15,6 +15,21 @@ from __future__ import annotations
 import numpy as np
 
 
+def case_indices(n_cases: int, n_boot: int, seed=0) -> np.ndarray:
+    """Case indices of ``n_boot`` resamples with replacement, shape ``(n_boot, n_cases)``.
+
+    The one draw of the package: :func:`case_weights` counts these indices, and the validation
+    report indexes score vectors with them, so a seed gives the same resamples everywhere.
+
+    Examples
+    --------
+    >>> case_indices(3, 2, seed=0).shape
+    (2, 3)
+    """
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n_cases, size=(n_boot, n_cases))
+
+
 def case_weights(n_cases: int, n_boot: int, seed=0) -> np.ndarray:
     """Point-estimate row plus ``n_boot`` bootstrap rows of case multiplicities.
 
@@ -41,8 +56,7 @@ def case_weights(n_cases: int, n_boot: int, seed=0) -> np.ndarray:
     """
     weights = np.ones((1 + n_boot, n_cases))
     if n_boot:
-        rng = np.random.default_rng(seed)
-        index = rng.integers(0, n_cases, size=(n_boot, n_cases))
+        index = case_indices(n_cases, n_boot, seed)
         offsets = (np.arange(n_boot) * n_cases)[:, None]
         counts = np.bincount((index + offsets).ravel(), minlength=n_boot * n_cases)
         weights[1:] = counts.reshape(n_boot, n_cases)

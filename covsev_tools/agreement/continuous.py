@@ -116,17 +116,27 @@ def normal_quantile_ci(mean, sd, n, z, level=0.95, method="exact"):
     raise ValueError("method must be 'exact' or 'approximate'")
 
 
+def limits_of_agreement(d, level: float = 0.95):
+    """Bias, SD (n - 1) and the limits bias ± z·SD of differences ``d`` along the last axis.
+
+    ``d`` may be (n,) or (B, n), e.g. the differences of B bootstrap resamples at once.
+    """
+    d = np.asarray(d, dtype=float)
+    bias, sd = d.mean(axis=-1), d.std(ddof=1, axis=-1)
+    z = stats.norm.ppf(1 - (1 - level) / 2)
+    return bias, sd, bias - z * sd, bias + z * sd
+
+
 def bland_altman_xy(x, y, level: float = 0.95, loa_ci: str = "exact") -> dict:
     """Bland-Altman bias and 95% limits of agreement of d = x - y, with CIs (see :func:`bland_altman`)."""
     x, y = _complete(x, y)
     n = x.size
     if n < 3:
         return {"bias": None, "reason": f"needs at least 3 paired ratings; found {n}"}
-    d = x - y
-    bias, sd = d.mean(), d.std(ddof=1)
+    bias, sd, loa_low, loa_high = limits_of_agreement(x - y, level)
     z = stats.norm.ppf(1 - (1 - level) / 2)
     half = stats.t.ppf(1 - (1 - level) / 2, n - 1) * sd / np.sqrt(n)
-    out = {"bias": bias, "sd": sd, "loa_low": bias - z * sd, "loa_high": bias + z * sd,
+    out = {"bias": bias, "sd": sd, "loa_low": loa_low, "loa_high": loa_high,
            "bias_ci95": [bias - half, bias + half],
            "loa_low_ci95": list(normal_quantile_ci(bias, sd, n, -z, level, loa_ci)),
            "loa_high_ci95": list(normal_quantile_ci(bias, sd, n, z, level, loa_ci)),

@@ -9,6 +9,8 @@ import csv
 import io
 import json
 
+import numpy as np
+
 from .alpha import LEVELS
 from .icc import FORMS, LABELS
 
@@ -26,15 +28,34 @@ def to_json(report: dict, indent: int = 2) -> str:
     return json.dumps(report, indent=indent, allow_nan=False, ensure_ascii=False)
 
 
-def _num(value, digits: int = 2) -> str:
-    """Fixed decimals with a true minus sign (U+2212), "—" for a missing value."""
-    return "—" if value is None else f"{value:.{digits}f}".replace("-", "−")
+def format_number(value, digits: int = 2, missing: str = "—") -> str:
+    """Fixed decimals with a true minus sign (U+2212), ``missing`` for a missing value.
+
+    The one number format of the package's tables (:mod:`covsev_tools.tables` uses it too).
+
+    Examples
+    --------
+    >>> format_number(-0.104), format_number(-0.001), format_number(None)
+    ('−0.10', '0.00', '—')
+    """
+    if value is None or not np.isfinite(value):
+        return missing
+    text = f"{value:.{digits}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]  # "-0.00" would read as a sign error
+    return text.replace("-", "−")
 
 
-def _ci(low, high, digits=2, dash="–") -> str:
-    """"0.81–0.91", or "−0.95 to −0.24" when a bound is negative (a dash would read as minus)."""
+def format_interval(low, high, digits: int = 2, dash: str = "–", missing: str = "—") -> str:
+    """"0.81–0.91", or "−0.95 to −0.24" when a bound is negative (a dash would read as minus).
+
+    Examples
+    --------
+    >>> format_interval(0.814, 0.91), format_interval(-0.1, 0.21)
+    ('0.81–0.91', '−0.10 to 0.21')
+    """
     sep = " to " if (low is not None and low < 0) or (high is not None and high < 0) else dash
-    return f"{_num(low, digits)}{sep}{_num(high, digits)}"
+    return f"{format_number(low, digits, missing)}{sep}{format_number(high, digits, missing)}"
 
 
 class _Notes:
@@ -52,18 +73,22 @@ class _Notes:
 def _cell(entry, notes: _Notes, dash="–") -> str:
     if not entry or entry.get("value") is None:
         return notes.mark((entry or {}).get("reason", "not computed"))
-    text = _num(entry["value"])
+    text = format_number(entry["value"])
     ci = entry.get("ci95")
-    return f"{text} ({_ci(*ci, dash=dash)})" if ci else text
+    return f"{text} ({format_interval(*ci, dash=dash)})" if ci else text
 
 
-def _ba_cells(ba, notes, dash="–") -> list[str]:
+def _error_cells(entry, notes, dash="–") -> list[str]:
+    """MAE, RMSE and the Bland-Altman bias and limits (with CIs) of a pair / vs-others entry."""
+    cells = [format_number(entry["mae"]), format_number(entry["rmse"])]
+    ba = entry["bland_altman"]
     if not ba or ba.get("bias") is None:
-        mark = notes.mark((ba or {}).get("reason", "not computed"))
-        return [mark, mark, mark]
-    return [f"{_num(ba['bias'])} ({_ci(*ba['bias_ci95'], dash=dash)})",
-            f"{_num(ba['loa_low'])} ({_ci(*ba['loa_low_ci95'], dash=dash)})",
-            f"{_num(ba['loa_high'])} ({_ci(*ba['loa_high_ci95'], dash=dash)})"]
+        return cells + [notes.mark((ba or {}).get("reason", "not computed"))] * 3
+    return cells + [f"{format_number(ba[key])} ({format_interval(*ba[f'{key}_ci95'], dash=dash)})"
+                    for key in ("bias", "loa_low", "loa_high")]
+
+
+ERROR_HEADER = ["MAE", "RMSE", "Bias (95% CI)", "LoA low (95% CI)", "LoA high (95% CI)"]
 
 
 def _df(value) -> str:
@@ -83,8 +108,8 @@ def _tables(report: dict, notes: _Notes, dash="–") -> list[tuple[str, list[str
     icc_rows = []
     for form in FORMS:
         e = report["icc"][form]
-        icc_rows.append([f"{form} {LABELS[form]}", _cell(e, notes, dash), _num(e.get("F")),
-                         str(e.get("df1", "—")), _df(e.get("df2")),
+        icc_rows.append([f"{form} {LABELS[form]}", _cell(e, notes, dash),
+                         format_number(e.get("F")), str(e.get("df1", "—")), _df(e.get("df2")),
                          _pval(e.get("pval"))])
     overall = [["Fleiss' kappa", _cell(report["fleiss_kappa"], notes, dash), "—"]]
     for name in LEVELS:
@@ -92,23 +117,22 @@ def _tables(report: dict, notes: _Notes, dash="–") -> list[tuple[str, list[str
                         _cell(report["krippendorff_alpha"][name], notes, dash), "—"])
     for name, title in GWET_TITLES.items():
         e = report["gwet"][name]
-        overall.append([title, _cell(e, notes, dash), _num(e.get("se"), 3)])
+        overall.append([title, _cell(e, notes, dash), format_number(e.get("se"), 3)])
     tables = [("Intraclass correlation", ["Form", "ICC (95% CI)", "F", "df1", "df2", "p"], icc_rows),
               ("Chance-corrected agreement, all raters", ["Statistic", "Value (95% CI)", "SE"],
                overall)]
-    pair_header = ["Pair", "n"] + [title for _, title in PAIR_COLUMNS] + \
-        ["MAE", "RMSE", "Bias (95% CI)", "LoA low (95% CI)", "LoA high (95% CI)"]
+    pair_header = ["Pair", "n"] + [title for _, title in PAIR_COLUMNS] + ERROR_HEADER
     pair_rows = [[f"{p['rater_a']} vs {p['rater_b']}", str(p["n"])]
                  + [_cell(p[key], notes, dash) for key, _ in PAIR_COLUMNS]
-                 + [_num(p["mae"]), _num(p["rmse"])] + _ba_cells(p["bland_altman"], notes, dash)
+                 + _error_cells(p, notes, dash)
                  for p in report["pairs"]]
     tables.append(("Rater pairs (differences: first − second)", pair_header, pair_rows))
     if report.get("vs_others"):
         header = ["Rater", "n"] + [t for k, t in PAIR_COLUMNS if not k.startswith("kappa")] + \
-            ["MAE", "RMSE", "Bias (95% CI)", "LoA low (95% CI)", "LoA high (95% CI)"]
+            ERROR_HEADER
         rows = [[str(v["rater"]), str(v["n"])]
                 + [_cell(v[k], notes, dash) for k, _ in PAIR_COLUMNS if not k.startswith("kappa")]
-                + [_num(v["mae"]), _num(v["rmse"])] + _ba_cells(v["bland_altman"], notes, dash)
+                + _error_cells(v, notes, dash)
                 for v in report["vs_others"]]
         tables.append(("Each rater vs the mean of the others", header, rows))
     return tables

@@ -137,12 +137,17 @@ def icc(data, case: str = "case", rater: str = "rater", score: str = "score",
     >>> round(icc(table)["ICC2"]["value"], 3)
     0.92
     """
-    matrix = as_matrix(data, case, rater, score)
-    complete = matrix.scores[np.isfinite(matrix.scores).all(axis=1)]
-    if matrix.scores.shape[1] < 2:
+    return icc_result(as_matrix(data, case, rater, score), level)
+
+
+def icc_result(matrix, level: float = 0.95) -> dict:
+    """All six ICC forms of a RatingsMatrix on its complete cases, or nulls with the reason."""
+    k = matrix.scores.shape[1]
+    if k < 2:
         return {form: null("needs at least 2 raters") for form in FORMS}
+    complete = matrix.scores[np.isfinite(matrix.scores).all(axis=1)]
     if complete.shape[0] < 2:
-        return {form: null(f"needs at least 2 cases rated by all {matrix.scores.shape[1]} raters; "
+        return {form: null(f"needs at least 2 cases rated by all {k} raters; "
                            f"found {complete.shape[0]}") for form in FORMS}
     return icc_from_matrix(complete, level)
 

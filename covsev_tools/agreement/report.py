@@ -11,7 +11,7 @@ from .alpha import LEVELS, alpha_result
 from .bootstrap import case_weights
 from .continuous import continuous_xy
 from .gwet import NAMES as GWET_NAMES, gwet_result
-from .icc import FORMS, icc_cases_used, icc_from_matrix
+from .icc import icc_cases_used, icc_result
 from .kappa import NOT_CATEGORICAL, agreement_weights, fleiss_result, kappa_result, pair_tables
 
 KAPPA_FIELDS = {"kappa": None, "kappa_linear": "linear", "kappa_quadratic": "quadratic"}
@@ -161,12 +161,11 @@ def agreement_report(data, *, case: str = "case", rater: str = "rater", score: s
     """
     matrix = as_matrix(data, case, rater, score, categories)
     weights = case_weights(len(matrix.cases), n_boot, seed)
-    complete = matrix.scores[np.isfinite(matrix.scores).all(axis=1)]
     report = {
         "n_cases": len(matrix.cases), "n_raters": len(matrix.raters),
         "n_ratings": matrix.n_ratings, "raters": list(matrix.raters),
         "method": _method(matrix, n_boot, seed, level, loa_ci),
-        "icc": _icc_or_reason(matrix, complete, level),
+        "icc": icc_result(matrix, level),
         "fleiss_kappa": (fleiss_result(matrix, weights, level) if matrix.categories is not None
                          else null(NOT_CATEGORICAL)),
         "krippendorff_alpha": {name: alpha_result(matrix, name, weights, level) for name in LEVELS},
@@ -175,13 +174,3 @@ def agreement_report(data, *, case: str = "case", rater: str = "rater", score: s
         "vs_others": _vs_others(matrix, level, loa_ci) if len(matrix.raters) > 2 else [],
     }
     return clean(report)
-
-
-def _icc_or_reason(matrix, complete, level) -> dict:
-    k = matrix.scores.shape[1]
-    if k < 2:
-        return {form: null("needs at least 2 raters") for form in FORMS}
-    if complete.shape[0] < 2:
-        return {form: null(f"needs at least 2 cases rated by all {k} raters; found "
-                           f"{complete.shape[0]}") for form in FORMS}
-    return icc_from_matrix(complete, level)
