@@ -34,10 +34,10 @@ DEFAULT_IMAGES = [DATA / "cohen2020" / "images", DATA / "brixia-public" / "image
 
 
 def image_files(folders) -> list[str]:
-    files = []
-    for folder in folders:
-        files += sorted(str(p) for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
-    return files
+    """The files ``covsev predict FOLDER`` would read from each folder, folders in order."""
+    from covsev_tools.commands.predict import list_images
+
+    return [str(p) for folder in folders for p in list_images(Path(folder))]
 
 
 def random_checkpoint(folder: Path) -> Path:

@@ -171,17 +171,22 @@ class SeverityMapping:
 
     def design(self, outputs: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
         """Columns of the inputs named in :attr:`features`, as float64 (N, k)."""
+        # Select the columns first and convert once: converting the whole (N, 1024) array per
+        # column made a features mapping quadratic in the number of inputs.
+        outputs = np.asarray(outputs)
         cols = []
         for name in self.features:
             if name.startswith(OUTPUT_PREFIX):
-                cols.append(np.asarray(outputs, dtype=np.float64)[:, OUTPUT_COLUMNS.index(name)])
+                cols.append(outputs[:, OUTPUT_COLUMNS.index(name)])
             elif name.startswith(FEATURE_PREFIX):
                 if features is None:
                     raise ValueError(f"mapping input {name} needs the 1024-d features")
-                cols.append(np.asarray(features, dtype=np.float64)[:, int(name[len(FEATURE_PREFIX):])])
+                cols.append(np.asarray(features)[:, int(name[len(FEATURE_PREFIX):])])
             else:
                 raise ValueError(f"unknown mapping input {name!r}")
-        return np.column_stack(cols) if cols else np.empty((len(outputs), 0))
+        if not cols:
+            return np.empty((len(outputs), 0))
+        return np.column_stack(cols).astype(np.float64)
 
     @property
     def needs_features(self) -> bool:

@@ -142,7 +142,7 @@ def _leading_comment_lines(path: Path) -> int:
     Only leading lines count: a ``#`` inside a rater's comment must not cut a row short.
     """
     count = 0
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
         for line in handle:
             if not line.startswith("#"):
                 break

@@ -49,6 +49,14 @@ LABEL_RENAMES = {"geographic_mean": "geographic_extent", "opacity_mean": "opacit
 RIDGE_ALPHAS = np.logspace(-3, 5, 17)
 
 
+def input_names(feature_set):
+    """Input names of a feature set: a name from ``FEATURE_SETS`` (returned as its tuple), or a
+    list/tuple of input names; an unknown name comes back unchanged for the caller to reject."""
+    if isinstance(feature_set, str):
+        return FEATURE_SETS.get(feature_set, feature_set)
+    return tuple(feature_set)
+
+
 @dataclass
 class RefitData:
     """Labelled rows with their model inputs.
@@ -70,7 +78,7 @@ class RefitData:
 
     def design(self, feature_set: str) -> np.ndarray:
         """(n, k) inputs of a feature set name or list of input names."""
-        names = FEATURE_SETS.get(feature_set, feature_set)
+        names = input_names(feature_set)
         if isinstance(names, str):
             raise ValueError(f"unknown feature set {feature_set!r}; choose from {list(FEATURE_SETS)}")
         if names and names[0].startswith(FEATURE_PREFIX):
@@ -93,15 +101,9 @@ def read_labels(path) -> "pd.DataFrame":
     The published columns ``geographic_mean`` / ``opacity_mean`` are renamed to the score names
     ``geographic_extent`` / ``opacity``.
     """
-    import pandas as pd
+    from .reference import read_csv
 
-    with open(path, encoding="utf-8-sig") as fh:
-        skip = 0
-        for line in fh:
-            if not line.startswith("#"):
-                break
-            skip += 1
-    labels = pd.read_csv(path, skiprows=skip, encoding="utf-8-sig")
+    labels = read_csv(path, "labels")
     if "filename" not in labels.columns:
         raise ValueError(f"{path}: no 'filename' column (columns: {list(labels.columns)})")
     return labels.rename(columns=LABEL_RENAMES)
@@ -132,7 +134,8 @@ def assemble(predictions, labels, metadata=None, features=None, *, group_col: st
         predictions, keep_default_na=False, na_values=[""])
     # the model's own scores share the label names; refitting only uses outputs and features
     preds = preds.drop(columns=[c for c in SCORE_COLUMNS if c in preds.columns])
-    preds = preds.assign(_row=np.arange(len(preds)))
+    n_rows = len(preds)
+    preds = preds.assign(_row=np.arange(n_rows))
     if "error" in preds.columns:
         preds = preds[preds["error"].fillna("").astype(str) == ""]
     labs = labels if isinstance(labels, pd.DataFrame) else read_labels(labels)
@@ -148,8 +151,8 @@ def assemble(predictions, labels, metadata=None, features=None, *, group_col: st
     feats = None
     if features is not None:
         feats = np.load(features) if not isinstance(features, np.ndarray) else features
-        if len(feats) != len(preds.index) and len(feats) < preds["_row"].max() + 1:
-            raise ValueError("features array has fewer rows than the predictions CSV")
+        if len(feats) != n_rows:
+            raise ValueError(f"features array has {len(feats)} rows, the predictions CSV {n_rows}")
         feats = np.asarray(feats, dtype=np.float32)[table["_row"].to_numpy()]
     table = table.drop(columns="_row").reset_index(drop=True)
     return RefitData(table, feats, used)
@@ -244,6 +247,13 @@ def evaluate(X, y, groups, model: str = "linear", *, scheme: str = "kfold", n_sp
     return rows
 
 
+def _labelled(data: RefitData, target: str) -> tuple[RefitData, np.ndarray]:
+    """The rows labelled for ``target`` and their labels."""
+    y = data.table[target].to_numpy(dtype=float)
+    ok = ~np.isnan(y)
+    return data.subset(ok), y[ok]
+
+
 def _summarise(rows: list[dict], info: dict) -> list[dict]:
     out = []
     for metric in METRICS:
@@ -292,17 +302,15 @@ def compare(data: RefitData, targets: Sequence[str] = ("geographic_extent", "opa
         feature_sets = [f for f in FEATURE_SETS if f != "features_1024" or data.features is not None]
     rows = []
     for target in targets:
-        y = data.table[target].to_numpy(dtype=float)
-        ok = ~np.isnan(y)
-        sub = data.subset(ok)
+        sub, y = _labelled(data, target)
         for fset in feature_sets:
             X = sub.design(fset)
             for model in models:
-                per_repeat = evaluate(X, y[ok], sub.table["group"], model, scheme=scheme,
+                per_repeat = evaluate(X, y, sub.table["group"], model, scheme=scheme,
                                       n_splits=n_splits, n_repeats=n_repeats, test_size=test_size,
                                       seed=seed, clamp=CLAMPS.get(target) if clamp else None)
                 info = {"target": target, "features": fset, "model": model, "scheme": scheme,
-                        "n_images": int(ok.sum()), "n_patients": sub.table["group"].nunique()}
+                        "n_images": len(y), "n_patients": sub.table["group"].nunique()}
                 rows += _summarise(per_repeat, info)
     return pd.DataFrame(rows)
 
@@ -325,13 +333,11 @@ def seed_protocol(data: RefitData, targets: Sequence[str] = ("geographic_extent"
         data = data.subset(data.table["view"].isin(list(views)).to_numpy())
     rows = []
     for target in targets:
-        y = data.table[target].to_numpy(dtype=float)
-        ok = ~np.isnan(y)
-        sub = data.subset(ok)
-        per_seed = evaluate(sub.design("lung_opacity"), y[ok], sub.table["group"], "linear",
+        sub, y = _labelled(data, target)
+        per_seed = evaluate(sub.design("lung_opacity"), y, sub.table["group"], "linear",
                             scheme="shuffle", n_repeats=n_seeds, test_size=0.5, seed=0)
         info = {"target": target, "features": "lung_opacity", "model": "linear",
-                "scheme": "seed_notebook", "n_images": int(ok.sum()),
+                "scheme": "seed_notebook", "n_images": len(y),
                 "n_patients": sub.table["group"].nunique()}
         rows += _summarise(per_seed, info)
     return pd.DataFrame(rows)
@@ -347,15 +353,14 @@ def fit_mapping(data: RefitData, feature_set: str = "lung_opacity", model: str =
     >>> mapping = fit_mapping(data, "four_outputs", "ridge")     # doctest: +SKIP
     >>> mapping.save("mapping.json")                              # doctest: +SKIP
     """
-    names = FEATURE_SETS.get(feature_set, feature_set)
+    names = input_names(feature_set)
     specs, n_train = {}, {}
     for target in targets:
-        y = data.table[target].to_numpy(dtype=float)
-        ok = ~np.isnan(y)
-        coef, intercept = linear_coefficients(make_model(model).fit(data.subset(ok).design(feature_set), y[ok]))
+        sub, y = _labelled(data, target)
+        coef, intercept = linear_coefficients(make_model(model).fit(sub.design(feature_set), y))
         specs[target] = {"coef": [float(c) for c in coef], "intercept": intercept,
                          "clamp": list(CLAMPS[target]) if target in CLAMPS else None}
-        n_train[target] = int(ok.sum())
+        n_train[target] = len(y)
     prov = {"method": f"{model} regression on {feature_set}", "library": "scikit-learn",
             "group_col": data.group_col, "n_patients": int(data.table["group"].nunique()),
             **(provenance or {})}

@@ -179,3 +179,21 @@ def test_refit_command_usage_errors_exit_2(refit_files, capsys, extra, message):
                "--out-table", str(d / "t.csv"), *extra])
     assert rc == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_list_of_input_names_is_a_feature_set():
+    preds, labels, meta = synthetic_predictions()
+    data = refit.assemble(preds, labels, meta)
+    by_name = refit.fit_mapping(data, "lung_opacity", "linear")
+    by_list = refit.fit_mapping(data, ["xrv:Lung Opacity"], "linear")
+    assert by_list.targets == by_name.targets
+    assert data.design(["xrv:Lung Opacity", "xrv:Pneumonia"]).shape == (120, 2)
+
+
+def test_labels_with_a_byte_order_mark_and_comment_lines(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("## published scores\n## CC BY-SA\nfilename,geographic_mean,opacity_mean\n"
+                    "a.png,3.0,2.0\nb.png,5.5,4.0\n", encoding="utf-8-sig")
+    labels = refit.read_labels(path)
+    assert list(labels["filename"]) == ["a.png", "b.png"]
+    assert list(labels["geographic_extent"]) == [3.0, 5.5]
