@@ -9,14 +9,7 @@ import pytest
 from covsev_tools import model as cm
 from covsev_tools.preprocess import (center_crop, first_channel, normalize, prepare_image,
                                      resize_operator)
-from test_model_helpers import LUNG_OPACITY, make_checkpoint, seed_reference, write_images
-
-
-@pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("weights")
-    make_checkpoint(folder)
-    return folder
+from test_model_helpers import LUNG_OPACITY, seed_reference, write_images
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,7 @@ import pytest
 
 from covsev_tools import model as cm
 from covsev_tools.cli import main
-from test_model_helpers import make_checkpoint, write_images
-
-
-@pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("weights")
-    make_checkpoint(folder)
-    return folder
+from test_model_helpers import write_images
 
 
 @pytest.fixture(scope="module")

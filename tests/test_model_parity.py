@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from covsev_tools import model as cm
-from test_model_helpers import make_checkpoint, seed_reference
+from test_model_helpers import seed_reference
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -39,9 +39,8 @@ def parity_deviations(image_dir, weights_dir):
     }
 
 
-def test_parity_with_seed_method_on_cohen2020(shared_data, tmp_path):
-    make_checkpoint(tmp_path)
-    dev = parity_deviations(shared_data / "cohen2020" / "images", tmp_path)
+def test_parity_with_seed_method_on_cohen2020(shared_data, weights_dir):
+    dev = parity_deviations(shared_data / "cohen2020" / "images", weights_dir)
     print("parity deviations:", dev)
     assert dev["n"] == 94
     assert dev["unclamped"] >= 47  # most scores are inside the scale, so the check is real

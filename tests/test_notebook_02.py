@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 from nbclient import NotebookClient
 
-from test_model_helpers import make_checkpoint
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -38,13 +37,12 @@ def _generated_cohort(root: Path, n: int = 12):
     return create_cohort(images, "nb02", out_dir=root / "cohort", seed=3)
 
 
-def test_notebook_02_headless(tmp_path, monkeypatch):
+def test_notebook_02_headless(tmp_path, monkeypatch, weights_dir):
     cohort = _generated_cohort(tmp_path)
-    make_checkpoint(tmp_path / "weights")
     out = tmp_path / "out"
     env = {"COVSEV_COHORT": str(cohort.dir), "COVSEV_LABELS": str(tmp_path / "labels.csv"),
            "COVSEV_METADATA": str(tmp_path / "metadata.csv"),
-           "COVSEV_WEIGHTS_DIR": str(tmp_path / "weights"), "COVSEV_OUT": str(out),
+           "COVSEV_WEIGHTS_DIR": str(weights_dir), "COVSEV_OUT": str(out),
            "COVSEV_REPEATS": "2", "COVSEV_FOLDS": "3"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)

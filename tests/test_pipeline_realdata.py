@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from covsev_tools.cli import main
-from test_model_helpers import make_checkpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -21,12 +20,10 @@ SECTIONS = ("1. Study", "2. Model vs reference", "3. The model as one more rater
             "6. Subgroups and longitudinal change", "7. Methods", "8. Software")
 
 
-def test_demo_runs_the_model_on_the_real_images(shared_data, tmp_path, capsys):
-    weights = tmp_path / "weights"
-    make_checkpoint(weights)
+def test_demo_runs_the_model_on_the_real_images(shared_data, weights_dir, tmp_path, capsys):
     out = tmp_path / "demo"
     rc = main(["demo", "--out", str(out), "--images", str(shared_data / "cohen2020" / "images"),
-               "--weights-dir", str(weights), "--bootstrap", "50", "--seed", "0"])
+               "--weights-dir", str(weights_dir), "--bootstrap", "50", "--seed", "0"])
     assert rc == 0, capsys.readouterr().err
     html = (out / "report" / "report.html").read_text()
     for section in SECTIONS:
@@ -38,16 +35,14 @@ def test_demo_runs_the_model_on_the_real_images(shared_data, tmp_path, capsys):
     assert summary["study"]["n_cases"] == 94
 
 
-def test_cohort_predict_then_report_on_published_labels(shared_data, tmp_path, capsys):
-    weights = tmp_path / "weights"
-    make_checkpoint(weights)
+def test_cohort_predict_then_report_on_published_labels(shared_data, weights_dir, tmp_path, capsys):
     cohort = tmp_path / "cohen2020"
     src = shared_data / "cohen2020"
     assert main(["cohort", "create", str(src / "images"), "--name", "cohen2020", "--out", str(cohort),
                  "--metadata", str(src / "metadata.csv"), "--quiet"]) == 0
     preds = tmp_path / "predictions.csv"
     assert main(["predict", "--cohort", str(cohort), "--out", str(preds),
-                 "--weights-dir", str(weights), "--quiet"]) == 0
+                 "--weights-dir", str(weights_dir), "--quiet"]) == 0
     table = pd.read_csv(preds, keep_default_na=False)
     assert len(table) == 94 and (table["error"] == "").all()
     assert table["case_id"].str.fullmatch(r"c[a-z0-9]{8}").all()
