@@ -3,8 +3,9 @@
 Runs, in one go and at the same batch size:
 
 1. model only: the DenseNet forward on random 224 x 224 inputs, as many images as the folders
-   hold, measured twice: the way the predictor runs it (channels-last, ReLU + pooling +
-   classifier) and plain ``model(x)`` as xrv's examples do;
+   hold, measured twice: plain ``model(x)`` as xrv's examples run it (the baseline of the
+   target), and the network the predictor runs (BatchNorms folded into the convolutions,
+   channels-last; see ``covsev_tools.model.inference_network``);
 2. ``covsev predict`` on the image files as a subprocess, wall clock from launch to exit
    (imports, weights loading, decoding, preprocessing, network, CSV writing).
 
@@ -56,17 +57,18 @@ def model_only(weights_dir, n_images: int, batch_size: int, passes: int = 2) -> 
     """Best-of-``passes`` images/s of the forward pass alone, predictor-style and plain xrv-style."""
     import torch
 
-    from covsev_tools.model import forward_features, load_densenet
+    from covsev_tools.model import forward_features, inference_network, load_densenet
 
     model = load_densenet(weights_dir)
     batches = [min(batch_size, n_images - i) for i in range(0, n_images, batch_size)]
     results = {}
-    for label, fmt in (("predictor forward (channels-last)", torch.channels_last),
-                       ("plain xrv model(x)", torch.contiguous_format)):
-        net = model.to(memory_format=fmt)
+    runs = {"predictor network (BN folded, channels-last)": (inference_network(model),
+                                                             torch.channels_last),
+            "plain xrv model(x)": (model, torch.contiguous_format)}
+    for label, (net, fmt) in runs.items():
         inputs = [(torch.rand(b, 1, 224, 224) * 2048 - 1024).contiguous(memory_format=fmt)
                   for b in batches]
-        run = (lambda x: forward_features(net, x)) if fmt == torch.channels_last else net
+        run = net if net is model else (lambda x, net=net: forward_features(net, x))
         best = 0.0
         with torch.inference_mode():
             for x in {tuple(x.shape): x for x in inputs}.values():
@@ -114,7 +116,7 @@ def main(argv=None) -> int:
             print(f"run {repeat + 1}: covsev predict (start-up included): {e2e:6.2f} images/s")
             for label, rate in alone.items():
                 ratios.setdefault(label, []).append(e2e / rate)
-                print(f"       model only, {label:34s}: {rate:6.2f} images/s   "
+                print(f"       model only, {label:46s}: {rate:6.2f} images/s   "
                       f"ratio end-to-end / model-only = {e2e / rate:.2f}")
         # The machine's speed drifts between runs (shared CPUs): each ratio pairs two measurements
         # taken back to back, and the median over runs is the figure to quote.

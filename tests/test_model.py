@@ -113,6 +113,47 @@ def test_corrupt_weights_file_is_a_load_error(tmp_path):
         cm.load_densenet(tmp_path)
 
 
+def _batchnorms(module) -> int:
+    import torch
+
+    return sum(isinstance(m, torch.nn.BatchNorm2d) for m in module.modules())
+
+
+def test_inference_network_folds_batchnorms_with_the_same_outputs(predictor, weights_dir):
+    import torch
+
+    network = predictor.network
+    # norm0 after conv0 and norm2 after conv1 in each of the 58 dense layers are folded
+    assert (_batchnorms(predictor.model), _batchnorms(network)) == (121, 62)
+    saved = torch.load(weights_dir / cm.weights_filename(), weights_only=False)
+    for key, value in saved.state_dict().items():  # the loaded model itself is not modified
+        torch.testing.assert_close(predictor.model.state_dict()[key], value)
+    x = torch.rand(3, 1, 224, 224, generator=torch.Generator().manual_seed(0)) * 2048 - 1024
+    with torch.inference_mode():
+        want = cm.forward_features(predictor.model, x)
+        got = cm.forward_features(network, x.contiguous(memory_format=torch.channels_last))
+    for g, w in zip(got, want):
+        assert float((g - w).abs().max() / w.abs().max()) < 1e-5
+    # saliency (what --saliency draws) goes through the folded network: same maps to rounding
+    from covsev_tools.saliency import saliency_maps
+
+    fused, plain = (saliency_maps(net, x[:2], predictor.mapping) for net in (network, predictor.model))
+    np.testing.assert_allclose(fused, plain, rtol=1e-2, atol=1e-4 * plain.max())
+
+
+def test_inference_network_runs_an_untraceable_model_unfused():
+    import torch
+
+    class Gated(torch.nn.Module):  # data-dependent branch: torch.fx cannot trace it
+        def forward(self, x):
+            return x if x.sum() > 0 else -x
+
+    model = torch.nn.Module()
+    model.features, model.classifier = Gated(), torch.nn.Linear(1, 2)
+    network = cm.inference_network(model.eval())
+    assert network.features is model.features and network.classifier is model.classifier
+
+
 # ----------------------------------------------------------------------------- prediction
 
 def test_predict_rows_columns_errors_and_features(predictor, images):
