@@ -126,10 +126,12 @@ def resize_operator(n_in: int, n_out: int = INPUT_SIZE):
     band[(cols < 0) | (cols >= n_in)] = 0.0  # zero padding (mode="constant")
     width = min(band.shape[1], n_in)
     starts = np.clip(first, 0, n_in - width)
+    # re-anchor each band inside the image: tap j of row i moves to column cols[i, j] - starts[i]
     weights = np.zeros((n_out, width))
-    for i in range(n_out):  # re-anchor each band inside the image
-        keep = (cols[i] >= starts[i]) & (cols[i] < starts[i] + width)
-        weights[i, cols[i][keep] - starts[i]] = band[i, keep]
+    shifted = cols - starts[:, None]
+    keep = (shifted >= 0) & (shifted < width)
+    rows = np.broadcast_to(np.arange(n_out)[:, None], cols.shape)
+    weights[rows[keep], shifted[keep]] = band[keep]
     return starts, weights.astype(np.float32)
 
 
