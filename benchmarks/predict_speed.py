@@ -3,9 +3,14 @@
 Runs, in one go and at the same batch size:
 
 1. model only: the DenseNet forward on random 224 x 224 inputs, as many images as the folders
-   hold, measured twice: plain ``model(x)`` as xrv's examples run it (the baseline of the
-   target), and the network the predictor runs (BatchNorms folded into the convolutions,
-   channels-last; see ``covsev_tools.model.inference_network``);
+   hold, each variant in a fresh Python process:
+
+   - ``plain xrv model(x)``: the model as xrv's examples run it, default settings (the baseline
+     of the issue's target);
+   - ``predictor network``: the network :class:`covsev_tools.model.Predictor` runs (BatchNorms
+     folded into the convolutions, channels-last, freed buffers reused); the ratio against it
+     is the pipeline's own overhead (start-up, decoding, CSV);
+
 2. ``covsev predict`` on the image files as a subprocess, wall clock from launch to exit
    (imports, weights loading, decoding, preprocessing, network, CSV writing).
 
@@ -21,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -53,33 +59,46 @@ def random_checkpoint(folder: Path) -> Path:
     return path
 
 
-def model_only(weights_dir, n_images: int, batch_size: int, passes: int = 2) -> dict:
-    """Best-of-``passes`` images/s of the forward pass alone, predictor-style and plain xrv-style."""
+VARIANTS = {"plain": "plain xrv model(x)",
+            "predictor": "predictor network (folded, channels-last, reuse)"}
+
+
+def model_only(weights_dir, n_images: int, batch_size: int, variant: str, passes: int = 2) -> float:
+    """Best-of-``passes`` images/s of the forward pass alone, in this process."""
     import torch
 
-    from covsev_tools.model import forward_features, inference_network, load_densenet
+    from covsev_tools.model import (forward_features, inference_network, load_densenet,
+                                    reuse_large_allocations)
 
     model = load_densenet(weights_dir)
+    if variant == "predictor":
+        reuse_large_allocations()
+        net, fmt = inference_network(model), torch.channels_last
+        run = lambda x: forward_features(net, x)  # noqa: E731
+    else:
+        run, fmt = model, torch.contiguous_format
     batches = [min(batch_size, n_images - i) for i in range(0, n_images, batch_size)]
-    results = {}
-    runs = {"predictor network (BN folded, channels-last)": (inference_network(model),
-                                                             torch.channels_last),
-            "plain xrv model(x)": (model, torch.contiguous_format)}
-    for label, (net, fmt) in runs.items():
-        inputs = [(torch.rand(b, 1, 224, 224) * 2048 - 1024).contiguous(memory_format=fmt)
-                  for b in batches]
-        run = net if net is model else (lambda x, net=net: forward_features(net, x))
-        best = 0.0
-        with torch.inference_mode():
-            for x in {tuple(x.shape): x for x in inputs}.values():
-                run(x)  # warm-up: oneDNN builds its kernels once per input shape
-            for _ in range(passes):
-                start = time.perf_counter()
-                for x in inputs:
-                    run(x)
-                best = max(best, n_images / (time.perf_counter() - start))
-        results[label] = best
-    return results
+    inputs = [(torch.rand(b, 1, 224, 224) * 2048 - 1024).contiguous(memory_format=fmt)
+              for b in batches]
+    best = 0.0
+    with torch.inference_mode():
+        for x in {tuple(x.shape): x for x in inputs}.values():
+            run(x)  # warm-up: oneDNN builds its kernels once per input shape
+        for _ in range(passes):
+            start = time.perf_counter()
+            for x in inputs:
+                run(x)
+            best = max(best, n_images / (time.perf_counter() - start))
+    return best
+
+
+def model_only_fresh(weights_dir, n_images: int, batch_size: int, variant: str) -> float:
+    """:func:`model_only` in a fresh process, so no variant inherits another's settings."""
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import json; "
+            f"from predict_speed import model_only; print(json.dumps(model_only("
+            f"{str(weights_dir)!r}, {n_images}, {batch_size}, {variant!r})))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return float(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def end_to_end(files, weights_dir, batch_size: int, workers: int, out_dir: Path) -> float:
@@ -112,11 +131,11 @@ def main(argv=None) -> int:
         ratios = {}
         for repeat in range(args.repeats):
             e2e = end_to_end(files, weights_dir, args.batch_size, args.workers, tmp)
-            alone = model_only(weights_dir, len(files), args.batch_size)
             print(f"run {repeat + 1}: covsev predict (start-up included): {e2e:6.2f} images/s")
-            for label, rate in alone.items():
+            for variant, label in VARIANTS.items():
+                rate = model_only_fresh(weights_dir, len(files), args.batch_size, variant)
                 ratios.setdefault(label, []).append(e2e / rate)
-                print(f"       model only, {label:46s}: {rate:6.2f} images/s   "
+                print(f"       model only, {label:50s}: {rate:6.2f} images/s   "
                       f"ratio end-to-end / model-only = {e2e / rate:.2f}")
         # The machine's speed drifts between runs (shared CPUs): each ratio pairs two measurements
         # taken back to back, and the median over runs is the figure to quote.
