@@ -414,8 +414,9 @@ def reuse_large_allocations() -> bool:
     except (OSError, AttributeError, TypeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, LARGE_BLOCKS_FROM_HEAP)) and bool(
-        mallopt(M_TOP_PAD, HEAP_SLACK))
+    # older glibc refuses thresholds above 32 MiB; that still covers most activation blocks
+    from_heap = any(mallopt(M_MMAP_THRESHOLD, size) for size in (LARGE_BLOCKS_FROM_HEAP, 32 << 20))
+    return from_heap and bool(mallopt(M_TOP_PAD, HEAP_SLACK))
 
 
 # ----------------------------------------------------------------------------- prediction
