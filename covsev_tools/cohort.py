@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import fcntl
 import hashlib
 import json
 import math
@@ -33,10 +34,12 @@ import random
 import re
 import secrets
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .files import replaced_atomically, write_text_atomic
 from .images import DEFAULT_MAX_PIXELS, DISPLAY_MAX_SIDE, ImageReadError
 from .store import RaterIdError, validate_rater_id
 
@@ -111,20 +114,12 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with replaced_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
-    os.replace(tmp, path)
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -227,12 +222,14 @@ class Cohort:
             raise KeyError(f"{case_id!r} is not a case of cohort {self.name!r}")
         return self.dir / "cases" / f"{case_id}.png"
 
-    def reading_order(self, rater: str) -> list[str]:
+    def reading_order(self, rater: str, save: bool = True) -> list[str]:
         """The rater's reading order (display IDs; repeats included), stored in ``orders/<rater>.json``.
 
         The first call for a rater shuffles with a seed derived from the cohort seed and the rater ID
         and saves it; later calls return the saved order. Cases added to the cohort since are
-        appended (shuffled) at the end, so a rater's earlier positions never move.
+        appended (shuffled) at the end, so a rater's earlier positions never move. With
+        ``save=False`` (progress reports) nothing is written; the order is the same, since it
+        depends only on the seeds.
         """
         rater = _check_rater(rater)
         path = self.dir / "orders" / f"{rater}.json"
@@ -249,7 +246,8 @@ class Cohort:
                 return order
             order = extend_reading_order(order, self.case_ids, self.repeats(),
                                          f"{seed}:extend:{len(saved['items'])}", gap)
-        self._save_order(path, rater, seed, order)
+        if save:
+            self._save_order(path, rater, seed, order)
         return order
 
     @staticmethod
@@ -265,7 +263,7 @@ class Cohort:
     def _save_order(self, path: Path, rater: str, seed: int, order: list[str]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         items = [{"position": i + 1, "case_id": cid} for i, cid in enumerate(order)]
-        _atomic_write_text(path, json.dumps({"rater": rater, "seed": seed, "items": items}, indent=1) + "\n")
+        write_text_atomic(path, json.dumps({"rater": rater, "seed": seed, "items": items}, indent=1) + "\n")
 
     # -- coordinator side
 
@@ -591,52 +589,78 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
     if not images_dir.is_dir():
         raise CohortError(f"{images_dir}: images folder not found")
     out_dir = Path(out_dir) if out_dir is not None else Path("cohorts") / name
-    previous = _load_previous(out_dir, new_ids)
-    old = _settings_of_earlier_run(previous["info"])
-    repeat_fraction = old["fraction"] if repeat_fraction is None else repeat_fraction
-    repeat_min_gap = old["min_gap"] if repeat_min_gap is None else repeat_min_gap
-    if not 0.0 <= float(repeat_fraction) < 1.0:
-        raise CohortError(f"repeat fraction must be in [0, 1), got {repeat_fraction}")
-    if int(repeat_min_gap) < 0:
-        raise CohortError(f"repeat gap must be >= 0, got {repeat_min_gap}")
-    scale_objs = load_scales(old["scales"] if scales is None else scales)
-    seed = int(seed) if seed is not None else int(old["seed"])
-    metadata_csv = old["metadata_csv"] if metadata_csv is None else metadata_csv
-    metadata = _read_metadata(Path(metadata_csv)) if metadata_csv is not None else None
+    with _creation_lock(out_dir):
+        previous = _load_previous(out_dir, new_ids)
+        old = _settings_of_earlier_run(previous["info"])
+        repeat_fraction = old["fraction"] if repeat_fraction is None else repeat_fraction
+        repeat_min_gap = old["min_gap"] if repeat_min_gap is None else repeat_min_gap
+        if not 0.0 <= float(repeat_fraction) < 1.0:
+            raise CohortError(f"repeat fraction must be in [0, 1), got {repeat_fraction}")
+        if int(repeat_min_gap) < 0:
+            raise CohortError(f"repeat gap must be >= 0, got {repeat_min_gap}")
+        scale_objs = load_scales(old["scales"] if scales is None else scales)
+        seed = int(seed) if seed is not None else int(old["seed"])
+        metadata_csv = old["metadata_csv"] if metadata_csv is None else metadata_csv
+        metadata = _read_metadata(Path(metadata_csv)) if metadata_csv is not None else None
 
-    files = _scan(images_dir, exclude=[out_dir] + ([Path(metadata_csv)] if metadata_csv else []))
-    if not files:
-        raise CohortError(f"{images_dir}: no files found")
-    (out_dir / "cases").mkdir(parents=True, exist_ok=True)
+        files = _scan(images_dir, exclude=[out_dir] + ([Path(metadata_csv)] if metadata_csv else []))
+        if not files:
+            raise CohortError(f"{images_dir}: no files found")
+        (out_dir / "cases").mkdir(parents=True, exist_ok=True)
 
-    report = CreationReport(n_files=len(files))
-    rows, first = _group_by_content(files, images_dir, report)
-    _check_repeats_possible(len(first), float(repeat_fraction), int(repeat_min_gap))  # before the slow part
-    cases = _decode_unique(first, previous, out_dir, workers, max_pixels, display_max_side, progress, report)
-    _mark_duplicates(rows, first, report)
-    if metadata is not None:
-        _join_metadata(rows, metadata, report)
-    case_ids = sorted(cases)
-    repeats = _choose_repeats(case_ids, previous["repeats"], float(repeat_fraction), int(repeat_min_gap),
-                              seed, set(case_ids) | set(previous["ids"].values()))
-    _write_display_repeats(out_dir, repeats)
-    _remove_stale_images(out_dir, set(case_ids) | set(repeats))
-    _count(report, rows, case_ids, repeats, previous["manifest"])
+        report = CreationReport(n_files=len(files))
+        rows, first = _group_by_content(files, images_dir, report)
+        _check_repeats_possible(len(first), float(repeat_fraction), int(repeat_min_gap))  # before the slow part
+        cases = _decode_unique(first, previous, out_dir, workers, max_pixels, display_max_side, progress, report)
+        _mark_duplicates(rows, first, report)
+        if metadata is not None:
+            _join_metadata(rows, metadata, report)
+        case_ids = sorted(cases)
+        repeats = _choose_repeats(case_ids, previous["repeats"], float(repeat_fraction), int(repeat_min_gap),
+                                  seed, set(case_ids) | set(previous["ids"].values()))
+        _write_display_repeats(out_dir, repeats)
+        _remove_stale_images(out_dir, set(case_ids) | set(repeats))
+        _count(report, rows, case_ids, repeats, previous["manifest"])
 
-    _write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [cases[c] for c in case_ids])
-    meta_columns = list(metadata["columns"]) if metadata is not None else []
-    _write_csv(out_dir / "key.csv", list(KEY_COLUMNS) + meta_columns, rows)
-    _write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
-               [{"repeat_id": r, "case_id": c} for r, c in sorted(repeats.items())])
-    settings = {"seed": seed, "fraction": float(repeat_fraction), "min_gap": int(repeat_min_gap),
-                "metadata_csv": metadata_csv, "display_max_side": display_max_side}
-    info = _cohort_info(name, images_dir, settings, scale_objs, report, previous["info"])
-    _atomic_write_text(out_dir / "cohort.json", json.dumps(info, indent=1) + "\n")
+        _write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [cases[c] for c in case_ids])
+        meta_columns = list(metadata["columns"]) if metadata is not None else []
+        _write_csv(out_dir / "key.csv", list(KEY_COLUMNS) + meta_columns, rows)
+        _write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
+                   [{"repeat_id": r, "case_id": c} for r, c in sorted(repeats.items())])
+        settings = {"seed": seed, "fraction": float(repeat_fraction), "min_gap": int(repeat_min_gap),
+                    "metadata_csv": metadata_csv, "display_max_side": display_max_side}
+        info = _cohort_info(name, images_dir, settings, scale_objs, report, previous["info"])
+        write_text_atomic(out_dir / "cohort.json", json.dumps(info, indent=1) + "\n")
 
-    cohort = Cohort.load(out_dir)
-    cohort.report = report
-    _refresh_orders(cohort, new_ids, raters)
-    return cohort
+        cohort = Cohort.load(out_dir)
+        cohort.report = report
+        _refresh_orders(cohort, new_ids, raters)
+        return cohort
+
+
+@contextmanager
+def _creation_lock(out_dir: Path):
+    """Hold ``out_dir/.create.lock`` so two runs never update the same cohort at once.
+
+    A second ``cohort create`` on the same folder fails at once with a clear message instead of
+    interleaving its IDs, images and CSVs with the first. A folder this call created is removed
+    again if the run fails before writing anything else into it.
+    """
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = out_dir / ".create.lock"
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CohortError(f"{out_dir}: another 'covsev cohort create' is updating this cohort; "
+                              "run again when it has finished") from None
+        try:
+            yield
+        except BaseException:
+            if created and [p.name for p in out_dir.iterdir()] == [lock_path.name]:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            raise
 
 
 def _write_display_repeats(out_dir: Path, repeats: dict[str, str]) -> None:
@@ -679,8 +703,9 @@ def _stored_scales(info: dict, source: str | Path) -> list:
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", name):
-        raise CohortError(f"cohort name {name!r} must be 1-100 letters, digits, '.', '_' or '-'")
+    # the name is also the cohort's folder under the labels root, which the store limits to 64
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", name):
+        raise CohortError(f"cohort name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
     return name
 
 

@@ -24,13 +24,14 @@ Examples
 """
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .files import replaced_atomically
 
 #: Default decompression-bomb guard: 100 megapixels (a large CXR is ~4300 x 3500 = 15 Mpx).
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -452,7 +453,6 @@ def save_display_png(xray: XRay, path: str | Path, max_side: int | None = DISPLA
     ok, encoded = cv2.imencode(".png", to_display_uint8(xray, max_side), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ImageReadError(path, "cannot encode the display PNG")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(encoded.tobytes())
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        tmp.write_bytes(encoded.tobytes())
     return path

@@ -37,6 +37,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .files import write_csv_atomic, write_text_atomic
+
 WEIGHTS_NAME = "densenet121-res224-all"
 WEIGHTS_ENV = "COVSEV_WEIGHTS_DIR"
 N_FEATURES = 1024
@@ -201,7 +203,7 @@ class SeverityMapping:
         """Write the mapping as plain JSON."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
     @classmethod
@@ -725,5 +727,5 @@ def predict_cohort(cohort_dir, *, save: bool = True, return_features: bool = Fal
                               **kwargs)
     table.insert(0, "case_id", case_ids)
     if save:
-        table.to_csv(Path(cohort_dir) / "predictions.csv", index=False)
+        write_csv_atomic(table, Path(cohort_dir) / "predictions.csv")
     return (table, features) if return_features else table

@@ -32,7 +32,7 @@ def known_raters(cohort, store: LabelStore) -> list[str]:
 
 
 def _one_rater(cohort, store: LabelStore, rater: str) -> dict:
-    order = cohort.reading_order(rater)
+    order = cohort.reading_order(rater, save=False)  # a status report never writes
     history = store.records(rater)
     done = {r["case_id"] for r in history}
     seconds = [float(r.get("seconds_on_case") or 0) for r in history]

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .files import write_csv_atomic
+
 SCHEMA_VERSION = 1
 LABELS_DIR_ENV = "COVSEV_LABELS_DIR"
 RATER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -383,4 +385,4 @@ def write_ratings_csv(frame, path: str | Path) -> None:
     for column in ("is_repeat", "not_assessable"):
         out[column] = out[column].map({True: "true", False: "false"})
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, index=False)
+    write_csv_atomic(out, path)

@@ -83,8 +83,8 @@ def create(images_dir: Path, out: Path, **kwargs) -> Cohort:
 def test_cohort_folder_layout_and_blinding(images, tmp_path):
     cohort = create(images, tmp_path / "cohort")
     out = cohort.dir
-    assert sorted(p.name for p in out.iterdir()) == ["cases", "cohort.json", "key.csv", "manifest.csv",
-                                                      "repeats.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".create.lock", "cases", "cohort.json", "key.csv",
+                                                      "manifest.csv", "repeats.csv"]
     manifest = read_csv(out / "manifest.csv")
     assert tuple(manifest[0]) == MANIFEST_COLUMNS and len(manifest) == 5
     key = read_csv(out / "key.csv")
@@ -418,3 +418,36 @@ def test_extend_reading_order_keeps_the_prefix():
     out = extend_reading_order(order, ["a", "b", "c", "d", "e"], {"r1": "a", "r2": "e"}, 1, 2)
     assert out[:3] == order and sorted(out) == ["a", "b", "c", "d", "e", "r1", "r2"]
     assert out.index("r1") - out.index("a") - 1 >= 2 and out.index("r2") > out.index("e")
+
+
+# ------------------------------------------------------------------------- concurrent runs, names
+
+def test_second_create_on_the_same_folder_is_refused_while_the_first_runs(images, tmp_path):
+    import fcntl
+
+    out = tmp_path / "cohort"
+    create(images, out)
+    before = (out / "manifest.csv").read_text()
+    with open(out / ".create.lock", "a") as running:  # another process in the middle of a run
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(CohortError, match="another 'covsev cohort create' is updating"):
+            create(images, out)
+    assert (out / "manifest.csv").read_text() == before
+    assert create(images, out).case_ids  # free again once the first run has finished
+
+
+def test_failed_first_create_leaves_no_folder_behind(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CohortError, match="no files found"):
+        create(tmp_path / "empty", tmp_path / "cohort")
+    assert not (tmp_path / "cohort").exists()
+
+
+def test_cohort_name_fits_the_label_store(images, tmp_path):
+    from covsev_tools.store import LabelStore
+
+    name = "n" * 64
+    cohort = create_cohort(images, name, out_dir=tmp_path / "ok", progress=False)
+    LabelStore(tmp_path / "labels", cohort.name)  # the name is the store's folder too
+    with pytest.raises(CohortError, match="must be 1-64 letters"):
+        create_cohort(images, name + "n", out_dir=tmp_path / "long", progress=False)

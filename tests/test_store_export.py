@@ -120,3 +120,14 @@ def test_progress_median_time_is_the_textbook_median(tmp_path):
         store.save({"rater": "rad9", "case_id": case_id, "seconds_on_case": seconds})
     row = rater_progress(cohort, tmp_path / "labels").set_index("rater").loc["rad9"]
     assert row["median_seconds"] == 25.0 and row["scored"] == 4
+
+
+def test_progress_never_writes_a_reading_order(study):
+    cohort, labels = study
+    order_file = cohort.dir / "orders" / "rad2.json"
+    saved = order_file.read_bytes()
+    order_file.unlink()  # e.g. a label file copied in from another machine, without its order
+    table = rater_progress(cohort, labels).set_index("rater")
+    assert not order_file.exists()
+    assert (table.loc["rad2", "scored"], table.loc["rad2", "next_position"]) == (2, 3)
+    assert cohort.reading_order("rad2") and order_file.read_bytes() == saved  # same order, seeded

@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from covsev_tools import agreement
+    from covsev_tools.files import write_text_atomic
 
     table = _apply_filters(_read(args.ratings), args.filter, args.ratings)
     if args.bootstrap < 0:
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
               "latex": agreement.format_latex, "csv": agreement.format_csv}[args.format]
     text = writer(report)
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        write_text_atomic(args.out, text)
     else:
         print(text, end="")
     return 0

@@ -158,13 +158,14 @@ def filenames_for_files(filenames: list[str]) -> list[str]:
 def _write(table, features, case_ids, args) -> None:
     import numpy as np
 
+    from ..files import save_npy_atomic, write_csv_atomic
+
     if case_ids is not None:
         table.insert(0, "case_id", case_ids)
-        cohort_copy = Path(args.cohort) / "predictions.csv"
-        table.to_csv(cohort_copy, index=False)
-    table.to_csv(args.out, index=False)
+        write_csv_atomic(table, Path(args.cohort) / "predictions.csv")
+    write_csv_atomic(table, args.out)
     if args.features:
-        np.save(args.features, features.astype(np.float32))
+        save_npy_atomic(features.astype(np.float32), args.features)
     n_err = int((table["error"] != "").sum())
     print(f"wrote {len(table)} rows to {args.out}" + (f" ({n_err} unreadable)" if n_err else ""),
           file=sys.stderr)

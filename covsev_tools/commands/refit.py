@@ -69,6 +69,7 @@ def run_refit(args) -> int:
     import pandas as pd
 
     from ..cli import CovsevError
+    from ..files import write_csv_atomic
     from ..refit import FEATURE_SETS, MODELS, compare, fit_mapping, seed_protocol
 
     data = _assemble(args)
@@ -88,7 +89,7 @@ def run_refit(args) -> int:
                     seed=args.seed)
     if args.seed_protocol:
         table = pd.concat([table, seed_protocol(data, args.targets)], ignore_index=True)
-    table.to_csv(args.out_table, index=False)
+    write_csv_atomic(table, args.out_table)
     print(f"wrote {len(table)} rows to {args.out_table}", file=sys.stderr)
     if args.out_mapping:
         mapping = fit_mapping(data, fset, model, args.targets, provenance={

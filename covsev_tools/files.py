@@ -1,0 +1,61 @@
+"""Output files written whole or not at all.
+
+A coordinator often re-runs a command over its previous output (``predictions.csv``, the ratings
+export, ``cohort.json``). Writing in place would leave a truncated file behind if the run is
+killed or the disk fills up, and the earlier good file would be gone. Everything is therefore
+written to a temporary file in the same folder and moved over the target with ``os.replace``,
+which is atomic on POSIX and Windows file systems.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+>>> with replaced_atomically(target) as tmp:
+...     _ = tmp.write_text("done")
+>>> target.read_text()
+'done'
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def replaced_atomically(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds.
+
+    On an exception the temporary file is removed and ``path`` keeps its previous content.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 text to ``path`` through :func:`replaced_atomically`."""
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_csv_atomic(frame, path: str | os.PathLike) -> Path:
+    """Write a DataFrame as CSV (no index) through :func:`replaced_atomically`."""
+    with replaced_atomically(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def save_npy_atomic(array, path: str | os.PathLike) -> Path:
+    """``numpy.save`` through :func:`replaced_atomically` (the exact file name is kept)."""
+    import numpy as np
+
+    with replaced_atomically(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
+    return Path(path)

@@ -1,0 +1,41 @@
+"""Output files are replaced whole or not at all; a failed write keeps the previous file."""
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covsev_tools import files
+
+
+class Unwritable(pd.DataFrame):
+    """A table whose CSV writing dies half-way, like a run killed or a full disk."""
+
+    def to_csv(self, path, **kwargs):
+        with open(path, "w") as fh:
+            fh.write("case_id,score\nc1,")
+        raise OSError(28, "No space left on device")
+
+
+def test_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "predictions.csv"
+    files.write_csv_atomic(pd.DataFrame({"case_id": ["c1"], "score": [3.5]}), target)
+    with pytest.raises(OSError, match="No space"):
+        files.write_csv_atomic(Unwritable({"case_id": ["c2"]}), target)
+    assert target.read_text() == "case_id,score\nc1,3.5\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.csv"]
+
+
+def test_text_and_npy_keep_their_exact_names(tmp_path):
+    files.write_text_atomic(tmp_path / "mapping.json", "{}\n")
+    files.save_npy_atomic(np.arange(6, dtype=np.float32).reshape(2, 3), tmp_path / "features.npy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.npy", "mapping.json"]
+    np.testing.assert_array_equal(np.load(tmp_path / "features.npy"), [[0, 1, 2], [3, 4, 5]])
+    assert (tmp_path / "mapping.json").read_text() == "{}\n"
+
+
+def test_docstring_example():
+    result = doctest.testmod(files)
+    assert result.failed == 0 and result.attempted > 0
