@@ -42,7 +42,7 @@ SHORTCUTS = (
     ("0-9", "score the highlighted lung/zone, then move to the next one"),
     ("↑ / ↓", "highlight the previous / next lung or zone"),
     ("Enter", "save and go to the next case"),
-    ("← / →", "previous case / next case (already scored)"),
+    ("← / →", "previous case / next case (already scored); Go to: any scored case"),
     ("N", "not assessable: press again to change the reason, once more to clear"),
     ("C", "write a comment (Esc leaves the box, Ctrl+Enter saves)"),
     ("+ / −", "zoom in / out (mouse: wheel; drag to pan)"),
@@ -139,6 +139,7 @@ class ScoringApp:
         self.scores: dict[tuple[str, str], int | None] = {}
         self._latest: dict[str, dict] = {}
         self._shown_at, self._clock, self._preloaded, self._loading = None, 0.0, None, False
+        self._syncing = False
         self._build()
         rater = rater or rater_from_env()
         if rater:
@@ -219,7 +220,12 @@ class ScoringApp:
         self.prev_button.on_click(lambda _b: self.previous_case())
         self.save_button.on_click(lambda _b: self.save_and_next())
         self.next_button.on_click(lambda _b: self.next_case())
-        return W.HBox([self.prev_button, self.save_button, self.next_button])
+        # A list rather than a number box: Enter in a one-line box means "save" in this app.
+        self.jump = W.Dropdown(description="Go to", options=[], layout=W.Layout(width="12em"),
+                               style={"description_width": "initial"})
+        self.jump.observe(self._on_jump, names="value")
+        return W.HBox([self.prev_button, self.save_button, self.next_button, self.jump],
+                      layout=W.Layout(flex_flow="row wrap"))
 
     def _view_toolbar(self) -> W.HBox:
         actions = [("−", "Zoom out (−)", lambda: self.viewer.zoom_by(1 / 1.25)),
@@ -425,6 +431,23 @@ class ScoringApp:
             self.go_to(self.index - 1)
             self.status.value = ""
 
+    def reachable(self) -> int:
+        """How many positions of the order can be opened: every scored case and the next one."""
+        return min(self.first_unscored() + 1, len(self.order))
+
+    def jump_to(self, position: int) -> bool:
+        """Show case ``position`` (1-based) of the order; only up to the first unscored case."""
+        if not 1 <= position <= self.reachable():
+            self._say_error(f"Cases 1-{self.reachable()} can be opened (the order cannot be skipped)")
+            return False
+        self.go_to(position - 1)
+        self.status.value = ""
+        return True
+
+    def _on_jump(self, change) -> None:
+        if not self._syncing and change["new"] is not None and change["new"] != self.index + 1:
+            self.jump_to(change["new"])
+
     def next_case(self) -> None:
         """Go forward one case without saving; only up to the first unscored case."""
         if self.index < self.first_unscored():
@@ -482,6 +505,17 @@ class ScoringApp:
             self._refresh_total(scale, blind)
         self.prev_button.disabled = self.index == 0
         self.next_button.disabled = self.index >= self.first_unscored()
+        self._sync_jump()
+
+    def _sync_jump(self) -> None:
+        """List the openable positions (no IDs: positions only) and select the current one."""
+        self._syncing = True
+        try:
+            if len(self.jump.options) != self.reachable():
+                self.jump.options = [(f"Case {p}", p) for p in range(1, self.reachable() + 1)]
+            self.jump.value = self.index + 1 if self.index < len(self.order) else None
+        finally:
+            self._syncing = False
 
     def _refresh_field(self, position: int, field: Field, blind: bool) -> None:
         value = self.scores.get(field.key)

@@ -1,7 +1,6 @@
 """``covsev agreement``: outputs, the labels-export file with --filter, and clear errors (exit 2)."""
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np

@@ -140,6 +140,25 @@ def test_next_cannot_skip_past_the_first_unscored_case(app):
     assert app.index == 0
 
 
+def test_go_to_lists_positions_only_and_reaches_every_scored_case(app):
+    assert app.jump.options == (("Case 1", 1),) and app.jump.value == 1
+    for extent in (1, 2, 3):
+        score_by_mouse(app, (extent, extent))
+        app.keys.simulate("Enter")
+    assert [label for label, _ in app.jump.options] == ["Case 1", "Case 2", "Case 3", "Case 4"]
+    assert app.jump.value == 4 and app.index == 3
+    app.jump.value = 2  # the rater picks "Case 2" in the list
+    assert app.index == 1 and app.scores[("extent", "right")] == 2 and "Case 2 of 5" in app.header.value
+    assert not app.jump_to(5) and app.index == 1 and "cannot be skipped" in app.status.value
+    assert app.jump_to(4) and app.index == 3 and app.scores[("extent", "right")] is None
+    for _ in range(2):
+        score_by_mouse(app)
+        app.keys.simulate("Enter")
+    assert app.done and app.jump.value is None and len(app.jump.options) == 5
+    app.jump.value = 5
+    assert app.index == 4 and app.scoring_box.layout.display is None
+
+
 def test_restart_resumes_at_first_unscored_position(app, cohort, tmp_path):
     for _ in range(3):
         score_by_mouse(app)
