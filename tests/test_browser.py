@@ -161,6 +161,10 @@ def test_browser_session_mouse_keyboard_reload_resume(voila):
             for key in ["0", "0", "0", "0", "Enter"]:
                 page.keyboard.press(key)
             wait_case(page, 5)
+            # the "Go to" list opens any scored case (positions only) without saving anything
+            page.get_by_label("Go to").select_option(label="Case 2")
+            wait_case(page, 2)
+            options = page.get_by_label("Go to").locator("option").all_inner_texts()
         finally:
             browser.close()
 
@@ -175,6 +179,7 @@ def test_browser_session_mouse_keyboard_reload_resume(voila):
     assert [s for s in identifying if s in html] == []
     assert "Case 4 of 5" in html
     assert len(records(voila["file"])) == 4
+    assert [o.replace("\xa0", " ") for o in options] == [f"Case {p}" for p in range(1, 6)]  # nbsp: ipywidgets
     print(f"\nbrowser session: 4 cases scored in Chromium, page reloaded once, {time.monotonic() - started:.1f} s")
 
 
