@@ -3,8 +3,10 @@
 A coordinator often re-runs a command over its previous output (``predictions.csv``, the ratings
 export, ``cohort.json``). Writing in place would leave a truncated file behind if the run is
 killed or the disk fills up, and the earlier good file would be gone. Everything is therefore
-written to a temporary file in the same folder and moved over the target with ``os.replace``,
-which is atomic on POSIX and Windows file systems.
+written to a temporary file in the same folder, flushed to disk, and moved over the target with
+``os.replace``, which is atomic on POSIX and Windows file systems. A symbolic link is followed
+(its target is replaced), an existing file keeps its permissions, and a target that is not a
+regular file (``/dev/stdout``, a pipe) is written directly.
 
 Examples
 --------
@@ -18,6 +20,8 @@ Examples
 from __future__ import annotations
 
 import os
+import secrets
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -30,12 +34,29 @@ def replaced_atomically(path: str | os.PathLike) -> Iterator[Path]:
     On an exception the temporary file is removed and ``path`` keeps its previous content.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if path.exists() and not path.is_file():  # a device or a pipe cannot be replaced
+        yield path
+        return
+    path = path.resolve() if path.is_symlink() else path
+    # unique per writer (process, thread, call), so concurrent writers never share a temporary
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
+        _flush_to_disk(tmp)
+        if path.exists():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _flush_to_disk(path: Path) -> None:
+    # without it a power cut after the rename can leave an empty file under the final name
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -266,6 +266,9 @@ def load_item(index: int, path: str):
 
 
 def _worker_init() -> None:
+    # Decoding workers forked after a Predictor turned on reuse_large_allocations would each keep
+    # up to its 256 MiB of slack: give them glibc's usual limits back.
+    _set_allocator(**GLIBC_STEADY_STATE)
     # Each worker prepares one image at a time; extra BLAS/OpenCV/torch threads would only fight
     # the network's threads for the same cores.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -383,9 +386,11 @@ def batched(items, size: int):
 # ----------------------------------------------------------------------------- memory
 
 # glibc <malloc.h> parameters
-M_TOP_PAD, M_MMAP_THRESHOLD = -2, -3
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 LARGE_BLOCKS_FROM_HEAP = 1 << 30  # serve blocks up to 1 GiB from the heap, not from mmap
 HEAP_SLACK = 256 << 20            # and keep up to 256 MiB freed at its top for the next batch
+# glibc's own limits once its dynamic thresholds have adapted: mmap above 32 MiB, trim above 64 MiB
+GLIBC_STEADY_STATE = {"mmap_threshold": 32 << 20, "top_pad": 128 << 10, "trim_threshold": 64 << 20}
 
 
 def reuse_large_allocations() -> bool:
@@ -408,6 +413,16 @@ def reuse_large_allocations() -> bool:
     bool
         True when both settings were accepted.
     """
+    # older glibc refuses thresholds above 32 MiB; that still covers most activation blocks
+    return (_set_allocator(LARGE_BLOCKS_FROM_HEAP, HEAP_SLACK)
+            or _set_allocator(GLIBC_STEADY_STATE["mmap_threshold"], HEAP_SLACK))
+
+
+def _set_allocator(mmap_threshold: int, top_pad: int, trim_threshold: int | None = None) -> bool:
+    """glibc ``mallopt`` of the mmap threshold and the heap's top pad (and trim threshold).
+
+    False where the C library has no ``mallopt`` or refuses a value.
+    """
     import ctypes
     import ctypes.util
 
@@ -416,9 +431,10 @@ def reuse_large_allocations() -> bool:
     except (OSError, AttributeError, TypeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    # older glibc refuses thresholds above 32 MiB; that still covers most activation blocks
-    from_heap = any(mallopt(M_MMAP_THRESHOLD, size) for size in (LARGE_BLOCKS_FROM_HEAP, 32 << 20))
-    return from_heap and bool(mallopt(M_TOP_PAD, HEAP_SLACK))
+    settings = [(M_MMAP_THRESHOLD, mmap_threshold), (M_TOP_PAD, top_pad)]
+    if trim_threshold is not None:
+        settings.append((M_TRIM_THRESHOLD, trim_threshold))
+    return all(mallopt(param, value) for param, value in settings)
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -449,7 +465,8 @@ def inference_network(model):
     into the convolution's weights and bias. That removes 59 of the network's 121 BatchNorm passes:
     about 10-30 % faster on CPU, with the same outputs to float rounding (relative differences
     ~3e-7; tested against the unfused model). The result is in channels-last layout, which
-    oneDNN's CPU convolutions prefer. ``model`` itself is not modified (fx fuses a copy).
+    oneDNN's CPU convolutions prefer. The network is a copy in eval mode: ``model`` itself is not
+    modified. A model torch.fx cannot trace is copied unfused, with a warning.
 
     Parameters
     ----------
@@ -459,18 +476,23 @@ def inference_network(model):
     Returns
     -------
     torch.nn.ModuleDict
-        With ``features`` (the fused feature extractor) and ``classifier`` (shared with
-        ``model``), as :func:`forward_features` expects.
+        With ``features`` (the fused feature extractor) and ``classifier``, as
+        :func:`forward_features` expects.
     """
+    import copy
+    import warnings
+
     import torch
     from torch.fx.experimental.optimization import fuse
 
+    network = torch.nn.ModuleDict({"features": model.features, "classifier": model.classifier})
+    network = copy.deepcopy(network).eval()  # folding needs eval-mode BatchNorm statistics
     try:
-        features = fuse(model.features)  # works on a copy
-    except Exception:  # a custom model fx cannot trace: run it as it is
-        features = model.features
-    network = torch.nn.ModuleDict({"features": features, "classifier": model.classifier})
-    return network.eval().to(memory_format=torch.channels_last)
+        network.features = fuse(network.features, inplace=True)
+    except Exception as exc:  # noqa: BLE001  a custom model fx cannot trace: run it unfused
+        warnings.warn(f"running the model without BatchNorm folding ({type(exc).__name__}: {exc})",
+                      RuntimeWarning, stacklevel=2)
+    return network.to(memory_format=torch.channels_last)
 
 
 @dataclass

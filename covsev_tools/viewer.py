@@ -175,7 +175,9 @@ function render({ model, el }) {
     const free = !t || t === document.body || t === document.documentElement;
     if (!free && !app.contains(t)) return;
     const tag = (t && t.tagName || "").toLowerCase();
-    const typing = tag === "input" || tag === "textarea" || tag === "select" || (t && t.isContentEditable);
+    // a list (<select>) is not typing: after a pick with the mouse the shortcuts must still work,
+    // and arrows must not silently open the neighbouring entry
+    const typing = tag === "input" || tag === "textarea" || (t && t.isContentEditable);
     const name = keyName(e);
     if (typing) {
       if (e.key === "Escape") { t.blur(); e.preventDefault(); return; }
@@ -185,6 +187,7 @@ function render({ model, el }) {
     if (!model.get("bindings").includes(name)) return;
     e.preventDefault();
     e.stopPropagation();
+    if (tag === "select") t.blur();
     model.send({ kind: "key", key: name, typing: !!typing });
   };
   document.addEventListener("keydown", onKey, true);
@@ -285,7 +288,8 @@ class KeyCatcher(anywidget.AnyWidget):
 
     Keys are caught while the focus is inside the element with CSS class ``covsev-app`` (or on
     nothing, as after a page load in Voila); typing in a text box is left alone except Escape
-    (leave the box), Enter in a one-line box and Ctrl+Enter.
+    (leave the box), Enter in a one-line box and Ctrl+Enter. A focused list (the "Go to" and
+    reason lists) does not keep bound keys: it loses the focus and the key acts as a shortcut.
 
     Parameters
     ----------

@@ -165,6 +165,9 @@ def test_browser_session_mouse_keyboard_reload_resume(voila):
             page.get_by_label("Go to").select_option(label="Case 2")
             wait_case(page, 2)
             options = page.get_by_label("Go to").locator("option").all_inner_texts()
+            page.get_by_label("Go to").focus()  # as after a pick with the mouse
+            page.keyboard.press("0")  # a score for the highlighted lung, not the list's type-ahead
+            page.get_by_text("Total geographic extent: 4 / 8", exact=False).wait_for()
         finally:
             browser.close()
 

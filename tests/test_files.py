@@ -39,3 +39,38 @@ def test_text_and_npy_keep_their_exact_names(tmp_path):
 def test_docstring_example():
     result = doctest.testmod(files)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_symlink_target_is_replaced_and_permissions_kept(tmp_path):
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    files.write_text_atomic(link, "new\n")
+    assert link.is_symlink() and real.read_text() == "new\n"
+    assert (real.stat().st_mode & 0o777) == 0o640
+
+
+def test_a_pipe_is_written_directly(tmp_path):
+    import os
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text()))
+    reader.start()
+    files.write_text_atomic(pipe, "streamed\n")  # e.g. --out /dev/stdout
+    reader.join(timeout=10)
+    assert received == ["streamed\n"] and pipe.is_fifo()
+
+
+def test_two_writers_of_one_path_use_different_temporaries(tmp_path):
+    target = tmp_path / "out.txt"
+    with files.replaced_atomically(target) as first, files.replaced_atomically(target) as second:
+        assert first != second
+        first.write_text("first")
+        second.write_text("second")
+    assert target.read_text() == "first"  # the outer block finishes last and wins
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]

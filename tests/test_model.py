@@ -150,8 +150,24 @@ def test_inference_network_runs_an_untraceable_model_unfused():
 
     model = torch.nn.Module()
     model.features, model.classifier = Gated(), torch.nn.Linear(1, 2)
-    network = cm.inference_network(model.eval())
-    assert network.features is model.features and network.classifier is model.classifier
+    with pytest.warns(RuntimeWarning, match="without BatchNorm folding"):
+        network = cm.inference_network(model)
+    assert isinstance(network.features, Gated) and network.features is not model.features
+    x = torch.tensor([[-2.0]])
+    assert network.features(x).item() == 2.0
+
+
+def test_inference_network_leaves_a_training_model_as_it_was(weights_dir):
+    import torch
+
+    model = cm.load_densenet(weights_dir).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    network = cm.inference_network(model)
+    assert _batchnorms(network) == 62 and not network.training
+    assert model.training and all(m.training for m in model.modules())
+    assert _batchnorms(model) == 121
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key])
 
 
 def test_reuse_large_allocations_keeps_freed_buffers_mapped():
