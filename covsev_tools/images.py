@@ -453,6 +453,6 @@ def save_display_png(xray: XRay, path: str | Path, max_side: int | None = DISPLA
     ok, encoded = cv2.imencode(".png", to_display_uint8(xray, max_side), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ImageReadError(path, "cannot encode the display PNG")
-    with replaced_atomically(path) as tmp:
+    with replaced_atomically(path, durable=False) as tmp:  # rebuilt by re-running cohort create
         tmp.write_bytes(encoded.tobytes())
     return path

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .files import write_csv_atomic
+from .files import fsync_path, write_csv_atomic
 
 SCHEMA_VERSION = 1
 LABELS_DIR_ENV = "COVSEV_LABELS_DIR"
@@ -105,7 +105,7 @@ def _append_line(path: Path, payload: bytes) -> None:
     finally:
         os.close(fd)  # closing releases the lock
     if created:
-        _fsync_dir(path.parent)
+        fsync_path(path.parent)  # the new file's entry
 
 
 def _ends_torn(fd: int) -> bool:
@@ -120,15 +120,6 @@ def _write_all(fd: int, payload: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a newly created file's directory entry durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _read_locked(path: Path) -> bytes:
