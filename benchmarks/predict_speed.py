@@ -7,7 +7,7 @@ Runs, in one go and at the same batch size:
 
    - ``plain xrv model(x)``: the model as xrv's examples run it, default settings (the baseline
      of the issue's target);
-   - ``predictor network``: the network :class:`covsev_tools.model.Predictor` runs (BatchNorms
+   - ``predictor network``: the network :class:`covsev_tools.model.predictor.Predictor` runs (BatchNorms
      folded into the convolutions, channels-last, freed buffers reused); the ratio against it
      is the pipeline's own overhead (start-up, decoding, CSV);
 
@@ -42,7 +42,7 @@ DEFAULT_IMAGES = [DATA / "cohen2020" / "images", DATA / "brixia-public" / "image
 
 def image_files(folders) -> list[str]:
     """The files ``covsev predict FOLDER`` would read from each folder, folders in order."""
-    from covsev_tools.commands.predict import list_images
+    from covsev_tools.cli.predict import list_images
 
     return [str(p) for folder in folders for p in list_images(Path(folder))]
 
@@ -51,7 +51,7 @@ def random_checkpoint(folder: Path) -> Path:
     import torch
     import torchxrayvision as xrv
 
-    from covsev_tools.model import weights_filename
+    from covsev_tools.model.predictor import weights_filename
 
     torch.manual_seed(0)
     path = folder / weights_filename()
@@ -67,7 +67,7 @@ def model_only(weights_dir, n_images: int, batch_size: int, variant: str, passes
     """Best-of-``passes`` images/s of the forward pass alone, in this process."""
     import torch
 
-    from covsev_tools.model import (forward_features, inference_network, load_densenet,
+    from covsev_tools.model.predictor import (forward_features, inference_network, load_densenet,
                                     reuse_large_allocations)
 
     model = load_densenet(weights_dir)

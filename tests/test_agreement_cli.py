@@ -126,7 +126,7 @@ def test_output_format_is_required(tmp_path, capsys):
 
 
 def test_categories_from_a_scale(tmp_path, capsys):
-    pytest.importorskip("covsev_tools.scales")
+    pytest.importorskip("covsev_tools.scales.scale")
     path = write_export(tmp_path / "export.csv")
     base = [path, "--filter", "scale=extent", "--filter", "is_repeat=false", "--bootstrap", "10",
             "--categories", "extent", "--json"]

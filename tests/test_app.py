@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from covsev_tools.app import NOT_ASSESSABLE_REASONS, ScoringApp, ScoringSetupError, launch
-from covsev_tools.cohort import create_cohort
-from covsev_tools.store import LabelStore
+from covsev_tools.scoring.app import NOT_ASSESSABLE_REASONS, ScoringApp, ScoringSetupError, launch
+from covsev_tools.cohort.cohort import create_cohort
+from covsev_tools.labels.store import LabelStore
 
 
 def make_cohort(root: Path, n: int = 5, name: str = "tiny", scales=("extent", "opacity"),

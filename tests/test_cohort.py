@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from covsev_tools.cli import main as covsev
-from covsev_tools.cohort import (
+from covsev_tools.cohort.cohort import (
     KEY_COLUMNS,
     MANIFEST_COLUMNS,
     Cohort,
@@ -371,7 +371,7 @@ def crash_on_marked_files(job):
 def test_a_decoder_crash_loses_only_that_file(tmp_path, monkeypatch):
     import multiprocessing
 
-    import covsev_tools.cohort as cohort_module
+    import covsev_tools.cohort.cohort as cohort_module
 
     if multiprocessing.get_start_method() != "fork":
         pytest.skip("the stand-in decoder reaches the workers only when they are forked")
@@ -444,7 +444,7 @@ def test_failed_first_create_leaves_no_folder_behind(tmp_path):
 
 
 def test_cohort_name_fits_the_label_store(images, tmp_path):
-    from covsev_tools.store import LabelStore
+    from covsev_tools.labels.store import LabelStore
 
     name = "n" * 64
     cohort = create_cohort(images, name, out_dir=tmp_path / "ok", progress=False)

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from covsev_tools import model as cm
-from covsev_tools.preprocess import (center_crop, first_channel, normalize, prepare_image,
+from covsev_tools.model import predictor as cm
+from covsev_tools.model.preprocess import (center_crop, first_channel, normalize, prepare_image,
                                      resize_operator)
 from test_model_helpers import LUNG_OPACITY, seed_reference, write_images
 
@@ -135,7 +135,7 @@ def test_inference_network_folds_batchnorms_with_the_same_outputs(predictor, wei
     for g, w in zip(got, want):
         assert float((g - w).abs().max() / w.abs().max()) < 1e-5
     # saliency (what --saliency draws) goes through the folded network: same maps to rounding
-    from covsev_tools.saliency import saliency_maps
+    from covsev_tools.model.saliency import saliency_maps
 
     fused, plain = (saliency_maps(net, x[:2], predictor.mapping) for net in (network, predictor.model))
     np.testing.assert_allclose(fused, plain, rtol=1e-2, atol=1e-4 * plain.max())
@@ -244,7 +244,7 @@ def test_workers_zero_gives_the_same_numbers(weights_dir, images):
 
 @pytest.mark.realdata
 def test_dicom_is_normalised_from_its_stored_range(predictor, shared_data):
-    from covsev_tools.images import read_xray
+    from covsev_tools.images.reader import read_xray
 
     files = sorted((shared_data / "dicom").glob("*.dcm"))
     table = predictor.predict(files, progress=False)
@@ -290,7 +290,7 @@ def test_saliency_is_the_squared_input_gradient_blurred(predictor, images):
     import torch
     from PIL import Image
 
-    from covsev_tools.saliency import saliency_maps, severity_score
+    from covsev_tools.model.saliency import saliency_maps, severity_score
 
     prepared = prepare_image(np.asarray(Image.open(images["grey.png"])), 255)
     x = torch.from_numpy(np.stack([prepared, prepared]))

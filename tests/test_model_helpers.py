@@ -22,7 +22,7 @@ def make_checkpoint(folder: Path, seed: int = 0) -> Path:
     import torch
     import torchxrayvision as xrv
 
-    from covsev_tools.model import weights_filename
+    from covsev_tools.model.predictor import weights_filename
 
     torch.manual_seed(seed)
     model = xrv.models.DenseNet(weights=None)

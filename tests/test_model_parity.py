@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from covsev_tools import model as cm
+from covsev_tools.model import predictor as cm
 from test_model_helpers import seed_reference
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]

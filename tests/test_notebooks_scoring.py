@@ -11,7 +11,7 @@ import pytest
 from nbclient import NotebookClient
 from PIL import Image
 
-from covsev_tools.app import ScoringApp
+from covsev_tools.scoring.app import ScoringApp
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"

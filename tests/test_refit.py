@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from covsev_tools import refit
+from covsev_tools.model import refit
 from covsev_tools.cli import main
-from covsev_tools.model import OUTPUT_COLUMNS, SeverityMapping
+from covsev_tools.model.predictor import OUTPUT_COLUMNS, SeverityMapping
 
 A_EXT, B_EXT = 0.8705248236656189, 3.4137437
 

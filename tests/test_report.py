@@ -9,11 +9,11 @@ import pytest
 
 from covsev_tools import agreement
 from covsev_tools.cli import main
-from covsev_tools.reference import load_inputs
-from covsev_tools.report import build_report, software_versions
-from covsev_tools.simulate import published_labels_path, simulate_cohort
-from covsev_tools.tables import fmt_ci, to_latex
-from covsev_tools.validation import complete_panel, to_long
+from covsev_tools.validation.inputs import load_inputs
+from covsev_tools.report.build import build_report, software_versions
+from covsev_tools.datasets.simulate import published_labels_path, simulate_cohort
+from covsev_tools.report.tables import fmt_ci, to_latex
+from covsev_tools.validation.validate import complete_panel, to_long
 
 SECTIONS = ("1. Study", "2. Model vs reference", "3. The model as one more rater",
             "4. External validation", "5. Intra-rater reliability",
@@ -161,8 +161,8 @@ def test_cli_report_exports_ratings_from_the_label_store(tmp_path, capsys):
     import numpy as np
     from PIL import Image
 
-    from covsev_tools.cohort import create_cohort
-    from covsev_tools.store import LabelStore
+    from covsev_tools.cohort.cohort import create_cohort
+    from covsev_tools.labels.store import LabelStore
 
     images = tmp_path / "images"
     images.mkdir()

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from covsev_tools.store import (
+from covsev_tools.labels.store import (
     LabelStore,
     RaterIdError,
     StoreError,

@@ -9,14 +9,14 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from covsev_tools.store import LabelStore
+from covsev_tools.labels.store import LabelStore
 
 REPO = Path(__file__).resolve().parents[1]
 PROCESSES, THREADS, SAVES = 4, 3, 60
 
 WORKER = r"""
 import sys, threading
-from covsev_tools.store import LabelStore
+from covsev_tools.labels.store import LabelStore
 labels, worker, threads, saves, barrier_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 import os, time
 while not os.path.exists(barrier_file):  # start all processes at the same moment

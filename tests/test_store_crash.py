@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from covsev_tools.store import LabelStore
+from covsev_tools.labels.store import LabelStore
 
 REPO = Path(__file__).resolve().parents[1]
 ROUNDS = int(os.environ.get("COVSEV_CRASH_ROUNDS", "200"))
 
 WRITER = r"""
 import random, sys
-from covsev_tools.store import LabelStore
+from covsev_tools.labels.store import LabelStore
 store = LabelStore(sys.argv[1], "crash")
 rng = random.Random(int(sys.argv[2]))
 print("ready", flush=True)

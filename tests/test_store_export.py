@@ -6,10 +6,10 @@ import json
 import pandas as pd
 import pytest
 
-from covsev_tools.app import ScoringApp
+from covsev_tools.scoring.app import ScoringApp
 from covsev_tools.cli import main
-from covsev_tools.progress import PROGRESS_COLUMNS, rater_progress
-from covsev_tools.store import EXPORT_COLUMNS, LabelStore, ratings_export
+from covsev_tools.labels.progress import PROGRESS_COLUMNS, rater_progress
+from covsev_tools.labels.store import EXPORT_COLUMNS, LabelStore, ratings_export
 
 from test_app import make_cohort
 

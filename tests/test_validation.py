@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from covsev_tools import agreement
-from covsev_tools.reference import (InputError, ValidationInputs, load_inputs, reference_scores,
+from covsev_tools.validation.inputs import (InputError, ValidationInputs, load_inputs, reference_scores,
                                     tidy_ratings)
-from covsev_tools.simulate import simulate_cohort
-from covsev_tools.validation import (calibration, complete_panel, leave_one_rater_out,
+from covsev_tools.datasets.simulate import simulate_cohort
+from covsev_tools.validation.validate import (calibration, complete_panel, leave_one_rater_out,
                                      longitudinal_pairs, model_summary_mae, model_vs_reference,
                                      model_within_raters_sentence, repeat_pairs, subgroup_columns,
                                      to_long, validate)
@@ -199,7 +199,7 @@ def test_hash_in_a_comment_does_not_cut_the_row(tmp_path):
 
 
 def test_reference_only_input_skips_the_multi_rater_sections(tmp_path):
-    from covsev_tools.simulate import published_labels_path
+    from covsev_tools.datasets.simulate import published_labels_path
 
     sim = simulate_cohort(seed=0)
     sim.predictions.drop(columns="case_id").to_csv(tmp_path / "p.csv", index=False)
@@ -211,7 +211,7 @@ def test_reference_only_input_skips_the_multi_rater_sections(tmp_path):
 
 
 def test_out_of_fold_refit_recovers_an_exact_line():
-    from covsev_tools.external import out_of_fold
+    from covsev_tools.validation.external import out_of_fold
 
     x = np.linspace(-3, 3, 40)
     groups = np.repeat(np.arange(20), 2)  # two images per patient
@@ -221,7 +221,7 @@ def test_out_of_fold_refit_recovers_an_exact_line():
 
 
 def test_external_validation_is_paired_against_the_published_mapping(sim_inputs):
-    from covsev_tools.external import external_validation
+    from covsev_tools.validation.external import external_validation
 
     table, coefs, note = external_validation(sim_inputs, n_boot=100, seed=0, n_repeats=2)
     assert note is None

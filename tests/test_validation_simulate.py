@@ -6,8 +6,8 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from covsev_tools.model import OUTPUT_COLUMNS
-from covsev_tools.simulate import (LUNG_MAX, SimulationSettings, load_published_labels,
+from covsev_tools.model.predictor import OUTPUT_COLUMNS
+from covsev_tools.datasets.simulate import (LUNG_MAX, SimulationSettings, load_published_labels,
                                    simulate_cohort)
 
 

@@ -13,14 +13,14 @@ missing ratings allowed) and returns JSON-ready dicts with confidence intervals:
 
 Methods and the JSON schema: docs/readme/agreement.md.
 """
-from ._table import AgreementInputError, RatingsMatrix, parse_categories, ratings_matrix
-from .alpha import krippendorff_alpha
-from .continuous import bland_altman, concordance_ccc, continuous_xy, pearson, spearman
-from .formatting import format_csv, format_latex, format_markdown, to_json
-from .gwet import gwet_ac
-from .icc import icc
-from .kappa import cohen_kappa, fleiss_kappa
-from .report import agreement_report, pairwise_agreement
+from covsev_tools.agreement._table import AgreementInputError, RatingsMatrix, parse_categories, ratings_matrix
+from covsev_tools.agreement.alpha import krippendorff_alpha
+from covsev_tools.agreement.continuous import bland_altman, concordance_ccc, continuous_xy, pearson, spearman
+from covsev_tools.agreement.formatting import format_csv, format_latex, format_markdown, to_json
+from covsev_tools.agreement.gwet import gwet_ac
+from covsev_tools.agreement.icc import icc
+from covsev_tools.agreement.kappa import cohen_kappa, fleiss_kappa
+from covsev_tools.agreement.report import agreement_report, pairwise_agreement
 
 __all__ = [
     "AgreementInputError", "RatingsMatrix", "agreement_report", "bland_altman", "cohen_kappa",

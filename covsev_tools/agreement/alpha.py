@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._result import null, stat
-from .bootstrap import case_weights, with_bootstrap_ci
-from ._table import as_matrix
+from covsev_tools.agreement._result import null, stat
+from covsev_tools.agreement.bootstrap import case_weights, with_bootstrap_ci
+from covsev_tools.agreement._table import as_matrix
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 _CHUNK = 4_000_000  # cap on resamples × values² held at once for the ratio metric

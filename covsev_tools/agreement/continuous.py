@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from ._result import clean, null, stat
-from ._table import as_matrix
+from covsev_tools.agreement._result import clean, null, stat
+from covsev_tools.agreement._table import as_matrix
 
 
 def _complete(x, y):
@@ -156,7 +156,7 @@ def continuous_xy(x, y, level: float = 0.95, loa_ci: str = "exact") -> dict:
 
 
 def _pair_arrays(data, rater_a, rater_b, case, rater, score):
-    from .kappa import _two_raters
+    from covsev_tools.agreement.kappa import _two_raters
     matrix = as_matrix(data, case, rater, score)
     rater_a, rater_b = _two_raters(matrix, rater_a, rater_b)
     return matrix.pair(rater_a, rater_b)

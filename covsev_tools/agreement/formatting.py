@@ -11,8 +11,8 @@ import json
 
 import numpy as np
 
-from .alpha import LEVELS
-from .icc import FORMS, LABELS
+from covsev_tools.agreement.alpha import LEVELS
+from covsev_tools.agreement.icc import FORMS, LABELS
 
 GWET_TITLES = {"AC1": "Gwet's AC1", "AC2_linear": "Gwet's AC2 (linear)",
                "AC2_quadratic": "Gwet's AC2 (quadratic)"}
@@ -31,7 +31,7 @@ def to_json(report: dict, indent: int = 2) -> str:
 def format_number(value, digits: int = 2, missing: str = "—") -> str:
     """Fixed decimals with a true minus sign (U+2212), ``missing`` for a missing value.
 
-    The one number format of the package's tables (:mod:`covsev_tools.tables` uses it too).
+    The one number format of the package's tables (:mod:`covsev_tools.report.tables` uses it too).
 
     Examples
     --------

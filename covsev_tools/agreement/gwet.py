@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from ._result import null, stat
-from ._table import as_matrix
-from .kappa import NOT_CATEGORICAL, agreement_weights, category_counts
+from covsev_tools.agreement._result import null, stat
+from covsev_tools.agreement._table import as_matrix
+from covsev_tools.agreement.kappa import NOT_CATEGORICAL, agreement_weights, category_counts
 
 NAMES = {"AC1": None, "AC2_linear": "linear", "AC2_quadratic": "quadratic"}
 

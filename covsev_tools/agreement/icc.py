@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from ._result import null, stat
-from ._table import as_matrix
+from covsev_tools.agreement._result import null, stat
+from covsev_tools.agreement._table import as_matrix
 
 FORMS = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
 LABELS = {"ICC1": "ICC(1,1)", "ICC2": "ICC(A,1)", "ICC3": "ICC(C,1)",

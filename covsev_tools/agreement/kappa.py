@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from ._result import null, stat
-from .bootstrap import case_weights, with_bootstrap_ci
-from ._table import as_matrix
+from covsev_tools.agreement._result import null, stat
+from covsev_tools.agreement.bootstrap import case_weights, with_bootstrap_ci
+from covsev_tools.agreement._table import as_matrix
 
 NOT_CATEGORICAL = ("scores are not categorical (non-integer values); kappa-type statistics need "
                    "categories: pass categories='0-8' (CLI --categories) with integer scores")

@@ -5,14 +5,14 @@ from itertools import combinations
 
 import numpy as np
 
-from ._result import clean, null
-from ._table import as_matrix
-from .alpha import LEVELS, alpha_result
-from .bootstrap import case_weights
-from .continuous import continuous_xy
-from .gwet import NAMES as GWET_NAMES, gwet_result
-from .icc import icc_cases_used, icc_result
-from .kappa import NOT_CATEGORICAL, agreement_weights, fleiss_result, kappa_result, pair_tables
+from covsev_tools.agreement._result import clean, null
+from covsev_tools.agreement._table import as_matrix
+from covsev_tools.agreement.alpha import LEVELS, alpha_result
+from covsev_tools.agreement.bootstrap import case_weights
+from covsev_tools.agreement.continuous import continuous_xy
+from covsev_tools.agreement.gwet import NAMES as GWET_NAMES, gwet_result
+from covsev_tools.agreement.icc import icc_cases_used, icc_result
+from covsev_tools.agreement.kappa import NOT_CATEGORICAL, agreement_weights, fleiss_result, kappa_result, pair_tables
 
 KAPPA_FIELDS = {"kappa": None, "kappa_linear": "linear", "kappa_quadratic": "quadratic"}
 

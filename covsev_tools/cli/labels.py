@@ -1,0 +1,87 @@
+"""``covsev labels``: export the ratings (coordinator's unblinding step) and show progress."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add ``labels export`` and ``labels status`` to the CLI."""
+    labels = subparsers.add_parser("labels", help="rater labels: export ratings, show progress",
+                                   description="Rater labels of a cohort.")
+    sub = labels.add_subparsers(dest="labels_command", metavar="ACTION")
+    labels.set_defaults(handler=lambda _a: labels.print_help() or 2)
+
+    export = sub.add_parser("export", help="write the tidy ratings CSV (unblinds: coordinator only)")
+    export.add_argument("cohort_dir", metavar="COHORT_DIR")
+    export.add_argument("--out", required=True, help="ratings CSV to write")
+    export.add_argument("--labels-dir", help="labels folder (default $COVSEV_LABELS_DIR or labels/)")
+    export.set_defaults(handler=run_export)
+
+    status = sub.add_parser("status", help="per-rater progress (counts and time only; blind-safe)")
+    status.add_argument("cohort_dir", metavar="COHORT_DIR")
+    status.add_argument("--labels-dir", help="labels folder (default $COVSEV_LABELS_DIR or labels/)")
+    status.set_defaults(handler=run_status)
+
+
+def _load_cohort(path: str):
+    from covsev_tools.errors import CovsevError
+    from covsev_tools.cohort.cohort import Cohort, CohortError
+
+    try:
+        return Cohort.load(path)
+    except CohortError as exc:
+        raise CovsevError(str(exc)) from None
+
+
+def run_export(args) -> int:
+    """Write the ratings export; warnings (torn lines, unknown IDs) go to stderr."""
+    from covsev_tools.errors import CovsevError
+    from covsev_tools.cohort.cohort import CohortError
+    from covsev_tools.labels.store import StoreError, ratings_export, write_ratings_csv
+
+    cohort = _load_cohort(args.cohort_dir)
+    try:
+        frame = ratings_export(cohort, args.labels_dir)
+        if frame.empty:
+            # Usually a wrong --labels-dir or working directory: an empty CSV would pass silently.
+            raise CovsevError(f"no ratings for cohort {cohort.name!r} under "
+                              f"{_labels_root(args.labels_dir, cohort.name)}; nothing written")
+        write_ratings_csv(frame, args.out)
+    except (CohortError, StoreError, OSError) as exc:
+        raise CovsevError(str(exc)) from None
+    for warning in frame.attrs["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if frame.attrs["unknown_ids"]:
+        print(f"warning: {len(frame.attrs['unknown_ids'])} rated ID(s) are not in the cohort and were "
+              f"left out: {', '.join(frame.attrs['unknown_ids'][:10])}", file=sys.stderr)
+    raters, cases = frame["rater"].nunique(), frame["case_id"].nunique()
+    print(f"wrote {len(frame)} rows ({raters} raters, {cases} cases) to {args.out}")
+    return 0
+
+
+def run_status(args) -> int:
+    """Print the blind-safe progress table."""
+    from covsev_tools.errors import CovsevError
+    from covsev_tools.cohort.cohort import CohortError
+    from covsev_tools.labels.progress import rater_progress
+
+    cohort = _load_cohort(args.cohort_dir)
+    try:
+        table = rater_progress(cohort, args.labels_dir)
+    except CohortError as exc:
+        raise CovsevError(str(exc)) from None
+    for warning in table.attrs["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if table.empty:
+        print(f"cohort {cohort.name}: no raters yet")
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+def _labels_root(labels_dir, cohort_name: str) -> str:
+    """The folder the store reads for this cohort (for error messages)."""
+    from covsev_tools.labels.store import default_labels_dir
+
+    return str(Path(labels_dir or default_labels_dir()) / cohort_name)

@@ -1,0 +1,70 @@
+"""The ``covsev`` command.
+
+Each command group lives in ``covsev_tools/cli/<group>.py`` and exposes ``register(subparsers)``;
+heavy imports stay inside the handlers so that ``covsev --help`` starts in well under a second.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from covsev_tools import __version__
+from covsev_tools.errors import CovsevError
+
+COMMAND_GROUPS = ("cohort", "labels", "predict", "refit", "agreement", "report", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="covsev",
+        description="Blinded chest X-ray severity scoring and model validation.",
+    )
+    parser.add_argument("--version", action="version", version=f"covsev {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        try:
+            module = importlib.import_module(f"covsev_tools.cli.{group}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"covsev_tools.cli.{group}":
+                raise
+            continue  # a command group not built yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except CovsevError as exc:
+        print(f"covsev {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def console_main() -> None:
+    """Entry point of the ``covsev`` console script.
+
+    After a command that loaded torch, the interpreter's own teardown (finalising thousands of
+    torch modules and its thread pools) takes ~0.9 s on a 2-core machine — 7% of a 281-image
+    ``covsev predict``. Every output file is closed by then, so flush the standard streams and
+    leave at once.
+    """
+    status = main()
+    if "torch" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""A simulated multi-rater cohort around known true scores, to exercise every report section.
+
+The published labels of Cohen et al. 2020 are the mean of 3 raters per image; the individual
+ratings were not released. The simulator takes those means as the *known truth* and draws what a
+new study would record: integer per-lung scores from several raters with their own bias and noise,
+hidden repeat readings, patient/visit metadata, and model predictions with the published linear
+mapping's error. Everything is seeded, so a report on simulated data is reproducible.
+
+Rater model (per lung, per scale): ``score = clip(round(truth_lung + bias_rater + u_case,rater +
+e_reading), 0, max_lung)``, where ``u`` (persistent per rater and image) makes readings of the
+same image by the same rater agree more than readings by two raters, as in real reader studies.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from covsev_tools.model.predictor import PATHOLOGIES, paper_mapping
+from covsev_tools.validation.inputs import PREDICTION_COLUMNS
+
+#: Published linear mapping (slope, intercept) of the DenseNet "Lung Opacity" output, per scale.
+PUBLISHED_MAPPING = {scale: (paper_mapping().targets[column]["coef"][0],
+                             paper_mapping().targets[column]["intercept"])
+                     for scale, column in PREDICTION_COLUMNS.items()}
+
+#: Per-lung maximum of each built-in two-lung scale.
+LUNG_MAX = {"extent": 4, "opacity": 3}
+
+#: Metadata columns the simulator writes (and the ratings export carries).
+METADATA_COLUMNS = ("patientid", "offset", "sex", "age", "view", "site")
+
+
+@dataclass
+class SimulationSettings:
+    """Knobs of the simulation; the defaults give a realistic 4-rater study.
+
+    Attributes
+    ----------
+    raters : tuple of str
+        Rater names.
+    rater_bias : tuple of float
+        Per-lung bias of each rater on the extent scale (opacity gets 3/4 of it).
+    case_sd, reading_sd : float
+        Per-lung SD of the rater-by-image effect and of the reading-to-reading noise.
+    repeat_fraction : float
+        Fraction of cases every rater reads a second time, hidden.
+    model_sd : float
+        SD of the model's error on the raw "Lung Opacity" scale (1.75 gives extent MAE ~1.1).
+    model_ap_shift : float
+        Extra raw-output error on AP views (portable films look worse), so subgroups differ.
+    failed_predictions : int
+        Cases whose prediction fails (empty scores, ``error`` set), as happens with bad files.
+    not_assessable : float
+        Fraction of readings marked not assessable (empty score).
+    """
+
+    raters: tuple = ("R1", "R2", "R3", "R4")
+    rater_bias: tuple = (-0.3, 0.0, 0.15, 0.4)
+    case_sd: float = 0.55
+    reading_sd: float = 0.3
+    repeat_fraction: float = 0.15
+    model_sd: float = 1.75
+    model_ap_shift: float = 0.6
+    failed_predictions: int = 1
+    not_assessable: float = 0.005
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class SimulatedCohort:
+    """A simulated study: the files a real cohort would produce, plus the truth.
+
+    Attributes
+    ----------
+    ratings : DataFrame
+        Ratings export format (``covsev labels export``).
+    predictions : DataFrame
+        Predictions CSV format (``covsev predict``).
+    key : DataFrame
+        Coordinator key: ``case_id, filename`` and the metadata columns.
+    truth : DataFrame
+        Known truth: ``case_id, filename`` and per scale the total and per-lung latent scores.
+    repeats : DataFrame
+        ``repeat_id, case_id`` of the hidden repeats.
+    settings : SimulationSettings
+    seed : int
+    """
+
+    ratings: pd.DataFrame
+    predictions: pd.DataFrame
+    key: pd.DataFrame
+    truth: pd.DataFrame
+    repeats: pd.DataFrame
+    settings: SimulationSettings
+    seed: int
+
+    def write(self, out_dir: str | Path, name: str = "simulated") -> Path:
+        """Write the cohort folder (``cohort.json``, ``key.csv``, ``repeats.csv``, ``ratings.csv``,
+        ``predictions.csv``, ``truth.csv``) and return its path."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        info = {"name": name, "simulated": True, "seed": self.seed,
+                "scales": list(LUNG_MAX), "raters": list(self.settings.raters),
+                "counts": {"cases": int(len(self.key)), "repeats": int(len(self.repeats))},
+                "note": "Simulated ratings around the published means of Cohen et al. 2020"}
+        (out / "cohort.json").write_text(json.dumps(info, indent=2) + "\n")
+        for table, fname in ((self.key, "key.csv"), (self.repeats, "repeats.csv"),
+                             (self.ratings, "ratings.csv"), (self.predictions, "predictions.csv"),
+                             (self.truth, "truth.csv")):
+            table.to_csv(out / fname, index=False)
+        return out
+
+
+def load_published_labels(path: str | Path | None = None) -> pd.DataFrame:
+    """The bundled published labels: ``filename, geographic_mean, opacity_mean`` (94 images).
+
+    Parameters
+    ----------
+    path : path, optional
+        Another copy of ``covid-severity-scores.csv``; by default the bundled one.
+
+    References
+    ----------
+    Cohen JP et al. Predicting COVID-19 Pneumonia Severity on Chest X-ray with Deep Learning.
+    Cureus 12(7):e9448, 2020. Labels CC BY-SA.
+    """
+    from covsev_tools.validation.inputs import read_csv
+
+    return read_csv(Path(path) if path else published_labels_path(), "published labels")
+
+
+def published_labels_path(name: str = "covid-severity-scores.csv") -> Path:
+    """Path of a bundled file of the paper's published labels (package data).
+
+    Examples
+    --------
+    >>> published_labels_path().name
+    'covid-severity-scores.csv'
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file was removed from the installed package (``metadata.csv`` may be deleted to
+        drop its NonCommercial license).
+    """
+    path = Path(str(resources.files("covsev_tools.datasets") / "data" / name))
+    if not path.is_file():
+        raise FileNotFoundError(f"bundled published label file {name} not found at {path}")
+    return path
+
+
+def simulate_cohort(truth: pd.DataFrame | None = None, settings: SimulationSettings | None = None,
+                    seed: int = 0) -> SimulatedCohort:
+    """Simulate a multi-rater study around known true totals.
+
+    Parameters
+    ----------
+    truth : DataFrame, optional
+        ``filename, geographic_mean, opacity_mean`` (the published labels, the default).
+    settings : SimulationSettings, optional
+    seed : int
+        Seed of every random draw; the same seed gives identical tables.
+
+    Returns
+    -------
+    SimulatedCohort
+
+    Examples
+    --------
+    >>> sim = simulate_cohort(seed=1)
+    >>> sorted(sim.ratings["rater"].unique())
+    ['R1', 'R2', 'R3', 'R4']
+    """
+    settings = settings or SimulationSettings()
+    truth = load_published_labels() if truth is None else truth
+    rng = np.random.default_rng(seed)
+    key = _simulate_key(truth, rng)
+    lungs = _split_lungs(truth, key["case_id"], rng)
+    repeats = _choose_repeats(key["case_id"], settings.repeat_fraction, rng)
+    ratings = _simulate_ratings(lungs, key, repeats, settings, rng)
+    predictions = _simulate_predictions(lungs, key, settings, rng)
+    return SimulatedCohort(ratings, predictions, key, lungs, repeats, settings, seed)
+
+
+def _simulate_key(truth: pd.DataFrame, rng) -> pd.DataFrame:
+    """Case IDs, patients with follow-up visits, view, sex, age, site."""
+    n = len(truth)
+    case_id = [f"c{v:06x}" for v in rng.choice(16 ** 6, size=n, replace=False)]
+    visits = _patient_visits(n, rng)
+    patients = pd.Series(visits).value_counts().sort_index()
+    sex = dict(zip(patients.index, rng.choice(["M", "F"], size=len(patients), p=[0.6, 0.4])))
+    age = dict(zip(patients.index, np.clip(rng.normal(58, 15, len(patients)).round(), 18, 95)))
+    site = dict(zip(patients.index, rng.choice(["A", "B", "C"], size=len(patients), p=[.5, .3, .2])))
+    offset = np.zeros(n, dtype=int)
+    for pid in patients.index:
+        idx = np.flatnonzero(visits == pid)
+        offset[idx] = np.concatenate([[0], np.cumsum(rng.integers(1, 8, len(idx) - 1))])
+    return pd.DataFrame({
+        "case_id": case_id, "filename": truth["filename"].to_numpy(),
+        "patientid": [f"P{p:03d}" for p in visits], "offset": offset,
+        "sex": [sex[p] for p in visits], "age": [age[p] for p in visits],
+        "view": rng.choice(["PA", "AP"], size=n, p=[0.7, 0.3]), "site": [site[p] for p in visits]})
+
+
+def _patient_visits(n: int, rng) -> np.ndarray:
+    """Patient number per image: about 70% of patients have one image, the rest 2-4."""
+    sizes = []
+    while sum(sizes) < n:
+        sizes.append(int(rng.choice([1, 2, 3, 4], p=[0.7, 0.18, 0.08, 0.04])))
+    sizes[-1] -= sum(sizes) - n
+    return np.repeat(np.arange(1, len(sizes) + 1), sizes)
+
+
+def _split_lungs(truth: pd.DataFrame, case_id, rng) -> pd.DataFrame:
+    """Split each true total into right and left lungs (same asymmetry for both scales)."""
+    share = rng.beta(5, 5, size=len(truth))
+    out = {"case_id": list(case_id), "filename": truth["filename"].to_numpy()}
+    for scale, column in (("extent", "geographic_mean"), ("opacity", "opacity_mean")):
+        total = truth[column].to_numpy(dtype=float)
+        right = np.minimum(total * share, LUNG_MAX[scale])
+        left = np.minimum(total - right, LUNG_MAX[scale])
+        right = total - left  # what the left lung could not hold goes back to the right
+        out.update({scale: total, f"{scale}_right": right, f"{scale}_left": left})
+    return pd.DataFrame(out)
+
+
+def _choose_repeats(case_ids: pd.Series, fraction: float, rng) -> pd.DataFrame:
+    """Cases read twice, each with its own hidden display ID."""
+    n = int(round(fraction * len(case_ids)))
+    chosen = rng.choice(case_ids.to_numpy(), size=n, replace=False)
+    ids = [f"r{v:06x}" for v in rng.choice(16 ** 6, size=n, replace=False)]
+    return pd.DataFrame({"repeat_id": ids, "case_id": chosen})
+
+
+def _simulate_ratings(lungs, key, repeats, settings, rng) -> pd.DataFrame:
+    """Rows of the ratings export for every rater, first readings and hidden repeats."""
+    frames = []
+    for rater, bias in zip(settings.raters, settings.rater_bias):
+        persistent = rng.normal(0, settings.case_sd, size=(len(lungs), 4))
+        first = _read(lungs, bias, persistent, settings.reading_sd, rng)
+        frames.append(_export_rows(first, lungs["case_id"], lungs["case_id"], False, rater))
+        pos = lungs["case_id"].reset_index(drop=True).pipe(
+            lambda s: pd.Series(s.index, index=s)).loc[repeats["case_id"]].to_numpy()
+        again = _read(lungs.iloc[pos], bias, persistent[pos], settings.reading_sd, rng)
+        frames.append(_export_rows(again, repeats["case_id"], repeats["repeat_id"], True, rater))
+    ratings = pd.concat(frames, ignore_index=True)
+    ratings = _mark_not_assessable(ratings, settings.not_assessable, rng)
+    meta = key.set_index("case_id")
+    ratings = ratings.join(meta, on="case_id")
+    ratings.insert(0, "cohort", "simulated")
+    return ratings
+
+
+def _read(lungs, bias, persistent, reading_sd, rng) -> dict:
+    """One reading by one rater: integer per-lung scores of both scales."""
+    scores = {}
+    for j, (scale, lung) in enumerate((s, l) for s in LUNG_MAX for l in ("right", "left")):
+        scale_bias = bias if scale == "extent" else 0.75 * bias
+        latent = lungs[f"{scale}_{lung}"].to_numpy() + scale_bias + persistent[:, j]
+        latent = latent + rng.normal(0, reading_sd, size=len(latent))
+        scores[(scale, lung)] = np.clip(np.rint(latent), 0, LUNG_MAX[scale]).astype(int)
+    return scores
+
+
+def _export_rows(scores: dict, case_ids, display_ids, is_repeat: bool, rater: str) -> pd.DataFrame:
+    """Long export rows (right, left, total) for one reading session of one rater."""
+    frames = []
+    case_ids, display_ids = np.asarray(case_ids), np.asarray(display_ids)
+    for scale in LUNG_MAX:
+        parts = {"right": scores[(scale, "right")], "left": scores[(scale, "left")]}
+        parts["total"] = parts["right"] + parts["left"]
+        for component, values in parts.items():
+            frames.append(pd.DataFrame({
+                "case_id": case_ids, "display_id": display_ids, "is_repeat": is_repeat,
+                "rater": rater, "scale": scale, "scale_version": "1", "component": component,
+                "score": values.astype(float), "not_assessable": False,
+                "not_assessable_reason": "", "comment": "", "session_id": f"{rater}-s1"}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _mark_not_assessable(ratings: pd.DataFrame, fraction: float, rng) -> pd.DataFrame:
+    """Blank every component of a few readings, as a rater would for an unreadable film."""
+    readings = ratings[["display_id", "rater"]].drop_duplicates()
+    n = int(round(fraction * len(readings)))
+    chosen = readings.sample(n=n, random_state=int(rng.integers(2 ** 31))) if n else readings.iloc[:0]
+    hit = ratings.set_index(["display_id", "rater"]).index.isin(chosen.set_index(
+        ["display_id", "rater"]).index)
+    ratings.loc[hit, "score"] = np.nan
+    ratings.loc[hit, "not_assessable"] = True
+    ratings.loc[hit, "not_assessable_reason"] = "image quality"
+    return ratings
+
+
+def _simulate_predictions(lungs, key, settings, rng) -> pd.DataFrame:
+    """Predictions CSV: raw xrv outputs and the published mapping of "Lung Opacity"."""
+    slope, intercept = PUBLISHED_MAPPING["extent"]
+    n = len(lungs)
+    shift = np.where(key["view"].to_numpy() == "AP", settings.model_ap_shift, 0.0)
+    raw = (lungs["extent"].to_numpy() - intercept) / slope + shift + rng.normal(0, settings.model_sd, n)
+    out = pd.DataFrame({"case_id": lungs["case_id"], "filename": lungs["filename"]})
+    for scale, column in PREDICTION_COLUMNS.items():
+        a, b = PUBLISHED_MAPPING[scale]
+        out[column] = np.clip(a * raw + b, 0, 2 * LUNG_MAX[scale])
+    for name in PATHOLOGIES:
+        out[f"xrv:{name}"] = raw if name == "Lung Opacity" else 0.4 * raw + rng.normal(-1, 1, n)
+    out["error"] = ""
+    failed = rng.choice(n, size=settings.failed_predictions, replace=False)
+    out.loc[failed, [c for c in out.columns if c not in ("case_id", "filename", "error")]] = np.nan
+    out.loc[failed, "error"] = "ImageReadError: simulated unreadable file"
+    return out

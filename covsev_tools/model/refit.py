@@ -1,0 +1,369 @@
+"""Re-fitting severity regressors on a labelled cohort, evaluated with patient-grouped splits.
+
+This reproduces the paper's comparison of inputs to a linear severity regressor: (a) the Lung
+Opacity output alone, (b) the four outputs Lung Opacity, Pneumonia, Infiltration and Consolidation,
+(c) all 18 outputs and (d) the 1024-d pooled features, each with ordinary least squares and a ridge
+regression (standardised inputs, penalty chosen by efficient leave-one-out inside the training
+part). Evaluation repeats a patient-grouped K-fold (``GroupKFold(shuffle=True)``) or random
+patient-grouped splits (``GroupShuffleSplit``) so that no patient is on both sides, and reports
+MAE, RMSE, Pearson r and R^2 with their spread over repeats in a tidy table.
+
+:func:`seed_protocol` is the seed notebook's protocol: OLS on the raw Lung Opacity output over 50
+random 50/50 patient-grouped splits (seeds 0-49), PA images only, unclamped predictions.
+
+A model fitted on all rows is exported as a plain-JSON :class:`~covsev_tools.model.predictor.SeverityMapping`
+that ``covsev predict --mapping`` applies.
+
+References
+----------
+Cohen JP et al. Predicting COVID-19 Pneumonia Severity on Chest X-ray With Deep Learning. Cureus
+12(7):e9448, 2020 (arXiv:2005.11856), section "Results" and the torchxrayvision notebook
+``scripts/covid-severity/xray_covid_eval.ipynb``.
+
+Examples
+--------
+>>> data = assemble("predictions.csv", "covid-severity-scores.csv", "metadata.csv")  # doctest: +SKIP
+>>> table = compare(data, targets=["geographic_extent"])                           # doctest: +SKIP
+>>> fit_mapping(data, "lung_opacity", "linear").save("mapping.json")               # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from covsev_tools.model.predictor import (CLAMPS, FEATURE_PREFIX, N_FEATURES, OUTPUT_COLUMNS, OUTPUT_PREFIX, SCALES,
+                    SCORE_COLUMNS, SeverityMapping)
+
+FEATURE_SETS = {
+    "lung_opacity": [OUTPUT_PREFIX + "Lung Opacity"],
+    "four_outputs": [OUTPUT_PREFIX + p for p in
+                     ("Lung Opacity", "Pneumonia", "Infiltration", "Consolidation")],
+    "all_outputs": list(OUTPUT_COLUMNS),
+    "features_1024": [f"{FEATURE_PREFIX}{i}" for i in range(N_FEATURES)],
+}
+MODELS = ("linear", "ridge")
+METRICS = ("mae", "rmse", "pearson_r", "r2")
+LABEL_RENAMES = {"geographic_mean": "geographic_extent", "opacity_mean": "opacity"}
+RIDGE_ALPHAS = np.logspace(-3, 5, 17)
+
+
+def input_names(feature_set):
+    """Input names of a feature set: a name from ``FEATURE_SETS`` (returned as its tuple), or a
+    list/tuple of input names; an unknown name comes back unchanged for the caller to reject."""
+    if isinstance(feature_set, str):
+        return FEATURE_SETS.get(feature_set, feature_set)
+    return tuple(feature_set)
+
+
+@dataclass
+class RefitData:
+    """Labelled rows with their model inputs.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per labelled, readable image: ``filename``, targets, ``group``, optional ``view``,
+        ``xrv:<Pathology>`` outputs.
+    features : ndarray or None
+        (n, 1024) pooled features aligned with ``table`` rows.
+    group_col : str
+        Column the groups came from (``"filename"`` when no patient column was found).
+    """
+
+    table: object
+    features: np.ndarray | None
+    group_col: str
+
+    def design(self, feature_set: str) -> np.ndarray:
+        """(n, k) inputs of a feature set name or list of input names."""
+        names = input_names(feature_set)
+        if isinstance(names, str):
+            raise ValueError(f"unknown feature set {feature_set!r}; choose from {list(FEATURE_SETS)}")
+        if names and names[0].startswith(FEATURE_PREFIX):
+            if self.features is None:
+                raise ValueError(f"feature set {feature_set} needs the features .npy file")
+            return self.features[:, [int(n[len(FEATURE_PREFIX):]) for n in names]].astype(np.float64)
+        return self.table[list(names)].to_numpy(dtype=np.float64)
+
+    def subset(self, mask) -> "RefitData":
+        mask = np.asarray(mask, dtype=bool)
+        feats = None if self.features is None else self.features[mask]
+        return RefitData(self.table[mask].reset_index(drop=True), feats, self.group_col)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def read_labels(path) -> "pd.DataFrame":
+    """Read a labels CSV (``##`` comment lines allowed, as in the published file).
+
+    The published columns ``geographic_mean`` / ``opacity_mean`` are renamed to the score names
+    ``geographic_extent`` / ``opacity``.
+    """
+    from covsev_tools.validation.inputs import read_csv
+
+    labels = read_csv(path, "labels")
+    if "filename" not in labels.columns:
+        raise ValueError(f"{path}: no 'filename' column (columns: {list(labels.columns)})")
+    return labels.rename(columns=LABEL_RENAMES)
+
+
+def assemble(predictions, labels, metadata=None, features=None, *, group_col: str = "patientid",
+             key: str = "filename") -> RefitData:
+    """Join predictions, labels and metadata on ``key``; drop error rows and unlabelled images.
+
+    Parameters
+    ----------
+    predictions : path or DataFrame
+        The ``covsev predict`` CSV.
+    labels : path or DataFrame
+        Labels CSV (see :func:`read_labels`).
+    metadata : path or DataFrame, optional
+        Per-image metadata with ``group_col`` (patient) and optionally ``view``.
+    features : path or ndarray, optional
+        The ``--features`` .npy written with ``predictions`` (same row order).
+    group_col : str
+        Patient column; when absent everywhere each image is its own group.
+    key : str
+        Join column.
+    """
+    import pandas as pd
+
+    preds = predictions if isinstance(predictions, pd.DataFrame) else pd.read_csv(
+        predictions, keep_default_na=False, na_values=[""])
+    # the model's own scores share the label names; refitting only uses outputs and features
+    preds = preds.drop(columns=[c for c in SCORE_COLUMNS if c in preds.columns])
+    n_rows = len(preds)
+    preds = preds.assign(_row=np.arange(n_rows))
+    if "error" in preds.columns:
+        preds = preds[preds["error"].fillna("").astype(str) == ""]
+    labs = labels if isinstance(labels, pd.DataFrame) else read_labels(labels)
+    table = preds.merge(labs.drop(columns=[c for c in labs.columns if c in preds.columns and c != key]),
+                        on=key, how="inner")
+    if metadata is not None:
+        meta = metadata if isinstance(metadata, pd.DataFrame) else pd.read_csv(metadata)
+        meta = meta.drop_duplicates(key)
+        keep = [key] + [c for c in (group_col, "view") if c in meta.columns and c not in table.columns]
+        table = table.merge(meta[keep], on=key, how="left")
+    used = group_col if group_col in table.columns else key
+    table["group"] = table[used].astype(str)
+    feats = None
+    if features is not None:
+        feats = np.load(features) if not isinstance(features, np.ndarray) else features
+        if len(feats) != n_rows:
+            raise ValueError(f"features array has {len(feats)} rows, the predictions CSV {n_rows}")
+        feats = np.asarray(feats, dtype=np.float32)[table["_row"].to_numpy()]
+    table = table.drop(columns="_row").reset_index(drop=True)
+    return RefitData(table, feats, used)
+
+
+# ----------------------------------------------------------------------------- models and splits
+
+def make_model(name: str):
+    """A scikit-learn regressor: ``"linear"`` (OLS) or ``"ridge"`` (scaled, RidgeCV penalty)."""
+    from sklearn.linear_model import LinearRegression, RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "linear":
+        return LinearRegression()
+    if name == "ridge":
+        return make_pipeline(StandardScaler(), RidgeCV(alphas=RIDGE_ALPHAS))
+    raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
+
+
+def linear_coefficients(model) -> tuple[np.ndarray, float]:
+    """Coefficients and intercept on the raw inputs of a fitted :func:`make_model` regressor."""
+    if hasattr(model, "steps"):
+        scaler, reg = model.steps[0][1], model.steps[-1][1]
+        coef = reg.coef_ / scaler.scale_
+        return coef, float(reg.intercept_ - np.dot(coef, scaler.mean_))
+    return np.asarray(model.coef_, dtype=np.float64), float(model.intercept_)
+
+
+def grouped_splits(groups, scheme: str = "kfold", n_splits: int = 5, n_repeats: int = 10,
+                   test_size: float = 0.5, seed: int = 0):
+    """Patient-grouped train/test splits: list of ``(repeat, train_idx, test_idx)``.
+
+    ``"kfold"``: ``n_repeats`` x ``GroupKFold(n_splits, shuffle=True, random_state=seed + r)``;
+    ``"shuffle"``: ``n_repeats`` x one ``GroupShuffleSplit(test_size, random_state=seed + r)``.
+    No group is ever on both sides of a split.
+    """
+    from sklearn.model_selection import GroupKFold, GroupShuffleSplit
+
+    groups = np.asarray(groups)
+    X = np.zeros((len(groups), 1))
+    out = []
+    for r in range(n_repeats):
+        if scheme == "kfold":
+            cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed + r)
+        elif scheme == "shuffle":
+            cv = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed + r)
+        else:
+            raise ValueError(f"unknown scheme {scheme!r}; use 'kfold' or 'shuffle'")
+        out += [(r, train, test) for train, test in cv.split(X, groups=groups)]
+    return out
+
+
+def metrics(y_true, y_pred) -> dict:
+    """MAE, RMSE, Pearson r and R^2 of predictions."""
+    from scipy.stats import pearsonr
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    r = pearsonr(y_true, y_pred)[0] if np.ptp(y_pred) > 0 and np.ptp(y_true) > 0 else np.nan
+    return {"mae": mean_absolute_error(y_true, y_pred),
+            "rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))),
+            "pearson_r": float(r), "r2": r2_score(y_true, y_pred)}
+
+
+def evaluate(X, y, groups, model: str = "linear", *, scheme: str = "kfold", n_splits: int = 5,
+             n_repeats: int = 10, test_size: float = 0.5, seed: int = 0,
+             clamp: tuple | None = None) -> list[dict]:
+    """Per-repeat metrics of a regressor under patient-grouped splits.
+
+    With ``"kfold"`` the out-of-fold predictions of one repeat are pooled before scoring; with
+    ``"shuffle"`` each split's test half is scored. ``clamp`` clips predictions to the scale.
+
+    Returns
+    -------
+    list of dict
+        ``{"repeat": r, "mae": ..., "rmse": ..., "pearson_r": ..., "r2": ..., "n_test": ...}``
+    """
+    y = np.asarray(y, dtype=float)
+    pooled: dict[int, tuple[list, list]] = {}
+    for r, train, test in grouped_splits(groups, scheme, n_splits, n_repeats, test_size, seed):
+        fitted = make_model(model).fit(X[train], y[train])
+        pred = fitted.predict(X[test])
+        if clamp is not None:
+            pred = np.clip(pred, *clamp)
+        idx, values = pooled.setdefault(r, ([], []))
+        idx.extend(test)
+        values.extend(pred)
+    rows = []
+    for r, (idx, values) in sorted(pooled.items()):
+        rows.append({"repeat": r, **metrics(y[idx], values), "n_test": len(idx)})
+    return rows
+
+
+def _labelled(data: RefitData, target: str) -> tuple[RefitData, np.ndarray]:
+    """The rows labelled for ``target`` and their labels."""
+    y = data.table[target].to_numpy(dtype=float)
+    ok = ~np.isnan(y)
+    return data.subset(ok), y[ok]
+
+
+def _summarise(rows: list[dict], info: dict) -> list[dict]:
+    out = []
+    for metric in METRICS:
+        values = np.array([row[metric] for row in rows], dtype=float)
+        values = values[~np.isnan(values)]  # r is undefined when a split predicts a constant
+        out.append({**info, "metric": metric,
+                    "mean": values.mean() if len(values) else np.nan,
+                    "sd": values.std(ddof=1) if len(values) > 1 else np.nan,
+                    "min": values.min() if len(values) else np.nan,
+                    "max": values.max() if len(values) else np.nan, "n_repeats": len(rows)})
+    return out
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+def compare(data: RefitData, targets: Sequence[str] = ("geographic_extent", "opacity"),
+            feature_sets: Sequence[str] | None = None, models: Sequence[str] = MODELS, *,
+            scheme: str = "kfold", n_splits: int = 5, n_repeats: int = 10, test_size: float = 0.5,
+            seed: int = 0, clamp: bool = True):
+    """Tidy table comparing feature sets and models under the same grouped splits.
+
+    Parameters
+    ----------
+    data : RefitData
+    targets : sequence of str
+        Label columns (``geographic_extent``, ``opacity``).
+    feature_sets : sequence of str, optional
+        Names from :data:`FEATURE_SETS`; default all those available (``features_1024`` only with
+        features).
+    models : sequence of str
+        ``"linear"`` and/or ``"ridge"``.
+    scheme, n_splits, n_repeats, test_size, seed
+        See :func:`grouped_splits`.
+    clamp : bool
+        Clip predictions to each target's scale (as :func:`~covsev_tools.model.predictor.predict` does).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``target, features, model, scheme, n_images, n_patients, metric, mean, sd, min,
+        max, n_repeats``.
+    """
+    import pandas as pd
+
+    if feature_sets is None:
+        feature_sets = [f for f in FEATURE_SETS if f != "features_1024" or data.features is not None]
+    rows = []
+    for target in targets:
+        sub, y = _labelled(data, target)
+        for fset in feature_sets:
+            X = sub.design(fset)
+            for model in models:
+                per_repeat = evaluate(X, y, sub.table["group"], model, scheme=scheme,
+                                      n_splits=n_splits, n_repeats=n_repeats, test_size=test_size,
+                                      seed=seed, clamp=CLAMPS.get(target) if clamp else None)
+                info = {"target": target, "features": fset, "model": model, "scheme": scheme,
+                        "n_images": len(y), "n_patients": sub.table["group"].nunique()}
+                rows += _summarise(per_repeat, info)
+    return pd.DataFrame(rows)
+
+
+def seed_protocol(data: RefitData, targets: Sequence[str] = ("geographic_extent", "opacity"),
+                  n_seeds: int = 50, views: Sequence[str] | None = ("PA",)):
+    """The seed notebook's protocol: OLS on raw Lung Opacity, 50 grouped 50/50 splits (seeds 0-49).
+
+    Only images whose ``view`` is in ``views`` are used (all when the column is absent or
+    ``views`` is None); predictions are not clamped, as in the notebook.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same columns as :func:`compare`, ``scheme`` = ``"seed_notebook"``.
+    """
+    import pandas as pd
+
+    if views is not None and "view" in data.table.columns:
+        data = data.subset(data.table["view"].isin(list(views)).to_numpy())
+    rows = []
+    for target in targets:
+        sub, y = _labelled(data, target)
+        per_seed = evaluate(sub.design("lung_opacity"), y, sub.table["group"], "linear",
+                            scheme="shuffle", n_repeats=n_seeds, test_size=0.5, seed=0)
+        info = {"target": target, "features": "lung_opacity", "model": "linear",
+                "scheme": "seed_notebook", "n_images": len(y),
+                "n_patients": sub.table["group"].nunique()}
+        rows += _summarise(per_seed, info)
+    return pd.DataFrame(rows)
+
+
+def fit_mapping(data: RefitData, feature_set: str = "lung_opacity", model: str = "linear",
+                targets: Sequence[str] = ("geographic_extent", "opacity"),
+                provenance: dict | None = None) -> SeverityMapping:
+    """Fit ``model`` on all labelled rows and return it as a linear :class:`SeverityMapping`.
+
+    Examples
+    --------
+    >>> mapping = fit_mapping(data, "four_outputs", "ridge")     # doctest: +SKIP
+    >>> mapping.save("mapping.json")                              # doctest: +SKIP
+    """
+    names = input_names(feature_set)
+    specs, n_train = {}, {}
+    for target in targets:
+        sub, y = _labelled(data, target)
+        coef, intercept = linear_coefficients(make_model(model).fit(sub.design(feature_set), y))
+        specs[target] = {"coef": [float(c) for c in coef], "intercept": intercept,
+                         "clamp": list(CLAMPS[target]) if target in CLAMPS else None}
+        n_train[target] = len(y)
+    prov = {"method": f"{model} regression on {feature_set}", "library": "scikit-learn",
+            "group_col": data.group_col, "n_patients": int(data.table["group"].nunique()),
+            **(provenance or {})}
+    return SeverityMapping(features=list(names), targets=specs,
+                           target_scale={t: SCALES.get(t, t) for t in targets},
+                           n_train=max(n_train.values()) if n_train else 0, provenance=prov)

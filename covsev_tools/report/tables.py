@@ -1,0 +1,109 @@
+"""Paper-ready tables: estimates with CIs as "0.87 (0.81–0.91)", written as CSV, Markdown, LaTeX.
+
+The CSV keeps the raw numbers (``estimate, ci_low, ci_high``) for further analysis; Markdown and
+LaTeX (booktabs) carry the formatted text a paper prints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from covsev_tools.agreement.formatting import format_interval, format_number
+
+
+@dataclass
+class Table:
+    """One report table.
+
+    Attributes
+    ----------
+    name : str
+        File stem (``model_vs_reference``).
+    caption : str
+    raw : DataFrame
+        Numbers, written to CSV.
+    formatted : DataFrame
+        Strings, written to Markdown, LaTeX and HTML.
+    """
+
+    name: str
+    caption: str
+    raw: pd.DataFrame
+    formatted: pd.DataFrame
+
+
+def fmt(value, digits: int = 2) -> str:
+    """A number as a paper prints it: fixed decimals, a true minus sign (U+2212), "–" if missing.
+
+    :func:`covsev_tools.agreement.formatting.format_number` with an en dash for a missing value.
+
+    Examples
+    --------
+    >>> fmt(-0.104), fmt(float("nan"))
+    ('−0.10', '–')
+    """
+    if isinstance(value, str):
+        return value or "–"
+    return format_number(value, digits, missing="–")
+
+
+def fmt_ci(estimate, low, high, digits: int = 2) -> str:
+    """``"0.87 (0.81–0.91)"``; with negative bounds ``"0.05 (−0.10 to 0.21)"`` (a dash would be
+    ambiguous next to a minus sign). The interval is the agreement module's
+    :func:`~covsev_tools.agreement.formatting.format_interval`.
+
+    Examples
+    --------
+    >>> fmt_ci(0.8712, 0.81, 0.914)
+    '0.87 (0.81–0.91)'
+    >>> fmt_ci(0.05, -0.1, 0.21)
+    '0.05 (−0.10 to 0.21)'
+    """
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return fmt(estimate, digits)
+    return f"{fmt(estimate, digits)} ({format_interval(low, high, digits)})"
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    cells = table.astype(str).map(lambda s: s.replace("|", "\\|"))
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
+    """A booktabs LaTeX table (``\\toprule``/``\\midrule``/``\\bottomrule``), text escaped."""
+    styler = table.style.hide(axis="index").format(escape="latex")
+    styler = styler.format_index(escape="latex", axis=1)
+    latex = styler.to_latex(hrules=True, caption=caption.replace("%", r"\%"),
+                            label=f"tab:{label}", position="htbp", position_float="centering",
+                            column_format="l" * table.shape[1])
+    # the unicode minus and en dash print only with some TeX fonts: use TeX's own
+    return latex.replace("−", "$-$").replace("–", "--").replace("ρ", r"$\rho$")
+
+
+def write_table(table: Table, out_dir: str | Path) -> dict:
+    """Write ``<name>.csv`` (raw), ``<name>.md`` and ``<name>.tex``; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {ext: out / f"{table.name}.{ext}" for ext in ("csv", "md", "tex")}
+    table.raw.to_csv(paths["csv"], index=False)
+    paths["md"].write_text(f"**{table.caption}**\n\n" + to_markdown(table.formatted))
+    paths["tex"].write_text(to_latex(table.formatted, table.caption, table.name))
+    return paths
+
+
+def write_combined(tables: list, out_dir: str | Path) -> dict:
+    """All tables in one ``tables.md`` and one ``tables.tex`` (``\\usepackage{booktabs}``)."""
+    out = Path(out_dir)
+    md = "\n".join(f"**{t.caption}**\n\n{to_markdown(t.formatted)}" for t in tables)
+    tex = "% needs \\usepackage{booktabs}\n" + "\n".join(
+        to_latex(t.formatted, t.caption, t.name) for t in tables)
+    (out / "tables.md").write_text(md)
+    (out / "tables.tex").write_text(tex)
+    return {"md": out / "tables.md", "tex": out / "tables.tex"}

@@ -1,0 +1,134 @@
+"""External validation: the published mapping as is, against a mapping refitted on the cohort.
+
+A mapping fitted and scored on the same images flatters itself, so the refitted mapping is scored
+out of fold: patient-grouped K-fold cross-validation (:func:`covsev_tools.model.refit.grouped_splits`,
+no patient on both sides of a split), repeated with different fold assignments; each image's
+out-of-fold predictions are averaged over the repeats. Both mappings are then scored on the same
+images with the same bootstrap resamples, so the difference in MAE is paired.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from covsev_tools.validation import stats as vs
+from covsev_tools.validation.inputs import PREDICTION_COLUMNS, ValidationInputs, scale_range
+from covsev_tools.validation.stats import bootstrap_indices, percentile_ci
+
+RAW_OUTPUT = "xrv:Lung Opacity"
+
+
+def patient_groups(inputs: ValidationInputs, cases) -> tuple[np.ndarray, str]:
+    """Group label per case: the patient when known, else the image itself."""
+    meta = inputs.metadata
+    if "patientid" in meta.columns:
+        patients = meta["patientid"].reindex(cases)
+        if patients.notna().all():
+            return patients.astype(str).to_numpy(), "patientid"
+    return np.asarray(cases, dtype=str), "image"
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, clamp, *, n_splits: int = 5,
+                n_repeats: int = 10, seed: int = 0) -> np.ndarray:
+    """Out-of-fold predictions of an OLS refit of ``y`` on ``x``, averaged over repeats.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n,)
+        Raw model output ("Lung Opacity").
+    y : ndarray, shape (n,)
+        Reference score.
+    groups : ndarray
+        Patient of each image: a patient's images are always in the same fold.
+    clamp : (float, float)
+        Scale range the predictions are clipped to (as the published mapping is).
+    n_splits, n_repeats, seed : int
+        See :func:`covsev_tools.model.refit.grouped_splits`.
+    """
+    from covsev_tools.model.refit import grouped_splits, make_model
+
+    sums, counts = np.zeros(len(y)), np.zeros(len(y))
+    design = x.reshape(-1, 1)
+    for _, train, test in grouped_splits(groups, "kfold", n_splits, n_repeats, seed=seed):
+        fitted = make_model("linear").fit(design[train], y[train])
+        sums[test] += np.clip(fitted.predict(design[test]), *clamp)
+        counts[test] += 1
+    return sums / counts
+
+
+def _scores(pred, ref, idx, n_boot, seed) -> dict:
+    """MAE, RMSE (bootstrap CIs on ``idx``) and CCC (agreement module) of one mapping."""
+    err = pred - ref
+    out = {}
+    for name, est, reps in (("MAE", np.abs(err).mean(), np.abs(err)[idx].mean(axis=1)),
+                            ("RMSE", np.sqrt((err ** 2).mean()), np.sqrt((err ** 2)[idx].mean(axis=1))),
+                            ("Bias (pred − ref)", err.mean(), err[idx].mean(axis=1))):
+        low, high = percentile_ci(reps)
+        out[name] = {"estimate": float(est), "ci_low": low, "ci_high": high}
+    ccc = vs.paired_stat("ccc", pred, ref, n_boot, seed)
+    out["CCC"] = {k: ccc[k] for k in ("estimate", "ci_low", "ci_high")}
+    return out
+
+
+def external_validation(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
+                        n_splits: int = 5, n_repeats: int = 10):
+    """Published mapping vs the mapping refitted on this cohort, per scale.
+
+    Returns
+    -------
+    (DataFrame, DataFrame, str or None)
+        Scores ``scale, mapping, statistic, estimate, ci_low, ci_high, n`` (including the paired
+        ``Δ MAE (refit − published)``), refitted coefficients ``scale, mapping, slope, intercept,
+        n, groups``, and a note when the refit could not run.
+    """
+    if RAW_OUTPUT not in inputs.predictions.columns:
+        return pd.DataFrame(), pd.DataFrame(), (
+            f"Refit not possible: the predictions have no raw '{RAW_OUTPUT}' output column.")
+    rows, coefs, note = [], [], None
+    for scale in inputs.scales:
+        if scale not in PREDICTION_COLUMNS:
+            continue
+        both = pd.concat([inputs.reference_total(scale).rename("reference"),
+                          inputs.predictions[[scale, RAW_OUTPUT]]], axis=1, join="inner").dropna()
+        groups, kind = patient_groups(inputs, both.index)
+        if len(np.unique(groups)) < n_splits:
+            return pd.DataFrame(), pd.DataFrame(), (
+                f"Refit not possible: fewer than {n_splits} patients for {n_splits}-fold CV.")
+        if kind == "image":
+            note = ("No patient IDs in the metadata: cross-validation folds group by image, which "
+                    "is optimistic when patients have several images.")
+        rows += _scale_rows(scale, both, groups, n_boot, seed, n_splits, n_repeats)
+        coefs += _coefficients(scale, both, kind, len(np.unique(groups)))
+    return pd.DataFrame(rows), pd.DataFrame(coefs), note
+
+
+def _scale_rows(scale, both, groups, n_boot, seed, n_splits, n_repeats) -> list[dict]:
+    ref = both["reference"].to_numpy(dtype=float)
+    published = both[scale].to_numpy(dtype=float)
+    refit = out_of_fold(both[RAW_OUTPUT].to_numpy(dtype=float), ref, groups, scale_range(scale),
+                        n_splits=n_splits, n_repeats=n_repeats, seed=seed)
+    idx = bootstrap_indices(len(ref), n_boot, seed)
+    label = f"refitted ({n_splits}-fold patient-grouped CV × {n_repeats})"
+    rows = []
+    for mapping, pred in (("published (as is)", published), (label, refit)):
+        for stat, values in _scores(pred, ref, idx, n_boot, seed).items():
+            rows.append({"scale": scale, "mapping": mapping, "statistic": stat, **values, "n": len(ref)})
+    diff = np.abs(refit - ref) - np.abs(published - ref)
+    low, high = percentile_ci(diff[idx].mean(axis=1))
+    rows.append({"scale": scale, "mapping": label, "statistic": "Δ MAE (refit − published)",
+                 "estimate": float(diff.mean()), "ci_low": low, "ci_high": high, "n": len(ref)})
+    return rows
+
+
+def _coefficients(scale, both, kind, n_groups) -> list[dict]:
+    """Slope and intercept of the published mapping and of the refit on all images."""
+    from covsev_tools.model.refit import linear_coefficients, make_model
+    from covsev_tools.datasets.simulate import PUBLISHED_MAPPING
+
+    x = both[RAW_OUTPUT].to_numpy(dtype=float).reshape(-1, 1)
+    coef, intercept = linear_coefficients(make_model("linear").fit(x, both["reference"].to_numpy()))
+    slope0, intercept0 = PUBLISHED_MAPPING[scale]
+    return [{"scale": scale, "mapping": "published", "slope": slope0, "intercept": intercept0,
+             "n": 94, "groups": "Cohen et al. 2020"},
+            {"scale": scale, "mapping": "refitted (all images)", "slope": float(coef[0]),
+             "intercept": intercept, "n": len(both), "groups": f"{n_groups} {'patients' if kind == 'patientid' else 'images'}"}]

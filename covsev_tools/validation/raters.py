@@ -1,0 +1,252 @@
+"""The model as one more rater, and each rater against themself.
+
+* **Leave-one-rater-out**: each rater against the consensus of the *other* raters, and the model
+  against that same consensus, with a paired bootstrap CI of the difference in MAE (cases
+  resampled; the same resamples for rater and model). This puts the model on the raters' own
+  scale of disagreement: the inter-rater ceiling.
+* **ICC with and without the model** (the agreement module's ICC(A,1), ICC(A,k)).
+* **Intra-rater reliability** from the hidden repeat readings.
+
+References
+----------
+McGraw KO, Wong SP. Forming inferences about some intraclass correlation coefficients.
+Psychological Methods 1996;1(1):30-46.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from covsev_tools.validation import stats as vs
+from covsev_tools.validation.inputs import ValidationInputs, scale_range
+from covsev_tools.agreement.formatting import format_number
+from covsev_tools.validation.stats import bootstrap_indices, percentile_ci
+
+
+def _fmt(value) -> str:
+    return format_number(value, missing="–")
+
+
+def complete_panel(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
+    """First-reading totals of every rater plus the model, on cases where all are present."""
+    wide = inputs.totals(scale)
+    wide = wide.join(inputs.predictions[scale].rename("model"), how="inner")
+    return wide.dropna()
+
+
+def consensus(scores: pd.DataFrame, method: str = "mean") -> pd.Series:
+    """Row-wise consensus (mean or median) of the raters' columns."""
+    return scores.mean(axis=1) if method == "mean" else scores.median(axis=1)
+
+
+def leave_one_rater_out(panel: pd.DataFrame, method: str = "mean", n_boot: int = 1000,
+                        seed: int = 0) -> pd.DataFrame:
+    """Each rater, and the model, against the consensus of the other raters.
+
+    For rater *r* the consensus is the mean (or median) of the other raters' scores of the case;
+    the model is compared with that same consensus, so ``model MAE - rater MAE`` is a paired
+    difference. Its 95% CI resamples cases (the same resamples for rater and model).
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Index case, one column per rater and a ``model`` column (see :func:`complete_panel`).
+    method : {"mean", "median"}
+    n_boot, seed : int
+
+    Returns
+    -------
+    DataFrame
+        One row per left-out rater: ``rater, n, rater_mae (+ci), model_mae (+ci),
+        difference (+ci)``.
+
+    Examples
+    --------
+    >>> panel = pd.DataFrame({"A": [0, 2], "B": [1, 2], "C": [2, 2], "model": [1, 2]})
+    >>> leave_one_rater_out(panel, n_boot=10)["rater_mae"].tolist()
+    [0.75, 0.0, 0.75]
+    """
+    raters = [c for c in panel.columns if c != "model"]
+    if len(raters) < 2:
+        raise ValueError("leave-one-rater-out needs at least two raters")
+    idx = bootstrap_indices(len(panel), n_boot, seed)
+    model = panel["model"].to_numpy(dtype=float)
+    rows = []
+    for rater, others in _other_consensus(panel, method).items():
+        rater_err = np.abs(panel[rater].to_numpy(dtype=float) - others)
+        model_err = np.abs(model - others)
+        rows.append(_loro_row(rater, rater_err, model_err, idx))
+    return pd.DataFrame(rows)
+
+
+def _other_consensus(panel: pd.DataFrame, method: str) -> dict:
+    """Per rater of the panel, the consensus of the *other* raters for each case (array)."""
+    raters = [c for c in panel.columns if c != "model"]
+    return {rater: consensus(panel[[r for r in raters if r != rater]], method).to_numpy(dtype=float)
+            for rater in raters}
+
+
+def _loro_row(rater: str, rater_err: np.ndarray, model_err: np.ndarray, idx: np.ndarray) -> dict:
+    """Point estimates and paired percentile CIs for one left-out rater."""
+    rater_reps, model_reps = rater_err[idx].mean(axis=1), model_err[idx].mean(axis=1)
+    row = {"rater": rater, "n": len(rater_err)}
+    for name, est, reps in (("rater_mae", rater_err.mean(), rater_reps),
+                            ("model_mae", model_err.mean(), model_reps),
+                            ("difference", model_err.mean() - rater_err.mean(), model_reps - rater_reps)):
+        low, high = percentile_ci(reps)
+        row.update({name: float(est), f"{name}_ci_low": low, f"{name}_ci_high": high})
+    return row
+
+
+def model_summary_mae(panel: pd.DataFrame, method: str = "mean", n_boot: int = 1000,
+                      seed: int = 0) -> dict:
+    """The model's MAE against the other-rater consensus, averaged over the left-out raters.
+
+    Returns
+    -------
+    dict
+        ``estimate, ci_low, ci_high`` (same resamples as :func:`leave_one_rater_out`).
+    """
+    idx = bootstrap_indices(len(panel), n_boot, seed)
+    model = panel["model"].to_numpy(dtype=float)
+    errs = np.array([np.abs(model - others) for others in _other_consensus(panel, method).values()])
+    per_case = errs.mean(axis=0)
+    low, high = percentile_ci(per_case[idx].mean(axis=1))
+    return {"estimate": float(per_case.mean()), "ci_low": low, "ci_high": high}
+
+
+def model_within_raters_sentence(loro: pd.DataFrame, summary: dict, scale: str) -> str:
+    """One sentence: does the model's MAE lie within the range of the raters' own MAE?
+
+    The closest rater is the one whose MAE is nearest the model's; the paired difference to that
+    rater carries the uncertainty of the comparison.
+    """
+    low, high = loro["rater_mae"].min(), loro["rater_mae"].max()
+    est = summary["estimate"]
+    where = ("lies within" if low <= est <= high else
+             "is below (better than)" if est < low else "is above (worse than)")
+    closest = loro.iloc[(loro["rater_mae"] - est).abs().argmin()]
+    own = (f"the range of the raters' own MAE ({_fmt(low)}–{_fmt(high)})" if _fmt(low) != _fmt(high)
+           else f"the raters' own MAE ({_fmt(low)})")
+    if _fmt(low) == _fmt(high) and where == "lies within":
+        where = "equals"
+    return (f"On {scale}, the model's MAE against the consensus of the other raters "
+            f"({_fmt(est)}, 95% CI {_fmt(summary['ci_low'])}–{_fmt(summary['ci_high'])}) {where} "
+            f"{own}; the paired difference to the closest rater ({closest['rater']}) is "
+            f"{_fmt(closest['difference'])} ({_fmt(closest['difference_ci_low'])} to "
+            f"{_fmt(closest['difference_ci_high'])}).")
+
+
+def icc_with_and_without_model(panel: pd.DataFrame) -> pd.DataFrame:
+    """ICC among the raters, and with the model added as one more rater.
+
+    Returns
+    -------
+    DataFrame
+        ``panel (raters / raters + model), type, estimate, ci_low, ci_high, n, k``.
+    """
+    rows = []
+    raters = [c for c in panel.columns if c != "model"]
+    for label, columns in (("raters", raters), ("raters + model", raters + ["model"])):
+        forms = vs.icc(to_long(panel[columns]))
+        for form in ("ICC2", "ICC2k"):
+            rows.append({"panel": label, "form": forms[form]["label"], **_strip(forms[form]),
+                         "n": len(panel), "k": len(columns)})
+    return pd.DataFrame(rows)
+
+
+def _strip(result: dict) -> dict:
+    return {key: result[key] for key in ("estimate", "ci_low", "ci_high")}
+
+
+def to_long(wide: pd.DataFrame) -> pd.DataFrame:
+    """Wide (case × rater) scores to the tidy ``case, rater, score`` table of the agreement API."""
+    long = wide.rename_axis(index="case", columns="rater").stack().rename("score").reset_index()
+    long["rater"] = long["rater"].astype(str)
+    return long
+
+
+def model_as_rater(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Leave-one-rater-out, ICC with/without the model and pairwise agreement, per scale.
+
+    Returns
+    -------
+    dict
+        ``loro`` (DataFrame, a ``scale`` column added), ``icc``, ``pairwise`` (dict scale ->
+        DataFrame), ``sentences`` (dict scale -> str), ``summary`` (dict scale -> dict).
+    """
+    out = {"loro": [], "icc": [], "pairwise": {}, "sentences": {}, "summary": {}}
+    for scale in inputs.scales:
+        panel = complete_panel(inputs, scale)
+        if panel.shape[1] < 3 or len(panel) < 3:
+            continue
+        loro = leave_one_rater_out(panel, inputs.reference_method, n_boot, seed)
+        summary = model_summary_mae(panel, inputs.reference_method, n_boot, seed)
+        out["loro"].append(loro.assign(scale=scale))
+        out["icc"].append(icc_with_and_without_model(panel).assign(scale=scale))
+        out["pairwise"][scale] = vs.pairwise_matrix(to_long(panel))
+        out["sentences"][scale] = model_within_raters_sentence(loro, summary, scale)
+        out["summary"][scale] = summary
+    for key in ("loro", "icc"):
+        out[key] = pd.concat(out[key], ignore_index=True) if out[key] else pd.DataFrame()
+    return out
+
+
+# --------------------------------------------------------------------------- intra-rater
+
+def repeat_pairs(ratings: pd.DataFrame, scale: str) -> pd.DataFrame:
+    """First and repeat reading of the same case by the same rater (scale totals).
+
+    Returns
+    -------
+    DataFrame
+        ``rater, case, first, repeat``.
+    """
+    rows = ratings[(ratings["scale"] == scale) & (ratings["component"] == "total")]
+    first = rows[~rows["is_repeat"]].groupby(["rater", "case"])["score"].first()
+    again = rows[rows["is_repeat"]].groupby(["rater", "case"])["score"].first()
+    pairs = pd.concat([first.rename("first"), again.rename("repeat")], axis=1, join="inner")
+    return pairs.dropna().reset_index()
+
+
+def intra_rater(inputs: ValidationInputs) -> pd.DataFrame:
+    """Intra-rater reliability per rater and scale from the hidden repeats.
+
+    Returns
+    -------
+    DataFrame
+        ``scale, rater, n_pairs, icc (+ci), weighted_kappa, mae``. ICC is the two-way
+        absolute-agreement single-measure ICC(2,1) of reading 1 vs reading 2; kappa is
+        quadratic-weighted.
+    """
+    rows = []
+    if inputs.ratings is None or not inputs.ratings["is_repeat"].any():
+        return pd.DataFrame()
+    for scale in inputs.ratings["scale"].unique():
+        pairs = repeat_pairs(inputs.ratings, scale)
+        for rater, grp in pairs.groupby("rater"):
+            rows.append({"scale": scale, "rater": rater, "n_pairs": len(grp),
+                         **_reliability(grp["first"].to_numpy(), grp["repeat"].to_numpy(),
+                                        _categories(scale))})
+    return pd.DataFrame(rows)
+
+
+def _reliability(first: np.ndarray, repeat: np.ndarray, categories=None) -> dict:
+    """ICC(2,1), quadratic-weighted kappa and MAE of two readings (NaN when too few pairs)."""
+    out = {"icc": np.nan, "icc_ci_low": np.nan, "icc_ci_high": np.nan,
+           "weighted_kappa": np.nan, "mae": float(np.abs(first - repeat).mean()) if len(first) else np.nan}
+    if len(first) >= 3:
+        long = to_long(pd.DataFrame({"reading 1": first, "reading 2": repeat}))
+        icc = vs.icc(long)["ICC2"]
+        out.update({"icc": icc["estimate"], "icc_ci_low": icc["ci_low"], "icc_ci_high": icc["ci_high"]})
+        out["weighted_kappa"] = vs.weighted_kappa(long, categories)
+    return out
+
+
+def _categories(scale: str):
+    """Full category range of a scale total (so an unused score still counts in the kappa)."""
+    try:
+        low, high = scale_range(scale)
+    except (KeyError, LookupError, ValueError, OSError):
+        return None
+    return f"{low}-{high}"
