@@ -27,7 +27,7 @@ def repo_root() -> Path:
 def weights_dir(tmp_path_factory) -> Path:
     """A folder holding a seeded random-weights xrv checkpoint under its standard file name, so the
     real loading code runs offline (the published weights cannot be downloaded here)."""
-    from test_model_helpers import make_checkpoint
+    from helpers import make_checkpoint
 
     folder = tmp_path_factory.mktemp("weights")
     make_checkpoint(folder)

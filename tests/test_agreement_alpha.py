@@ -11,6 +11,8 @@ from covsev_tools.agreement import krippendorff_alpha
 from covsev_tools.agreement.alpha import LEVELS, alpha_batch
 from covsev_tools.agreement.bootstrap import case_weights
 
+from helpers import long_table
+
 NAN = np.nan
 # Krippendorff (2011) "Computing Krippendorff's alpha-reliability", C: 4 observers × 12 units.
 RELIABILITY_DATA = np.array([
@@ -22,11 +24,6 @@ RELIABILITY_DATA = np.array([
 # reported there for the same data (and reproduced exactly by the krippendorff package).
 PUBLISHED = {"nominal": 0.743, "ordinal": 0.815, "interval": 0.849, "ratio": 0.797}
 
-
-def long_table(wide: np.ndarray) -> pd.DataFrame:
-    n, k = wide.shape
-    return pd.DataFrame({"case": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
-                         "score": wide.ravel()})
 
 
 @pytest.mark.parametrize("level", LEVELS)

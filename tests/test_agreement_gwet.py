@@ -9,11 +9,8 @@ from irrCAC.raw import CAC
 
 from covsev_tools.agreement import gwet_ac
 
+from helpers import long_table
 
-def long_table(wide: np.ndarray) -> pd.DataFrame:
-    n, k = wide.shape
-    return pd.DataFrame({"case": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
-                         "score": wide.ravel()})
 
 
 def irrcac(wide, weights, categories):

@@ -9,6 +9,8 @@ import pytest
 from covsev_tools.agreement import icc
 from covsev_tools.agreement.icc import FORMS, icc_from_matrix, mean_squares
 
+from helpers import long_table
+
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges.
 SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8],
                           [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], dtype=float)
@@ -16,11 +18,6 @@ PUBLISHED = {"ICC1": 0.17, "ICC2": 0.29, "ICC3": 0.71, "ICC1k": 0.44, "ICC2k": 0
 PINGOUIN_TYPES = dict(zip(FORMS, ["ICC(1,1)", "ICC(A,1)", "ICC(C,1)", "ICC(1,k)", "ICC(A,k)",
                                   "ICC(C,k)"]))
 
-
-def long_table(wide: np.ndarray) -> pd.DataFrame:
-    n, k = wide.shape
-    return pd.DataFrame({"case": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
-                         "score": wide.ravel()})
 
 
 def pingouin_icc(table: pd.DataFrame) -> pd.DataFrame:

@@ -10,6 +10,8 @@ from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa, fleiss
 
 from covsev_tools.agreement import cohen_kappa, fleiss_kappa
 
+from helpers import long_table
+
 # Fleiss (1971): 30 patients, 6 psychiatrists, 5 diagnoses; published kappa 0.430.
 DIAGNOSES = np.array([
     [4, 4, 4, 4, 4, 4], [2, 2, 2, 5, 5, 5], [2, 3, 3, 3, 3, 5], [5, 5, 5, 5, 5, 5],
@@ -26,11 +28,6 @@ WIKIPEDIA_COUNTS = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6],
                              [2, 2, 8, 1, 1], [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2],
                              [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]])
 
-
-def long_table(wide: np.ndarray) -> pd.DataFrame:
-    n, k = wide.shape
-    return pd.DataFrame({"case": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
-                         "score": wide.ravel()})
 
 
 def two_raters(n=80, seed=0, q=9, missing=0.0):

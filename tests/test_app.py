@@ -10,20 +10,9 @@ import pytest
 from PIL import Image
 
 from covsev_tools.scoring.app import NOT_ASSESSABLE_REASONS, ScoringApp, ScoringSetupError, launch
-from covsev_tools.cohort.cohort import create_cohort
 from covsev_tools.labels.store import LabelStore
 
-
-def make_cohort(root: Path, n: int = 5, name: str = "tiny", scales=("extent", "opacity"),
-                repeat_fraction: float = 0.0, seed: int = 3):
-    """A cohort made from ``n`` generated PNGs whose file names are easy to spot in a page."""
-    images = root / f"{name}_images"
-    images.mkdir(parents=True)
-    for i in range(n):
-        pixels = (np.random.default_rng(i).random((48, 40)) * 255).astype("uint8")
-        Image.fromarray(pixels).save(images / f"SECRETPATIENT{i:03d}_scan.png")
-    return create_cohort(images, name, out_dir=root / name, seed=seed, scales=scales,
-                         repeat_fraction=repeat_fraction, repeat_min_gap=1, progress=False, workers=1)
+from helpers import make_cohort
 
 
 @pytest.fixture

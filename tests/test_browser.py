@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from test_app import make_cohort
+from helpers import make_cohort
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,7 +9,7 @@ import pytest
 from covsev_tools.model import predictor as cm
 from covsev_tools.model.preprocess import (center_crop, first_channel, normalize, prepare_image,
                                      resize_operator)
-from test_model_helpers import LUNG_OPACITY, seed_reference, write_images
+from helpers import LUNG_OPACITY, seed_reference, write_images
 
 
 @pytest.fixture(scope="module")

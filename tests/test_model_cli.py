@@ -13,7 +13,7 @@ import pytest
 
 from covsev_tools.model import predictor as cm
 from covsev_tools.cli import main
-from test_model_helpers import write_images
+from helpers import write_images
 
 
 @pytest.fixture(scope="module")

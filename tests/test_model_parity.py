@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from covsev_tools.model import predictor as cm
-from test_model_helpers import seed_reference
+from helpers import seed_reference
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 

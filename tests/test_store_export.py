@@ -11,7 +11,7 @@ from covsev_tools.cli import main
 from covsev_tools.labels.progress import PROGRESS_COLUMNS, rater_progress
 from covsev_tools.labels.store import EXPORT_COLUMNS, LabelStore, ratings_export
 
-from test_app import make_cohort
+from helpers import make_cohort
 
 
 @pytest.fixture

@@ -1,13 +1,15 @@
-"""Shared helpers for the model tests: an offline checkpoint, generated images, the seed method.
+"""Helpers shared by the tests: generated cohorts and images, an offline checkpoint, the seed method,
+and the long (case, rater, score) table the agreement tests feed in.
 
-Kept in a test module (not in the package) on purpose: ``seed_reference`` is the paper's
-``predict_severity.py`` pipeline, the yardstick the package is checked against.
+Kept out of the package on purpose: ``seed_reference`` is the paper's ``predict_severity.py``
+pipeline, the yardstick the package is checked against.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 LUNG_OPACITY = 16  # index in xrv's 18 pathologies
 
@@ -89,3 +91,26 @@ def seed_reference(path, model) -> dict:
     return {"geographic_extent": float(extent), "opacity": float(opacity),
             "outputs": outputs.numpy().astype(np.float64),
             "features": features.numpy().astype(np.float64)}
+
+
+def long_table(wide: np.ndarray) -> pd.DataFrame:
+    """A cases × raters matrix as the tidy long table the agreement functions take."""
+    n, k = wide.shape
+    return pd.DataFrame({"case": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
+                         "score": wide.ravel()})
+
+
+def make_cohort(root: Path, n: int = 5, name: str = "tiny", scales=("extent", "opacity"),
+                repeat_fraction: float = 0.0, seed: int = 3):
+    """A cohort made from ``n`` generated PNGs whose file names are easy to spot in a page."""
+    from PIL import Image
+
+    from covsev_tools.cohort import create_cohort
+
+    images = root / f"{name}_images"
+    images.mkdir(parents=True)
+    for i in range(n):
+        pixels = (np.random.default_rng(i).random((48, 40)) * 255).astype("uint8")
+        Image.fromarray(pixels).save(images / f"SECRETPATIENT{i:03d}_scan.png")
+    return create_cohort(images, name, out_dir=root / name, seed=seed, scales=scales,
+                         repeat_fraction=repeat_fraction, repeat_min_gap=1, progress=False, workers=1)
