@@ -25,6 +25,6 @@ clean:
 	rm -rf $(VENV) build *.egg-info
 
 # The README is assembled from docs/readme/*.md (one section per module); edit those, then run this.
-README_PARTS := 00_intro 01_overview foundation scoring model agreement validation 90_offline_dev_licenses
+README_PARTS := 00_intro 01_overview architecture foundation scoring model agreement validation 90_offline_dev_licenses
 readme:
 	for part in $(README_PARTS); do cat docs/readme/$$part.md; echo; done > README.md
