@@ -41,7 +41,7 @@ from typing import Any, Iterable, Sequence
 
 from covsev_tools.files import replaced_atomically, write_text_atomic
 from covsev_tools.images.reader import DEFAULT_MAX_PIXELS, DISPLAY_MAX_SIDE, ImageReadError
-from covsev_tools.labels.store import RaterIdError, validate_rater_id
+from covsev_tools.cohort.ids import RaterIdError, validate_rater_id
 
 SCHEMA_VERSION = 1
 MANIFEST_COLUMNS = ("case_id", "sha256", "height", "width", "bit_depth", "source_format")

@@ -22,17 +22,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from covsev_tools.cohort.ids import RATER_ID_PATTERN, RaterIdError, validate_rater_id  # one rule, upstream
 from covsev_tools.files import fsync_path, write_csv_atomic
 
 SCHEMA_VERSION = 1
 LABELS_DIR_ENV = "COVSEV_LABELS_DIR"
-RATER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 REQUIRED_FIELDS = ("record_id", "case_id", "rater", "scales")
 
 #: Columns of :meth:`LabelStore.long`, in order.
@@ -47,10 +46,6 @@ class StoreError(Exception):
     """A label store problem the user can act on (bad rater ID, unwritable folder...)."""
 
 
-class RaterIdError(StoreError, ValueError):
-    """A rater ID that cannot safely be a file name."""
-
-
 @dataclass(frozen=True)
 class TornLine:
     """A line of a rater file that is not a valid record (e.g. cut by a crash)."""
@@ -61,25 +56,6 @@ class TornLine:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line_number}: ignored invalid record ({self.reason})"
-
-
-def validate_rater_id(rater: str) -> str:
-    """Return ``rater`` if it is a safe file name, else raise :class:`RaterIdError`.
-
-    A rater ID is 1-64 characters of letters, digits, ``.``, ``_``, ``@`` or ``-`` and starts with a
-    letter or digit (so it can be neither ``..`` nor a hidden file nor contain a path separator).
-
-    Examples
-    --------
-    >>> validate_rater_id("rad_01")
-    'rad_01'
-    """
-    if not isinstance(rater, str) or not RATER_ID_PATTERN.match(rater):
-        raise RaterIdError(
-            f"invalid rater ID {rater!r}: use 1-64 letters, digits, '.', '_', '@' or '-', "
-            "starting with a letter or digit"
-        )
-    return rater
 
 
 def default_labels_dir() -> Path:
@@ -348,7 +324,7 @@ def ratings_export(cohort, labels_dir: str | Path | None = None):
     --------
     >>> ratings_export(Cohort.load("cohorts/pilot")).to_csv("ratings.csv", index=False)  # doctest: +SKIP
     """
-    from covsev_tools.cohort.cohort import KEY_COLUMNS
+    from covsev_tools.cohort import KEY_COLUMNS
 
     store = LabelStore(labels_dir, cohort.name)
     known, repeats = set(cohort.display_ids), cohort.repeats()
