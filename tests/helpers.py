@@ -24,7 +24,7 @@ def make_checkpoint(folder: Path, seed: int = 0) -> Path:
     import torch
     import torchxrayvision as xrv
 
-    from covsev_tools.model.predictor import weights_filename
+    from covsev_tools.model.weights import weights_filename
 
     torch.manual_seed(seed)
     model = xrv.models.DenseNet(weights=None)
@@ -98,6 +98,41 @@ def long_table(wide: np.ndarray) -> pd.DataFrame:
     n, k = wide.shape
     return pd.DataFrame({"case": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
                          "score": wide.ravel()})
+
+
+def result_row(frame: pd.DataFrame, name=None) -> dict:
+    """One row of a tidy agreement result as ``{"value", "ci95", **other columns}``.
+
+    ``value`` is the estimate (None when undefined), ``ci95`` the ``[ci_low, ci_high]`` pair or
+    None; empty cells are left out. Lets the published-value checks read one estimate at a time.
+    """
+    row = frame.iloc[0] if name is None else frame.loc[name]
+    out = {key: value for key, value in row.items()
+           if value is not None and not (isinstance(value, float) and np.isnan(value))}
+    out["value"] = out.pop("estimate", None)
+    low, high = out.pop("ci_low", None), out.pop("ci_high", None)
+    out["ci95"] = [low, high] if low is not None and high is not None else None
+    if "n" in out:
+        out["n"] = int(out["n"])
+    return out
+
+
+def result_rows(frame: pd.DataFrame) -> dict:
+    """Every row of a tidy agreement result as :func:`result_row` dicts, by statistic."""
+    return {name: result_row(frame, name) for name in frame.index}
+
+
+def bland_altman_fields(frame: pd.DataFrame) -> dict:
+    """A tidy Bland-Altman result as ``bias, sd, loa_low, loa_high, *_ci95, n`` (the JSON fields)."""
+    rows = result_rows(frame)
+    if rows["bias"]["value"] is None:
+        return {"bias": None, "reason": rows["bias"]["reason"]}
+    out = {"sd": rows["bias"]["sd"], "n": rows["bias"]["n"],
+           "multiplier": rows["bias"]["multiplier"]}
+    for key in ("bias", "loa_low", "loa_high"):
+        out[key] = rows[key]["value"]
+        out[f"{key}_ci95"] = rows[key]["ci95"]
+    return out
 
 
 def make_cohort(root: Path, n: int = 5, name: str = "tiny", scales=("extent", "opacity"),
