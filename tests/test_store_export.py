@@ -9,7 +9,8 @@ import pytest
 from covsev_tools.scoring.app import ScoringApp
 from covsev_tools.cli import main
 from covsev_tools.labels.progress import PROGRESS_COLUMNS, rater_progress
-from covsev_tools.labels.store import EXPORT_COLUMNS, LabelStore, ratings_export
+from covsev_tools.labels import EXPORT_COLUMNS, LabelStore, ratings_export
+from covsev_tools.scales import load_scale
 
 from helpers import make_cohort
 
@@ -59,14 +60,16 @@ def test_progress_is_blind_safe_counts_and_times_only(study):
         ["rad1", 6, 6, 0, 6, 1], ["rad2", 2, 6, 4, 2, 1]]
     assert table["next_position"].isna().tolist() == [True, False] and table["next_position"][1] == 3
     assert table["median_seconds"].notna().all()
-    # blind: the table must not change when every score, flag and comment is changed
+    # blind: the table must not change when every score, flag and comment is changed (to other
+    # valid values: an invalid record is left out, which progress must show)
     for path in (labels / "exp").glob("*.jsonl"):
         records = [json.loads(line) for line in path.read_text().splitlines()]
         for record in records:
             record.update(not_assessable=not record["not_assessable"], comment="LEAK")
-            for entry in record["scales"].values():
-                entry["scores"] = {k: 9 for k in entry["scores"]}
-                entry["total"] = 99
+            for name, entry in record["scales"].items():
+                levels = max(load_scale(name).values) + 1
+                entry["scores"] = {k: 0 if v is None else (v + 1) % levels for k, v in entry["scores"].items()}
+                entry["total"] = sum(entry["scores"].values())
         path.write_text("".join(json.dumps(r) + "\n" for r in records))
     pd.testing.assert_frame_equal(rater_progress(cohort, labels), table)
 

@@ -1,4 +1,4 @@
-"""``covsev labels``: export the ratings (coordinator's unblinding step) and show progress."""
+"""``covsev labels``: export the ratings (coordinator's unblinding step), show progress, check the logs."""
 from __future__ import annotations
 
 import sys
@@ -6,8 +6,8 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    """Add ``labels export`` and ``labels status`` to the CLI."""
-    labels = subparsers.add_parser("labels", help="rater labels: export ratings, show progress",
+    """Add ``labels export``, ``labels status`` and ``labels check`` to the CLI."""
+    labels = subparsers.add_parser("labels", help="rater labels: export ratings, show progress, check logs",
                                    description="Rater labels of a cohort.")
     sub = labels.add_subparsers(dest="labels_command", metavar="ACTION")
     labels.set_defaults(handler=lambda _a: labels.print_help() or 2)
@@ -22,6 +22,11 @@ def register(subparsers) -> None:
     status.add_argument("cohort_dir", metavar="COHORT_DIR")
     status.add_argument("--labels-dir", help="labels folder (default $COVSEV_LABELS_DIR or labels/)")
     status.set_defaults(handler=run_status)
+
+    check = sub.add_parser("check", help="list every label record the tools leave out (exit 1 if any)")
+    check.add_argument("folder", metavar="STUDY_OR_LABELS_DIR",
+                       help="study folder, labels folder or one cohort's labels folder")
+    check.set_defaults(handler=run_check)
 
 
 def _load_cohort(path: str):
@@ -38,7 +43,8 @@ def run_export(args) -> int:
     """Write the ratings export; warnings (torn lines, unknown IDs) go to stderr."""
     from covsev_tools.errors import CovsevError
     from covsev_tools.cohort.cohort import CohortError
-    from covsev_tools.labels.store import StoreError, ratings_export, write_ratings_csv
+    from covsev_tools.labels.export import ratings_export, write_ratings_csv
+    from covsev_tools.labels.store import StoreError
 
     cohort = _load_cohort(args.cohort_dir)
     try:
@@ -51,7 +57,7 @@ def run_export(args) -> int:
     except (CohortError, StoreError, OSError) as exc:
         raise CovsevError(str(exc)) from None
     for warning in frame.attrs["warnings"]:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {_printable(warning)}", file=sys.stderr)
     if frame.attrs["unknown_ids"]:
         print(f"warning: {len(frame.attrs['unknown_ids'])} rated ID(s) are not in the cohort and were "
               f"left out: {', '.join(frame.attrs['unknown_ids'][:10])}", file=sys.stderr)
@@ -72,12 +78,33 @@ def run_status(args) -> int:
     except CohortError as exc:
         raise CovsevError(str(exc)) from None
     for warning in table.attrs["warnings"]:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {_printable(warning)}", file=sys.stderr)
     if table.empty:
         print(f"cohort {cohort.name}: no raters yet")
     else:
         print(table.to_string(index=False))
     return 0
+
+
+def run_check(args) -> int:
+    """Print every line left out (file:line: reason) and a summary; 1 when there are any."""
+    from covsev_tools.errors import CovsevError
+    from covsev_tools.labels.check import check_labels
+
+    try:
+        result = check_labels(args.folder)
+    except OSError as exc:
+        raise CovsevError(str(exc)) from None
+    for problem in result.problems:
+        print(_printable(str(problem)))
+    print(f"{result.logs} label log(s), {result.valid} valid record(s), "
+          f"{len(result.problems)} left out", file=sys.stderr if result.problems else sys.stdout)
+    return 1 if result.problems else 0
+
+
+def _printable(text: str) -> str:
+    """Control characters (terminal escape codes in a hand-edited value) shown, not obeyed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _labels_root(labels_dir, cohort_name: str) -> str:

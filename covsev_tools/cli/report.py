@@ -68,7 +68,7 @@ def _cohort_ratings(cohort: Path, args) -> Path:
         return cohort / "ratings.csv"
     try:
         from covsev_tools.cohort.cohort import Cohort
-        from covsev_tools.labels.store import ratings_export, write_ratings_csv
+        from covsev_tools.labels import ratings_export, write_ratings_csv
     except ImportError as exc:
         raise CovsevError(f"{cohort} has no ratings.csv; pass --ratings CSV ({exc})") from exc
     try:

@@ -1,5 +1,11 @@
-"""The label store: per-rater append-only logs, the ratings export, blind-safe progress."""
-from covsev_tools.labels.store import LabelStore, RaterIdError, StoreError, default_labels_dir, ratings_export, validate_rater_id, write_ratings_csv
-from covsev_tools.labels.progress import known_raters, rater_progress
+"""Rater labels: the append-only store, the record schema, the ratings export, blind-safe progress."""
+from covsev_tools.labels.check import check_labels
+from covsev_tools.labels.export import EXPORT_COLUMNS, ratings_export, write_ratings_csv
+from covsev_tools.labels.progress import PROGRESS_COLUMNS, known_raters, rater_progress
+from covsev_tools.labels.records import RecordProblem, check_record, record_schema
+from covsev_tools.labels.store import LabelStore, StoreError, default_labels_dir
+from covsev_tools.labels.tidy import LONG_COLUMNS
 
-__all__ = ["LabelStore", "RaterIdError", "StoreError", "default_labels_dir", "known_raters", "rater_progress", "ratings_export", "validate_rater_id", "write_ratings_csv"]
+__all__ = ["EXPORT_COLUMNS", "LONG_COLUMNS", "PROGRESS_COLUMNS", "LabelStore", "RecordProblem", "StoreError",
+           "check_labels", "check_record", "default_labels_dir", "known_raters", "rater_progress",
+           "ratings_export", "record_schema", "write_ratings_csv"]

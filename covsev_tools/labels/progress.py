@@ -17,6 +17,8 @@ from pathlib import Path
 
 from covsev_tools.labels.store import LabelStore
 
+__all__ = ["PROGRESS_COLUMNS", "known_raters", "rater_progress"]
+
 #: Columns of :func:`rater_progress`; nothing here reveals a score.
 PROGRESS_COLUMNS = (
     "rater", "scored", "of", "remaining", "percent", "next_position", "median_seconds",
@@ -25,7 +27,14 @@ PROGRESS_COLUMNS = (
 
 
 def known_raters(cohort, store: LabelStore) -> list[str]:
-    """Raters with a reading order in the cohort or a label file, sorted."""
+    """Raters with a reading order in the cohort or a label file, sorted.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> known_raters(SimpleNamespace(dir=Path("/nonexistent")), LabelStore("/nonexistent", "pilot"))
+    []
+    """
     orders = cohort.dir / "orders"
     with_order = [p.stem for p in orders.glob("*.json")] if orders.is_dir() else []
     return sorted(set(with_order) | set(store.raters()))
@@ -61,11 +70,17 @@ def rater_progress(cohort, labels_dir: str | Path | None = None):
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`PROGRESS_COLUMNS`; ``attrs["warnings"]`` lists torn lines found.
+        Columns :data:`PROGRESS_COLUMNS`; only valid records count, and ``attrs["warnings"]`` names
+        every line left out (file, line, reason).
+
+    Examples
+    --------
+    >>> from covsev_tools.cohort import Cohort
+    >>> rater_progress(Cohort.load("studies/site2/cohort"), "studies/site2/labels")  # doctest: +SKIP
     """
     import pandas as pd
 
-    store = LabelStore(labels_dir, cohort.name)
+    store = LabelStore(labels_dir, cohort.name, scales=cohort.scales)
     rows, warnings = [], []
     for rater in known_raters(cohort, store):
         rows.append(_one_rater(cohort, store, rater))

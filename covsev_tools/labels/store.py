@@ -6,16 +6,21 @@ exclusive ``fcntl.flock``, followed by ``fsync`` -- only then does :meth:`LabelS
 so a save the app confirms is on disk.  Two raters, or two browser tabs of the same rater, cannot
 interleave bytes because every writer takes the same lock on the same file.
 
-A process killed in the middle of a write can leave a *torn* last line.  Loading reports it in
-:attr:`LabelStore.warnings` and ignores it (never fatal, never merged); the next append starts
-with a newline when the file does not end with one, so a new record never glues onto the
-fragment.  Re-scoring a case appends a new record; the latest one wins and history stays for audit.
+What is read back is only what is valid (:mod:`covsev_tools.labels.records`): a torn last line
+left by a crash, a hand-edited record with a bad value, or a record whose ``rater`` is not the
+log it sits in is left out and listed in :attr:`LabelStore.warnings` (never fatal, never merged);
+the next append starts with a newline when the file does not end with one, so a new record never
+glues onto a fragment.  Re-scoring a case appends a new record; the latest one wins (by its own
+``time_saved``, then its line in the log) and the history stays for audit.
 
 Examples
 --------
->>> store = LabelStore("labels", "pilot")                        # doctest: +SKIP
->>> store.save({"rater": "rad1", "case_id": "c0001", ...})       # doctest: +SKIP
->>> store.totals("extent")                                       # doctest: +SKIP
+>>> import tempfile
+>>> store = LabelStore(tempfile.mkdtemp(), "pilot")
+>>> saved = store.save({"rater": "rad1", "case_id": "c1",
+...                     "scales": {"extent": {"version": "1", "scores": {"right": 2, "left": 3}, "total": 5}}})
+>>> int(store.totals("extent").loc["c1", "rad1"])
+5
 """
 from __future__ import annotations
 
@@ -23,48 +28,46 @@ import fcntl
 import json
 import os
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from covsev_tools.cohort.ids import RATER_ID_PATTERN, RaterIdError, validate_rater_id  # one rule, upstream
-from covsev_tools.files import fsync_path, write_csv_atomic
+from covsev_tools.files import fsync_path
+from covsev_tools.labels.records import SCHEMA_VERSION, LogEntry, RecordProblem, check_record, read_log
+from covsev_tools.labels.tidy import long_frame
 
-SCHEMA_VERSION = 1
+__all__ = ["LABELS_DIR_ENV", "LabelStore", "RaterIdError", "StoreError", "default_labels_dir", "utc_now",
+           "validate_rater_id"]
+
 LABELS_DIR_ENV = "COVSEV_LABELS_DIR"
-REQUIRED_FIELDS = ("record_id", "case_id", "rater", "scales")
-
-#: Columns of :meth:`LabelStore.long`, in order.
-LONG_COLUMNS = (
-    "cohort", "case_id", "rater", "scale", "scale_version", "component", "score",
-    "not_assessable", "not_assessable_reason", "comment", "time_shown", "time_saved",
-    "seconds_on_case", "session_id", "position", "record_id",
-)
 
 
 class StoreError(Exception):
-    """A label store problem the user can act on (bad rater ID, unwritable folder...)."""
-
-
-@dataclass(frozen=True)
-class TornLine:
-    """A line of a rater file that is not a valid record (e.g. cut by a crash)."""
-
-    path: Path
-    line_number: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line_number}: ignored invalid record ({self.reason})"
+    """A label store problem the user can act on (unwritable folder, a record that is not valid...)."""
 
 
 def default_labels_dir() -> Path:
-    """The labels folder: ``$COVSEV_LABELS_DIR`` when set, else ``labels/``."""
+    """The labels folder: ``$COVSEV_LABELS_DIR`` when set, else ``labels/``.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ.pop(LABELS_DIR_ENV, None) and None
+    >>> default_labels_dir()
+    PosixPath('labels')
+    """
     return Path(os.environ.get(LABELS_DIR_ENV) or "labels")
 
 
 def utc_now() -> str:
-    """Current time as ISO 8601 UTC with milliseconds, e.g. ``2026-01-01T10:00:00.123Z``."""
+    """Current time as ISO 8601 UTC with milliseconds, e.g. ``2026-01-01T10:00:00.123Z``.
+
+    Examples
+    --------
+    >>> stamp = utc_now()
+    >>> stamp.endswith("Z") and len(stamp) == 24
+    True
+    """
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -105,38 +108,6 @@ def _read_locked(path: Path) -> bytes:
         return handle.read()
 
 
-def parse_records(path: Path, data: bytes) -> tuple[list[dict], list[TornLine]]:
-    """Split a rater file into valid records and :class:`TornLine` warnings.
-
-    Parameters
-    ----------
-    path : Path
-        File the bytes came from (named in warnings).
-    data : bytes
-        The file content.
-
-    Returns
-    -------
-    records, warnings : list of dict, list of TornLine
-    """
-    records, warnings = [], []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            reason = getattr(exc, "msg", None) or getattr(exc, "reason", None) or str(exc)
-            warnings.append(TornLine(path, number, f"not valid JSON: {reason}"))
-            continue
-        missing = [f for f in REQUIRED_FIELDS if not isinstance(record, dict) or f not in record]
-        if missing:
-            warnings.append(TornLine(path, number, f"missing fields {missing}"))
-            continue
-        records.append(record)
-    return records, warnings
-
-
 class LabelStore:
     """The label files of one cohort: ``<labels_dir>/<cohort>/<rater>.jsonl``.
 
@@ -146,47 +117,66 @@ class LabelStore:
         Root folder of all label files; default ``$COVSEV_LABELS_DIR`` or ``labels/``.
     cohort : str
         Cohort name (a folder under ``labels_dir``).
+    scales : iterable of covsev_tools.scales.Scale, optional
+        The cohort's scales (``Cohort.scales``): records are checked against them. Default: the
+        built-in scales fully, other scale names for structure only.
 
     Attributes
     ----------
-    warnings : list of TornLine
-        Invalid lines found by the last load (e.g. a record cut by a crash); they are ignored.
+    warnings : list of RecordProblem
+        Lines left out by the last read (torn by a crash, invalid, forged, repeated), each naming
+        file, line and reason. :meth:`records` and :meth:`latest` never return such a line.
 
     Examples
     --------
-    >>> store = LabelStore("/tmp/labels", "demo")                       # doctest: +SKIP
-    >>> rec = store.save({"rater": "rad1", "case_id": "c01", "scales": {}})  # doctest: +SKIP
-    >>> store.latest()[("rad1", "c01")]["record_id"] == rec["record_id"]  # doctest: +SKIP
+    >>> import tempfile
+    >>> store = LabelStore(tempfile.mkdtemp(), "demo")
+    >>> rec = store.save({"rater": "rad1", "case_id": "c01", "scales": {}})
+    >>> store.latest()[("rad1", "c01")]["record_id"] == rec["record_id"]
     True
     """
 
-    def __init__(self, labels_dir: str | Path | None = None, cohort: str = "default"):
+    def __init__(self, labels_dir: str | Path | None = None, cohort: str = "default", scales=None):
         validate_rater_id(cohort)  # the cohort name is a folder name too
         self.labels_dir = Path(labels_dir) if labels_dir is not None else default_labels_dir()
         self.cohort = cohort
+        self.scales = tuple(scales) if scales is not None else None
         self.folder = self.labels_dir / cohort
-        self.warnings: list[TornLine] = []
+        self.warnings: list[RecordProblem] = []
 
     def path_for(self, rater: str) -> Path:
-        """File of one rater (validated ID)."""
+        """File of one rater (validated ID).
+
+        Examples
+        --------
+        >>> LabelStore("labels", "pilot").path_for("rad1")
+        PosixPath('labels/pilot/rad1.jsonl')
+        """
         return self.folder / f"{validate_rater_id(rater)}.jsonl"
 
     def raters(self) -> list[str]:
-        """Rater IDs that have a file, sorted."""
+        """Rater IDs that have a file, sorted.
+
+        Examples
+        --------
+        >>> LabelStore("/nonexistent", "pilot").raters()
+        []
+        """
         if not self.folder.is_dir():
             return []
         return sorted(p.stem for p in self.folder.glob("*.jsonl") if RATER_ID_PATTERN.match(p.stem))
 
     def save(self, record: dict) -> dict:
-        """Append one record durably and return it (with ``record_id``, ``schema``, ``cohort``).
+        """Check one record, append it durably and return it (with ``record_id``, ``schema``, ...).
 
         The record is on disk (written and fsynced) when this returns; only then may a caller
-        tell the rater it is saved.
+        tell the rater it is saved. A record the reader would leave out is never written.
 
         Parameters
         ----------
         record : dict
-            Must hold ``rater`` and ``case_id``; ``scales`` defaults to ``{}``.
+            Must hold ``rater`` and ``case_id``; ``scales`` defaults to ``{}``; the store adds
+            ``schema``, ``record_id``, ``cohort`` and ``time_saved``.
 
         Returns
         -------
@@ -198,10 +188,25 @@ class LabelStore:
         RaterIdError
             Unsafe rater ID.
         StoreError
-            Missing ``case_id`` or the file cannot be written.
+            Missing ``case_id``, a record that does not fit the schema, or the file cannot be written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = LabelStore(tempfile.mkdtemp(), "pilot")
+        >>> store.save({"rater": "rad1", "case_id": "c1", "comment": 3})
+        Traceback (most recent call last):
+        ...
+        covsev_tools.labels.store.StoreError: record not saved: comment = 3 must be string or null
         """
         full = self._complete(record)
-        payload = (json.dumps(full, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        reason = check_record(full, scales=self.scales, rater=full["rater"], cohort=self.cohort)
+        if reason is not None:
+            raise StoreError(f"record not saved: {reason}")
+        try:
+            payload = (json.dumps(full, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        except ValueError as exc:  # NaN or infinity: not JSON
+            raise StoreError(f"record not saved: {exc}") from None
         path = self.path_for(full["rater"])
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -220,26 +225,58 @@ class LabelStore:
         full.setdefault("time_saved", utc_now())
         return full
 
-    def records(self, rater: str | None = None) -> list[dict]:
-        """All valid records (history included) in save order, for one rater or all.
+    def entries(self, rater: str | None = None) -> list[tuple[str, LogEntry]]:
+        """Valid records with their line and save time, as ``(rater, LogEntry)``; refreshes :attr:`warnings`.
 
-        Invalid lines are skipped and listed in :attr:`warnings`.
+        Examples
+        --------
+        >>> LabelStore("/nonexistent", "pilot").entries()
+        []
         """
         raters = [rater] if rater is not None else self.raters()
         self.warnings = []
-        out: list[dict] = []
+        out: list[tuple[str, LogEntry]] = []
         for name in raters:
             path = self.path_for(name)
             if not path.exists():
                 continue
-            records, warnings = parse_records(path, _read_locked(path))
-            out.extend(records)
-            self.warnings.extend(warnings)
+            entries, problems = read_log(path, _read_locked(path), rater=name, cohort=self.cohort,
+                                         scales=self.scales)
+            out.extend((name, entry) for entry in entries)
+            self.warnings.extend(problems)
         return out
 
+    def records(self, rater: str | None = None) -> list[dict]:
+        """All valid records (history included) in log order, for one rater or all (sorted by rater).
+
+        Lines left out are listed in :attr:`warnings`.
+
+        Examples
+        --------
+        >>> LabelStore("/nonexistent", "pilot").records()
+        []
+        """
+        return [entry.record for _, entry in self.entries(rater)]
+
     def latest(self, rater: str | None = None) -> dict[tuple[str, str], dict]:
-        """Latest record per ``(rater, case_id)`` -- re-scoring wins over earlier saves."""
-        return {(r["rater"], r["case_id"]): r for r in self.records(rater)}
+        """Latest valid record per ``(rater, case_id)``.
+
+        "Latest" is the record with the latest ``time_saved``; of records saved at the same instant,
+        the one further down the rater's log. The order in which files are read never matters: a
+        rater's records come only from that rater's log.
+
+        Examples
+        --------
+        >>> LabelStore("/nonexistent", "pilot").latest()
+        {}
+        """
+        best: dict[tuple[str, str], LogEntry] = {}
+        for name, entry in self.entries(rater):
+            key = (name, entry.record["case_id"])
+            held = best.get(key)
+            if held is None or (entry.saved_at, entry.line_number) >= (held.saved_at, held.line_number):
+                best[key] = entry
+        return {key: entry.record for key, entry in best.items()}
 
     def long(self, rater: str | None = None, history: bool = False):
         """Tidy long DataFrame: one row per case x rater x scale x component (``total`` included).
@@ -254,102 +291,25 @@ class LabelStore:
         Returns
         -------
         pandas.DataFrame
-            Columns :data:`LONG_COLUMNS`; ``score`` is NaN for a not-assessable case.
+            Columns :data:`covsev_tools.labels.tidy.LONG_COLUMNS`; ``score`` is NaN when not assessable.
+
+        Examples
+        --------
+        >>> list(LabelStore("/nonexistent", "pilot").long().columns[:3])
+        ['cohort', 'case_id', 'rater']
         """
-        return _long_frame(self.records(rater) if history else self.latest(rater).values())
+        return long_frame(self.records(rater) if history else self.latest(rater).values())
 
     def totals(self, scale: str):
-        """Wide table of the latest totals of one scale: index ``case_id``, one column per rater."""
+        """Wide table of the latest totals of one scale: index ``case_id``, one column per rater.
+
+        Examples
+        --------
+        >>> LabelStore("/nonexistent", "pilot").totals("extent").empty
+        True
+        """
         frame = self.long()
         frame = frame[(frame["scale"] == scale) & (frame["component"] == "total")]
         wide = frame.pivot(index="case_id", columns="rater", values="score")
         wide.columns.name = None
         return wide.sort_index()
-
-
-def _long_frame(records):
-    """The tidy long table (:data:`LONG_COLUMNS`) of already loaded records."""
-    import pandas as pd
-
-    rows = [row for record in records for row in record_rows(record)]
-    frame = pd.DataFrame(rows, columns=list(LONG_COLUMNS))
-    frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
-    return frame
-
-
-def record_rows(record: dict) -> list[dict]:
-    """Rows of the tidy long table for one record (components then ``total`` per scale)."""
-    base = {key: record.get(key) for key in LONG_COLUMNS if key not in ("scale", "scale_version", "component", "score")}
-    base["not_assessable"] = bool(record.get("not_assessable", False))
-    rows = []
-    for scale, entry in record.get("scales", {}).items():
-        scores = dict(entry.get("scores") or {})
-        scores["total"] = entry.get("total")
-        for component, score in scores.items():
-            score = None if base["not_assessable"] else score
-            rows.append({**base, "scale": scale, "scale_version": entry.get("version"),
-                         "component": component, "score": score})
-    return rows
-
-
-#: Columns of the ratings export, before the cohort's metadata columns (``docs/ARCHITECTURE.md``).
-EXPORT_COLUMNS = (
-    "cohort", "case_id", "display_id", "is_repeat", "rater", "scale", "scale_version", "component",
-    "score", "not_assessable", "not_assessable_reason", "comment", "time_shown", "time_saved",
-    "seconds_on_case", "session_id", "filename",
-)
-
-
-def ratings_export(cohort, labels_dir: str | Path | None = None):
-    """The coordinator's unblinded ratings table: latest records mapped back to files and metadata.
-
-    Repeat IDs are resolved to their original case (``is_repeat`` true); ``filename`` and the
-    metadata columns come from the cohort key.  Records whose display ID is not in the cohort
-    (e.g. after re-creating it with new IDs) are left out and listed in ``frame.attrs["unknown_ids"]``.
-
-    Parameters
-    ----------
-    cohort : covsev_tools.cohort.cohort.Cohort
-        The cohort (its key must be present: coordinator side).
-    labels_dir : str or Path, optional
-        Root of the label files; default ``$COVSEV_LABELS_DIR`` or ``labels/``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        :data:`EXPORT_COLUMNS` then metadata columns; ``score`` is a nullable integer (empty when
-        not assessable); torn lines found on load are in ``frame.attrs["warnings"]``.
-
-    Examples
-    --------
-    >>> ratings_export(Cohort.load("cohorts/pilot")).to_csv("ratings.csv", index=False)  # doctest: +SKIP
-    """
-    from covsev_tools.cohort import KEY_COLUMNS
-
-    store = LabelStore(labels_dir, cohort.name)
-    known, repeats = set(cohort.display_ids), cohort.repeats()
-    latest = store.latest()  # one read of the label files serves both the unknown IDs and the table
-    unknown = sorted({case_id for _, case_id in latest} - known)
-    long = _long_frame(latest.values()).rename(columns={"case_id": "display_id"})
-    long = long[long["display_id"].isin(known)].copy()
-    long["case_id"] = long["display_id"].map(lambda d: repeats.get(d, d))
-    long["is_repeat"] = long["display_id"].isin(list(repeats))
-    key = cohort.key()
-    originals = key[key["status"] == "ok"].drop_duplicates("case_id")
-    metadata = [c for c in key.columns if c not in KEY_COLUMNS]
-    frame = long.merge(originals[["case_id", "filename", *metadata]], on="case_id", how="left")
-    frame["score"] = frame["score"].astype("Int64")
-    frame["cohort"] = cohort.name
-    frame = frame[list(EXPORT_COLUMNS) + metadata]
-    frame = frame.sort_values(["case_id", "rater", "is_repeat", "scale"], kind="stable").reset_index(drop=True)
-    frame.attrs.update(unknown_ids=unknown, warnings=[str(w) for w in store.warnings])
-    return frame
-
-
-def write_ratings_csv(frame, path: str | Path) -> None:
-    """Write :func:`ratings_export` output with ``true``/``false`` flags (as ``--filter`` expects)."""
-    out = frame.copy()
-    for column in ("is_repeat", "not_assessable"):
-        out[column] = out[column].map({True: "true", False: "false"})
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(out, path)
