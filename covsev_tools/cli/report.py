@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from covsev_tools.errors import CovsevError
@@ -76,6 +77,8 @@ def _cohort_ratings(cohort: Path, args) -> Path:
     except (OSError, ValueError) as exc:
         raise CovsevError(f"{cohort}: cannot export ratings from the label store ({exc}); "
                           f"pass --ratings CSV") from exc
+    for warning in frame.attrs.get("warnings", []):  # label records left out: file, line, reason
+        print(f"warning: {warning}", file=sys.stderr)
     if frame.empty:
         raise CovsevError(f"{cohort}: the label store has no ratings for this cohort")
     path = args.out / "ratings.csv"
