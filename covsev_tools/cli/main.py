@@ -13,7 +13,7 @@ import sys
 from covsev_tools import __version__
 from covsev_tools.errors import CovsevError
 
-COMMAND_GROUPS = ("cohort", "labels", "predict", "refit", "agreement", "report", "demo")
+COMMAND_GROUPS = ("cohort", "labels", "predict", "refit", "agreement", "report", "demo", "hub")
 
 
 def build_parser() -> argparse.ArgumentParser:
