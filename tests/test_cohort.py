@@ -14,18 +14,18 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from covsev_tools.cli import main as covsev
-from covsev_tools.cohort.cohort import (
+from covsev_tools.cohort import (
     KEY_COLUMNS,
     MANIFEST_COLUMNS,
     Cohort,
     CohortError,
-    _decode_job,
     build_reading_order,
-    extend_reading_order,
     create_cohort,
-    file_sha256,
+    extend_reading_order,
     rater_seed,
 )
+from covsev_tools.cohort.decode import _decode_job
+from covsev_tools.cohort.scan import file_sha256
 
 REAL_DECODE_JOB = _decode_job
 ID_RE = re.compile(r"^c[a-z0-9]{8}$")
@@ -371,7 +371,7 @@ def crash_on_marked_files(job):
 def test_a_decoder_crash_loses_only_that_file(tmp_path, monkeypatch):
     import multiprocessing
 
-    import covsev_tools.cohort.cohort as cohort_module
+    import covsev_tools.cohort.decode as decode_module
 
     if multiprocessing.get_start_method() != "fork":
         pytest.skip("the stand-in decoder reaches the workers only when they are forked")
@@ -379,7 +379,7 @@ def test_a_decoder_crash_loses_only_that_file(tmp_path, monkeypatch):
     folder = tmp_path / "imgs"
     make_images(folder, 9)
     image(99).save(folder / "crash me.png")
-    monkeypatch.setattr(cohort_module, "_decode_job", crash_on_marked_files)  # workers are forked
+    monkeypatch.setattr(decode_module, "_decode_job", crash_on_marked_files)  # workers are forked
     cohort = create(folder, tmp_path / "c", workers=2)
     assert len(cohort.case_ids) == 9
     assert cohort.report.unreadable == [("crash me.png", "the image decoder crashed on this file (corrupt data?)")]

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import skimage.io
 
-from covsev_tools.cohort.cohort import create_cohort
-from covsev_tools.images.reader import read_xray
-from covsev_tools.scales.scale import load_scale
+from covsev_tools.cohort import create_cohort
+from covsev_tools.images import read_xray
+from covsev_tools.scales import load_scale
 
 pytestmark = pytest.mark.realdata
 

@@ -9,7 +9,7 @@ import pytest
 import skimage.io
 from PIL import Image
 
-from covsev_tools.images.reader import ImageReadError, XRay, read_xray, save_display_png, to_display_uint8
+from covsev_tools.images import ImageReadError, XRay, read_xray, save_display_png, to_display_uint8
 
 RNG = np.random.default_rng(20200525)
 

@@ -62,7 +62,7 @@ def test_predict_files_and_mapping(image_dir, weights_dir, tmp_path):
 
 
 def test_predict_cohort_keys_rows_by_case_id(image_dir, weights_dir, tmp_path):
-    from covsev_tools.cohort.cohort import create_cohort
+    from covsev_tools.cohort import create_cohort
 
     cohort = create_cohort(image_dir, "demo", out_dir=tmp_path / "cohort", seed=1)
     key = cohort.key()

@@ -16,7 +16,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 def _generated_cohort(root: Path, n: int = 12):
     from PIL import Image
 
-    from covsev_tools.cohort.cohort import create_cohort
+    from covsev_tools.cohort import create_cohort
 
     images = root / "images"
     images.mkdir()

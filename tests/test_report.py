@@ -161,7 +161,7 @@ def test_cli_report_exports_ratings_from_the_label_store(tmp_path, capsys):
     import numpy as np
     from PIL import Image
 
-    from covsev_tools.cohort.cohort import create_cohort
+    from covsev_tools.cohort import create_cohort
     from covsev_tools.labels.store import LabelStore
 
     images = tmp_path / "images"

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from covsev_tools.scales.scale import (
+from covsev_tools.scales import (
     Scale,
     ScaleDefinitionError,
     ScoreError,

@@ -71,7 +71,7 @@ def _apply_filters(table, filters: list[str], path: Path):
 def _scale_categories(spec: str, filters: list[str]):
     """Categories of a built-in scale: its total range, or a component's levels."""
     try:
-        from covsev_tools.scales.scale import load_scale
+        from covsev_tools.scales import load_scale
     except ImportError as exc:
         raise CovsevError(f"--categories {spec!r}: not a range like '0-8' and scales are "
                           f"unavailable ({exc})") from exc

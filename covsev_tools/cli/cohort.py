@@ -62,16 +62,16 @@ def _register_order(sub) -> None:
 
 
 def _user_errors():
-    from covsev_tools.cohort.cohort import CohortError
-    from covsev_tools.images.reader import ImageReadError
-    from covsev_tools.scales.scale import ScaleDefinitionError
+    from covsev_tools.cohort import CohortError
+    from covsev_tools.images import ImageReadError
+    from covsev_tools.scales import ScaleDefinitionError
 
     return CohortError, ScaleDefinitionError, ImageReadError
 
 
 def _create(args) -> int:
     from covsev_tools.errors import CovsevError
-    from covsev_tools.cohort.cohort import create_cohort
+    from covsev_tools.cohort import create_cohort
 
     raters = [r.strip() for r in args.raters.split(",") if r.strip()]
     try:
@@ -110,7 +110,7 @@ def _show(args) -> int:
     import json
 
     from covsev_tools.errors import CovsevError
-    from covsev_tools.cohort.cohort import Cohort
+    from covsev_tools.cohort import Cohort
 
     try:
         cohort = Cohort.load(args.cohort_dir)
@@ -124,7 +124,7 @@ def _show(args) -> int:
 
 def _order(args) -> int:
     from covsev_tools.errors import CovsevError
-    from covsev_tools.cohort.cohort import Cohort
+    from covsev_tools.cohort import Cohort
 
     try:
         order = Cohort.load(args.cohort_dir).reading_order(args.rater)

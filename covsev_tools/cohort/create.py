@@ -1,0 +1,248 @@
+"""Making (or updating) a blinded cohort folder from a folder of images.
+
+Every file is hashed (sha256); identical files become one case. Each unique readable image gets a
+random case ID (reused by hash when the folder already holds a cohort) and a display PNG. Unreadable
+files are listed in the key with their error; they never abort the run.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Sequence
+
+from covsev_tools.cohort.cohort import Cohort
+from covsev_tools.cohort.creation import CreationReport
+from covsev_tools.cohort.decode import decode_all
+from covsev_tools.cohort.errors import CohortError
+from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS, REPEAT_COLUMNS, read_csv, write_csv
+from covsev_tools.cohort.ids import is_case_id, new_case_id
+from covsev_tools.cohort.info import cohort_info, earlier_settings, read_info
+from covsev_tools.cohort.metadata import join_metadata, read_metadata
+from covsev_tools.cohort.repeats import check_repeats_possible, choose_repeats, write_repeat_images
+from covsev_tools.cohort.scan import find_files, group_by_content, mark_duplicates
+from covsev_tools.files import write_text_atomic
+from covsev_tools.images.reader import DEFAULT_MAX_PIXELS, DISPLAY_MAX_SIDE
+
+__all__ = ["create_cohort"]
+
+_COUNTS = ("n_files", "n_readable", "n_unreadable", "n_duplicates", "n_cases", "n_repeats")
+
+
+def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None = None,
+                  metadata_csv: str | Path | None = None, repeat_fraction: float | None = None,
+                  repeat_min_gap: int | None = None, seed: int | None = None, new_ids: bool = False,
+                  scales: Sequence[Any] | str | None = None, *, raters: Sequence[str] = (),
+                  workers: int = 2, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                  display_max_side: int = DISPLAY_MAX_SIDE, progress: bool = True) -> Cohort:
+    """Create (or update) a blinded cohort folder from a folder of images.
+
+    Parameters
+    ----------
+    images_dir : str or Path
+        Folder of PNG/JPEG/DICOM files (searched recursively; hidden files skipped).
+    name : str
+        Cohort name.
+    out_dir : str or Path, optional
+        Cohort folder; default ``cohorts/<name>``.
+    metadata_csv : str or Path, optional
+        CSV with a ``filename`` column, joined on the file's base name into ``key.csv``.
+        Defaults to the metadata file of an earlier run on the same folder.
+    repeat_fraction : float, optional
+        Fraction of cases shown a second time under a hidden repeat ID (0 <= f < 1).
+        Default: that of an earlier run on ``out_dir``, else 0.
+    repeat_min_gap : int, optional
+        At least this many other items between a case and its repeat in every reading order.
+        Default: that of an earlier run, else 10.
+    seed : int, optional
+        Cohort seed; default: the seed of an earlier run, else a random one (stored).
+    new_ids : bool
+        Draw new IDs for every case even if the folder has a cohort (old display images removed).
+    scales : sequence or str, optional
+        Scale names or files (``"extent,opacity"`` also accepted); definitions stored in ``cohort.json``.
+        Default: the scales of an earlier run, else ``("extent", "opacity")``.
+    raters : sequence of str
+        Write ``orders/<rater>.json`` for these raters now (others are made on first use).
+    workers : int
+        Processes used to decode images.
+    max_pixels : int or None
+        Decompression-bomb guard passed to :func:`covsev_tools.images.read_xray`.
+    display_max_side : int
+        Long side of the display PNGs.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    Cohort
+        With ``.report`` (:class:`~covsev_tools.cohort.CreationReport`).
+
+    Raises
+    ------
+    CohortError
+        Bad arguments, missing images folder, no files, or a bad metadata CSV.
+    covsev_tools.scales.ScaleDefinitionError
+        Unknown scale or bad scale file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "images").mkdir()
+    >>> for i in range(3):
+    ...     Image.new("L", (20, 16), color=40 * i).save(root / "images" / f"{i}.png")
+    >>> cohort = create_cohort(root / "images", "demo", out_dir=root / "demo", seed=1, progress=False)
+    >>> len(cohort.case_ids), cohort.report.n_readable
+    (3, 3)
+    """
+    from covsev_tools.scales import load_scales
+
+    images_dir, name = Path(images_dir), _check_name(name)
+    if not images_dir.is_dir():
+        raise CohortError(f"{images_dir}: images folder not found")
+    out_dir = Path(out_dir) if out_dir is not None else Path("cohorts") / name
+    with _creation_lock(out_dir):
+        previous = _load_previous(out_dir, new_ids)
+        old = earlier_settings(previous["info"])
+        repeat_fraction = old["fraction"] if repeat_fraction is None else repeat_fraction
+        repeat_min_gap = old["min_gap"] if repeat_min_gap is None else repeat_min_gap
+        if not 0.0 <= float(repeat_fraction) < 1.0:
+            raise CohortError(f"repeat fraction must be in [0, 1), got {repeat_fraction}")
+        if int(repeat_min_gap) < 0:
+            raise CohortError(f"repeat gap must be >= 0, got {repeat_min_gap}")
+        scale_objs = load_scales(old["scales"] if scales is None else scales)
+        seed = int(seed) if seed is not None else int(old["seed"])
+        metadata_csv = old["metadata_csv"] if metadata_csv is None else metadata_csv
+        metadata = read_metadata(Path(metadata_csv)) if metadata_csv is not None else None
+
+        files = find_files(images_dir, exclude=[out_dir] + ([Path(metadata_csv)] if metadata_csv else []))
+        if not files:
+            raise CohortError(f"{images_dir}: no files found")
+        (out_dir / "cases").mkdir(parents=True, exist_ok=True)
+
+        report = CreationReport(n_files=len(files))
+        rows, first = group_by_content(files, images_dir)
+        check_repeats_possible(len(first), float(repeat_fraction), int(repeat_min_gap))  # before the slow part
+        cases = _decode_unique(first, previous, out_dir, workers, max_pixels, display_max_side, progress)
+        report.duplicates = mark_duplicates(rows, first)
+        report.unreadable = [(r["filename"], r["error"]) for r in rows if r["status"] == "unreadable"]
+        if metadata is not None:
+            report.metadata_unmatched_rows, report.images_without_metadata = join_metadata(rows, metadata)
+        case_ids = sorted(cases)
+        repeats = choose_repeats(case_ids, previous["repeats"], float(repeat_fraction), int(repeat_min_gap),
+                                 seed, set(case_ids) | set(previous["ids"].values()))
+        write_repeat_images(out_dir / "cases", repeats)
+        _remove_stale_images(out_dir, set(case_ids) | set(repeats))
+        report.count(rows, case_ids, repeats, set(previous["manifest"]))
+
+        write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [cases[c] for c in case_ids])
+        meta_columns = list(metadata["columns"]) if metadata is not None else []
+        write_csv(out_dir / "key.csv", list(KEY_COLUMNS) + meta_columns, rows)
+        write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
+                  [{"repeat_id": r, "case_id": c} for r, c in sorted(repeats.items())])
+        settings = {"seed": seed, "fraction": float(repeat_fraction), "min_gap": int(repeat_min_gap),
+                    "metadata_csv": metadata_csv, "display_max_side": display_max_side}
+        counts = {k: getattr(report, k) for k in _COUNTS}
+        info = cohort_info(name, images_dir, settings, scale_objs, counts, previous["info"])
+        write_text_atomic(out_dir / "cohort.json", json.dumps(info, indent=1) + "\n")
+
+        cohort = Cohort.load(out_dir)
+        cohort.report = report
+        _refresh_orders(cohort, new_ids, raters)
+        return cohort
+
+
+@contextmanager
+def _creation_lock(out_dir: Path):
+    """Hold ``out_dir/.create.lock`` so two runs never update the same cohort at once.
+
+    A second ``cohort create`` on the same folder fails at once with a clear message instead of
+    interleaving its IDs, images and CSVs with the first. A folder this call created is removed
+    again if the run fails before writing anything else into it.
+    """
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = out_dir / ".create.lock"
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CohortError(f"{out_dir}: another 'covsev cohort create' is updating this cohort; "
+                              "run again when it has finished") from None
+        try:
+            yield
+        except BaseException:
+            if created and [p.name for p in out_dir.iterdir()] == [lock_path.name]:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            raise
+
+
+def _check_name(name: str) -> str:
+    # the name is also the cohort's folder under the labels root, which the store limits to 64
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", name):
+        raise CohortError(f"cohort name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
+    return name
+
+
+def _load_previous(out_dir: Path, new_ids: bool) -> dict[str, Any]:
+    """What an earlier run left: info, sha256 -> case ID, manifest rows, repeats."""
+    previous: dict[str, Any] = {"info": {}, "ids": {}, "manifest": {}, "repeats": {}}
+    if not (out_dir / "cohort.json").is_file():
+        return previous
+    try:
+        previous["info"] = read_info(out_dir / "cohort.json")
+    except CohortError as exc:
+        raise CohortError(f"{exc} (the existing cohort)") from None
+    if new_ids:
+        return previous
+    previous["ids"] = {r["sha256"]: r["case_id"] for r in read_csv(out_dir / "key.csv") if r.get("case_id")}
+    previous["manifest"] = {r["case_id"]: r for r in read_csv(out_dir / "manifest.csv")}
+    previous["repeats"] = {r["repeat_id"]: r["case_id"] for r in read_csv(out_dir / "repeats.csv")}
+    return previous
+
+
+def _decode_unique(first: dict[str, dict], previous: dict, out_dir: Path, workers: int,
+                   max_pixels: int | None, max_side: int, progress: bool) -> dict[str, dict]:
+    """Decode each unique file once (skipping ones already done by an earlier run); manifest rows."""
+    taken = set(previous["ids"].values()) | set(previous["repeats"])
+    cases: dict[str, dict] = {}
+    jobs, pending = [], []
+    for sha, row in first.items():
+        case_id = previous["ids"].get(sha) or new_case_id(taken)
+        png = out_dir / "cases" / f"{case_id}.png"
+        done = previous["manifest"].get(case_id)
+        if done and done.get("sha256") == sha and png.is_file():
+            cases[case_id] = dict(done)
+            row.update(case_id=case_id, status="ok")
+            continue
+        jobs.append((row["path"], str(png), max_pixels, max_side))
+        pending.append((case_id, sha, row))
+    for (case_id, sha, row), result in zip(pending, decode_all(jobs, workers, progress)):
+        if result["error"]:
+            row.update(status="unreadable", error=result["error"])
+            continue
+        row.update(case_id=case_id, status="ok")
+        cases[case_id] = {"case_id": case_id, "sha256": sha, **{k: result[k] for k in MANIFEST_COLUMNS[2:]}}
+    return cases
+
+
+def _remove_stale_images(out_dir: Path, keep: set[str]) -> None:
+    """Drop display PNGs of cases that are no longer in the cohort (only files with our ID pattern)."""
+    for png in (out_dir / "cases").glob("*.png"):
+        if is_case_id(png.stem) and png.stem not in keep:
+            png.unlink()
+
+
+def _refresh_orders(cohort: Cohort, new_ids: bool, raters: Sequence[str]) -> None:
+    """Bring existing reading orders up to date (new cases appended) and make the requested ones."""
+    orders_dir = cohort.dir / "orders"
+    existing = sorted(p.stem for p in orders_dir.glob("*.json")) if orders_dir.is_dir() else []
+    if new_ids:  # old orders name IDs that no longer exist; start them afresh
+        for rater in existing:
+            (orders_dir / f"{rater}.json").unlink()
+    for rater in dict.fromkeys(list(existing) + list(raters)):
+        cohort.reading_order(rater)

@@ -1,0 +1,84 @@
+"""The files of a cohort folder: their names, their columns, and reading and writing them.
+
+Folder layout (default ``cohorts/<name>/``)::
+
+    cohort.json          name, created, seed, repeat settings, scales, counts     (rater side)
+    manifest.csv         case_id, sha256, height, width, bit_depth, source_format (rater side, no names)
+    cases/<id>.png       8-bit display image per case and per hidden repeat       (rater side)
+    orders/<rater>.json  {"rater", "seed", "items": [{"position", "case_id"}]}     (that rater)
+    key.csv              case_id, sha256, filename, path, ..., metadata           (coordinator only)
+    repeats.csv          repeat_id, case_id                                       (coordinator only)
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "repeats.csv"
+>>> write_csv(path, REPEAT_COLUMNS, [{"repeat_id": "c22222222", "case_id": "c33333333"}])
+>>> read_csv(path)
+[{'repeat_id': 'c22222222', 'case_id': 'c33333333'}]
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from covsev_tools.files import replaced_atomically
+
+__all__ = ["DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "REPEAT_COLUMNS", "SCHEMA_VERSION",
+           "read_csv", "utc_now", "write_csv"]
+
+SCHEMA_VERSION = 1
+#: Columns of ``manifest.csv`` (rater side: no file names).
+MANIFEST_COLUMNS = ("case_id", "sha256", "height", "width", "bit_depth", "source_format")
+#: Columns of ``key.csv`` before the metadata columns (coordinator only).
+KEY_COLUMNS = ("case_id", "sha256", "filename", "path", "duplicate_of", "status", "error")
+#: Columns of ``repeats.csv`` (coordinator only).
+REPEAT_COLUMNS = ("repeat_id", "case_id")
+#: Scales of a new cohort when none are named.
+DEFAULT_SCALES = ("extent", "opacity")
+
+
+def utc_now() -> str:
+    """The current time, ISO 8601 UTC to the second (``created``/``updated`` in ``cohort.json``).
+
+    Examples
+    --------
+    >>> utc_now().endswith("+00:00")
+    True
+    """
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Write ``rows`` (dicts; ``None`` as empty, extra keys ignored) atomically with these columns.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
+    >>> write_csv(path, ["a", "b"], [{"a": 1, "b": None, "c": 3}])
+    >>> path.read_text().splitlines()
+    ['a,b', '1,']
+    """
+    with replaced_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a cohort CSV as dicts of strings; no rows when the file does not exist.
+
+    Examples
+    --------
+    >>> import pathlib
+    >>> read_csv(pathlib.Path("/nonexistent/repeats.csv"))
+    []
+    """
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))

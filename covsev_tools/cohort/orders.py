@@ -1,0 +1,158 @@
+"""Reading orders: each rater's seeded shuffle of the cases, with hidden repeats well after their originals.
+
+An order is a list of display IDs (case and repeat IDs). It depends only on the cohort seed and the
+rater ID, so it can be rebuilt at any time; it is also saved in ``orders/<rater>.json`` so that a
+rater's positions never move when cases are added later (new ones go at the end).
+
+Examples
+--------
+>>> order = build_reading_order(["ca", "cb", "cc", "cd"], {"rx": "ca"}, seed=1, min_gap=1)
+>>> sorted(order)
+['ca', 'cb', 'cc', 'cd', 'rx']
+>>> order.index("rx") - order.index("ca") > 1
+True
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any, Sequence
+
+from covsev_tools.cohort.errors import CohortError
+from covsev_tools.files import write_text_atomic
+
+__all__ = ["build_reading_order", "extend_reading_order", "load_order", "rater_seed", "save_order"]
+
+
+def rater_seed(cohort_seed: int, rater: str) -> int:
+    """Per-rater shuffle seed derived from the cohort seed and the rater ID (stable across runs).
+
+    Examples
+    --------
+    >>> rater_seed(11, "ann") == rater_seed(11, "ann") != rater_seed(11, "bob")
+    True
+    >>> rater_seed(11, "ann") < 2 ** 53
+    True
+    """
+    digest = hashlib.sha256(f"{cohort_seed}:{rater}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:6], "big")  # < 2**53: exact in JSON readers of any language
+
+
+def build_reading_order(case_ids: Sequence[str], repeats: dict[str, str], seed: int, min_gap: int) -> list[str]:
+    """Seeded shuffle of ``case_ids`` with each repeat ID inserted after its original.
+
+    Each repeat comes after its original with at least ``min_gap`` other items in between. Originals
+    of repeats that would land too late to allow that are swapped to an earlier position.
+
+    Parameters
+    ----------
+    case_ids : sequence of str
+    repeats : dict
+        repeat ID -> case ID.
+    seed : int
+    min_gap : int
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    CohortError
+        If the repeats cannot all be placed ``min_gap`` apart.
+
+    Examples
+    --------
+    >>> build_reading_order(["ca", "cb", "cc"], {}, seed=3, min_gap=0) == build_reading_order(
+    ...     ["ca", "cb", "cc"], {}, seed=3, min_gap=0)
+    True
+    """
+    rng = random.Random(seed)
+    order = list(case_ids)
+    rng.shuffle(order)
+    repeated = set(repeats.values())
+    latest_ok = len(order) - 1 - min_gap  # an original at index <= this can be followed at the end
+    early_free = [i for i in range(max(latest_ok + 1, 0)) if order[i] not in repeated]
+    rng.shuffle(early_free)
+    for i in range(len(order)):
+        if order[i] in repeated and i > latest_ok:
+            if not early_free:
+                raise CohortError(f"cannot place {len(repeats)} repeats at least {min_gap} cases after their "
+                                  f"originals among {len(order)} cases; lower --repeat-gap or --repeat-fraction")
+            j = early_free.pop()
+            order[i], order[j] = order[j], order[i]
+    _insert_repeats(order, repeats, rng, min_gap)
+    return order
+
+
+def _insert_repeats(order: list[str], repeats: dict[str, str], rng: random.Random, min_gap: int) -> None:
+    """Insert each repeat at a random place at least ``min_gap`` items after its original.
+
+    Inserting never shortens the distance of an already placed pair. Where the original is too close
+    to the end, the repeat goes last (callers that need a guarantee make room first).
+    """
+    for repeat_id in sorted(repeats, key=lambda r: rng.random()):
+        first = order.index(repeats[repeat_id])
+        order.insert(rng.randint(min(first + min_gap + 1, len(order)), len(order)), repeat_id)
+
+
+def extend_reading_order(order: list[str], case_ids: Sequence[str], repeats: dict[str, str], seed: Any,
+                         min_gap: int) -> list[str]:
+    """Append the cases and repeats missing from a saved order, leaving its positions untouched.
+
+    New cases are shuffled onto the end; new repeats then go at least ``min_gap`` items after their
+    original where the order is long enough (else last).
+
+    Examples
+    --------
+    >>> extend_reading_order(["ca", "cb"], ["ca", "cb", "cc"], {}, seed=1, min_gap=0)
+    ['ca', 'cb', 'cc']
+    """
+    rng = random.Random(seed)
+    have = set(order)
+    new_cases = [c for c in case_ids if c not in have]
+    rng.shuffle(new_cases)
+    extended = list(order) + new_cases
+    _insert_repeats(extended, {r: c for r, c in repeats.items() if r not in have}, rng, min_gap)
+    return extended
+
+
+def load_order(path: Path) -> dict | None:
+    """A saved order file as ``{"seed", "items"}`` (items are display IDs), or None if there is none.
+
+    Raises
+    ------
+    CohortError
+        If the file exists but is not a reading order.
+
+    Examples
+    --------
+    >>> import pathlib
+    >>> load_order(pathlib.Path("/nonexistent/ann.json")) is None
+    True
+    """
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {"seed": data["seed"], "items": [item["case_id"] for item in data["items"]]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CohortError(f"{path}: unreadable reading order ({exc})") from None
+
+
+def save_order(path: Path, rater: str, seed: int, order: list[str]) -> None:
+    """Write ``orders/<rater>.json`` atomically (positions count from 1).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "orders" / "ann.json"
+    >>> save_order(path, "ann", 5, ["cb", "ca"])
+    >>> load_order(path)
+    {'seed': 5, 'items': ['cb', 'ca']}
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    items = [{"position": i + 1, "case_id": cid} for i, cid in enumerate(order)]
+    write_text_atomic(path, json.dumps({"rater": rater, "seed": seed, "items": items}, indent=1) + "\n")

@@ -1,0 +1,104 @@
+"""Finding the image files of a folder and grouping identical files (sha256) into one case.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "a.png").write_bytes(b"same"), (folder / "b.png").write_bytes(b"same")
+>>> rows, first = group_by_content(find_files(folder, exclude=[]), folder)
+>>> [r["filename"] for r in rows], len(first)
+(['a.png', 'b.png'], 1)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterable
+
+__all__ = ["file_sha256", "find_files", "group_by_content", "mark_duplicates"]
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of the file's bytes.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> _ = path.write_bytes(b"abc")
+    >>> file_sha256(path)[:16]
+    'ba7816bf8f01cfea'
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def find_files(images_dir: Path, exclude: Iterable[Path]) -> list[Path]:
+    """Every regular, non-hidden file under ``images_dir`` (sorted), skipping ``exclude`` trees.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".hidden").write_text(""), (folder / "x.png").write_text("")
+    >>> [p.name for p in find_files(folder, exclude=[])]
+    ['x.png']
+    """
+    excluded = [p.resolve() for p in exclude]
+    files = []
+    for root, dirs, names in os.walk(images_dir):
+        root_path = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and (root_path / d).resolve() not in excluded)
+        files += [root_path / n for n in names if not n.startswith(".") and (root_path / n).is_file()
+                  and (root_path / n).resolve() not in excluded]
+    return sorted(files, key=lambda p: p.relative_to(images_dir).as_posix())
+
+
+def group_by_content(files: list[Path], images_dir: Path) -> tuple[list[dict], dict]:
+    """Hash every file: key rows (one per file) and sha256 -> first row (the file that is scored).
+
+    A file that cannot be read gets ``status`` "unreadable" and its error at once.
+    """
+    rows, first = [], {}
+    for path in files:
+        row = {"filename": path.relative_to(images_dir).as_posix(), "path": str(path.resolve()),
+               "sha256": "", "case_id": "", "duplicate_of": "", "status": "", "error": ""}
+        try:
+            row["sha256"] = file_sha256(path)
+        except OSError as exc:
+            row.update(status="unreadable", error=f"cannot read file ({exc.strerror or exc})")
+        rows.append(row)
+        if row["sha256"]:
+            first.setdefault(row["sha256"], row)
+    return rows, first
+
+
+def mark_duplicates(rows: list[dict], first: dict[str, dict]) -> list[tuple[str, str]]:
+    """Later files with the same content share the first file's case ID (or its error).
+
+    Returns the (file, first file) pairs that became duplicates.
+
+    Examples
+    --------
+    >>> a = {"filename": "a.png", "sha256": "f", "status": "ok", "case_id": "cx", "error": ""}
+    >>> b = {"filename": "b.png", "sha256": "f", "status": "", "case_id": "", "error": ""}
+    >>> mark_duplicates([a, b], {"f": a}), b["status"], b["case_id"]
+    ([('b.png', 'a.png')], 'duplicate', 'cx')
+    """
+    duplicates = []
+    for row in rows:
+        original = first.get(row["sha256"]) if row["sha256"] else None
+        if original is None or original is row:
+            continue
+        row["duplicate_of"] = original["filename"]
+        if original["status"] == "ok":
+            row.update(case_id=original["case_id"], status="duplicate")
+            duplicates.append((row["filename"], original["filename"]))
+        else:
+            row.update(status="unreadable", error=original["error"])
+    return duplicates
