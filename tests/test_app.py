@@ -116,6 +116,9 @@ def test_go_back_change_and_latest_wins_with_history(app):
     assert app.index == 0 and app.scores[("extent", "right")] == 1  # own earlier score shown
     app.score_buttons[("extent", "right")][4].click()
     app.keys.simulate("Enter")
+    # issue 14: after a change the app returns to where the rater left off (the first unscored case)
+    assert app.index == 2 and app.scores[("extent", "right")] is None
+    app.keys.simulate("ArrowLeft")
     assert app.index == 1 and app.scores[("extent", "right")] == 2
     first = app.order[0]
     assert [r["scales"]["extent"]["total"] for r in rater_records(app) if r["case_id"] == first] == [2, 5]
@@ -169,18 +172,44 @@ def test_end_screen_after_last_case_and_review_possible(app):
 
 def test_rater_from_environment(cohort, tmp_path, monkeypatch):
     monkeypatch.delenv("COVSEV_RATER", raising=False)
-    monkeypatch.setenv("JUPYTERHUB_USER", "hubuser")
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
     monkeypatch.setenv("COVSEV_COHORT", str(cohort.dir))
     monkeypatch.setenv("COVSEV_LABELS_DIR", str(tmp_path / "envlabels"))
-    assert ScoringApp().rater == "hubuser"
-    monkeypatch.setenv("COVSEV_RATER", "envrater")
+    monkeypatch.setenv("COVSEV_RATER", "envrater")  # off the hub: the coordinator-set rater ID
     app = ScoringApp()
     score_by_mouse(app)
     app.keys.simulate("Enter")
     assert (tmp_path / "envlabels" / "tiny" / "envrater.jsonl").exists()
 
 
+def test_hub_login_is_the_rater_and_no_rater_field_is_shown(cohort, tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_USER", "hubuser")
+    monkeypatch.setenv("COVSEV_RATER", "envrater")  # issue 12: the login wins over anything else
+    monkeypatch.setenv("COVSEV_COHORT", str(cohort.dir))
+    monkeypatch.setenv("COVSEV_LABELS_DIR", str(tmp_path / "envlabels"))
+    app = ScoringApp()
+    assert app.rater == "hubuser" and app.login_box not in app.widget.children
+    assert "Rater ID" not in widget_state_text(app.widget)
+    score_by_mouse(app)
+    app.keys.simulate("Enter")
+    [record] = LabelStore(tmp_path / "envlabels", "tiny").records("hubuser")
+    assert record["rater"] == "hubuser" and not (tmp_path / "envlabels" / "tiny" / "envrater.jsonl").exists()
+    with pytest.raises(ScoringSetupError, match="signed in as 'hubuser'"):
+        ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "envlabels")  # no scoring as someone else
+    shown = launch(cohort.dir, rater="rad1", labels_dir=tmp_path / "envlabels")
+    assert "cannot start" in shown.value and "hubuser" in shown.value
+
+
+def test_reserved_rater_name_consensus_is_refused(cohort, tmp_path, monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    app = ScoringApp(cohort.dir, labels_dir=tmp_path / "labels")
+    app.rater_input.value = "consensus"
+    app.start_button.click()
+    assert app.rater is None and "reserved" in app.login_status.value
+
+
 def test_login_refuses_unsafe_rater_id_then_starts(cohort, tmp_path, monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
     for name in ("COVSEV_RATER", "JUPYTERHUB_USER"):
         monkeypatch.delenv(name, raising=False)
     app = ScoringApp(cohort.dir, labels_dir=tmp_path / "labels")

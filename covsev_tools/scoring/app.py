@@ -1,9 +1,11 @@
-"""Blinded scoring app: one rater scores the cases of a cohort in their own seeded order.
+"""The scoring page (ipywidgets): draws a :class:`~covsev_tools.scoring.session.ScoringSession`.
 
-The app is built from the cohort's scale definitions (any scale, e.g. Brixia, needs no code
-change), shows only the position ("Case 3 of 40") and the display image, and writes every save to
-the rater's own append-only file through :class:`covsev_tools.labels.store.LabelStore` before it says
-"saved".  It resumes at the first case of the rater's order that has no saved record.
+The page is built from the cohort's scale definitions (any scale, e.g. Brixia, needs no code
+change), shows only the position ("Case 3 of 40") and the display image, and forwards every
+click and key to the session, which saves through the label store before the page says "saved".
+On JupyterHub the rater is the login (``$JUPYTERHUB_USER``) and no rater field is shown.  A
+folder made by ``covsev training build`` opens as a clearly marked training round with the
+reference shown after each case; a study that requires training opens it first.
 
 Run it in JupyterLab (``notebooks/01_blinded_scoring.ipynb``) or as a code-free page::
 
@@ -16,32 +18,25 @@ Examples
 """
 from __future__ import annotations
 
-import html
-import os
-import time
-import uuid
-from dataclasses import dataclass
+from pathlib import Path
 
 import ipywidgets as W
 
-from covsev_tools.labels.store import LabelStore, StoreError, utc_now, validate_rater_id
-from covsev_tools.scoring.viewer import KeyCatcher, XrayViewer
+from covsev_tools.labels.store import LabelStore
+from covsev_tools.scoring import panels, training_view
+from covsev_tools.scoring.render import end_html, esc, status_html
+from covsev_tools.scoring.access import ScoringSetupError, hub_user, load_cohort, rater_from_env
+from covsev_tools.scoring.session import NOT_ASSESSABLE_REASONS, Message, ScoringSession
+from covsev_tools.scoring.training import DEFAULT_MAX_MAE, TRAINING_FILE, TrainingError, TrainingSet, training_requirement
+from covsev_tools.scoring.viewer import XrayViewer
 
-COHORT_ENV, RATER_ENVS = "COVSEV_COHORT", ("COVSEV_RATER", "JUPYTERHUB_USER")
-
-NOT_ASSESSABLE_REASONS = (
-    "Poor positioning or rotation",
-    "Under- or over-exposed",
-    "Not a frontal chest X-ray",
-    "Lungs obscured or cut off",
-    "Other (see comment)",
-)
+__all__ = ["NOT_ASSESSABLE_REASONS", "ScoringApp", "ScoringSetupError", "launch"]
 
 #: Keyboard shortcuts (key name as the browser reports it -> what it does), shown on screen.
 SHORTCUTS = (
     ("0-9", "score the highlighted lung/zone, then move to the next one"),
     ("↑ / ↓", "highlight the previous / next lung or zone"),
-    ("Enter", "save and go to the next case"),
+    ("Enter", "save and go on (training: first the reference, then the next case)"),
     ("← / →", "previous case / next case (already scored); Go to: any scored case"),
     ("N", "not assessable: press again to change the reason, once more to clear"),
     ("C", "write a comment (Esc leaves the box, Ctrl+Enter saves)"),
@@ -51,68 +46,27 @@ SHORTCUTS = (
     ("I / R", "invert / reset the image (mouse: double-click resets)"),
 )
 
-_STYLE = """<style>
-.covsev-app .covsev-active { background: #fff3c4; border-radius: 4px; }
-.covsev-app .covsev-ok { color: #1a7f37; font-weight: bold; }
-.covsev-app .covsev-error { color: #b42318; font-weight: bold; }
-.covsev-app .covsev-legend { font-size: 90%; color: #444; }
-.covsev-app .covsev-keys-help td { padding: 0 0.6em 0 0; font-size: 90%; }
-.covsev-app kbd { border: 1px solid #aaa; border-radius: 3px; padding: 0 3px; background: #f6f6f6; }
-</style>"""
-
-
-class ScoringSetupError(Exception):
-    """The app cannot start: no cohort given, unreadable cohort, or bad rater ID."""
-
-
-@dataclass(frozen=True)
-class Field:
-    """One thing to score: a component (lung or zone) of a scale."""
-
-    scale: object
-    component: object
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """``(scale name, component key)``, e.g. ``("extent", "right")``."""
-        return (self.scale.name, self.component.key)
-
-    @property
-    def label(self) -> str:
-        """What the rater reads, e.g. ``"Geographic extent: Right lung"``."""
-        return f"{self.scale.title}: {self.component.label}"
-
-
-def rater_from_env() -> str | None:
-    """Rater ID from ``COVSEV_RATER`` or else ``JUPYTERHUB_USER`` (None when neither is set)."""
-    for name in RATER_ENVS:
-        if os.environ.get(name):
-            return os.environ[name]
-    return None
-
-
-def _esc(text) -> str:
-    return html.escape(str(text))
-
 
 class ScoringApp:
-    """Widget app for one rater's blinded scoring session.
+    """Widget page of one rater's blinded scoring session (or training round).
 
     Parameters
     ----------
     cohort_dir : str or Path, optional
-        Cohort folder; default ``$COVSEV_COHORT``.
+        Cohort folder (or training set folder); default ``$COVSEV_COHORT``.
     rater : str, optional
-        Rater ID; default ``$COVSEV_RATER`` or ``$JUPYTERHUB_USER``; if none, the app asks.
+        Rater ID; on JupyterHub always the login; else ``$COVSEV_RATER``; if none, the page asks.
     labels_dir : str or Path, optional
         Root of the label files; default ``$COVSEV_LABELS_DIR`` or ``labels/``.
+    on_passed : callable, optional
+        Training round only: called when the rater opens the study after passing.
 
     Attributes
     ----------
     widget : ipywidgets.VBox
-        The whole app; display it as the last expression of a cell.
-    store : LabelStore
-        Where the saves go.
+        The whole page; display it as the last expression of a cell.
+    session : ScoringSession or None
+        The state drawn (None until the rater is known).
 
     Examples
     --------
@@ -121,102 +75,95 @@ class ScoringApp:
     >>> app.keys.simulate("Enter")                               # doctest: +SKIP
     """
 
-    def __init__(self, cohort_dir=None, rater: str | None = None, labels_dir=None):
-        from covsev_tools.cohort.cohort import Cohort, CohortError
-
-        cohort_dir = cohort_dir or os.environ.get(COHORT_ENV)
-        if not cohort_dir:
-            raise ScoringSetupError(f"no cohort given: set {COHORT_ENV} to the cohort folder")
-        try:
-            self.cohort = Cohort.load(cohort_dir)
-            self.scales = list(self.cohort.scales)
-        except (CohortError, ValueError) as exc:
-            raise ScoringSetupError(str(exc)) from None
-        self.store = LabelStore(labels_dir, self.cohort.name)
-        self.session_id = uuid.uuid4().hex
-        self.fields = [Field(s, c) for s in self.scales for c in s.components]
-        self.rater, self.order, self.index, self.active = None, [], 0, 0
-        self.scores: dict[tuple[str, str], int | None] = {}
-        self._latest: dict[str, dict] = {}
-        self._shown_at, self._clock, self._preloaded, self._loading = None, 0.0, None, False
-        self._syncing = False
+    def __init__(self, cohort_dir=None, rater: str | None = None, labels_dir=None, *, on_passed=None,
+                 max_mae: float | None = None):
+        self.cohort = load_cohort(cohort_dir)
+        self.labels_dir, self.on_passed = labels_dir, on_passed
+        self.max_mae = DEFAULT_MAX_MAE if max_mae is None else max_mae
+        self.training_set = self._training_set()
+        self.store = (self.training_set.store(labels_dir) if self.training_set
+                      else LabelStore(labels_dir, self.cohort.name))
+        self.scales = list(self.cohort.scales)
+        self.session: ScoringSession | None = None
+        self._preloaded, self._loading, self._syncing = None, False, False
         self._build()
+        login = hub_user()
+        if rater and login and rater != login:
+            raise ScoringSetupError(f"signed in as {login!r}: this page scores only as {login!r}")
+        if login is None:  # off the hub the rater may type an ID; on the hub the login is the ID
+            self.widget.children = (*self.widget.children, self.login_box)
         rater = rater or rater_from_env()
-        if rater:
-            self.start(rater)
+        if rater and not self.start(rater) and login:
+            raise ScoringSetupError(f"signed in as {login!r}, which cannot score here: "
+                                    f"{self.login_status.value}")
+
+    def _training_set(self):
+        if not (Path(self.cohort.dir) / TRAINING_FILE).is_file():
+            return None
+        try:
+            return TrainingSet.load(self.cohort.dir)
+        except TrainingError as exc:
+            raise ScoringSetupError(str(exc)) from None
+
+    # ------------------------------------------------------------------ state shortcuts
+
+    rater = property(lambda self: self.session.rater if self.session else None)
+    order = property(lambda self: self.session.order if self.session else [])
+    index = property(lambda self: self.session.index if self.session else 0)
+    scores = property(lambda self: self.session.scores if self.session else {})
+    active = property(lambda self: self.session.active if self.session else 0)
+    session_id = property(lambda self: self.session.session_id if self.session else None)
+    _latest = property(lambda self: self.session.latest if self.session else {})
+    done = property(lambda self: bool(self.session) and self.session.done)
+    fields = property(lambda self: panels.fields_of(self.scales))
 
     # ------------------------------------------------------------------ building the widgets
 
     def _build(self) -> None:
         self.viewer = XrayViewer(layout=W.Layout(width="100%"))
-        self.keys = KeyCatcher(bindings=self._bindings())
-        self.keys.on_key(self.on_key)
-        self.header = W.HTML()
+        self.keys = panels.key_catcher(self.scales, self.on_key)
+        self.header, self.status, self.feedback = W.HTML(), W.HTML(), W.HTML()
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="100%"))
-        self.status = W.HTML()
-        self.score_buttons: dict[tuple[str, str], dict[int, W.Button]] = {}
-        self.field_labels: dict[tuple[str, str], W.HTML] = {}
-        self.level_texts: dict[tuple[str, str], W.HTML] = {}
-        self.total_labels: dict[str, W.HTML] = {}
-        scoring = W.VBox([self._scale_panel(s) for s in self.scales])
+        self.score_buttons, self.field_labels, self.level_texts, self.total_labels = {}, {}, {}, {}
+        scoring = W.VBox([panels.scale_panel(self, s) for s in self.scales])
         self.scoring_box = W.VBox([scoring, self._assessability_panel(), self._comment_box()])
-        self.case_panel = W.VBox([self.scoring_box, self._nav_bar(), self.status, self._help()],
+        self.nav_bar = self._nav_bar()
+        self.case_panel = W.VBox([self.scoring_box, self.nav_bar, self.status, self.feedback,
+                                  W.HTML(panels.help_text(SHORTCUTS))],
                                  layout=W.Layout(flex="2 1 0", min_width="24em", padding="0 0 0 1em"))
-        image_panel = W.VBox([self.viewer, self._view_toolbar()], layout=W.Layout(flex="3 1 0"))
-        self.session_box = W.VBox([self.header, self.progress, W.HBox([image_panel, self.case_panel])])
+        self.image_panel = W.VBox([self.viewer, panels.view_toolbar(self)], layout=W.Layout(flex="3 1 0"))
+        self.end_panel = W.HTML(layout=W.Layout(display="none"))
+        self.study_button = W.Button(description="Open the blinded cases", button_style="primary",
+                                     layout=W.Layout(display="none", width="auto"))
+        self.study_button.on_click(lambda _b: self.on_passed and self.on_passed())
+        self.banner = W.HTML(training_view.BANNER if self.training_set else "")
+        self.session_box = W.VBox([self.banner, self.header, self.progress, self.end_panel, self.study_button,
+                                   W.HBox([self.image_panel, self.case_panel])])
         self.login_box = self._login_box()
-        self.widget = W.VBox([W.HTML(_STYLE), self.keys, self.login_box])
+        self.gate_box = W.VBox()
+        self.widget = W.VBox([panels.style_widget(), self.keys])
         self.widget.add_class("covsev-app")
 
-    def _bindings(self) -> list[str]:
-        top = max(max(s.values) for s in self.scales)
-        digits = [str(v) for v in range(min(top, 9) + 1)]
-        arrows = ["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "PageUp", "PageDown"]
-        shifted = ["Shift+ArrowUp", "Shift+ArrowDown", "Shift+ArrowLeft", "Shift+ArrowRight"]
-        return digits + arrows + shifted + ["Enter", "Ctrl+Enter", "n", "c", "+", "=", "-", "i", "r"]
-
-    def _scale_panel(self, scale) -> W.VBox:
-        self.total_labels[scale.name] = W.HTML()
-        legend = " · ".join(f"<b>{lv.value}</b> {_esc(lv.text)}" for lv in scale.levels)
-        rows = [self._component_row(scale, c) for c in scale.components]
-        title = W.HTML(f"<h3 style='margin:0.4em 0 0'>{_esc(scale.title)}</h3>"
-                       f"<div class='covsev-legend'>{legend}</div>")
-        return W.VBox([title, *rows, self.total_labels[scale.name]])
-
-    def _component_row(self, scale, component) -> W.HBox:
-        key = (scale.name, component.key)
-        buttons = {}
-        for level in scale.levels:
-            button = W.Button(description=str(level.value), tooltip=level.text,
-                              layout=W.Layout(width="3em"))
-            button.on_click(lambda _b, k=key, v=level.value: self.click_score(k, v))
-            buttons[level.value] = button
-        self.score_buttons[key] = buttons
-        self.field_labels[key] = W.HTML(layout=W.Layout(width="11em"))
-        self.level_texts[key] = W.HTML(layout=W.Layout(width="auto"))
-        row = W.HBox([self.field_labels[key], *buttons.values(), self.level_texts[key]])
-        row.add_class(f"covsev-row-{scale.name}-{component.key}")  # scale/component keys only
-        return row
-
     def _assessability_panel(self) -> W.HBox:
-        self.not_assessable = W.ToggleButton(description="Not assessable (N)", icon="ban",
-                                             layout=W.Layout(width="auto"))
+        self.not_assessable = W.ToggleButton(description="Not assessable (N)", layout=W.Layout(width="auto"))
         self.reason = W.Dropdown(options=NOT_ASSESSABLE_REASONS, value=None,
                                  description="Reason", layout=W.Layout(width="auto"))
-        self.not_assessable.observe(lambda _c: self._refresh(), "value")
-        self.reason.observe(lambda _c: self._refresh(), "value")
+        self.not_assessable.observe(self._on_assessability, "value")
+        self.reason.observe(self._on_assessability, "value")
         return W.HBox([self.not_assessable, self.reason])
 
     def _comment_box(self) -> W.Textarea:
         self.comment = W.Textarea(placeholder="Comment (optional) — press C", rows=2,
                                   layout=W.Layout(width="95%"))
+        self.comment.observe(lambda c: self._loading or not self.session or self.session.set_comment(c["new"]),
+                             "value")
         return self.comment
 
     def _nav_bar(self) -> W.HBox:
-        self.prev_button = W.Button(description="Previous (←)", icon="arrow-left")
-        self.save_button = W.Button(description="Save and next (Enter)", icon="check",
-                                    button_style="success", layout=W.Layout(width="auto"))
-        self.next_button = W.Button(description="Next (→)", icon="arrow-right")
+        self.prev_button = W.Button(description="← Previous")
+        self.save_button = W.Button(description="Save and next (Enter)", button_style="success",
+                                    layout=W.Layout(width="auto"))
+        self.next_button = W.Button(description="Next →")
         self.prev_button.on_click(lambda _b: self.previous_case())
         self.save_button.on_click(lambda _b: self.save_and_next())
         self.next_button.on_click(lambda _b: self.next_case())
@@ -226,31 +173,6 @@ class ScoringApp:
         self.jump.observe(self._on_jump, names="value")
         return W.HBox([self.prev_button, self.save_button, self.next_button, self.jump],
                       layout=W.Layout(flex_flow="row wrap"))
-
-    def _view_toolbar(self) -> W.HBox:
-        actions = [("−", "Zoom out (−)", lambda: self.viewer.zoom_by(1 / 1.25)),
-                   ("+", "Zoom in (+)", lambda: self.viewer.zoom_by(1.25)),
-                   ("Invert", "Invert (I)", self._toggle_invert),
-                   ("Reset", "Reset view (R)", self.viewer.reset_view)]
-        buttons = []
-        for text, tip, action in actions:
-            button = W.Button(description=text, tooltip=tip, layout=W.Layout(width="auto"))
-            button.on_click(lambda _b, a=action: a())
-            buttons.append(button)
-        self.view_buttons = {b.description: b for b in buttons}
-        sliders = [self._view_slider("Brightness", "brightness"), self._view_slider("Contrast", "contrast")]
-        return W.HBox(buttons + sliders, layout=W.Layout(flex_flow="row wrap"))
-
-    def _view_slider(self, text: str, trait: str) -> W.FloatSlider:
-        slider = W.FloatSlider(value=1.0, min=0.2, max=4.0, step=0.05, description=text,
-                               readout_format=".2f", layout=W.Layout(width="20em"))
-        W.link((self.viewer, trait), (slider, "value"))
-        return slider
-
-    def _help(self) -> W.HTML:
-        rows = "".join(f"<tr><td><kbd>{_esc(k)}</kbd></td><td>{_esc(v)}</td></tr>" for k, v in SHORTCUTS)
-        return W.HTML(f"<details open><summary>Keyboard shortcuts</summary>"
-                      f"<table class='covsev-keys-help'>{rows}</table></details>")
 
     def _login_box(self) -> W.VBox:
         self.rater_input = W.Text(placeholder="your rater ID", description="Rater ID")
@@ -263,291 +185,206 @@ class ScoringApp:
     # ------------------------------------------------------------------ session
 
     def start(self, rater: str) -> bool:
-        """Open the session of ``rater`` at their first unscored case; False if the ID is refused."""
+        """Open ``rater``'s session at their first unscored case; False if the ID is refused.
+
+        A study that requires training shows the training round first when it is not passed.
+        """
         try:
-            validate_rater_id(rater)
-            order = self.cohort.reading_order(rater)
-        except ValueError as exc:
-            self.login_status.value = f"<span class='covsev-error'>{_esc(exc)}</span>"
+            session = ScoringSession(self.cohort, self.store, rater,
+                                     reference=self.training_set.reference if self.training_set else None)
+            requirement = None if self.training_set else training_requirement(self.cohort.dir)
+        except (ScoringSetupError, TrainingError) as exc:
+            self.login_status.value = status_html("error", str(exc))
             return False
-        self.rater, self.order = rater, order
-        self._latest = {cid: rec for (_, cid), rec in self.store.latest(rater).items()}
-        self.widget.children = (self.widget.children[0], self.keys, self.session_box)
-        self.go_to(self.first_unscored())
+        if requirement and not training_view.passed(requirement, rater, self.labels_dir):
+            self.trainer = training_view.show_gate(self, requirement, rater)
+            return True
+        self._open(session)
         return True
 
-    def first_unscored(self) -> int:
-        """Index (0-based) of the first case of the order without a saved record; N when done."""
-        return next((i for i, cid in enumerate(self.order) if cid not in self._latest), len(self.order))
-
-    @property
-    def done(self) -> bool:
-        """True when every case of the rater's order has a saved record."""
-        return self.first_unscored() == len(self.order)
+    def _open(self, session: ScoringSession) -> None:
+        self.session = session
+        self.widget.children = (self.widget.children[0], self.keys, self.session_box)
+        self._show()
 
     def go_to(self, index: int) -> None:
         """Show the case at ``index`` (0-based) of the rater's order, or the end screen."""
-        self.index = max(0, min(index, len(self.order)))
-        if self.index == len(self.order):
-            self._show_end()
-            return
-        display_id = self.order[self.index]
-        self._show_image(display_id)
-        self._load_record(self._latest.get(display_id))
-        self._shown_at, self._clock = utc_now(), time.monotonic()
-        self.scoring_box.layout.display = None
-        self._refresh()
-        self._preload(self.index + 1)  # after the visible updates, so they do not queue behind it
+        self.session.go_to(index)
+        self._show()
 
-    def _show_image(self, display_id: str) -> None:
-        if self._preloaded and self._preloaded[0] == display_id and self._preloaded[1] in self.viewer._images:
+    def _show(self) -> None:
+        """Draw the session: the image (or the end screen), the entry, and preload the next image."""
+        at_end = self.session.at_end
+        self.image_panel.layout.display = "none" if at_end else None
+        self.scoring_box.layout.display = "none" if at_end else None
+        self.save_button.layout.display = "none" if at_end else None
+        self.save_button.disabled = at_end
+        self.end_panel.layout.display = None if at_end else "none"
+        if at_end:
+            self.viewer.show(token="")
+            training = training_view.round_summary(self)
+            self.end_panel.value = end_html(self.session.summary(), training)
+            passed = bool(training and training["result"]["passed"] and self.on_passed)
+            self.study_button.layout.display = None if passed else "none"
+        else:
+            self._show_image(self.session.index)
+        self._sync_widgets()
+        self._refresh()
+        if not at_end:
+            self._preload(self.session.index + 1)  # after the visible updates, so they do not queue behind it
+
+    def _show_image(self, index: int) -> None:
+        case_id = self.session.order[index]
+        if self._preloaded and self._preloaded[0] == case_id and self._preloaded[1] in self.viewer._images:
             self.viewer.show(token=self._preloaded[1])
         else:
-            self.viewer.show(self.cohort.display_image_path(display_id).read_bytes())
+            self.viewer.show(self.session.image_path(index).read_bytes())
         self.viewer.reset_view()
 
     def _preload(self, index: int) -> None:
         """Send the next case's image now so that 'save and next' shows it at once."""
-        if index < len(self.order):
-            display_id = self.order[index]
-            png = self.cohort.display_image_path(display_id).read_bytes()
-            self._preloaded = (display_id, self.viewer.preload(png))
+        path = self.session.image_path(index)
+        if path is not None:
+            self._preloaded = (self.session.order[index], self.viewer.preload(path.read_bytes()))
 
-    def _load_record(self, record: dict | None) -> None:
+    def _sync_widgets(self) -> None:
+        """Put the session's entry into the not-assessable, reason and comment widgets."""
         self._loading = True
         try:
-            self.scores = {f.key: None for f in self.fields}
-            record = record or {}
-            if not record.get("not_assessable"):
-                for name, entry in record.get("scales", {}).items():
-                    for comp, value in (entry.get("scores") or {}).items():
-                        if (name, comp) in self.scores:
-                            self.scores[(name, comp)] = value
-            self.not_assessable.value = bool(record.get("not_assessable"))
-            self.reason.value = record.get("not_assessable_reason") if self.not_assessable.value else None
-            self.comment.value = record.get("comment") or ""
-            self.active = 0
+            self.not_assessable.value = self.session.not_assessable
+            self.reason.value = self.session.reason
+            self.comment.value = self.session.comment
         finally:
             self._loading = False
 
-    def _show_end(self) -> None:
-        self.viewer.show(token="")
-        self.scoring_box.layout.display = "none"
-        self._refresh()
-        self.status.value = (f"<span class='covsev-ok'>All {len(self.order)} cases are scored — thank "
-                             "you. Use ← or Previous to review or change a case.</span>")
+    # ------------------------------------------------------------------ actions
 
-    # ------------------------------------------------------------------ scoring actions
+    def _act(self, action, *args, show: bool = False):
+        """Run a session action and redraw (the whole case when it may have changed)."""
+        result = action(*args)
+        self._show() if show else self._refresh()
+        return result
 
     def click_score(self, key: tuple[str, str], value: int) -> None:
-        """Set one component's score (a button or digit key) and highlight the next field."""
-        self.scores[key] = value
-        position = [f.key for f in self.fields].index(key)
-        self.active = min(position + 1, len(self.fields) - 1)
-        self._refresh()
+        """A score button: set one component's score and highlight the next field."""
+        self._act(self.session.set_score, key, value)
 
     def type_digit(self, value: int) -> None:
         """Digit key: score the highlighted field if ``value`` is one of its levels."""
-        field = self.fields[self.active]
-        if value not in field.scale.values:
-            self._say_error(f"{value} is not a level of {field.label} "
-                            f"(allowed {min(field.scale.values)}–{max(field.scale.values)})")
-            return
-        self.click_score(field.key, value)
+        self._act(self.session.type_digit, value)
 
     def move_active(self, step: int) -> None:
         """Highlight the previous (-1) or next (+1) field."""
-        self.active = (self.active + step) % len(self.fields)
-        self._refresh()
+        self._act(self.session.move_active, step)
 
     def cycle_not_assessable(self) -> None:
-        """N key: mark not assessable with the first reason, then the next reason, then clear."""
-        if not self.not_assessable.value:
-            self.not_assessable.value, self.reason.value = True, NOT_ASSESSABLE_REASONS[0]
+        """N key: not assessable with the first reason, then the next reason, then clear."""
+        self.session.cycle_not_assessable()
+        self._sync_widgets()
+        self._refresh()
+
+    def _on_assessability(self, _change) -> None:
+        if self._loading or self.session is None:
             return
-        reasons = list(NOT_ASSESSABLE_REASONS)
-        position = reasons.index(self.reason.value) if self.reason.value in reasons else -1
-        if position + 1 < len(reasons):
-            self.reason.value = reasons[position + 1]
-        else:
-            self.not_assessable.value, self.reason.value = False, None
-
-    def _toggle_invert(self) -> None:
-        self.viewer.invert = not self.viewer.invert
-
-    def missing(self) -> list[str]:
-        """What still prevents saving the current case (empty when it can be saved)."""
-        if self.not_assessable.value:
-            return [] if self.reason.value else ["a reason for 'not assessable'"]
-        return [f.label for f in self.fields if self.scores.get(f.key) is None]
-
-    def save(self) -> dict | None:
-        """Save the current case; returns the record once it is on disk, None if refused."""
-        if self.rater is None or self.index >= len(self.order):
-            return None
-        missing = self.missing()
-        if missing:
-            self._say_error("Not saved — still to score: " + "; ".join(missing))
-            return None
-        try:
-            record = self.store.save(self.build_record())
-        except StoreError as exc:
-            self._say_error(f"NOT SAVED — {exc}. Please tell the study coordinator.")
-            return None
-        self._latest[record["case_id"]] = record
-        self.status.value = (f"<span class='covsev-ok'>✓ Saved case {self.index + 1} of "
-                             f"{len(self.order)}</span>")
-        return record
-
-    def build_record(self) -> dict:
-        """The record of the current case (see the record schema in ``docs/ARCHITECTURE.md``)."""
-        blind = self.not_assessable.value
-        scales = {}
-        for scale in self.scales:
-            scores = {c.key: (None if blind else self.scores[(scale.name, c.key)]) for c in scale.components}
-            scales[scale.name] = {"version": scale.version, "scores": scores,
-                                  "total": None if blind else scale.total(scores)}
-        return {
-            "case_id": self.order[self.index], "rater": self.rater,  # the store adds schema and record_id
-            "session_id": self.session_id, "position": self.index + 1, "scales": scales,
-            "not_assessable": blind, "not_assessable_reason": self.reason.value if blind else None,
-            "comment": self.comment.value, "time_shown": self._shown_at,
-            "seconds_on_case": round(time.monotonic() - self._clock, 3),
-        }
+        self.session.set_not_assessable(self.not_assessable.value, self.reason.value)
+        self._refresh()
 
     def save_and_next(self) -> bool:
-        """Save, then show the next case; stays on the case (with the reason) if refused."""
-        if self.save() is None:
+        """Enter: save, then the first unscored case (training: first the reference)."""
+        if self.session is None or self.session.at_end:
             return False
-        saved = self.status.value
-        self.go_to(self.index + 1)
-        if self.index < len(self.order):
-            self.status.value = saved
-        return True
+        before = self.session.index
+        moved = self._act(self.session.advance)
+        if self.session.index != before or self.session.at_end:
+            self._show()
+        return moved
 
     def previous_case(self) -> None:
         """Go back one case (any earlier case can be changed and saved again)."""
-        if self.index > 0:
-            self.go_to(self.index - 1)
-            self.status.value = ""
-
-    def reachable(self) -> int:
-        """How many positions of the order can be opened: every scored case and the next one."""
-        return min(self.first_unscored() + 1, len(self.order))
-
-    def jump_to(self, position: int) -> bool:
-        """Show case ``position`` (1-based) of the order; only up to the first unscored case."""
-        if not 1 <= position <= self.reachable():
-            self._say_error(f"Cases 1-{self.reachable()} can be opened (the order cannot be skipped)")
-            return False
-        self.go_to(position - 1)
-        self.status.value = ""
-        return True
-
-    def _on_jump(self, change) -> None:
-        if not self._syncing and change["new"] is not None and change["new"] != self.index + 1:
-            self.jump_to(change["new"])
+        self._act(self.session.previous, show=True)
 
     def next_case(self) -> None:
         """Go forward one case without saving; only up to the first unscored case."""
-        if self.index < self.first_unscored():
-            self.go_to(self.index + 1)
-            if self.index < len(self.order):
-                self.status.value = ""
-        else:
-            self._say_error("Score this case first (the order cannot be skipped)")
+        before = self.session.index
+        self.session.next()
+        self._show() if self.session.index != before else self._refresh()
+
+    def jump_to(self, position: int) -> bool:
+        """Show case ``position`` (1-based) of the order; only up to the first unscored case."""
+        if not self.session.jump_to(position):
+            self._refresh()
+            return False
+        self._show()
+        return True
+
+    def _on_jump(self, change) -> None:
+        if not self._syncing and change["new"] is not None and change["new"] != self.session.index + 1:
+            self.jump_to(change["new"])
 
     def on_key(self, key: str) -> None:
         """Dispatch a key press from the browser (see :data:`SHORTCUTS`)."""
-        if self.rater is None:
-            if key == "Enter":
+        if self.session is None:
+            if key == "Enter" and self.login_box in self.widget.children:
                 self.start(self.rater_input.value.strip())
             return
         action = self._key_actions().get(key)
         if action is not None:
             action()
-        elif key.isdigit() and self.index < len(self.order):
+        elif key.isdigit() and not self.session.at_end:
             self.type_digit(int(key))
 
     def _key_actions(self) -> dict:
-        v = self.viewer
-        return {
-            "Enter": self.save_and_next, "Ctrl+Enter": self.save_and_next,
-            "ArrowUp": lambda: self.move_active(-1), "ArrowDown": lambda: self.move_active(1),
-            "ArrowLeft": self.previous_case, "PageUp": self.previous_case,
-            "ArrowRight": self.next_case, "PageDown": self.next_case,
-            "n": self.cycle_not_assessable, "c": self.comment.focus,
-            "+": lambda: v.zoom_by(1.25), "=": lambda: v.zoom_by(1.25), "-": lambda: v.zoom_by(0.8),
-            "i": self._toggle_invert, "r": v.reset_view,
-            "Shift+ArrowUp": lambda: v.adjust(brightness=1.1), "Shift+ArrowDown": lambda: v.adjust(brightness=1 / 1.1),
-            "Shift+ArrowRight": lambda: v.adjust(contrast=1.1), "Shift+ArrowLeft": lambda: v.adjust(contrast=1 / 1.1),
-        }
+        return {"Enter": self.save_and_next, "Ctrl+Enter": self.save_and_next,
+                "ArrowUp": lambda: self.move_active(-1), "ArrowDown": lambda: self.move_active(1),
+                "ArrowLeft": self.previous_case, "PageUp": self.previous_case,
+                "ArrowRight": self.next_case, "PageDown": self.next_case,
+                "n": self.cycle_not_assessable, "c": self.comment.focus,
+                **panels.viewer_keys(self.viewer)}
 
     # ------------------------------------------------------------------ display
 
-    def _say_error(self, text: str) -> None:
-        self.status.value = f"<span class='covsev-error'>{_esc(text)}</span>"
-
     def _refresh(self) -> None:
-        """Redraw header, buttons, live totals and the highlighted field from the state."""
-        if self._loading or self.rater is None:
+        """Redraw header, status, buttons, live totals, feedback and the highlighted field."""
+        session = self.session
+        if self._loading or session is None:
             return
-        scored, total = len(self._latest), len(self.order)
-        here = (f"Case {self.index + 1} of {total}" if self.index < total else f"{total} of {total} done")
+        scored, total = len(session.latest), len(session.order)
+        here = f"Case {session.index + 1} of {total}" if not session.at_end else f"{total} of {total} done"
+        mode = "training round" if session.training else "rater"
         self.header.value = (f"<h2 style='margin:0.2em 0'>{here}</h2><div>{scored} of {total} scored · "
-                             f"rater {_esc(self.rater)}</div>")
+                             f"{mode} {esc(session.rater)}</div>")
         self.progress.max, self.progress.value = max(total, 1), scored
-        blind = self.not_assessable.value
-        self.reason.layout.display = None if blind else "none"
-        for position, field in enumerate(self.fields):
-            self._refresh_field(position, field, blind)
-        for scale in self.scales:
-            self._refresh_total(scale, blind)
-        self.prev_button.disabled = self.index == 0
-        self.next_button.disabled = self.index >= self.first_unscored()
+        message = session.message
+        if session.at_end and message.kind != "error":
+            message = Message("ok", f"All {total} cases are scored — thank you. Nothing left to save.")
+        self.status.value = status_html(message.kind, message.text)
+        self.reason.layout.display = None if session.not_assessable else "none"
+        panels.refresh_fields(self, session)
+        self.prev_button.disabled = session.index == 0
+        self.next_button.disabled = session.index >= session.first_unscored()
+        training_view.refresh_feedback(self)
         self._sync_jump()
 
     def _sync_jump(self) -> None:
         """List the openable positions (no IDs: positions only) and select the current one."""
         self._syncing = True
         try:
-            if len(self.jump.options) != self.reachable():
-                self.jump.options = [(f"Case {p}", p) for p in range(1, self.reachable() + 1)]
-            self.jump.value = self.index + 1 if self.index < len(self.order) else None
+            if len(self.jump.options) != self.session.reachable():
+                self.jump.options = [(f"Case {p}", p) for p in range(1, self.session.reachable() + 1)]
+            self.jump.value = None if self.session.at_end else self.session.index + 1
         finally:
             self._syncing = False
 
-    def _refresh_field(self, position: int, field: Field, blind: bool) -> None:
-        value = self.scores.get(field.key)
-        for level, button in self.score_buttons[field.key].items():
-            button.button_style = "info" if level == value else ""
-            button.disabled = blind
-        active = position == self.active and not blind
-        marker = "▶ " if active else ""
-        self.field_labels[field.key].value = (
-            f"<span class='{'covsev-active' if active else ''}'>{marker}{_esc(field.component.label)}</span>")
-        text = field.scale.level_text(value) if value is not None else "—"
-        self.level_texts[field.key].value = f"<i>{_esc(text)}</i>"
-
-    def _refresh_total(self, scale, blind: bool) -> None:
-        values = [self.scores.get((scale.name, c.key)) for c in scale.components]
-        if blind:
-            shown = "not assessable"
-        elif None in values:
-            shown = f"— / {scale.max_total} ({values.count(None)} to score)"
-        else:
-            shown = f"{sum(values)} / {scale.max_total}"
-        self.total_labels[scale.name].value = f"<b>Total {_esc(scale.title.lower())}: {shown}</b>"
-
 
 def launch(cohort_dir=None, rater: str | None = None, labels_dir=None):
-    """The app's widget, or a plain message widget when it cannot start (for notebooks/Voila).
+    """The page's widget, or a plain message widget when it cannot start (for notebooks/Voila).
 
     Examples
     --------
-    >>> launch()            # reads COVSEV_COHORT, COVSEV_RATER, COVSEV_LABELS_DIR  # doctest: +SKIP
+    >>> launch("/nowhere").value[:40]
+    "<p style='color:#b42318'><b>The scoring "
     """
     try:
         return ScoringApp(cohort_dir, rater=rater, labels_dir=labels_dir).widget
     except ScoringSetupError as exc:
-        return W.HTML(f"<p style='color:#b42318'><b>The scoring app cannot start:</b> {_esc(exc)}</p>")
+        return W.HTML(f"<p style='color:#b42318'><b>The scoring app cannot start:</b> {esc(exc)}</p>")

@@ -1,7 +1,7 @@
 """Browser-side widgets of the scoring app: the X-ray viewer and the keyboard catcher.
 
 Both are small `anywidget <https://anywidget.dev>`_ widgets, so they work in JupyterLab and in
-Voila alike.  The viewer draws the image in the browser and applies zoom, pan, brightness,
+Voila alike; their JavaScript and CSS are package data in ``static/``, read at import.  The viewer draws the image in the browser and applies zoom, pan, brightness,
 contrast and invert as CSS transforms and filters -- instant, no server round trip.  Images travel
 as binary messages keyed by an opaque random token (never a case ID or file name) and are decoded
 in advance, so showing the next case is a swap of an already decoded image.  The keyboard catcher
@@ -11,6 +11,7 @@ path with :meth:`KeyCatcher.simulate`.
 from __future__ import annotations
 
 import secrets
+from importlib import resources
 
 import anywidget
 import traitlets
@@ -18,184 +19,16 @@ import traitlets
 ZOOM_RANGE = (0.5, 12.0)
 FILTER_RANGE = (0.2, 4.0)
 
-_VIEWER_ESM = r"""
-const caches = new Map();   // widget uid -> Map(token -> {url, img})
-const pending = new Map();  // widget uid -> Set(tokens asked from Python, not arrived yet)
-const listeners = new Map(); // widget uid -> Set(callback) to redraw views when an image arrives
-const KEEP = 6;
 
-function cacheOf(model) {
-  const uid = model.get("uid");
-  if (!caches.has(uid)) {
-    caches.set(uid, new Map()); listeners.set(uid, new Set()); pending.set(uid, new Set());
-  }
-  return caches.get(uid);
-}
+def static_text(name: str) -> str:
+    """A JavaScript or CSS file of ``covsev_tools/scoring/static/`` (package data), as text.
 
-// Ask Python for an image this page does not have (reloaded page, or sent before it connected).
-function ensure(model, token) {
-  const cache = cacheOf(model), asked = pending.get(model.get("uid"));
-  if (!token || cache.has(token) || asked.has(token)) return;
-  asked.add(token);
-  model.send({ kind: "missing", token });
-}
-
-function store(model, token, buffer) {
-  const cache = cacheOf(model);
-  pending.get(model.get("uid")).delete(token);
-  if (cache.has(token)) return;
-  const url = URL.createObjectURL(new Blob([buffer], { type: "image/png" }));
-  const img = new Image();
-  img.src = url;
-  img.decode().catch(() => {});   // decode now, so display is instant later
-  cache.set(token, { url, img });
-  while (cache.size > KEEP) {
-    const [oldest, entry] = cache.entries().next().value;
-    if (oldest === model.get("token")) { cache.delete(oldest); cache.set(oldest, entry); continue; }
-    URL.revokeObjectURL(entry.url);
-    cache.delete(oldest);
-  }
-  listeners.get(model.get("uid")).forEach((cb) => cb(token));
-}
-
-function initialize({ model }) {
-  model.on("msg:custom", (msg, buffers) => {
-    if (msg.kind === "image") store(model, msg.token, buffers[0]);
-  });
-}
-
-function clamp(x, lo, hi) { return Math.min(hi, Math.max(lo, x)); }
-
-function render({ model, el }) {
-  el.classList.add("covsev-viewer");
-  const frame = document.createElement("div");
-  frame.className = "covsev-viewer-frame";
-  const img = document.createElement("img");
-  img.className = "covsev-viewer-img";
-  img.alt = "chest X-ray";
-  img.draggable = false;
-  frame.appendChild(img);
-  el.appendChild(frame);
-  const cache = cacheOf(model);
-
-  function draw() {
-    const token = model.get("token");
-    const entry = cache.get(token);
-    if (!token) { img.removeAttribute("src"); img.dataset.token = ""; }
-    else if (entry) { if (img.src !== entry.url) img.src = entry.url; img.dataset.token = token; }
-    else { ensure(model, token); }
-    ensure(model, model.get("next_token"));
-    const z = model.get("zoom");
-    img.style.transform = `translate(${model.get("pan_x")}px, ${model.get("pan_y")}px) scale(${z})`;
-    img.style.filter = `brightness(${model.get("brightness")}) contrast(${model.get("contrast")})` +
-      (model.get("invert") ? " invert(1)" : "");
-  }
-  const onArrive = (token) => { if (token === model.get("token")) draw(); };
-  listeners.get(model.get("uid")).add(onArrive);
-  model.on("change", draw);
-
-  let timer = null;
-  function commit() { clearTimeout(timer); timer = setTimeout(() => model.save_changes(), 120); }
-
-  frame.addEventListener("wheel", (e) => {
-    e.preventDefault();
-    model.set("zoom", clamp(model.get("zoom") * Math.exp(-e.deltaY * 0.0015), 0.5, 12));
-    draw(); commit();
-  }, { passive: false });
-
-  let drag = null;
-  frame.addEventListener("contextmenu", (e) => e.preventDefault());
-  frame.addEventListener("pointerdown", (e) => {
-    frame.setPointerCapture(e.pointerId);
-    const level = e.button === 2 || e.shiftKey;   // right or shift drag: brightness/contrast
-    drag = { x: e.clientX, y: e.clientY, level, px: model.get("pan_x"), py: model.get("pan_y"),
-             b: model.get("brightness"), c: model.get("contrast") };
-  });
-  frame.addEventListener("pointermove", (e) => {
-    if (!drag) return;
-    const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
-    if (drag.level) {
-      model.set("contrast", clamp(drag.c * Math.exp(dx * 0.004), 0.2, 4));
-      model.set("brightness", clamp(drag.b * Math.exp(-dy * 0.004), 0.2, 4));
-    } else {
-      model.set("pan_x", drag.px + dx);
-      model.set("pan_y", drag.py + dy);
-    }
-    draw();
-  });
-  const end = () => { if (drag) { drag = null; commit(); } };
-  frame.addEventListener("pointerup", end);
-  frame.addEventListener("pointercancel", end);
-  frame.addEventListener("dblclick", () => {
-    model.set({ zoom: 1, pan_x: 0, pan_y: 0, brightness: 1, contrast: 1, invert: false });
-    draw(); commit();
-  });
-  draw();
-  return () => { listeners.get(model.get("uid")).delete(onArrive); model.off("change", draw); };
-}
-
-export default { initialize, render };
-"""
-
-_VIEWER_CSS = r"""
-.covsev-viewer-frame { width: 100%; height: var(--covsev-viewer-height, 74vh); overflow: hidden;
-  background: #000; position: relative; cursor: grab; touch-action: none; user-select: none; }
-.covsev-viewer-frame:active { cursor: grabbing; }
-.covsev-viewer-img { width: 100%; height: 100%; object-fit: contain; transform-origin: center center;
-  display: block; }
-"""
-
-_KEYS_ESM = r"""
-function keyName(e) {
-  let key = e.key;
-  if (key.length === 1) key = key.toLowerCase();
-  else if (key === " ") key = "Space";
-  const mods = [];
-  if (e.ctrlKey || e.metaKey) mods.push("Ctrl");
-  if (e.altKey) mods.push("Alt");
-  if (e.shiftKey && key.length > 1) mods.push("Shift");  // "+" needs Shift to type; ignore it there
-  return [...mods, key].join("+");
-}
-
-function render({ model, el }) {
-  el.classList.add("covsev-keys");
-  el.style.display = "none";
-  // JupyterLab: keys pressed inside the app are ours, not notebook shortcuts (Lumino honours this).
-  let tries = 0;
-  const mark = () => {
-    const app = el.closest(".covsev-app");
-    if (app) app.setAttribute("data-lm-suppress-shortcuts", "true");
-    else if (tries++ < 200) requestAnimationFrame(mark);
-  };
-  mark();
-  const onKey = (e) => {
-    const app = el.closest(".covsev-app");
-    if (!app) return;
-    const t = e.target;
-    const free = !t || t === document.body || t === document.documentElement;
-    if (!free && !app.contains(t)) return;
-    const tag = (t && t.tagName || "").toLowerCase();
-    // a list (<select>) is not typing: after a pick with the mouse the shortcuts must still work,
-    // and arrows must not silently open the neighbouring entry
-    const typing = tag === "input" || tag === "textarea" || (t && t.isContentEditable);
-    const name = keyName(e);
-    if (typing) {
-      if (e.key === "Escape") { t.blur(); e.preventDefault(); return; }
-      const submit = name === "Ctrl+Enter" || (name === "Enter" && tag === "input");
-      if (!submit) return;
-    }
-    if (!model.get("bindings").includes(name)) return;
-    e.preventDefault();
-    e.stopPropagation();
-    if (tag === "select") t.blur();
-    model.send({ kind: "key", key: name, typing: !!typing });
-  };
-  document.addEventListener("keydown", onKey, true);
-  return () => document.removeEventListener("keydown", onKey, true);
-}
-
-export default { render };
-"""
+    Examples
+    --------
+    >>> "export default" in static_text("keys.js")
+    True
+    """
+    return (resources.files("covsev_tools.scoring") / "static" / name).read_text(encoding="utf-8")
 
 
 class XrayViewer(anywidget.AnyWidget):
@@ -213,8 +46,8 @@ class XrayViewer(anywidget.AnyWidget):
     2.0
     """
 
-    _esm = _VIEWER_ESM
-    _css = _VIEWER_CSS
+    _esm = static_text("viewer.js")
+    _css = static_text("viewer.css")
     uid = traitlets.Unicode().tag(sync=True)
     token = traitlets.Unicode("").tag(sync=True)
     next_token = traitlets.Unicode("").tag(sync=True)
@@ -305,7 +138,7 @@ class KeyCatcher(anywidget.AnyWidget):
     n
     """
 
-    _esm = _KEYS_ESM
+    _esm = static_text("keys.js")
     bindings = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(self, **kwargs):

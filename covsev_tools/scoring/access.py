@@ -1,0 +1,99 @@
+"""Who may score what: the rater's identity (the JupyterHub login when there is one), reserved
+rater names, and opening the cohort a page scores.
+
+On JupyterHub the login is the identity: a rater never types it, and nothing else (an
+environment variable, a name passed in code) can make the page save under another name.
+"""
+from __future__ import annotations
+
+import os
+
+from covsev_tools.labels.store import validate_rater_id
+
+COHORT_ENV, RATER_ENV, HUB_USER_ENV = "COVSEV_COHORT", "COVSEV_RATER", "JUPYTERHUB_USER"
+
+#: Rater names the scoring page refuses: they name records that are not one rater's reading.
+RESERVED_RATERS = ("consensus",)
+
+class ScoringSetupError(Exception):
+    """The page cannot start: no cohort given, unreadable cohort, or bad rater ID."""
+
+
+def hub_user() -> str | None:
+    """The JupyterHub login name (``$JUPYTERHUB_USER``) or None when not running on a hub.
+
+    Examples
+    --------
+    >>> import os; os.environ.pop("JUPYTERHUB_USER", None) and None
+    >>> hub_user() is None
+    True
+    """
+    return os.environ.get(HUB_USER_ENV) or None
+
+
+def rater_from_env() -> str | None:
+    """The rater ID: the hub login when on JupyterHub, else ``$COVSEV_RATER`` (None when neither).
+
+    On a hub the login is the identity: nothing else (an environment variable, a typed name)
+    can make a rater save under another name.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ.pop("JUPYTERHUB_USER", None) and None
+    >>> os.environ["COVSEV_RATER"] = "rad1"
+    >>> rater_from_env()
+    'rad1'
+    >>> del os.environ["COVSEV_RATER"]
+    """
+    return hub_user() or os.environ.get(RATER_ENV) or None
+
+
+def check_rater(rater: str, *, allow_reserved: bool = False) -> str:
+    """Return ``rater`` if it may score; raise :class:`ScoringSetupError` otherwise.
+
+    Refused: unsafe file names, the reserved names (:data:`RESERVED_RATERS`), and on JupyterHub
+    any name other than the login.
+
+    Examples
+    --------
+    >>> check_rater("rad1")
+    'rad1'
+    >>> check_rater("consensus")
+    Traceback (most recent call last):
+    ...
+    covsev_tools.scoring.access.ScoringSetupError: 'consensus' is reserved for adjudicated scores; ...
+    """
+    try:
+        validate_rater_id(rater)
+    except ValueError as exc:
+        raise ScoringSetupError(str(exc)) from None
+    if rater in RESERVED_RATERS and not allow_reserved:
+        raise ScoringSetupError(f"{rater!r} is reserved for adjudicated scores; use your own rater ID")
+    login = hub_user()
+    if login and rater != login:
+        raise ScoringSetupError(f"signed in as {login!r}: this page scores only as {login!r}")
+    return rater
+
+
+def load_cohort(cohort_dir=None):
+    """Open the cohort folder (default ``$COVSEV_COHORT``) or raise :class:`ScoringSetupError`.
+
+    Examples
+    --------
+    >>> load_cohort("/nowhere")
+    Traceback (most recent call last):
+    ...
+    covsev_tools.scoring.access.ScoringSetupError: /nowhere: not a cohort folder (no cohort.json); ...
+    """
+    from covsev_tools.cohort import Cohort, CohortError
+
+    cohort_dir = cohort_dir or os.environ.get(COHORT_ENV)
+    if not cohort_dir:
+        raise ScoringSetupError(f"no cohort given: set {COHORT_ENV} to the cohort folder")
+    try:
+        cohort = Cohort.load(cohort_dir)
+        cohort.scales  # noqa: B018 -- a broken scale definition must stop the page here
+    except (CohortError, ValueError) as exc:
+        raise ScoringSetupError(str(exc)) from None
+    return cohort

@@ -1,0 +1,339 @@
+"""One rater's scoring session as plain state: no widgets, so it can be driven and tested alone.
+
+The session knows the rater's reading order, the case on screen, the scores entered so far, and
+the rater's saved records.  Every action (score, go back, change, save, jump, not assessable)
+is a method; the ipywidgets page (:mod:`covsev_tools.scoring.app`) only draws this state and
+forwards clicks and keys.  A save goes through :class:`covsev_tools.labels.LabelStore`, so it is
+on disk before the session counts it as saved; a restart resumes at the first unscored case.
+
+Examples
+--------
+>>> from covsev_tools.scoring.session import ScoringSession
+>>> session = ScoringSession.open("cohorts/pilot", "rad1", labels_dir="labels")  # doctest: +SKIP
+>>> session.set_score(("extent", "right"), 2)                                      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from covsev_tools.labels.store import LabelStore, StoreError, utc_now
+from covsev_tools.scoring.access import ScoringSetupError, check_rater, load_cohort
+
+NOT_ASSESSABLE_REASONS = (
+    "Poor positioning or rotation",
+    "Under- or over-exposed",
+    "Not a frontal chest X-ray",
+    "Lungs obscured or cut off",
+    "Other (see comment)",
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One thing to score: a component (lung or zone) of a scale."""
+
+    scale: object
+    component: object
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(scale name, component key)``, e.g. ``("extent", "right")``."""
+        return (self.scale.name, self.component.key)
+
+    @property
+    def label(self) -> str:
+        """What the rater reads, e.g. ``"Geographic extent: Right lung"``."""
+        return f"{self.scale.title}: {self.component.label}"
+
+
+@dataclass(frozen=True)
+class Message:
+    """The line under the buttons: ``kind`` is ``"ok"``, ``"error"`` or ``""`` (nothing to say)."""
+
+    kind: str = ""
+    text: str = ""
+
+
+class ScoringSession:
+    """The state of one rater's pass through a cohort (blinded study or training round).
+
+    Parameters
+    ----------
+    cohort : covsev_tools.cohort.Cohort
+        The cohort (or training set) being scored.
+    store : LabelStore
+        Where the records go (a training round has its own store, apart from the study's).
+    rater : str
+        Rater ID (checked with :func:`check_rater`).
+    reference : covsev_tools.scoring.training.TrainingReference, optional
+        Reference scores: makes this a training round (feedback after each case).
+
+    Attributes
+    ----------
+    order : list of str
+        The rater's reading order (display IDs).
+    index : int
+        Position on screen (0-based); ``len(order)`` is the end screen.
+    scores : dict
+        ``(scale, component) -> int or None`` entered for the case on screen.
+    latest : dict
+        ``display ID -> latest saved record`` of this rater.
+    message : Message
+        What the page should say now (saved, refused and why).
+
+    Examples
+    --------
+    >>> session = ScoringSession(cohort, LabelStore(tmp, cohort.name), "rad1")  # doctest: +SKIP
+    >>> for value in (2, 3, 1, 2): session.type_digit(value)                    # doctest: +SKIP
+    >>> session.advance()                                                       # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, cohort, store: LabelStore, rater: str, *, reference=None):
+        self.cohort, self.store, self.reference = cohort, store, reference
+        self.rater = check_rater(rater)
+        self.scales = list(cohort.scales)
+        self.fields = [Field(s, c) for s in self.scales for c in s.components]
+        try:
+            self.order = cohort.reading_order(self.rater)
+        except ValueError as exc:
+            raise ScoringSetupError(str(exc)) from None
+        self.session_id = uuid.uuid4().hex
+        self.latest = {cid: rec for (_, cid), rec in store.latest(self.rater).items()}
+        self.index, self.active, self.dirty = 0, 0, False
+        self.scores: dict[tuple[str, str], int | None] = {}
+        self.not_assessable, self.reason, self.comment = False, None, ""
+        self.message = Message()
+        self._shown_at, self._clock = None, 0.0
+        self.go_to(self.first_unscored())
+
+    @classmethod
+    def open(cls, cohort_dir, rater: str, labels_dir=None) -> "ScoringSession":
+        """Open the blinded session of ``rater`` on a cohort folder.
+
+        Examples
+        --------
+        >>> ScoringSession.open("cohorts/pilot", "rad1", "labels").index  # doctest: +SKIP
+        0
+        """
+        cohort = load_cohort(cohort_dir)
+        return cls(cohort, LabelStore(labels_dir, cohort.name), rater)
+
+    # ------------------------------------------------------------------ where we are
+
+    @property
+    def training(self) -> bool:
+        """True in a training round (reference scores shown after each case)."""
+        return self.reference is not None
+
+    @property
+    def at_end(self) -> bool:
+        """True when the end screen is shown (past the last case of the order)."""
+        return self.index >= len(self.order)
+
+    @property
+    def case_id(self) -> str | None:
+        """Display ID of the case on screen (never shown to the rater); None at the end."""
+        return None if self.at_end else self.order[self.index]
+
+    def first_unscored(self) -> int:
+        """Index (0-based) of the first case of the order without a saved record; N when done."""
+        return next((i for i, cid in enumerate(self.order) if cid not in self.latest), len(self.order))
+
+    @property
+    def done(self) -> bool:
+        """True when every case of the rater's order has a saved record."""
+        return self.first_unscored() == len(self.order)
+
+    def reachable(self) -> int:
+        """How many positions of the order can be opened: every scored case and the next one."""
+        return min(self.first_unscored() + 1, len(self.order))
+
+    def image_path(self, index: int | None = None):
+        """Display PNG of the case at ``index`` (default: on screen); None past the end."""
+        index = self.index if index is None else index
+        return self.cohort.display_image_path(self.order[index]) if 0 <= index < len(self.order) else None
+
+    # ------------------------------------------------------------------ moving
+
+    def go_to(self, index: int) -> None:
+        """Show the case at ``index`` (0-based) of the order with its saved entry, or the end."""
+        self.index = max(0, min(index, len(self.order)))
+        self._load(self.latest.get(self.case_id) if not self.at_end else None)
+        self._shown_at, self._clock = utc_now(), time.monotonic()
+
+    def _load(self, record: dict | None) -> None:
+        record = record or {}
+        self.scores = {f.key: None for f in self.fields}
+        self.not_assessable = bool(record.get("not_assessable"))
+        if not self.not_assessable:
+            for name, entry in record.get("scales", {}).items():
+                for comp, value in (entry.get("scores") or {}).items():
+                    if (name, comp) in self.scores:
+                        self.scores[(name, comp)] = value
+        self.reason = record.get("not_assessable_reason") if self.not_assessable else None
+        self.comment = record.get("comment") or ""
+        self.active, self.dirty = 0, False
+
+    def previous(self) -> None:
+        """Go back one case (any earlier case can be changed and saved again)."""
+        if self.index > 0:
+            self.go_to(self.index - 1)
+            self.message = Message()
+
+    def next(self) -> bool:
+        """Go forward one case without saving; only up to the first unscored case."""
+        if self.index < self.first_unscored():
+            self.go_to(self.index + 1)
+            self.message = Message()
+            return True
+        self.message = Message("error", "Score this case first (the order cannot be skipped)")
+        return False
+
+    def jump_to(self, position: int) -> bool:
+        """Show case ``position`` (1-based); only up to the first unscored case."""
+        if not 1 <= position <= self.reachable():
+            self.message = Message("error", f"Cases 1-{self.reachable()} can be opened "
+                                            "(the order cannot be skipped)")
+            return False
+        self.go_to(position - 1)
+        self.message = Message()
+        return True
+
+    # ------------------------------------------------------------------ entering scores
+
+    def set_score(self, key: tuple[str, str], value: int) -> None:
+        """Set one component's score and highlight the next field."""
+        self.scores[key] = value
+        self.active = min([f.key for f in self.fields].index(key) + 1, len(self.fields) - 1)
+        self.dirty = True
+
+    def type_digit(self, value: int) -> bool:
+        """Score the highlighted field with ``value`` if it is one of its levels."""
+        field = self.fields[self.active]
+        if value not in field.scale.values:
+            self.message = Message("error", f"{value} is not a level of {field.label} "
+                                            f"(allowed {min(field.scale.values)}–{max(field.scale.values)})")
+            return False
+        self.set_score(field.key, value)
+        return True
+
+    def move_active(self, step: int) -> None:
+        """Highlight the previous (-1) or next (+1) field."""
+        self.active = (self.active + step) % len(self.fields)
+
+    def set_not_assessable(self, flag: bool, reason: str | None = None) -> None:
+        """Mark the case not assessable (with a reason from :data:`NOT_ASSESSABLE_REASONS`) or not."""
+        self.not_assessable, self.reason = bool(flag), (reason if flag else None)
+        self.dirty = True
+
+    def cycle_not_assessable(self) -> None:
+        """The N key: not assessable with the first reason, then the next reason, then clear."""
+        if not self.not_assessable:
+            self.set_not_assessable(True, NOT_ASSESSABLE_REASONS[0])
+            return
+        reasons = list(NOT_ASSESSABLE_REASONS)
+        position = reasons.index(self.reason) if self.reason in reasons else -1
+        if position + 1 < len(reasons):
+            self.set_not_assessable(True, reasons[position + 1])
+        else:
+            self.set_not_assessable(False)
+
+    def set_comment(self, text: str) -> None:
+        """The free-text comment of the case on screen."""
+        self.comment, self.dirty = text, True
+
+    def missing(self) -> list[str]:
+        """What still prevents saving the case on screen (empty when it can be saved)."""
+        if self.not_assessable:
+            return [] if self.reason else ["a reason for 'not assessable'"]
+        return [f.label for f in self.fields if self.scores.get(f.key) is None]
+
+    def totals(self) -> dict[str, int | None]:
+        """Live total per scale (None while a component is missing or when not assessable)."""
+        out = {}
+        for scale in self.scales:
+            values = [self.scores.get((scale.name, c.key)) for c in scale.components]
+            out[scale.name] = None if self.not_assessable or None in values else sum(values)
+        return out
+
+    # ------------------------------------------------------------------ saving
+
+    def build_record(self) -> dict:
+        """The record of the case on screen (schema in ``docs/readme/scoring.md``)."""
+        blind = self.not_assessable
+        scales = {}
+        for scale in self.scales:
+            scores = {c.key: (None if blind else self.scores[(scale.name, c.key)]) for c in scale.components}
+            scales[scale.name] = {"version": scale.version, "scores": scores,
+                                  "total": None if blind else scale.total(scores)}
+        record = {
+            "case_id": self.case_id, "rater": self.rater,  # the store adds schema and record_id
+            "session_id": self.session_id, "position": self.index + 1, "scales": scales,
+            "not_assessable": blind, "not_assessable_reason": self.reason if blind else None,
+            "comment": self.comment, "time_shown": self._shown_at,
+            "seconds_on_case": round(time.monotonic() - self._clock, 3),
+        }
+        if self.training:
+            record["training"] = True
+        return record
+
+    def save(self) -> dict | None:
+        """Save the case on screen; the record once it is on disk, None if refused (see message)."""
+        if self.at_end:
+            self.message = Message("error", "Nothing to save: every case is scored")
+            return None
+        missing = self.missing()
+        if missing:
+            self.message = Message("error", "Not saved — still to score: " + "; ".join(missing))
+            return None
+        try:
+            record = self.store.save(self.build_record())
+        except StoreError as exc:
+            self.message = Message("error", f"NOT SAVED — {exc}. Please tell the study coordinator.")
+            return None
+        self.latest[record["case_id"]] = record
+        self.dirty = False
+        self.message = Message("ok", f"✓ Saved case {self.index + 1} of {len(self.order)}")
+        return record
+
+    def advance(self) -> bool:
+        """The Enter key: save, then go on to the first unscored case of the order.
+
+        After a change to an earlier case this returns to where the rater left off, not to the
+        case after the changed one.  In a training round the first Enter saves and stays on the
+        case (so the page can show the reference); the next Enter moves on.
+        """
+        if self.training and self.case_id in self.latest and not self.dirty:
+            self.go_to(self.first_unscored())
+            self.message = Message()
+            return True
+        if self.save() is None:
+            return False
+        if not self.training:
+            saved = self.message
+            self.go_to(self.first_unscored())
+            self.message = saved
+        return True
+
+    def feedback(self) -> list[dict]:
+        """Training round: the saved scores of the case on screen beside the reference.
+
+        Empty outside training, at the end, or before the case is saved.
+        """
+        record = self.latest.get(self.case_id) if self.training else None
+        return self.reference.compare(self.case_id, record) if record else []
+
+    def summary(self) -> dict:
+        """End-screen figures: cases, how many scored, how many not assessable.
+
+        Examples
+        --------
+        >>> session.summary()   # doctest: +SKIP
+        {'cases': 5, 'scored': 5, 'not_assessable': 1}
+        """
+        records = [self.latest[c] for c in self.order if c in self.latest]
+        return {"cases": len(self.order), "scored": len(records),
+                "not_assessable": sum(bool(r.get("not_assessable")) for r in records)}

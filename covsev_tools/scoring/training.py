@@ -1,0 +1,332 @@
+"""Training round: raters calibrate on cases with known reference scores before the blinded study.
+
+A *training set* is a cohort folder (made by :func:`covsev_tools.cohort.create_cohort`, no
+hidden repeats) plus ``training.json``: the reference scores of each case, per component when
+the source has them (e.g. Brixia zones), else per scale total (e.g. the paper's published mean
+scores).  Raters score it in the same page; after each case the page shows their scores beside
+the reference.  Training records are stored apart from every study, under
+``<labels_dir>/_training/<set>/<rater>.jsonl`` (a cohort name can never start with ``_``), so
+they never enter a study's statistics.  A study can require a passed training round before its
+blinded cases open (:func:`require_training`).
+
+Examples
+--------
+>>> from covsev_tools.scoring.training import build_training_set, paper_reference
+>>> build_training_set("/data/cohen2020/images", paper_reference(), "calib")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from covsev_tools.errors import CovsevError
+from covsev_tools.files import write_text_atomic
+from covsev_tools.labels.store import LabelStore, default_labels_dir
+
+TRAINING_FILE = "training.json"
+REQUIREMENT_FILE = "training_required.json"
+TRAINING_LABELS = "_training"
+DEFAULT_MAX_MAE = 1.5
+_PAPER_COLUMNS = {"geographic_mean": "extent_total", "opacity_mean": "opacity_total"}
+
+
+class TrainingError(CovsevError):
+    """A training set or requirement that cannot be built or read."""
+
+
+def paper_reference():
+    """The paper's published mean scores as a reference table (``filename, extent_total, opacity_total``).
+
+    Examples
+    --------
+    >>> table = paper_reference()
+    >>> len(table), list(table.columns)
+    (94, ['filename', 'extent_total', 'opacity_total'])
+    """
+    from covsev_tools.datasets import published_labels_path
+
+    return _read_reference(published_labels_path()).rename(columns=_PAPER_COLUMNS)[["filename", *_PAPER_COLUMNS.values()]]
+
+
+def reference_entries(table, scales) -> dict[str, dict]:
+    """Reference scores per file name from a table with ``filename`` and score columns.
+
+    Columns ``<scale>_total`` give a scale's total; ``<scale>_<component>`` give components
+    (when every component of the scale has a column, the total is their sum unless given).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from covsev_tools.scales import builtin_scales
+    >>> t = pd.DataFrame({"filename": ["a.png"], "extent_right": [1], "extent_left": [2]})
+    >>> reference_entries(t, [builtin_scales()["extent"]])
+    {'a.png': {'extent': {'total': 3.0, 'scores': {'right': 1.0, 'left': 2.0}}}}
+    """
+    if "filename" not in table.columns:
+        raise TrainingError("reference table: no 'filename' column")
+    entries = {}
+    for _, row in table.iterrows():
+        entry = {}
+        for scale in scales:
+            scores = {c.key: _number(row.get(f"{scale.name}_{c.key}")) for c in scale.components}
+            scores = scores if None not in scores.values() else None
+            total = _number(row.get(f"{scale.name}_total"))
+            if total is None and scores is not None:
+                total = float(sum(scores.values()))
+            if total is not None:
+                entry[scale.name] = {"total": total, "scores": scores}
+        if entry:
+            entries[str(row["filename"])] = entry
+    if not entries:
+        names = ", ".join(f"{s.name}_total" for s in scales)
+        raise TrainingError(f"reference table: no scores found (expected columns such as {names})")
+    return entries
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number  # NaN: no score
+
+
+def build_training_set(images_dir, reference, name: str, out_dir=None, *, scales=None,
+                       progress: bool = True) -> "TrainingSet":
+    """Make a training set: a cohort of the referenced images plus their reference scores.
+
+    Parameters
+    ----------
+    images_dir : str or Path
+        Folder of the images; each must have a row in ``reference`` (by file name).
+    reference : pandas.DataFrame or str or Path
+        Reference table (see :func:`reference_entries`), or a CSV file of it.
+    name : str
+        Name of the training set (also its cohort name).
+    out_dir : str or Path, optional
+        Folder to write; default ``cohorts/<name>``.
+    scales : sequence, optional
+        Scales to score (default: the cohort default, extent and opacity).
+
+    Examples
+    --------
+    >>> build_training_set("images/", paper_reference(), "calib", "training/calib")  # doctest: +SKIP
+    TrainingSet('calib', 94 cases)
+    """
+    from covsev_tools.cohort import create_cohort
+
+    table = reference if hasattr(reference, "columns") else _read_reference(reference)
+    if "filename" not in table.columns:
+        raise TrainingError("reference table: no 'filename' column")
+    files = sorted(p.name for p in Path(images_dir).rglob("*") if p.is_file() and not p.name.startswith("."))
+    unreferenced = [f for f in files if f not in set(table["filename"].astype(str))]
+    if unreferenced:  # checked before anything is written: no half-made training set
+        raise TrainingError(f"{images_dir}: {len(unreferenced)} file(s) have no reference score "
+                            f"(first: {unreferenced[0]}); keep only referenced images in the folder")
+    cohort = create_cohort(images_dir, name, out_dir, repeat_fraction=0.0, scales=scales, progress=progress)
+    by_file = reference_entries(table, cohort.scales)
+    key = cohort.key()
+    key = key[key["status"] == "ok"]
+    reference_by_case = {row.case_id: by_file.get(row.filename, {}) for row in key.itertuples()}
+    payload = {"name": name, "reference": reference_by_case}
+    write_text_atomic(Path(cohort.dir) / TRAINING_FILE, json.dumps(payload, indent=1) + "\n")
+    return TrainingSet.load(cohort.dir)
+
+
+def _read_reference(path):
+    import io
+
+    import pandas as pd
+
+    try:  # '#' lines are notes (licence, citation), as in the bundled paper labels
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+        return pd.read_csv(io.StringIO("\n".join(l for l in lines if not l.startswith("#"))))
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"{path}: cannot read the reference scores ({exc})") from None
+
+
+@dataclass
+class TrainingReference:
+    """Reference scores of a training set, keyed by case ID, and the comparisons against them."""
+
+    scales: list
+    entries: dict[str, dict]
+
+    def compare(self, case_id: str, record: dict) -> list[dict]:
+        """A saved record beside the reference: one row per component with a reference, and totals.
+
+        Examples
+        --------
+        >>> from covsev_tools.scales import builtin_scales
+        >>> ref = TrainingReference([builtin_scales()["opacity"]], {"c1": {"opacity": {"total": 3.0, "scores": None}}})
+        >>> rec = {"scales": {"opacity": {"scores": {"right": 1, "left": 1}, "total": 2}}}
+        >>> [(r["component"], r["yours"], r["reference"], r["difference"]) for r in ref.compare("c1", rec)]
+        [('total', 2, 3.0, -1.0)]
+        """
+        rows = []
+        for scale in self.scales:
+            reference = self.entries.get(case_id, {}).get(scale.name)
+            if reference is None:
+                continue
+            mine = record.get("scales", {}).get(scale.name, {})
+            pairs = [(c.key, c.label, (mine.get("scores") or {}).get(c.key), (reference["scores"] or {}).get(c.key))
+                     for c in scale.components] if reference["scores"] else []
+            pairs.append(("total", "Total", mine.get("total"), reference["total"]))
+            for key, label, yours, ref in pairs:
+                diff = None if yours is None or ref is None else round(yours - ref, 2)
+                rows.append({"scale": scale.name, "scale_title": scale.title, "component": key,
+                             "label": label, "yours": yours, "reference": ref, "difference": diff})
+        return rows
+
+    def summary(self, order: list[str], latest: dict[str, dict], worst: int = 3) -> dict:
+        """Mean absolute error against the reference per component, and the cases furthest off.
+
+        Returns
+        -------
+        dict
+            ``mae``: DataFrame (scale, component, mae, n); ``furthest``: list of
+            ``(position, sum of absolute total differences)``, largest first; ``scored``, ``cases``.
+
+        Examples
+        --------
+        >>> from covsev_tools.scales import builtin_scales
+        >>> ref = TrainingReference([builtin_scales()["opacity"]], {"c1": {"opacity": {"total": 3.0, "scores": None}}})
+        >>> rec = {"scales": {"opacity": {"scores": {"right": 1, "left": 1}, "total": 2}}}
+        >>> ref.summary(["c1"], {"c1": rec})["mae"].to_dict("records")
+        [{'scale': 'opacity', 'component': 'total', 'mae': 1.0, 'n': 1}]
+        """
+        import pandas as pd
+
+        rows, off = [], []
+        for position, case_id in enumerate(order, start=1):
+            record = latest.get(case_id)
+            if record is None or record.get("not_assessable"):
+                continue
+            compared = [r for r in self.compare(case_id, record) if r["difference"] is not None]
+            rows.extend(compared)
+            off.append((position, round(sum(abs(r["difference"]) for r in compared if r["component"] == "total"), 2)))
+        frame = pd.DataFrame(rows, columns=["scale", "component", "difference"])
+        frame["error"] = frame["difference"].abs()
+        mae = (frame.groupby(["scale", "component"], sort=False)["error"].agg(["mean", "size"])
+               .reset_index().rename(columns={"mean": "mae", "size": "n"}))
+        mae["mae"] = mae["mae"].round(3)
+        furthest = sorted(off, key=lambda item: -item[1])[:worst]
+        return {"mae": mae, "furthest": [f for f in furthest if f[1] > 0],
+                "scored": sum(c in latest for c in order), "cases": len(order)}
+
+
+class TrainingSet:
+    """A training set folder: a cohort plus ``training.json`` with its reference scores.
+
+    Examples
+    --------
+    >>> TrainingSet.load("training/calib").cohort.name   # doctest: +SKIP
+    'calib'
+    """
+
+    def __init__(self, cohort, reference: TrainingReference):
+        self.cohort, self.reference = cohort, reference
+
+    @classmethod
+    def load(cls, directory) -> "TrainingSet":
+        """Open a training set folder (raises :class:`TrainingError` when it is not one)."""
+        from covsev_tools.cohort import Cohort, CohortError
+
+        path = Path(directory) / TRAINING_FILE
+        if not path.is_file():
+            raise TrainingError(f"{directory}: not a training set (no {TRAINING_FILE}); "
+                                "make one with `covsev training build`")
+        try:
+            cohort = Cohort.load(directory)
+            entries = json.loads(path.read_text(encoding="utf-8"))["reference"]
+        except (CohortError, ValueError, KeyError, TypeError) as exc:
+            raise TrainingError(f"{path}: cannot read ({exc})") from None
+        return cls(cohort, TrainingReference(list(cohort.scales), entries))
+
+    @property
+    def name(self) -> str:
+        """The training set's name (its cohort name)."""
+        return self.cohort.name
+
+    def store(self, labels_dir=None) -> LabelStore:
+        """The label store of this training set: ``<labels_dir>/_training/<name>/``, apart from studies."""
+        root = Path(labels_dir) if labels_dir is not None else default_labels_dir()
+        return LabelStore(root / TRAINING_LABELS, self.name)
+
+    def result(self, rater: str, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE) -> dict:
+        """One rater's training result: completed, MAE per scale total, passed.
+
+        Passed means every case saved and the MAE of every scale's total at most ``max_mae``.
+        """
+        store = self.store(labels_dir)
+        order = self.cohort.reading_order(rater, save=False)
+        latest = {cid: rec for (_, cid), rec in store.latest(rater).items()}
+        summary = self.reference.summary(order, latest)
+        totals = summary["mae"][summary["mae"]["component"] == "total"]
+        mae = {f"mae_{row.scale}": row.mae for row in totals.itertuples()}
+        completed = summary["scored"] == summary["cases"]
+        passed = completed and bool(mae) and all(v <= max_mae for v in mae.values())
+        return {"rater": rater, "scored": summary["scored"], "cases": summary["cases"],
+                "completed": completed, **mae, "max_mae": max_mae, "passed": passed}
+
+    def __repr__(self) -> str:
+        return f"TrainingSet({self.name!r}, {len(self.cohort.case_ids)} cases)"
+
+
+def training_status(training_dir, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE):
+    """The coordinator's table: who trained, how far from the reference, who met the threshold.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per rater with training records: ``rater, scored, cases, completed,
+        mae_<scale>..., max_mae, passed``.
+
+    Examples
+    --------
+    >>> training_status("training/calib", "labels", max_mae=1.0)   # doctest: +SKIP
+    """
+    import pandas as pd
+
+    training = TrainingSet.load(training_dir)
+    raters = training.store(labels_dir).raters()
+    rows = [training.result(r, labels_dir, max_mae) for r in raters]
+    return pd.DataFrame(rows, columns=None if rows else ["rater", "scored", "cases", "completed", "max_mae", "passed"])
+
+
+def require_training(cohort_dir, training_dir, max_mae: float = DEFAULT_MAX_MAE) -> Path:
+    """Make a study require a passed training round before its blinded cases open.
+
+    Writes ``training_required.json`` into the cohort folder (the training set's path and the
+    threshold).  Returns the file written.
+
+    Examples
+    --------
+    >>> require_training("cohorts/pilot", "training/calib", max_mae=1.0)   # doctest: +SKIP
+    """
+    TrainingSet.load(training_dir)  # refuse a folder that is not a training set
+    if not (Path(cohort_dir) / "cohort.json").is_file():
+        raise TrainingError(f"{cohort_dir}: not a cohort folder (no cohort.json)")
+    if not max_mae >= 0:
+        raise TrainingError(f"--max-mae must be 0 or more, got {max_mae}")
+    payload = {"training_set": str(Path(training_dir).resolve()), "max_mae": float(max_mae)}
+    return write_text_atomic(Path(cohort_dir) / REQUIREMENT_FILE, json.dumps(payload, indent=1) + "\n")
+
+
+def training_requirement(cohort_dir) -> dict | None:
+    """The study's training requirement (``training_set``, ``max_mae``), or None when there is none.
+
+    Examples
+    --------
+    >>> training_requirement("/nowhere") is None
+    True
+    """
+    path = Path(cohort_dir) / REQUIREMENT_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {"training_set": str(data["training_set"]), "max_mae": float(data["max_mae"])}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrainingError(f"{path}: unreadable training requirement ({exc})") from None

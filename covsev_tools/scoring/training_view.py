@@ -1,0 +1,50 @@
+"""The training round's parts of the scoring page: banner, feedback, summary, and the gate that
+runs the round before a study that requires it."""
+from __future__ import annotations
+
+import ipywidgets as W
+
+from covsev_tools.scoring.render import banner_html, feedback_html
+from covsev_tools.scoring.training import TrainingSet
+
+BANNER = banner_html("training", "TRAINING ROUND — not part of the study: after each case you see "
+                                 "the reference scores")
+
+
+def refresh_feedback(page) -> None:
+    """After a saved training case: the rater's scores beside the reference (else nothing)."""
+    session = page.session
+    rows = session.feedback() if not session.dirty else []
+    page.feedback.value = feedback_html(rows, page.scales)
+    if session.training:
+        page.save_button.description = "Next case (Enter)" if rows else "Save and see the reference (Enter)"
+
+
+def round_summary(page) -> dict | None:
+    """End of a training round: MAE per component, cases furthest off, threshold met or not."""
+    if not page.training_set:
+        return None
+    session = page.session
+    summary = page.training_set.reference.summary(session.order, session.latest)
+    summary["result"] = page.training_set.result(session.rater, page.labels_dir, page.max_mae)
+    return summary
+
+
+def passed(requirement: dict, rater: str, labels_dir) -> bool:
+    """True when ``rater`` met the study's training requirement."""
+    training = TrainingSet.load(requirement["training_set"])
+    return training.result(rater, labels_dir, requirement["max_mae"])["passed"]
+
+
+def show_gate(page, requirement: dict, rater: str):
+    """Replace the study page by its training round; a passed round opens the study.
+
+    Returns the training round's page.
+    """
+    trainer = type(page)(requirement["training_set"], rater, page.labels_dir,
+                         on_passed=lambda: page.start(rater), max_mae=requirement["max_mae"])
+    note = W.HTML(banner_html("training", "This study opens after a passed training round (mean absolute "
+                              f"error of each total at most {requirement['max_mae']:g})."))
+    page.gate_box.children = (note, trainer.widget)
+    page.widget.children = (page.widget.children[0], page.gate_box)
+    return trainer
