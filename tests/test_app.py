@@ -166,8 +166,20 @@ def test_end_screen_after_last_case_and_review_possible(app):
         app.keys.simulate("Enter")
     assert app.done and app.scoring_box.layout.display == "none" and "All 5 cases" in app.status.value
     assert app.viewer.token == ""
+    # issue 14: a proper end screen: summary, nothing to save, no image, no live Save button
+    assert app.image_panel.layout.display == "none" and app.save_button.layout.display == "none"
+    assert app.save_button.disabled and app.end_panel.layout.display is None
+    assert "All 5 cases are scored" in app.end_panel.value and "5 saved, 0 marked not assessable" in app.end_panel.value
+    assert "nothing left to save" in app.end_panel.value
+    app.keys.simulate("Enter"), app.save_button.click()
+    assert len(rater_records(app)) == 5 and app.done
     app.keys.simulate("ArrowLeft")
     assert app.index == 4 and app.scoring_box.layout.display is None
+    assert app.image_panel.layout.display is None and app.save_button.layout.display is None
+    assert app.end_panel.layout.display == "none" and app.viewer.token
+    app.score_buttons[("extent", "right")][0].click()
+    app.keys.simulate("Enter")  # a change to the last case: back to the end screen
+    assert app.done and app.image_panel.layout.display == "none" and len(rater_records(app)) == 6
 
 
 def test_rater_from_environment(cohort, tmp_path, monkeypatch):

@@ -66,19 +66,27 @@ def stop_server(proc: subprocess.Popen, log) -> None:
     log.close()
 
 
+def serve_voila(tmp_path: Path, env_extra: dict, name: str = "voila"):
+    """Start Voila (the offline ``covsev`` template) on the scoring notebook; returns (proc, log, url)."""
+    from covsev_tools.scoring.offline import TEMPLATE, offline_env
+
+    port = free_port()
+    env = offline_env({**os.environ, **{k: str(v) for k, v in env_extra.items()}})
+    log = open(tmp_path / f"{name}.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voila", str(REPO / "notebooks" / "01_blinded_scoring.ipynb"),
+         "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", f"--template={TEMPLATE}"],
+        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    return proc, log, f"http://127.0.0.1:{port}/"
+
+
 @pytest.fixture
 def voila(tmp_path):
     """A Voila server on the scoring notebook, pointed at a 5-case cohort by environment variables."""
     cohort = make_cohort(tmp_path, n=5, name="web")
-    labels, port = tmp_path / "labels", free_port()
-    env = {**os.environ, "COVSEV_COHORT": str(cohort.dir), "COVSEV_LABELS_DIR": str(labels),
-           "COVSEV_RATER": "webrad"}
-    log = open(tmp_path / "voila.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voila", str(REPO / "notebooks" / "01_blinded_scoring.ipynb"),
-         "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
-        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    labels = tmp_path / "labels"
+    proc, log, url = serve_voila(tmp_path, {"COVSEV_COHORT": cohort.dir, "COVSEV_LABELS_DIR": labels,
+                                            "COVSEV_RATER": "webrad"})
     try:
         wait_for_http(url, proc)
         yield {"url": url, "cohort": cohort, "file": labels / "web" / "webrad.jsonl"}
@@ -246,3 +254,79 @@ def test_jupyterlab_keys_score_and_do_not_trigger_notebook_shortcuts(lab):
     assert len(after) == len(cells) and all("jp-CodeCell" in c for c in after)  # no cell added/changed
     [record] = records(lab["file"])
     assert record["scales"]["extent"]["total"] == 5 and record["scales"]["opacity"]["total"] == 3
+
+
+def block_outside(context) -> list[str]:
+    """Abort every request that does not go to this machine; returns the list of those attempted."""
+    from urllib.parse import urlparse
+
+    attempted: list[str] = []
+
+    def local(url: str) -> bool:
+        parsed = urlparse(url)
+        return parsed.scheme in ("blob", "data", "about") or parsed.hostname in ("127.0.0.1", "localhost")
+
+    def handle(route):
+        if local(route.request.url):
+            route.continue_()
+        else:
+            attempted.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", handle)
+    context.on("request", lambda request: None if local(request.url) else attempted.append(request.url))
+    return attempted
+
+
+@pytest.fixture
+def voila_short(tmp_path):
+    """Voila on a 2-case cohort, for the end screen."""
+    cohort = make_cohort(tmp_path, n=2, name="short")
+    labels = tmp_path / "labels"
+    proc, log, url = serve_voila(tmp_path, {"COVSEV_COHORT": cohort.dir, "COVSEV_LABELS_DIR": labels,
+                                            "COVSEV_RATER": "endrad"})
+    try:
+        wait_for_http(url, proc)
+        yield {"url": url, "file": labels / "short" / "endrad.jsonl"}
+    finally:
+        stop_server(proc, log)
+
+
+def test_browser_page_loads_nothing_from_outside_and_ends_cleanly(voila_short):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            attempted = block_outside(context)
+            page = context.new_page()
+            page.goto(voila_short["url"], timeout=90_000)
+            wait_case(page, 1, of=2)
+            page.wait_for_function("document.querySelector('.covsev-viewer-img').naturalWidth > 0")
+            for n in (1, 2):
+                for key in ["1", "1", "1", "1", "Enter"]:
+                    page.keyboard.press(key)
+                if n == 1:
+                    wait_case(page, 2, of=2)
+            page.get_by_text("All 2 cases are scored — thank you.", exact=False).first.wait_for()
+            end = page.evaluate("""() => {
+                const visible = (el) => !!el && el.offsetParent !== null;
+                const img = document.querySelector('.covsev-viewer-img');
+                const save = [...document.querySelectorAll('button')].filter(
+                    (b) => b.textContent.includes('Save') && visible(b) && !b.disabled);
+                const broken = [...document.querySelectorAll('img')].filter(
+                    (i) => visible(i) && !(i.complete && i.naturalWidth > 0));
+                return {imgVisible: visible(img), liveSave: save.length, broken: broken.length,
+                        text: document.body.innerText};
+            }""")
+            page.keyboard.press("Enter")  # nothing to save: no new record
+            page.wait_for_timeout(500)
+            icons = page.evaluate("document.querySelectorAll('link[href*=\"fontawesome\"], link[href*=\"font-awesome\"]').length")
+        finally:
+            browser.close()
+    assert attempted == [], f"requests to outside the server: {attempted}"
+    assert icons == 0
+    assert end["imgVisible"] is False and end["liveSave"] == 0 and end["broken"] == 0
+    assert "nothing left to save" in end["text"] and "2 saved, 0 marked not assessable" in end["text"]
+    assert len(records(voila_short["file"])) == 2

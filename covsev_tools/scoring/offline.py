@@ -1,0 +1,66 @@
+"""Serve the scoring pages with nothing fetched from outside the server (hospital networks).
+
+Voila's default page links Font Awesome from a CDN.  covsev ships a Voila template, ``covsev``
+(package data under ``static/voila/templates/``), that is Voila's ``lab`` page without those
+links; the pages use no icon font.  Voila finds templates on the Jupyter data path, so a server
+needs that folder on ``JUPYTER_PATH`` and ``--template=covsev``:
+
+* a command line: ``voila --template=covsev ...`` with :func:`offline_env` as its environment;
+* a Jupyter Server config file (e.g. the rater servers of a study hub):
+  ``configure_offline_voila(c)``.
+
+Examples
+--------
+>>> (voila_template_root() / "voila" / "templates" / TEMPLATE / "index.html.j2").is_file()
+True
+"""
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+TEMPLATE = "covsev"
+
+
+def voila_template_root() -> Path:
+    """The folder to put on ``JUPYTER_PATH`` so that Voila finds the ``covsev`` template.
+
+    Examples
+    --------
+    >>> voila_template_root().name
+    'static'
+    """
+    return Path(str(resources.files("covsev_tools.scoring") / "static"))
+
+
+def offline_env(env: dict | None = None) -> dict:
+    """A copy of ``env`` (default: this process's) with the template folder first on ``JUPYTER_PATH``.
+
+    Examples
+    --------
+    >>> offline_env({"JUPYTER_PATH": "/x"})["JUPYTER_PATH"].endswith(os.pathsep + "/x")
+    True
+    """
+    env = dict(os.environ if env is None else env)
+    paths = [str(voila_template_root())] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    env["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+def configure_offline_voila(c) -> None:
+    """In a Jupyter Server (or Voila) config file: serve pages with the offline ``covsev`` template.
+
+    Sets ``JUPYTER_PATH`` for this server process (config files run before Voila looks for
+    templates) and ``VoilaConfiguration.template``.
+
+    Examples
+    --------
+    >>> from traitlets.config import Config
+    >>> before = os.environ.get("JUPYTER_PATH")
+    >>> c = Config(); configure_offline_voila(c); c.VoilaConfiguration.template
+    'covsev'
+    >>> _ = os.environ.pop("JUPYTER_PATH") if before is None else os.environ.update(JUPYTER_PATH=before)
+    """
+    os.environ["JUPYTER_PATH"] = offline_env()["JUPYTER_PATH"]
+    c.VoilaConfiguration.template = TEMPLATE
