@@ -268,3 +268,10 @@ def test_integrity_export_cli_prints_warnings_with_control_characters_escaped(st
     assert "ann.jsonl:4: ignored invalid record (case_id = 'c\\x1b[2Jx' must match pattern" in err
     assert "\x1b" not in err
     assert len(pd.read_csv(out)) == 5 * 2 * 3
+
+
+def test_integrity_training_flag_is_a_schema_field_and_must_be_boolean(tmp_path):
+    store = LabelStore(tmp_path, "pilot", scales=SCALES)
+    saved = store.save({k: v for k, v in record(training=True).items() if k != "record_id"})
+    assert store.records() == [saved]
+    assert check_record(record(training="yes"), scales=SCALES) == "training = 'yes' must be boolean"
