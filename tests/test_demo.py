@@ -49,7 +49,7 @@ def test_demo_with_images_uses_the_models_predictions(tmp_path, monkeypatch, cap
     import numpy as np
     import pandas as pd
 
-    from covsev_tools.model import predictor as model
+    from covsev_tools import model
     from covsev_tools.datasets.simulate import load_published_labels
 
     labels = load_published_labels()

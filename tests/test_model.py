@@ -6,9 +6,16 @@ import json
 import numpy as np
 import pytest
 
-from covsev_tools.model import predictor as cm
+from covsev_tools.model.allocator import reuse_large_allocations
+from covsev_tools.model.mapping import SeverityMapping, paper_mapping
+from covsev_tools.model.network import forward_features, inference_network
+from covsev_tools.model.outputs import OUTPUT_COLUMNS, PATHOLOGIES
+from covsev_tools.model.predictor import Predictor
+from covsev_tools.model.weights import (WEIGHTS_ENV, WEIGHTS_NAME, WeightsLoadError,
+                                        WeightsNotFoundError, find_weights, load_densenet,
+                                        weights_filename, weights_url)
 from covsev_tools.model.preprocess import (center_crop, first_channel, normalize, prepare_image,
-                                     resize_operator)
+                                           resize_operator)
 from helpers import LUNG_OPACITY, seed_reference, write_images
 
 
@@ -19,7 +26,7 @@ def images(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(weights_dir):
-    return cm.Predictor(weights_dir=weights_dir, batch_size=3, workers=2)
+    return Predictor(weights_dir=weights_dir, batch_size=3, workers=2)
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -80,37 +87,37 @@ def test_crop_and_channel_follow_xrv():
 # ----------------------------------------------------------------------------- weights
 
 def test_missing_weights_message_names_file_url_and_folder(tmp_path):
-    with pytest.raises(cm.WeightsNotFoundError) as info:
-        cm.load_densenet(tmp_path)
+    with pytest.raises(WeightsNotFoundError) as info:
+        load_densenet(tmp_path)
     message = str(info.value)
-    assert cm.weights_filename() in message and str(tmp_path) in message
-    assert cm.weights_url() in message
-    assert cm.weights_url().endswith("/" + cm.weights_filename())
+    assert weights_filename() in message and str(tmp_path) in message
+    assert weights_url() in message
+    assert weights_url().endswith("/" + weights_filename())
 
 
 def test_weights_dir_env_var(tmp_path, monkeypatch, weights_dir):
-    monkeypatch.setenv(cm.WEIGHTS_ENV, str(weights_dir))
-    assert cm.find_weights() == weights_dir / cm.weights_filename()
-    monkeypatch.setenv(cm.WEIGHTS_ENV, str(tmp_path))
-    with pytest.raises(cm.WeightsNotFoundError, match=str(tmp_path)):
-        cm.find_weights()
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights_dir))
+    assert find_weights() == weights_dir / weights_filename()
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    with pytest.raises(WeightsNotFoundError, match=str(tmp_path)):
+        find_weights()
 
 
 def test_load_densenet_reads_the_checkpoint_through_xrv(weights_dir):
     import torch
 
-    saved = torch.load(weights_dir / cm.weights_filename(), weights_only=False)
-    loaded = cm.load_densenet(weights_dir)
+    saved = torch.load(weights_dir / weights_filename(), weights_only=False)
+    loaded = load_densenet(weights_dir)
     assert loaded.op_threshs is None and not loaded.training
-    assert list(loaded.pathologies) == list(cm.PATHOLOGIES)
+    assert list(loaded.pathologies) == list(PATHOLOGIES)
     for key, value in saved.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value)
 
 
 def test_corrupt_weights_file_is_a_load_error(tmp_path):
-    (tmp_path / cm.weights_filename()).write_bytes(b"not a checkpoint")
-    with pytest.raises(cm.WeightsLoadError, match="could not load"):
-        cm.load_densenet(tmp_path)
+    (tmp_path / weights_filename()).write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsLoadError, match="could not load"):
+        load_densenet(tmp_path)
 
 
 def _batchnorms(module) -> int:
@@ -125,13 +132,13 @@ def test_inference_network_folds_batchnorms_with_the_same_outputs(predictor, wei
     network = predictor.network
     # norm0 after conv0 and norm2 after conv1 in each of the 58 dense layers are folded
     assert (_batchnorms(predictor.model), _batchnorms(network)) == (121, 62)
-    saved = torch.load(weights_dir / cm.weights_filename(), weights_only=False)
+    saved = torch.load(weights_dir / weights_filename(), weights_only=False)
     for key, value in saved.state_dict().items():  # the loaded model itself is not modified
         torch.testing.assert_close(predictor.model.state_dict()[key], value)
     x = torch.rand(3, 1, 224, 224, generator=torch.Generator().manual_seed(0)) * 2048 - 1024
     with torch.inference_mode():
-        want = cm.forward_features(predictor.model, x)
-        got = cm.forward_features(network, x.contiguous(memory_format=torch.channels_last))
+        want = forward_features(predictor.model, x)
+        got = forward_features(network, x.contiguous(memory_format=torch.channels_last))
     for g, w in zip(got, want):
         assert float((g - w).abs().max() / w.abs().max()) < 1e-5
     # saliency (what --saliency draws) goes through the folded network: same maps to rounding
@@ -151,7 +158,7 @@ def test_inference_network_runs_an_untraceable_model_unfused():
     model = torch.nn.Module()
     model.features, model.classifier = Gated(), torch.nn.Linear(1, 2)
     with pytest.warns(RuntimeWarning, match="without BatchNorm folding"):
-        network = cm.inference_network(model)
+        network = inference_network(model)
     assert isinstance(network.features, Gated) and network.features is not model.features
     x = torch.tensor([[-2.0]])
     assert network.features(x).item() == 2.0
@@ -160,9 +167,9 @@ def test_inference_network_runs_an_untraceable_model_unfused():
 def test_inference_network_leaves_a_training_model_as_it_was(weights_dir):
     import torch
 
-    model = cm.load_densenet(weights_dir).train()
+    model = load_densenet(weights_dir).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    network = cm.inference_network(model)
+    network = inference_network(model)
     assert _batchnorms(network) == 62 and not network.training
     assert model.training and all(m.training for m in model.modules())
     assert _batchnorms(model) == 121
@@ -173,7 +180,7 @@ def test_inference_network_leaves_a_training_model_as_it_was(weights_dir):
 def test_reuse_large_allocations_keeps_freed_buffers_mapped():
     import resource
 
-    if not cm.reuse_large_allocations():
+    if not reuse_large_allocations():
         pytest.skip("the C library has no mallopt (not glibc)")
 
     def page_faults():
@@ -194,7 +201,7 @@ def test_predict_rows_columns_errors_and_features(predictor, images):
     paths = [images[k] for k in ("grey.png", "broken.png", "rgb.jpg", "wide16.png", "small.png")]
     table, feats = predictor.predict(paths, progress=False, return_features=True)
     assert list(table.columns) == ["filename", "geographic_extent", "opacity",
-                                   *cm.OUTPUT_COLUMNS, "error"]
+                                   *OUTPUT_COLUMNS, "error"]
     assert list(table["filename"]) == [p.name for p in paths]
     assert table["error"][1].startswith("ImageReadError") and "broken.png" in table["error"][1]
     assert (table["error"].drop(index=1) == "").all()
@@ -212,13 +219,13 @@ def test_predict_rows_columns_errors_and_features(predictor, images):
 def test_predict_matches_seed_method_on_generated_images(predictor, images, weights_dir, name):
     import torchxrayvision as xrv
 
-    reference_model = xrv.models.DenseNet(weights=cm.WEIGHTS_NAME, cache_dir=str(weights_dir))
+    reference_model = xrv.models.DenseNet(weights=WEIGHTS_NAME, cache_dir=str(weights_dir))
     ref = seed_reference(images[name], reference_model)
     table, feats = predictor.predict([images[name]], progress=False, return_features=True)
     assert abs(table["geographic_extent"][0] - ref["geographic_extent"]) < 1e-3
     assert abs(table["opacity"][0] - ref["opacity"]) < 1e-3
     assert 0 < ref["geographic_extent"] < 8  # the test checkpoint keeps scores unclamped
-    np.testing.assert_allclose(table[list(cm.OUTPUT_COLUMNS)].to_numpy()[0], ref["outputs"],
+    np.testing.assert_allclose(table[list(OUTPUT_COLUMNS)].to_numpy()[0], ref["outputs"],
                                rtol=1e-3, atol=1e-3)
     assert np.abs(feats[0] - ref["features"]).max() <= 5e-4 * np.abs(ref["features"]).max()
 
@@ -235,10 +242,10 @@ def test_workers_zero_gives_the_same_numbers(weights_dir, images):
 
     paths = [images["grey.png"], images["rgb.jpg"]]
     threads = torch.get_num_threads()
-    a = cm.Predictor(weights_dir=weights_dir, workers=0).predict(paths, progress=False)
-    b = cm.Predictor(weights_dir=weights_dir, workers=2, batch_size=1).predict(paths, progress=False)
+    a = Predictor(weights_dir=weights_dir, workers=0).predict(paths, progress=False)
+    b = Predictor(weights_dir=weights_dir, workers=2, batch_size=1).predict(paths, progress=False)
     assert torch.get_num_threads() == threads  # cores lent to the workers are taken back
-    np.testing.assert_allclose(a[list(cm.OUTPUT_COLUMNS)], b[list(cm.OUTPUT_COLUMNS)], rtol=1e-4,
+    np.testing.assert_allclose(a[list(OUTPUT_COLUMNS)], b[list(OUTPUT_COLUMNS)], rtol=1e-4,
                                atol=1e-4)
 
 
@@ -261,18 +268,18 @@ def test_dicom_is_normalised_from_its_stored_range(predictor, shared_data):
 def test_paper_mapping_formula_and_clamp():
     outputs = np.zeros((3, 18))
     outputs[:, LUNG_OPACITY] = [-10.0, 0.0, 10.0]
-    scores = cm.paper_mapping().apply(outputs)
+    scores = paper_mapping().apply(outputs)
     np.testing.assert_allclose(scores["geographic_extent"], [0.0, 3.4137437, 8.0])
     np.testing.assert_allclose(scores["opacity"], [0.0, 2.5535977, 6.0])
 
 
 def test_mapping_json_round_trip_and_errors(tmp_path):
-    mapping = cm.SeverityMapping(
+    mapping = SeverityMapping(
         features=["xrv:Pneumonia", "feat:3"],
         targets={"geographic_extent": {"coef": [0.5, -2.0], "intercept": 1.0, "clamp": [0, 8]}},
         n_train=10, provenance={"source": "test"})
     path = mapping.save(tmp_path / "m.json")
-    back = cm.SeverityMapping.load(path)
+    back = SeverityMapping.load(path)
     assert back.to_dict() == mapping.to_dict() and back.needs_features
     outputs, feats = np.ones((2, 18)), np.full((2, 1024), 0.25)
     np.testing.assert_allclose(back.apply(outputs, feats)["geographic_extent"], [1.0, 1.0])
@@ -280,7 +287,7 @@ def test_mapping_json_round_trip_and_errors(tmp_path):
     bad["targets"]["geographic_extent"]["coef"] = [1.0]
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="bad.json"):
-        cm.SeverityMapping.load(tmp_path / "bad.json")
+        SeverityMapping.load(tmp_path / "bad.json")
 
 
 # ----------------------------------------------------------------------------- saliency

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from covsev_tools.model import predictor as cm
+from covsev_tools.model.mapping import SeverityMapping
+from covsev_tools.model.outputs import OUTPUT_COLUMNS
+from covsev_tools.model.weights import weights_filename, weights_url
 from covsev_tools.cli import main
 from helpers import write_images
 
@@ -34,7 +36,7 @@ def test_predict_folder_writes_csv_features_and_saliency(image_dir, weights_dir,
     names = sorted(p.relative_to(image_dir).as_posix() for p in image_dir.rglob("*") if p.is_file())
     assert list(table["filename"]) == names
     assert list(table.columns) == ["filename", "geographic_extent", "opacity",
-                                   *cm.OUTPUT_COLUMNS, "error"]
+                                   *OUTPUT_COLUMNS, "error"]
     bad = table["filename"] == "broken.png"
     assert table.loc[bad, "error"].str.contains("broken.png").all()
     assert (table.loc[~bad, "error"] == "").all()
@@ -47,7 +49,7 @@ def test_predict_folder_writes_csv_features_and_saliency(image_dir, weights_dir,
 
 
 def test_predict_files_and_mapping(image_dir, weights_dir, tmp_path):
-    mapping = cm.SeverityMapping(
+    mapping = SeverityMapping(
         features=["xrv:Lung Opacity"],
         targets={"geographic_extent": {"coef": [0.0], "intercept": 2.5, "clamp": [0, 8]}})
     mapping.save(tmp_path / "m.json")
@@ -105,6 +107,6 @@ def test_missing_weights_exit_2_with_one_message(image_dir, tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert cm.weights_filename() in lines[0] and cm.weights_url() in lines[0]
+    assert weights_filename() in lines[0] and weights_url() in lines[0]
     assert str(tmp_path / "empty") in lines[0]
     assert not (tmp_path / "p.csv").exists()

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from covsev_tools.model import refit
+from covsev_tools.model import refit, refit_data
 from covsev_tools.cli import main
-from covsev_tools.model.predictor import OUTPUT_COLUMNS, SeverityMapping
+from covsev_tools.model.mapping import SeverityMapping
+from covsev_tools.model.outputs import OUTPUT_COLUMNS
 
 A_EXT, B_EXT = 0.8705248236656189, 3.4137437
 
@@ -33,7 +34,7 @@ def synthetic_predictions(n=120, n_patients=40, noise=0.0, seed=0):
 
 def test_ols_recovers_known_coefficients():
     preds, labels, meta = synthetic_predictions()
-    data = refit.assemble(preds, labels, meta)
+    data = refit_data.assemble(preds, labels, meta)
     mapping = refit.fit_mapping(data, "lung_opacity", "linear")
     spec = mapping.targets["geographic_extent"]
     assert spec["coef"][0] == pytest.approx(A_EXT, abs=1e-9)
@@ -48,7 +49,7 @@ def test_ridge_mapping_reproduces_the_pipeline_predictions():
     from sklearn.preprocessing import StandardScaler
 
     preds, labels, meta = synthetic_predictions(noise=0.5)
-    data = refit.assemble(preds, labels, meta)
+    data = refit_data.assemble(preds, labels, meta)
     X, y = data.design("all_outputs"), data.table["geographic_extent"].to_numpy()
     pipe = make_pipeline(StandardScaler(), RidgeCV(alphas=refit.RIDGE_ALPHAS)).fit(X, y)
     coef, intercept = refit.linear_coefficients(pipe)
@@ -80,7 +81,7 @@ def test_metrics_match_numpy():
 
 def test_compare_table_is_tidy_and_ranks_an_informative_input_first():
     preds, labels, meta = synthetic_predictions(noise=0.3)
-    data = refit.assemble(preds, labels, meta)
+    data = refit_data.assemble(preds, labels, meta)
     table = refit.compare(data, ["geographic_extent"], ["lung_opacity", "all_outputs"], n_repeats=3)
     assert list(table.columns) == ["target", "features", "model", "scheme", "n_images",
                                    "n_patients", "metric", "mean", "sd", "min", "max", "n_repeats"]
@@ -94,13 +95,13 @@ def test_compare_table_is_tidy_and_ranks_an_informative_input_first():
 def _real_data(shared_data, noise=0.0):
     """Model-free: a 'Lung Opacity output' built from the published extent labels themselves."""
     root = shared_data / "cohen2020"
-    labels = refit.read_labels(root / "covid-severity-scores.csv")
+    labels = refit_data.read_labels(root / "covid-severity-scores.csv")
     rng = np.random.default_rng(0)
     preds = pd.DataFrame(rng.normal(0, 1, (len(labels), 18)), columns=list(OUTPUT_COLUMNS))
     preds.insert(0, "filename", labels["filename"])
     preds["xrv:Lung Opacity"] = (labels["geographic_extent"] - B_EXT) / A_EXT + rng.normal(0, noise, len(labels))
     preds["error"] = ""
-    return refit.assemble(preds, labels, root / "metadata.csv"), labels
+    return refit_data.assemble(preds, labels, root / "metadata.csv"), labels
 
 
 @pytest.mark.realdata
@@ -159,11 +160,11 @@ def test_refit_command_writes_table_and_usable_mapping(refit_files):
                "--mapping-from", "four_outputs:ridge"])
     assert rc == 0
     table = pd.read_csv(d / "t.csv")
-    assert set(table["features"]) == set(refit.FEATURE_SETS)
+    assert set(table["features"]) == set(refit_data.FEATURE_SETS)
     assert set(table["scheme"]) == {"kfold", "seed_notebook"}
     assert (table["n_images"] == 119).all()  # the error row is dropped
     raw = json.loads((d / "map.json").read_text())
-    assert raw["features"] == refit.FEATURE_SETS["four_outputs"] and raw["n_train"] == 119
+    assert raw["features"] == refit_data.FEATURE_SETS["four_outputs"] and raw["n_train"] == 119
     assert SeverityMapping.load(d / "map.json").targets["geographic_extent"]["clamp"] == [0.0, 8.0]
 
 
@@ -183,7 +184,7 @@ def test_refit_command_usage_errors_exit_2(refit_files, capsys, extra, message):
 
 def test_a_list_of_input_names_is_a_feature_set():
     preds, labels, meta = synthetic_predictions()
-    data = refit.assemble(preds, labels, meta)
+    data = refit_data.assemble(preds, labels, meta)
     by_name = refit.fit_mapping(data, "lung_opacity", "linear")
     by_list = refit.fit_mapping(data, ["xrv:Lung Opacity"], "linear")
     assert by_list.targets == by_name.targets
@@ -194,6 +195,6 @@ def test_labels_with_a_byte_order_mark_and_comment_lines(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("## published scores\n## CC BY-SA\nfilename,geographic_mean,opacity_mean\n"
                     "a.png,3.0,2.0\nb.png,5.5,4.0\n", encoding="utf-8-sig")
-    labels = refit.read_labels(path)
+    labels = refit_data.read_labels(path)
     assert list(labels["filename"]) == ["a.png", "b.png"]
     assert list(labels["geographic_extent"]) == [3.0, 5.5]

@@ -6,7 +6,7 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from covsev_tools.model.predictor import OUTPUT_COLUMNS
+from covsev_tools.model.outputs import OUTPUT_COLUMNS
 from covsev_tools.datasets.simulate import (LUNG_MAX, SimulationSettings, load_published_labels,
                                    simulate_cohort)
 

@@ -53,7 +53,7 @@ def model_predictions(images: Path, filenames, weights_dir):
     """
     import pandas as pd
 
-    from covsev_tools.model import predictor as model
+    from covsev_tools import model
 
     if not images.is_dir():
         raise CovsevError(f"--images {images}: no such folder")

@@ -11,7 +11,7 @@ MAE, RMSE, Pearson r and R^2 with their spread over repeats in a tidy table.
 :func:`seed_protocol` is the seed notebook's protocol: OLS on the raw Lung Opacity output over 50
 random 50/50 patient-grouped splits (seeds 0-49), PA images only, unclamped predictions.
 
-A model fitted on all rows is exported as a plain-JSON :class:`~covsev_tools.model.predictor.SeverityMapping`
+A model fitted on all rows is exported as a plain-JSON :class:`~covsev_tools.model.mapping.SeverityMapping`
 that ``covsev predict --mapping`` applies.
 
 References
@@ -20,8 +20,11 @@ Cohen JP et al. Predicting COVID-19 Pneumonia Severity on Chest X-ray With Deep 
 12(7):e9448, 2020 (arXiv:2005.11856), section "Results" and the torchxrayvision notebook
 ``scripts/covid-severity/xray_covid_eval.ipynb``.
 
+The data come from :func:`covsev_tools.model.refit_data.assemble`.
+
 Examples
 --------
+>>> from covsev_tools.model.refit_data import assemble
 >>> data = assemble("predictions.csv", "covid-severity-scores.csv", "metadata.csv")  # doctest: +SKIP
 >>> table = compare(data, targets=["geographic_extent"])                           # doctest: +SKIP
 >>> fit_mapping(data, "lung_opacity", "linear").save("mapping.json")               # doctest: +SKIP
@@ -33,135 +36,24 @@ from typing import Sequence
 
 import numpy as np
 
-from covsev_tools.model.predictor import (CLAMPS, FEATURE_PREFIX, N_FEATURES, OUTPUT_COLUMNS, OUTPUT_PREFIX, SCALES,
-                    SCORE_COLUMNS, SeverityMapping)
+from covsev_tools.model.mapping import SeverityMapping, describe_target, score_names, score_range
+from covsev_tools.model.refit_data import FEATURE_SETS, RefitData, input_names
 
-FEATURE_SETS = {
-    "lung_opacity": [OUTPUT_PREFIX + "Lung Opacity"],
-    "four_outputs": [OUTPUT_PREFIX + p for p in
-                     ("Lung Opacity", "Pneumonia", "Infiltration", "Consolidation")],
-    "all_outputs": list(OUTPUT_COLUMNS),
-    "features_1024": [f"{FEATURE_PREFIX}{i}" for i in range(N_FEATURES)],
-}
 MODELS = ("linear", "ridge")
 METRICS = ("mae", "rmse", "pearson_r", "r2")
-LABEL_RENAMES = {"geographic_mean": "geographic_extent", "opacity_mean": "opacity"}
 RIDGE_ALPHAS = np.logspace(-3, 5, 17)
-
-
-def input_names(feature_set):
-    """Input names of a feature set: a name from ``FEATURE_SETS`` (returned as its tuple), or a
-    list/tuple of input names; an unknown name comes back unchanged for the caller to reject."""
-    if isinstance(feature_set, str):
-        return FEATURE_SETS.get(feature_set, feature_set)
-    return tuple(feature_set)
-
-
-@dataclass
-class RefitData:
-    """Labelled rows with their model inputs.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        One row per labelled, readable image: ``filename``, targets, ``group``, optional ``view``,
-        ``xrv:<Pathology>`` outputs.
-    features : ndarray or None
-        (n, 1024) pooled features aligned with ``table`` rows.
-    group_col : str
-        Column the groups came from (``"filename"`` when no patient column was found).
-    """
-
-    table: object
-    features: np.ndarray | None
-    group_col: str
-
-    def design(self, feature_set: str) -> np.ndarray:
-        """(n, k) inputs of a feature set name or list of input names."""
-        names = input_names(feature_set)
-        if isinstance(names, str):
-            raise ValueError(f"unknown feature set {feature_set!r}; choose from {list(FEATURE_SETS)}")
-        if names and names[0].startswith(FEATURE_PREFIX):
-            if self.features is None:
-                raise ValueError(f"feature set {feature_set} needs the features .npy file")
-            return self.features[:, [int(n[len(FEATURE_PREFIX):]) for n in names]].astype(np.float64)
-        return self.table[list(names)].to_numpy(dtype=np.float64)
-
-    def subset(self, mask) -> "RefitData":
-        mask = np.asarray(mask, dtype=bool)
-        feats = None if self.features is None else self.features[mask]
-        return RefitData(self.table[mask].reset_index(drop=True), feats, self.group_col)
-
-
-# ----------------------------------------------------------------------------- inputs
-
-def read_labels(path) -> "pd.DataFrame":
-    """Read a labels CSV (``##`` comment lines allowed, as in the published file).
-
-    The published columns ``geographic_mean`` / ``opacity_mean`` are renamed to the score names
-    ``geographic_extent`` / ``opacity``.
-    """
-    from covsev_tools.validation.inputs import read_csv
-
-    labels = read_csv(path, "labels")
-    if "filename" not in labels.columns:
-        raise ValueError(f"{path}: no 'filename' column (columns: {list(labels.columns)})")
-    return labels.rename(columns=LABEL_RENAMES)
-
-
-def assemble(predictions, labels, metadata=None, features=None, *, group_col: str = "patientid",
-             key: str = "filename") -> RefitData:
-    """Join predictions, labels and metadata on ``key``; drop error rows and unlabelled images.
-
-    Parameters
-    ----------
-    predictions : path or DataFrame
-        The ``covsev predict`` CSV.
-    labels : path or DataFrame
-        Labels CSV (see :func:`read_labels`).
-    metadata : path or DataFrame, optional
-        Per-image metadata with ``group_col`` (patient) and optionally ``view``.
-    features : path or ndarray, optional
-        The ``--features`` .npy written with ``predictions`` (same row order).
-    group_col : str
-        Patient column; when absent everywhere each image is its own group.
-    key : str
-        Join column.
-    """
-    import pandas as pd
-
-    preds = predictions if isinstance(predictions, pd.DataFrame) else pd.read_csv(
-        predictions, keep_default_na=False, na_values=[""])
-    # the model's own scores share the label names; refitting only uses outputs and features
-    preds = preds.drop(columns=[c for c in SCORE_COLUMNS if c in preds.columns])
-    n_rows = len(preds)
-    preds = preds.assign(_row=np.arange(n_rows))
-    if "error" in preds.columns:
-        preds = preds[preds["error"].fillna("").astype(str) == ""]
-    labs = labels if isinstance(labels, pd.DataFrame) else read_labels(labels)
-    table = preds.merge(labs.drop(columns=[c for c in labs.columns if c in preds.columns and c != key]),
-                        on=key, how="inner")
-    if metadata is not None:
-        meta = metadata if isinstance(metadata, pd.DataFrame) else pd.read_csv(metadata)
-        meta = meta.drop_duplicates(key)
-        keep = [key] + [c for c in (group_col, "view") if c in meta.columns and c not in table.columns]
-        table = table.merge(meta[keep], on=key, how="left")
-    used = group_col if group_col in table.columns else key
-    table["group"] = table[used].astype(str)
-    feats = None
-    if features is not None:
-        feats = np.load(features) if not isinstance(features, np.ndarray) else features
-        if len(feats) != n_rows:
-            raise ValueError(f"features array has {len(feats)} rows, the predictions CSV {n_rows}")
-        feats = np.asarray(feats, dtype=np.float32)[table["_row"].to_numpy()]
-    table = table.drop(columns="_row").reset_index(drop=True)
-    return RefitData(table, feats, used)
 
 
 # ----------------------------------------------------------------------------- models and splits
 
 def make_model(name: str):
-    """A scikit-learn regressor: ``"linear"`` (OLS) or ``"ridge"`` (scaled, RidgeCV penalty)."""
+    """A scikit-learn regressor: ``"linear"`` (OLS) or ``"ridge"`` (scaled, RidgeCV penalty).
+
+    Examples
+    --------
+    >>> make_model("ridge")
+    Pipeline(steps=[('standardscaler', StandardScaler()), ('ridgecv', RidgeCV(...))])
+    """
     from sklearn.linear_model import LinearRegression, RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -174,7 +66,16 @@ def make_model(name: str):
 
 
 def linear_coefficients(model) -> tuple[np.ndarray, float]:
-    """Coefficients and intercept on the raw inputs of a fitted :func:`make_model` regressor."""
+    """Coefficients and intercept on the raw inputs of a fitted :func:`make_model` regressor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.arange(10.0)[:, None]
+    >>> coef, intercept = linear_coefficients(make_model("linear").fit(X, 2 * X[:, 0] + 1))
+    >>> coef.round(6).tolist(), round(intercept, 6)
+    ([2.0], 1.0)
+    """
     if hasattr(model, "steps"):
         scaler, reg = model.steps[0][1], model.steps[-1][1]
         coef = reg.coef_ / scaler.scale_
@@ -189,6 +90,13 @@ def grouped_splits(groups, scheme: str = "kfold", n_splits: int = 5, n_repeats: 
     ``"kfold"``: ``n_repeats`` x ``GroupKFold(n_splits, shuffle=True, random_state=seed + r)``;
     ``"shuffle"``: ``n_repeats`` x one ``GroupShuffleSplit(test_size, random_state=seed + r)``.
     No group is ever on both sides of a split.
+
+    Examples
+    --------
+    >>> groups = [0, 0, 1, 1, 2, 2, 3, 3]
+    >>> splits = grouped_splits(groups, "kfold", n_splits=2, n_repeats=1)
+    >>> [(r, len(train), len(test)) for r, train, test in splits]
+    [(0, 4, 4), (0, 4, 4)]
     """
     from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
@@ -207,7 +115,13 @@ def grouped_splits(groups, scheme: str = "kfold", n_splits: int = 5, n_repeats: 
 
 
 def metrics(y_true, y_pred) -> dict:
-    """MAE, RMSE, Pearson r and R^2 of predictions."""
+    """MAE, RMSE, Pearson r and R^2 of predictions.
+
+    Examples
+    --------
+    >>> {k: round(v, 3) for k, v in metrics([1, 2, 3, 4], [1, 2, 3, 5]).items()}
+    {'mae': 0.25, 'rmse': 0.5, 'pearson_r': 0.983, 'r2': 0.8}
+    """
     from scipy.stats import pearsonr
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
@@ -230,6 +144,14 @@ def evaluate(X, y, groups, model: str = "linear", *, scheme: str = "kfold", n_sp
     -------
     list of dict
         ``{"repeat": r, "mae": ..., "rmse": ..., "pearson_r": ..., "r2": ..., "n_test": ...}``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.linspace(0, 1, 20)[:, None]
+    >>> rows = evaluate(X, 3 * X[:, 0], np.arange(20) // 2, n_splits=5, n_repeats=2)
+    >>> [(row["repeat"], row["n_test"], round(row["mae"], 9)) for row in rows]
+    [(0, 20, 0.0), (1, 20, 0.0)]
     """
     y = np.asarray(y, dtype=float)
     pooled: dict[int, tuple[list, list]] = {}
@@ -269,7 +191,7 @@ def _summarise(rows: list[dict], info: dict) -> list[dict]:
 
 # ----------------------------------------------------------------------------- comparisons
 
-def compare(data: RefitData, targets: Sequence[str] = ("geographic_extent", "opacity"),
+def compare(data: RefitData, targets: Sequence[str] | None = None,
             feature_sets: Sequence[str] | None = None, models: Sequence[str] = MODELS, *,
             scheme: str = "kfold", n_splits: int = 5, n_repeats: int = 10, test_size: float = 0.5,
             seed: int = 0, clamp: bool = True):
@@ -295,8 +217,23 @@ def compare(data: RefitData, targets: Sequence[str] = ("geographic_extent", "opa
     pandas.DataFrame
         Columns ``target, features, model, scheme, n_images, n_patients, metric, mean, sd, min,
         max, n_repeats``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from covsev_tools.model.refit_data import RefitData
+    >>> x = np.linspace(-2, 2, 40)
+    >>> data = RefitData(pd.DataFrame({"xrv:Lung Opacity": x, "geographic_extent": 0.87 * x + 3.41,
+    ...                                "group": np.arange(40) // 2}), None, "patientid")
+    >>> table = compare(data, ["geographic_extent"], ["lung_opacity"], ["linear"], n_repeats=2)
+    >>> table[["features", "model", "n_images", "n_patients", "metric", "n_repeats"]].head(2)
+           features   model  n_images  n_patients metric  n_repeats
+    0  lung_opacity  linear        40          20    mae          2
+    1  lung_opacity  linear        40          20   rmse          2
     """
     import pandas as pd
+
+    targets = score_names() if targets is None else targets
 
     if feature_sets is None:
         feature_sets = [f for f in FEATURE_SETS if f != "features_1024" or data.features is not None]
@@ -308,14 +245,14 @@ def compare(data: RefitData, targets: Sequence[str] = ("geographic_extent", "opa
             for model in models:
                 per_repeat = evaluate(X, y, sub.table["group"], model, scheme=scheme,
                                       n_splits=n_splits, n_repeats=n_repeats, test_size=test_size,
-                                      seed=seed, clamp=CLAMPS.get(target) if clamp else None)
+                                      seed=seed, clamp=score_range(target) if clamp else None)
                 info = {"target": target, "features": fset, "model": model, "scheme": scheme,
                         "n_images": len(y), "n_patients": sub.table["group"].nunique()}
                 rows += _summarise(per_repeat, info)
     return pd.DataFrame(rows)
 
 
-def seed_protocol(data: RefitData, targets: Sequence[str] = ("geographic_extent", "opacity"),
+def seed_protocol(data: RefitData, targets: Sequence[str] | None = None,
                   n_seeds: int = 50, views: Sequence[str] | None = ("PA",)):
     """The seed notebook's protocol: OLS on raw Lung Opacity, 50 grouped 50/50 splits (seeds 0-49).
 
@@ -326,8 +263,21 @@ def seed_protocol(data: RefitData, targets: Sequence[str] = ("geographic_extent"
     -------
     pandas.DataFrame
         Same columns as :func:`compare`, ``scheme`` = ``"seed_notebook"``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from covsev_tools.model.refit_data import RefitData
+    >>> x = np.linspace(-2, 2, 40)
+    >>> data = RefitData(pd.DataFrame({"xrv:Lung Opacity": x, "geographic_extent": 0.87 * x + 3.41,
+    ...                                "group": np.arange(40) // 2}), None, "patientid")
+    >>> table = seed_protocol(data, ["geographic_extent"]).set_index("metric")
+    >>> int(table.loc["mae", "n_repeats"]), round(table.loc["mae", "mean"], 9)
+    (50, 0.0)
     """
     import pandas as pd
+
+    targets = score_names() if targets is None else targets
 
     if views is not None and "view" in data.table.columns:
         data = data.subset(data.table["view"].isin(list(views)).to_numpy())
@@ -344,26 +294,40 @@ def seed_protocol(data: RefitData, targets: Sequence[str] = ("geographic_extent"
 
 
 def fit_mapping(data: RefitData, feature_set: str = "lung_opacity", model: str = "linear",
-                targets: Sequence[str] = ("geographic_extent", "opacity"),
+                targets: Sequence[str] | None = None,
                 provenance: dict | None = None) -> SeverityMapping:
     """Fit ``model`` on all labelled rows and return it as a linear :class:`SeverityMapping`.
 
+    Each score is clamped to its scale's range (from :mod:`covsev_tools.scales`).
+
     Examples
     --------
-    >>> mapping = fit_mapping(data, "four_outputs", "ridge")     # doctest: +SKIP
-    >>> mapping.save("mapping.json")                              # doctest: +SKIP
+    >>> import numpy as np, pandas as pd
+    >>> from covsev_tools.model.refit_data import RefitData
+    >>> x = np.linspace(-2, 2, 40)
+    >>> data = RefitData(pd.DataFrame({"xrv:Lung Opacity": x, "geographic_extent": 0.87 * x + 3.41,
+    ...                                "group": np.arange(40) // 2}), None, "patientid")
+    >>> spec = fit_mapping(data, "lung_opacity", "linear", ["geographic_extent"]).targets["geographic_extent"]
+    >>> round(spec["coef"][0], 6), round(spec["intercept"], 6), spec["clamp"]
+    (0.87, 3.41, [0.0, 8.0])
     """
+    targets = score_names() if targets is None else targets
     names = input_names(feature_set)
     specs, n_train = {}, {}
     for target in targets:
         sub, y = _labelled(data, target)
         coef, intercept = linear_coefficients(make_model(model).fit(sub.design(feature_set), y))
         specs[target] = {"coef": [float(c) for c in coef], "intercept": intercept,
-                         "clamp": list(CLAMPS[target]) if target in CLAMPS else None}
+                         "clamp": _clamp(target)}
         n_train[target] = len(y)
     prov = {"method": f"{model} regression on {feature_set}", "library": "scikit-learn",
             "group_col": data.group_col, "n_patients": int(data.table["group"].nunique()),
             **(provenance or {})}
     return SeverityMapping(features=list(names), targets=specs,
-                           target_scale={t: SCALES.get(t, t) for t in targets},
+                           target_scale={t: describe_target(t) for t in targets},
                            n_train=max(n_train.values()) if n_train else 0, provenance=prov)
+
+
+def _clamp(target: str) -> list | None:
+    lo_hi = score_range(target)
+    return None if lo_hi is None else list(lo_hi)

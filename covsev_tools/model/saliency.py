@@ -13,8 +13,9 @@ Cohen JP et al. Predicting COVID-19 Pneumonia Severity on Chest X-ray With Deep 
 
 Examples
 --------
->>> maps = saliency_maps(model, batch, paper_mapping())        # doctest: +SKIP
->>> save_overlay(batch[0, 0].numpy(), maps[0], "case.png")     # doctest: +SKIP
+>>> import numpy as np
+>>> overlay(np.zeros((4, 4)), np.eye(4)).shape
+(4, 4, 3)
 """
 from __future__ import annotations
 
@@ -22,19 +23,31 @@ from pathlib import Path
 
 import numpy as np
 
+from covsev_tools.model.network import forward_features
+from covsev_tools.model.outputs import OUTPUT_COLUMNS, feature_index
+
 BLUR_SIGMA = 5.0
 BLUR_TRUNCATE = 3.5
 
 
 def severity_score(model, x, mapping, target: str = "geographic_extent"):
-    """Differentiable clamped score of ``mapping`` (torch), shape (N,)."""
-    import torch
+    """Differentiable clamped score of ``mapping`` (torch), shape (N,).
 
-    from covsev_tools.model.predictor import FEATURE_PREFIX, OUTPUT_COLUMNS, forward_features
+    Examples
+    --------
+    >>> import torch
+    >>> from covsev_tools.model.mapping import paper_mapping
+    >>> model = torch.nn.Module()
+    >>> model.features, model.classifier = torch.nn.Identity(), torch.nn.Linear(1, 18)
+    >>> _ = torch.nn.init.zeros_(model.classifier.weight), torch.nn.init.zeros_(model.classifier.bias)
+    >>> severity_score(model, torch.ones(1, 1, 2, 2), paper_mapping())
+    tensor([3.4137], grad_fn=<ClampBackward1>)
+    """
+    import torch
 
     feats, outs = forward_features(model, x)
     cols = [outs[:, OUTPUT_COLUMNS.index(f)] if f in OUTPUT_COLUMNS
-            else feats[:, int(f[len(FEATURE_PREFIX):])] for f in mapping.features]
+            else feats[:, feature_index(f)] for f in mapping.features]
     spec = mapping.targets[target] if target in mapping.targets else next(iter(mapping.targets.values()))
     coef = torch.as_tensor(spec["coef"], dtype=outs.dtype, device=outs.device)
     score = torch.stack(cols, dim=1) @ coef + float(spec["intercept"])
@@ -50,13 +63,23 @@ def saliency_maps(model, x, mapping, target: str = "geographic_extent") -> np.nd
     model : xrv DenseNet in eval mode
     x : torch.Tensor (N, 1, H, W)
         Model inputs.
-    mapping : covsev_tools.model.predictor.SeverityMapping
+    mapping : covsev_tools.model.mapping.SeverityMapping
     target : str
         Score to explain (the seed used the geographic extent).
 
     Returns
     -------
     ndarray (N, H, W) float64
+
+    Examples
+    --------
+    >>> import torch
+    >>> from covsev_tools.model.mapping import paper_mapping
+    >>> model = torch.nn.Module()
+    >>> model.features, model.classifier = torch.nn.Identity(), torch.nn.Linear(1, 18)
+    >>> _ = torch.nn.init.constant_(model.classifier.weight, 0.1)
+    >>> saliency_maps(model, torch.ones(2, 1, 16, 16), paper_mapping()).shape
+    (2, 16, 16)
     """
     import skimage.filters
     import torch
@@ -77,7 +100,14 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 
 def overlay(image: np.ndarray, smap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """RGB uint8 picture: grey image with the viridis saliency map at ``alpha`` on top."""
+    """RGB uint8 picture: grey image with the viridis saliency map at ``alpha`` on top.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> overlay(np.zeros((2, 2)), np.zeros((2, 2)))[0, 0].tolist()   # black, and viridis' 0
+    [34, 1, 42]
+    """
     from matplotlib import colormaps
 
     grey = np.repeat(_unit(image)[..., None], 3, axis=2)
@@ -86,7 +116,15 @@ def overlay(image: np.ndarray, smap: np.ndarray, alpha: float = 0.5) -> np.ndarr
 
 
 def save_overlay(image: np.ndarray, smap: np.ndarray, path) -> Path:
-    """Write :func:`overlay` as a PNG and return the path."""
+    """Write :func:`overlay` as a PNG and return the path.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> path = save_overlay(np.zeros((8, 8)), np.eye(8), tempfile.mkdtemp() + "/case.saliency.png")
+    >>> path.suffix
+    '.png'
+    """
     from PIL import Image
 
     path = Path(path)

@@ -1,0 +1,127 @@
+"""A whole re-fitting run, as ``covsev refit`` does it: check the options, compare, write the files.
+
+Examples
+--------
+>>> parse_mapping_choice("four_outputs:ridge")
+('four_outputs', 'ridge')
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from covsev_tools.files import write_csv_atomic
+from covsev_tools.model.refit import MODELS, compare, fit_mapping, seed_protocol
+from covsev_tools.model.refit_data import FEATURE_SETS, RefitInputError, assemble
+
+MIN_IMAGES = 4  # fewer cannot be split into grouped folds
+
+
+def parse_mapping_choice(text: str) -> tuple[str, str]:
+    """``"FEATURES:MODEL"`` as ``(feature set, model)``, both checked.
+
+    Examples
+    --------
+    >>> parse_mapping_choice("lung_opacity:forest")
+    Traceback (most recent call last):
+    ...
+    covsev_tools.model.refit_data.RefitInputError: unknown model 'forest'; choose from ['linear', 'ridge']
+    """
+    feature_set, _, model = text.partition(":")
+    check_choices([feature_set], [model or "linear"])
+    return feature_set, model or "linear"
+
+
+def check_choices(feature_sets: Sequence[str], models: Sequence[str]) -> None:
+    """Raise :class:`RefitInputError` for an unknown feature set or model name.
+
+    Examples
+    --------
+    >>> check_choices(["lung_opacity", "all_outputs"], ["linear"])
+    """
+    for name in feature_sets:
+        if name not in FEATURE_SETS:
+            raise RefitInputError(f"unknown feature set {name!r}; choose from {list(FEATURE_SETS)}")
+    for name in models:
+        if name not in MODELS:
+            raise RefitInputError(f"unknown model {name!r}; choose from {list(MODELS)}")
+
+
+def _check_data(data, targets, labels) -> None:
+    missing = [t for t in targets if t not in data.table.columns]
+    if missing:
+        raise RefitInputError(f"{labels}: no label column for {missing}")
+    if len(data.table) < MIN_IMAGES:
+        raise RefitInputError(f"only {len(data.table)} labelled readable images match the "
+                              "predictions (joined on 'filename')")
+
+
+def refit_to_files(predictions, labels, *, out_table, metadata=None, features=None,
+                   group_col: str | None = "patientid", targets: Sequence[str] | None = None,
+                   feature_sets: Sequence[str] | None = None, models: Sequence[str] = MODELS,
+                   scheme: str = "kfold", n_splits: int = 5, n_repeats: int = 10,
+                   test_size: float = 0.5, seed: int = 0, with_seed_protocol: bool = False,
+                   out_mapping=None, mapping_from: str = "lung_opacity:linear"):
+    """Compare re-fitted regressors, write the tidy table and (optionally) one fitted mapping.
+
+    Parameters
+    ----------
+    predictions, labels, metadata, features, group_col
+        See :func:`~covsev_tools.model.refit_data.assemble`; a named ``group_col`` must exist
+        (None: each image is its own group).
+    out_table : path
+        Tidy comparison table (CSV, written atomically).
+    targets, feature_sets, models, scheme, n_splits, n_repeats, test_size, seed
+        See :func:`~covsev_tools.model.refit.compare`.
+    with_seed_protocol : bool
+        Append :func:`~covsev_tools.model.refit.seed_protocol` rows.
+    out_mapping : path, optional
+        Mapping JSON fitted on all rows with ``mapping_from`` (``"FEATURES:MODEL"``).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+    mapping : SeverityMapping or None
+
+    Raises
+    ------
+    RefitInputError
+        An unknown option, a missing file or column (named), too few images. Nothing is written.
+
+    Examples
+    --------
+    >>> refit_to_files("predictions.csv", "labels.csv", metadata="metadata.csv",
+    ...                out_table="refit.csv", out_mapping="mapping.json")      # doctest: +SKIP
+    """
+    import pandas as pd
+    from pathlib import Path
+
+    from covsev_tools.model.mapping import score_names
+
+    targets = list(score_names() if targets is None else targets)
+    fset, model = parse_mapping_choice(mapping_from)
+    check_choices(feature_sets or [], models)
+    if "features_1024" in [*(feature_sets or []), fset] and features is None:
+        raise RefitInputError("feature set features_1024 needs --features (features=): the .npy "
+                              "written with the predictions")
+    for path in (predictions, labels, metadata, features):
+        if isinstance(path, (str, Path)) and not Path(path).is_file():
+            raise RefitInputError(f"{path}: no such file")
+    try:
+        data = assemble(predictions, labels, metadata, features, group_col=group_col)
+    except RefitInputError:
+        raise
+    except (ValueError, KeyError) as exc:  # pandas: a join column missing, a malformed file
+        raise RefitInputError(f"cannot join {predictions} and {labels}: {exc}") from None
+    _check_data(data, targets, labels)
+    table = compare(data, targets, feature_sets, models, scheme=scheme, n_splits=n_splits,
+                    n_repeats=n_repeats, test_size=test_size, seed=seed)
+    if with_seed_protocol:
+        table = pd.concat([table, seed_protocol(data, targets)], ignore_index=True)
+    mapping = None
+    if out_mapping:
+        mapping = fit_mapping(data, fset, model, targets, provenance={
+            "predictions": str(predictions), "labels": str(labels)})
+    write_csv_atomic(table, out_table)
+    if mapping is not None:
+        mapping.save(out_mapping)
+    return table, mapping
