@@ -6,7 +6,7 @@ shows the same message as the command line.
 """
 from __future__ import annotations
 
-__all__ = ["CovsevError"]
+__all__ = ["CovsevError", "printable"]
 
 
 class CovsevError(Exception):
@@ -17,3 +17,20 @@ class CovsevError(Exception):
     >>> str(CovsevError("ratings.csv: no column 'rater'"))
     "ratings.csv: no column 'rater'"
     """
+
+
+def printable(text: str) -> str:
+    r"""``text`` with every non-printable character escaped, for the terminal.
+
+    A file name, a metadata value or a hand-edited record can hold terminal escape codes that clear
+    the screen or retitle the window; printed through this function they are shown, not obeyed
+    (``ESC`` becomes the four characters ``\x1b``). Messages also stay on one line.
+
+    Examples
+    --------
+    >>> printable("scan\x1b[2J 1.png")
+    'scan\\x1b[2J 1.png'
+    >>> printable("two\nlines\u202e.png")
+    'two\\nlines\\u202e.png'
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))

@@ -11,7 +11,7 @@ import os
 import sys
 
 from covsev_tools import __version__
-from covsev_tools.errors import CovsevError
+from covsev_tools.errors import CovsevError, printable
 
 COMMAND_GROUPS = ("cohort", "labels", "predict", "refit", "agreement", "report", "demo", "hub")
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except CovsevError as exc:
-        print(f"covsev {args.command}: error: {exc}", file=sys.stderr)
+        print(f"covsev {args.command}: error: {printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
