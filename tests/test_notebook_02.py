@@ -62,3 +62,11 @@ def test_notebook_02_headless(tmp_path, monkeypatch, weights_dir):
     assert (pd.read_csv(out / "seed_protocol.csv")["n_repeats"] == 50).all()
     mapping = json.loads((out / "mapping_lung_opacity_linear.json").read_text())
     assert mapping["n_train"] == 12 and mapping["features"] == ["xrv:Lung Opacity"]
+
+
+def test_notebook_02_is_thin_and_never_imports_the_cli():
+    notebook = nbformat.read(NOTEBOOKS / "02_predict_and_refit.ipynb", as_version=4)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert not any("covsev_tools.cli" in source for source in code)
+    assert not any(line.lstrip().startswith("def ") for source in code for line in source.splitlines())
+    assert sum(len(source.splitlines()) for source in code) <= 45  # a screen of calls
