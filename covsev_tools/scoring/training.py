@@ -207,10 +207,10 @@ class TrainingReference:
             rows.extend(compared)
             off.append((position, round(sum(abs(r["difference"]) for r in compared if r["component"] == "total"), 2)))
         frame = pd.DataFrame(rows, columns=["scale", "component", "difference"])
-        frame["error"] = frame["difference"].abs()
+        frame["error"] = pd.to_numeric(frame["difference"]).abs()
         mae = (frame.groupby(["scale", "component"], sort=False)["error"].agg(["mean", "size"])
                .reset_index().rename(columns={"mean": "mae", "size": "n"}))
-        mae["mae"] = mae["mae"].round(3)
+        mae["mae"] = mae["mae"].astype(float).round(3)
         furthest = sorted(off, key=lambda item: -item[1])[:worst]
         return {"mae": mae, "furthest": [f for f in furthest if f[1] > 0],
                 "scored": sum(c in latest for c in order), "cases": len(order)}

@@ -1,0 +1,211 @@
+"""Training round (issue 14 point 1): training sets, feedback, summary, status, the study gate."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from covsev_tools.labels import LabelStore, ratings_export
+from covsev_tools.scoring import ScoringApp
+from covsev_tools.scoring.training import (
+    TRAINING_LABELS, TrainingError, TrainingSet, build_training_set, paper_reference, require_training,
+    training_requirement, training_status)
+
+from helpers import make_cohort
+
+#: Reference of the four training images: extent per lung (so per component), opacity total only.
+REFERENCE = pd.DataFrame({
+    "filename": [f"train{i}.png" for i in range(4)],
+    "extent_right": [1, 2, 3, 0], "extent_left": [2, 2, 4, 0],
+    "opacity_total": [2.0, 3.5, 6.0, 0.0],
+})
+
+
+@pytest.fixture(autouse=True)
+def off_the_hub(monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+
+
+def training_images(root, names):
+    folder = root / "train_images"
+    folder.mkdir()
+    for i, name in enumerate(names):
+        pixels = (np.random.default_rng(100 + i).random((40, 40)) * 255).astype("uint8")
+        Image.fromarray(pixels).save(folder / name)
+    return folder
+
+
+@pytest.fixture
+def training(tmp_path):
+    images = training_images(tmp_path, REFERENCE["filename"])
+    return build_training_set(images, REFERENCE, "calib", tmp_path / "calib", progress=False)
+
+
+def reference_of(training, case_id):
+    return training.reference.entries[case_id]
+
+
+def test_training_build_maps_reference_scores_to_case_ids(training, tmp_path):
+    assert isinstance(training, TrainingSet) and len(training.cohort.case_ids) == 4
+    assert training.cohort.repeats() == {}
+    key = training.cohort.key().set_index("filename")
+    first = key.loc["train0.png", "case_id"]
+    assert reference_of(training, first) == {"extent": {"total": 3.0, "scores": {"right": 1.0, "left": 2.0}},
+                                              "opacity": {"total": 2.0, "scores": None}}
+    assert reference_of(training, key.loc["train1.png", "case_id"])["opacity"]["total"] == 3.5
+    stored = json.loads((tmp_path / "calib" / "training.json").read_text())
+    assert set(stored["reference"]) == set(training.cohort.case_ids)
+
+
+def test_training_build_refuses_unreferenced_images_and_writes_nothing(tmp_path):
+    images = training_images(tmp_path, ["train0.png", "stranger.png"])
+    with pytest.raises(TrainingError, match="1 file.*no reference score.*stranger.png"):
+        build_training_set(images, REFERENCE, "calib", tmp_path / "calib", progress=False)
+    assert not (tmp_path / "calib").exists()
+    with pytest.raises(TrainingError, match="no 'filename' column"):
+        build_training_set(images, REFERENCE.drop(columns="filename"), "calib", tmp_path / "x", progress=False)
+
+
+def test_training_reference_csv_with_notes_and_paper_reference(tmp_path):
+    path = tmp_path / "ref.csv"
+    path.write_text("## notes: licence\n" + REFERENCE.to_csv(index=False))
+    images = training_images(tmp_path, REFERENCE["filename"])
+    built = build_training_set(images, path, "fromcsv", tmp_path / "fromcsv", progress=False)
+    assert len(built.reference.entries) == 4
+    paper = paper_reference()
+    assert len(paper) == 94 and paper["extent_total"].between(0, 8).all()
+    assert paper["opacity_total"].between(0, 6).all()
+    row = paper.set_index("filename").loc["01E392EE-69F9-4E33-BFCE-E5C968654078.jpeg"]
+    assert (row["extent_total"], row["opacity_total"]) == (6.0, 4.0)  # first row of the published CSV
+
+
+def score(app, extent, opacity):
+    for (scale, values) in (("extent", extent), ("opacity", opacity)):
+        for component, value in zip(("right", "left"), values, strict=True):
+            app.score_buttons[(scale, component)][value].click()
+
+
+def reference_for_position(app, training):
+    return reference_of(training, app.order[app.index])
+
+
+def test_training_page_feedback_after_each_case_then_summary(training, tmp_path):
+    labels = tmp_path / "labels"
+    app = ScoringApp(training.cohort.dir, rater="rad1", labels_dir=labels)
+    assert "TRAINING ROUND" in app.banner.value and app.session.training
+    assert "training round rad1" in app.header.value and app.feedback.value == ""
+    diffs = []
+    for n in range(4):
+        ref = reference_for_position(app, training)
+        extent = (int(ref["extent"]["scores"]["right"]), min(4, int(ref["extent"]["scores"]["left"]) + n % 2))
+        score(app, extent, (1, 1))
+        app.keys.simulate("Enter")
+        # saved, and the page stays on the case showing the scores beside the reference
+        assert app.index == n and "Your scores and the reference" in app.feedback.value
+        assert "Next case (Enter)" == app.save_button.description
+        assert f"<td>{ref['opacity']['total']:g}</td>" in app.feedback.value  # total-only reference
+        assert "Right lung" in app.feedback.value and "No involvement" in app.feedback.value  # definitions
+        diffs.append((extent[0] + extent[1]) - ref["extent"]["total"])
+        app.keys.simulate("Enter")
+        assert app.index == n + 1 and app.feedback.value == ""
+    assert app.done and "Training summary" in app.end_panel.value and "Mean absolute error" in app.end_panel.value
+    records = LabelStore(labels / TRAINING_LABELS, "calib").records("rad1")
+    assert len(records) == 4 and all(r["training"] is True for r in records)  # no duplicate save on "next"
+    summary = training.reference.summary(app.order, app.session.latest)
+    mae = summary["mae"].set_index(["scale", "component"])["mae"]
+    assert mae[("extent", "total")] == pytest.approx(np.mean(np.abs(diffs)))
+    assert mae[("extent", "right")] == 0.0 and mae[("extent", "left")] == pytest.approx(0.5)
+    opacity = [abs(2 - reference_of(training, c)["opacity"]["total"]) for c in app.order]
+    assert mae[("opacity", "total")] == pytest.approx(np.mean(opacity), abs=1e-3)
+    assert ("opacity", "right") not in mae.index  # no component reference, no component MAE
+    worst = max(range(4), key=lambda i: abs(diffs[i]) + opacity[i])
+    assert summary["furthest"][0][0] == worst + 1
+    assert f"Case {worst + 1}" in app.end_panel.value
+
+
+def test_training_records_never_enter_the_study(training, tmp_path):
+    study = make_cohort(tmp_path, n=3, name="study")
+    labels = tmp_path / "labels"
+    app = ScoringApp(training.cohort.dir, rater="rad1", labels_dir=labels)
+    score(app, (1, 1), (1, 1))
+    app.keys.simulate("Enter")
+    assert LabelStore(labels, "study").raters() == [] and not (labels / "calib").exists()
+    assert ratings_export(study, labels).empty
+    assert (labels / TRAINING_LABELS / "calib" / "rad1.jsonl").is_file()
+
+
+def complete(training, rater, labels, extent_offset=0):
+    app = ScoringApp(training.cohort.dir, rater=rater, labels_dir=labels)
+    while not app.done:
+        ref = reference_for_position(app, training)
+        right = min(4, int(ref["extent"]["scores"]["right"]) + extent_offset)
+        opacity = round(ref["opacity"]["total"])
+        score(app, (right, int(ref["extent"]["scores"]["left"])), (min(3, opacity), opacity - min(3, opacity)))
+        app.keys.simulate("Enter"), app.keys.simulate("Enter")
+    return app
+
+
+def test_training_status_threshold_and_coordinator_view(training, tmp_path):
+    labels = tmp_path / "labels"
+    complete(training, "good", labels)
+    complete(training, "far", labels, extent_offset=3)
+    partial = ScoringApp(training.cohort.dir, rater="partial", labels_dir=labels)
+    score(partial, (0, 0), (0, 0))
+    partial.keys.simulate("Enter")
+    status = training_status(training.cohort.dir, labels, max_mae=1.5).set_index("rater")
+    assert list(status.index) == ["far", "good", "partial"]
+    assert status.loc["good", "mae_extent"] == 0.0 and status.loc["good", "passed"]
+    assert status.loc["far", "completed"] and not status.loc["far", "passed"] and status.loc["far", "mae_extent"] > 1.5
+    assert status.loc["partial", "scored"] == 1 and not status.loc["partial", "completed"]
+    assert not status.loc["partial", "passed"]
+    assert status.loc["good", "mae_opacity"] == pytest.approx(0.5 / 4)  # 4 for 3.5 once, else exact
+    assert status.loc["far", "mae_extent"] == pytest.approx((3 + 2 + 1 + 3) / 4)
+    lenient = training_status(training.cohort.dir, labels, max_mae=5).set_index("rater")
+    assert lenient.loc["far", "passed"] and not lenient.loc["partial", "passed"]
+
+
+def test_training_required_before_the_blinded_cases_open(training, tmp_path):
+    study = make_cohort(tmp_path, n=3, name="study")
+    labels = tmp_path / "labels"
+    with pytest.raises(TrainingError, match="not a training set"):
+        require_training(study.dir, study.dir)
+    require_training(study.dir, training.cohort.dir, max_mae=5.0)
+    assert training_requirement(study.dir)["max_mae"] == 5.0
+    page = ScoringApp(study.dir, rater="rad1", labels_dir=labels)
+    assert page.session is None and page.gate_box in page.widget.children
+    trainer = page.trainer
+    assert trainer.session.training and "opens after a passed training round" in page.gate_box.children[0].value
+    while not trainer.done:
+        score(trainer, (4, 4), (3, 3))
+        trainer.keys.simulate("Enter"), trainer.keys.simulate("Enter")
+    assert trainer.study_button.layout.display is None and "Training threshold" in trainer.end_panel.value
+    trainer.study_button.click()
+    assert page.session is not None and not page.session.training and "Case 1 of 3" in page.header.value
+    assert page.session_box in page.widget.children
+    again = ScoringApp(study.dir, rater="rad1", labels_dir=labels)  # passed: straight to the study
+    assert again.session is not None and again.gate_box not in again.widget.children
+
+
+def test_training_failed_round_keeps_the_study_closed(training, tmp_path):
+    study = make_cohort(tmp_path, n=3, name="study")
+    labels = tmp_path / "labels"
+    require_training(study.dir, training.cohort.dir, max_mae=0.25)
+    page = ScoringApp(study.dir, rater="rad2", labels_dir=labels)
+    while not page.trainer.done:
+        score(page.trainer, (4, 4), (3, 3))
+        page.trainer.keys.simulate("Enter"), page.trainer.keys.simulate("Enter")
+    assert page.trainer.study_button.layout.display == "none" and "not met" in page.trainer.end_panel.value
+    assert page.session is None
+
+
+def test_training_on_real_paper_images(shared_data, tmp_path):
+    images = shared_data / "cohen2020" / "images"
+    built = build_training_set(images, paper_reference(), "paper", tmp_path / "paper", progress=False)
+    assert len(built.cohort.case_ids) == len(built.reference.entries) == 94
+    key = built.cohort.key().set_index("filename")
+    case = key.loc["01E392EE-69F9-4E33-BFCE-E5C968654078.jpeg", "case_id"]
+    assert built.reference.entries[case] == {"extent": {"total": 6.0, "scores": None},
+                                             "opacity": {"total": 4.0, "scores": None}}
