@@ -13,6 +13,10 @@ from covsev_tools import files
 class Unwritable(pd.DataFrame):
     """A table whose CSV writing dies half-way, like a run killed or a full disk."""
 
+    @property
+    def _constructor(self):  # copies (e.g. the spreadsheet-safe one) keep the failing writer
+        return Unwritable
+
     def to_csv(self, path, **kwargs):
         with open(path, "w") as fh:
             fh.write("case_id,score\nc1,")
