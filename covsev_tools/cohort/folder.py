@@ -24,7 +24,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from covsev_tools.files import replaced_atomically
+from covsev_tools.files import write_rows_csv_atomic
 
 __all__ = ["DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "REPEAT_COLUMNS", "SCHEMA_VERSION",
            "read_csv", "utc_now", "write_csv"]
@@ -62,11 +62,7 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]
     >>> path.read_text().splitlines()
     ['a,b', '1,']
     """
-    with replaced_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+    write_rows_csv_atomic(path, columns, rows)  # spreadsheet-safe: key.csv is opened in Excel
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

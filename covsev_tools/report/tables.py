@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from covsev_tools.agreement.formatting import format_interval, format_number
+from covsev_tools.files import write_csv_atomic
 
 
 @dataclass
@@ -92,7 +93,7 @@ def write_table(table: Table, out_dir: str | Path) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {ext: out / f"{table.name}.{ext}" for ext in ("csv", "md", "tex")}
-    table.raw.to_csv(paths["csv"], index=False)
+    write_csv_atomic(table.raw, paths["csv"])  # atomic and spreadsheet-safe
     paths["md"].write_text(f"**{table.caption}**\n\n" + to_markdown(table.formatted))
     paths["tex"].write_text(to_latex(table.formatted, table.caption, table.name))
     return paths
