@@ -36,7 +36,7 @@ SCHEMA_VERSION = 1
 RECORD_FIELDS = (
     "schema", "record_id", "cohort", "case_id", "rater", "session_id", "position", "scales",
     "not_assessable", "not_assessable_reason", "comment", "time_shown", "time_saved", "seconds_on_case",
-    "training",
+    "training", "adjudicator",
 )
 REQUIRED_FIELDS = ("record_id", "case_id", "rater", "scales", "time_saved")
 # Same alphabet as rater IDs (and cohort display IDs): safe in file names, CSV cells and HTML.
@@ -131,6 +131,7 @@ def record_schema(scales=None) -> dict:
         "time_saved": {"type": "string", "pattern": _TIME},
         "seconds_on_case": {"type": ["number", "null"], "minimum": 0},
         "training": {"type": "boolean"},  # a training-round save (kept apart from the study's)
+        "adjudicator": {"type": "string", "pattern": _ID},  # who saved a 'consensus' record (reason: comment)
     }
     return {"$schema": "http://json-schema.org/draft-07/schema#", "title": "covsev label record",
             "type": "object", "required": list(REQUIRED_FIELDS), "properties": properties,
