@@ -110,3 +110,30 @@ def test_missing_weights_exit_2_with_one_message(image_dir, tmp_path):
     assert weights_filename() in lines[0] and weights_url() in lines[0]
     assert str(tmp_path / "empty") in lines[0]
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_predict_every_image_unreadable_exits_2_and_writes_nothing(weights_dir, tmp_path):
+    """The real console script: exit 2, one line naming a file and the reason, no output files."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (folder / "b.jpg").write_bytes(b"\xff\xd8\xff truncated\nsecond line")
+    out, feats = tmp_path / "p.csv", tmp_path / "f.npy"
+    entry = "import sys; from covsev_tools.cli import main; sys.exit(main())"
+    proc = subprocess.run([sys.executable, "-c", entry, "predict", str(folder), "--out", str(out),
+                           "--features", str(feats), "--weights-dir", str(weights_dir), "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "none of the 2 images could be read" in lines[0] and "a.png" in lines[0]
+    assert "ImageReadError" in lines[0] and "nothing written" in lines[0]
+    assert not out.exists() and not feats.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]  # no temporaries left either
+
+
+def test_predict_some_unreadable_images_still_succeeds(image_dir, weights_dir, tmp_path):
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(image_dir / "broken.png"), str(image_dir / "grey.png"), "--out",
+                 str(out), "--weights-dir", str(weights_dir), "--workers", "0", "--quiet"]) == 0
+    assert list(pd.read_csv(out, keep_default_na=False)["error"] != "") == [True, False]

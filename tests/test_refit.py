@@ -198,3 +198,48 @@ def test_labels_with_a_byte_order_mark_and_comment_lines(tmp_path):
     labels = refit_data.read_labels(path)
     assert list(labels["filename"]) == ["a.png", "b.png"]
     assert list(labels["geographic_extent"]) == [3.0, 5.5]
+
+
+# ----------------------------------------------------------------------------- group column
+
+def test_refit_missing_group_col_is_an_error_naming_column_and_file(refit_files, capsys):
+    d = refit_files
+    rc = main(["refit", "--predictions", str(d / "p.csv"), "--labels", str(d / "l.csv"),
+               "--metadata", str(d / "m.csv"), "--group-col", "patient_id",
+               "--out-table", str(d / "t.csv"), "--out-mapping", str(d / "map.json")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "'patient_id'" in err and str(d / "m.csv") in err and "patientid" in err  # columns shown
+    assert not (d / "t.csv").exists() and not (d / "map.json").exists()
+
+
+def test_refit_missing_group_col_without_metadata_names_the_predictions(refit_files, capsys):
+    d = refit_files
+    rc = main(["refit", "--predictions", str(d / "p.csv"), "--labels", str(d / "l.csv"),
+               "--out-table", str(d / "t.csv")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "'patientid'" in err and str(d / "p.csv") in err
+    assert not (d / "t.csv").exists()
+
+
+def test_refit_group_col_none_makes_each_image_its_own_group(refit_files):
+    d = refit_files
+    rc = main(["refit", "--predictions", str(d / "p.csv"), "--labels", str(d / "l.csv"),
+               "--group-col", "none", "--models", "linear", "--feature-sets", "lung_opacity",
+               "--repeats", "2", "--out-table", str(d / "t.csv"), "--out-mapping", str(d / "map.json")])
+    assert rc == 0
+    table = pd.read_csv(d / "t.csv")
+    assert (table["n_patients"] == 119).all() and (table["n_images"] == 119).all()
+    assert json.loads((d / "map.json").read_text())["provenance"]["group_col"] == "filename"
+
+
+def test_assemble_group_col_must_exist_unless_none():
+    preds, labels, meta = synthetic_predictions()
+    with pytest.raises(refit_data.RefitInputError, match="the metadata table: no group column 'patient'"):
+        refit_data.assemble(preds, labels, meta, group_col="patient")
+    per_image = refit_data.assemble(preds, labels, meta, group_col=None)
+    assert per_image.group_col == "filename" and per_image.table["group"].nunique() == 120
+    by_patient = refit_data.assemble(preds, labels, meta)
+    assert by_patient.table["group"].nunique() == meta["patientid"].nunique()

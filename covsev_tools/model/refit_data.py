@@ -160,15 +160,13 @@ def _columns_text(columns) -> str:
     return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
 
 
-def _groups(table, group_col: str | None, key: str, predictions, metadata) -> str:
+def _groups(table, group_col: str | None, key: str, source: str, source_columns) -> str:
     """The column each row's group comes from; an error naming the file when it is missing."""
     if group_col is None:
         return key
     if group_col not in table.columns:
-        where = (_source(metadata, "metadata") if metadata is not None
-                 else _source(predictions, "predictions"))
         raise RefitInputError(
-            f"{where}: no group column {group_col!r} (columns: {_columns_text(table.columns)}); "
+            f"{source}: no group column {group_col!r} (columns: {_columns_text(source_columns)}); "
             "name the patient column, or none to make each image its own group")
     return group_col
 
@@ -211,12 +209,14 @@ def assemble(predictions, labels, metadata=None, features=None, *,
     labs = labels if isinstance(labels, pd.DataFrame) else read_labels(labels)
     table = preds.merge(labs.drop(columns=[c for c in labs.columns if c in preds.columns and c != key]),
                         on=key, how="inner")
+    source, source_columns = _source(predictions, "predictions"), preds.columns
     if metadata is not None:
         meta = metadata if isinstance(metadata, pd.DataFrame) else pd.read_csv(metadata)
+        source, source_columns = _source(metadata, "metadata"), meta.columns
         meta = meta.drop_duplicates(key)
         keep = [key] + [c for c in (group_col, "view") if c in meta.columns and c not in table.columns]
         table = table.merge(meta[keep], on=key, how="left")
-    used = _groups(table, group_col, key, predictions, metadata)
+    used = _groups(table, group_col, key, source, source_columns)
     table["group"] = table[used].astype(str)
     feats = None
     if features is not None:
