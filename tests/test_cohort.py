@@ -25,6 +25,7 @@ from covsev_tools.cohort import (
     rater_seed,
 )
 from covsev_tools.cohort.decode import _decode_job
+from covsev_tools.cohort.metadata import RESERVED_METADATA_COLUMNS
 from covsev_tools.cohort.scan import file_sha256
 
 REAL_DECODE_JOB = _decode_job
@@ -250,14 +251,16 @@ def test_process_pool_path_gives_the_same_result(tmp_path):
 
 def test_metadata_joins_on_basename_and_reports_mismatches(images, tmp_path):
     meta = tmp_path / "meta.csv"
-    meta.write_text("patientid,view,filename,status\n"
+    # ("status" here used to be joined as "meta_status"; covsev's own names are now refused:
+    # test_integrity_reserved_metadata_names_are_refused_in_one_message)
+    meta.write_text("patientid,view,filename,note\n"
                     "p1,PA,images/case_00.jpeg,x\n"
                     "p2,AP,PATIENT 01.png,y\n"
                     "p9,PA,missing.jpg,z\n", encoding="utf-8")
     cohort = create(images, tmp_path / "c", metadata_csv=meta)
     key = cohort.key().set_index("filename")
     assert key.loc["case_00.jpeg", "patientid"] == "p1" and key.loc["patient 01.PNG", "view"] == "AP"
-    assert key.loc["case_00.jpeg", "meta_status"] == "x" and key.loc["case_00.jpeg", "status"] == "ok"
+    assert key.loc["case_00.jpeg", "note"] == "x" and key.loc["case_00.jpeg", "status"] == "ok"
     assert cohort.report.metadata_unmatched_rows == ["missing.jpg"]
     assert sorted(cohort.report.images_without_metadata) == ["case_02.jpeg", "case_04.jpeg", "patient 03.PNG"]
     again = create(images, tmp_path / "c")  # remembers the metadata file
@@ -451,3 +454,131 @@ def test_cohort_name_fits_the_label_store(images, tmp_path):
     LabelStore(tmp_path / "labels", cohort.name)  # the name is the store's folder too
     with pytest.raises(CohortError, match="must be 1-64 letters"):
         create_cohort(images, name + "n", out_dir=tmp_path / "long", progress=False)
+
+
+# ------------------------------------------------------------------- integrity (issue 15, 4-5)
+
+
+@pytest.mark.parametrize("column", [c for c in RESERVED_METADATA_COLUMNS if c != "filename"])  # the join column
+def test_integrity_reserved_metadata_names_are_refused_in_one_message(images, tmp_path, capsys, column):
+    meta = tmp_path / "meta.csv"
+    meta.write_text(f"filename,patientid,{column}\ncase_00.jpeg,p1,=HYPERLINK(1)\n", encoding="utf-8")
+    out = tmp_path / "c"
+    assert covsev(["cohort", "create", str(images), "--name", "p", "--out", str(out),
+                   "--metadata", str(meta)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"covsev cohort: error: {meta}: metadata column(s) {column!r} clash with covsev's own "
+                   f"columns; rename them (reserved: {', '.join(RESERVED_METADATA_COLUMNS)})\n")
+    assert not out.exists()  # nothing written
+
+
+def test_integrity_reserved_metadata_names_ignore_case_and_are_listed_together(images, tmp_path):
+    meta = tmp_path / "meta.csv"
+    meta.write_text("Rater,view,filename,score,COHORT\nx,PA,case_00.jpeg,3,c\n")
+    out = create(images, tmp_path / "c")
+    before = (out.dir / "key.csv").read_bytes()
+    with pytest.raises(CohortError, match=r"metadata column\(s\) 'Rater', 'score', 'COHORT' clash with covsev's"):
+        create(images, out.dir, metadata_csv=meta)
+    assert (out.dir / "key.csv").read_bytes() == before  # the earlier cohort is untouched
+
+
+def test_integrity_a_column_named_twice_is_refused(images, tmp_path):
+    meta = tmp_path / "meta.csv"
+    meta.write_text("filename,patientid,FileName\ncase_00.jpeg,p1,other.png\n")
+    with pytest.raises(CohortError) as caught:
+        create(images, tmp_path / "c", metadata_csv=meta)
+    assert str(caught.value) == (f"{meta}: column name(s) 'FileName', 'filename' appear more than once "
+                                 "(names are compared ignoring case)")
+    assert not (tmp_path / "c").exists()
+
+
+def test_integrity_reserved_names_cover_the_real_export_columns(tmp_path):
+    from covsev_tools.labels import EXPORT_COLUMNS, LONG_COLUMNS, ratings_export
+
+    folder = tmp_path / "imgs"
+    make_images(folder, 3)
+    meta = tmp_path / "meta.csv"
+    meta.write_text("filename,view\ncase_00.jpeg,PA\n")
+    cohort = create(folder, tmp_path / "c", metadata_csv=meta)
+    export = ratings_export(cohort, tmp_path / "labels")
+    own = [c for c in export.columns if c != "view"]
+    assert own == list(EXPORT_COLUMNS) and list(export.columns)[-1] == "view"
+    assert set(own) | set(LONG_COLUMNS) | set(KEY_COLUMNS) | {"case"} == set(RESERVED_METADATA_COLUMNS)
+
+
+def tamper(cohort_dir: Path, **changes) -> Path:
+    info = json.loads((cohort_dir / "cohort.json").read_text())
+    info.update(changes)
+    (cohort_dir / "cohort.json").write_text(json.dumps(info))
+    return cohort_dir / "cohort.json"
+
+
+@pytest.mark.parametrize("changes, problem", [
+    ({"name": "../../etc"}, "name = '../../etc' must match pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+    ({"name": 5}, "name = 5 must be string"),
+    ({"seed": "11"}, "seed = '11' must be integer"),
+    ({"scales": "extent"}, "scales = 'extent' must be array"),
+    ({"scales": []}, "scales = [] must contain at least 1 items"),
+    ({"repeats": {"fraction": 2, "min_gap": 1, "n": 0}}, "repeats.fraction = 2 must be smaller than 1"),
+    ({"counts": {"n_cases": -1}}, "counts.n_cases = -1 must be bigger than or equal to 0"),
+    ({"scale_definitions": {"extent": {"name": "extent"}}},
+     "scale 'extent': missing required field(s) ['version', 'title', 'components', 'levels']"),
+])
+def test_integrity_tampered_cohort_json_is_a_one_line_error(images, tmp_path, capsys, changes, problem):
+    cohort = create(images, tmp_path / "c")
+    path = tamper(cohort.dir, **changes)
+    expected = f"{path}: not a valid cohort file (tampered or damaged?): {problem}"
+    with pytest.raises(CohortError) as caught:
+        Cohort.load(cohort.dir)
+    assert str(caught.value) == expected
+    for command in (["cohort", "show", str(cohort.dir)], ["cohort", "order", str(cohort.dir), "--rater", "ann"],
+                    ["labels", "status", str(cohort.dir), "--labels-dir", str(tmp_path / "labels")]):
+        assert covsev(command) == 2
+        err = capsys.readouterr().err
+        assert err == f"covsev {command[0]}: error: {expected}\n", command
+
+
+def test_integrity_bad_rater_is_refused_before_anything_is_written(images, tmp_path, capsys):
+    out = tmp_path / "c"
+    assert covsev(["cohort", "create", str(images), "--name", "p", "--out", str(out),
+                   "--raters", "ann,../../x"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("covsev cohort: error: invalid rater ID '../../x': use 1-64 letters, digits, '.', '_', '@' "
+                   "or '-', starting with a letter or digit (it names the file orders/<rater>.json)\n")
+    assert not out.exists()
+    create(images, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(CohortError, match="invalid rater ID '=HYPERLINK'"):
+        create(images, out, raters=["=HYPERLINK"])
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_integrity_control_characters_in_file_names_are_escaped(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    make_images(folder, 2)
+    evil = "evil\x1b]0;pwned\x07\x1b[2J\u202e.png"
+    (folder / evil).write_text("not an image")
+    (folder / "copy\x1b[31m.png").write_bytes((folder / "patient 01.PNG").read_bytes())
+    assert covsev(["cohort", "create", str(folder), "--name", "p", "--out", str(tmp_path / "c\x1b[1m")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "unreadable: evil\\x1b]0;pwned\\x07\\x1b[2J\\u202e.png: not an image" in out
+    assert "duplicate: patient 01.PNG has the same content as copy\\x1b[31m.png (scored once)" in out
+    assert out.rstrip().endswith("c\\x1b[1m")
+    assert Cohort.load(tmp_path / "c\x1b[1m").key().set_index("filename").loc[evil, "status"] == "unreadable"
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS")  # pydicom, when the test writes "NaN"
+def test_integrity_nan_rescale_dicom_is_unreadable_not_a_black_case(tmp_path):
+    folder = tmp_path / "imgs"
+    make_images(folder, 2)
+    write_mono1_dicom(folder / "nan.dcm")
+    from pydicom import dcmread
+
+    ds = dcmread(folder / "nan.dcm")
+    ds.RescaleSlope, ds.RescaleIntercept = "NaN", "0"
+    ds.save_as(folder / "nan.dcm")
+    cohort = create(folder, tmp_path / "c")
+    assert (cohort.report.n_readable, cohort.report.n_unreadable, len(cohort.case_ids)) == (2, 1, 2)
+    assert cohort.report.unreadable == [
+        ("nan.dcm", "DICOM RescaleSlope is NaN (not a finite number): the pixel values cannot be computed")]

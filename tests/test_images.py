@@ -342,3 +342,29 @@ def test_save_display_png_round_trips_and_carries_no_metadata(tmp_path):
     with Image.open(out) as img:
         assert img.mode == "L" and not img.info.get("exif") and "secret" not in str(img.info)
         np.testing.assert_array_equal(np.asarray(img), x.array)
+
+
+# ------------------------------------------------------------------- integrity (issue 15, 5)
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS")  # pydicom warns about 'inf' on write
+@pytest.mark.parametrize("tag, text", [("RescaleSlope", "NaN"), ("RescaleSlope", "-inf"),
+                                       ("RescaleIntercept", "inf"), ("RescaleSlope", "1e400"),
+                                       ("WindowWidth", "NaN"), ("WindowCenter", "inf")])
+def test_integrity_nonfinite_dicom_scaling_is_a_named_error(tmp_path, tag, text):
+    other = {"RescaleSlope": "1", "RescaleIntercept": "0"}
+    if tag.startswith("Window"):
+        other = {"WindowCenter": "2000", "WindowWidth": "4000"}
+    path = write_dicom(tmp_path / "x.dcm", np.arange(12, dtype=np.uint16).reshape(3, 4), bits_stored=12,
+                       **{**other, tag: text})
+    with pytest.raises(ImageReadError) as caught:
+        read_xray(path)
+    assert caught.value.reason == (f"DICOM {tag} is {text} (not a finite number): "
+                                   "the pixel values cannot be computed")
+    assert str(caught.value) == f"{path}: {caught.value.reason}"
+
+
+def test_integrity_finite_dicom_scaling_still_reads(tmp_path):
+    path = write_dicom(tmp_path / "x.dcm", np.array([[0, 4095]], dtype=np.uint16), bits_stored=12,
+                       RescaleSlope="2", RescaleIntercept="-1024")
+    assert read_xray(path).array.tolist() == [[0, 4095]]

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from covsev_tools.errors import printable
+
 
 def register(subparsers) -> None:
     """Add ``covsev cohort create|show|order`` to the top-level parser."""
@@ -84,15 +86,15 @@ def _create(args) -> int:
     report = cohort.report
     if not args.quiet:
         _print_details(report)
-    print(report.summary(cohort.name, cohort.dir))
+    print(printable(report.summary(cohort.name, cohort.dir)))
     return 0 if report.n_readable else 1
 
 
 def _print_details(report) -> None:
     for filename, error in report.unreadable:
-        print(f"unreadable: {filename}: {error}")
+        print(printable(f"unreadable: {filename}: {error}"))
     for filename, original in report.duplicates:
-        print(f"duplicate: {filename} has the same content as {original} (scored once)")
+        print(printable(f"duplicate: {filename} has the same content as {original} (scored once)"))
     if report.metadata_unmatched_rows:
         print(f"metadata: {len(report.metadata_unmatched_rows)} row(s) match no image: "
               + _some(report.metadata_unmatched_rows))
@@ -102,7 +104,7 @@ def _print_details(report) -> None:
 
 
 def _some(names: list[str], n: int = 5) -> str:
-    shown = ", ".join(names[:n])
+    shown = ", ".join(printable(name) for name in names[:n])
     return shown + (f", ... (+{len(names) - n} more)" if len(names) > n else "")
 
 
@@ -130,5 +132,5 @@ def _order(args) -> int:
         order = Cohort.load(args.cohort_dir).reading_order(args.rater)
     except _user_errors() as exc:
         raise CovsevError(str(exc)) from None
-    print("\n".join(order))
+    print("\n".join(printable(display_id) for display_id in order))
     return 0

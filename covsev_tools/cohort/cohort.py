@@ -21,20 +21,22 @@ from typing import Any
 
 from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS, read_csv
-from covsev_tools.cohort.ids import RaterIdError, validate_rater_id
 from covsev_tools.cohort.info import read_info, stored_scales
-from covsev_tools.cohort.orders import (build_reading_order, extend_reading_order, load_order, rater_seed,
-                                        save_order)
+from covsev_tools.cohort.orders import (build_reading_order, check_order_rater, extend_reading_order,
+                                        load_order, rater_seed, save_order)
 
 __all__ = ["Cohort", "KEY_COLUMNS", "MANIFEST_COLUMNS"]
 
 
-def _check_rater(rater: str) -> str:
-    """The store's rater-ID rule (the ID names ``orders/<rater>.json`` too), as a :class:`CohortError`."""
+def _scales_of(info: dict, info_path: Path) -> list:
+    """The scales stored in ``cohort.json``; a damaged definition is a :class:`CohortError` naming the file."""
+    from covsev_tools.scales import ScaleDefinitionError, load_scale
+
     try:
-        return validate_rater_id(rater)
-    except RaterIdError as exc:
-        raise CohortError(f"{exc} (it names the file orders/<rater>.json)") from None
+        return [load_scale(s) for s in stored_scales(info, info_path)]
+    except ScaleDefinitionError as exc:
+        raise CohortError(f"{info_path}: not a valid cohort file (tampered or damaged?): "
+                          f"scale {exc.source.rpartition(':')[2]!r}: {exc.reason}") from None
 
 
 class Cohort:
@@ -55,6 +57,7 @@ class Cohort:
         self.manifest = manifest
         self.report = None  # a CreationReport when made by create_cohort
         self._repeats: dict[str, str] | None = None
+        self._scales: list | None = None
 
     @classmethod
     def load(cls, directory: str | Path) -> "Cohort":
@@ -74,7 +77,9 @@ class Cohort:
         manifest_path = directory / "manifest.csv"
         if not manifest_path.is_file():
             raise CohortError(f"{manifest_path}: missing")
-        return cls(directory, info, read_csv(manifest_path))
+        cohort = cls(directory, info, read_csv(manifest_path))
+        cohort._scales = _scales_of(info, info_path)  # a bad stored definition stops here, named
+        return cohort
 
     # -- rater side
 
@@ -101,9 +106,9 @@ class Cohort:
     @property
     def scales(self) -> list:
         """The cohort's scales (:class:`covsev_tools.scales.Scale`), from their stored definitions."""
-        from covsev_tools.scales import load_scale
-
-        return [load_scale(s) for s in stored_scales(self.info, self.dir / "cohort.json")]
+        if self._scales is None:
+            self._scales = _scales_of(self.info, self.dir / "cohort.json")
+        return list(self._scales)
 
     def display_image_path(self, case_id: str) -> Path:
         """Path of ``cases/<case_id>.png`` for a case or repeat ID.
@@ -126,7 +131,7 @@ class Cohort:
         ``save=False`` (progress reports) nothing is written; the order is the same, since it
         depends only on the seeds.
         """
-        rater = _check_rater(rater)
+        rater = check_order_rater(rater)
         path = self.dir / "orders" / f"{rater}.json"
         gap = int(self.info.get("repeats", {}).get("min_gap", 10))
         saved = load_order(path)

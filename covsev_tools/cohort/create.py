@@ -20,8 +20,9 @@ from covsev_tools.cohort.decode import decode_all
 from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS, REPEAT_COLUMNS, read_csv, write_csv
 from covsev_tools.cohort.ids import is_case_id, new_case_id
-from covsev_tools.cohort.info import cohort_info, earlier_settings, read_info
+from covsev_tools.cohort.info import NAME_PATTERN, cohort_info, earlier_settings, read_info
 from covsev_tools.cohort.metadata import join_metadata, read_metadata
+from covsev_tools.cohort.orders import check_order_rater
 from covsev_tools.cohort.repeats import check_repeats_possible, choose_repeats, write_repeat_images
 from covsev_tools.cohort.scan import find_files, group_by_content, mark_duplicates
 from covsev_tools.files import write_text_atomic
@@ -102,6 +103,7 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
     from covsev_tools.scales import load_scales
 
     images_dir, name = Path(images_dir), _check_name(name)
+    raters = [check_order_rater(r) for r in raters]  # refused before anything is written
     if not images_dir.is_dir():
         raise CohortError(f"{images_dir}: images folder not found")
     out_dir = Path(out_dir) if out_dir is not None else Path("cohorts") / name
@@ -182,8 +184,7 @@ def _creation_lock(out_dir: Path):
 
 
 def _check_name(name: str) -> str:
-    # the name is also the cohort's folder under the labels root, which the store limits to 64
-    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", name):
+    if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
         raise CohortError(f"cohort name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
     return name
 

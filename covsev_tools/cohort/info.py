@@ -13,6 +13,7 @@ Examples
 """
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from pathlib import Path
@@ -21,16 +22,62 @@ from typing import Any
 from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.folder import DEFAULT_SCALES, SCHEMA_VERSION, utc_now
 
-__all__ = ["cohort_info", "earlier_settings", "read_info", "stored_scales"]
+__all__ = ["COHORT_SCHEMA", "NAME_PATTERN", "cohort_info", "earlier_settings", "read_info", "stored_scales"]
+
+#: A cohort name: it is also a folder name under the labels root, which the store limits to 64.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_COUNT = {"type": "integer", "minimum": 0}
+#: What ``cohort.json`` must look like (JSON Schema); keys not named here are allowed and ignored.
+COHORT_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#", "title": "covsev cohort.json", "type": "object",
+    "required": ["name", "seed", "scales"],
+    "properties": {
+        "schema": {"type": "integer", "minimum": 1},
+        "name": {"type": "string", "pattern": NAME_PATTERN},
+        "created": {"type": "string"}, "updated": {"type": "string"},
+        "source_images_dir": {"type": "string"},
+        "metadata_csv": {"type": ["string", "null"]},
+        "seed": {"type": "integer"},
+        "repeats": {"type": "object", "properties": {
+            "fraction": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+            "min_gap": _COUNT, "n": _COUNT}},
+        "scales": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+        "scale_definitions": {"type": "object", "additionalProperties": {"type": "object"}},
+        "display_max_side": {"type": "integer", "minimum": 1},
+        "counts": {"type": "object", "additionalProperties": _COUNT},
+    },
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    import fastjsonschema
+
+    return fastjsonschema.compile(COHORT_SCHEMA)
+
+
+def _schema_problem(info: Any) -> str | None:
+    """The first way ``info`` breaks :data:`COHORT_SCHEMA`, in one line; None when it fits."""
+    import fastjsonschema
+
+    try:
+        _validator()(info)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        where = exc.name[5:] if exc.name.startswith("data.") else "top level"
+        value = repr(exc.value)
+        value = value if len(value) <= 60 else value[:57] + "..."
+        return f"{where} = {value} {exc.message[len(exc.name):].strip()}"
+    return None
 
 
 def read_info(path: Path) -> dict[str, Any]:
-    """Read ``cohort.json``.
+    """Read ``cohort.json`` and check it against :data:`COHORT_SCHEMA`.
 
     Raises
     ------
     CohortError
-        If the file cannot be read or is not JSON.
+        If the file cannot be read, is not JSON, or does not fit the schema (a tampered or damaged
+        file): one line naming the file, the field and what is wrong.
 
     Examples
     --------
@@ -41,11 +88,20 @@ def read_info(path: Path) -> dict[str, Any]:
     Traceback (most recent call last):
     ...
     covsev_tools.cohort.errors.CohortError: .../cohort.json: cannot read (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))
+    >>> _ = path.write_text('{"name": "../x", "seed": 1, "scales": ["extent"]}')
+    >>> read_info(path)
+    Traceback (most recent call last):
+    ...
+    covsev_tools.cohort.errors.CohortError: .../cohort.json: not a valid cohort file (tampered or damaged?): name = '../x' must match pattern ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$
     """
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CohortError(f"{path}: cannot read ({exc})") from None
+    problem = _schema_problem(info)
+    if problem:
+        raise CohortError(f"{path}: not a valid cohort file (tampered or damaged?): {problem}")
+    return info
 
 
 def stored_scales(info: dict, source: str | Path) -> list:

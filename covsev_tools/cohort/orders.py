@@ -21,9 +21,29 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from covsev_tools.cohort.errors import CohortError
+from covsev_tools.cohort.ids import RaterIdError, validate_rater_id
 from covsev_tools.files import write_text_atomic
 
-__all__ = ["build_reading_order", "extend_reading_order", "load_order", "rater_seed", "save_order"]
+__all__ = ["build_reading_order", "check_order_rater", "extend_reading_order", "load_order", "rater_seed",
+           "save_order"]
+
+
+def check_order_rater(rater: str) -> str:
+    """The rater-ID rule (the ID names ``orders/<rater>.json``), failing as a :class:`CohortError`.
+
+    Examples
+    --------
+    >>> check_order_rater("ann")
+    'ann'
+    >>> check_order_rater("../x")
+    Traceback (most recent call last):
+    ...
+    covsev_tools.cohort.errors.CohortError: invalid rater ID '../x': use 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit (it names the file orders/<rater>.json)
+    """
+    try:
+        return validate_rater_id(rater)
+    except RaterIdError as exc:
+        raise CohortError(f"{exc} (it names the file orders/<rater>.json)") from None
 
 
 def rater_seed(cohort_seed: int, rater: str) -> int:

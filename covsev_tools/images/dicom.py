@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ def read_dicom(path: Path, max_pixels: int | None, frame: int | None) -> XRay:
         raise ImageReadError(path, "DICOM file has no pixel data (not an image object)")
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     check_size(path, rows, cols, max_pixels)
+    _check_finite_tags(path, ds)
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     index = check_frame(path, n_frames, frame)
     pixels = _dicom_pixels(path, ds, index if n_frames > 1 else None)
@@ -67,6 +69,29 @@ def read_dicom(path: Path, max_pixels: int | None, frame: int | None) -> XRay:
             "transfer_syntax": str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),
             "voi": voi}
     return XRay(array, max_value, meta)
+
+
+#: Tags whose values scale the pixels: one NaN or infinity there makes every pixel NaN (an all-black image).
+_SCALING_TAGS = ("RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth")
+
+
+def _check_finite_tags(path: Path, ds) -> None:
+    """Refuse a file whose rescale or window values are not finite numbers, naming the tag."""
+    for keyword in _SCALING_TAGS:
+        with warnings.catch_warnings():  # pydicom warns "Invalid value for VR DS"; the error below says more
+            warnings.simplefilter("ignore", UserWarning)
+            value = ds.get(keyword)
+        values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+        for item in values:
+            if item is None or item == "":
+                continue
+            try:
+                finite = np.isfinite(float(item))
+            except (TypeError, ValueError):
+                raise ImageReadError(path, f"DICOM {keyword} is {str(item)!r}, not a number") from None
+            if not finite:
+                raise ImageReadError(path, f"DICOM {keyword} is {str(item).strip()} (not a finite number): "
+                                           "the pixel values cannot be computed")
 
 
 def _dcmread(path: Path):
