@@ -7,7 +7,7 @@ Runs, in one go and at the same batch size:
 
    - ``plain xrv model(x)``: the model as xrv's examples run it, default settings (the baseline
      of the issue's target);
-   - ``predictor network``: the network :class:`covsev_tools.model.predictor.Predictor` runs (BatchNorms
+   - ``predictor network``: the network :class:`covsev_tools.model.Predictor` runs (BatchNorms
      folded into the convolutions, channels-last, freed buffers reused); the ratio against it
      is the pipeline's own overhead (start-up, decoding, CSV);
 
@@ -18,10 +18,15 @@ and prints images/s and the ratio end-to-end / model-only. Without ``--weights-d
 random-weights checkpoint is written to a temporary folder (same file name and format as xrv's
 weights), which has the same cost as the real one.
 
+With ``--compare-with TREE`` (another checkout, e.g. the tree before a refactor) steps 1 (predictor
+network) and 2 are measured for this checkout and with ``PYTHONPATH=TREE``, interleaved (the order
+alternates between runs, so the machine's drift hits both alike), and the median ratios this
+checkout / TREE are printed.
+
 Usage::
 
     python benchmarks/predict_speed.py [--images DIR ...] [--weights-dir DIR] [--batch-size 16]
-                                       [--workers 2] [--repeats 1]
+                                       [--workers 2] [--repeats 1] [--compare-with TREE]
 """
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ DEFAULT_IMAGES = [DATA / "cohen2020" / "images", DATA / "brixia-public" / "image
 
 def image_files(folders) -> list[str]:
     """The files ``covsev predict FOLDER`` would read from each folder, folders in order."""
-    from covsev_tools.cli.predict import list_images
+    from covsev_tools.images.listing import list_images
 
     return [str(p) for folder in folders for p in list_images(Path(folder))]
 
@@ -51,7 +56,7 @@ def random_checkpoint(folder: Path) -> Path:
     import torch
     import torchxrayvision as xrv
 
-    from covsev_tools.model.predictor import weights_filename
+    from covsev_tools.model.weights import weights_filename
 
     torch.manual_seed(0)
     path = folder / weights_filename()
@@ -67,9 +72,7 @@ def model_only(weights_dir, n_images: int, batch_size: int, variant: str, passes
     """Best-of-``passes`` images/s of the forward pass alone, in this process."""
     import torch
 
-    from covsev_tools.model.predictor import (forward_features, inference_network, load_densenet,
-                                    reuse_large_allocations)
-
+    forward_features, inference_network, load_densenet, reuse_large_allocations = network_api()
     model = load_densenet(weights_dir)
     if variant == "predictor":
         reuse_large_allocations()
@@ -92,24 +95,71 @@ def model_only(weights_dir, n_images: int, batch_size: int, variant: str, passes
     return best
 
 
-def model_only_fresh(weights_dir, n_images: int, batch_size: int, variant: str) -> float:
-    """:func:`model_only` in a fresh process, so no variant inherits another's settings."""
+def network_api():
+    """``forward_features, inference_network, load_densenet, reuse_large_allocations`` of the
+    covsev_tools on the path, in the layout after issue 11 or in the one before it."""
+    try:
+        from covsev_tools.model.allocator import reuse_large_allocations
+        from covsev_tools.model.network import forward_features, inference_network
+        from covsev_tools.model.weights import load_densenet
+    except ImportError:  # before issue 11: a single covsev_tools/model.py
+        from covsev_tools.model import (forward_features, inference_network, load_densenet,
+                                        reuse_large_allocations)
+    return forward_features, inference_network, load_densenet, reuse_large_allocations
+
+
+def _run_in(tree: Path, cmd: list, out_dir: Path, **kwargs):
+    """Run ``cmd`` importing covsev_tools from ``tree`` only: PYTHONPATH=tree, and a working
+    folder outside every checkout (``python -c`` puts the working folder first on sys.path)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(cmd, check=True, env=env, cwd=out_dir, **kwargs)
+
+
+def model_only_fresh(weights_dir, n_images: int, batch_size: int, variant: str,
+                     tree: Path = REPO, out_dir: Path | None = None) -> float:
+    """:func:`model_only` in a fresh process (covsev_tools from ``tree``), so no variant inherits
+    another's settings."""
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import json; "
             f"from predict_speed import model_only; print(json.dumps(model_only("
             f"{str(weights_dir)!r}, {n_images}, {batch_size}, {variant!r})))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    out = _run_in(tree, [sys.executable, "-c", code], out_dir or Path(tempfile.gettempdir()),
+                  capture_output=True, text=True)
     return float(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def end_to_end(files, weights_dir, batch_size: int, workers: int, out_dir: Path) -> float:
-    """Wall-clock images/s of the ``covsev predict`` command on ``files``."""
+def end_to_end(files, weights_dir, batch_size: int, workers: int, out_dir: Path,
+               tree: Path = REPO) -> float:
+    """Wall-clock images/s of ``covsev predict`` on ``files`` (covsev_tools from ``tree``)."""
     entry = "from covsev_tools.cli import console_main; console_main()"
     cmd = [sys.executable, "-c", entry, "predict", *files, "--out", str(out_dir / "p.csv"),
            "--weights-dir", str(weights_dir), "--batch-size", str(batch_size),
            "--workers", str(workers), "--quiet"]
     start = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    _run_in(tree, cmd, out_dir)
     return len(files) / (time.perf_counter() - start)
+
+
+def compare_trees(files, weights_dir, args, other: Path, out_dir: Path) -> None:
+    """This checkout against ``other``, interleaved, and the median ratios this / other."""
+    trees = {"before": other, "after": REPO}
+    rates: dict = {"e2e": {}, "network": {}}
+    for repeat in range(args.repeats):
+        order = list(trees) if repeat % 2 == 0 else list(trees)[::-1]
+        for name in order:
+            e2e = end_to_end(files, weights_dir, args.batch_size, args.workers, out_dir, trees[name])
+            net = model_only_fresh(weights_dir, len(files), args.batch_size, "predictor",
+                                   trees[name], out_dir)
+            rates["e2e"].setdefault(name, []).append(e2e)
+            rates["network"].setdefault(name, []).append(net)
+            print(f"run {repeat + 1} {name:6s} ({trees[name]}): covsev predict {e2e:6.2f} images/s, "
+                  f"predictor network alone {net:6.2f} images/s", flush=True)
+    labels = {"e2e": "covsev predict (start-up included)", "network": "predictor network alone"}
+    for key, label in labels.items():
+        before, after = rates[key]["before"], rates[key]["after"]
+        ratios = [a / b for a, b in zip(after, before)]
+        print(f"{label:36s}: before {statistics.median(before):6.2f}, after "
+              f"{statistics.median(after):6.2f} images/s (medians of {len(ratios)}); after/before "
+              f"median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")
 
 
 def main(argv=None) -> int:
@@ -119,6 +169,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--compare-with", metavar="TREE", type=Path,
+                        help="another checkout to measure side by side (e.g. the tree before a "
+                             "refactor), run with PYTHONPATH=TREE")
     args = parser.parse_args(argv)
     files = image_files(args.images)
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,7 +180,10 @@ def main(argv=None) -> int:
         if not args.weights_dir:
             random_checkpoint(tmp)
         print(f"{len(files)} images, batch size {args.batch_size}, workers {args.workers}, "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
+        if args.compare_with:
+            compare_trees(files, weights_dir, args, args.compare_with.resolve(), tmp)
+            return 0
         ratios = {}
         for repeat in range(args.repeats):
             e2e = end_to_end(files, weights_dir, args.batch_size, args.workers, tmp)
