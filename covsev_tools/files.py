@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-__all__ = ["FORMULA_TRIGGERS", "RAW_CSV_ENV", "fsync_path", "raw_csv", "replaced_atomically", "save_npy_atomic",
+__all__ = ["FORMULA_TRIGGERS", "RAW_CSV_ENV", "csv_text", "fsync_path", "raw_csv", "replaced_atomically", "save_npy_atomic",
            "spreadsheet_safe", "spreadsheet_safe_frame", "write_csv_atomic", "write_rows_csv_atomic",
            "write_text_atomic"]
 
@@ -152,19 +152,32 @@ def spreadsheet_safe_frame(frame):
 
     out = frame.copy(deep=False)
     out.columns = [spreadsheet_safe(c) for c in frame.columns]
-    for position in range(frame.shape[1]):
-        column = frame.iloc[:, position]
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            column = column.astype(object)
-        elif not (pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)):
-            continue  # numbers, booleans, dates: a spreadsheet reads them as values
-        risky = [v for v in pd.unique(column) if spreadsheet_safe(v) is not v]
+    for position, column, distinct in _text_columns(frame):
+        risky = [v for v in distinct if spreadsheet_safe(v) is not v]
         if risky:
             mask = column.isin(risky).to_numpy()
             fixed = column.astype(object).to_numpy(copy=True)
             fixed[mask] = ["'" + v for v in fixed[mask]]
             out.isetitem(position, pd.Series(fixed, index=frame.index, dtype=object))
     return out
+
+
+def _text_columns(frame):
+    """``(position, column, distinct values)`` of every text column (numbers, booleans, dates skipped)."""
+    import pandas as pd
+
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype(object)
+        elif not (pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)):
+            continue
+        yield position, column, pd.unique(column)
+
+
+def _has_carriage_return(frame) -> bool:
+    """True when a text cell holds a CR, which the CSV writer would leave unquoted with LF line ends."""
+    return any(isinstance(v, str) and "\r" in v for _, _, distinct in _text_columns(frame) for v in distinct)
 
 
 def write_csv_atomic(frame, path: str | os.PathLike, *, raw: bool | None = None) -> Path:
@@ -195,9 +208,36 @@ def write_csv_atomic(frame, path: str | os.PathLike, *, raw: bool | None = None)
     """
     if not _raw_wanted(raw):
         frame = spreadsheet_safe_frame(frame)
+    # a bare CR inside a cell would split the row for CSV readers: then quote every text cell
+    quoting = csv.QUOTE_NONNUMERIC if _has_carriage_return(frame) else csv.QUOTE_MINIMAL
     with replaced_atomically(path) as tmp:
-        frame.to_csv(tmp, index=False)
+        frame.to_csv(tmp, index=False, quoting=quoting)
     return Path(path)
+
+
+def _write_rows(handle, columns: Sequence[str], rows: Iterable[dict], raw: bool | None, **fmt) -> None:
+    clean = (lambda v: v) if _raw_wanted(raw) else spreadsheet_safe
+    writer = csv.writer(handle, **fmt)
+    writer.writerow([clean(c) for c in columns])
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else clean(row.get(c)) for c in columns])
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[dict], *, raw: bool | None = None) -> str:
+    """Dict rows as spreadsheet-safe CSV text (``\\n`` line ends), for CSV printed or written whole.
+
+    Examples
+    --------
+    >>> csv_text(["rater_a", "value"], [{"rater_a": "=HYPERLINK(1)", "value": -0.25}])
+    "rater_a,value\\n'=HYPERLINK(1),-0.25\\n"
+    """
+    import io
+
+    rows = list(rows)
+    bare_cr = any(isinstance(v, str) and "\r" in v for row in rows for v in row.values())
+    buffer = io.StringIO()  # CRLF line ends when a cell holds a CR, so that the writer quotes it
+    _write_rows(buffer, columns, rows, raw, lineterminator="\r\n" if bare_cr else "\n")
+    return buffer.getvalue()
 
 
 def write_rows_csv_atomic(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict],
@@ -212,12 +252,8 @@ def write_rows_csv_atomic(path: str | os.PathLike, columns: Sequence[str], rows:
     >>> out.read_text().splitlines()
     ['filename,age', "'@evil.png,-2"]
     """
-    clean = (lambda v: v) if _raw_wanted(raw) else spreadsheet_safe
     with replaced_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([clean(c) for c in columns])
-        for row in rows:
-            writer.writerow(["" if row.get(c) is None else clean(row.get(c)) for c in columns])
+        _write_rows(fh, columns, rows, raw)
     return Path(path)
 
 

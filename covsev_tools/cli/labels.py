@@ -16,6 +16,9 @@ def register(subparsers) -> None:
     export.add_argument("cohort_dir", metavar="COHORT_DIR")
     export.add_argument("--out", required=True, help="ratings CSV to write")
     export.add_argument("--labels-dir", help="labels folder (default $COVSEV_LABELS_DIR or labels/)")
+    export.add_argument("--raw-csv", action="store_true",
+                        help="write text cells unchanged (default: cells starting with = + - @ tab CR "
+                             "get a ' prefix so spreadsheets do not run them as formulas)")
     export.set_defaults(handler=run_export)
 
     status = sub.add_parser("status", help="per-rater progress (counts and time only; blind-safe)")
@@ -53,7 +56,7 @@ def run_export(args) -> int:
             # Usually a wrong --labels-dir or working directory: an empty CSV would pass silently.
             raise CovsevError(f"no ratings for cohort {cohort.name!r} under "
                               f"{_labels_root(args.labels_dir, cohort.name)}; nothing written")
-        write_ratings_csv(frame, args.out)
+        write_ratings_csv(frame, args.out, raw=True if args.raw_csv else None)
     except (CohortError, StoreError, OSError) as exc:
         raise CovsevError(str(exc)) from None
     for warning in frame.attrs["warnings"]:

@@ -72,8 +72,11 @@ def ratings_export(cohort, labels_dir: str | Path | None = None):
     return frame
 
 
-def write_ratings_csv(frame, path: str | Path) -> None:
+def write_ratings_csv(frame, path: str | Path, *, raw: bool | None = None) -> None:
     """Write :func:`ratings_export` output with ``true``/``false`` flags (as ``--filter`` expects).
+
+    Text cells that a spreadsheet would run as a formula (a comment ``=HYPERLINK(...)``, a file
+    name ``@x.png``) get a quote prefix unless ``raw=True`` (see :mod:`covsev_tools.files`).
 
     Examples
     --------
@@ -87,4 +90,4 @@ def write_ratings_csv(frame, path: str | Path) -> None:
     for column in ("is_repeat", "not_assessable"):
         out[column] = out[column].map({True: "true", False: "false"})
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(out, path)
+    write_csv_atomic(out, path, raw=raw)
