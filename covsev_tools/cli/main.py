@@ -13,7 +13,7 @@ import sys
 from covsev_tools import __version__
 from covsev_tools.errors import CovsevError, printable
 
-COMMAND_GROUPS = ("cohort", "labels", "predict", "refit", "agreement", "report", "demo", "hub")
+COMMAND_GROUPS = ("cohort", "labels", "predict", "refit", "agreement", "report", "demo", "hub", "readerstudy")
 
 
 def build_parser() -> argparse.ArgumentParser:
