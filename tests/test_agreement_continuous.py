@@ -10,6 +10,8 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error
 from covsev_tools.agreement import bland_altman, concordance_ccc, pearson, spearman
 from covsev_tools.agreement.continuous import continuous_xy, normal_quantile_ci
 
+from helpers import result_row, bland_altman_fields
+
 
 def pair_table(x, y) -> pd.DataFrame:
     n = len(x)
@@ -29,7 +31,7 @@ def xy():
 def test_pearson_scipy_and_fisher_z(xy):
     x, y = xy
     keep = np.isfinite(x)
-    result = pearson(pair_table(x, y))
+    result = result_row(pearson(pair_table(x, y)))
     r = stats.pearsonr(x[keep], y[keep]).statistic
     half = 1.959963984540054 / np.sqrt(keep.sum() - 3)
     assert result["value"] == pytest.approx(r, abs=1e-12)
@@ -40,7 +42,7 @@ def test_pearson_scipy_and_fisher_z(xy):
 def test_spearman_scipy_and_bonett_wright_interval(xy):
     x, y = xy
     keep = np.isfinite(x)
-    result = spearman(pair_table(x, y))
+    result = result_row(spearman(pair_table(x, y)))
     rho = stats.spearmanr(x[keep], y[keep]).statistic
     half = 1.959963984540054 * np.sqrt((1 + rho ** 2 / 2) / (keep.sum() - 3))
     assert result["value"] == pytest.approx(rho, abs=1e-12)
@@ -64,7 +66,7 @@ def epir_ccc(x, y):
 def test_ccc_matches_lin_formulas(xy):
     x, y = xy
     keep = np.isfinite(x)
-    result = concordance_ccc(pair_table(x, y))
+    result = result_row(concordance_ccc(pair_table(x, y)))
     value, low, high = epir_ccc(x[keep], y[keep])
     assert result["value"] == pytest.approx(value, abs=1e-12)
     np.testing.assert_allclose(result["ci95"], [low, high], atol=1e-9)
@@ -73,7 +75,7 @@ def test_ccc_matches_lin_formulas(xy):
 
 def test_ccc_of_identical_raters_is_one():
     x = np.arange(10.0)
-    assert concordance_ccc(pair_table(x, x))["value"] == pytest.approx(1.0)
+    assert result_row(concordance_ccc(pair_table(x, x)))["value"] == pytest.approx(1.0)
 
 
 def test_mae_rmse_match_sklearn(xy):
@@ -89,8 +91,8 @@ def test_bland_altman_1999_approximate_intervals(xy):
     keep = np.isfinite(x)
     d = x[keep] - y[keep]
     n, bias, sd = d.size, d.mean(), d.std(ddof=1)
-    result = bland_altman(pair_table(x, y), loa_ci="approximate")
-    z, t = stats.norm.ppf(0.975), stats.t.ppf(0.975, n - 1)
+    result = bland_altman_fields(bland_altman(pair_table(x, y), loa_ci="approximate"))
+    z, t = 1.96, stats.t.ppf(0.975, n - 1)  # Bland & Altman's multiplier, the default
     assert (result["bias"], result["sd"]) == pytest.approx((bias, sd), abs=1e-12)
     assert result["loa_low"] == pytest.approx(bias - z * sd, abs=1e-12)
     np.testing.assert_allclose(result["bias_ci95"], bias + np.array([-1, 1]) * t * sd / np.sqrt(n),
@@ -104,7 +106,7 @@ def test_bland_altman_1999_approximate_intervals(xy):
 def test_exact_interval_reproduces_published_tolerance_factor():
     """One-sided normal tolerance factor k(n=10, p=0.95, γ=0.95) = 2.911 (NIST/SEMATECH
     e-Handbook 7.2.6.3; Odeh & Owen tables): the exact upper limit for μ + 1.645σ."""
-    _, high = normal_quantile_ci(0.0, 1.0, 10, stats.norm.ppf(0.95), level=0.90)
+    _, high = normal_quantile_ci(0.0, 1.0, 10, stats.norm.ppf(0.95), confidence=0.90)
     assert round(high, 3) == 2.911
 
 

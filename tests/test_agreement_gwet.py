@@ -9,7 +9,7 @@ from irrCAC.raw import CAC
 
 from covsev_tools.agreement import gwet_ac
 
-from helpers import long_table
+from helpers import long_table, result_row
 
 
 
@@ -21,7 +21,7 @@ def irrcac(wide, weights, categories):
 def test_gwet_2014_four_raters_example():
     """Gwet (2014) 4 raters × 12 units (irrCAC raw_4raters): AC1 0.77544, SE 0.14295."""
     wide = raw_4raters().to_numpy(dtype=float)
-    result = gwet_ac(long_table(wide))
+    result = result_row(gwet_ac(long_table(wide)))
     assert round(result["value"], 5) == 0.77544
     assert round(result["se"], 5) == 0.14295
     assert result["ci95"][0] == pytest.approx(0.46081, abs=1e-5)
@@ -37,15 +37,15 @@ def test_matches_irrcac_with_missing_and_unused_categories(weights, seed):
     wide[rng.random((n, k)) < 0.15] = np.nan
     wide = wide[np.isfinite(wide).any(axis=1)]
     categories = list(np.arange(0.0, 9.0))  # 7 and 8 never used: AC1's chance term still counts them
-    result = gwet_ac(long_table(wide), weights, categories="0-8")
+    result = result_row(gwet_ac(long_table(wide), weights=weights, categories="0-8"))
     reference = irrcac(wide, weights or "identity", categories)
     assert result["value"] == pytest.approx(reference["coefficient_value"], abs=1e-9)
     assert result["se"] == pytest.approx(reference["se"], abs=1e-9)
     np.testing.assert_allclose(result["ci95"], reference["confidence_interval"], atol=1e-9)
-    observed = gwet_ac(long_table(wide), weights)["value"]
+    observed = result_row(gwet_ac(long_table(wide), weights=weights))["value"]
     assert observed != pytest.approx(result["value"], abs=1e-6)
 
 
 def test_not_categorical_gives_reason():
-    result = gwet_ac(long_table(np.array([[1.5, 2.0], [2.5, 2.5], [0.25, 1.0]])))
+    result = result_row(gwet_ac(long_table(np.array([[1.5, 2.0], [2.5, 2.5], [0.25, 1.0]]))))
     assert result["value"] is None and "not categorical" in result["reason"]

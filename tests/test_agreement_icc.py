@@ -9,7 +9,7 @@ import pytest
 from covsev_tools.agreement import icc
 from covsev_tools.agreement.icc import FORMS, icc_from_matrix, mean_squares
 
-from helpers import long_table
+from helpers import long_table, result_rows
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges.
 SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8],
@@ -42,13 +42,13 @@ def assert_matches_pingouin(result: dict, reference: pd.DataFrame) -> None:
 
 
 def test_shrout_fleiss_published_values():
-    result = icc(long_table(SHROUT_FLEISS))
+    result = result_rows(icc(long_table(SHROUT_FLEISS)))
     assert {form: round(result[form]["value"], 2) for form in FORMS} == PUBLISHED
 
 
 def test_shrout_fleiss_matches_pingouin():
     table = long_table(SHROUT_FLEISS)
-    assert_matches_pingouin(icc(table), pingouin_icc(table))
+    assert_matches_pingouin(result_rows(icc(table)), pingouin_icc(table))
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -58,7 +58,7 @@ def test_random_tables_with_missing_match_pingouin_complete_cases(seed):
     wide = np.rint(rng.uniform(0, 8, (n, 1)) + rng.normal(0, 1.2, (n, k)) + rng.normal(0, 0.5, k))
     wide[rng.random((n, k)) < 0.08] = np.nan
     table = long_table(wide)
-    result = icc(table)
+    result = result_rows(icc(table))
     assert_matches_pingouin(result, pingouin_icc(table))
     assert result["ICC1"]["n"] == int(np.isfinite(wide).all(axis=1).sum())
 
@@ -67,7 +67,7 @@ def test_non_integer_scores_work():
     rng = np.random.default_rng(3)
     wide = rng.normal(4, 2, (30, 1)) + rng.normal(0, 0.7, (30, 3))  # e.g. rater means like 2.67
     table = long_table(wide)
-    assert_matches_pingouin(icc(table), pingouin_icc(table))
+    assert_matches_pingouin(result_rows(icc(table)), pingouin_icc(table))
 
 
 def test_satterthwaite_df_equals_shrout_fleiss_form():
@@ -86,16 +86,16 @@ def test_satterthwaite_df_equals_shrout_fleiss_form():
 
 
 def test_one_rater_and_no_complete_cases_give_reasons():
-    one = icc(long_table(SHROUT_FLEISS[:, :1]))
+    one = result_rows(icc(long_table(SHROUT_FLEISS[:, :1])))
     assert one["ICC2"] == {"value": None, "reason": "needs at least 2 raters"}
     wide = SHROUT_FLEISS.copy()
     wide[np.arange(6), np.arange(6) % 4] = np.nan
-    result = icc(long_table(wide))
+    result = result_rows(icc(long_table(wide)))
     assert result["ICC3"]["value"] is None and "rated by all 4 raters" in result["ICC3"]["reason"]
 
 
 def test_constant_scores_give_reason_not_nan():
-    result = icc(long_table(np.full((5, 3), 2.0)))
+    result = result_rows(icc(long_table(np.full((5, 3), 2.0))))
     assert all(result[f]["value"] is None and "no variance" in result[f]["reason"] for f in FORMS)
 
 

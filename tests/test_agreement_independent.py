@@ -33,8 +33,11 @@ from covsev_tools.agreement import (
     krippendorff_alpha, pearson, spearman,
 )
 
+from helpers import result_row, result_rows, bland_altman_fields
+
 TOL = 1e-9
 Z975 = stats.norm.ppf(0.975)
+M = 1.96  # Bland & Altman's multiplier of the SD for the limits of agreement
 
 # Shrout & Fleiss (1979) Table 1: 6 targets × 4 judges.
 SF = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9],
@@ -141,7 +144,7 @@ def test_icc_shrout_fleiss_published_values():
         assert abs(ms[key] - published) < 0.006, key
     published = {"ICC1": 0.17, "ICC2": 0.29, "ICC3": 0.71, "ICC1k": 0.44, "ICC2k": 0.62,
                  "ICC3k": 0.91}                                       # S&F Table 2
-    got = icc(tidy(SF))
+    got = result_rows(icc(tidy(SF)))
     for form, value in published.items():
         assert abs(values[form] - value) < 0.006, form
         assert abs(got[form]["value"] - value) < 0.006, form
@@ -160,7 +163,7 @@ def test_icc_all_forms_F_df_p_ci(name):
         x = random_scores(sum(map(ord, name)), n, k)
     _, values, ci, tests, (v1, vk) = reference_icc(x)
     assert abs(v1 - vk) < 1e-9 * v1   # M&W's two transcriptions of the Satterthwaite df agree
-    got = icc(tidy(x))
+    got = result_rows(icc(tidy(x)))
     for form in values:
         entry = got[form]
         close(entry["value"], values[form])
@@ -174,7 +177,7 @@ def test_icc_all_forms_F_df_p_ci(name):
 
 def test_icc_level_argument_changes_interval_as_formula():
     _, _, ci, _, _ = reference_icc(SF, level=0.90)
-    got = icc(tidy(SF), level=0.90)
+    got = result_rows(icc(tidy(SF), confidence=0.90))
     for form in ci:
         close_pair(got[form]["ci95"], ci[form])
 
@@ -185,7 +188,7 @@ def test_icc_uses_complete_cases_only():
     y[[2, 7], 1] = np.nan
     y[11, 0] = np.nan
     _, values, ci, _, _ = reference_icc(np.delete(x, [2, 7, 11], axis=0))
-    got = icc(tidy(y))
+    got = result_rows(icc(tidy(y)))
     for form in values:
         close(got[form]["value"], values[form])
         close_pair(got[form]["ci95"], ci[form])
@@ -243,7 +246,7 @@ def test_cohen_kappa_value_and_fce_nonnull_se(kind, seed, n):
     x = random_scores(seed, n, 2, q=6, noise=1.0)
     cats = np.arange(6.0)
     kappa, se, se0, _ = reference_kappa(x[:, 0], x[:, 1], cats, kind)
-    got = cohen_kappa(tidy(x), weights=kind, categories="0-5", n_boot=0)
+    got = result_row(cohen_kappa(tidy(x), weights=kind, categories="0-5", n_boot=0))
     close(got["value"], kappa)
     close(got["se"], se)
     assert got["n"] == n
@@ -255,14 +258,14 @@ def test_cohen_kappa_value_and_fce_nonnull_se(kind, seed, n):
 def test_cohen_kappa_hand_table():
     # 4 cases: (0,0) (1,1) (2,1) (3,3) on 0-3 -> po = 3/4, pe = 1/4, kappa = 2/3
     x = np.array([[0, 0], [1, 1], [2, 1], [3, 3]], dtype=float)
-    got = cohen_kappa(tidy(x), categories="0-3", n_boot=0)
+    got = result_row(cohen_kappa(tidy(x), categories="0-3", n_boot=0))
     close(got["value"], 2 / 3)
     # linear weights 1 - |i-j|/3: po = (1+1+2/3+1)/4 = 11/12;
     # pe = sum_ij w_ij pr_i pc_j with pr = (1,1,1,1)/4, pc = (1,2,0,1)/4
     pr, pc = np.full(4, .25), np.array([1, 2, 0, 1]) / 4
     w = 1 - np.abs(np.subtract.outer(np.arange(4), np.arange(4))) / 3
     pe = pr @ w @ pc
-    close(cohen_kappa(tidy(x), weights="linear", categories="0-3", n_boot=0)["value"],
+    close(result_row(cohen_kappa(tidy(x), weights="linear", categories="0-3", n_boot=0))["value"],
           (11 / 12 - pe) / (1 - pe))
 
 
@@ -273,7 +276,7 @@ def test_cohen_kappa_unequally_spaced_categories_use_values():
     x[:12, 1] = x[:12, 0]
     for kind in ("linear", "quadratic"):
         kappa, se, _, _ = reference_kappa(x[:, 0], x[:, 1], cats, kind)
-        got = cohen_kappa(tidy(x), weights=kind, categories=cats, n_boot=0)
+        got = result_row(cohen_kappa(tidy(x), weights=kind, categories=cats, n_boot=0))
         close(got["value"], kappa)
         close(got["se"], se)
 
@@ -306,7 +309,7 @@ def test_ccc_value_and_z_interval(seed, n, shift):
     a = rng.normal(4, 2, n)
     b = 0.85 * a + rng.normal(0, 0.9, n) + shift
     rc, r, ci = reference_ccc(list(a), list(b))
-    got = concordance_ccc(tidy(np.c_[a, b]))
+    got = result_row(concordance_ccc(tidy(np.c_[a, b])))
     close(got["value"], rc)
     close(got["pearson_r"], r)
     close(got["bias_correction"], rc / r)
@@ -317,7 +320,7 @@ def test_ccc_value_and_z_interval(seed, n, shift):
 def test_ccc_hand_example():
     # x = 0 2 4 6 8 | y = 1 2 3 7 8 ; means 4, 4.2 ; 1/n variances 8, 7.76 ; cov 7.6
     x, y = [0, 2, 4, 6, 8], [1, 2, 3, 7, 8]
-    got = concordance_ccc(tidy(np.c_[x, y]))
+    got = result_row(concordance_ccc(tidy(np.c_[x, y])))
     close(got["value"], 2 * 7.6 / (8 + 7.76 + 0.04))
 
 
@@ -329,13 +332,13 @@ def test_pearson_and_spearman_intervals():
     ma, mb = a.mean(), b.mean()
     r = np.sum((a - ma) * (b - mb)) / math.sqrt(np.sum((a - ma) ** 2) * np.sum((b - mb) ** 2))
     h = Z975 / math.sqrt(n - 3)
-    got = pearson(tidy(np.c_[a, b]))
+    got = result_row(pearson(tidy(np.c_[a, b])))
     close(got["value"], r)
     close_pair(got["ci95"], (math.tanh(math.atanh(r) - h), math.tanh(math.atanh(r) + h)))
     ra, rb = np.argsort(np.argsort(a)) + 1.0, np.argsort(np.argsort(b)) + 1.0   # no ties
     rho = 1 - 6 * np.sum((ra - rb) ** 2) / (n * (n ** 2 - 1))
     hs = Z975 * math.sqrt((1 + rho ** 2 / 2) / (n - 3))                        # Bonett & Wright
-    got = spearman(tidy(np.c_[a, b]))
+    got = result_row(spearman(tidy(np.c_[a, b])))
     close(got["value"], rho)
     close_pair(got["ci95"], (math.tanh(math.atanh(rho) - hs), math.tanh(math.atanh(rho) + hs)))
 
@@ -360,25 +363,28 @@ def test_bland_altman_bias_sd_limits_and_intervals(seed, n):
     sd = math.sqrt(sum((di - bias) ** 2 for di in d) / (n - 1))
     t = stats.t.ppf(0.975, n - 1)
     table = tidy(np.c_[a, b])
-    got = bland_altman(table, loa_ci="approximate")
+    got = bland_altman_fields(bland_altman(table, loa_ci="approximate"))
     close(got["bias"], bias)
     close(got["sd"], sd)
-    close(got["loa_low"], bias - Z975 * sd)
-    close(got["loa_high"], bias + Z975 * sd)
+    close(got["loa_low"], bias - M * sd)
+    close(got["loa_high"], bias + M * sd)
+    assert got["multiplier"] == M == 1.96  # Bland & Altman's convention, the default
     assert abs(Z975 - 1.96) < 5e-5
+    normal = bland_altman_fields(bland_altman(table, loa_ci="approximate", multiplier=Z975))
+    close(normal["loa_high"], bias + Z975 * sd)
     close_pair(got["bias_ci95"], (bias - t * sd / math.sqrt(n), bias + t * sd / math.sqrt(n)))
     # documented approximate interval: SE = sd·sqrt(1/n + z²/(2(n−1))) (Bland & Altman 1999)
-    se_loa = sd * math.sqrt(1 / n + Z975 ** 2 / (2 * (n - 1)))
-    for key, limit in (("loa_low_ci95", bias - Z975 * sd), ("loa_high_ci95", bias + Z975 * sd)):
+    se_loa = sd * math.sqrt(1 / n + M ** 2 / (2 * (n - 1)))
+    for key, limit in (("loa_low_ci95", bias - M * sd), ("loa_high_ci95", bias + M * sd)):
         close_pair(got[key], (limit - t * se_loa, limit + t * se_loa))
         # the familiar shortcut SE ≈ sqrt(3 s²/n) is the same to within a few per cent
         short = math.sqrt(3 * sd ** 2 / n)
         half = (got[key][1] - got[key][0]) / 2
         assert abs(half / (t * short) - 1) < 0.03
     # exact (default): each bound of each limit has the stated one-sided coverage
-    exact = bland_altman(table)
+    exact = bland_altman_fields(bland_altman(table))
     assert exact["loa_ci_method"].startswith("exact")
-    for key, zq in (("loa_low_ci95", -Z975), ("loa_high_ci95", Z975)):
+    for key, zq in (("loa_low_ci95", -M), ("loa_high_ci95", M)):
         low, high = exact[key]
         assert low < bias + zq * sd < high
         close(coverage((low - bias) / sd, n, zq), 0.025, 1e-6)
@@ -387,9 +393,9 @@ def test_bland_altman_bias_sd_limits_and_intervals(seed, n):
 
 def test_bland_altman_direction_is_a_minus_b():
     x = np.array([[3, 1], [4, 2], [6, 5], [2, 2]], dtype=float)
-    got = bland_altman(tidy(x, ["ann", "bob"]), "ann", "bob")
+    got = bland_altman_fields(bland_altman(tidy(x, ["ann", "bob"]), rater_a="ann", rater_b="bob"))
     close(got["bias"], 1.25)
-    close(bland_altman(tidy(x, ["ann", "bob"]), "bob", "ann")["bias"], -1.25)
+    close(bland_altman_fields(bland_altman(tidy(x, ["ann", "bob"]), rater_a="bob", rater_b="ann"))["bias"], -1.25)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,7 +451,7 @@ def test_alpha_krippendorff_2011_example():
     for metric, value in published.items():
         ref = reference_alpha(KRIPP, metric)
         assert abs(ref - value) < 0.0006, metric
-        close(krippendorff_alpha(tidy(KRIPP), metric, n_boot=0)["value"], ref)
+        close(result_row(krippendorff_alpha(tidy(KRIPP), level=metric, n_boot=0))["value"], ref)
 
 
 @pytest.mark.parametrize("seed", [51, 52, 53])
@@ -456,20 +462,20 @@ def test_alpha_random_with_missing(seed, metric):
     x[rng.random(x.shape) < 0.3] = np.nan
     x[0, :] = [2, NA, NA, NA]                                   # a unit with a single rating
     ref = reference_alpha(x, metric)
-    got = krippendorff_alpha(tidy(x), metric, n_boot=0)
+    got = result_row(krippendorff_alpha(tidy(x), level=metric, n_boot=0))
     close(got["value"], ref)
     m = np.isfinite(x).sum(axis=1)
     assert got["n"] == int((m >= 2).sum())
     # categories only define the domain: unused values do not change alpha
-    close(krippendorff_alpha(tidy(x), metric, categories="0-12", n_boot=0)["value"], ref)
+    close(result_row(krippendorff_alpha(tidy(x), level=metric, categories="0-12", n_boot=0))["value"], ref)
 
 
 def test_alpha_interval_noninteger():
     rng = np.random.default_rng(54)
     x = np.round(rng.normal(2, 1, (15, 3)) + np.linspace(0, 3, 15)[:, None], 3)
     x[3, 1] = np.nan
-    close(krippendorff_alpha(tidy(x), "interval", n_boot=0)["value"], reference_alpha(x, "interval"))
-    close(krippendorff_alpha(tidy(x), "ratio", n_boot=0)["value"], reference_alpha(x, "ratio"))
+    close(result_row(krippendorff_alpha(tidy(x), level="interval", n_boot=0))["value"], reference_alpha(x, "interval"))
+    close(result_row(krippendorff_alpha(tidy(x), level="ratio", n_boot=0))["value"], reference_alpha(x, "ratio"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,7 +509,7 @@ def test_gwet_ac1_ac2_two_raters(seed, n):
     x = random_scores(seed, n, 2, q=5, noise=0.9)
     cats = np.arange(5.0)
     ac1, var = reference_gwet_two_raters(x[:, 0], x[:, 1], cats)
-    got = gwet_ac(tidy(x), categories="0-4")
+    got = result_row(gwet_ac(tidy(x), categories="0-4"))
     close(got["value"], ac1)
     # The module's linearisation SE (Gwet 2014 / irrCAC) divides by n(n−1); Gwet (2008) by n²:
     # se² = n/(n−1) · var_2008.
@@ -512,7 +518,7 @@ def test_gwet_ac1_ac2_two_raters(seed, n):
     close_pair(got["ci95"], (ac1 - half, min(1.0, ac1 + half)))
     for kind in ("linear", "quadratic"):
         ac2, _ = reference_gwet_two_raters(x[:, 0], x[:, 1], cats, kind)
-        close(gwet_ac(tidy(x), kind, categories="0-4")["value"], ac2)
+        close(result_row(gwet_ac(tidy(x), weights=kind, categories="0-4"))["value"], ac2)
 
 
 def reference_gwet_missing(x, cats):
@@ -539,7 +545,7 @@ def test_gwet_ac1_two_raters_with_missing():
     x = random_scores(63, 30, 2, q=5, noise=0.8)
     x[[1, 5, 9], 0] = np.nan
     x[[2, 14], 1] = np.nan
-    close(gwet_ac(tidy(x), categories="0-4")["value"], reference_gwet_missing(x, np.arange(5.0)))
+    close(result_row(gwet_ac(tidy(x), categories="0-4"))["value"], reference_gwet_missing(x, np.arange(5.0)))
 
 
 def reference_fleiss(x, cats):
@@ -554,7 +560,7 @@ def reference_fleiss(x, cats):
 
 def test_fleiss_kappa_complete_data():
     x = random_scores(71, 40, 5, q=5, noise=0.9)
-    close(fleiss_kappa(tidy(x), categories="0-4", n_boot=0)["value"],
+    close(result_row(fleiss_kappa(tidy(x), categories="0-4", n_boot=0))["value"],
           reference_fleiss(x, np.arange(5.0)))
 
 
@@ -565,11 +571,11 @@ def test_unused_categories_act_as_the_textbooks_say():
     t = tidy(x)
     obs, full = np.arange(4.0), np.arange(7.0)
     # unweighted Cohen: an all-zero row/column changes nothing
-    k_obs = cohen_kappa(t, categories="0-3", n_boot=0)
-    k_full = cohen_kappa(t, categories="0-6", n_boot=0)
+    k_obs = result_row(cohen_kappa(t, categories="0-3", n_boot=0))
+    k_full = result_row(cohen_kappa(t, categories="0-6", n_boot=0))
     close(k_full["value"], k_obs["value"])
     close(k_full["se"], k_obs["se"])
-    close(cohen_kappa(t, n_boot=0)["value"], k_obs["value"])   # default: observed categories
+    close(result_row(cohen_kappa(t, n_boot=0))["value"], k_obs["value"])   # default: observed categories
     # weighted Cohen: the weights' range becomes 6 instead of 3, so every weight changes, but
     # kappa_w = 1 − Σ p_ij d_ij / Σ p_i. p_.j d_ij is invariant to rescaling the disagreement
     # d_ij = 1 − w_ij (Cohen 1968), and so is its FCE SE: unused *end* categories change nothing.
@@ -578,10 +584,10 @@ def test_unused_categories_act_as_the_textbooks_say():
         ref_full = reference_kappa(x[:, 0], x[:, 1], full, kind)
         ref_obs = reference_kappa(x[:, 0], x[:, 1], obs, kind)
         close(ref_full[0], ref_obs[0])
-        got = cohen_kappa(t, weights=kind, categories="0-6", n_boot=0)
+        got = result_row(cohen_kappa(t, weights=kind, categories="0-6", n_boot=0))
         close(got["value"], ref_full[0])
         close(got["se"], ref_full[1])
-        close(cohen_kappa(t, weights=kind, n_boot=0)["value"], ref_obs[0])
+        close(result_row(cohen_kappa(t, weights=kind, n_boot=0))["value"], ref_obs[0])
     # an unused *interior* category does matter for index-based weights (|i−j|/(q−1)); the
     # module's weights are on category values, so {0,1,2,4} observed == the 0-4 scale.
     y = x.copy()
@@ -589,8 +595,8 @@ def test_unused_categories_act_as_the_textbooks_say():
     ty = tidy(y)
     for kind in ("linear", "quadratic"):
         ref_values = reference_kappa(y[:, 0], y[:, 1], np.arange(5.0), kind)
-        got_scale = cohen_kappa(ty, weights=kind, categories="0-4", n_boot=0)
-        got_observed = cohen_kappa(ty, weights=kind, n_boot=0)
+        got_scale = result_row(cohen_kappa(ty, weights=kind, categories="0-4", n_boot=0))
+        got_observed = result_row(cohen_kappa(ty, weights=kind, n_boot=0))
         close(got_scale["value"], ref_values[0])
         close(got_observed["value"], ref_values[0])
         # index-based weights on the observed labels {0,1,2,4} would give another value
@@ -599,25 +605,25 @@ def test_unused_categories_act_as_the_textbooks_say():
                                       np.arange(4.0), kind)
         assert abs(index_based[0] - ref_values[0]) > 1e-3
     # Fleiss (1971): p_j = 0 for an unused category -> unchanged
-    close(fleiss_kappa(t, categories="0-6", n_boot=0)["value"], reference_fleiss(x, obs))
-    close(fleiss_kappa(t, categories="0-6", n_boot=0)["value"],
-          fleiss_kappa(t, n_boot=0)["value"])
+    close(result_row(fleiss_kappa(t, categories="0-6", n_boot=0))["value"], reference_fleiss(x, obs))
+    close(result_row(fleiss_kappa(t, categories="0-6", n_boot=0))["value"],
+          result_row(fleiss_kappa(t, n_boot=0))["value"])
     # Gwet AC1: chance agreement 1/(q−1) Σ π(1−π) depends on q -> changes
     ac_full, _ = reference_gwet_two_raters(x[:, 0], x[:, 1], full)
     ac_obs, _ = reference_gwet_two_raters(x[:, 0], x[:, 1], obs)
     assert ac_full > ac_obs + 1e-3
-    close(gwet_ac(t, categories="0-6")["value"], ac_full)
-    close(gwet_ac(t)["value"], ac_obs)
+    close(result_row(gwet_ac(t, categories="0-6"))["value"], ac_full)
+    close(result_row(gwet_ac(t))["value"], ac_obs)
     # Gwet AC2: pe = T_w / (q(q−1)) Σ π(1−π) depends on q and the weights -> changes too
     for kind in ("linear", "quadratic"):
         ac2_full = reference_gwet_two_raters(x[:, 0], x[:, 1], full, kind)[0]
         ac2_obs = reference_gwet_two_raters(x[:, 0], x[:, 1], obs, kind)[0]
         assert abs(ac2_full - ac2_obs) > 1e-3
-        close(gwet_ac(t, kind, categories="0-6")["value"], ac2_full)
-        close(gwet_ac(t, kind)["value"], ac2_obs)
+        close(result_row(gwet_ac(t, weights=kind, categories="0-6"))["value"], ac2_full)
+        close(result_row(gwet_ac(t, weights=kind))["value"], ac2_obs)
     # Krippendorff: unused values do not enter the coincidence matrix
     for metric in ("nominal", "ordinal", "interval"):
-        close(krippendorff_alpha(t, metric, categories="0-6", n_boot=0)["value"],
+        close(result_row(krippendorff_alpha(t, level=metric, categories="0-6", n_boot=0))["value"],
               reference_alpha(x, metric))
 
 
@@ -629,7 +635,7 @@ PERFECT = np.array([[0, 0], [1, 1], [2, 2], [3, 3], [1, 1], [2, 2], [0, 0], [3, 
 
 @pytest.mark.parametrize("kind", [None, "linear", "quadratic"])
 def test_perfect_agreement_kappa(kind):
-    got = cohen_kappa(tidy(PERFECT), weights=kind, categories="0-3", n_boot=300, seed=1)
+    got = result_row(cohen_kappa(tidy(PERFECT), weights=kind, categories="0-3", n_boot=300, seed=1))
     close(got["value"], 1.0, 1e-12)
     assert got["se"] == pytest.approx(0.0, abs=1e-6)      # FCE: Σ p_ii − 1 = 0
     close_pair(got["ci95"], (1.0, 1.0), 1e-12)
@@ -637,13 +643,13 @@ def test_perfect_agreement_kappa(kind):
 
 def test_perfect_agreement_other_coefficients():
     t = tidy(PERFECT)
-    for result in (gwet_ac(t, categories="0-3"), concordance_ccc(t)):
+    for result in (result_row(gwet_ac(t, categories="0-3")), result_row(concordance_ccc(t))):
         close(result["value"], 1.0, 1e-12)
         close_pair(result["ci95"], (1.0, 1.0), 1e-12)
-    close(fleiss_kappa(t, n_boot=0)["value"], 1.0, 1e-12)
+    close(result_row(fleiss_kappa(t, n_boot=0))["value"], 1.0, 1e-12)
     for metric in ("nominal", "interval"):
-        close(krippendorff_alpha(t, metric, n_boot=0)["value"], 1.0, 1e-12)
-    ba = bland_altman(t)
+        close(result_row(krippendorff_alpha(t, level=metric, n_boot=0))["value"], 1.0, 1e-12)
+    ba = bland_altman_fields(bland_altman(t))
     assert ba["bias"] == 0 and ba["sd"] == 0 and ba["loa_high_ci95"] == [0.0, 0.0]
 
 
@@ -653,7 +659,7 @@ def test_perfect_agreement_icc_interval_is_sensible():
     A value of 1 should come with the degenerate interval [1, 1] (or at least a reason), not
     with a silently missing interval.
     """
-    got = icc(tidy(PERFECT))
+    got = result_rows(icc(tidy(PERFECT)))
     missing = [form for form, entry in got.items() if entry.get("ci95") is None]
     for form, entry in got.items():
         close(entry["value"], 1.0, 1e-12)
@@ -669,7 +675,7 @@ def test_constant_offset_raters_icc3_interval():
     x = PERFECT + np.array([0.0, 1.0])
     with np.errstate(divide="ignore", invalid="ignore"):   # F = MSR/MSE = inf for ICC3
         _, values, ci, _, _ = reference_icc(x)
-    got = icc(tidy(x))
+    got = result_rows(icc(tidy(x)))
     for form in ("ICC1", "ICC1k", "ICC2", "ICC2k"):
         close(got[form]["value"], values[form])
         close_pair(got[form]["ci95"], ci[form])
@@ -693,9 +699,9 @@ def test_constant_scores_give_nulls_with_reasons():
     # Gwet (2008): all ratings in one category -> pe = 0, pa = 1 -> AC1 = 1 by definition
     close(report["gwet"]["AC1"]["value"], 1.0)
     # without a category set there is only one observed category: AC1 undefined with a reason
-    ac = gwet_ac(tidy(x))
+    ac = result_row(gwet_ac(tidy(x)))
     assert ac["value"] is None and ac["reason"]
-    ck = cohen_kappa(tidy(x[:, :2]), n_boot=0)
+    ck = result_row(cohen_kappa(tidy(x[:, :2]), n_boot=0))
     assert ck["value"] is None and ck["reason"]
 
 
@@ -707,21 +713,21 @@ def test_two_raters_missing_ratings():
     t = tidy(x)
     for kind in (None, "linear", "quadratic"):
         kappa, se, _, n = reference_kappa(x[:, 0], x[:, 1], np.arange(5.0), kind)
-        got = cohen_kappa(t, weights=kind, categories="0-4", n_boot=0)
+        got = result_row(cohen_kappa(t, weights=kind, categories="0-4", n_boot=0))
         assert n == got["n"] == int(both.sum()) == 25
         close(got["value"], kappa)
         close(got["se"], se)
     rc, _, ci = reference_ccc(list(x[both, 0]), list(x[both, 1]))
-    got = concordance_ccc(t)
+    got = result_row(concordance_ccc(t))
     close(got["value"], rc)
     close_pair(got["ci95"], ci)
-    close(bland_altman(t)["bias"], float(np.mean(x[both, 0] - x[both, 1])))
-    close(krippendorff_alpha(t, "interval", n_boot=0)["value"], reference_alpha(x, "interval"))
+    close(bland_altman_fields(bland_altman(t))["bias"], float(np.mean(x[both, 0] - x[both, 1])))
+    close(result_row(krippendorff_alpha(t, level="interval", n_boot=0))["value"], reference_alpha(x, "interval"))
     _, values, ci_icc, _, _ = reference_icc(x[both])
-    got_icc = icc(t)
+    got_icc = result_rows(icc(t))
     close(got_icc["ICC2"]["value"], values["ICC2"])
     close_pair(got_icc["ICC2"]["ci95"], ci_icc["ICC2"])
-    close(gwet_ac(t, categories="0-4")["value"], reference_gwet_missing(x, np.arange(5.0)))
+    close(result_row(gwet_ac(t, categories="0-4"))["value"], reference_gwet_missing(x, np.arange(5.0)))
     report = agreement_report(t, categories="0-4", n_boot=0)
     assert report["method"]["n_missing_scores"] == 6
     # case 4 has no rating at all and is not a case; 25 complete, 4 dropped from the ICC
@@ -732,17 +738,17 @@ def test_two_raters_missing_ratings():
 def test_noninteger_scores():
     x = np.array([[1.5, 2.0], [2.67, 3.0], [4.0, 3.5], [5.25, 5.0], [0.5, 1.0], [3.33, 3.0]])
     t = tidy(x)
-    for result in (cohen_kappa(t, n_boot=0), fleiss_kappa(t, n_boot=0), gwet_ac(t),
-                   krippendorff_alpha(t, "nominal", n_boot=0),
-                   krippendorff_alpha(t, "ordinal", n_boot=0)):
+    for result in (result_row(cohen_kappa(t, n_boot=0)), result_row(fleiss_kappa(t, n_boot=0)), result_row(gwet_ac(t)),
+                   result_row(krippendorff_alpha(t, level="nominal", n_boot=0)),
+                   result_row(krippendorff_alpha(t, level="ordinal", n_boot=0))):
         assert result["value"] is None and "categor" in result["reason"]
     _, values, ci, _, _ = reference_icc(x)
-    got = icc(t)
+    got = result_rows(icc(t))
     for form in values:
         close(got[form]["value"], values[form])
         close_pair(got[form]["ci95"], ci[form])
-    close(krippendorff_alpha(t, "interval", n_boot=0)["value"], reference_alpha(x, "interval"))
-    close(concordance_ccc(t)["value"], reference_ccc(list(x[:, 0]), list(x[:, 1]))[0])
+    close(result_row(krippendorff_alpha(t, level="interval", n_boot=0))["value"], reference_alpha(x, "interval"))
+    close(result_row(concordance_ccc(t))["value"], reference_ccc(list(x[:, 0]), list(x[:, 1]))[0])
 
 
 def test_rater_pair_with_fewer_than_three_cases():
@@ -767,7 +773,7 @@ def test_rater_pair_with_fewer_than_three_cases():
     assert report["method"]["icc"]["n_used"] == 2
     # a pair with a single shared case: kappa is a null with a reason, no crash
     y = np.array([[1, 2], [2, NA], [NA, 3]], dtype=float)
-    got = cohen_kappa(tidy(y), categories="0-5", n_boot=20)
+    got = result_row(cohen_kappa(tidy(y), categories="0-5", n_boot=20))
     assert got["value"] is None and got["reason"]
 
 
@@ -823,17 +829,17 @@ def test_bootstrap_intervals_match_resampled_textbook_formulas():
     ref = [safe(lambda m: reference_kappa(m[:, 0], m[:, 2], cats, "quadratic")[0], x[i])
            for i in idx]
     (low, high), valid = percentile(ref)
-    got = cohen_kappa(t, "r0", "r2", weights="quadratic", categories="0-4", n_boot=B, seed=seed)
+    got = result_row(cohen_kappa(t, rater_a="r0", rater_b="r2", weights="quadratic", categories="0-4", n_boot=B, seed=seed))
     close_pair(got["ci95"], (low, high))
     assert got.get("n_boot_valid", B) == valid
     # Fleiss' kappa with missing ratings
-    close(fleiss_kappa(t, categories="0-4", n_boot=0)["value"], reference_fleiss_missing(x, cats))
+    close(result_row(fleiss_kappa(t, categories="0-4", n_boot=0))["value"], reference_fleiss_missing(x, cats))
     ref = [safe(reference_fleiss_missing, x[i], cats) for i in idx]
-    close_pair(fleiss_kappa(t, categories="0-4", n_boot=B, seed=seed)["ci95"], percentile(ref)[0])
+    close_pair(result_row(fleiss_kappa(t, categories="0-4", n_boot=B, seed=seed))["ci95"], percentile(ref)[0])
     # Krippendorff's alpha, every level
     for metric in ("nominal", "ordinal", "interval", "ratio"):
         ref = [safe(reference_alpha, x[i], metric) for i in idx]
-        got = krippendorff_alpha(t, metric, categories="0-4", n_boot=B, seed=seed)
+        got = result_row(krippendorff_alpha(t, level=metric, categories="0-4", n_boot=B, seed=seed))
         close_pair(got["ci95"], percentile(ref)[0])
 
 

@@ -5,6 +5,7 @@ import io
 import json
 import re
 
+import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +14,8 @@ from covsev_tools.agreement import (AgreementInputError, agreement_report, cohen
                                     fleiss_kappa, format_csv, format_latex, format_markdown,
                                     krippendorff_alpha, ratings_matrix, to_json)
 from covsev_tools.agreement.continuous import continuous_xy
+
+from helpers import result_row
 
 ICC_FIELDS = {"value", "ci95", "F", "df1", "df2", "pval"}
 PAIR_FIELDS = {"rater_a", "rater_b", "n", "kappa", "kappa_linear", "kappa_quadratic", "pearson",
@@ -76,12 +79,20 @@ def test_strict_json_round_trip(report):
 def test_report_uses_one_resample_matrix_for_all_statistics(report):
     table = simulated()
     pair = report["pairs"][0]
-    alone = cohen_kappa(table, pair["rater_a"], pair["rater_b"], weights="quadratic",
-                        categories="0-8", n_boot=300, seed=1)
-    assert pair["kappa_quadratic"] == alone
-    assert report["fleiss_kappa"] == fleiss_kappa(table, categories="0-8", n_boot=300, seed=1)
-    assert report["krippendorff_alpha"]["ordinal"] == krippendorff_alpha(
-        table, "ordinal", categories="0-8", n_boot=300, seed=1)
+    alone = result_row(cohen_kappa(table, rater_a=pair["rater_a"], rater_b=pair["rater_b"],
+                                   weights="quadratic", categories="0-8", n_boot=300, seed=1))
+    assert_same_entry(pair["kappa_quadratic"], alone)
+    assert_same_entry(report["fleiss_kappa"],
+                      result_row(fleiss_kappa(table, categories="0-8", n_boot=300, seed=1)))
+    assert_same_entry(report["krippendorff_alpha"]["ordinal"], result_row(krippendorff_alpha(
+        table, level="ordinal", categories="0-8", n_boot=300, seed=1)))
+
+
+def assert_same_entry(entry: dict, row: dict):
+    """A statistic of the JSON report equals the tidy row of its own function, field by field."""
+    entry = dict(entry)
+    assert row["method"] == entry.pop("ci_method")
+    assert {k: v for k, v in row.items() if k in entry} == entry
 
 
 def test_full_report_deterministic_with_2000_resamples():
@@ -126,12 +137,30 @@ def test_non_integer_scores_continuous_and_icc_work_kappas_explain():
     table = simulated()
     table["score"] = table["score"] / 3  # e.g. means of three raters: 2.67
     result = agreement_report(table, n_boot=50)
-    assert result["icc"]["ICC2"]["value"] is not None
-    assert result["krippendorff_alpha"]["interval"]["value"] is not None
+    wide = ratings_matrix(table).scores
+    complete = wide[np.isfinite(wide).all(axis=1)]
+    assert result["icc"]["ICC2"]["value"] == pytest.approx(
+        pingouin_icc2(complete), abs=1e-9)
+    assert result["krippendorff_alpha"]["interval"]["value"] == pytest.approx(
+        krippendorff.alpha(wide.T, level_of_measurement="interval"), abs=1e-9)
     assert "not categorical" in result["pairs"][0]["kappa"]["reason"]
     assert "not categorical" in result["gwet"]["AC1"]["reason"]
     assert result["krippendorff_alpha"]["nominal"]["value"] is None
-    assert result["pairs"][0]["ccc"]["value"] is not None
+    both = np.isfinite(wide[:, :2]).all(axis=1)
+    x, y = wide[both, 0], wide[both, 1]
+    lin = 2 * np.cov(x, y, bias=True)[0, 1] / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+    assert result["pairs"][0]["ccc"]["value"] == pytest.approx(lin, abs=1e-12)
+
+
+def pingouin_icc2(complete: np.ndarray) -> float:
+    """ICC2 (absolute agreement, single rater) of a complete matrix, by pingouin."""
+    import pingouin as pg
+
+    n, k = complete.shape
+    long = pd.DataFrame({"case": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
+                         "score": complete.ravel()})
+    table = pg.intraclass_corr(long, targets="case", raters="rater", ratings="score")
+    return float(table.set_index("Type").loc["ICC(A,1)", "ICC"])
 
 
 def test_markdown_prints_values_with_cis(report):
@@ -161,7 +190,8 @@ def test_csv_is_tidy(report):
                                        "ci_low", "ci_high"]
     icc2 = frame[(frame.section == "icc") & (frame.statistic == "ICC2")].iloc[0]
     assert icc2.value == pytest.approx(report["icc"]["ICC2"]["value"], rel=1e-12)
-    assert len(frame[frame.section == "pair"]) == 6 * 12
+    # 12 rows per pair, and since issue 13 a 13th: the proportional bias slope of Bland-Altman
+    assert len(frame[frame.section == "pair"]) == 6 * 13
 
 
 @pytest.mark.parametrize("change, message", [

@@ -15,6 +15,8 @@ from covsev_tools.datasets.simulate import published_labels_path, simulate_cohor
 from covsev_tools.report.tables import fmt_ci, to_latex
 from covsev_tools.validation.validate import complete_panel, to_long
 
+from helpers import result_row, result_rows
+
 SECTIONS = ("1. Study", "2. Model vs reference", "3. The model as one more rater",
             "4. External validation", "5. Intra-rater reliability",
             "6. Subgroups and longitudinal change", "7. Methods", "8. Software")
@@ -72,10 +74,10 @@ def test_report_numbers_equal_the_agreement_module(cohort, report):
     table = pd.read_csv(report / "tables" / "model_vs_reference.csv").set_index(["scale", "statistic"])
     pair = pd.concat([inputs.predictions["extent"].rename("model"),
                       inputs.reference_total("extent").rename("reference")], axis=1).dropna()
-    direct = agreement.concordance_ccc(to_long(pair), "model", "reference")
+    direct = result_row(agreement.concordance_ccc(to_long(pair), rater_a="model", rater_b="reference"))
     assert table.loc[("extent", "CCC"), "estimate"] == pytest.approx(direct["value"], rel=1e-12)
     icc = pd.read_csv(report / "tables" / "icc.csv").set_index(["scale", "panel", "form"])
-    direct_icc = agreement.icc(to_long(complete_panel(inputs, "extent")))["ICC2"]
+    direct_icc = result_rows(agreement.icc(to_long(complete_panel(inputs, "extent"))))["ICC2"]
     assert icc.loc[("extent", "raters + model", "ICC(A,1)"), "estimate"] == pytest.approx(
         direct_icc["value"], rel=1e-12)
     assert icc.loc[("extent", "raters + model", "ICC(A,1)"), "ci_low"] == pytest.approx(

@@ -14,6 +14,8 @@ from covsev_tools.validation.validate import (calibration, complete_panel, leave
                                      model_within_raters_sentence, repeat_pairs, subgroup_columns,
                                      to_long, validate)
 
+from helpers import result_row, result_rows, bland_altman_fields
+
 # 4 cases x 3 raters + model; the expected values below are worked by hand.
 PANEL = pd.DataFrame({"A": [0, 2, 4, 1], "B": [1, 2, 3, 1], "C": [2, 2, 5, 3],
                       "model": [1, 3, 4, 2]}, index=["c1", "c2", "c3", "c4"], dtype=float)
@@ -80,12 +82,12 @@ def test_model_vs_reference_equals_agreement_module(sim_inputs):
     pred = sim_inputs.predictions["extent"]
     both = pd.concat([ref.rename("reference"), pred.rename("model")], axis=1).dropna()
     long = to_long(both)
-    ccc = agreement.concordance_ccc(long, "model", "reference")
+    ccc = result_row(agreement.concordance_ccc(long, rater_a="model", rater_b="reference"))
     assert table.loc[("extent", "CCC"), "estimate"] == ccc["value"]
     assert table.loc[("extent", "CCC"), "ci_low_analytic"] == ccc["ci95"][0]
-    assert table.loc[("extent", "Pearson r"), "estimate"] == agreement.pearson(long, "model", "reference")["value"]
-    assert table.loc[("extent", "Spearman ρ"), "estimate"] == agreement.spearman(long, "model", "reference")["value"]
-    ba = agreement.bland_altman(long, "model", "reference")
+    assert table.loc[("extent", "Pearson r"), "estimate"] == result_row(agreement.pearson(long, rater_a="model", rater_b="reference"))["value"]
+    assert table.loc[("extent", "Spearman ρ"), "estimate"] == result_row(agreement.spearman(long, rater_a="model", rater_b="reference"))["value"]
+    ba = bland_altman_fields(agreement.bland_altman(long, rater_a="model", rater_b="reference"))
     assert table.loc[("extent", "Bias (pred − ref)"), "estimate"] == pytest.approx(ba["bias"], abs=1e-12)
     assert table.loc[("extent", "Upper LoA"), "estimate"] == pytest.approx(ba["loa_high"], abs=1e-12)
     assert table.loc[("extent", "MAE"), "estimate"] == pytest.approx((both["model"] - both["reference"]).abs().mean())
@@ -95,9 +97,9 @@ def test_icc_with_and_without_model_equals_agreement(sim_inputs):
     result = validate(sim_inputs, n_boot=50, seed=0)
     icc = result.tables["icc"].set_index(["scale", "panel", "form"])
     panel = complete_panel(sim_inputs, "opacity")
-    direct = agreement.icc(to_long(panel))
+    direct = result_rows(agreement.icc(to_long(panel)))
     assert icc.loc[("opacity", "raters + model", "ICC(A,1)"), "estimate"] == direct["ICC2"]["value"]
-    raters_only = agreement.icc(to_long(panel.drop(columns="model")))
+    raters_only = result_rows(agreement.icc(to_long(panel.drop(columns="model"))))
     assert icc.loc[("opacity", "raters", "ICC(A,k)"), "ci_high"] == raters_only["ICC2k"]["ci95"][1]
 
 
@@ -121,7 +123,7 @@ def test_repeat_pairs_and_intra_rater(sim_inputs):
     assert intra.loc[("extent", "R2"), "n_pairs"] == len(grp)
     assert intra.loc[("extent", "R2"), "mae"] == pytest.approx((grp["first"] - grp["repeat"]).abs().mean())
     wide = pd.DataFrame({"1": grp["first"].to_numpy(), "2": grp["repeat"].to_numpy()})
-    assert intra.loc[("extent", "R2"), "icc"] == agreement.icc(to_long(wide))["ICC2"]["value"]
+    assert intra.loc[("extent", "R2"), "icc"] == result_rows(agreement.icc(to_long(wide)))["ICC2"]["value"]
 
 
 def test_calibration_recovers_a_known_line():

@@ -48,3 +48,33 @@ def clean(obj):
     if isinstance(obj, (float, np.floating)):
         return finite(obj)
     return obj
+
+
+#: Leading columns of every tidy result, in this order.
+FRAME_COLUMNS = ["estimate", "ci_low", "ci_high", "n", "method"]
+
+
+def to_frame(entries: dict, confidence: float, **columns) -> "pd.DataFrame":
+    """Tidy result table: one row per estimate, indexed by ``statistic``.
+
+    ``entries`` maps a row name to a result dict of this package (``{"value", "ci95", "n",
+    "ci_method", ...}`` or a null with ``reason``); ``columns`` are constant columns added to every
+    row (e.g. the raters of a pair). The confidence level is in ``attrs["confidence"]``; the
+    interval columns are ``ci_low`` and ``ci_high`` whatever the level.
+    """
+    import pandas as pd
+
+    rows = []
+    for entry in entries.values():
+        ci = entry.get("ci95") or (None, None)
+        row = {"estimate": entry.get("value"), "ci_low": ci[0], "ci_high": ci[1],
+               "n": entry.get("n"), "method": entry.get("ci_method"), **columns}
+        row.update({k: v for k, v in entry.items() if k not in ("value", "ci95", "n", "ci_method")})
+        rows.append(row)
+    frame = pd.DataFrame(rows, index=pd.Index(list(entries), name="statistic"))
+    for name in ("estimate", "ci_low", "ci_high"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+    if frame["n"].notna().all():
+        frame["n"] = frame["n"].astype(int)
+    frame.attrs["confidence"] = confidence
+    return frame

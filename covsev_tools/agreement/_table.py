@@ -5,10 +5,12 @@ cases, raters, categories and missing-data conventions, and bad tables fail with
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Resampling, cluster_codes
 
 
 class AgreementInputError(ValueError):
@@ -31,6 +33,10 @@ class RatingsMatrix:
         ``"given"`` (argument / scale), ``"observed"`` (distinct integer scores) or ``"none"``.
     n_missing : int
         Rows of the table whose score was empty (missing ratings, e.g. "not assessable").
+    clusters : ndarray of int or None
+        Patient code of every case (row order of ``scores``) for the patient bootstrap, or None.
+    cluster_column : str or None
+        The patient column the codes come from.
     """
 
     scores: np.ndarray
@@ -40,6 +46,12 @@ class RatingsMatrix:
     categories_source: str
     n_missing: int = 0
     notes: list = field(default_factory=list)
+    clusters: np.ndarray | None = None
+    cluster_column: str | None = None
+
+    @property
+    def n_patients(self) -> int | None:
+        return None if self.clusters is None else int(self.clusters.max(initial=-1) + 1)
 
     @property
     def n_ratings(self) -> int:
@@ -176,8 +188,32 @@ def _format_categories(categories) -> str:
     return "{" + ", ".join(map(str, values)) + "}"
 
 
-def ratings_matrix(data: pd.DataFrame, case: str = "case", rater: str = "rater",
-                   score: str = "score", categories=None) -> RatingsMatrix:
+def _case_clusters(data: pd.DataFrame, case: str, cluster, where: str):
+    """(cluster column or None, Series case → patient label) after checking one patient per case."""
+    if cluster is None:
+        return None, None
+    if cluster not in data.columns:
+        if cluster == DEFAULT_CLUSTER:
+            return None, None  # no patient column: the bootstrap resamples cases
+        raise AgreementInputError(f"missing cluster (patient) column '{cluster}'; the table has "
+                                  f"columns: {', '.join(map(str, data.columns))}")
+    labels = data[cluster]
+    empty = labels.isna() | (labels.astype(str).str.strip() == "")
+    if empty.any():
+        raise AgreementInputError(f"empty '{cluster}' at {where} {_rows(data.index[empty])}")
+    per_case = pd.DataFrame({"case": data[case].to_numpy(), "patient": labels.astype(str).str.strip()
+                             .to_numpy()}).drop_duplicates()
+    split = per_case["case"].duplicated(keep=False)
+    if split.any():
+        cases = per_case.loc[split, "case"].unique()
+        raise AgreementInputError(f"cases with more than one '{cluster}' (an image belongs to one "
+                                  f"patient): {_rows(cases, 5)}")
+    return cluster, per_case.set_index("case")["patient"]
+
+
+def ratings_matrix(data: pd.DataFrame, *, case: str = "case", rater: str = "rater",
+                   score: str = "score", categories=None,
+                   cluster: str | None = DEFAULT_CLUSTER) -> RatingsMatrix:
     """Validate a tidy long ratings table and pivot it to a cases × raters matrix.
 
     Parameters
@@ -190,6 +226,9 @@ def ratings_matrix(data: pd.DataFrame, case: str = "case", rater: str = "rater",
     categories : str, sequence or None
         Category values (``"0-8"``, ``"0,1,2,3"`` or a list). None: the distinct observed scores
         when they are all integers, else the scores are treated as non-categorical.
+    cluster : str or None
+        Patient column: every bootstrap resamples patients with all their images. The default
+        ``"patient_id"`` is used when the table has it; None resamples cases.
 
     Returns
     -------
@@ -218,6 +257,7 @@ def ratings_matrix(data: pd.DataFrame, case: str = "case", rater: str = "rater",
     n_missing = int(scores.isna().sum())
     _check_identifiers(data, case, rater, where)
     _check_duplicates(data, case, rater, where)
+    cluster, patients = _case_clusters(data, case, cluster, where)
     cats, source = _categories_for(scores.to_numpy(), categories)
     if source == "given":
         _check_in_categories(data, scores, cats, where)
@@ -225,14 +265,18 @@ def ratings_matrix(data: pd.DataFrame, case: str = "case", rater: str = "rater",
                          "score": scores.to_numpy()})
     wide = long.pivot(index="case", columns="rater", values="score")
     wide = wide.dropna(how="all")
+    clusters = None if patients is None else cluster_codes(patients.loc[wide.index].to_numpy())
     return RatingsMatrix(scores=wide.to_numpy(dtype=float), cases=list(wide.index),
                          raters=list(wide.columns), categories=cats, categories_source=source,
-                         n_missing=n_missing)
+                         n_missing=n_missing, clusters=clusters, cluster_column=cluster)
 
 
-def as_matrix(data, case="case", rater="rater", score="score", categories=None) -> RatingsMatrix:
+def as_matrix(data, case="case", rater="rater", score="score", categories=None,
+              cluster=DEFAULT_CLUSTER) -> RatingsMatrix:
     """A :class:`RatingsMatrix` from a tidy table (or one already built, returned as is)."""
     if isinstance(data, RatingsMatrix):
+        if cluster is None and data.clusters is not None:
+            data = replace(data, clusters=None, cluster_column=None)
         if categories is None:
             return data
         cats = parse_categories(categories)
@@ -241,5 +285,11 @@ def as_matrix(data, case="case", rater="rater", score="score", categories=None) 
         if outside.size:
             raise AgreementInputError(f"scores outside the categories {_format_categories(cats)}: "
                                       f"{outside[:5].tolist()}")
-        return RatingsMatrix(data.scores, data.cases, data.raters, cats, "given", data.n_missing)
-    return ratings_matrix(data, case=case, rater=rater, score=score, categories=categories)
+        return replace(data, categories=cats, categories_source="given")
+    return ratings_matrix(data, case=case, rater=rater, score=score, categories=categories,
+                          cluster=cluster)
+
+
+def resampling(matrix: RatingsMatrix, n_boot: int, seed) -> Resampling:
+    """The bootstrap plan of a matrix: over its patients when it has them, else over cases."""
+    return Resampling(len(matrix.cases), n_boot, seed, matrix.clusters, matrix.cluster_column)

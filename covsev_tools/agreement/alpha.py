@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from covsev_tools.agreement._result import null, stat
-from covsev_tools.agreement.bootstrap import case_weights, with_bootstrap_ci
-from covsev_tools.agreement._table import as_matrix
+from covsev_tools.agreement._result import null, stat, to_frame
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Job, run_jobs, with_bootstrap_ci
+from covsev_tools.agreement._table import as_matrix, resampling
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 _CHUNK = 4_000_000  # cap on resamples × values² held at once for the ratio metric
@@ -113,7 +113,14 @@ def _ratio_expected_by_cases(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def alpha_batch(x: np.ndarray, domain: np.ndarray, level_name: str, weights: np.ndarray) -> np.ndarray:
-    """Alpha for each row of case weights (R, n). ``domain``: ordered possible values."""
+    """Alpha for each row of case weights (R, n). ``domain``: ordered possible values.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 2.0]])
+    >>> round(float(alpha_batch(x, np.array([1.0, 2.0, 3.0]), "nominal", np.ones((1, 3)))[0]), 3)
+    0.545
+    """
     if level_name == "ordinal":
         observed, expected, total = _ordinal(_value_counts(x, domain), weights)
     elif level_name == "interval":
@@ -139,55 +146,64 @@ def _pairable_counts(x: np.ndarray) -> np.ndarray:
     return np.where(m >= 2, m, 0).astype(float)
 
 
-def alpha_result(matrix, level_name: str, weights: np.ndarray, level: float = 0.95) -> dict:
-    """Result dict for one level of measurement of a RatingsMatrix and precomputed case weights."""
+def alpha_job(matrix, level: str, confidence: float = 0.95, unit: str = "case"):
+    """Alpha of one level of measurement of a RatingsMatrix as a bootstrap Job (or a null)."""
     x = matrix.scores
-    if level_name in ("nominal", "ordinal") and matrix.categories is None:
-        return null(f"{level_name} alpha needs categorical scores (non-integer values found; "
+    if level in ("nominal", "ordinal") and matrix.categories is None:
+        return null(f"{level} alpha needs categorical scores (non-integer values found; "
                     "pass categories for integer scores)")
     pairable = int((np.isfinite(x).sum(axis=1) >= 2).sum())
     if pairable == 0:
         return null("needs at least one case rated by 2 or more raters")
     domain = matrix.categories if matrix.categories is not None else np.unique(x[np.isfinite(x)])
-    alphas = alpha_batch(x, domain, level_name, weights)
-    if not np.isfinite(alphas[0]):
-        return null("undefined: all pairable ratings have the same value (no expected disagreement)")
-    return stat(alphas[0], n=pairable, **with_bootstrap_ci(alphas, level))
+
+    def finish(alphas):
+        if not np.isfinite(alphas[0]):
+            return null("undefined: all pairable ratings have the same value (no expected "
+                        "disagreement)")
+        return stat(alphas[0], n=pairable, **with_bootstrap_ci(alphas, confidence, unit))
+
+    return Job(lambda chunk: alpha_batch(x, domain, level, chunk.rows), finish)
 
 
-def krippendorff_alpha(data, level_of_measurement: str = "interval", *, case: str = "case",
+def krippendorff_alpha(data, *, level: str = "interval", case: str = "case",
                        rater: str = "rater", score: str = "score", categories=None,
-                       n_boot: int = 2000, seed=0, level: float = 0.95) -> dict:
-    """Krippendorff's alpha with missing ratings and a case-bootstrap CI.
+                       cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000, seed=0,
+                       confidence: float = 0.95):
+    """Krippendorff's alpha with missing ratings and a bootstrap CI.
 
     Parameters
     ----------
     data : pandas.DataFrame
         Tidy long table, one row per case × rater; missing ratings allowed (cases with fewer
         than two ratings are not pairable and do not count).
-    level_of_measurement : {"nominal", "ordinal", "interval", "ratio"}
-        Difference function δ. Nominal and ordinal need categorical (integer) scores.
+    level : {"nominal", "ordinal", "interval", "ratio"}
+        Level of measurement (difference function δ). Nominal and ordinal need categorical
+        (integer) scores.
     case, rater, score : str
         Column names.
     categories : str or sequence, optional
         Full category set; for alpha it only defines the value domain (unused values do not
         change alpha).
+    cluster : str or None
+        Patient column for the patient bootstrap (default ``"patient_id"`` when present).
     n_boot, seed : int
-        Case bootstrap resamples and seed of the percentile CI.
-    level : float
+        Bootstrap resamples and seed of the percentile CI.
+    confidence : float
         Confidence level.
 
     Returns
     -------
-    dict
-        ``{"value", "ci95", "n", ...}`` (``n`` = pairable cases) or ``{"value": None, "reason"}``.
+    pandas.DataFrame
+        One row ``krippendorff_alpha``: ``estimate, ci_low, ci_high, n, method, level``
+        (``n`` = pairable cases; + ``n_boot_valid``, ``reason``).
 
     Notes
     -----
     alpha = 1 - D_o / D_e from the coincidence matrix (Krippendorff 2011). D_o is a sum over
     cases, and the ordinal δ is the interval δ on mid-cumulative frequencies, so every bootstrap
     replicate is a matrix product. Equal to ``krippendorff.alpha`` (tests, 1e-9). The CI
-    resamples cases (not Krippendorff's own bootstrap of pairable values).
+    resamples cases or patients (not Krippendorff's own bootstrap of pairable values).
 
     References
     ----------
@@ -201,11 +217,12 @@ def krippendorff_alpha(data, level_of_measurement: str = "interval", *, case: st
     >>> import pandas as pd
     >>> table = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3], "rater": list("ababab"),
     ...                       "score": [1, 1, 2, 2, 3, 2]})
-    >>> round(krippendorff_alpha(table, "nominal", n_boot=0)["value"], 3)
+    >>> round(krippendorff_alpha(table, level="nominal", n_boot=0).estimate.iloc[0], 3)
     0.545
     """
-    if level_of_measurement not in LEVELS:
-        raise ValueError(f"level_of_measurement must be one of {LEVELS}")
-    matrix = as_matrix(data, case, rater, score, categories)
-    weights = case_weights(len(matrix.cases), n_boot, seed)
-    return alpha_result(matrix, level_of_measurement, weights, level)
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS} (the level of measurement), not {level!r}")
+    matrix = as_matrix(data, case, rater, score, categories, cluster)
+    plan = resampling(matrix, n_boot, seed)
+    result = run_jobs(plan, {"a": alpha_job(matrix, level, confidence, plan.unit)})["a"]
+    return to_frame({"krippendorff_alpha": result}, confidence, level=level)

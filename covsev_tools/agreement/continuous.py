@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from covsev_tools.agreement._result import clean, null, stat
+from covsev_tools.agreement._result import clean, null, stat, to_frame
 from covsev_tools.agreement._table import as_matrix
 
 
@@ -18,8 +18,8 @@ def _complete(x, y):
     return x[keep], y[keep]
 
 
-def _fisher_ci(r, se, level):
-    half = stats.norm.ppf(1 - (1 - level) / 2) * se
+def _fisher_ci(r, se, confidence):
+    half = stats.norm.ppf(1 - (1 - confidence) / 2) * se
     return np.tanh(np.arctanh(r) - half), np.tanh(np.arctanh(r) + half)
 
 
@@ -31,20 +31,32 @@ def _no_variance(x, y):
     return None
 
 
-def pearson_xy(x, y, level: float = 0.95) -> dict:
-    """Pearson r (``scipy.stats.pearsonr``) with its Fisher z interval (SE 1/√(n-3))."""
+def pearson_xy(x, y, confidence: float = 0.95) -> dict:
+    """Pearson r (``scipy.stats.pearsonr``) with its Fisher z interval (SE 1/√(n-3)).
+
+    Examples
+    --------
+    >>> round(pearson_xy([0, 1, 2, 4, 5], [0, 2, 2, 3, 5])["value"], 3)
+    0.942
+    """
     x, y = _complete(x, y)
     reason = _no_variance(x, y)
     if reason:
         return null(reason)
     result = stats.pearsonr(x, y)
-    ci = result.confidence_interval(level) if x.size > 3 else (np.nan, np.nan)
+    ci = result.confidence_interval(confidence) if x.size > 3 else (np.nan, np.nan)
     return stat(result.statistic, (ci[0], ci[1]), pval=result.pvalue, n=x.size,
                 ci_method="Fisher z")
 
 
-def spearman_xy(x, y, level: float = 0.95) -> dict:
-    """Spearman rho (``scipy.stats.spearmanr``), Fisher z interval with SE √((1+ρ²/2)/(n-3))."""
+def spearman_xy(x, y, confidence: float = 0.95) -> dict:
+    """Spearman rho (``scipy.stats.spearmanr``), Fisher z interval with SE √((1+ρ²/2)/(n-3)).
+
+    Examples
+    --------
+    >>> round(spearman_xy([0, 1, 2, 4, 5], [0, 2, 2, 3, 5])["value"], 3)
+    0.975
+    """
     x, y = _complete(x, y)
     reason = _no_variance(x, y)
     if reason:
@@ -53,15 +65,21 @@ def spearman_xy(x, y, level: float = 0.95) -> dict:
     rho = float(result.statistic)
     ci = (np.nan, np.nan)
     if x.size > 3 and abs(rho) < 1:
-        ci = _fisher_ci(rho, np.sqrt((1 + rho ** 2 / 2) / (x.size - 3)), level)
+        ci = _fisher_ci(rho, np.sqrt((1 + rho ** 2 / 2) / (x.size - 3)), confidence)
     elif abs(rho) == 1:
         ci = (rho, rho)
     return stat(rho, ci, pval=result.pvalue, n=x.size,
                 ci_method="Fisher z, SE of Bonett & Wright (2000)")
 
 
-def ccc_xy(x, y, level: float = 0.95) -> dict:
-    """Lin's concordance correlation coefficient with the z-transform interval of Lin (1989, 2000)."""
+def ccc_xy(x, y, confidence: float = 0.95) -> dict:
+    """Lin's concordance correlation coefficient with the z-transform interval of Lin (1989, 2000).
+
+    Examples
+    --------
+    >>> round(ccc_xy([0, 1, 2, 4, 5], [0, 2, 2, 3, 5])["value"], 3)
+    0.934
+    """
     x, y = _complete(x, y)
     reason = _no_variance(x, y)
     if reason:
@@ -78,29 +96,46 @@ def ccc_xy(x, y, level: float = 0.95) -> dict:
         var_z = ((1 - r ** 2) * rc ** 2 / ((1 - rc ** 2) * r ** 2)
                  + 2 * rc ** 3 * (1 - rc) * u2 / (r * (1 - rc ** 2) ** 2)
                  - rc ** 4 * u2 ** 2 / (2 * r ** 2 * (1 - rc ** 2) ** 2)) / (n - 2)
-        ci = _fisher_ci(rc, np.sqrt(max(var_z, 0.0)), level)
+        ci = _fisher_ci(rc, np.sqrt(max(var_z, 0.0)), confidence)
     return stat(rc, ci, n=n, pearson_r=r, bias_correction=rc / r,
                 ci_method="z-transform (Lin 1989, 2000)")
 
 
 def mae_xy(x, y) -> float | None:
-    """Mean absolute difference."""
+    """Mean absolute difference.
+
+    Examples
+    --------
+    >>> round(mae_xy([0, 1, 2, 4, 5], [0, 2, 2, 3, 5]), 3)
+    0.4
+    """
     x, y = _complete(x, y)
     return float(np.abs(x - y).mean()) if x.size else None
 
 
 def rmse_xy(x, y) -> float | None:
-    """Root mean squared difference."""
+    """Root mean squared difference.
+
+    Examples
+    --------
+    >>> round(rmse_xy([0, 1, 2, 4, 5], [0, 2, 2, 3, 5]), 3)
+    0.632
+    """
     x, y = _complete(x, y)
     return float(np.sqrt(((x - y) ** 2).mean())) if x.size else None
 
 
-def normal_quantile_ci(mean, sd, n, z, level=0.95, method="exact"):
+def normal_quantile_ci(mean, sd, n, z, confidence=0.95, method="exact"):
     """CI of μ + zσ from a normal sample: exact (non-central t; Carkeet 2015) or approximate.
 
     The approximate interval is Bland & Altman (1999): (mean + z·sd) ± t(n-1)·sd·√(1/n + z²/(2(n-1))).
+
+    Examples
+    --------
+    >>> [round(float(v), 3) for v in normal_quantile_ci(0.0, 1.0, 10, 1.96, method="approximate")]
+    [0.694, 3.226]
     """
-    alpha = 1 - level
+    alpha = 1 - confidence
     if method == "exact":
         nc = z * np.sqrt(n)
         if z >= 0:
@@ -116,50 +151,121 @@ def normal_quantile_ci(mean, sd, n, z, level=0.95, method="exact"):
     raise ValueError("method must be 'exact' or 'approximate'")
 
 
-def limits_of_agreement(d, level: float = 0.95):
-    """Bias, SD (n - 1) and the limits bias ± z·SD of differences ``d`` along the last axis.
+#: Multiplier of the SD for the limits of agreement: Bland & Altman's (and pingouin's) 1.96.
+LOA_MULTIPLIER = 1.96
+
+
+def limits_of_agreement(d, multiplier: float = LOA_MULTIPLIER):
+    """Bias, SD (n - 1) and the limits bias ± multiplier·SD of differences ``d`` along the last axis.
 
     ``d`` may be (n,) or (B, n), e.g. the differences of B bootstrap resamples at once.
+
+    Examples
+    --------
+    >>> [round(float(v), 3) for v in limits_of_agreement([1.0, 2.0, 3.0])]
+    [2.0, 1.0, 0.04, 3.96]
     """
     d = np.asarray(d, dtype=float)
     bias, sd = d.mean(axis=-1), d.std(ddof=1, axis=-1)
-    z = stats.norm.ppf(1 - (1 - level) / 2)
-    return bias, sd, bias - z * sd, bias + z * sd
+    return bias, sd, bias - multiplier * sd, bias + multiplier * sd
 
 
-def bland_altman_xy(x, y, level: float = 0.95, loa_ci: str = "exact") -> dict:
-    """Bland-Altman bias and 95% limits of agreement of d = x - y, with CIs (see :func:`bland_altman`)."""
+def proportional_bias(x, y, confidence: float = 0.95) -> dict:
+    """Regression of the difference x - y on the mean (x + y)/2: slope with its t interval.
+
+    A slope that differs from 0 means the disagreement grows (or shrinks) with severity, so one
+    pair of limits does not describe the whole range (Bland & Altman 1999, section 3.2).
+
+    Examples
+    --------
+    >>> round(proportional_bias([1, 2, 3, 4], [1, 1.9, 2.8, 3.7])["slope"], 4)
+    0.1053
+    """
+    x, y = _complete(x, y)
+    mean, diff = (x + y) / 2, x - y
+    if x.size < 3 or np.ptp(mean) == 0:
+        return {"slope": None, "reason": "needs 3 paired ratings with different means"}
+    fit = stats.linregress(mean, diff)
+    half = stats.t.ppf(1 - (1 - confidence) / 2, x.size - 2) * fit.stderr
+    return clean({"slope": fit.slope, "slope_ci95": [fit.slope - half, fit.slope + half],
+                  "intercept": fit.intercept, "pval": fit.pvalue, "n": x.size,
+                  "method": "OLS of difference on mean, t interval (Bland & Altman 1999)"})
+
+
+def bland_altman_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
+                    multiplier: float = LOA_MULTIPLIER) -> dict:
+    """Bland-Altman bias and limits of agreement of d = x - y, with CIs (see :func:`bland_altman`).
+
+    Examples
+    --------
+    >>> bland_altman_xy([1, 2, 3, 4], [1, 1.9, 2.8, 3.7])["multiplier"]
+    1.96
+    """
     x, y = _complete(x, y)
     n = x.size
     if n < 3:
         return {"bias": None, "reason": f"needs at least 3 paired ratings; found {n}"}
-    bias, sd, loa_low, loa_high = limits_of_agreement(x - y, level)
-    z = stats.norm.ppf(1 - (1 - level) / 2)
-    half = stats.t.ppf(1 - (1 - level) / 2, n - 1) * sd / np.sqrt(n)
+    bias, sd, loa_low, loa_high = limits_of_agreement(x - y, multiplier)
+    half = stats.t.ppf(1 - (1 - confidence) / 2, n - 1) * sd / np.sqrt(n)
     out = {"bias": bias, "sd": sd, "loa_low": loa_low, "loa_high": loa_high,
            "bias_ci95": [bias - half, bias + half],
-           "loa_low_ci95": list(normal_quantile_ci(bias, sd, n, -z, level, loa_ci)),
-           "loa_high_ci95": list(normal_quantile_ci(bias, sd, n, z, level, loa_ci)),
-           "n": n, "loa_ci_method": {"exact": "exact, non-central t (Carkeet 2015)",
-                                     "approximate": "approximate (Bland & Altman 1999)"}[loa_ci]}
+           "loa_low_ci95": list(normal_quantile_ci(bias, sd, n, -multiplier, confidence, loa_ci)),
+           "loa_high_ci95": list(normal_quantile_ci(bias, sd, n, multiplier, confidence, loa_ci)),
+           "n": n, "multiplier": multiplier,
+           "loa_ci_method": {"exact": "exact, non-central t (Carkeet 2015)",
+                             "approximate": "approximate (Bland & Altman 1999)"}[loa_ci],
+           "proportional_bias": proportional_bias(x, y, confidence)}
     if sd == 0:
         out.update(loa_low_ci95=[bias, bias], loa_high_ci95=[bias, bias], bias_ci95=[bias, bias])
     return clean(out)
 
 
-def continuous_xy(x, y, level: float = 0.95, loa_ci: str = "exact") -> dict:
-    """All continuous agreement fields of the JSON schema for two aligned arrays."""
+def bland_altman_frame(result: dict, confidence: float = 0.95, **columns):
+    """Tidy rows ``bias, loa_low, loa_high, proportional_bias`` of a :func:`bland_altman_xy` dict.
+
+    Examples
+    --------
+    >>> frame = bland_altman_frame(bland_altman_xy([0, 1, 2, 4, 5], [0, 2, 2, 3, 5]))
+    >>> frame.index.tolist()
+    ['bias', 'loa_low', 'loa_high', 'proportional_bias']
+    """
+    if result.get("bias") is None:
+        return to_frame({"bias": null(result.get("reason", "not computed"))}, confidence, **columns)
+    common = {"sd": result["sd"], "multiplier": result["multiplier"]}
+    entries = {"bias": {"value": result["bias"], "ci95": result["bias_ci95"], "n": result["n"],
+                        "ci_method": "t interval", **common}}
+    for key in ("loa_low", "loa_high"):
+        entries[key] = {"value": result[key], "ci95": result[f"{key}_ci95"], "n": result["n"],
+                        "ci_method": result["loa_ci_method"], **common}
+    slope = result["proportional_bias"]
+    entries["proportional_bias"] = (
+        {"value": slope["slope"], "ci95": slope["slope_ci95"], "n": slope["n"],
+         "ci_method": slope["method"], "pval": slope["pval"], "intercept": slope["intercept"]}
+        if slope.get("slope") is not None else null(slope["reason"]))
+    return to_frame(entries, confidence, **columns)
+
+
+def continuous_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
+                  multiplier: float = LOA_MULTIPLIER) -> dict:
+    """All continuous agreement fields of the JSON schema for two aligned arrays.
+
+    Examples
+    --------
+    >>> sorted(continuous_xy([0, 1, 2, 4, 5], [0, 2, 2, 3, 5]))
+    ['bland_altman', 'ccc', 'mae', 'n', 'pearson', 'rmse', 'spearman']
+    """
     xc, _ = _complete(x, y)
-    return {"n": int(xc.size), "pearson": pearson_xy(x, y, level), "spearman": spearman_xy(x, y, level),
-            "ccc": ccc_xy(x, y, level), "mae": mae_xy(x, y), "rmse": rmse_xy(x, y),
-            "bland_altman": bland_altman_xy(x, y, level, loa_ci)}
+    return {"n": int(xc.size), "pearson": pearson_xy(x, y, confidence),
+            "spearman": spearman_xy(x, y, confidence), "ccc": ccc_xy(x, y, confidence),
+            "mae": mae_xy(x, y), "rmse": rmse_xy(x, y),
+            "bland_altman": bland_altman_xy(x, y, confidence, loa_ci, multiplier)}
 
 
 def _pair_arrays(data, rater_a, rater_b, case, rater, score):
     from covsev_tools.agreement.kappa import _two_raters
-    matrix = as_matrix(data, case, rater, score)
+    matrix = as_matrix(data, case, rater, score, cluster=None)
     rater_a, rater_b = _two_raters(matrix, rater_a, rater_b)
-    return matrix.pair(rater_a, rater_b)
+    return (rater_a, rater_b), matrix.pair(rater_a, rater_b)
 
 
 _TABLE_DOC = """
@@ -171,19 +277,30 @@ _TABLE_DOC = """
         The two raters (default: the only two raters of the table).
     case, rater, score : str
         Column names.
-    level : float
+    confidence : float
         Confidence level.
 """
 
+_EXAMPLE = """
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({{"case": [1, 1, 2, 2, 3, 3, 4, 4, 5, 5], "rater": list("ababababab"),
+    ...                   "score": [0, 1, 2, 2, 4, 3, 6, 7, 8, 8]}})"""
 
-def pearson(data, rater_a=None, rater_b=None, *, case="case", rater="rater", score="score",
-            level=0.95) -> dict:
+
+def _one_row(name, kernel, data, rater_a, rater_b, case, rater, score, confidence):
+    raters, (x, y) = _pair_arrays(data, rater_a, rater_b, case, rater, score)
+    return to_frame({name: kernel(x, y, confidence)}, confidence, rater_a=raters[0],
+                    rater_b=raters[1])
+
+
+def pearson(data, *, rater_a=None, rater_b=None, case="case", rater="rater", score="score",
+            confidence=0.95):
     """Pearson correlation between two raters with a Fisher z confidence interval.
     {params}
     Returns
     -------
-    dict
-        ``{{"value", "ci95", "pval", "n", "ci_method"}}`` or ``{{"value": None, "reason"}}``.
+    pandas.DataFrame
+        One row ``pearson``: ``estimate, ci_low, ci_high, n, method, rater_a, rater_b, pval``.
 
     References
     ----------
@@ -191,28 +308,25 @@ def pearson(data, rater_a=None, rater_b=None, *, case="case", rater="rater", sco
            small sample. Metron 1:3-32.
 
     Examples
-    --------
-    >>> import pandas as pd
-    >>> t = pd.DataFrame({{"case": [1, 1, 2, 2, 3, 3, 4, 4, 5, 5], "rater": list("ababababab"),
-    ...                   "score": [0, 1, 2, 2, 4, 3, 6, 7, 8, 8]}})
-    >>> round(pearson(t)["value"], 3)
+    --------{example}
+    >>> round(pearson(t).loc["pearson", "estimate"], 3)
     0.965
     """
-    return pearson_xy(*_pair_arrays(data, rater_a, rater_b, case, rater, score), level)
+    return _one_row("pearson", pearson_xy, data, rater_a, rater_b, case, rater, score, confidence)
 
 
-def spearman(data, rater_a=None, rater_b=None, *, case="case", rater="rater", score="score",
-             level=0.95) -> dict:
+def spearman(data, *, rater_a=None, rater_b=None, case="case", rater="rater", score="score",
+             confidence=0.95):
     """Spearman rank correlation between two raters with a Fisher z confidence interval.
     {params}
     Returns
     -------
-    dict
-        ``{{"value", "ci95", "pval", "n", "ci_method"}}`` or ``{{"value": None, "reason"}}``.
+    pandas.DataFrame
+        One row ``spearman``: ``estimate, ci_low, ci_high, n, method, rater_a, rater_b, pval``.
 
     Notes
     -----
-    The interval is tanh(atanh(ρ) ± 1.96·√((1 + ρ²/2)/(n - 3))), the variance recommended for
+    The interval is tanh(atanh(ρ) ± z·√((1 + ρ²/2)/(n - 3))), the variance recommended for
     Spearman's ρ by Bonett & Wright (2000).
 
     References
@@ -221,24 +335,23 @@ def spearman(data, rater_a=None, rater_b=None, *, case="case", rater="rater", sc
            and Spearman correlations. Psychometrika 65(1):23-28.
 
     Examples
-    --------
-    >>> import pandas as pd
-    >>> t = pd.DataFrame({{"case": [1, 1, 2, 2, 3, 3, 4, 4, 5, 5], "rater": list("ababababab"),
-    ...                   "score": [0, 1, 2, 2, 4, 3, 6, 7, 8, 8]}})
-    >>> round(spearman(t)["value"], 3)
+    --------{example}
+    >>> round(spearman(t).loc["spearman", "estimate"], 3)
     1.0
     """
-    return spearman_xy(*_pair_arrays(data, rater_a, rater_b, case, rater, score), level)
+    return _one_row("spearman", spearman_xy, data, rater_a, rater_b, case, rater, score,
+                    confidence)
 
 
-def concordance_ccc(data, rater_a=None, rater_b=None, *, case="case", rater="rater",
-                    score="score", level=0.95) -> dict:
+def concordance_ccc(data, *, rater_a=None, rater_b=None, case="case", rater="rater",
+                    score="score", confidence=0.95):
     """Lin's concordance correlation coefficient between two raters, with CI.
     {params}
     Returns
     -------
-    dict
-        ``{{"value", "ci95", "n", "pearson_r", "bias_correction", "ci_method"}}`` or a null.
+    pandas.DataFrame
+        One row ``ccc``: ``estimate, ci_low, ci_high, n, method, rater_a, rater_b, pearson_r,
+        bias_correction``.
 
     Notes
     -----
@@ -253,34 +366,36 @@ def concordance_ccc(data, rater_a=None, rater_b=None, *, case="case", rater="rat
     .. [2] Lin LI (2000). A note on the concordance correlation coefficient. Biometrics 56:324-325.
 
     Examples
-    --------
-    >>> import pandas as pd
-    >>> t = pd.DataFrame({{"case": [1, 1, 2, 2, 3, 3, 4, 4, 5, 5], "rater": list("ababababab"),
-    ...                   "score": [0, 1, 2, 2, 4, 3, 6, 7, 8, 8]}})
-    >>> round(concordance_ccc(t)["value"], 3)
+    --------{example}
+    >>> round(concordance_ccc(t).loc["ccc", "estimate"], 3)
     0.962
     """
-    return ccc_xy(*_pair_arrays(data, rater_a, rater_b, case, rater, score), level)
+    return _one_row("ccc", ccc_xy, data, rater_a, rater_b, case, rater, score, confidence)
 
 
-def bland_altman(data, rater_a=None, rater_b=None, *, case="case", rater="rater", score="score",
-                 level=0.95, loa_ci: str = "exact") -> dict:
-    """Bland-Altman analysis of two raters: bias, SD, 95% limits of agreement and their CIs.
+def bland_altman(data, *, rater_a=None, rater_b=None, case="case", rater="rater", score="score",
+                 confidence=0.95, multiplier: float = LOA_MULTIPLIER, loa_ci: str = "exact"):
+    """Bland-Altman analysis of two raters: bias, limits of agreement, their CIs, proportional bias.
     {params}
+    multiplier : float
+        Limits are bias ± multiplier·SD; 1.96 as Bland & Altman, pingouin and MedCalc.
     loa_ci : {{"exact", "approximate"}}
         Interval of the limits: exact from the non-central t distribution (default; Carkeet 2015)
-        or the approximate one of Bland & Altman (1999), SE = sd·√(1/n + 1.96²/(2(n-1))).
+        or the approximate one of Bland & Altman (1999), SE = sd·√(1/n + m²/(2(n-1))).
 
     Returns
     -------
-    dict
-        ``{{"bias", "sd", "loa_low", "loa_high", "bias_ci95", "loa_low_ci95", "loa_high_ci95",
-        "n", "loa_ci_method"}}``; differences are ``rater_a - rater_b``.
+    pandas.DataFrame
+        Rows ``bias, loa_low, loa_high, proportional_bias`` (the slope of the difference on the
+        mean); columns ``estimate, ci_low, ci_high, n, method, rater_a, rater_b, sd,
+        multiplier`` (+ ``pval``, ``intercept`` of the slope). Differences are ``rater_a -
+        rater_b``.
 
     Notes
     -----
-    bias = mean(d), sd = SD(d) (n - 1), limits = bias ± 1.96·sd (z of ``level``); the bias CI is
-    bias ± t(n-1)·sd/√n.
+    bias = mean(d), sd = SD(d) (n - 1), limits = bias ± multiplier·sd; the bias CI is
+    bias ± t(n-1)·sd/√n; proportional bias is the OLS slope of d on (a + b)/2 with its t(n-2)
+    interval.
 
     References
     ----------
@@ -290,16 +405,16 @@ def bland_altman(data, rater_a=None, rater_b=None, *, case="case", rater="rater"
            agreement. Optometry and Vision Science 92(3):e71-e80.
 
     Examples
-    --------
-    >>> import pandas as pd
-    >>> t = pd.DataFrame({{"case": [1, 1, 2, 2, 3, 3, 4, 4, 5, 5], "rater": list("ababababab"),
-    ...                   "score": [0, 1, 2, 2, 4, 3, 6, 7, 8, 8]}})
-    >>> bland_altman(t)["bias"]
-    -0.2
+    --------{example}
+    >>> ba = bland_altman(t)
+    >>> ba.loc["bias", "estimate"], round(ba.loc["loa_high", "estimate"], 3)
+    (-0.2, 1.44)
     """
-    x, y = _pair_arrays(data, rater_a, rater_b, case, rater, score)
-    return bland_altman_xy(x, y, level, loa_ci)
+    raters, (x, y) = _pair_arrays(data, rater_a, rater_b, case, rater, score)
+    result = bland_altman_xy(x, y, confidence, loa_ci, multiplier)
+    return bland_altman_frame(result, confidence, rater_a=raters[0], rater_b=raters[1])
 
 
 for _function in (pearson, spearman, concordance_ccc, bland_altman):
-    _function.__doc__ = _function.__doc__.format(params=_TABLE_DOC.rstrip())
+    _function.__doc__ = _function.__doc__.format(params=_TABLE_DOC.rstrip(),
+                                                 example=_EXAMPLE.format())

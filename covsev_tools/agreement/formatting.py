@@ -24,7 +24,13 @@ LATEX_NAMES = {"κ": r"$\kappa$", "κ linear": r"$\kappa_\mathrm{lin}$",
 
 
 def to_json(report: dict, indent: int = 2) -> str:
-    """Strict JSON text of a report (raises ValueError rather than write a NaN token)."""
+    """Strict JSON text of a report (raises ValueError rather than write a NaN token).
+
+    Examples
+    --------
+    >>> to_json({"value": 0.5, "ci95": [0.1, 0.8]}, indent=None)
+    '{"value": 0.5, "ci95": [0.1, 0.8]}'
+    """
     return json.dumps(report, indent=indent, allow_nan=False, ensure_ascii=False)
 
 
@@ -83,12 +89,18 @@ def _error_cells(entry, notes, dash="–") -> list[str]:
     cells = [format_number(entry["mae"]), format_number(entry["rmse"])]
     ba = entry["bland_altman"]
     if not ba or ba.get("bias") is None:
-        return cells + [notes.mark((ba or {}).get("reason", "not computed"))] * 3
-    return cells + [f"{format_number(ba[key])} ({format_interval(*ba[f'{key}_ci95'], dash=dash)})"
-                    for key in ("bias", "loa_low", "loa_high")]
+        return cells + [notes.mark((ba or {}).get("reason", "not computed"))] * 4
+    cells += [f"{format_number(ba[key])} ({format_interval(*ba[f'{key}_ci95'], dash=dash)})"
+              for key in ("bias", "loa_low", "loa_high")]
+    slope = ba.get("proportional_bias") or {}
+    if slope.get("slope") is None:
+        return cells + [notes.mark(slope.get("reason", "not computed"))]
+    return cells + [f"{format_number(slope['slope'])} "
+                    f"({format_interval(*slope['slope_ci95'], dash=dash)})"]
 
 
-ERROR_HEADER = ["MAE", "RMSE", "Bias (95% CI)", "LoA low (95% CI)", "LoA high (95% CI)"]
+ERROR_HEADER = ["MAE", "RMSE", "Bias (95% CI)", "LoA low (95% CI)", "LoA high (95% CI)",
+                "Proportional bias slope (95% CI)"]
 
 
 def _df(value) -> str:
@@ -142,11 +154,17 @@ def _summary(report: dict) -> str:
     m = report["method"]
     icc = m["icc"]
     boot = m["bootstrap"]
-    return (f"{report['n_cases']} cases, {report['n_raters']} raters, {report['n_ratings']} "
-            f"ratings. ICC on {icc['n_used']} complete cases ({icc['n_dropped']} with a missing "
-            f"rating dropped), exact F intervals (McGraw & Wong 1996). Kappa and alpha intervals: "
-            f"percentile bootstrap over cases ({boot['n_boot']} resamples, seed {boot['seed']}). "
-            f"Bland-Altman limit intervals: {m['bland_altman']['loa_ci']}.")
+    ba = m["bland_altman"]
+    unit = ("patients with all their images" if boot.get("unit") == "patient" else "cases")
+    patients = (f", {report['n_patients']} patients" if report.get("n_patients") is not None
+                else "")
+    return (f"{report['n_cases']} cases{patients}, {report['n_raters']} raters, "
+            f"{report['n_ratings']} ratings. ICC on {icc['n_used']} complete cases "
+            f"({icc['n_dropped']} with a missing rating dropped), exact F intervals (McGraw & Wong "
+            f"1996). Kappa and alpha intervals: percentile bootstrap over {unit} "
+            f"({boot['n_boot']} resamples, seed {boot['seed']}). Bland-Altman limits: bias ± "
+            f"{ba.get('multiplier', 1.96):g} SD; limit intervals: {ba['loa_ci']}; proportional "
+            f"bias: slope of the difference on the mean.")
 
 
 def format_markdown(report: dict) -> str:
@@ -243,11 +261,26 @@ def _continuous_rows(section, entry, rater_a, rater_b) -> list[dict]:
                              rater_a, rater_b))
     rows.append(_csv_row(section, "bland_altman_sd", {"value": ba["sd"], "n": ba["n"]},
                          rater_a, rater_b))
+    slope = ba.get("proportional_bias") or {}
+    rows.append(_csv_row(section, "bland_altman_proportional_bias",
+                         {"value": slope.get("slope"), "ci95": slope.get("slope_ci95"),
+                          "n": slope.get("n"), "pval": slope.get("pval"),
+                          "reason": slope.get("reason")}, rater_a, rater_b))
     return rows
 
 
 def report_rows(report: dict) -> list[dict]:
-    """The report as tidy rows (one per statistic × rater pair), the rows of :func:`format_csv`."""
+    """The report as tidy rows (one per statistic × rater pair), the rows of :func:`format_csv`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from covsev_tools.agreement import agreement_report
+    >>> t = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3, 4, 4], "rater": list("abababab"),
+    ...                   "score": [0, 0, 1, 1, 2, 1, 3, 3]})
+    >>> report_rows(agreement_report(t, n_boot=0))[0]["statistic"]
+    'ICC1'
+    """
     rows = [_csv_row("icc", form, report["icc"][form]) for form in FORMS]
     rows.append(_csv_row("overall", "fleiss_kappa", report["fleiss_kappa"]))
     rows += [_csv_row("overall", f"krippendorff_alpha_{name}", report["krippendorff_alpha"][name])

@@ -4,14 +4,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from covsev_tools.agreement._result import null, stat
+from covsev_tools.agreement._result import null, stat, to_frame
 from covsev_tools.agreement._table import as_matrix
 from covsev_tools.agreement.kappa import NOT_CATEGORICAL, agreement_weights, category_counts
 
 NAMES = {"AC1": None, "AC2_linear": "linear", "AC2_quadratic": "quadratic"}
 
 
-def gwet_from_counts(counts: np.ndarray, w: np.ndarray, level: float = 0.95) -> dict:
+def gwet_from_counts(counts: np.ndarray, w: np.ndarray, confidence: float = 0.95) -> dict:
     """AC1/AC2, SE and t-interval from per-case category counts (n, q) and agreement weights."""
     n, q = counts.shape
     if q < 2:
@@ -38,14 +38,14 @@ def gwet_from_counts(counts: np.ndarray, w: np.ndarray, level: float = 0.95) -> 
     pe_case = chance_scale * (counts @ (1 - pi)) / raters
     ac_case_star = ac_case - 2 * (1 - ac) * (pe_case - pe) / (1 - pe)
     se = np.sqrt(((ac_case_star - ac) ** 2).sum() / (n * (n - 1))) if n > 1 else np.nan
-    half = stats.t.ppf(1 - (1 - level) / 2, n - 1) * se if n > 1 else np.nan
+    half = stats.t.ppf(1 - (1 - confidence) / 2, n - 1) * se if n > 1 else np.nan
     # The upper bound is capped at 1, the coefficient's maximum (as irrCAC).
     return stat(ac, [ac - half, min(1.0, ac + half)], se=se, n=n,
                 ci_method="ac ± t(n-1)·se, upper capped at 1 (Gwet 2014)")
 
 
-def gwet_ac(data, weights: str | None = None, *, case: str = "case", rater: str = "rater",
-            score: str = "score", categories=None, level: float = 0.95) -> dict:
+def gwet_ac(data, *, weights: str | None = None, case: str = "case", rater: str = "rater",
+            score: str = "score", categories=None, confidence: float = 0.95):
     """Gwet's agreement coefficient AC1 (``weights=None``) or AC2 (linear/quadratic weights).
 
     Parameters
@@ -59,13 +59,14 @@ def gwet_ac(data, weights: str | None = None, *, case: str = "case", rater: str 
     categories : str or sequence, optional
         Full category set (e.g. ``"0-8"``). Unlike kappa, AC1's chance agreement depends on the
         number of categories q, so pass the scale's categories. Default: observed integer scores.
-    level : float
+    confidence : float
         Confidence level.
 
     Returns
     -------
-    dict
-        ``{"value", "se", "ci95", "n", ...}`` or ``{"value": None, "reason"}``.
+    pandas.DataFrame
+        One row (``AC1``, ``AC2_linear`` or ``AC2_quadratic``): ``estimate, ci_low, ci_high, n,
+        method, se`` (+ ``reason`` when undefined).
 
     Notes
     -----
@@ -84,16 +85,19 @@ def gwet_ac(data, weights: str | None = None, *, case: str = "case", rater: str 
     >>> import pandas as pd
     >>> table = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3, 4, 4], "rater": list("abababab"),
     ...                       "score": [0, 0, 1, 1, 2, 1, 3, 3]})
-    >>> round(gwet_ac(table, categories="0-3")["value"], 3)
+    >>> round(gwet_ac(table, categories="0-3").loc["AC1", "estimate"], 3)
     0.671
     """
+    name = {None: "AC1", "linear": "AC2_linear", "quadratic": "AC2_quadratic"}.get(weights)
+    if name is None:
+        raise ValueError(f"weights must be None, 'linear' or 'quadratic', not {weights!r}")
     matrix = as_matrix(data, case, rater, score, categories)
-    return gwet_result(matrix, weights, level)
+    return to_frame({name: gwet_result(matrix, weights, confidence)}, confidence)
 
 
-def gwet_result(matrix, weights: str | None, level: float = 0.95) -> dict:
+def gwet_result(matrix, weights: str | None, confidence: float = 0.95) -> dict:
     """Gwet AC1/AC2 result dict of a RatingsMatrix."""
     if matrix.categories is None:
         return null(NOT_CATEGORICAL)
     counts = category_counts(matrix.category_index(), matrix.categories.size)
-    return gwet_from_counts(counts, agreement_weights(matrix.categories, weights), level)
+    return gwet_from_counts(counts, agreement_weights(matrix.categories, weights), confidence)

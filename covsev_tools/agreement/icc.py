@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from covsev_tools.agreement._result import null, stat
+from covsev_tools.agreement._result import null, stat, to_frame
 from covsev_tools.agreement._table import as_matrix
 
 FORMS = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
@@ -13,7 +13,13 @@ LABELS = {"ICC1": "ICC(1,1)", "ICC2": "ICC(A,1)", "ICC3": "ICC(C,1)",
 
 
 def mean_squares(x: np.ndarray) -> dict:
-    """Two-way ANOVA mean squares of a complete n cases × k raters matrix."""
+    """Two-way ANOVA mean squares of a complete n cases × k raters matrix.
+
+    Examples
+    --------
+    >>> round(float(mean_squares(np.array([[1.0, 2.0], [3.0, 3.0], [5.0, 6.0]]))["msr"]), 3)
+    8.167
+    """
     n, k = x.shape
     grand = x.mean()
     ss_total = ((x - grand) ** 2).sum()
@@ -48,9 +54,15 @@ def _absolute_agreement(ms, rho, alpha):
     return single, average
 
 
-def icc_from_matrix(x: np.ndarray, level: float = 0.95) -> dict:
-    """All six ICC forms of a complete n × k matrix (see :func:`icc`)."""
-    alpha = 1 - level
+def icc_from_matrix(x: np.ndarray, confidence: float = 0.95) -> dict:
+    """All six ICC forms of a complete n × k matrix as result dicts (see :func:`icc`).
+
+    Examples
+    --------
+    >>> round(icc_from_matrix(np.array([[1.0, 2.0], [3.0, 3.0], [5.0, 6.0]]))["ICC3"]["value"], 3)
+    0.96
+    """
+    alpha = 1 - confidence
     ms = mean_squares(np.asarray(x, dtype=float))
     n, k, msr, msc, mse, msw = (ms[key] for key in ("n", "k", "msr", "msc", "mse", "msw"))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -93,8 +105,8 @@ def icc_from_matrix(x: np.ndarray, level: float = 0.95) -> dict:
     return out
 
 
-def icc(data, case: str = "case", rater: str = "rater", score: str = "score",
-        level: float = 0.95) -> dict:
+def icc(data, *, case: str = "case", rater: str = "rater", score: str = "score",
+        confidence: float = 0.95):
     """Intraclass correlation coefficients, all six Shrout & Fleiss / McGraw & Wong forms.
 
     Parameters
@@ -103,16 +115,17 @@ def icc(data, case: str = "case", rater: str = "rater", score: str = "score",
         Tidy long table, one row per case × rater (see :func:`ratings_matrix`).
     case, rater, score : str
         Column names.
-    level : float
+    confidence : float
         Confidence level of the intervals (default 0.95).
 
     Returns
     -------
-    dict
-        Keys ``ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k`` (Shrout & Fleiss ICC(1,1), (2,1), (3,1),
-        (1,k), (2,k), (3,k) = McGraw & Wong ICC(1), ICC(A,1), ICC(C,1), ...). Each is
-        ``{"value", "ci95", "F", "df1", "df2", "pval", "n", "label", "ci_method"}``, or
-        ``{"value": None, "reason"}`` when undefined. ICC2/ICC3 share the F test of MSR/MSE.
+    pandas.DataFrame
+        One row per form, index ``ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k`` (Shrout & Fleiss
+        ICC(1,1), (2,1), (3,1), (1,k), (2,k), (3,k) = McGraw & Wong ICC(1), ICC(A,1), ICC(C,1),
+        ...); columns ``estimate, ci_low, ci_high, n, method, label, F, df1, df2, pval`` and
+        ``reason`` when a form is undefined (estimate NaN). ICC2/ICC3 share the F test of
+        MSR/MSE. ``attrs["confidence"]`` is the level of the interval.
 
     Notes
     -----
@@ -134,13 +147,14 @@ def icc(data, case: str = "case", rater: str = "rater", score: str = "score",
     >>> import pandas as pd
     >>> table = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3], "rater": list("ababab"),
     ...                       "score": [1, 2, 4, 4, 6, 5]})
-    >>> round(icc(table)["ICC2"]["value"], 3)
-    0.92
+    >>> result = icc(table)
+    >>> round(result.loc["ICC2", "estimate"], 3), result.attrs["confidence"]
+    (0.92, 0.95)
     """
-    return icc_result(as_matrix(data, case, rater, score), level)
+    return to_frame(icc_result(as_matrix(data, case, rater, score), confidence), confidence)
 
 
-def icc_result(matrix, level: float = 0.95) -> dict:
+def icc_result(matrix, confidence: float = 0.95) -> dict:
     """All six ICC forms of a RatingsMatrix on its complete cases, or nulls with the reason."""
     k = matrix.scores.shape[1]
     if k < 2:
@@ -149,7 +163,7 @@ def icc_result(matrix, level: float = 0.95) -> dict:
     if complete.shape[0] < 2:
         return {form: null(f"needs at least 2 cases rated by all {k} raters; "
                            f"found {complete.shape[0]}") for form in FORMS}
-    return icc_from_matrix(complete, level)
+    return icc_from_matrix(complete, confidence)
 
 
 def icc_cases_used(matrix) -> tuple[int, int]:

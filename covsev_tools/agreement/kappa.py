@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from covsev_tools.agreement._result import null, stat
-from covsev_tools.agreement.bootstrap import case_weights, with_bootstrap_ci
-from covsev_tools.agreement._table import as_matrix
+from covsev_tools.agreement._result import null, stat, to_frame
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Job, Weights, run_jobs, with_bootstrap_ci
+from covsev_tools.agreement._table import as_matrix, resampling
 
 NOT_CATEGORICAL = ("scores are not categorical (non-integer values); kappa-type statistics need "
                    "categories: pass categories='0-8' (CLI --categories) with integer scores")
@@ -17,6 +17,11 @@ def agreement_weights(categories: np.ndarray, weights: str | None) -> np.ndarray
 
     Distances are in category *values* (Cicchetti & Allison 1971; Fleiss & Cohen 1973), so for
     equally spaced categories they equal scikit-learn's / irrCAC's index-based weights.
+
+    Examples
+    --------
+    >>> agreement_weights(np.array([0.0, 1.0, 2.0]), "linear")[0].tolist()
+    [1.0, 0.5, 0.0]
     """
     cats = np.asarray(categories, dtype=float)
     if weights is None or cats.size < 2:
@@ -29,18 +34,43 @@ def agreement_weights(categories: np.ndarray, weights: str | None) -> np.ndarray
     raise ValueError(f"weights must be None, 'linear' or 'quadratic', not {weights!r}")
 
 
+class PairTables:
+    """Contingency tables of a rater pair for chunks of resample weights.
+
+    A sparse (q², n) indicator of each case's cell is multiplied with the chunk's case-major
+    weights (:attr:`Weights.by_case`, built once per chunk and shared by all pairs), so no pair
+    copies the weight matrix.
+    """
+
+    def __init__(self, index_a: np.ndarray, index_b: np.ndarray, q: int):
+        both = (index_a >= 0) & (index_b >= 0)
+        cases = np.flatnonzero(both)
+        cells = index_a[cases] * q + index_b[cases]
+        self.q = q
+        self.indicator = sparse.csr_matrix((np.ones(cases.size), (cells, cases)),
+                                           shape=(q * q, index_a.size))
+        self.sample = self.indicator.sum(axis=1).A.reshape(q, q)
+
+    def __call__(self, weights) -> np.ndarray:
+        """(R, q, q) tables, one per row of the chunk."""
+        counts = self.indicator @ weights.by_case            # (q², R)
+        return np.ascontiguousarray(counts.T).reshape(-1, self.q, self.q)
+
+
 def pair_tables(index_a: np.ndarray, index_b: np.ndarray, q: int, weights: np.ndarray) -> np.ndarray:
     """(R, q, q) contingency tables of a rater pair for each row of case weights (R, n)."""
-    both = (index_a >= 0) & (index_b >= 0)
-    rows = np.flatnonzero(both)
-    codes = index_a[rows] * q + index_b[rows]
-    onehot = sparse.csr_matrix((np.ones(rows.size), (rows, codes)), shape=(index_a.size, q * q))
-    tables = np.asarray((onehot.T @ weights.T).T)
-    return tables.reshape(-1, q, q)
+    return PairTables(index_a, index_b, q)(Weights(np.asarray(weights, dtype=float)))
 
 
 def kappa_from_tables(tables: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted kappa of each (q × q) table: (po - pe) / (1 - pe) with agreement weights ``w``."""
+    """Weighted kappa of each (q × q) table: (po - pe) / (1 - pe) with agreement weights ``w``.
+
+    Examples
+    --------
+    >>> table = np.array([[[20.0, 5.0], [10.0, 15.0]]])
+    >>> kappa_from_tables(table, np.eye(2)).round(3).tolist()
+    [0.4]
+    """
     total = tables.sum(axis=(1, 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = tables / total[:, None, None]
@@ -63,18 +93,42 @@ def kappa_se(table: np.ndarray, w: np.ndarray, kappa: float) -> float:
     return float(np.sqrt(max(var, 0.0))) if np.isfinite(var) else float("nan")
 
 
-def kappa_result(tables: np.ndarray, w: np.ndarray, level: float = 0.95) -> dict:
-    """Result dict from row 0 (sample) and rows 1.. (bootstrap) of pair tables."""
+def kappa_result(tables: np.ndarray, w: np.ndarray, confidence: float = 0.95,
+                 kappas: np.ndarray | None = None, unit: str = "case") -> dict:
+    """Result dict from the sample table ``tables[0]`` and the kappas of row 0 + resamples.
+
+    ``kappas`` (1 + B,) may be given when the tables were reduced chunk by chunk; otherwise they
+    are computed from ``tables`` (R, q, q).
+    """
     n = int(round(tables[0].sum()))
     if n < 2:
         return null(f"needs at least 2 cases rated by both raters; found {n}")
-    kappas = kappa_from_tables(tables, w)
+    if kappas is None:
+        kappas = kappa_from_tables(tables, w)
     if not np.isfinite(kappas[0]):
         return null("undefined: both raters used a single and the same category (expected "
                     "agreement = 1)", n=n)
     return stat(kappas[0], se=kappa_se(tables[0], w, kappas[0]), n=n,
                 se_method="asymptotic (Fleiss, Cohen & Everitt 1969)",
-                **with_bootstrap_ci(kappas, level))
+                **with_bootstrap_ci(kappas, confidence, unit))
+
+
+def pair_kappa_job(matrix, index, a: int, b: int, schemes: dict, confidence: float,
+                   unit: str = "case") -> Job:
+    """Cohen's kappa of raters ``a``, ``b`` (column numbers) for each weighting in ``schemes``;
+    the job's result maps each name of ``schemes`` to a result dict."""
+    tables = PairTables(index[:, a], index[:, b], matrix.categories.size)
+    w = [agreement_weights(matrix.categories, scheme) for scheme in schemes.values()]
+
+    def kernel(chunk):
+        counts = tables(chunk)
+        return np.stack([kappa_from_tables(counts, m) for m in w], axis=1)
+
+    def finish(kappas):
+        return {name: kappa_result(tables.sample[None], m, confidence, kappas[:, i], unit)
+                for i, (name, m) in enumerate(zip(schemes, w))}
+
+    return Job(kernel, finish)
 
 
 def _two_raters(matrix, rater_a, rater_b):
@@ -92,9 +146,10 @@ def _two_raters(matrix, rater_a, rater_b):
     return rater_a, rater_b
 
 
-def cohen_kappa(data, rater_a=None, rater_b=None, *, weights: str | None = None,
-                case: str = "case", rater: str = "rater", score: str = "score",
-                categories=None, n_boot: int = 2000, seed=0, level: float = 0.95) -> dict:
+def cohen_kappa(data, *, rater_a=None, rater_b=None, weights: str | None = None,
+                case: str = "case", rater: str = "rater", score: str = "score", categories=None,
+                cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000, seed=0,
+                confidence: float = 0.95):
     """Cohen's kappa between two raters, unweighted or weighted, with SE and bootstrap CI.
 
     Parameters
@@ -111,22 +166,26 @@ def cohen_kappa(data, rater_a=None, rater_b=None, *, weights: str | None = None,
     categories : str or sequence, optional
         The full category set (e.g. ``"0-8"``): a category nobody used still counts in the
         weights' range. Default: distinct observed integer scores.
+    cluster : str or None
+        Patient column: the bootstrap resamples patients with all their images (default
+        ``"patient_id"`` when present); None resamples cases.
     n_boot, seed : int
-        Case bootstrap resamples for the percentile CI and the generator seed.
-    level : float
+        Bootstrap resamples for the percentile CI and the generator seed.
+    confidence : float
         Confidence level.
 
     Returns
     -------
-    dict
-        ``{"value", "se", "ci95", "n", ...}`` (cases rated by both raters), or
-        ``{"value": None, "reason"}``.
+    pandas.DataFrame
+        One row (index ``kappa``, ``kappa_linear`` or ``kappa_quadratic``): ``estimate, ci_low,
+        ci_high, n, method, rater_a, rater_b, se, se_method`` (``n``: cases rated by both), and
+        ``reason`` when undefined.
 
     Notes
     -----
     ``se`` is the large-sample standard error of Fleiss, Cohen & Everitt (1969) (as
-    ``statsmodels.stats.inter_rater.cohens_kappa``); ``ci95`` is the percentile interval of a
-    bootstrap over cases. The value equals ``sklearn.metrics.cohen_kappa_score``.
+    ``statsmodels.stats.inter_rater.cohens_kappa``); the interval is the percentile interval of
+    a bootstrap over cases (or patients). The value equals ``sklearn.metrics.cohen_kappa_score``.
 
     References
     ----------
@@ -140,22 +199,37 @@ def cohen_kappa(data, rater_a=None, rater_b=None, *, weights: str | None = None,
     >>> import pandas as pd
     >>> table = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3, 4, 4], "rater": list("abababab"),
     ...                       "score": [0, 0, 1, 1, 2, 1, 3, 3]})
-    >>> round(cohen_kappa(table, categories="0-3", n_boot=0)["value"], 3)
+    >>> round(cohen_kappa(table, categories="0-3", n_boot=0).loc["kappa", "estimate"], 3)
     0.667
     """
-    matrix = as_matrix(data, case, rater, score, categories)
+    matrix = as_matrix(data, case, rater, score, categories, cluster)
+    name = KAPPA_NAMES[weights] if weights in KAPPA_NAMES else _bad_weights(weights)
     if matrix.categories is None:
-        return null(NOT_CATEGORICAL)
+        return to_frame({name: null(NOT_CATEGORICAL)}, confidence)
     rater_a, rater_b = _two_raters(matrix, rater_a, rater_b)
-    index = matrix.category_index()
-    ia, ib = index[:, matrix.raters.index(rater_a)], index[:, matrix.raters.index(rater_b)]
-    tables = pair_tables(ia, ib, matrix.categories.size,
-                         case_weights(len(matrix.cases), n_boot, seed))
-    return kappa_result(tables, agreement_weights(matrix.categories, weights), level)
+    a, b = matrix.raters.index(rater_a), matrix.raters.index(rater_b)
+    plan = resampling(matrix, n_boot, seed)
+    job = pair_kappa_job(matrix, matrix.category_index(), a, b, {name: weights}, confidence,
+                         plan.unit)
+    return to_frame(run_jobs(plan, {"k": job})["k"], confidence, rater_a=rater_a, rater_b=rater_b)
+
+
+#: Row name of each weighting of Cohen's kappa (the keys of a pair in the JSON report).
+KAPPA_NAMES = {None: "kappa", "linear": "kappa_linear", "quadratic": "kappa_quadratic"}
+
+
+def _bad_weights(weights):
+    raise ValueError(f"weights must be None, 'linear' or 'quadratic', not {weights!r}")
 
 
 def category_counts(index: np.ndarray, q: int) -> np.ndarray:
-    """(n, q) number of raters who put each case in each category."""
+    """(n, q) number of raters who put each case in each category.
+
+    Examples
+    --------
+    >>> category_counts(np.array([[0, 1, 1], [2, 2, -1]]), 3).tolist()
+    [[1.0, 2.0, 0.0], [0.0, 0.0, 2.0]]
+    """
     n = index.shape[0]
     rows = np.repeat(np.arange(n), index.shape[1])
     flat = index.ravel()
@@ -177,8 +251,9 @@ def fleiss_from_counts(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def fleiss_kappa(data, *, case: str = "case", rater: str = "rater", score: str = "score",
-                 categories=None, n_boot: int = 2000, seed=0, level: float = 0.95) -> dict:
-    """Fleiss' kappa for two or more raters, with a case-bootstrap CI.
+                 categories=None, cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000,
+                 seed=0, confidence: float = 0.95):
+    """Fleiss' kappa for two or more raters, with a bootstrap CI.
 
     Parameters
     ----------
@@ -188,15 +263,18 @@ def fleiss_kappa(data, *, case: str = "case", rater: str = "rater", score: str =
         Column names.
     categories : str or sequence, optional
         The full category set (e.g. ``"0-8"``). Default: distinct observed integer scores.
+    cluster : str or None
+        Patient column for the patient bootstrap (default ``"patient_id"`` when present).
     n_boot, seed : int
-        Case bootstrap resamples and seed of the percentile CI.
-    level : float
+        Bootstrap resamples and seed of the percentile CI.
+    confidence : float
         Confidence level.
 
     Returns
     -------
-    dict
-        ``{"value", "ci95", "n", ...}`` or ``{"value": None, "reason"}``.
+    pandas.DataFrame
+        One row ``fleiss_kappa``: ``estimate, ci_low, ci_high, n, method`` (+ ``n_boot_valid``,
+        ``reason``).
 
     Notes
     -----
@@ -216,22 +294,29 @@ def fleiss_kappa(data, *, case: str = "case", rater: str = "rater", score: str =
     >>> import pandas as pd
     >>> table = pd.DataFrame({"case": [1, 1, 1, 2, 2, 2, 3, 3, 3], "rater": list("abcabcabc"),
     ...                       "score": [0, 0, 0, 1, 1, 0, 2, 2, 2]})
-    >>> round(fleiss_kappa(table, n_boot=0)["value"], 3)
+    >>> round(fleiss_kappa(table, n_boot=0).loc["fleiss_kappa", "estimate"], 3)
     0.654
     """
-    matrix = as_matrix(data, case, rater, score, categories)
+    matrix = as_matrix(data, case, rater, score, categories, cluster)
+    if matrix.categories is None:
+        return to_frame({"fleiss_kappa": null(NOT_CATEGORICAL)}, confidence)
+    plan = resampling(matrix, n_boot, seed)
+    result = run_jobs(plan, {"f": fleiss_job(matrix, confidence, plan.unit)})["f"]
+    return to_frame({"fleiss_kappa": result}, confidence)
+
+
+def fleiss_job(matrix, confidence: float = 0.95, unit: str = "case"):
+    """Fleiss' kappa of a RatingsMatrix as a bootstrap :class:`Job` (or a null result)."""
     if matrix.categories is None:
         return null(NOT_CATEGORICAL)
-    return fleiss_result(matrix, case_weights(len(matrix.cases), n_boot, seed), level)
-
-
-def fleiss_result(matrix, weights: np.ndarray, level: float = 0.95) -> dict:
-    """Fleiss' kappa result dict of a RatingsMatrix for precomputed case weights."""
     counts = category_counts(matrix.category_index(), matrix.categories.size)
     n_pairable = int((counts.sum(axis=1) >= 2).sum())
     if n_pairable < 1:
         return null("needs cases rated by at least 2 raters")
-    kappas = fleiss_from_counts(counts, weights)
-    if not np.isfinite(kappas[0]):
-        return null("undefined: every rating is in the same category (expected agreement = 1)")
-    return stat(kappas[0], n=n_pairable, **with_bootstrap_ci(kappas, level))
+
+    def finish(kappas):
+        if not np.isfinite(kappas[0]):
+            return null("undefined: every rating is in the same category (expected agreement = 1)")
+        return stat(kappas[0], n=n_pairable, **with_bootstrap_ci(kappas, confidence, unit))
+
+    return Job(lambda chunk: fleiss_from_counts(counts, chunk.rows), finish)

@@ -5,41 +5,41 @@ from itertools import combinations
 
 import numpy as np
 
-from covsev_tools.agreement._result import clean, null
-from covsev_tools.agreement._table import as_matrix
-from covsev_tools.agreement.alpha import LEVELS, alpha_result
-from covsev_tools.agreement.bootstrap import case_weights
-from covsev_tools.agreement.continuous import continuous_xy
+from covsev_tools.agreement._result import clean, null, to_frame
+from covsev_tools.agreement._table import as_matrix, resampling
+from covsev_tools.agreement.alpha import LEVELS, alpha_job
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, run_jobs
+from covsev_tools.agreement.continuous import LOA_MULTIPLIER, continuous_xy
 from covsev_tools.agreement.gwet import NAMES as GWET_NAMES, gwet_result
 from covsev_tools.agreement.icc import icc_cases_used, icc_result
-from covsev_tools.agreement.kappa import NOT_CATEGORICAL, agreement_weights, fleiss_result, kappa_result, pair_tables
+from covsev_tools.agreement.kappa import KAPPA_NAMES, NOT_CATEGORICAL, fleiss_job, pair_kappa_job
 
-KAPPA_FIELDS = {"kappa": None, "kappa_linear": "linear", "kappa_quadratic": "quadratic"}
+KAPPA_FIELDS = {name: weights for weights, name in KAPPA_NAMES.items()}
 
 
-def _pair_kappas(matrix, index, a, b, weights, level) -> dict:
+def _pair_jobs(matrix, confidence, unit) -> dict:
+    """A kappa job per rater pair (all three weightings share the pair's tables)."""
+    pairs = list(combinations(range(len(matrix.raters)), 2))
     if matrix.categories is None:
-        return {name: null(NOT_CATEGORICAL) for name in KAPPA_FIELDS}
-    q = matrix.categories.size
-    tables = pair_tables(index[:, a], index[:, b], q, weights)
-    return {name: kappa_result(tables, agreement_weights(matrix.categories, w), level)
-            for name, w in KAPPA_FIELDS.items()}
+        return {pair: {name: null(NOT_CATEGORICAL) for name in KAPPA_FIELDS} for pair in pairs}
+    index = matrix.category_index()
+    return {pair: pair_kappa_job(matrix, index, *pair, KAPPA_FIELDS, confidence, unit)
+            for pair in pairs}
 
 
-def _pairs(matrix, weights, level, loa_ci) -> list[dict]:
-    index = matrix.category_index() if matrix.categories is not None else None
+def _pairs(matrix, kappas: dict, confidence, loa_ci, multiplier) -> list[dict]:
     out = []
-    for a, b in combinations(range(len(matrix.raters)), 2):
+    for (a, b), pair_kappas in kappas.items():
         x, y = matrix.scores[:, a], matrix.scores[:, b]
-        fields = continuous_xy(x, y, level, loa_ci)
+        fields = continuous_xy(x, y, confidence, loa_ci, multiplier)
         entry = {"rater_a": matrix.raters[a], "rater_b": matrix.raters[b], "n": fields.pop("n")}
-        entry.update(_pair_kappas(matrix, index, a, b, weights, level))
+        entry.update(pair_kappas)
         entry.update(fields)
         out.append(entry)
     return out
 
 
-def _vs_others(matrix, level, loa_ci) -> list[dict]:
+def _vs_others(matrix, confidence, loa_ci, multiplier) -> list[dict]:
     out = []
     for j, name in enumerate(matrix.raters):
         others = np.delete(matrix.scores, j, axis=1)
@@ -48,14 +48,56 @@ def _vs_others(matrix, level, loa_ci) -> list[dict]:
         present = np.isfinite(others).any(axis=1)
         mean_others = np.full(others.shape[0], np.nan)
         mean_others[present] = np.nanmean(others[present], axis=1)
-        out.append({"rater": name, **continuous_xy(matrix.scores[:, j], mean_others, level, loa_ci)})
+        out.append({"rater": name, **continuous_xy(matrix.scores[:, j], mean_others, confidence,
+                                                   loa_ci, multiplier)})
+    return out
+
+
+def _statistics(matrix, n_boot, seed, confidence, loa_ci, multiplier) -> dict:
+    """Every statistic of the report, the bootstrap ones in one pass over shared resamples."""
+    plan = resampling(matrix, n_boot, seed)
+    jobs = {"fleiss_kappa": fleiss_job(matrix, confidence, plan.unit)}
+    jobs.update({("alpha", name): alpha_job(matrix, name, confidence, plan.unit)
+                 for name in LEVELS})
+    jobs.update({("pair", pair): job for pair, job in _pair_jobs(matrix, confidence,
+                                                                 plan.unit).items()})
+    done = run_jobs(plan, jobs)
+    kappas = {key[1]: value for key, value in done.items() if key[0] == "pair"}
+    return {"fleiss_kappa": done["fleiss_kappa"],
+            "krippendorff_alpha": {name: done[("alpha", name)] for name in LEVELS},
+            "pairs": _pairs(matrix, kappas, confidence, loa_ci, multiplier), "plan": plan}
+
+
+_PAIR_STATISTICS = ("kappa", "kappa_linear", "kappa_quadratic", "pearson", "spearman", "ccc")
+
+
+def _pairs_frame(pairs: list[dict], confidence: float):
+    """Tidy rows of the ``pairs`` of a report: one per pair × statistic."""
+    import pandas as pd
+
+    from covsev_tools.agreement.continuous import bland_altman_frame
+
+    frames = []
+    for pair in pairs:
+        who = {"rater_a": pair["rater_a"], "rater_b": pair["rater_b"]}
+        entries = {key: pair[key] for key in _PAIR_STATISTICS}
+        entries.update(mae={"value": pair["mae"], "n": pair["n"], "ci_method": "descriptive"},
+                       rmse={"value": pair["rmse"], "n": pair["n"], "ci_method": "descriptive"})
+        ba = bland_altman_frame(pair["bland_altman"], confidence, **who)
+        ba.index = "bland_altman_" + ba.index
+        frames += [to_frame(entries, confidence, **who), ba]
+    if not frames:
+        return to_frame({}, confidence).assign(rater_a=[], rater_b=[]).reset_index()
+    out = pd.concat(frames).reset_index()
+    out.attrs["confidence"] = confidence
     return out
 
 
 def pairwise_agreement(data, *, case: str = "case", rater: str = "rater", score: str = "score",
-                       categories=None, n_boot: int = 2000, seed=0, level: float = 0.95,
-                       loa_ci: str = "exact") -> list[dict]:
-    """Agreement of every rater pair: Cohen's kappas and the continuous statistics.
+                       categories=None, cluster: str | None = DEFAULT_CLUSTER,
+                       n_boot: int = 2000, seed=0, confidence: float = 0.95,
+                       multiplier: float = LOA_MULTIPLIER, loa_ci: str = "exact"):
+    """Agreement of every rater pair: Cohen's kappas and the continuous statistics, tidy.
 
     Parameters
     ----------
@@ -65,19 +107,26 @@ def pairwise_agreement(data, *, case: str = "case", rater: str = "rater", score:
         Column names.
     categories : str or sequence, optional
         Full category set for the kappas (e.g. ``"0-8"``).
+    cluster : str or None
+        Patient column for the patient bootstrap (default ``"patient_id"`` when present).
     n_boot, seed : int
-        Case bootstrap resamples and seed (kappa CIs).
-    level : float
+        Bootstrap resamples and seed (kappa CIs).
+    confidence : float
         Confidence level.
+    multiplier : float
+        Bland-Altman limits are bias ± multiplier·SD (default 1.96).
     loa_ci : {"exact", "approximate"}
         Interval of the Bland-Altman limits (see :func:`bland_altman`).
 
     Returns
     -------
-    list of dict
-        One entry per pair (raters in table order): ``rater_a, rater_b, n, kappa,
-        kappa_linear, kappa_quadratic, pearson, spearman, ccc, mae, rmse, bland_altman``
-        (the ``pairs`` of the JSON schema). Differences are rater_a - rater_b.
+    pandas.DataFrame
+        One row per pair × statistic (raters in table order): columns ``statistic, estimate,
+        ci_low, ci_high, n, method, rater_a, rater_b`` and the statistics' own (``se``,
+        ``pval``, ``sd``, ``multiplier``, ``reason`` ...). Statistics: ``kappa, kappa_linear,
+        kappa_quadratic, pearson, spearman, ccc, mae, rmse, bland_altman_bias,
+        bland_altman_loa_low, bland_altman_loa_high, bland_altman_proportional_bias``.
+        Differences are rater_a - rater_b.
 
     See Also
     --------
@@ -88,19 +137,23 @@ def pairwise_agreement(data, *, case: str = "case", rater: str = "rater", score:
     >>> import pandas as pd
     >>> t = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3, 4, 4], "rater": list("abababab"),
     ...                   "score": [0, 0, 1, 1, 2, 1, 3, 3]})
-    >>> [round(p["kappa"]["value"], 3) for p in pairwise_agreement(t, n_boot=0)]
-    [0.667]
+    >>> table = pairwise_agreement(t, n_boot=0).set_index("statistic")
+    >>> round(table.loc["kappa", "estimate"], 3)
+    0.667
     """
-    matrix = as_matrix(data, case, rater, score, categories)
-    return clean(_pairs(matrix, case_weights(len(matrix.cases), n_boot, seed), level, loa_ci))
+    matrix = as_matrix(data, case, rater, score, categories, cluster)
+    plan = resampling(matrix, n_boot, seed)
+    kappas = run_jobs(plan, _pair_jobs(matrix, confidence, plan.unit))
+    pairs = clean(_pairs(matrix, kappas, confidence, loa_ci, multiplier))
+    return _pairs_frame(pairs, confidence)
 
 
-def _method(matrix, n_boot, seed, level, loa_ci) -> dict:
+def _method(matrix, plan, confidence, loa_ci, multiplier) -> dict:
     used, dropped = icc_cases_used(matrix)
     cats = None if matrix.categories is None else [
         int(c) if float(c).is_integer() else float(c) for c in matrix.categories]
     return {
-        "confidence_level": level,
+        "confidence_level": confidence,
         "missing_ratings": "empty scores are missing ratings; each statistic uses the cases it can",
         "n_missing_scores": matrix.n_missing,
         "icc": {"cases": "complete cases only (rated by every rater)", "n_used": used,
@@ -112,34 +165,43 @@ def _method(matrix, n_boot, seed, level, loa_ci) -> dict:
         "continuous": "pairs: cases rated by both; vs_others: mean of the other raters who "
                       "rated the case; Pearson/Spearman Fisher z CIs, CCC z-transform (Lin)",
         "bland_altman": {"difference": "rater_a - rater_b (vs_others: rater - mean of others)",
-                         "loa_ci": loa_ci},
-        "bootstrap": {"n_boot": n_boot, "seed": seed, "unit": "case",
-                      "ci": "percentile", "used_for": ["kappa", "kappa_linear",
-                                                       "kappa_quadratic", "fleiss_kappa",
-                                                       "krippendorff_alpha"]},
+                         "loa_ci": loa_ci, "multiplier": multiplier,
+                         "limits": f"bias ± {multiplier:g} × SD of the differences",
+                         "proportional_bias": "OLS slope of the difference on the mean, t interval"},
+        "bootstrap": {**plan.describe(), "ci": "percentile",
+                      "used_for": ["kappa", "kappa_linear", "kappa_quadratic", "fleiss_kappa",
+                                   "krippendorff_alpha"],
+                      "resampled": ("patients (column '{}') with all their images".format(
+                          plan.cluster_column) if plan.unit == "patient" else "cases")},
         "categories": cats,
         "categories_source": matrix.categories_source,
     }
 
 
 def agreement_report(data, *, case: str = "case", rater: str = "rater", score: str = "score",
-                     categories=None, n_boot: int = 2000, seed=0, level: float = 0.95,
+                     categories=None, cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000,
+                     seed=0, confidence: float = 0.95, multiplier: float = LOA_MULTIPLIER,
                      loa_ci: str = "exact") -> dict:
     """Every agreement statistic of a ratings table, as a JSON-ready dictionary.
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame or RatingsMatrix
         Tidy long table, one row per case × rater (missing ratings allowed).
     case, rater, score : str
         Column names (``case`` falls back to ``case_id``).
     categories : str or sequence, optional
         Full category set (``"0-8"``, ``"0,1,2,3"`` or a list); needed for kappa/Gwet/alpha
         nominal and ordinal when scores are not integers, and so unused values still count.
+    cluster : str or None
+        Patient column: every bootstrap resamples patients with all their images (default
+        ``"patient_id"`` when the table has it); None resamples cases.
     n_boot, seed : int
-        Case bootstrap resamples (one (B, n) resample matrix shared by all statistics) and seed.
-    level : float
-        Confidence level (0.95 for the ``ci95`` fields).
+        Bootstrap resamples (one resample plan shared by all statistics) and seed.
+    confidence : float
+        Confidence level (0.95 for the ``ci95`` fields of the documented schema).
+    multiplier : float
+        Bland-Altman limits are bias ± multiplier·SD (default 1.96).
     loa_ci : {"exact", "approximate"}
         Interval of the Bland-Altman limits of agreement.
 
@@ -159,18 +221,20 @@ def agreement_report(data, *, case: str = "case", rater: str = "rater", score: s
     >>> round(report["icc"]["ICC2"]["value"], 3), report["n_cases"]
     (0.923, 4)
     """
-    matrix = as_matrix(data, case, rater, score, categories)
-    weights = case_weights(len(matrix.cases), n_boot, seed)
+    matrix = as_matrix(data, case, rater, score, categories, cluster)
+    stats = _statistics(matrix, n_boot, seed, confidence, loa_ci, multiplier)
     report = {
         "n_cases": len(matrix.cases), "n_raters": len(matrix.raters),
         "n_ratings": matrix.n_ratings, "raters": list(matrix.raters),
-        "method": _method(matrix, n_boot, seed, level, loa_ci),
-        "icc": icc_result(matrix, level),
-        "fleiss_kappa": (fleiss_result(matrix, weights, level) if matrix.categories is not None
-                         else null(NOT_CATEGORICAL)),
-        "krippendorff_alpha": {name: alpha_result(matrix, name, weights, level) for name in LEVELS},
-        "gwet": {name: gwet_result(matrix, w, level) for name, w in GWET_NAMES.items()},
-        "pairs": _pairs(matrix, weights, level, loa_ci),
-        "vs_others": _vs_others(matrix, level, loa_ci) if len(matrix.raters) > 2 else [],
+        "method": _method(matrix, stats["plan"], confidence, loa_ci, multiplier),
+        "icc": icc_result(matrix, confidence),
+        "fleiss_kappa": stats["fleiss_kappa"],
+        "krippendorff_alpha": stats["krippendorff_alpha"],
+        "gwet": {name: gwet_result(matrix, w, confidence) for name, w in GWET_NAMES.items()},
+        "pairs": stats["pairs"],
+        "vs_others": (_vs_others(matrix, confidence, loa_ci, multiplier)
+                      if len(matrix.raters) > 2 else []),
     }
+    if matrix.n_patients is not None:
+        report["n_patients"] = matrix.n_patients
     return clean(report)

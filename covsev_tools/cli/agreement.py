@@ -23,12 +23,20 @@ def register(subparsers) -> None:
                         help="category set: a range '0-8', a list '0,1,2,3' or a scale name "
                              "(e.g. extent; its total or, with --filter component=X, its levels)")
     parser.add_argument("--bootstrap", type=int, default=2000, metavar="B",
-                        help="case bootstrap resamples for kappa/alpha CIs (default 2000)")
+                        help="bootstrap resamples for kappa/alpha CIs (default 2000)")
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--cluster-col", default="patient_id", metavar="NAME",
+                         help="patient column: the bootstrap resamples patients with all their "
+                              "images (default patient_id, used when the file has it)")
+    cluster.add_argument("--no-cluster", dest="cluster_col", action="store_const", const=None,
+                         help="resample images (cases) even when there is a patient column")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--filter", action="append", default=[], metavar="COL=VALUE",
                         help="keep rows where COL equals VALUE (case-insensitive); repeatable")
     parser.add_argument("--loa-ci", choices=("exact", "approximate"), default="exact",
                         help="interval of the Bland-Altman limits (default exact)")
+    parser.add_argument("--loa-multiplier", type=float, default=1.96, metavar="M",
+                        help="Bland-Altman limits are bias ± M × SD (default 1.96)")
     output = parser.add_mutually_exclusive_group(required=True)
     for name in FORMATS:
         output.add_argument(f"--{name}", dest="format", action="store_const", const=name,
@@ -105,8 +113,10 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap < 0:
         raise CovsevError("--bootstrap must be 0 or more")
     try:
-        matrix = agreement.ratings_matrix(table, args.case_col, args.rater_col, args.score_col,
-                                          _categories(args.categories, args.filter))
+        matrix = agreement.ratings_matrix(table, case=args.case_col, rater=args.rater_col,
+                                          score=args.score_col,
+                                          categories=_categories(args.categories, args.filter),
+                                          cluster=args.cluster_col)
     except agreement.AgreementInputError as exc:
         raise CovsevError(f"{args.ratings}: {exc}") from exc
     if len(matrix.raters) < 2:
@@ -116,8 +126,10 @@ def run(args: argparse.Namespace) -> int:
     if values.size and np.ptp(values) == 0:
         raise CovsevError(f"{args.ratings}: every score is {values[0]:g} (constant scores): "
                           "agreement statistics are undefined without variance")
+    if not args.loa_multiplier > 0:
+        raise CovsevError("--loa-multiplier must be a positive number (e.g. 1.96)")
     report = agreement.agreement_report(matrix, n_boot=args.bootstrap, seed=args.seed,
-                                        loa_ci=args.loa_ci)
+                                        loa_ci=args.loa_ci, multiplier=args.loa_multiplier)
     writer = {"json": lambda r: agreement.to_json(r) + "\n", "markdown": agreement.format_markdown,
               "latex": agreement.format_latex, "csv": agreement.format_csv}[args.format]
     text = writer(report)
