@@ -174,6 +174,9 @@ def main(argv=None) -> int:
                              "refactor), run with PYTHONPATH=TREE")
     args = parser.parse_args(argv)
     files = image_files(args.images)
+    if not files:
+        parser.error(f"no image files in {args.images} (set COVSEV_SHARED_DATA to the shared data "
+                     "folder, or pass --images)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         weights_dir = Path(args.weights_dir) if args.weights_dir else tmp
