@@ -209,3 +209,29 @@ def test_training_on_real_paper_images(shared_data, tmp_path):
     case = key.loc["01E392EE-69F9-4E33-BFCE-E5C968654078.jpeg", "case_id"]
     assert built.reference.entries[case] == {"extent": {"total": 6.0, "scores": None},
                                              "opacity": {"total": 4.0, "scores": None}}
+
+
+def test_training_commands_build_status_require(tmp_path, capsys):
+    from covsev_tools.cli.main import main
+
+    images = training_images(tmp_path, REFERENCE["filename"])
+    reference = tmp_path / "reference.csv"
+    REFERENCE.to_csv(reference, index=False)
+    assert main(["training", "build", str(images), "--name", "cli", "--out", str(tmp_path / "cli"),
+                 "--reference", str(reference)]) == 0
+    assert "training set cli: 4 cases with reference scores" in capsys.readouterr().out
+    labels = tmp_path / "labels"
+    assert main(["training", "status", str(tmp_path / "cli"), "--labels-dir", str(labels)]) == 0
+    assert "no rater has started" in capsys.readouterr().out
+    complete(TrainingSet.load(tmp_path / "cli"), "good", labels)
+    assert main(["training", "status", str(tmp_path / "cli"), "--labels-dir", str(labels), "--max-mae", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "good" in out and "False" in out and "0.125" in out  # opacity MAE 0.125 > 0.1: not passed
+    study = make_cohort(tmp_path, n=2, name="study")
+    assert main(["training", "require", str(study.dir), "--training", str(tmp_path / "cli"), "--max-mae", "1"]) == 0
+    assert training_requirement(study.dir) == {"training_set": str((tmp_path / "cli").resolve()), "max_mae": 1.0}
+    assert main(["training", "require", str(study.dir), "--training", str(study.dir)]) == 2
+    assert "not a training set" in capsys.readouterr().err
+    assert main(["training", "build", str(images), "--name", "bad", "--out", str(tmp_path / "bad"),
+                 "--reference", str(tmp_path / "missing.csv")]) == 2
+    assert "missing.csv" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -18,6 +18,7 @@ Examples
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import ipywidgets as W
@@ -25,6 +26,7 @@ import ipywidgets as W
 from covsev_tools.labels.store import LabelStore
 from covsev_tools.scoring import panels, training_view
 from covsev_tools.scoring.render import end_html, esc, status_html
+from covsev_tools.scoring.adjudication_view import ADJUDICATOR_ENV, launch_adjudication
 from covsev_tools.scoring.access import ScoringSetupError, hub_user, load_cohort, rater_from_env
 from covsev_tools.scoring.session import NOT_ASSESSABLE_REASONS, Message, ScoringSession
 from covsev_tools.scoring.training import DEFAULT_MAX_MAE, TRAINING_FILE, TrainingError, TrainingSet, training_requirement
@@ -379,11 +381,15 @@ class ScoringApp:
 def launch(cohort_dir=None, rater: str | None = None, labels_dir=None):
     """The page's widget, or a plain message widget when it cannot start (for notebooks/Voila).
 
+    With ``$COVSEV_ADJUDICATOR`` set, the adjudication page of the cohort instead.
+
     Examples
     --------
     >>> launch("/nowhere").value[:40]
     "<p style='color:#b42318'><b>The scoring "
     """
+    if os.environ.get(ADJUDICATOR_ENV):  # a coordinator's adjudication page, same notebook
+        return launch_adjudication(cohort_dir, None, labels_dir)
     try:
         return ScoringApp(cohort_dir, rater=rater, labels_dir=labels_dir).widget
     except ScoringSetupError as exc:

@@ -64,3 +64,54 @@ def configure_offline_voila(c) -> None:
     """
     os.environ["JUPYTER_PATH"] = offline_env()["JUPYTER_PATH"]
     c.VoilaConfiguration.template = TEMPLATE
+
+
+_PAGE_CELL = ("# covsev page (written by `covsev page`): parameters come from the environment.\n"
+              "from covsev_tools.scoring import launch\n\nlaunch()")
+
+
+def page_command(folder, *, port: int = 8866, ip: str = "127.0.0.1") -> list[str]:
+    """The Voila command line of the offline scoring page, its notebook written into ``folder``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cmd = page_command(tempfile.mkdtemp(), port=9000)
+    >>> cmd[-3:]
+    ['--port=9000', '--Voila.ip=127.0.0.1', '--template=covsev']
+    """
+    import json
+    import sys
+
+    notebook = Path(folder) / "covsev_page.ipynb"
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+            "source": _PAGE_CELL}
+    notebook.write_text(json.dumps({"cells": [cell], "metadata": {"kernelspec": {
+        "display_name": "Python 3", "language": "python", "name": "python3"}}, "nbformat": 4,
+        "nbformat_minor": 5}), encoding="utf-8")
+    return [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+            f"--Voila.ip={ip}", f"--template={TEMPLATE}"]
+
+
+def serve_page(cohort_dir, *, labels_dir=None, rater: str | None = None, adjudicator: str | None = None,
+               port: int = 8866, ip: str = "127.0.0.1") -> int:
+    """Run the scoring (or training, or adjudication) page offline with Voila until interrupted.
+
+    Returns Voila's exit status.
+
+    Examples
+    --------
+    >>> serve_page("cohorts/pilot", labels_dir="labels", rater="rad1")   # doctest: +SKIP
+    """
+    import subprocess
+    import tempfile
+
+    settings = {"COVSEV_COHORT": Path(cohort_dir).resolve(), "COVSEV_RATER": rater,
+                "COVSEV_ADJUDICATOR": adjudicator,
+                "COVSEV_LABELS_DIR": Path(labels_dir).resolve() if labels_dir else None}
+    env = offline_env({**os.environ, **{k: str(v) for k, v in settings.items() if v}})
+    with tempfile.TemporaryDirectory(prefix="covsev-page-") as folder:
+        try:
+            return subprocess.call(page_command(folder, port=port, ip=ip), env=env, cwd=folder)
+        except KeyboardInterrupt:
+            return 130
