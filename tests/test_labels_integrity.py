@@ -275,3 +275,11 @@ def test_integrity_training_flag_is_a_schema_field_and_must_be_boolean(tmp_path)
     saved = store.save({k: v for k, v in record(training=True).items() if k != "record_id"})
     assert store.records() == [saved]
     assert check_record(record(training="yes"), scales=SCALES) == "training = 'yes' must be boolean"
+
+
+def test_integrity_consensus_record_names_its_adjudicator(tmp_path):
+    store = LabelStore(tmp_path, "pilot", scales=SCALES)
+    consensus = {k: v for k, v in record("consensus", adjudicator="dr_x", comment="agreed").items()
+                 if k != "record_id"}
+    assert store.save(consensus)["adjudicator"] == "dr_x" and len(store.records()) == 1
+    assert check_record(record(adjudicator=["x"]), scales=SCALES) == "adjudicator = ['x'] must be string"
