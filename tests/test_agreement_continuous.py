@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
-from covsev_tools.agreement import bland_altman, concordance_ccc, pearson, spearman
+from covsev_tools.agreement import (agreement_report, bland_altman, concordance_ccc, format_markdown,
+                                    pearson, spearman)
 from covsev_tools.agreement.continuous import continuous_xy, normal_quantile_ci
 
 from helpers import result_row, bland_altman_fields
@@ -139,3 +140,56 @@ def test_constant_rater_gives_reasons():
 def test_too_few_pairs_give_reasons():
     fields = continuous_xy([1.0, 2.0], [1.0, np.nan])
     assert fields["pearson"]["value"] is None and fields["bland_altman"]["bias"] is None
+
+
+# Bland & Altman (1986) Lancet i:307-310, Table 1: PEFR (l/min) of 17 subjects, first reading with
+# the Wright and with the mini Wright meter. Published: mean difference -2.1, SD 38.8, limits
+# -2.1 ± 2 × 38.8 = -79.7 to 75.5 (the paper used 2 SD).
+WRIGHT = [494, 395, 516, 434, 476, 557, 413, 442, 650, 433, 417, 656, 267, 478, 178, 423, 427]
+MINI_WRIGHT = [512, 430, 520, 428, 500, 600, 364, 380, 658, 445, 432, 626, 260, 477, 259, 350, 451]
+
+
+def test_bland_altman_reproduces_the_lancet_1986_example():
+    table = pair_table(np.array(WRIGHT, float), np.array(MINI_WRIGHT, float))
+    two_sd = bland_altman(table, multiplier=2.0, loa_ci="approximate")
+    assert round(two_sd.loc["bias", "estimate"], 1) == -2.1
+    assert round(two_sd.loc["bias", "sd"], 1) == 38.8
+    # the paper computed its limits from the rounded mean and SD (-2.1 ± 2 × 38.8)
+    assert two_sd.loc["loa_low", "estimate"] == pytest.approx(-79.7, abs=0.1)
+    assert two_sd.loc["loa_high", "estimate"] == pytest.approx(75.5, abs=0.1)
+    # default: 1.96 SD, the multiplier stated in the result
+    default = bland_altman(table)
+    assert (default.multiplier.iloc[:3] == 1.96).all()
+    d = np.array(WRIGHT, float) - np.array(MINI_WRIGHT, float)
+    assert default.loc["loa_high", "estimate"] == pytest.approx(d.mean() + 1.96 * d.std(ddof=1),
+                                                                abs=1e-12)
+    # approximate limit intervals by hand: SE = s·√(1/n + m²/(2(n-1))), t with n-1 df
+    n, s = d.size, d.std(ddof=1)
+    half = stats.t.ppf(0.975, n - 1) * s * np.sqrt(1 / n + 4 / (2 * (n - 1)))
+    assert (two_sd.loc["loa_low", "ci_low"], two_sd.loc["loa_low", "ci_high"]) == pytest.approx(
+        (d.mean() - 2 * s - half, d.mean() - 2 * s + half), abs=1e-9)
+
+
+def test_proportional_bias_is_the_ols_slope_of_difference_on_mean():
+    import statsmodels.api as sm
+
+    x, y = np.array(WRIGHT, float), np.array(MINI_WRIGHT, float)
+    fit = sm.OLS(x - y, sm.add_constant((x + y) / 2)).fit()
+    row = bland_altman(pair_table(x, y), confidence=0.9).loc["proportional_bias"]
+    assert row.estimate == pytest.approx(fit.params[1], abs=1e-12)
+    assert (row.ci_low, row.ci_high) == pytest.approx(tuple(fit.conf_int(0.1)[1]), abs=1e-9)
+    assert row.pval == pytest.approx(fit.pvalues[1], abs=1e-12)
+    assert row.intercept == pytest.approx(fit.params[0], abs=1e-9)
+
+
+def test_multiplier_is_stated_in_the_report_methods_and_tables():
+    rng = np.random.default_rng(2)
+    x = np.round(rng.uniform(0, 8, 30))
+    table = pair_table(x, np.clip(x + rng.integers(-1, 2, 30), 0, 8))
+    report = agreement_report(table, n_boot=0, multiplier=2.0)
+    assert report["method"]["bland_altman"]["multiplier"] == 2.0
+    assert report["pairs"][0]["bland_altman"]["multiplier"] == 2.0
+    assert "bias ± 2 SD" in format_markdown(report)
+    assert "bias ± 1.96 SD" in format_markdown(agreement_report(table, n_boot=0))
+    slope = report["pairs"][0]["bland_altman"]["proportional_bias"]
+    assert slope["slope_ci95"][0] < slope["slope"] < slope["slope_ci95"][1]
