@@ -74,6 +74,8 @@ def test_adjudication_side_by_side_and_consensus_record_with_history(study):
     cohort, labels, cases = study["cohort"], study["labels"], study["cases"]
     wide = side_by_side(cohort, cases[1], labels)
     assert list(wide.index) == ["rad1", "rad2"]
+    assert list(wide.columns) == ["extent right", "extent left", "extent total", "opacity right", "opacity left",
+                                  "opacity total", "not_assessable", "comment"]
     assert wide.loc["rad1", "extent right"] == 1 and wide.loc["rad2", "extent right"] == 3
     assert wide.loc["rad2", "extent total"] == 5 and not wide["not_assessable"].any()
     adj = Adjudication(cohort, "senior1", labels)

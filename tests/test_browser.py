@@ -330,3 +330,127 @@ def test_browser_page_loads_nothing_from_outside_and_ends_cleanly(voila_short):
     assert end["imgVisible"] is False and end["liveSave"] == 0 and end["broken"] == 0
     assert "nothing left to save" in end["text"] and "2 saved, 0 marked not assessable" in end["text"]
     assert len(records(voila_short["file"])) == 2
+
+
+@pytest.fixture
+def voila_training(tmp_path):
+    """Voila on a 2-case training set (extent reference per lung, opacity total only)."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from covsev_tools.scoring.training import build_training_set
+
+    images = tmp_path / "train_images"
+    images.mkdir()
+    for i in range(2):
+        Image.fromarray((np.random.default_rng(i).random((40, 40)) * 255).astype("uint8")).save(images / f"t{i}.png")
+    reference = pd.DataFrame({"filename": ["t0.png", "t1.png"], "extent_right": [3, 3], "extent_left": [1, 1],
+                              "opacity_total": [2.5, 2.5]})
+    training = build_training_set(images, reference, "webtrain", tmp_path / "webtrain", progress=False)
+    labels = tmp_path / "labels"
+    proc, log, url = serve_voila(tmp_path, {"COVSEV_COHORT": training.cohort.dir, "COVSEV_LABELS_DIR": labels,
+                                            "COVSEV_RATER": "trainee"}, name="training")
+    try:
+        wait_for_http(url, proc)
+        yield {"url": url, "file": labels / "_training" / "webtrain" / "trainee.jsonl"}
+    finally:
+        stop_server(proc, log)
+
+
+def test_browser_training_feedback_beside_reference_then_summary(voila_training):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            attempted = block_outside(context)
+            page = context.new_page()
+            page.goto(voila_training["url"], timeout=90_000)
+            wait_case(page, 1, of=2)
+            page.get_by_text("TRAINING ROUND", exact=False).first.wait_for()
+            for key in ["2", "1", "1", "1", "Enter"]:  # extent 2/1 (reference 3/1), opacity 1/1
+                page.keyboard.press(key)
+            page.get_by_text("Your scores and the reference").wait_for()
+            feedback = page.locator(".covsev-feedback").inner_text()
+            wait_case(page, 1, of=2)  # still on the case while the reference is shown
+            page.get_by_role("button", name="Next case (Enter)").wait_for()
+            page.keyboard.press("Enter")
+            wait_case(page, 2, of=2)
+            for key in ["3", "1", "1", "2", "Enter"]:
+                page.keyboard.press(key)
+            page.get_by_text("Your scores and the reference").wait_for()
+            page.keyboard.press("Enter")
+            page.get_by_text("Training summary").wait_for()
+            summary = page.locator(".covsev-end").inner_text()
+        finally:
+            browser.close()
+    assert attempted == []
+    rows = [line.split("\t") for line in feedback.splitlines() if "\t" in line]
+    assert ["Geographic extent", "Right lung", "2", "3", "-1"] in rows
+    assert ["Geographic extent", "Left lung", "1", "1", "0"] in rows
+    assert ["Opacity", "Total", "2", "2.5", "-0.5"] in rows
+    assert "No involvement" in feedback  # the scale definitions are shown with the feedback
+    assert "Furthest from the reference: Case 1 (off by 1.5)" in summary
+    summary_rows = [line.split("\t") for line in summary.splitlines() if "\t" in line]
+    assert ["extent", "right", "0.50", "2"] in summary_rows and ["opacity", "total", "0.50", "2"] in summary_rows
+    assert len(records(voila_training["file"])) == 2
+
+
+@pytest.fixture
+def voila_adjudication(tmp_path):
+    """Voila's adjudication page on a 3-case cohort where two raters disagree on one case."""
+    from covsev_tools.scoring.session import ScoringSession
+
+    cohort = make_cohort(tmp_path, n=3, name="adjweb")
+    labels = tmp_path / "labels"
+    target = sorted(cohort.case_ids)[0]
+    for rater, far in (("rad1", 0), ("rad2", 3)):
+        session = ScoringSession.open(cohort.dir, rater, labels)
+        while not session.at_end:
+            for value in ((far if session.case_id == target else 0), 0, 0, 0):
+                session.type_digit(value)
+            session.advance()
+    proc, log, url = serve_voila(tmp_path, {"COVSEV_COHORT": cohort.dir, "COVSEV_LABELS_DIR": labels,
+                                            "COVSEV_ADJUDICATOR": "chief"}, name="adjudication")
+    try:
+        wait_for_http(url, proc)
+        yield {"url": url, "file": labels / "adjweb" / "consensus.jsonl", "case": target}
+    finally:
+        stop_server(proc, log)
+
+
+def test_browser_adjudication_page_side_by_side_and_consensus(voila_adjudication):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            attempted = block_outside(context)
+            page = context.new_page()
+            page.goto(voila_adjudication["url"], timeout=90_000)
+            page.get_by_text("Discordant case 1 of 1").wait_for(timeout=60_000)
+            banner = page.locator(".covsev-banner-adjudication").inner_text()
+            table = page.locator(".covsev-table").first.inner_text()
+            page.wait_for_function("document.querySelector('.covsev-viewer-img').naturalWidth > 0")
+            for scale, component, value in [("extent", "right", 2), ("extent", "left", 0),
+                                            ("opacity", "right", 0), ("opacity", "left", 0)]:
+                button(page, scale, component, value).click()
+            page.get_by_role("button", name="Save consensus").click()
+            page.get_by_text("needs a reason").wait_for()
+            page.get_by_placeholder("Reason for the consensus (required)").fill("mid-zone opacity on review")
+            page.get_by_role("button", name="Save consensus").click()
+            page.get_by_text("✓ Consensus saved").wait_for()
+        finally:
+            browser.close()
+    assert attempted == []
+    assert "NOT BLIND" in banner
+    rows = [line.split("\t") for line in table.splitlines() if "\t" in line]
+    assert rows[0][:4] == ["rater", "extent right", "extent left", "extent total"]
+    assert rows[1][:4] == ["rad1", "0", "0", "0"] and rows[2][:4] == ["rad2", "3", "0", "3"]
+    [record] = records(voila_adjudication["file"])
+    assert record["rater"] == "consensus" and record["adjudicator"] == "chief"
+    assert record["case_id"] == voila_adjudication["case"] and record["comment"] == "mid-zone opacity on review"
+    assert record["scales"]["extent"] == {"version": "1", "scores": {"right": 2, "left": 0}, "total": 2}

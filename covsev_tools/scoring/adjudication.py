@@ -135,6 +135,8 @@ def side_by_side(cohort, case_id: str, labels_dir=None):
     case = frame[frame["case_id"] == case_id]
     wide = case.pivot_table(index="rater", columns=["scale", "component"], values="score", aggfunc="first",
                             dropna=False)
+    page_order = [(s.name, key) for s in cohort.scales for key in (*s.component_keys, "total")]
+    wide = wide[[c for c in page_order if c in wide.columns]]  # right before left, as on the page
     wide.columns = [f"{scale} {component}" for scale, component in wide.columns]
     extra = case.groupby("rater")[["not_assessable", "comment"]].first()
     return wide.join(extra, how="outer")
