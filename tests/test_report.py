@@ -9,17 +9,19 @@ import pytest
 
 from covsev_tools import agreement
 from covsev_tools.cli import main
-from covsev_tools.validation.inputs import load_inputs
-from covsev_tools.report.build import build_report, software_versions
+from covsev_tools.validation import load_inputs
+from covsev_tools.report.build import build_report
+from covsev_tools.report.methods import software_versions
 from covsev_tools.datasets.simulate import published_labels_path, simulate_cohort
 from covsev_tools.report.tables import fmt_ci, to_latex
 from covsev_tools.validation.validate import complete_panel, to_long
 
 from helpers import result_row, result_rows
 
-SECTIONS = ("1. Study", "2. Model vs reference", "3. The model as one more rater",
-            "4. External validation", "5. Intra-rater reliability",
-            "6. Subgroups and longitudinal change", "7. Methods", "8. Software")
+SECTIONS = ("1. Study", "2. Inter-rater agreement", "3. Model vs reference",
+            "4. The model as one more rater", "5. External validation",
+            "6. Intra-rater reliability", "7. Subgroups and longitudinal change", "8. Methods",
+            "9. Software")
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,8 @@ def test_html_is_self_contained_with_every_section(report):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
     assert "<link" not in page and "<script" not in page and "@import" not in page
     figures = sorted(p.stem for p in (report / "figures").glob("*.png"))
-    assert figures == ["agreement_heatmap", "bland_altman", "longitudinal", "per_rater_error",
-                       "prediction_vs_reference"]
+    assert figures == ["agreement_heatmap", "bland_altman", "inter_rater_kappa", "longitudinal",
+                       "per_rater_error", "prediction_vs_reference"]
     assert page.count('src="data:image/png;base64,') == len(figures)
     for section in SECTIONS:
         assert section in page
@@ -98,7 +100,7 @@ def test_reference_only_report_says_why_sections_are_missing(tmp_path):
     sim = simulate_cohort(seed=0)
     sim.predictions.drop(columns="case_id").to_csv(tmp_path / "p.csv", index=False)
     page = build_report(published_labels_path(), tmp_path / "p.csv", tmp_path / "out",
-                        metadata=published_labels_path("metadata.csv"), n_boot=50).read_text()
+                        metadata=published_labels_path("metadata.csv"), n_boot=50).html.read_text()
     assert "Individual ratings are not available" in page
     assert "individual ratings not available (reference-only input)" in page
     assert "Longitudinal: change in prediction" in page  # real patients/offsets of the metadata
@@ -128,7 +130,10 @@ def test_cli_report_on_a_cohort_folder(cohort, tmp_path, capsys):
     (["--cohort", "{tmp}/nope"], "no such folder"),
     (["--ratings", "{cohort}/ratings.csv"], "give --cohort DIR, or both --ratings CSV and --predictions CSV"),
     (["--cohort", "{cohort}", "--bootstrap", "-1"], "--bootstrap -1: must be 0 or more"),
-    (["--cohort", "{cohort}", "--subgroup", "scanner"], "subgroup column(s) not in the metadata: scanner"),
+    (["--cohort", "{cohort}", "--subgroup", "scanner"],
+     "subgroup column 'scanner' not in the metadata (available: filename, patientid, offset, sex, age, view, site)"),
+    (["--cohort", "{cohort}", "--cluster-col", "patient"],
+     "cluster column 'patient' not found in the metadata (available: filename, patientid, offset"),
     (["--cohort", "{cohort}", "--predictions", "{tmp}/missing.csv"], "no predictions"),
 ])
 def test_cli_report_usage_errors_exit_2(argv, message, cohort, tmp_path, capsys):

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from covsev_tools import agreement
-from covsev_tools.validation.inputs import (InputError, ValidationInputs, load_inputs, reference_scores,
-                                    tidy_ratings)
+from covsev_tools.validation.inputs import InputError, ValidationInputs, tidy_ratings
+from covsev_tools.validation.reference import reference_scores
+from covsev_tools.validation.study import load_inputs
 from covsev_tools.datasets.simulate import simulate_cohort
 from covsev_tools.validation.validate import (calibration, complete_panel, leave_one_rater_out,
                                      longitudinal_pairs, model_summary_mae, model_vs_reference,

@@ -79,8 +79,8 @@ def _with_real_predictions(simulated, real):
 
 
 def run(args: argparse.Namespace) -> int:
-    from covsev_tools.report.build import build_report
-    from covsev_tools.datasets.simulate import load_published_labels, published_labels_path, simulate_cohort
+    from covsev_tools.datasets import load_published_labels, published_labels_path, simulate_cohort
+    from covsev_tools.report import build_report
 
     start = time.perf_counter()
     if args.bootstrap < 0:
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                           title="covsev demo: model vs the published mean scores",
                           context=f"Reference: the published mean of 3 expert raters per image "
                                   f"(Cohen et al. 2020, CC BY-SA). Predictions: {source}.")
-    _print_summary(main, second, time.perf_counter() - start)
+    _print_summary(main.html, second.html, time.perf_counter() - start)
     return 0
 
 

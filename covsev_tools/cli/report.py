@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from covsev_tools.errors import CovsevError
@@ -30,8 +32,15 @@ def register(subparsers) -> None:
     parser.add_argument("--labels-dir", type=Path, metavar="DIR",
                         help="label store root when ratings are exported from it (default labels/)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--reference", choices=("mean", "median"), default="mean",
-                        help="consensus of the raters used as reference (default mean)")
+    parser.add_argument("--reference", choices=("mean", "median", "consensus"), default="mean",
+                        help="reference standard: the raters' mean or median, or the "
+                             "adjudicator's consensus records (rater 'consensus', from `covsev "
+                             "adjudicate`; cases not adjudicated keep the raters' mean); "
+                             "default mean")
+    parser.add_argument("--cluster-col", metavar="NAME",
+                        help="metadata column of the patient: every bootstrap resamples patients "
+                             "with all their images (default patient_id or patientid when "
+                             "present; 'none' resamples images)")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap resamples of cases for the CIs (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -41,65 +50,36 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def resolve_inputs(args: argparse.Namespace) -> dict:
-    """Paths of ratings, predictions, key and metadata from the arguments and the cohort folder.
-
-    Raises
-    ------
-    CovsevError
-        When a needed file is neither given nor found in the cohort folder.
-    """
-    cohort = args.cohort
-    if cohort is not None and not cohort.is_dir():
-        raise CovsevError(f"--cohort {cohort}: no such folder")
-    if cohort is None and (args.ratings is None or args.predictions is None):
-        raise CovsevError("give --cohort DIR, or both --ratings CSV and --predictions CSV")
-    key = cohort / "key.csv" if cohort is not None and (cohort / "key.csv").is_file() else None
-    ratings = args.ratings or _cohort_ratings(cohort, args)
-    predictions = args.predictions or cohort / "predictions.csv"
-    if not predictions.is_file():
-        raise CovsevError(f"{predictions}: no predictions (run `covsev predict` on the cohort or "
-                          f"pass --predictions CSV)")
-    return {"ratings": ratings, "predictions": predictions, "key": key, "metadata": args.metadata}
-
-
-def _cohort_ratings(cohort: Path, args) -> Path:
-    """``<cohort>/ratings.csv``, else a fresh export of the label store into ``--out``."""
-    if (cohort / "ratings.csv").is_file():
-        return cohort / "ratings.csv"
-    try:
-        from covsev_tools.cohort.cohort import Cohort
-        from covsev_tools.labels import ratings_export, write_ratings_csv
-    except ImportError as exc:
-        raise CovsevError(f"{cohort} has no ratings.csv; pass --ratings CSV ({exc})") from exc
-    try:
-        frame = ratings_export(Cohort.load(cohort), args.labels_dir)
-    except (OSError, ValueError) as exc:
-        raise CovsevError(f"{cohort}: cannot export ratings from the label store ({exc}); "
-                          f"pass --ratings CSV") from exc
-    for warning in frame.attrs.get("warnings", []):  # label records left out: file, line, reason
-        print(f"warning: {warning}", file=sys.stderr)
-    if frame.empty:
-        raise CovsevError(f"{cohort}: the label store has no ratings for this cohort")
-    path = args.out / "ratings.csv"
-    write_ratings_csv(frame, path)
-    return path
+def command_line(args: argparse.Namespace) -> str:
+    """The command as it could be typed again, for the report's methods section."""
+    parts = ["covsev", "report"]
+    for option in ("cohort", "ratings", "predictions", "metadata", "labels_dir", "out",
+                   "reference", "cluster_col", "bootstrap", "seed"):
+        value = getattr(args, option)
+        if value is not None:
+            parts += [f"--{option.replace('_', '-')}", str(value)]
+    for column in args.subgroup or ():
+        parts += ["--subgroup", column]
+    return shlex.join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
-    from covsev_tools.validation.inputs import InputError
-    from covsev_tools.report.build import build_report
+    from covsev_tools.report import build_report
 
     if args.bootstrap < 0:
         raise CovsevError(f"--bootstrap {args.bootstrap}: must be 0 or more")
-    args.out.mkdir(parents=True, exist_ok=True)
-    paths = resolve_inputs(args)
-    try:
-        report = build_report(paths["ratings"], paths["predictions"], args.out,
-                              metadata=paths["metadata"], key=paths["key"],
-                              reference=args.reference, n_boot=args.bootstrap, seed=args.seed,
-                              subgroup_by=args.subgroup, title=args.title)
-    except (InputError, KeyError) as exc:
-        raise CovsevError(str(exc).strip("'\"")) from exc
-    print(f"report: {report}")
+    if args.cohort is None and (args.ratings is None or args.predictions is None):
+        raise CovsevError("give --cohort DIR, or both --ratings CSV and --predictions CSV")
+    cluster = None if args.cluster_col == "none" else (args.cluster_col or "auto")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        report = build_report(args.ratings, args.predictions, args.out, cohort=args.cohort,
+                              metadata=args.metadata, labels_dir=args.labels_dir,
+                              reference=args.reference, cluster_col=cluster,
+                              n_boot=args.bootstrap, seed=args.seed, subgroup_by=args.subgroup,
+                              title=args.title, command=command_line(args))
+    for warning in caught:  # e.g. label records left out of the export: file, line, reason
+        if issubclass(warning.category, UserWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+    print(f"report: {report.html}")
     return 0

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covsev_tools.model.predictor import PATHOLOGIES, paper_mapping
+from covsev_tools.model.mapping import paper_mapping
+from covsev_tools.model.outputs import PATHOLOGIES
+from covsev_tools.scales import builtin_scales
 from covsev_tools.validation.inputs import PREDICTION_COLUMNS
 
 #: Published linear mapping (slope, intercept) of the DenseNet "Lung Opacity" output, per scale.
@@ -28,8 +30,8 @@ PUBLISHED_MAPPING = {scale: (paper_mapping().targets[column]["coef"][0],
                              paper_mapping().targets[column]["intercept"])
                      for scale, column in PREDICTION_COLUMNS.items()}
 
-#: Per-lung maximum of each built-in two-lung scale.
-LUNG_MAX = {"extent": 4, "opacity": 3}
+#: Per-lung maximum of each two-lung scale the model predicts (from the scale definitions).
+LUNG_MAX = {scale: max(builtin_scales()[scale].values) for scale in PREDICTION_COLUMNS}
 
 #: Metadata columns the simulator writes (and the ratings export carries).
 METADATA_COLUMNS = ("patientid", "offset", "sex", "age", "view", "site")

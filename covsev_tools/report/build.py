@@ -1,6 +1,7 @@
 """The validation report: tables (CSV, Markdown, LaTeX), figures (PNG, PDF), one HTML file.
 
-:func:`build_report` runs :func:`covsev_tools.validation.validate.validate` on the inputs and writes::
+:func:`build_report` reads a study's inputs (a cohort folder and its label store, or explicit
+files), runs :func:`covsev_tools.validation.validate` and writes::
 
     <out>/report.html          self-contained (figures embedded as base64, no external URL)
     <out>/tables/<name>.csv    raw numbers (estimate, ci_low, ci_high, ...)
@@ -10,156 +11,54 @@
     <out>/figures/<name>.png, <name>.pdf
     <out>/summary.json         key numbers and sentences, for scripts
 
-Examples
---------
->>> from covsev_tools.report.build import build_report                         # doctest: +SKIP
->>> build_report("ratings.csv", "predictions.csv", out_dir="report/")     # doctest: +SKIP
+``covsev report`` and notebook 03 both call :func:`build_report`.
 """
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import json
-from importlib import metadata as importlib_metadata
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from covsev_tools.files import write_text_atomic
 from covsev_tools.report import figures
-from covsev_tools.validation.inputs import load_inputs, scale_range
-from covsev_tools.report.tables import Table, fmt, fmt_ci, write_combined, write_table
-from covsev_tools.validation.validate import ValidationResult, paired_scores, validate
+from covsev_tools.report.methods import methods_text, scale_text, software_versions, study_facts
+from covsev_tools.report.sections import report_tables
+from covsev_tools.report.tables import Table, write_combined, write_table
+from covsev_tools.validation import ValidationResult, load_study, validate
+from covsev_tools.validation.inputs import scale_range
+from covsev_tools.validation.validate import paired_scores
 
-#: Packages whose versions the report states (torch/torchxrayvision when installed).
-VERSIONED = ("covsev", "numpy", "pandas", "scipy", "statsmodels", "pingouin", "matplotlib",
-             "torch", "torchxrayvision")
-
-SCALE_TEXT = {
-    "extent": "Geographic extent: per lung 0–4 (0 none, 1 <25%, 2 25–50%, 3 50–75%, 4 >75% "
-              "involvement), total 0–8.",
-    "opacity": "Opacity: per lung 0–3 (0 none, 1 ground glass, 2 consolidation, 3 white-out), "
-               "total 0–6.",
-}
+__all__ = ["Report", "build_report", "render_html", "report_figures", "summary", "write_report"]
 
 
-def software_versions() -> dict:
-    """Installed version of each package in ``VERSIONED`` ("not installed" when absent)."""
-    out = {}
-    for name in VERSIONED:
-        try:
-            out[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+@dataclass
+class Report:
+    """A written report: where it is and what it holds.
 
+    Attributes
+    ----------
+    html : Path
+        ``<out_dir>/report.html``.
+    result : ValidationResult
+        The numbers, sentences and notes the report shows.
+    tables : list of Table
+    figures : list of dict
+        ``name, caption, paths`` of each figure.
+    """
 
-# --------------------------------------------------------------------------- tables
+    html: Path
+    result: ValidationResult
+    tables: list
+    figures: list
 
-def _ci(row, prefix: str = "") -> str:
-    """``estimate, ci_low, ci_high`` of a row, or ``<prefix>, <prefix>_ci_low, <prefix>_ci_high``."""
-    if not prefix:
-        return fmt_ci(row["estimate"], row["ci_low"], row["ci_high"])
-    return fmt_ci(row[prefix], row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"])
-
-
-_REFERENCE_WORDS = {"mean": "mean of the raters", "median": "median of the raters",
-                    "published": "published consensus (mean of 3 raters)"}
-
-
-def report_tables(result: ValidationResult) -> list[Table]:
-    """Every non-empty table of the result, formatted for a paper."""
-    t = result.tables
-    builders = [
-        ("reference", "Reference scores ({method}) per scale and lung", _fmt_reference),
-        ("model_vs_reference", "Model vs reference: estimate (95% bootstrap CI)", _fmt_by_statistic),
-        ("calibration", "Calibration of the mapping on this cohort: reference = intercept + "
-                        "slope × prediction (95% CI)", _fmt_by_statistic),
-        ("model_as_rater", "Leave-one-rater-out: MAE against the consensus of the other raters "
-                           "(95% bootstrap CI); difference = model − rater (paired)", _fmt_loro),
-        ("icc", "ICC among the raters, with and without the model (95% CI)", _fmt_icc),
-        ("external_validation", "External validation: the published mapping as is vs a mapping "
-                                "refitted on this cohort, scored out of fold (95% bootstrap CI)",
-         _fmt_external),
-        ("external_mapping", "Mapping of the raw Lung Opacity output x: score = slope × x + "
-                             "intercept, published vs refitted on this cohort", _fmt_mapping),
-        ("intra_rater", "Intra-rater reliability from hidden repeat readings", _fmt_intra),
-        ("subgroups", "Model vs reference by subgroup (MAE with 95% bootstrap CI)", _fmt_subgroups),
-        ("longitudinal", "Longitudinal: change in prediction vs change in reference between "
-                         "consecutive images of a patient (95% CI)", _fmt_by_statistic),
-    ]
-    out = []
-    for name, caption, formatter in builders:
-        raw = t.get(name)
-        if raw is None or not len(raw):
-            continue
-        caption = caption.format(method=_REFERENCE_WORDS[result.inputs.reference_method])
-        out.append(Table(name, caption, raw, formatter(raw)))
-    return out
-
-
-def _fmt_reference(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "Scale": raw["scale"], "Component": raw["component"], "Cases": raw["n_cases"],
-        "Raters per case": [fmt(v, 0) for v in raw["raters_per_case"]],
-        "Mean (SD)": [f"{fmt(m)} ({fmt(s)})" for m, s in zip(raw["mean"], raw["sd"])],
-        "Median [IQR]": [f"{fmt(m)} [{fmt(a)}–{fmt(b)}]" for m, a, b in
-                         zip(raw["median"], raw["q1"], raw["q3"])],
-        "Range": [f"{fmt(a)}–{fmt(b)}" for a, b in zip(raw["min"], raw["max"])]})
-
-
-def _fmt_by_statistic(raw: pd.DataFrame) -> pd.DataFrame:
-    """Rows: statistic; columns: one per scale (plus n)."""
-    cells = raw.assign(text=[_ci(r) for _, r in raw.iterrows()])
-    wide = cells.pivot_table(index="statistic", columns="scale", values="text", aggfunc="first",
-                             sort=False)
-    wide = wide.reindex(list(dict.fromkeys(raw["statistic"])))
-    wide.columns.name = None
-    wide.columns = [f"{c} (n={int(raw[raw['scale'] == c]['n'].max())})" for c in wide.columns]
-    return wide.fillna("–").reset_index().rename(columns={"statistic": "Statistic"})
-
-
-def _fmt_loro(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "Scale": raw["scale"], "Left-out rater": raw["rater"], "n": raw["n"],
-        "Rater MAE": [_ci(r, "rater_mae") for _, r in raw.iterrows()],
-        "Model MAE": [_ci(r, "model_mae") for _, r in raw.iterrows()],
-        "Model − rater": [_ci(r, "difference") for _, r in raw.iterrows()]})
-
-
-def _fmt_icc(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Scale": raw["scale"], "Panel": raw["panel"], "Form": raw["form"],
-                         "ICC (95% CI)": [_ci(r) for _, r in raw.iterrows()],
-                         "Cases": raw["n"], "Raters": raw["k"]})
-
-
-def _fmt_external(raw: pd.DataFrame) -> pd.DataFrame:
-    cells = raw.assign(text=[_ci(r) for _, r in raw.iterrows()])
-    wide = cells.pivot_table(index=["scale", "mapping"], columns="statistic", values="text",
-                             aggfunc="first", sort=False).reset_index()
-    wide.columns.name = None
-    return wide.fillna("–").rename(columns={"scale": "Scale", "mapping": "Mapping"})
-
-
-def _fmt_mapping(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Scale": raw["scale"], "Mapping": raw["mapping"],
-                         "Slope": [fmt(v, 3) for v in raw["slope"]],
-                         "Intercept": [fmt(v, 3) for v in raw["intercept"]],
-                         "Images": raw["n"], "Fitted on": raw["groups"]})
-
-
-def _fmt_intra(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Scale": raw["scale"], "Rater": raw["rater"], "Pairs": raw["n_pairs"],
-                         "ICC(A,1) (95% CI)": [_ci(r, "icc") for _, r in raw.iterrows()],
-                         "Weighted κ": [fmt(v) for v in raw["weighted_kappa"]],
-                         "MAE": [fmt(v) for v in raw["mae"]]})
-
-
-def _fmt_subgroups(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Scale": raw["scale"], "Variable": raw["variable"], "Level": raw["level"],
-                         "n": raw["n"],
-                         "MAE (95% CI)": [_ci(r, "mae") for _, r in raw.iterrows()],
-                         "Bias": [fmt(v) for v in raw["bias"]], "CCC": [fmt(v) for v in raw["ccc"]]})
+    @property
+    def out_dir(self) -> Path:
+        """The report folder."""
+        return self.html.parent
 
 
 # --------------------------------------------------------------------------- figures
@@ -178,6 +77,10 @@ def report_figures(result: ValidationResult, out_dir: Path) -> list[dict]:
              ("bland_altman", "Bland-Altman plot: prediction − reference against their mean, with "
               "the bias and the 95% limits of agreement.",
               lambda: figures.bland_altman(pairs, limits))]
+    if result.extras.get("kappa_matrices"):
+        specs.append(("inter_rater_kappa", "Quadratic-weighted Cohen's κ between every pair of "
+                      "raters on the scale totals (higher is closer; 1 on the diagonal).",
+                      lambda: figures.agreement_heatmap(result.extras["kappa_matrices"], "weighted κ")))
     if result.extras.get("pairwise"):
         specs.append(("agreement_heatmap", "Mean absolute difference between every pair of raters "
                       "and the model (lower is closer).",
@@ -218,71 +121,25 @@ def render_html(result: ValidationResult, tables: list[Table], figs: list[dict],
         study=study_facts(result), sentences=result.sentences, notes=result.notes,
         tables={t.name: {"caption": t.caption, "html": _html_table(t)} for t in tables},
         figures={f["name"]: f for f in figs}, versions=software_versions(),
-        settings=result.settings, scale_text=SCALE_TEXT, methods=methods_text(result))
-
-
-def study_facts(result: ValidationResult) -> dict:
-    """Cohort size, raters, scales and inputs for the report's first section."""
-    inputs = result.inputs
-    cases = set(inputs.reference["case"])
-    predicted = cases & set(inputs.predictions.index)
-    facts = {"n_cases": len(cases), "n_predicted": len(predicted), "raters": inputs.raters,
-             "n_raters": len(inputs.raters), "scales": inputs.scales,
-             "reference": _REFERENCE_WORDS[inputs.reference_method], "sources": inputs.sources,
-             "n_patients": None, "n_repeats": 0, "n_repeat_cases": 0}
-    if "patientid" in inputs.metadata.columns:
-        facts["n_patients"] = int(inputs.metadata["patientid"].reindex(list(cases)).nunique())
-    if inputs.ratings is not None:
-        rep = inputs.ratings[inputs.ratings["is_repeat"]]
-        facts["n_repeats"] = int(rep[["display_id", "rater"]].drop_duplicates().shape[0])
-        facts["n_repeat_cases"] = int(rep["case"].nunique())
-    return facts
-
-
-def methods_text(result: ValidationResult) -> list[str]:
-    """The methods paragraph, one sentence per item, with this run's settings."""
-    s = result.settings
-    ref = {"mean": "the mean of the raters' first readings", "median": "the median of the "
-           "raters' first readings", "published": "the published consensus score (mean of 3 "
-           "raters, Cohen et al. 2020)"}[s["reference"]]
-    return [
-        f"Reference score per case: {ref}, per scale total (and per lung when rated). The model "
-        "predicts scale totals, so it is compared with the reference totals.",
-        "Model vs reference: MAE, RMSE, Pearson r, Spearman ρ, Lin's concordance correlation "
-        "coefficient (CCC) and Bland-Altman bias with 95% limits of agreement; point estimates "
-        "from covsev_tools.agreement.",
-        f"95% CIs: percentile bootstrap over cases ({s['n_boot']} resamples, seed {s['seed']}); "
-        "ICC intervals are the exact F intervals of McGraw & Wong (1996).",
-        "Calibration: ordinary least squares of the reference on the prediction (slope 1 and "
-        "intercept 0 mean perfectly calibrated); standard errors cluster-robust by patient when "
-        "patient IDs are known.",
-        "Model as one more rater: each rater and the model against the consensus of the other "
-        "raters (leave-one-rater-out), with a paired bootstrap CI of the difference in MAE "
-        "(model − rater, same resampled cases); ICC(A,1) and ICC(A,k) with and without the model.",
-        "External validation: the published mapping as is, against an ordinary least squares "
-        "refit of the reference on the raw Lung Opacity output scored out of fold (5-fold "
-        "cross-validation grouped by patient, 10 repeats, out-of-fold predictions averaged; "
-        "covsev_tools.model.refit), with a paired bootstrap CI of the difference in MAE.",
-        "Intra-rater reliability: first vs hidden repeat reading of the same case by the same "
-        "rater (ICC(A,1), quadratic-weighted κ, MAE).",
-        "Subgroups: the same statistics within each level of a metadata column (view, site, sex "
-        "by default).",
-        "Longitudinal: change between consecutive images of a patient (by days since first "
-        "image), prediction vs reference: Pearson r of the changes, MAE of the change, and the "
-        "fraction of pairs whose direction agrees among pairs whose reference changed.",
-    ]
+        settings=result.settings, scale_text={s: scale_text(s) for s in result.inputs.scales},
+        methods=methods_text(result))
 
 
 # --------------------------------------------------------------------------- entry point
 
 def write_report(result: ValidationResult, out_dir: str | Path,
-                 title: str = "Severity model validation report") -> Path:
+                 title: str = "Severity model validation report") -> Report:
     """Write tables, figures, summary.json and report.html for a validation result.
 
-    Returns
-    -------
-    Path
-        The ``report.html`` file.
+    Examples
+    --------
+    >>> from covsev_tools.validation import load_inputs, validate
+    >>> from covsev_tools.datasets import simulate_cohort
+    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
+    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
+    ...                               key_path=folder / "key.csv"), n_boot=0)
+    >>> write_report(result, getfixture("tmp_path") / "r").html.name
+    'report.html'
     """
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
@@ -292,59 +149,94 @@ def write_report(result: ValidationResult, out_dir: str | Path,
     write_combined(tables, out / "tables")
     figs = report_figures(result, out / "figures")
     page = render_html(result, tables, figs, title)
-    (out / "report.html").write_text(page, encoding="utf-8")
-    (out / "summary.json").write_text(json.dumps(summary(result), indent=2, default=_json) + "\n")
-    return out / "report.html"
+    write_text_atomic(out / "summary.json", json.dumps(summary(result), indent=2, default=_json) + "\n")
+    html = write_text_atomic(out / "report.html", page)
+    return Report(Path(html), result, tables, figs)
 
 
 def summary(result: ValidationResult) -> dict:
-    """Key numbers for scripts: model vs reference, the model-vs-raters sentence, settings."""
+    """Key numbers for scripts: model vs reference, the model-vs-raters sentence, settings.
+
+    Examples
+    --------
+    >>> from covsev_tools.validation import load_inputs, validate
+    >>> from covsev_tools.datasets import simulate_cohort
+    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
+    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
+    ...                               key_path=folder / "key.csv"), n_boot=0)
+    >>> sorted(summary(result))[:3]
+    ['inter_rater', 'model_summary', 'model_vs_reference']
+    """
     mvr = result.tables["model_vs_reference"]
+    inter = result.tables.get("inter_rater")
     return {"settings": result.settings, "study": study_facts(result),
             "sentences": result.sentences, "notes": result.notes,
             "model_vs_reference": mvr.to_dict(orient="records"),
+            "inter_rater": [] if inter is None else inter.to_dict(orient="records"),
             "model_summary": result.extras.get("model_summary", {})}
 
 
 def _json(value):
-    """numpy scalars as numbers; anything else (paths, ...) as text."""
+    """numpy scalars as numbers, NaN as null; anything else (paths, ...) as text."""
     if isinstance(value, (np.integer, np.floating)):
-        return value.item()
+        value = value.item()
+        return None if isinstance(value, float) and not np.isfinite(value) else value
     return str(value)
 
 
-def build_report(ratings, predictions, out_dir, *, metadata=None, key=None, reference="mean",
+def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, metadata=None,
+                 key=None, labels_dir=None, reference: str = "mean", cluster_col="auto",
                  n_boot: int = 1000, seed: int = 0, subgroup_by=None,
-                 title: str = "Severity model validation report", context: str | None = None) -> Path:
-    """Read the inputs, validate and write the report (what ``covsev report`` runs).
+                 title: str = "Severity model validation report", context: str | None = None,
+                 command: str | None = None) -> Report:
+    """Read a study's inputs, validate and write the report (what ``covsev report`` runs).
 
     Parameters
     ----------
-    ratings : path
-        Ratings export, or a reference-only table such as the published means.
-    predictions : path
-        Predictions CSV.
+    ratings : path, optional
+        Ratings export, or a reference-only table such as the published means; default: the
+        cohort's ``ratings.csv``, else an export of its label store written to ``out_dir``.
+    predictions : path, optional
+        Predictions CSV; default ``<cohort>/predictions.csv``.
     out_dir : path
+        Report folder.
+    cohort : path, optional
+        Cohort folder (``key.csv``, ``ratings.csv``, ``predictions.csv``).
     metadata, key : path, optional
-        Metadata CSV; the cohort's ``key.csv``.
-    reference : {"mean", "median"}
+        Metadata CSV; the cohort's ``key.csv`` (found in ``cohort`` when not given).
+    labels_dir : path, optional
+        Label store root for the export.
+    reference : {"mean", "median", "consensus"}
+    cluster_col : str or None
+        Patient column resampled by every bootstrap (``"auto"``: ``patient_id``/``patientid``).
     n_boot, seed : int
     subgroup_by : list of str, optional
     title : str
     context : str, optional
         A note shown at the top of the study section (e.g. "predictions are simulated").
+    command : str, optional
+        The command line or notebook that made the report, stated in the methods.
 
     Returns
     -------
-    Path
-        ``<out_dir>/report.html``.
+    Report
+
+    Examples
+    --------
+    >>> from covsev_tools.datasets import simulate_cohort
+    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
+    >>> report = build_report(out_dir=getfixture("tmp_path") / "r", cohort=folder, n_boot=0)
+    >>> report.result.inputs.raters
+    ['R1', 'R2', 'R3', 'R4']
     """
-    inputs = load_inputs(ratings, predictions, metadata, reference=reference, key_path=key)
-    result = validate(inputs, n_boot=n_boot, seed=seed, subgroup_by=subgroup_by)
+    if out_dir is None:
+        raise TypeError("build_report needs out_dir")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    inputs = load_study(cohort=cohort, ratings=ratings, predictions=predictions, metadata=metadata,
+                        key=key, labels_dir=labels_dir, export_dir=out, reference=reference,
+                        cluster_col=cluster_col)
+    result = validate(inputs, n_boot=n_boot, seed=seed, subgroup_by=subgroup_by, command=command)
     if context:
         result.notes["context"] = context
-    return write_report(result, out_dir, title=title)
-
-
-__all__ = ["build_report", "write_report", "render_html", "report_tables", "report_figures",
-           "software_versions", "summary"]
+    return write_report(result, out, title=title)

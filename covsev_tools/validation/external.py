@@ -11,21 +11,32 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from covsev_tools.validation import stats as vs
+from covsev_tools import agreement
 from covsev_tools.validation.inputs import PREDICTION_COLUMNS, ValidationInputs, scale_range
-from covsev_tools.validation.stats import bootstrap_indices, percentile_ci
+from covsev_tools.validation.resample import ci, mean_replicates, paired_replicates, plan
 
 RAW_OUTPUT = "xrv:Lung Opacity"
 
 
 def patient_groups(inputs: ValidationInputs, cases) -> tuple[np.ndarray, str]:
-    """Group label per case: the patient when known, else the image itself."""
-    meta = inputs.metadata
-    if "patientid" in meta.columns:
-        patients = meta["patientid"].reindex(cases)
-        if patients.notna().all():
-            return patients.astype(str).to_numpy(), "patientid"
-    return np.asarray(cases, dtype=str), "image"
+    """Integer group code per case: the patient when known, else the image itself.
+
+    Integer codes, not strings: scikit-learn's shuffled group folds compare object arrays in a
+    Python-level loop (92 of 151 profiled seconds at 20,000 cases), integers in vectorised code.
+
+    Examples
+    --------
+    >>> from covsev_tools.validation.inputs import ValidationInputs
+    >>> meta = pd.DataFrame({"patient_id": ["p", "q", "p"]}, index=["a", "b", "c"])
+    >>> inputs = ValidationInputs(None, pd.DataFrame(), pd.DataFrame(), meta, "case_id", "mean", {})
+    >>> groups, kind = patient_groups(inputs, ["a", "b", "c"])
+    >>> groups.tolist(), kind
+    ([0, 1, 0], 'patient')
+    """
+    codes = inputs.clusters(cases)
+    if codes is not None:
+        return codes, "patient"
+    return pd.factorize(np.asarray(cases, dtype=str), sort=True)[0], "image"
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, clamp, *, n_splits: int = 5,
@@ -56,17 +67,21 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, clamp, *, n_sp
     return sums / counts
 
 
-def _scores(pred, ref, idx, n_boot, seed) -> dict:
-    """MAE, RMSE (bootstrap CIs on ``idx``) and CCC (agreement module) of one mapping."""
+def _scores(pred, ref, resampling) -> dict:
+    """MAE, RMSE, bias (bootstrap CIs) and CCC (agreement module estimate) of one mapping."""
     err = pred - ref
+    means = mean_replicates(np.column_stack([np.abs(err), err ** 2, err]), resampling)
     out = {}
-    for name, est, reps in (("MAE", np.abs(err).mean(), np.abs(err)[idx].mean(axis=1)),
-                            ("RMSE", np.sqrt((err ** 2).mean()), np.sqrt((err ** 2)[idx].mean(axis=1))),
-                            ("Bias (pred − ref)", err.mean(), err[idx].mean(axis=1))):
-        low, high = percentile_ci(reps)
-        out[name] = {"estimate": float(est), "ci_low": low, "ci_high": high}
-    ccc = vs.paired_stat("ccc", pred, ref, n_boot, seed)
-    out["CCC"] = {k: ccc[k] for k in ("estimate", "ci_low", "ci_high")}
+    for name, reps in (("MAE", means[:, 0]), ("RMSE", np.sqrt(means[:, 1])),
+                       ("Bias (pred − ref)", means[:, 2])):
+        low, high = ci(reps)
+        out[name] = {"estimate": float(reps[0]), "ci_low": low, "ci_high": high}
+    long = pd.DataFrame({"case": np.r_[np.arange(len(ref)), np.arange(len(ref))],
+                         "rater": ["model"] * len(pred) + ["reference"] * len(ref),
+                         "score": np.r_[pred, ref]})
+    ccc = agreement.concordance_ccc(long, rater_a="model", rater_b="reference").iloc[0]
+    low, high = ci(paired_replicates(pred, ref, resampling, ("ccc",))["ccc"])
+    out["CCC"] = {"estimate": float(ccc["estimate"]), "ci_low": low, "ci_high": high}
     return out
 
 
@@ -97,24 +112,25 @@ def external_validation(inputs: ValidationInputs, n_boot: int = 1000, seed: int 
         if kind == "image":
             note = ("No patient IDs in the metadata: cross-validation folds group by image, which "
                     "is optimistic when patients have several images.")
-        rows += _scale_rows(scale, both, groups, n_boot, seed, n_splits, n_repeats)
+        clusters = groups if kind == "patient" else None
+        rows += _scale_rows(scale, both, groups, clusters, n_boot, seed, n_splits, n_repeats)
         coefs += _coefficients(scale, both, kind, len(np.unique(groups)))
     return pd.DataFrame(rows), pd.DataFrame(coefs), note
 
 
-def _scale_rows(scale, both, groups, n_boot, seed, n_splits, n_repeats) -> list[dict]:
+def _scale_rows(scale, both, groups, clusters, n_boot, seed, n_splits, n_repeats) -> list[dict]:
     ref = both["reference"].to_numpy(dtype=float)
     published = both[scale].to_numpy(dtype=float)
     refit = out_of_fold(both[RAW_OUTPUT].to_numpy(dtype=float), ref, groups, scale_range(scale),
                         n_splits=n_splits, n_repeats=n_repeats, seed=seed)
-    idx = bootstrap_indices(len(ref), n_boot, seed)
+    resampling = plan(len(ref), n_boot, seed, clusters)
     label = f"refitted ({n_splits}-fold patient-grouped CV × {n_repeats})"
     rows = []
     for mapping, pred in (("published (as is)", published), (label, refit)):
-        for stat, values in _scores(pred, ref, idx, n_boot, seed).items():
+        for stat, values in _scores(pred, ref, resampling).items():
             rows.append({"scale": scale, "mapping": mapping, "statistic": stat, **values, "n": len(ref)})
     diff = np.abs(refit - ref) - np.abs(published - ref)
-    low, high = percentile_ci(diff[idx].mean(axis=1))
+    low, high = ci(mean_replicates(diff, resampling))
     rows.append({"scale": scale, "mapping": label, "statistic": "Δ MAE (refit − published)",
                  "estimate": float(diff.mean()), "ci_low": low, "ci_high": high, "n": len(ref)})
     return rows
@@ -131,4 +147,4 @@ def _coefficients(scale, both, kind, n_groups) -> list[dict]:
     return [{"scale": scale, "mapping": "published", "slope": slope0, "intercept": intercept0,
              "n": 94, "groups": "Cohen et al. 2020"},
             {"scale": scale, "mapping": "refitted (all images)", "slope": float(coef[0]),
-             "intercept": intercept, "n": len(both), "groups": f"{n_groups} {'patients' if kind == 'patientid' else 'images'}"}]
+             "intercept": intercept, "n": len(both), "groups": f"{n_groups} {'patients' if kind == 'patient' else 'images'}"}]

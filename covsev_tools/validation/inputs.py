@@ -1,15 +1,16 @@
-"""Inputs of the validation report: ratings, reference scores, predictions, metadata.
+"""Reading and checking the report's inputs: ratings, predictions, metadata.
 
 Three kinds of score input are accepted:
 
 * the **ratings export** of ``covsev labels export`` (tidy long CSV, one row per display ID, rater,
-  scale and component; see ``docs/ARCHITECTURE.md``) -- individual raters, hidden repeats;
+  scale and component; see ``docs/ARCHITECTURE.md``) -- individual raters, hidden repeats and the
+  adjudicator's ``consensus`` records;
 * a **reference-only table** such as the published labels of Cohen et al. 2020
   (``filename,geographic_mean,opacity_mean``): one consensus score per image, no individual raters;
-* the **predictions CSV** of ``covsev predict`` (``geographic_extent``, ``opacity`` per image).
+* the **predictions CSV** of ``covsev predict`` (one column per scale total, named by the scale's
+  ``total_name``, e.g. ``geographic_extent``).
 
-The reference score of a case is the mean or the median of its raters' scores (first readings only;
-hidden repeats feed the intra-rater section), per scale total and per lung.
+Every check raises :class:`InputError` with a one-line message naming the file, row or column.
 """
 from __future__ import annotations
 
@@ -19,24 +20,48 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-#: Column of the predictions CSV holding each scale's predicted total.
-PREDICTION_COLUMNS = {"extent": "geographic_extent", "opacity": "opacity"}
+from covsev_tools.errors import CovsevError
+from covsev_tools.scales import builtin_scales, load_scale
 
-#: Column names by which reference-only tables name each scale's consensus total.
-REFERENCE_ALIASES = {
-    "extent": ("geographic_mean", "geographic_extent_mean", "geographic_extent", "extent_mean", "extent"),
-    "opacity": ("opacity_mean", "opacity"),
-}
+__all__ = ["ColumnError", "InputError", "ValidationInputs", "PREDICTION_COLUMNS", "RATINGS_REQUIRED",
+           "PATIENT_COLUMNS", "check_cases", "check_overlap", "is_ratings_export", "read_csv",
+           "scale_range", "tidy_metadata", "tidy_predictions", "tidy_ratings"]
+
+#: Column of the predictions CSV holding each scale's predicted total: the scale's ``total_name``
+#: (only two-lung scales the model predicts; Brixia has no published mapping).
+PREDICTION_COLUMNS = {name: builtin_scales()[name].total_name for name in ("extent", "opacity")}
 
 #: Columns the ratings export must have for the report to use it.
 RATINGS_REQUIRED = ("case_id", "rater", "scale", "component", "score")
 
-#: Fallback range of the built-in scales' totals when ``covsev_tools.scales.scale`` is unavailable.
-_BUILTIN_TOTALS = {"extent": (0, 8), "opacity": (0, 6), "brixia": (0, 18)}
+#: Metadata columns that name the patient, tried in this order when no cluster column is given.
+PATIENT_COLUMNS = ("patient_id", "patientid")
+
+#: Fewest cases with both a reference and a prediction for any statistic to mean something.
+MIN_CASES = 3
 
 
-class InputError(ValueError):
-    """An input file of the report is unusable; the message names the file and the reason."""
+class InputError(CovsevError, ValueError):
+    """An input file of the report is unusable; the message names the file and the reason.
+
+    Examples
+    --------
+    >>> str(InputError("ratings.csv: no column 'rater'"))
+    "ratings.csv: no column 'rater'"
+    """
+
+
+class ColumnError(InputError, KeyError):
+    """A column asked for by name is not in the table; the message lists the available ones.
+
+    Examples
+    --------
+    >>> str(ColumnError("--subgroup 'veiw': no such metadata column (available: view, sex)"))
+    "--subgroup 'veiw': no such metadata column (available: view, sex)"
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass
@@ -46,21 +71,35 @@ class ValidationInputs:
     Attributes
     ----------
     ratings : DataFrame or None
-        Tidy ratings (``case``, ``rater``, ``scale``, ``component``, ``score``, ``is_repeat``,
-        ``display_id``); None for reference-only input.
+        Tidy ratings of the raters (``case``, ``rater``, ``scale``, ``component``, ``score``,
+        ``is_repeat``, ``display_id``); None for reference-only input. Never holds the
+        adjudicator's consensus, which is a reference, not a rater.
     reference : DataFrame
         Tidy reference scores: ``case, scale, component, reference, n_raters``.
     predictions : DataFrame
         One row per case (index ``case``), one column per scale with the predicted total, plus the
         raw ``xrv:Lung Opacity`` output when present.
     metadata : DataFrame
-        One row per case (index ``case``): ``patientid``, ``offset``, ``view``, ``sex``, ...
+        One row per case (index ``case``): ``patient_id``, ``offset``, ``view``, ``sex``, ...
     case_key : str
         ``"case_id"`` or ``"filename"``: how ratings and predictions were matched.
     reference_method : str
-        ``"mean"`` or ``"median"`` (``"published"`` for a reference-only table).
+        ``"mean"``, ``"median"``, ``"consensus"`` or ``"published"`` (reference-only table).
     sources : dict
         Paths of the files read, for the report's provenance section.
+    cluster_col : str or None
+        Metadata column whose values are resampled together by every bootstrap (the patient);
+        ``"auto"`` takes the first of :data:`PATIENT_COLUMNS` present, None resamples images.
+
+    Examples
+    --------
+    >>> ref = pd.DataFrame({"case": ["a", "b"], "scale": "extent", "component": "total",
+    ...                     "reference": [1.0, 2.0], "n_raters": 2})
+    >>> preds = pd.DataFrame({"extent": [1.5, 2.5]}, index=pd.Index(["a", "b"], name="case"))
+    >>> meta = pd.DataFrame({"patient_id": ["p", "p"]}, index=preds.index)
+    >>> inputs = ValidationInputs(None, ref, preds, meta, "case_id", "mean", {})
+    >>> inputs.scales, inputs.patient_column, inputs.clusters(["a", "b"]).tolist()
+    (['extent'], 'patient_id', [0, 0])
     """
 
     ratings: pd.DataFrame | None
@@ -70,13 +109,14 @@ class ValidationInputs:
     case_key: str
     reference_method: str
     sources: dict
+    cluster_col: str | None = "auto"
 
     @property
     def scales(self) -> list[str]:
         """Scales that have both a reference and a prediction, in a stable order."""
         have = set(self.reference["scale"]) & set(self.predictions.columns)
-        return [s for s in ("extent", "opacity", "brixia") if s in have] + sorted(
-            have - {"extent", "opacity", "brixia"})
+        predicted = [s for s in PREDICTION_COLUMNS if s in have]  # the paper's scales first
+        return predicted + sorted(have - set(predicted))
 
     @property
     def raters(self) -> list[str]:
@@ -85,10 +125,36 @@ class ValidationInputs:
             return []
         return sorted(self.ratings["rater"].unique())
 
+    @property
+    def patient_column(self) -> str | None:
+        """The metadata column that identifies a patient (the bootstrap's cluster), or None."""
+        if self.cluster_col == "auto":
+            return next((c for c in PATIENT_COLUMNS if c in self.metadata.columns), None)
+        return self.cluster_col
+
+    def clusters(self, cases) -> np.ndarray | None:
+        """Integer patient code per case (for the clustered bootstrap), or None.
+
+        None when there is no patient column or a case has no patient: images are then resampled
+        one by one.
+        """
+        column = self.patient_column
+        if column is None or column not in self.metadata.columns:
+            return None
+        patients = self.metadata[column].reindex(list(cases))
+        if patients.isna().any():
+            return None
+        # sorted codes: the same fold assignment as the patients' names gave scikit-learn before
+        return pd.factorize(patients.astype(str), sort=True)[0]
+
     def totals(self, scale: str) -> pd.DataFrame:
         """Wide first-reading totals of one scale: index case, one column per rater."""
+        return self.components(scale, "total")
+
+    def components(self, scale: str, component: str) -> pd.DataFrame:
+        """Wide first-reading scores of one component (or ``total``): index case, column rater."""
         r = self.ratings
-        rows = r[(r["scale"] == scale) & (r["component"] == "total") & ~r["is_repeat"]]
+        rows = r[(r["scale"] == scale) & (r["component"] == component) & ~r["is_repeat"]]
         return rows.pivot_table(index="case", columns="rater", values="score", aggfunc="first")
 
     def paired(self, scale: str) -> pd.DataFrame:
@@ -104,29 +170,27 @@ class ValidationInputs:
         return rows.set_index("case")["reference"]
 
 
-def scale_range(scale: str) -> tuple[float, float]:
-    """Range ``(min_total, max_total)`` of a scale's total.
-
-    Parameters
-    ----------
-    scale : str
-        Built-in scale name (``extent``, ``opacity``, ``brixia``) or a scale file.
+def scale_range(scale: str) -> tuple[int, int]:
+    """Range ``(min_total, max_total)`` of a scale's total, from :mod:`covsev_tools.scales`.
 
     Examples
     --------
     >>> scale_range("extent")
     (0, 8)
     """
-    try:
-        from covsev_tools.scales.scale import load_scale
-    except ImportError:  # foundation module not available: the built-in ranges are fixed anyway
-        return _BUILTIN_TOTALS[scale]
     s = load_scale(scale)
     return (s.min_total, s.max_total)
 
 
 def read_csv(path: str | Path, what: str) -> pd.DataFrame:
-    """Read a CSV, skipping leading ``#`` lines, with an :class:`InputError` naming the file."""
+    """Read a CSV, skipping leading ``#`` lines, with an :class:`InputError` naming the file.
+
+    Examples
+    --------
+    >>> from covsev_tools.datasets import published_labels_path
+    >>> read_csv(published_labels_path(), "published labels").shape
+    (94, 3)
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} file not found: {path}")
@@ -151,8 +215,18 @@ def _leading_comment_lines(path: Path) -> int:
 
 
 def is_ratings_export(table: pd.DataFrame) -> bool:
-    """True when the table looks like a ratings export (has ``rater`` and ``score`` columns)."""
+    """True when the table looks like a ratings export (has ``rater`` and ``score`` columns).
+
+    Examples
+    --------
+    >>> is_ratings_export(pd.DataFrame(columns=["case_id", "rater", "score"]))
+    True
+    """
     return {"rater", "score"} <= set(table.columns)
+
+
+def _columns(table: pd.DataFrame) -> str:
+    return ", ".join(map(str, table.columns))
 
 
 def tidy_ratings(table: pd.DataFrame, path: str | Path = "ratings") -> pd.DataFrame:
@@ -165,11 +239,18 @@ def tidy_ratings(table: pd.DataFrame, path: str | Path = "ratings") -> pd.DataFr
     ------
     InputError
         When a required column is missing, or a score is not a number.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"case_id": ["a", "a"], "rater": ["x", "y"], "scale": "extent",
+    ...                   "component": "total", "score": [2, None]})
+    >>> tidy_ratings(t)[["case", "rater", "score"]].values.tolist()
+    [['a', 'x', 2.0]]
     """
     missing = [c for c in RATINGS_REQUIRED if c not in table.columns]
     if missing:
         raise InputError(f"{path}: ratings are missing column(s) {', '.join(missing)} "
-                         f"(expected the `covsev labels export` format)")
+                         f"(expected the `covsev labels export` format; columns: {_columns(table)})")
     out = table.copy()
     out["score"] = pd.to_numeric(out["score"], errors="coerce")
     bad = out["score"].isna() & table["score"].notna()
@@ -194,64 +275,6 @@ def _as_bool(values: pd.Series) -> pd.Series:
     return text.isin(("true", "1", "yes", "y", "t"))
 
 
-def reference_scores(ratings: pd.DataFrame, method: str = "mean") -> pd.DataFrame:
-    """Reference score per case, scale and component: the raters' mean or median.
-
-    Only first readings count (hidden repeats are for intra-rater reliability).
-
-    Parameters
-    ----------
-    ratings : DataFrame
-        Tidy ratings from :func:`tidy_ratings`.
-    method : {"mean", "median"}
-        Consensus of the raters.
-
-    Returns
-    -------
-    DataFrame
-        Columns ``case, scale, component, reference, n_raters``.
-
-    Examples
-    --------
-    >>> r = pd.DataFrame({"case": ["a", "a", "a"], "rater": ["x", "y", "z"], "scale": "extent",
-    ...                   "component": "total", "score": [2, 3, 7], "is_repeat": False})
-    >>> reference_scores(r, "median")["reference"].tolist()
-    [3.0]
-    """
-    if method not in ("mean", "median"):
-        raise InputError(f"reference must be 'mean' or 'median', not {method!r}")
-    first = ratings[~ratings["is_repeat"]]
-    grouped = first.groupby(["case", "scale", "component"])["score"]
-    out = grouped.agg([method, "count"]).reset_index()
-    out = out.rename(columns={method: "reference", "count": "n_raters"})
-    out["reference"] = out["reference"].astype(float)
-    return out
-
-
-def reference_from_table(table: pd.DataFrame, key: str, path: str | Path = "reference") -> pd.DataFrame:
-    """Tidy reference scores from a reference-only table (e.g. the published means).
-
-    Raises
-    ------
-    InputError
-        When the key column or every known scale column is missing.
-    """
-    if key not in table.columns:
-        raise InputError(f"{path}: reference table has no {key!r} column")
-    frames = []
-    for scale, aliases in REFERENCE_ALIASES.items():
-        column = next((a for a in aliases if a in table.columns), None)
-        if column is None:
-            continue
-        frames.append(pd.DataFrame({
-            "case": table[key].astype(str), "scale": scale, "component": "total",
-            "reference": pd.to_numeric(table[column], errors="coerce"), "n_raters": np.nan}))
-    if not frames:
-        known = ", ".join(a for aliases in REFERENCE_ALIASES.values() for a in aliases)
-        raise InputError(f"{path}: no reference score column found (expected one of: {known})")
-    return pd.concat(frames, ignore_index=True).dropna(subset=["reference"])
-
-
 def tidy_predictions(table: pd.DataFrame, key: str, path: str | Path = "predictions") -> pd.DataFrame:
     """Predicted totals per case (index ``case``), failed rows (non-empty ``error``) dropped.
 
@@ -259,13 +282,20 @@ def tidy_predictions(table: pd.DataFrame, key: str, path: str | Path = "predicti
     ------
     InputError
         When the key column or both prediction columns are missing, or a key is duplicated.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"case_id": ["a", "b"], "geographic_extent": [3.0, 9.9],
+    ...                   "error": ["", "unreadable"]})
+    >>> tidy_predictions(t, "case_id").to_dict()
+    {'extent': {'a': 3.0}}
     """
     if key not in table.columns:
-        raise InputError(f"{path}: predictions have no {key!r} column")
+        raise InputError(f"{path}: predictions have no {key!r} column (columns: {_columns(table)})")
     have = {scale: col for scale, col in PREDICTION_COLUMNS.items() if col in table.columns}
     if not have:
         raise InputError(f"{path}: predictions need column(s) "
-                         f"{' and/or '.join(PREDICTION_COLUMNS.values())}")
+                         f"{' and/or '.join(PREDICTION_COLUMNS.values())} (columns: {_columns(table)})")
     ok = table
     if "error" in table.columns:
         ok = table[table["error"].isna() | (table["error"].astype(str).str.strip() == "")]
@@ -289,6 +319,12 @@ def check_cases(reference: pd.DataFrame, known: set, ref_path, known_path) -> No
     ------
     InputError
         When a rated case is absent from ``known``.
+
+    Examples
+    --------
+    >>> check_cases(pd.DataFrame({"case": ["a"]}), {"b"}, "r.csv", "p.csv")
+    Traceback (most recent call last):
+    covsev_tools.validation.inputs.InputError: r.csv: 1 rated case(s) unknown to p.csv, e.g. 'a' (are they of the same cohort?)
     """
     unknown = sorted(set(reference["case"]) - set(known))
     if unknown:
@@ -296,111 +332,38 @@ def check_cases(reference: pd.DataFrame, known: set, ref_path, known_path) -> No
                          f"e.g. {unknown[0]!r} (are they of the same cohort?)")
 
 
-#: Fewest cases with both a reference and a prediction for any statistic to mean something.
-MIN_CASES = 3
+def check_overlap(reference, predictions, ref_path, pred_path) -> None:
+    """Refuse inputs with fewer than ``MIN_CASES`` cases that have a reference and a prediction.
 
-
-def _check_overlap(reference, predictions, ref_path, pred_path) -> None:
-    """Refuse inputs with fewer than ``MIN_CASES`` cases that have a reference and a prediction."""
+    Examples
+    --------
+    >>> ref = pd.DataFrame({"case": ["a"], "component": ["total"]})
+    >>> check_overlap(ref, pd.DataFrame(index=["a"]), "r.csv", "p.csv")
+    Traceback (most recent call last):
+    covsev_tools.validation.inputs.InputError: only 1 case(s) have both a reference score (r.csv) and a prediction (p.csv); the report needs at least 3
+    """
     both = set(reference.loc[reference["component"] == "total", "case"]) & set(predictions.index)
     if len(both) < MIN_CASES:
         raise InputError(f"only {len(both)} case(s) have both a reference score ({ref_path}) and a "
                          f"prediction ({pred_path}); the report needs at least {MIN_CASES}")
 
 
+#: Columns of the export and key that are not metadata of the image (coordinator bookkeeping).
+_NOT_METADATA = {"sha256", "path", "duplicate_of", "status", "error", "display_id", "is_repeat",
+                 "rater", "scale", "scale_version", "component", "score", "not_assessable",
+                 "not_assessable_reason", "comment", "time_shown", "time_saved", "seconds_on_case",
+                 "session_id", "cohort"}
+
+
 def tidy_metadata(table: pd.DataFrame, key: str) -> pd.DataFrame:
-    """One metadata row per case (index ``case``); coordinator-only columns dropped."""
-    drop = {"sha256", "path", "duplicate_of", "status", "error", "display_id", "is_repeat",
-            "rater", "scale", "scale_version", "component", "score", "not_assessable",
-            "not_assessable_reason", "comment", "time_shown", "time_saved", "seconds_on_case",
-            "session_id", "cohort"}
-    keep = [c for c in table.columns if c not in drop and c != key]
-    meta = table.dropna(subset=[key]).drop_duplicates(subset=[key])
-    meta = meta.set_index(meta[key].astype(str).rename("case"))[keep]
-    return meta
+    """One metadata row per case (index ``case``); coordinator-only columns dropped.
 
-
-def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference="mean",
-                key_path=None) -> ValidationInputs:
-    """Read, validate and align the report's inputs.
-
-    Parameters
-    ----------
-    ratings_path : path
-        Ratings export, or a reference-only table (``filename,geographic_mean,opacity_mean``).
-    predictions_path : path
-        Predictions CSV of ``covsev predict``.
-    metadata_path : path, optional
-        Metadata CSV keyed by ``case_id`` or ``filename`` (``patientid``, ``offset``, ``view``...).
-    reference : {"mean", "median"}
-        Consensus of the raters (ignored for a reference-only table).
-    key_path : path, optional
-        The cohort's ``key.csv`` (coordinator only): maps ``case_id`` to ``filename`` so that
-        predictions keyed by file name can be matched, and carries the metadata columns.
-
-    Returns
-    -------
-    ValidationInputs
-
-    Raises
-    ------
-    InputError
-        Missing files or columns, unreadable scores, or cases that do not match.
+    Examples
+    --------
+    >>> t = pd.DataFrame({"case_id": ["a", "a"], "rater": ["x", "y"], "view": ["PA", "PA"]})
+    >>> tidy_metadata(t, "case_id").to_dict()
+    {'view': {'a': 'PA'}}
     """
-    table = read_csv(ratings_path, "ratings")
-    preds_table = read_csv(predictions_path, "predictions")
-    key_table = read_csv(key_path, "cohort key") if key_path else None
-    if is_ratings_export(table):
-        ratings = tidy_ratings(table, ratings_path)
-        case_key = "case_id"
-        if "case_id" not in preds_table.columns:
-            preds_table = _attach_case_id(preds_table, key_table, table, predictions_path)
-        ref = reference_scores(ratings, reference)
-        method = reference
-    else:
-        ratings = None
-        case_key = "case_id" if {"case_id"} <= set(table.columns) & set(preds_table.columns) else "filename"
-        ref = reference_from_table(table, case_key, ratings_path)
-        method = "published"
-    preds = tidy_predictions(preds_table, case_key, predictions_path)
-    if key_table is not None and "case_id" in key_table.columns and case_key == "case_id":
-        check_cases(ref, set(key_table["case_id"].dropna().astype(str)), ratings_path, key_path)
-    else:
-        check_cases(ref, set(preds_table[case_key].dropna().astype(str)), ratings_path,
-                    predictions_path)
-    _check_overlap(ref, preds, ratings_path, predictions_path)
-    meta = _metadata(table, key_table, metadata_path, case_key)
-    sources = {"ratings": str(ratings_path), "predictions": str(predictions_path),
-               "metadata": str(metadata_path) if metadata_path else None}
-    return ValidationInputs(ratings, ref, preds, meta, case_key, method, sources)
-
-
-def _attach_case_id(preds: pd.DataFrame, key_table, ratings_table, path) -> pd.DataFrame:
-    """Give file-name-keyed predictions the cohort's case IDs (from key.csv or the export)."""
-    source = key_table if key_table is not None else ratings_table
-    if "filename" not in preds.columns or source is None or "filename" not in source.columns:
-        raise InputError(f"{path}: predictions have no case_id column, and no filename mapping "
-                         f"(cohort key.csv) to match them to the ratings")
-    mapping = source.dropna(subset=["filename", "case_id"]).drop_duplicates("filename")
-    mapping = mapping.set_index("filename")["case_id"]
-    return preds.assign(case_id=preds["filename"].map(mapping))
-
-
-def _metadata(table, key_table, metadata_path, case_key) -> pd.DataFrame:
-    """Metadata per case from --metadata, else key.csv, else the export's extra columns."""
-    if metadata_path:
-        extra = read_csv(metadata_path, "metadata")
-        key = case_key if case_key in extra.columns else "filename"
-        if key not in extra.columns:
-            raise InputError(f"{metadata_path}: metadata need a {case_key!r} or 'filename' column")
-        meta = tidy_metadata(extra, key)
-        if key != case_key:  # re-key file-name metadata onto case IDs via the ratings/key table
-            source = key_table if key_table is not None else table
-            if case_key in source.columns and "filename" in source.columns:
-                ids = source.dropna(subset=[case_key]).drop_duplicates("filename")
-                meta = meta.rename(index=ids.set_index("filename")[case_key].astype(str).to_dict())
-        return meta
-    source = key_table if key_table is not None else table
-    if case_key not in source.columns:
-        return pd.DataFrame(index=pd.Index([], name="case"))
-    return tidy_metadata(source, case_key)
+    keep = [c for c in table.columns if c not in _NOT_METADATA and c != key]
+    meta = table.dropna(subset=[key]).drop_duplicates(subset=[key])
+    return meta.set_index(meta[key].astype(str).rename("case"))[keep]

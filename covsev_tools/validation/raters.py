@@ -20,7 +20,7 @@ import pandas as pd
 from covsev_tools.validation import stats as vs
 from covsev_tools.validation.inputs import ValidationInputs, scale_range
 from covsev_tools.agreement.formatting import format_number
-from covsev_tools.validation.stats import bootstrap_indices, percentile_ci
+from covsev_tools.validation.resample import ci, mean_replicates, plan
 
 
 def _fmt(value) -> str:
@@ -40,7 +40,7 @@ def consensus(scores: pd.DataFrame, method: str = "mean") -> pd.Series:
 
 
 def leave_one_rater_out(panel: pd.DataFrame, method: str = "mean", n_boot: int = 1000,
-                        seed: int = 0) -> pd.DataFrame:
+                        seed: int = 0, clusters=None) -> pd.DataFrame:
     """Each rater, and the model, against the consensus of the other raters.
 
     For rater *r* the consensus is the mean (or median) of the other raters' scores of the case;
@@ -53,6 +53,8 @@ def leave_one_rater_out(panel: pd.DataFrame, method: str = "mean", n_boot: int =
         Index case, one column per rater and a ``model`` column (see :func:`complete_panel`).
     method : {"mean", "median"}
     n_boot, seed : int
+    clusters : ndarray of int, optional
+        Patient code per case: resample patients with all their images.
 
     Returns
     -------
@@ -69,13 +71,13 @@ def leave_one_rater_out(panel: pd.DataFrame, method: str = "mean", n_boot: int =
     raters = [c for c in panel.columns if c != "model"]
     if len(raters) < 2:
         raise ValueError("leave-one-rater-out needs at least two raters")
-    idx = bootstrap_indices(len(panel), n_boot, seed)
+    resampling = plan(len(panel), n_boot, seed, clusters)
     model = panel["model"].to_numpy(dtype=float)
     rows = []
     for rater, others in _other_consensus(panel, method).items():
         rater_err = np.abs(panel[rater].to_numpy(dtype=float) - others)
         model_err = np.abs(model - others)
-        rows.append(_loro_row(rater, rater_err, model_err, idx))
+        rows.append(_loro_row(rater, rater_err, model_err, resampling))
     return pd.DataFrame(rows)
 
 
@@ -86,20 +88,21 @@ def _other_consensus(panel: pd.DataFrame, method: str) -> dict:
             for rater in raters}
 
 
-def _loro_row(rater: str, rater_err: np.ndarray, model_err: np.ndarray, idx: np.ndarray) -> dict:
-    """Point estimates and paired percentile CIs for one left-out rater."""
-    rater_reps, model_reps = rater_err[idx].mean(axis=1), model_err[idx].mean(axis=1)
+def _loro_row(rater: str, rater_err: np.ndarray, model_err: np.ndarray, resampling) -> dict:
+    """Point estimates and paired percentile CIs for one left-out rater (one pass of resamples)."""
+    reps = mean_replicates(np.column_stack([rater_err, model_err]), resampling)
+    rater_reps, model_reps = reps[:, 0], reps[:, 1]
     row = {"rater": rater, "n": len(rater_err)}
-    for name, est, reps in (("rater_mae", rater_err.mean(), rater_reps),
-                            ("model_mae", model_err.mean(), model_reps),
-                            ("difference", model_err.mean() - rater_err.mean(), model_reps - rater_reps)):
-        low, high = percentile_ci(reps)
+    for name, est, values in (("rater_mae", rater_err.mean(), rater_reps),
+                              ("model_mae", model_err.mean(), model_reps),
+                              ("difference", model_err.mean() - rater_err.mean(), model_reps - rater_reps)):
+        low, high = ci(values)
         row.update({name: float(est), f"{name}_ci_low": low, f"{name}_ci_high": high})
     return row
 
 
 def model_summary_mae(panel: pd.DataFrame, method: str = "mean", n_boot: int = 1000,
-                      seed: int = 0) -> dict:
+                      seed: int = 0, clusters=None) -> dict:
     """The model's MAE against the other-rater consensus, averaged over the left-out raters.
 
     Returns
@@ -107,11 +110,10 @@ def model_summary_mae(panel: pd.DataFrame, method: str = "mean", n_boot: int = 1
     dict
         ``estimate, ci_low, ci_high`` (same resamples as :func:`leave_one_rater_out`).
     """
-    idx = bootstrap_indices(len(panel), n_boot, seed)
     model = panel["model"].to_numpy(dtype=float)
     errs = np.array([np.abs(model - others) for others in _other_consensus(panel, method).values()])
     per_case = errs.mean(axis=0)
-    low, high = percentile_ci(per_case[idx].mean(axis=1))
+    low, high = ci(mean_replicates(per_case, plan(len(panel), n_boot, seed, clusters)))
     return {"estimate": float(per_case.mean()), "ci_low": low, "ci_high": high}
 
 
@@ -180,8 +182,10 @@ def model_as_rater(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) 
         panel = complete_panel(inputs, scale)
         if panel.shape[1] < 3 or len(panel) < 3:
             continue
-        loro = leave_one_rater_out(panel, inputs.reference_method, n_boot, seed)
-        summary = model_summary_mae(panel, inputs.reference_method, n_boot, seed)
+        method = inputs.reference_method if inputs.reference_method == "median" else "mean"
+        clusters = inputs.clusters(panel.index)
+        loro = leave_one_rater_out(panel, method, n_boot, seed, clusters)
+        summary = model_summary_mae(panel, method, n_boot, seed, clusters)
         out["loro"].append(loro.assign(scale=scale))
         out["icc"].append(icc_with_and_without_model(panel).assign(scale=scale))
         out["pairwise"][scale] = vs.pairwise_matrix(to_long(panel))

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from covsev_tools.validation import stats as vs
-from covsev_tools.validation.inputs import ValidationInputs
-from covsev_tools.validation.stats import bootstrap_indices, ci_row, percentile_ci
+from covsev_tools import agreement
+from covsev_tools.validation.inputs import ColumnError, ValidationInputs
+from covsev_tools.validation.resample import ci, ci_row, mean_replicates, paired_replicates, plan
 
 #: Metadata columns tried for subgroups when none are named (levels must be few).
 DEFAULT_SUBGROUPS = ("view", "site", "sex")
@@ -14,11 +14,28 @@ DEFAULT_SUBGROUPS = ("view", "site", "sex")
 
 def subgroup_columns(metadata: pd.DataFrame, requested=None, max_levels: int = 8) -> list[str]:
     """Metadata columns usable as subgroups: the requested ones, else view/site/sex if present
-    with 2..max_levels levels."""
+    with 2..max_levels levels.
+
+    Raises
+    ------
+    ColumnError
+        When a requested column is not in the metadata (the message lists those that are).
+
+    Examples
+    --------
+    >>> meta = pd.DataFrame({"view": ["AP", "PA"], "sex": ["M", "M"]})
+    >>> subgroup_columns(meta)
+    ['view']
+    >>> subgroup_columns(meta, ["veiw"])
+    Traceback (most recent call last):
+    covsev_tools.validation.inputs.ColumnError: subgroup column 'veiw' not in the metadata (available: view, sex)
+    """
     if requested:
         missing = [c for c in requested if c not in metadata.columns]
         if missing:
-            raise KeyError(f"subgroup column(s) not in the metadata: {', '.join(missing)}")
+            available = ", ".join(map(str, metadata.columns)) or "none"
+            names = ", ".join(repr(c) for c in missing)
+            raise ColumnError(f"subgroup column {names} not in the metadata (available: {available})")
         return list(requested)
     return [c for c in DEFAULT_SUBGROUPS if c in metadata.columns
             and 2 <= metadata[c].nunique() <= max_levels]
@@ -31,6 +48,16 @@ def subgroups(inputs: ValidationInputs, columns=None, n_boot: int = 1000, seed: 
     -------
     DataFrame
         ``scale, variable, level, n, mae (+ci), bias, ccc``.
+
+    Examples
+    --------
+    >>> cases = pd.Index([f"c{i}" for i in range(6)], name="case")
+    >>> ref = pd.DataFrame({"case": cases, "scale": "extent", "component": "total",
+    ...                     "reference": [0.0, 1, 2, 4, 6, 8], "n_raters": 3})
+    >>> inputs = ValidationInputs(None, ref, pd.DataFrame({"extent": [1.0, 1, 3, 4, 5, 7]}, index=cases),
+    ...     pd.DataFrame({"view": ["AP", "PA"] * 3}, index=cases), "case_id", "mean", {})
+    >>> subgroups(inputs, n_boot=20)[["level", "n", "mae"]].values.tolist()
+    [['AP', 3, 1.0], ['PA', 3, 0.3333333333333333]]
     """
     rows = []
     for column in subgroup_columns(inputs.metadata, columns):
@@ -38,18 +65,36 @@ def subgroups(inputs: ValidationInputs, columns=None, n_boot: int = 1000, seed: 
         for scale in inputs.scales:
             pair = inputs.paired(scale).join(levels.rename("level"), how="inner")
             for level, grp in pair.groupby("level"):
-                rows.append(_subgroup_row(scale, column, level, grp, n_boot, seed))
+                rows.append(_subgroup_row(scale, column, level, grp,
+                                          plan(len(grp), n_boot, seed, inputs.clusters(grp.index))))
     return pd.DataFrame(rows)
 
 
-def _subgroup_row(scale, column, level, grp, n_boot, seed) -> dict:
+def _ccc(pred, ref) -> float:
+    long = pd.DataFrame({"case": np.r_[np.arange(len(ref)), np.arange(len(ref))],
+                         "rater": ["model"] * len(pred) + ["reference"] * len(ref),
+                         "score": np.r_[pred, ref]})
+    return float(agreement.concordance_ccc(long, rater_a="model", rater_b="reference")["estimate"].iloc[0])
+
+
+def _subgroup_row(scale, column, level, grp, resampling) -> dict:
     ref, pred = grp["reference"].to_numpy(), grp["prediction"].to_numpy()
     err = np.abs(pred - ref)
-    low, high = percentile_ci(err[bootstrap_indices(len(err), n_boot, seed)].mean(axis=1))
-    ccc = vs.paired_stat("ccc", pred, ref, 0, seed)["estimate"] if len(grp) >= 3 else np.nan
+    low, high = ci(mean_replicates(err, resampling))
+    ccc = _ccc(pred, ref) if len(grp) >= 3 else np.nan
     return {"scale": scale, "variable": column, "level": level, "n": len(grp),
             "mae": float(err.mean()), "mae_ci_low": low, "mae_ci_high": high,
             "bias": float((pred - ref).mean()), "ccc": ccc}
+
+
+def _patient_offsets(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
+    """Reference and prediction per image with its patient and day, sorted by patient and day."""
+    meta, patient = inputs.metadata, inputs.patient_column
+    if patient is None or not {patient, "offset"} <= set(meta.columns):
+        return pd.DataFrame()
+    pair = inputs.paired(scale).join(meta[[patient, "offset"]], how="inner")
+    pair = pair.rename(columns={patient: "patientid"}).dropna(subset=["patientid", "offset"])
+    return pair.sort_values(["patientid", "offset"], kind="stable")
 
 
 def longitudinal_pairs(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
@@ -59,20 +104,32 @@ def longitudinal_pairs(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
     -------
     DataFrame
         ``patientid, case_from, case_to, days, delta_reference, delta_prediction``.
+
+    Examples
+    --------
+    >>> cases = pd.Index(["a", "b", "c"], name="case")
+    >>> ref = pd.DataFrame({"case": cases, "scale": "extent", "component": "total",
+    ...                     "reference": [1.0, 3.0, 2.0], "n_raters": 2})
+    >>> inputs = ValidationInputs(None, ref, pd.DataFrame({"extent": [1.0, 2.0, 2.0]}, index=cases),
+    ...     pd.DataFrame({"patient_id": ["p", "p", "q"], "offset": [0, 4, 0]}, index=cases),
+    ...     "case_id", "mean", {})
+    >>> longitudinal_pairs(inputs, "extent")[["case_from", "case_to", "days"]].values.tolist()
+    [['a', 'b', 4.0]]
     """
-    meta = inputs.metadata
-    if not {"patientid", "offset"} <= set(meta.columns):
+    pair = _patient_offsets(inputs, scale)
+    if not len(pair):
         return pd.DataFrame()
-    pair = inputs.paired(scale).join(meta[["patientid", "offset"]], how="inner")
-    pair = pair.dropna(subset=["patientid", "offset"]).sort_values(["patientid", "offset"])
-    rows = []
-    for pid, grp in pair.groupby("patientid"):
-        for (a, ra), (b, rb) in zip(grp.iterrows(), list(grp.iterrows())[1:]):
-            rows.append({"patientid": pid, "case_from": a, "case_to": b,
-                         "days": float(rb["offset"]) - float(ra["offset"]),
-                         "delta_reference": rb["reference"] - ra["reference"],
-                         "delta_prediction": rb["prediction"] - ra["prediction"]})
-    return pd.DataFrame(rows)
+    # consecutive rows of one patient form a pair: one vectorised shift, no loop over rows
+    nxt = pair.shift(-1)
+    cases = pair.index.to_series()
+    same = (pair["patientid"] == nxt["patientid"]).to_numpy()
+    out = pd.DataFrame({
+        "patientid": pair["patientid"].to_numpy(), "case_from": cases.to_numpy(),
+        "case_to": cases.shift(-1).to_numpy(),
+        "days": nxt["offset"].astype(float).to_numpy() - pair["offset"].astype(float).to_numpy(),
+        "delta_reference": (nxt["reference"] - pair["reference"]).to_numpy(),
+        "delta_prediction": (nxt["prediction"] - pair["prediction"]).to_numpy()})[same]
+    return out.reset_index(drop=True)
 
 
 def longitudinal(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -83,33 +140,64 @@ def longitudinal(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) ->
     DataFrame
         ``scale, statistic, estimate, ci_low, ci_high, n`` with the Pearson r of the changes,
         the MAE of the change, and the fraction of pairs whose direction agrees (among pairs whose
-        reference changed).
+        reference changed). Bootstraps resample patients (all pairs of a patient together).
+
+    Examples
+    --------
+    >>> cases = pd.Index(list("abcdefgh"), name="case")
+    >>> ref = pd.DataFrame({"case": cases, "scale": "extent", "component": "total",
+    ...                     "reference": [1.0, 3, 2, 5, 4, 4, 0, 2], "n_raters": 3})
+    >>> inputs = ValidationInputs(None, ref, pd.DataFrame({"extent": [2.0, 3, 1, 4, 4, 5, 1, 1]},
+    ...     index=cases), pd.DataFrame({"patient_id": list("ppqqrrss"), "offset": [0, 3] * 4},
+    ...     index=cases), "case_id", "mean", {})
+    >>> longitudinal(inputs, n_boot=20).set_index("statistic")["n"].to_dict()
+    {'Pearson r of change': 4, 'MAE of change': 4, 'Direction agreement': 3}
     """
     rows = []
     for scale in inputs.scales:
         pairs = longitudinal_pairs(inputs, scale)
         if len(pairs) < 3:
             continue
-        dref, dpred = pairs["delta_reference"].to_numpy(), pairs["delta_prediction"].to_numpy()
-        idx = bootstrap_indices(len(pairs), n_boot, seed)
-        moved = dref != 0
+        dref, dpred = pairs["delta_reference"].to_numpy(float), pairs["delta_prediction"].to_numpy(float)
+        clusters = pd.factorize(pairs["patientid"].astype(str), sort=True)[0]
+        resampling = plan(len(pairs), n_boot, seed, clusters)
+        moved = (dref != 0).astype(float)
         same = (np.sign(dref) == np.sign(dpred)).astype(float)
-        rows += [
-            {"scale": scale, "statistic": "Pearson r of change",
-             **vs.paired_stat("pearson", dpred, dref, n_boot, seed), "n": len(pairs)},
-            ci_row(scale, "MAE of change", np.abs(dpred - dref).mean(),
-                 np.abs(dpred - dref)[idx].mean(axis=1), len(pairs)),
-            ci_row(scale, "Direction agreement", same[moved].mean() if moved.any() else np.nan,
-                 [same[i][moved[i]].mean() if moved[i].any() else np.nan for i in idx],
-                 int(moved.sum())),
-        ]
+        sums = np.concatenate([w.rows @ np.column_stack([same * moved, moved])
+                               for w in resampling.chunks()])
+        with np.errstate(divide="ignore", invalid="ignore"):  # no moved pair drawn: undefined
+            direction = sums[:, 0] / sums[:, 1]
+        rows += [_pearson_row(scale, dpred, dref, resampling),
+                 ci_row(scale, "MAE of change", mean_replicates(np.abs(dpred - dref), resampling),
+                        len(pairs)),
+                 ci_row(scale, "Direction agreement", direction, int(moved.sum()))]
     return pd.DataFrame(rows)
 
 
+def _pearson_row(scale, dpred, dref, resampling) -> dict:
+    """Pearson r of the changes: the agreement module's estimate and Fisher interval, bootstrap CI."""
+    long = pd.DataFrame({"case": np.r_[np.arange(len(dref)), np.arange(len(dref))],
+                         "rater": ["model"] * len(dpred) + ["reference"] * len(dref),
+                         "score": np.r_[dpred, dref]})
+    result = agreement.pearson(long, rater_a="model", rater_b="reference").iloc[0]
+    low, high = ci(paired_replicates(dpred, dref, resampling, ("pearson",))["pearson"])
+    return {"scale": scale, "statistic": "Pearson r of change", "estimate": float(result["estimate"]),
+            "ci_low": low, "ci_high": high, "ci_low_analytic": float(result["ci_low"]),
+            "ci_high_analytic": float(result["ci_high"]), "n": len(dref)}
+
+
 def trajectory_series(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
-    """Per-image reference and prediction with patient and day, for the trajectory figure."""
-    meta = inputs.metadata
-    if not {"patientid", "offset"} <= set(meta.columns):
-        return pd.DataFrame()
-    pair = inputs.paired(scale).join(meta[["patientid", "offset"]], how="inner")
-    return pair.dropna(subset=["patientid", "offset"]).reset_index()
+    """Per-image reference and prediction with patient and day, for the trajectory figure.
+
+    Examples
+    --------
+    >>> cases = pd.Index(["a", "b"], name="case")
+    >>> ref = pd.DataFrame({"case": cases, "scale": "extent", "component": "total",
+    ...                     "reference": [1.0, 3.0], "n_raters": 2})
+    >>> inputs = ValidationInputs(None, ref, pd.DataFrame({"extent": [1.0, 2.0]}, index=cases),
+    ...     pd.DataFrame({"patient_id": ["p", "p"], "offset": [0, 4]}, index=cases), "case_id", "mean", {})
+    >>> trajectory_series(inputs, "extent").columns.tolist()
+    ['case', 'reference', 'prediction', 'patientid', 'offset']
+    """
+    pair = _patient_offsets(inputs, scale)
+    return pair.sort_index().reset_index() if len(pair) else pd.DataFrame()
