@@ -5,6 +5,7 @@ LaTeX (booktabs) carry the formatted text a paper prints.
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,11 +70,26 @@ def fmt_ci(estimate, low, high, digits: int = 2) -> str:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-    cells = table.astype(str).map(lambda s: s.replace("|", "\\|"))
-    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    """A GitHub-flavoured Markdown table (no extra dependency), safe to render.
+
+    Cell text is HTML-escaped (a Markdown renderer passes raw HTML through, and rater names or
+    metadata levels come from files anyone may have edited); pipes and line breaks cannot break
+    the table.
+
+    Examples
+    --------
+    >>> print(to_markdown(pd.DataFrame({"Rater": ["<b>x</b>|y"], "MAE": ["0.50"]})), end="")
+    | Rater | MAE |
+    |---|---|
+    | &lt;b&gt;x&lt;/b&gt;\\|y | 0.50 |
+    """
+    def cell(value) -> str:
+        text = html.escape(str(value), quote=False)
+        return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+    header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *body]) + "\n"
 
 
