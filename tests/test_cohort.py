@@ -240,10 +240,10 @@ def test_process_pool_path_gives_the_same_result(tmp_path):
     make_images(folder, 10)
     cohort = create(folder, tmp_path / "c", workers=2)
     assert len(cohort.case_ids) == 10
-    manifest = {r["case_id"]: r for r in cohort.manifest}
+    manifest = {r["case_id"]: r for r in cohort.cases()}  # source facts moved from the manifest to the key
     key = cohort.key().set_index("filename")
     assert manifest[key.loc["patient 01.PNG", "case_id"]]["source_format"] == "png"
-    assert manifest[key.loc["case_00.jpeg", "case_id"]]["height"] == "48"
+    assert manifest[key.loc["case_00.jpeg", "case_id"]]["image_height"] == "48"
 
 
 # --------------------------------------------------------------------------------- metadata
@@ -290,7 +290,9 @@ def test_reading_orders_are_seeded_per_rater_and_stored(tmp_path):
     for repeat_id, case_id in repeats.items():
         assert order.index(repeat_id) - order.index(case_id) - 1 >= 4
         assert cohort.resolve(repeat_id) == case_id
-        assert cohort.display_image_path(repeat_id).read_bytes() == cohort.display_image_path(case_id).read_bytes()
+        # the same image to the eye, but not a copy (issue 14): test_hidden_repeats_are_not_copies
+        repeat_pixels, original = (np.asarray(Image.open(cohort.display_image_path(i))) for i in (repeat_id, case_id))
+        assert np.abs(repeat_pixels.astype(int) - original).max() == 1
     saved = json.loads((cohort.dir / "orders" / "ann.json").read_text())
     assert saved["rater"] == "ann" and saved["seed"] == rater_seed(11, "ann")
     assert [i["case_id"] for i in saved["items"]] == order and saved["items"][0]["position"] == 1
@@ -298,7 +300,7 @@ def test_reading_orders_are_seeded_per_rater_and_stored(tmp_path):
     assert Cohort.load(cohort.dir).reading_order("ann") == order  # reproducible from the cohort seed
     assert cohort.reading_order("bob") != order
     assert sorted(row["repeat_id"] for row in read_csv(cohort.dir / "repeats.csv")) == sorted(repeats)
-    assert set(repeats).isdisjoint(cohort.case_ids)  # repeats are hidden from the manifest
+    assert set(repeats).isdisjoint(cohort.case_ids)  # in the manifest, but only the coordinator tells them apart
 
 
 def test_new_cases_are_appended_to_existing_orders(tmp_path):
@@ -582,3 +584,137 @@ def test_integrity_nan_rescale_dicom_is_unreadable_not_a_black_case(tmp_path):
     assert (cohort.report.n_readable, cohort.report.n_unreadable, len(cohort.case_ids)) == (2, 1, 2)
     assert cohort.report.unreadable == [
         ("nan.dcm", "DICOM RescaleSlope is NaN (not a finite number): the pixel values cannot be computed")]
+
+
+# --------------------------------------------------- hidden repeats and failed runs (issue 14)
+
+
+def rater_view(cohort: Cohort, rater: str, root: Path) -> Path:
+    """The files a rater's account can read (hub permissions): cohort.json, manifest.csv, cases/, own order."""
+    import shutil
+
+    view = root / "rater_view"
+    (view / "orders").mkdir(parents=True)
+    for name in ("cohort.json", "manifest.csv"):
+        shutil.copy2(cohort.dir / name, view / name)
+    shutil.copytree(cohort.dir / "cases", view / "cases")
+    shutil.copy2(cohort.dir / "orders" / f"{rater}.json", view / "orders" / f"{rater}.json")
+    return view
+
+
+def test_hidden_repeats_are_not_copies(tmp_path):
+    import hashlib
+
+    folder = tmp_path / "imgs"
+    make_images(folder, 20)
+    cohort = create(folder, tmp_path / "c", repeat_fraction=0.2, repeat_min_gap=3, raters=["ann"])
+    repeats = cohort.repeats()
+    assert len(repeats) == 4
+    view = rater_view(cohort, "ann", tmp_path)
+    digests = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in (view / "cases").iterdir()}
+    assert len(set(digests.values())) == 24  # no two display files alike
+    for repeat_id, case_id in repeats.items():
+        repeat, original = (np.asarray(Image.open(view / "cases" / f"{i}.png")) for i in (repeat_id, case_id))
+        changed = repeat != original
+        assert repeat.shape == original.shape and changed.sum() == round(original.size * 0.005)
+        assert np.abs(repeat[changed].astype(int) - original[changed]).tolist() == [1] * changed.sum()
+        assert hashlib.sha256(repeat.tobytes()).digest() != hashlib.sha256(original.tobytes()).digest()
+    # the manifest lists every display ID alike, sorted, and nothing else
+    manifest = read_csv(view / "manifest.csv")
+    assert [list(r) for r in manifest] == [["case_id"]] * 24
+    assert [r["case_id"] for r in manifest] == sorted(cohort.case_ids + list(repeats))
+    assert len({(view / "cases" / f"{i}.png").stat().st_mtime_ns for i in digests}) == 1
+    text = (view / "cohort.json").read_text()
+    assert not any(i in text for i in digests)  # no per-case data in the settings
+    # the rater side works from these files alone (no key.csv, no repeats.csv)
+    rater_side = Cohort.load(view)
+    assert rater_side.display_ids == [r["case_id"] for r in manifest]
+    assert rater_side.reading_order("ann") == cohort.reading_order("ann")
+    assert rater_side.display_image_path(next(iter(repeats))).is_file()
+    with pytest.raises(CohortError, match="key.csv: missing"):
+        rater_side.key()
+
+
+def test_repeat_files_are_kept_on_rerun_and_old_byte_copies_are_remade(tmp_path):
+    folder = tmp_path / "imgs"
+    make_images(folder, 10)
+    cohort = create(folder, tmp_path / "c", repeat_fraction=0.2, repeat_min_gap=2)
+    (repeat_id, case_id), (kept_id, _) = sorted(cohort.repeats().items())
+    kept = cohort.display_image_path(kept_id).read_bytes()
+    original = cohort.display_image_path(case_id).read_bytes()
+    cohort.display_image_path(repeat_id).write_bytes(original)  # a cohort made before this rule
+    again = create(folder, tmp_path / "c")
+    assert again.repeats() == cohort.repeats()
+    assert again.display_image_path(kept_id).read_bytes() == kept
+    assert again.display_image_path(repeat_id).read_bytes() != original
+
+
+def test_layout_1_cohort_still_loads_and_a_rerun_upgrades_it(tmp_path):
+    folder = tmp_path / "imgs"
+    make_images(folder, 10)
+    cohort = create(folder, tmp_path / "c", repeat_fraction=0.2, repeat_min_gap=2, raters=["ann"])
+    order, repeats, cases = cohort.reading_order("ann"), cohort.repeats(), cohort.cases()
+    # layout 1: the manifest held the cases only, with their source facts; the key had none
+    with open(cohort.dir / "manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["case_id", "sha256", "height", "width", "bit_depth", "source_format"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({**c, "height": c["image_height"], "width": c["image_width"]} for c in cases)
+    key = cohort.key().drop(columns=["image_height", "image_width", "bit_depth", "source_format"])
+    key.to_csv(cohort.dir / "key.csv", index=False)
+    old = Cohort.load(cohort.dir)
+    assert old.display_ids == sorted(old.case_ids + list(repeats)) and old.cases() == cases
+    assert old.reading_order("ann") == order and old.key()["image_height"].tolist() == [""] * 10
+    upgraded = create(folder, tmp_path / "c")
+    assert upgraded.cases() == cases and upgraded.reading_order("ann") == order
+    assert [list(r) for r in upgraded.manifest] == [["case_id"]] * 12
+
+
+def test_no_readable_image_exits_1_and_writes_nothing(tmp_path, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.png").write_text("x")
+    (folder / "b.jpg").write_bytes(b"")
+    out = tmp_path / "o"
+    assert covsev(["cohort", "create", str(folder), "--name", "b", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.endswith(f"covsev cohort: error: {folder}: none of the 2 file(s) is a readable image "
+                                 "(a.png: not an image (unrecognised file content); and 1 more); nothing written\n")
+    assert "unreadable: b.jpg: empty file (0 bytes)" in captured.out
+    assert not out.exists()
+    good = tmp_path / "good"
+    make_images(good, 3)
+    cohort = create(good, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for path in good.iterdir():
+        path.write_bytes(b"")  # every image of an existing cohort became unreadable
+    with pytest.raises(CohortError, match="none of the 3 file"):
+        create(good, out)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert Cohort.load(out).display_ids == cohort.display_ids
+
+
+def png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that declares its size and has no pixel data (the size check needs only the header)."""
+    import struct
+    import zlib
+
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+                     + b"\0\0\0\0IEND\xaeB`\x82")
+    return path
+
+
+def test_the_100_megapixel_limit_is_named_right_above_it(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    make_images(folder, 1)
+    png_header(folder / "at_limit.png", 10_000, 10_000)
+    png_header(folder / "above.png", 10_001, 10_000)
+    png_header(folder / "far_above.png", 10_500, 10_500)
+    assert covsev(["cohort", "create", str(folder), "--name", "p", "--out", str(tmp_path / "c")]) == 0
+    lines = dict(line.split(": ", 2)[1:] for line in capsys.readouterr().out.splitlines()
+                 if line.startswith("unreadable: "))
+    assert lines["above.png"] == ("image is 10001 x 10000 = 100,010,000 pixels, above the limit of "
+                                  "100,000,000 (possible decompression bomb; raise max_pixels)")
+    assert lines["far_above.png"].startswith("image is 10500 x 10500 = 110,250,000 pixels, above the limit")
+    assert "limit" not in lines["at_limit.png"]  # exactly 100 MP is allowed (it fails here only for lack of data)

@@ -64,9 +64,9 @@ def test_brixia_cohort_reads_all_187_including_a_name_with_a_space(shared_data, 
     assert (report.n_readable, report.n_unreadable) == (187, 0)
     key = cohort.key().set_index("filename")
     assert key.loc["immagine 2.png", "status"] == "ok"
-    formats = {row["source_format"] for row in cohort.manifest}
+    formats = {row["source_format"] for row in cohort.cases()}  # source facts: coordinator side
     assert formats == {"png", "jpeg"}
-    assert {row["bit_depth"] for row in cohort.manifest} == {"8", "16"}  # one 16-bit RGBA PNG
+    assert {row["bit_depth"] for row in cohort.cases()} == {"8", "16"}  # one 16-bit RGBA PNG
     annotations = pd.read_csv(data / "public-annotations.csv", encoding="utf-8-sig")
     brixia = load_scale("brixia")
     zones = annotations[[f"S-{z}" for z in brixia.component_keys]].rename(columns=lambda c: c[2:])

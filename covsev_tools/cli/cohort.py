@@ -74,6 +74,7 @@ def _user_errors():
 def _create(args) -> int:
     from covsev_tools.errors import CovsevError
     from covsev_tools.cohort import create_cohort
+    from covsev_tools.cohort.errors import NoReadableImageError
 
     raters = [r.strip() for r in args.raters.split(",") if r.strip()]
     try:
@@ -81,13 +82,18 @@ def _create(args) -> int:
                                repeat_fraction=args.repeat_fraction, repeat_min_gap=args.repeat_gap,
                                seed=args.seed, new_ids=args.new_ids, scales=args.scales, raters=raters,
                                workers=args.workers, progress=not args.quiet)
+    except NoReadableImageError as exc:  # the run itself worked; the folder holds no usable image
+        if not args.quiet:
+            _print_details(exc.report)
+        print(f"covsev cohort: error: {printable(exc)}", file=sys.stderr)
+        return 1
     except _user_errors() as exc:
         raise CovsevError(str(exc)) from None
     report = cohort.report
     if not args.quiet:
         _print_details(report)
     print(printable(report.summary(cohort.name, cohort.dir)))
-    return 0 if report.n_readable else 1
+    return 0
 
 
 def _print_details(report) -> None:

@@ -1,9 +1,10 @@
 """An existing cohort folder, opened: what the rater side and the coordinator side read from it.
 
-See :mod:`covsev_tools.cohort.folder` for the files. Rater-side attributes (safe for the scoring app):
-:attr:`Cohort.display_ids`, :meth:`Cohort.reading_order`, :meth:`Cohort.display_image_path`,
-:attr:`Cohort.scales`. Coordinator-only: :meth:`Cohort.key`, :meth:`Cohort.repeats`,
-:meth:`Cohort.resolve`.
+See :mod:`covsev_tools.cohort.folder` for the files. Rater-side attributes (safe for the scoring app, they read
+``cohort.json``, ``manifest.csv``, ``cases/`` and the rater's own order): :attr:`Cohort.display_ids`,
+:meth:`Cohort.reading_order` (once the order is saved), :meth:`Cohort.display_image_path`,
+:attr:`Cohort.scales`. Coordinator-only: :attr:`Cohort.case_ids`, :meth:`Cohort.cases`,
+:meth:`Cohort.key`, :meth:`Cohort.repeats`, :meth:`Cohort.resolve`.
 
 Examples
 --------
@@ -16,11 +17,12 @@ Examples
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from covsev_tools.cohort.errors import CohortError
-from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS, read_csv
+from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS, SOURCE_COLUMNS, read_csv
 from covsev_tools.cohort.info import read_info, stored_scales
 from covsev_tools.cohort.orders import (build_reading_order, check_order_rater, extend_reading_order,
                                         load_order, rater_seed, save_order)
@@ -58,6 +60,7 @@ class Cohort:
         self.report = None  # a CreationReport when made by create_cohort
         self._repeats: dict[str, str] | None = None
         self._scales: list | None = None
+        self._known: frozenset[str] | None = None
 
     @classmethod
     def load(cls, directory: str | Path) -> "Cohort":
@@ -94,14 +97,22 @@ class Cohort:
         return int(self.info["seed"])
 
     @property
-    def case_ids(self) -> list[str]:
-        """IDs of the unique readable images (no repeat IDs)."""
-        return [row["case_id"] for row in self.manifest]
+    def display_ids(self) -> list[str]:
+        """Every ID a rater may be shown, cases and hidden repeats alike (from the manifest, sorted)."""
+        ids = [row["case_id"] for row in self.manifest]
+        if self._legacy_manifest:  # layout 1 listed the cases only
+            ids = sorted(ids + list(self.repeats()))
+        return ids
 
     @property
-    def display_ids(self) -> list[str]:
-        """Every ID a rater may be shown: case IDs then hidden repeat IDs."""
-        return self.case_ids + list(self.repeats())
+    def case_ids(self) -> list[str]:
+        """Coordinator-only: IDs of the unique readable images (no repeat IDs), sorted."""
+        repeats = self.repeats()
+        return [i for i in self.display_ids if i not in repeats]
+
+    @property
+    def _legacy_manifest(self) -> bool:
+        return bool(self.manifest) and "sha256" in self.manifest[0]
 
     @property
     def scales(self) -> list:
@@ -118,7 +129,9 @@ class Cohort:
         KeyError
             If the ID is not part of this cohort.
         """
-        if case_id not in set(self.display_ids):
+        if self._known is None:
+            self._known = frozenset(self.display_ids)
+        if case_id not in self._known:
             raise KeyError(f"{case_id!r} is not a case of cohort {self.name!r}")
         return self.dir / "cases" / f"{case_id}.png"
 
@@ -159,24 +172,46 @@ class Cohort:
         -------
         pandas.DataFrame
             ``case_id``, ``sha256``, ``filename``, ``path``, ``duplicate_of``, ``status``
-            (``ok``/``duplicate``/``unreadable``), ``error`` as strings ("" when empty); metadata
-            columns as pandas parses them.
+            (``ok``/``duplicate``/``unreadable``), ``error``, ``image_height``, ``image_width``, ``bit_depth``,
+            ``source_format`` as strings ("" when empty); metadata columns as pandas parses them.
         """
         import pandas as pd
 
-        path = self.dir / "key.csv"
-        if not path.is_file():
-            raise CohortError(f"{path}: missing (the key is kept by the coordinator only)")
-        frame = pd.read_csv(path, dtype={c: str for c in KEY_COLUMNS})
-        for column in KEY_COLUMNS:
-            frame[column] = frame[column].fillna("")
+        frame = pd.read_csv(self._coordinator_file("key.csv"), dtype={c: str for c in KEY_COLUMNS})
+        for column in KEY_COLUMNS:  # a key of layout 1 has no source columns
+            frame[column] = frame[column].fillna("") if column in frame else ""
         return frame
+
+    def cases(self) -> list[dict[str, str]]:
+        """Coordinator-only: one row per case, ``case_id``, ``sha256`` and what reading its file told.
+
+        Returns
+        -------
+        list of dict
+            ``case_id``, ``sha256``, ``image_height``, ``image_width``, ``bit_depth``, ``source_format`` as
+            strings, sorted by case ID.
+        """
+        if self._legacy_manifest:  # layout 1 named the size "height" and "width"
+            rows = [{**r, "image_height": r["height"], "image_width": r["width"]} for r in self.manifest]
+        else:
+            rows = [r for r in read_csv(self._coordinator_file("key.csv")) if r["status"] == "ok"]
+        columns = ("case_id", "sha256") + SOURCE_COLUMNS
+        return sorted(({c: row.get(c, "") for c in columns} for row in rows), key=lambda r: r["case_id"])
 
     def repeats(self) -> dict[str, str]:
         """Coordinator-only map of hidden repeat ID -> original case ID."""
         if self._repeats is None:
-            self._repeats = {row["repeat_id"]: row["case_id"] for row in read_csv(self.dir / "repeats.csv")}
+            path = self._coordinator_file("repeats.csv", required=False)
+            self._repeats = {row["repeat_id"]: row["case_id"] for row in read_csv(path)}
         return dict(self._repeats)
+
+    def _coordinator_file(self, name: str, required: bool = True) -> Path:
+        path = self.dir / name
+        if required and not path.is_file():
+            raise CohortError(f"{path}: missing (kept by the coordinator only)")
+        if path.is_file() and not os.access(path, os.R_OK):
+            raise CohortError(f"{path}: not readable from this account (coordinator only)")
+        return path
 
     def resolve(self, display_id: str) -> str:
         """Map a display ID (case or repeat ID) to its case ID.
@@ -194,4 +229,4 @@ class Cohort:
         raise KeyError(f"{display_id!r} is not a case of cohort {self.name!r}")
 
     def __repr__(self) -> str:
-        return f"Cohort({self.name!r}, {len(self.manifest)} cases, dir={str(self.dir)!r})"
+        return f"Cohort({self.name!r}, {len(self.manifest)} display images, dir={str(self.dir)!r})"

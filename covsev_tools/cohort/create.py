@@ -17,13 +17,15 @@ from typing import Any, Sequence
 from covsev_tools.cohort.cohort import Cohort
 from covsev_tools.cohort.creation import CreationReport
 from covsev_tools.cohort.decode import decode_all
-from covsev_tools.cohort.errors import CohortError
-from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS, REPEAT_COLUMNS, read_csv, write_csv
+from covsev_tools.cohort.errors import CohortError, NoReadableImageError
+from covsev_tools.cohort.folder import (KEY_COLUMNS, MANIFEST_COLUMNS, REPEAT_COLUMNS, SOURCE_COLUMNS, read_csv,
+                                        write_csv)
 from covsev_tools.cohort.ids import is_case_id, new_case_id
 from covsev_tools.cohort.info import NAME_PATTERN, cohort_info, earlier_settings, read_info
 from covsev_tools.cohort.metadata import join_metadata, read_metadata
 from covsev_tools.cohort.orders import check_order_rater
-from covsev_tools.cohort.repeats import check_repeats_possible, choose_repeats, write_repeat_images
+from covsev_tools.cohort.blinding import same_timestamps, write_repeat_images
+from covsev_tools.cohort.repeats import check_repeats_possible, choose_repeats
 from covsev_tools.cohort.scan import find_files, group_by_content, mark_duplicates
 from covsev_tools.files import write_text_atomic
 from covsev_tools.images.reader import DEFAULT_MAX_PIXELS, DISPLAY_MAX_SIDE
@@ -85,6 +87,9 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
     ------
     CohortError
         Bad arguments, missing images folder, no files, or a bad metadata CSV.
+    NoReadableImageError
+        No file could be read as an image (a :class:`CohortError` with the run's ``report``);
+        nothing is written.
     covsev_tools.scales.ScaleDefinitionError
         Unknown scale or bad scale file.
 
@@ -129,19 +134,23 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
         report = CreationReport(n_files=len(files))
         rows, first = group_by_content(files, images_dir)
         check_repeats_possible(len(first), float(repeat_fraction), int(repeat_min_gap))  # before the slow part
-        cases = _decode_unique(first, previous, out_dir, workers, max_pixels, display_max_side, progress)
+        case_ids, rewritten = _decode_unique(first, previous, out_dir, workers, max_pixels, display_max_side,
+                                             progress)
         report.duplicates = mark_duplicates(rows, first)
         report.unreadable = [(r["filename"], r["error"]) for r in rows if r["status"] == "unreadable"]
+        if not case_ids:
+            raise NoReadableImageError(images_dir, report)
         if metadata is not None:
             report.metadata_unmatched_rows, report.images_without_metadata = join_metadata(rows, metadata)
-        case_ids = sorted(cases)
         repeats = choose_repeats(case_ids, previous["repeats"], float(repeat_fraction), int(repeat_min_gap),
                                  seed, set(case_ids) | set(previous["ids"].values()))
-        write_repeat_images(out_dir / "cases", repeats)
-        _remove_stale_images(out_dir, set(case_ids) | set(repeats))
-        report.count(rows, case_ids, repeats, set(previous["manifest"]))
+        display_ids = sorted(case_ids + list(repeats))
+        write_repeat_images(out_dir / "cases", repeats, rewritten)
+        _remove_stale_images(out_dir, set(display_ids))
+        same_timestamps(out_dir / "cases", display_ids)
+        report.count(rows, case_ids, repeats, previous["cases"])
 
-        write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [cases[c] for c in case_ids])
+        write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [{"case_id": i} for i in display_ids])
         meta_columns = list(metadata["columns"]) if metadata is not None else []
         write_csv(out_dir / "key.csv", list(KEY_COLUMNS) + meta_columns, rows)
         write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
@@ -164,7 +173,7 @@ def _creation_lock(out_dir: Path):
 
     A second ``cohort create`` on the same folder fails at once with a clear message instead of
     interleaving its IDs, images and CSVs with the first. A folder this call created is removed
-    again if the run fails before writing anything else into it.
+    again if the run fails.
     """
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,7 +187,7 @@ def _creation_lock(out_dir: Path):
         try:
             yield
         except BaseException:
-            if created and [p.name for p in out_dir.iterdir()] == [lock_path.name]:
+            if created:  # everything in it is this run's: leave nothing half-made behind
                 shutil.rmtree(out_dir, ignore_errors=True)
             raise
 
@@ -190,8 +199,8 @@ def _check_name(name: str) -> str:
 
 
 def _load_previous(out_dir: Path, new_ids: bool) -> dict[str, Any]:
-    """What an earlier run left: info, sha256 -> case ID, manifest rows, repeats."""
-    previous: dict[str, Any] = {"info": {}, "ids": {}, "manifest": {}, "repeats": {}}
+    """What an earlier run left: info, sha256 -> case ID, case ID -> key row of its file, repeats."""
+    previous: dict[str, Any] = {"info": {}, "ids": {}, "cases": {}, "repeats": {}}
     if not (out_dir / "cohort.json").is_file():
         return previous
     try:
@@ -200,35 +209,36 @@ def _load_previous(out_dir: Path, new_ids: bool) -> dict[str, Any]:
         raise CohortError(f"{exc} (the existing cohort)") from None
     if new_ids:
         return previous
-    previous["ids"] = {r["sha256"]: r["case_id"] for r in read_csv(out_dir / "key.csv") if r.get("case_id")}
-    previous["manifest"] = {r["case_id"]: r for r in read_csv(out_dir / "manifest.csv")}
+    key = read_csv(out_dir / "key.csv")
+    previous["ids"] = {r["sha256"]: r["case_id"] for r in key if r.get("case_id")}
+    previous["cases"] = {r["case_id"]: r for r in key if r.get("status") == "ok"}
     previous["repeats"] = {r["repeat_id"]: r["case_id"] for r in read_csv(out_dir / "repeats.csv")}
     return previous
 
 
 def _decode_unique(first: dict[str, dict], previous: dict, out_dir: Path, workers: int,
-                   max_pixels: int | None, max_side: int, progress: bool) -> dict[str, dict]:
-    """Decode each unique file once (skipping ones already done by an earlier run); manifest rows."""
+                   max_pixels: int | None, max_side: int, progress: bool) -> tuple[list[str], set[str]]:
+    """Decode each unique file once (skipping ones an earlier run did); the sorted case IDs and those decoded."""
     taken = set(previous["ids"].values()) | set(previous["repeats"])
-    cases: dict[str, dict] = {}
-    jobs, pending = [], []
+    done, jobs, pending = [], [], []
     for sha, row in first.items():
         case_id = previous["ids"].get(sha) or new_case_id(taken)
         png = out_dir / "cases" / f"{case_id}.png"
-        done = previous["manifest"].get(case_id)
-        if done and done.get("sha256") == sha and png.is_file():
-            cases[case_id] = dict(done)
-            row.update(case_id=case_id, status="ok")
+        earlier = previous["cases"].get(case_id)
+        if earlier and earlier.get("sha256") == sha and earlier.get("image_height") and png.is_file():
+            row.update({c: earlier[c] for c in SOURCE_COLUMNS}, case_id=case_id, status="ok")
+            done.append(case_id)
             continue
         jobs.append((row["path"], str(png), max_pixels, max_side))
-        pending.append((case_id, sha, row))
-    for (case_id, sha, row), result in zip(pending, decode_all(jobs, workers, progress)):
+        pending.append((case_id, row))
+    rewritten = set()
+    for (case_id, row), result in zip(pending, decode_all(jobs, workers, progress)):
         if result["error"]:
             row.update(status="unreadable", error=result["error"])
             continue
-        row.update(case_id=case_id, status="ok")
-        cases[case_id] = {"case_id": case_id, "sha256": sha, **{k: result[k] for k in MANIFEST_COLUMNS[2:]}}
-    return cases
+        row.update({c: result[c] for c in SOURCE_COLUMNS}, case_id=case_id, status="ok")
+        rewritten.add(case_id)
+    return sorted(done + list(rewritten)), rewritten
 
 
 def _remove_stale_images(out_dir: Path, keep: set[str]) -> None:

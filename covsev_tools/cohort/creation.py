@@ -36,7 +36,7 @@ class CreationReport:
                 f"({self.n_new_cases} new), {self.n_duplicates} duplicates, {self.n_unreadable} unreadable, "
                 f"{self.n_repeats} hidden repeats; written to {out_dir}")
 
-    def count(self, rows: list[dict], case_ids: list[str], repeats: dict, previous_ids: set[str]) -> None:
+    def count(self, rows: list[dict], case_ids: list[str], repeats: dict, previous_ids) -> None:
         """Fill the counts from the key rows, the cases and repeats, and the IDs of an earlier run."""
         self.n_cases, self.n_repeats = len(case_ids), len(repeats)
         self.n_readable = sum(r["status"] in ("ok", "duplicate") for r in rows)

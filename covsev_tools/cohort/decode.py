@@ -10,7 +10,7 @@ Examples
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> Image.new("L", (8, 6)).save(folder / "x.png")
 >>> decode_all([(str(folder / "x.png"), str(folder / "d.png"), None, 64)], workers=1, progress=False)
-[{'error': '', 'height': 6, 'width': 8, 'bit_depth': 8, 'source_format': 'png'}]
+[{'error': '', 'image_height': 6, 'image_width': 8, 'bit_depth': 8, 'source_format': 'png'}]
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _decode_job(job: tuple[str, str, int | None, int]) -> dict[str, Any]:
     except Exception as exc:  # a failure writing the PNG must not abort the cohort either
         return {"error": f"cannot write display image ({type(exc).__name__}: {exc})"}
     height, width = xray.meta["original_size"]
-    return {"error": "", "height": height, "width": width, "bit_depth": xray.meta["bit_depth"],
+    return {"error": "", "image_height": height, "image_width": width, "bit_depth": xray.meta["bit_depth"],
             "source_format": xray.meta["source_format"]}
 
 

@@ -2,12 +2,18 @@
 
 Folder layout (default ``cohorts/<name>/``)::
 
-    cohort.json          name, created, seed, repeat settings, scales, counts     (rater side)
-    manifest.csv         case_id, sha256, height, width, bit_depth, source_format (rater side, no names)
-    cases/<id>.png       8-bit display image per case and per hidden repeat       (rater side)
-    orders/<rater>.json  {"rater", "seed", "items": [{"position", "case_id"}]}     (that rater)
-    key.csv              case_id, sha256, filename, path, ..., metadata           (coordinator only)
-    repeats.csv          repeat_id, case_id                                       (coordinator only)
+    cohort.json          name, created, seed, repeat settings, scales, counts  (rater side)
+    manifest.csv         case_id: every display ID, cases and hidden repeats   (rater side)
+    cases/<id>.png       8-bit display image per case and per hidden repeat    (rater side)
+    orders/<rater>.json  {"rater", "seed", "items": [{"position", "case_id"}]}  (that rater)
+    key.csv              case_id, sha256, filename, path, ..., metadata        (coordinator only)
+    repeats.csv          repeat_id, case_id                                    (coordinator only)
+
+What a rater's account reads carries nothing that tells a hidden repeat from a case: the manifest
+lists every display ID alike (sorted, no hash, no size), a repeat's display file is not a copy of its
+original's (a few pixels differ by one grey level, so neither the file nor its pixels hash alike), and
+every display file gets the same modification time. Facts about the source file (hash, size, bit
+depth, format) are in the key.
 
 Examples
 --------
@@ -27,13 +33,16 @@ from typing import Any, Iterable, Sequence
 from covsev_tools.files import write_rows_csv_atomic
 
 __all__ = ["DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "REPEAT_COLUMNS", "SCHEMA_VERSION",
-           "read_csv", "utc_now", "write_csv"]
+           "SOURCE_COLUMNS", "read_csv", "utc_now", "write_csv"]
 
-SCHEMA_VERSION = 1
-#: Columns of ``manifest.csv`` (rater side: no file names).
-MANIFEST_COLUMNS = ("case_id", "sha256", "height", "width", "bit_depth", "source_format")
+#: Version of the folder layout (1: the manifest listed cases only, with their source facts).
+SCHEMA_VERSION = 2
+#: Columns of ``manifest.csv`` (rater side: display IDs only).
+MANIFEST_COLUMNS = ("case_id",)
+#: What reading a source file tells about it (``key.csv``, coordinator only).
+SOURCE_COLUMNS = ("image_height", "image_width", "bit_depth", "source_format")
 #: Columns of ``key.csv`` before the metadata columns (coordinator only).
-KEY_COLUMNS = ("case_id", "sha256", "filename", "path", "duplicate_of", "status", "error")
+KEY_COLUMNS = ("case_id", "sha256", "filename", "path", "duplicate_of", "status", "error") + SOURCE_COLUMNS
 #: Columns of ``repeats.csv`` (coordinator only).
 REPEAT_COLUMNS = ("repeat_id", "case_id")
 #: Scales of a new cohort when none are named.

@@ -12,7 +12,7 @@ Examples
 >>> read_metadata(path)
 Traceback (most recent call last):
 ...
-covsev_tools.cohort.errors.CohortError: .../meta.csv: metadata column(s) 'Rater', 'score' clash with covsev's own columns; rename them (reserved: case, case_id, ...)
+covsev_tools.cohort.errors.CohortError: .../meta.csv: metadata column(s) 'Rater', 'score' clash with covsev's own columns; rename them (reserved: bit_depth, case, case_id, ...)
 """
 from __future__ import annotations
 

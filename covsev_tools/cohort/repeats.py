@@ -1,4 +1,4 @@
-"""Hidden repeats: which cases are shown twice, and the display files of the second showing.
+"""Hidden repeats: which cases are shown a second time, under an ID of their own.
 
 Examples
 --------
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 from pathlib import Path
 
 from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.ids import new_case_id
 
-__all__ = ["check_repeats_possible", "choose_repeats", "n_repeats", "write_repeat_images"]
+__all__ = ["check_repeats_possible", "choose_repeats", "n_repeats"]
 
 
 def n_repeats(n_cases: int, fraction: float) -> int:
@@ -69,11 +68,3 @@ def choose_repeats(case_ids: list[str], previous: dict[str, str], fraction: floa
     for case_id in candidates[: target - len(repeats)]:
         repeats[new_case_id(taken | set(repeats))] = case_id
     return repeats
-
-
-def write_repeat_images(cases_dir: Path, repeats: dict[str, str]) -> None:
-    """Give each repeat its own display file ``cases/<repeat_id>.png`` (a byte copy of its original's)."""
-    for repeat_id, case_id in repeats.items():
-        target = cases_dir / f"{repeat_id}.png"
-        if not target.is_file():
-            shutil.copyfile(cases_dir / f"{case_id}.png", target)

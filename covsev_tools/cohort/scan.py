@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from covsev_tools.cohort.folder import SOURCE_COLUMNS
+
 __all__ = ["file_sha256", "find_files", "group_by_content", "mark_duplicates"]
 
 
@@ -97,7 +99,8 @@ def mark_duplicates(rows: list[dict], first: dict[str, dict]) -> list[tuple[str,
             continue
         row["duplicate_of"] = original["filename"]
         if original["status"] == "ok":
-            row.update(case_id=original["case_id"], status="duplicate")
+            row.update({c: original.get(c, "") for c in SOURCE_COLUMNS}, case_id=original["case_id"],
+                       status="duplicate")
             duplicates.append((row["filename"], original["filename"]))
         else:
             row.update(status="unreadable", error=original["error"])
