@@ -1,0 +1,166 @@
+"""Accounts: a Unix account per study user (no login shell) and a hashed password in the hub's database.
+
+Each rater's single-user server runs as that rater's own Unix account, so the operating system --
+not the scoring page -- keeps them away from the key and from each other's labels. The password
+is hashed by the authenticator's own code (NativeAuthenticator, bcrypt) and never stored in clear.
+
+Examples
+--------
+>>> new_password()                                # doctest: +SKIP
+'q3Rk0yT9vX2mP8sL'
+"""
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import secrets
+import subprocess
+from pathlib import Path
+
+from covsev_tools.hub.study import Study, StudyError, validate_user_name
+
+__all__ = ["account_marker", "new_password", "remove_unix_account", "ensure_unix_account",
+           "set_password", "check_password", "hub_db_url"]
+
+_NOLOGIN = next((s for s in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false") if Path(s).exists()),
+                "/bin/false")
+MIN_PASSWORD_LENGTH = 10
+
+
+def new_password() -> str:
+    """A random 16-character password (about 95 bits).
+
+    Examples
+    --------
+    >>> len(new_password())
+    16
+    """
+    return secrets.token_urlsafe(12)
+
+
+def account_marker(study: Study) -> str:
+    """The GECOS comment covsev writes on the accounts it makes, so it never adopts someone else's."""
+    return f"covsev study {study.dir}"
+
+
+def _run(command: list[str]) -> None:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise StudyError(f"{command[0]} not found: covsev hub needs the shadow-utils commands "
+                         "(useradd, groupadd)") from None
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        raise StudyError(f"{' '.join(command[:1])} failed: {message[-1] if message else result.returncode}")
+
+
+def ensure_group(name: str) -> None:
+    """Create the Unix group ``name`` unless it exists."""
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        _run(["groupadd", name])
+
+
+def ensure_unix_account(study: Study, name: str, role: str) -> bool:
+    """Create (or check) the Unix account of a study user; True if it was created now.
+
+    The account has no login shell, its home under ``homes/``, the study's rater group, and the
+    coordinator group for coordinators. An existing account is used only if covsev made it for
+    this study (its comment says so): a name such as ``root`` is never adopted.
+    """
+    validate_user_name(name)
+    if os.geteuid() != 0:
+        raise StudyError("creating Unix accounts needs root: run `sudo covsev hub add-user ...`")
+    groups = [study.rater_group] + ([study.coordinator_group] if role == "coordinator" else [])
+    for group in groups:
+        ensure_group(group)
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        home = study.homes_dir / name
+        _run(["useradd", "--comment", account_marker(study), "--home-dir", str(home), "--create-home",
+              "--shell", _NOLOGIN, "--user-group", "--groups", ",".join(groups), name])
+        os.chmod(home, 0o700)
+        return True
+    if entry.pw_gecos != account_marker(study):
+        raise StudyError(f"Unix account {name!r} already exists and was not made by covsev for this "
+                         "study; choose another name")
+    _run(["usermod", "--append", "--groups", ",".join(groups), name])
+    return False
+
+
+def remove_unix_account(study: Study, name: str) -> bool:
+    """Delete a Unix account covsev made for this study (and its home); True if one was removed."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return False
+    if entry.pw_gecos != account_marker(study):
+        raise StudyError(f"Unix account {name!r} was not made by covsev for this study; not removed")
+    _run(["userdel", "--remove", name])
+    return True
+
+
+def hub_db_url(study: Study) -> str:
+    """SQLAlchemy URL of the hub's database (``hub/jupyterhub.sqlite``)."""
+    return f"sqlite:///{study.hub_dir / 'jupyterhub.sqlite'}"
+
+
+def _authenticator(session):
+    """A NativeAuthenticator bound to the hub's database, with the study's password rules."""
+    from nativeauthenticator import NativeAuthenticator
+
+    auth = NativeAuthenticator(add_new_table=False, enable_signup=True, open_signup=True,
+                               check_common_password=True, minimum_password_length=MIN_PASSWORD_LENGTH)
+    auth.db = session
+    return auth
+
+
+def _session(study: Study):
+    import logging
+
+    import nativeauthenticator.orm  # noqa: F401  (registers its users_info table on the hub's tables)
+    from jupyterhub import orm
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its first-run notes are not for users
+    path = study.hub_dir / "jupyterhub.sqlite"
+    old_umask = os.umask(0o077)  # the database holds password hashes: owner only from the start
+    try:
+        session = orm.new_session_factory(hub_db_url(study))()
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    return session
+
+
+def set_password(study: Study, name: str, password: str) -> None:
+    """Store ``name``'s password, hashed by NativeAuthenticator, in the hub's database (new or changed)."""
+    session = _session(study)
+    try:
+        auth = _authenticator(session)
+        if not auth.is_password_strong(password):
+            raise StudyError(f"password refused: use at least {MIN_PASSWORD_LENGTH} characters, "
+                             "not a common password")
+        if auth.user_exists(name):
+            auth.change_password(name, password)
+        else:
+            info = auth.create_user(name, password)
+            if info is None:
+                raise StudyError(f"the authenticator refused user name {name!r}")
+        info = auth.get_user(name)
+        info.is_authorized = True
+        session.commit()
+    finally:
+        session.close()
+
+
+def check_password(study: Study, name: str, password: str) -> bool:
+    """True if ``password`` is ``name``'s (used by tests and by ``hub status`` checks)."""
+    session = _session(study)
+    try:
+        info = _authenticator(session).get_user(name)
+        return bool(info and info.is_authorized and info.is_valid_password(password))
+    finally:
+        session.close()

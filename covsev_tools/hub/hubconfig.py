@@ -1,0 +1,103 @@
+"""JupyterHub's configuration for a study, built in code from the study folder.
+
+``covsev hub init`` writes ``hub/jupyterhub_config.py`` as three lines that call :func:`configure`,
+so the settings live (and are tested) here, and a hub restarted after a covsev upgrade picks up
+the new ones.
+
+Examples
+--------
+>>> from traitlets.config import Config
+>>> c = Config()
+>>> configure(c, "study")                                 # doctest: +SKIP
+>>> c.NativeAuthenticator.enable_signup                   # doctest: +SKIP
+False
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from covsev_tools.hub.accounts import MIN_PASSWORD_LENGTH, hub_db_url
+from covsev_tools.hub.runtime import rater_python
+from covsev_tools.hub.study import Study, StudyError
+
+__all__ = ["HUB_CONFIG", "configure", "find_proxy"]
+
+#: The generated ``hub/jupyterhub_config.py``.
+HUB_CONFIG = (
+    "# Written by covsev hub init; the settings are in covsev_tools/hub/hubconfig.py.\n"
+    "from pathlib import Path\n\n"
+    "from covsev_tools.hub.hubconfig import configure\n\n"
+    "configure(c, Path(__file__).resolve().parents[1])  # noqa: F821 (c is JupyterHub's config)\n"
+)
+FAILED_LOGINS_BEFORE_PAUSE = 5
+PAUSE_SECONDS = 120
+
+
+def find_proxy() -> str:
+    """Path of ``configurable-http-proxy``: on PATH, else the project-local npm install.
+
+    ``make install`` runs ``npm install --prefix .venv/node configurable-http-proxy``.
+    """
+    found = shutil.which("configurable-http-proxy")
+    if found:
+        return found
+    local = Path(sys.prefix) / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
+    if local.exists():
+        return str(local)
+    raise StudyError("configurable-http-proxy not found: run `npm install --prefix "
+                     f"{Path(sys.prefix) / 'node'} configurable-http-proxy` (needs nodejs and npm)")
+
+
+def configure(c, study_dir) -> None:
+    """Fill JupyterHub's config object ``c`` for the study in ``study_dir``."""
+    study = Study.load(study_dir)
+    hub = study.hub_dir
+    c.JupyterHub.db_url = hub_db_url(study)
+    c.JupyterHub.cookie_secret_file = str(hub / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(hub / "jupyterhub.pid")
+    c.JupyterHub.shutdown_on_logout = True
+    c.JupyterHub.admin_access = False
+    c.JupyterHub.template_vars = {"announcement_login": f"{study.name}: sign in with the account "
+                                                       "your study coordinator gave you."}
+    c.ConfigurableHTTPProxy.command = [find_proxy()]
+    c.ConfigurableHTTPProxy.pid_file = str(hub / "proxy.pid")
+    _authentication(c, study)
+    _spawning(c, study)
+    _idle_culler(c, study)
+
+
+def _authentication(c, study: Study) -> None:
+    c.JupyterHub.authenticator_class = "covsev_tools.hub.spawner.StudyAuthenticator"
+    c.StudyAuthenticator.study_dir = str(study.dir)
+    c.NativeAuthenticator.enable_signup = False
+    c.NativeAuthenticator.open_signup = False
+    c.NativeAuthenticator.check_common_password = True
+    c.NativeAuthenticator.minimum_password_length = MIN_PASSWORD_LENGTH
+    c.NativeAuthenticator.allowed_failed_logins = FAILED_LOGINS_BEFORE_PAUSE
+    c.NativeAuthenticator.seconds_before_next_try = PAUSE_SECONDS
+
+
+def _spawning(c, study: Study) -> None:
+    c.JupyterHub.spawner_class = "covsev_tools.hub.spawner.StudySpawner"
+    c.StudySpawner.study_dir = str(study.dir)
+    c.Spawner.cmd = [rater_python(study), "-m", "jupyterhub.singleuser"]
+    c.Spawner.start_timeout = 120
+    c.Spawner.http_timeout = 120
+    c.Spawner.disable_user_config = True
+
+
+def _idle_culler(c, study: Study) -> None:
+    """Stop servers idle for the study's timeout; every save is already on disk, so nothing is lost."""
+    timeout = int(study.settings["idle_timeout"])
+    c.JupyterHub.services = [{
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}",
+                    f"--cull-every={max(30, timeout // 4)}"],
+    }]
+    c.JupyterHub.load_roles = [{
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }]

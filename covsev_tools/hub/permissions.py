@@ -1,0 +1,161 @@
+"""Ownership and modes of a study folder: the operating system keeps the study blind.
+
+Two Unix groups: the *rater group* (every account of the study, coordinators included) and the
+*coordinator group*. Raters are "others" for everything the coordinators own, so:
+
+- a rater reads ``app/``, ``cohort.json``, ``manifest.csv`` and ``cases/*.png`` (rater group);
+- ``key.csv``, ``repeats.csv``, ``outputs/``, ``users.json`` and any file covsev does not know are
+  coordinator-only (default deny);
+- ``orders/`` and ``labels/<cohort>/`` are searchable but not listable by raters; inside, a rater
+  owns exactly one order file and one label log (mode 0640, group coordinators), which they can
+  append to but not create or rename: nobody else's is open to them;
+- ``hub/`` (database, cookie secret) is root's alone.
+
+Examples
+--------
+>>> from covsev_tools.hub.study import Study
+>>> apply_permissions(Study.load("study"))            # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+from pathlib import Path
+
+from covsev_tools.hub.study import Study
+
+__all__ = ["apply_permissions", "prepare_rater", "exposed_originals"]
+
+RATER_FILES = ("cohort.json", "manifest.csv")
+
+
+def _gid(name: str) -> int:
+    return grp.getgrnam(name).gr_gid
+
+
+def _set(path: Path, uid: int, gid: int, mode: int) -> None:
+    os.lchown(path, uid, gid)
+    if not path.is_symlink():
+        os.chmod(path, mode)
+
+
+def _tree(path: Path, uid: int, gid: int, dir_mode: int, file_mode: int) -> None:
+    """Everything under ``path`` (included) to one owner, directories and files to one mode each."""
+    _set(path, uid, gid, dir_mode)
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            _set(Path(root) / name, uid, gid, dir_mode)
+        for name in files:
+            _set(Path(root) / name, uid, gid, file_mode)
+
+
+def apply_permissions(study: Study) -> None:
+    """Set owner, group and mode of every part of the study folder (idempotent; run as root)."""
+    raters, coordinators = _gid(study.rater_group), _gid(study.coordinator_group)
+    for folder in (study.hub_dir, study.app_dir, study.labels_dir, study.outputs_dir,
+                   study.homes_dir, study.dir / "cohorts"):
+        folder.mkdir(exist_ok=True)
+    # setgid: files coordinators write here (assignments) stay in their group.
+    _set(study.dir, 0, coordinators, 0o2771)
+    for name in ("study.json", "users.json"):
+        _set(study.dir / name, 0, coordinators, 0o660)
+    _tree(study.hub_dir, 0, 0, 0o700, 0o600)
+    _tree(study.app_dir, 0, raters, 0o750, 0o640)
+    _tree(study.outputs_dir, 0, coordinators, 0o2770, 0o660)
+    _set(study.homes_dir, 0, 0, 0o711)
+    _set(study.dir / "cohorts", 0, raters, 0o750)
+    for cohort in study.settings["cohorts"]:
+        _cohort_permissions(study.cohort_dir(cohort), raters, coordinators, study.members())
+    _labels_permissions(study, coordinators)
+
+
+def _cohort_permissions(folder: Path, raters: int, coordinators: int, members: list[str]) -> None:
+    _tree(folder, 0, coordinators, 0o750, 0o640)  # default deny, then open what raters need
+    _set(folder, 0, raters, 0o750)
+    for name in RATER_FILES:
+        if (folder / name).exists():
+            _set(folder / name, 0, raters, 0o640)
+    if (folder / "cases").is_dir():
+        _tree(folder / "cases", 0, raters, 0o750, 0o640)
+    orders = folder / "orders"
+    if orders.is_dir():
+        _set(orders, 0, coordinators, 0o751)
+        for path in orders.glob("*.json"):
+            _own_by_user(path, coordinators, members)
+
+
+def _labels_permissions(study: Study, coordinators: int) -> None:
+    _set(study.labels_dir, 0, coordinators, 0o751)
+    for folder in study.labels_dir.iterdir():
+        if folder.is_dir() and not folder.is_symlink():
+            _set(folder, 0, coordinators, 0o751)
+            for path in folder.iterdir():
+                _own_by_user(path, coordinators, study.members())
+
+
+def _own_by_user(path: Path, coordinators: int, members: list[str]) -> None:
+    """``<user>.json(l)`` belongs to that study user (0640, group coordinators); anything else to root."""
+    if path.is_symlink() or not path.is_file():
+        _set(path, 0, coordinators, 0o750)
+        return
+    uid = 0
+    if path.stem in members:
+        try:
+            uid = pwd.getpwnam(path.stem).pw_uid
+        except KeyError:
+            pass
+    _set(path, uid, coordinators, 0o640)
+
+
+def prepare_rater(study: Study, name: str, cohort: str) -> None:
+    """Make ``name``'s reading order and empty label log for ``cohort``, owned by them (run as root).
+
+    A rater can neither list nor create files in ``orders/`` and ``labels/<cohort>/``, so both files
+    are made here, before their server starts; the saved order also spares the rater's process
+    the repeat map, which it cannot read.
+    """
+    from covsev_tools.cohort import Cohort
+
+    coordinators = _gid(study.coordinator_group)
+    loaded = Cohort.load(study.cohort_dir(cohort))
+    loaded.reading_order(name)
+    _set(loaded.dir / "orders", 0, coordinators, 0o751)
+    _own_by_user(loaded.dir / "orders" / f"{name}.json", coordinators, [name])
+    folder = study.labels_dir / loaded.name
+    folder.mkdir(parents=True, exist_ok=True)
+    _set(folder, 0, coordinators, 0o751)
+    log = folder / f"{name}.jsonl"
+    os.close(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640))
+    _own_by_user(log, coordinators, [name])
+
+
+def exposed_originals(study: Study) -> list[Path]:
+    """Folders of a cohort's original images that any account of the machine can read.
+
+    The key is coordinator-only, but the originals usually live outside the study folder; if
+    "others" can search every folder above a file and read it, a rater who guesses its path can
+    open it. ``hub init`` and ``hub status`` print these.
+    """
+    from covsev_tools.cohort import Cohort
+
+    exposed: set[Path] = set()
+    for cohort in study.settings["cohorts"]:
+        try:
+            paths = Cohort.load(study.cohort_dir(cohort)).key()["path"]
+        except Exception:  # a cohort without a readable key has nothing to expose here
+            continue
+        for value in paths:
+            if value and _readable_by_others(Path(value)):
+                exposed.add(Path(value).parent)
+    return sorted(exposed)
+
+
+def _readable_by_others(path: Path) -> bool:
+    try:
+        if not path.is_absolute() or not stat.S_IMODE(path.stat().st_mode) & stat.S_IROTH:
+            return False
+    except OSError:
+        return False
+    return all(stat.S_IMODE(p.stat().st_mode) & stat.S_IXOTH for p in path.parents)

@@ -1,0 +1,84 @@
+"""The Python a study account runs: its servers and kernels start as the rater's own Unix account.
+
+That account must be able to run the interpreter. When this environment's Python lives where
+other accounts cannot reach it (pyenv under ``/root``, a home folder), ``hub init`` makes a small
+virtual environment in ``app/runtime`` from a system Python of the same version, whose
+``site-packages`` points at this environment's packages: the same covsev, Voila and JupyterHub,
+run by an interpreter every account can execute.
+
+Examples
+--------
+>>> import sys
+>>> isinstance(usable_by_everyone(sys.executable), bool)
+True
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+from covsev_tools.files import write_text_atomic
+from covsev_tools.hub.study import Study, StudyError
+
+__all__ = ["rater_python", "prepare_runtime", "usable_by_everyone"]
+
+
+def usable_by_everyone(path: str | os.PathLike) -> bool:
+    """True if an unprivileged account can execute ``path`` (every folder above it searchable)."""
+    real = Path(os.path.realpath(path))
+    try:
+        if not stat.S_IMODE(real.stat().st_mode) & stat.S_IXOTH:
+            return False
+        return all(stat.S_IMODE(p.stat().st_mode) & stat.S_IXOTH for p in real.parents)
+    except OSError:
+        return False
+
+
+def _runtime_dir(study: Study) -> Path:
+    return study.app_dir / "runtime"
+
+
+def rater_python(study: Study) -> str:
+    """The interpreter of study accounts' servers: ``app/runtime`` if made, else this one."""
+    runtime = _runtime_dir(study) / "bin" / "python"
+    return str(runtime) if runtime.exists() else sys.executable
+
+
+def _system_python() -> str:
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for folder in ("/usr/bin", "/usr/local/bin", "/opt/python/bin"):
+        candidate = Path(folder) / version
+        if candidate.exists() and usable_by_everyone(candidate):
+            return str(candidate)
+    raise StudyError(f"{sys.executable} cannot be run by other accounts and no {version} was found in "
+                     "/usr/bin or /usr/local/bin: install covsev with a Python every account can run")
+
+
+def prepare_runtime(study: Study) -> str:
+    """Make ``app/runtime`` if study accounts cannot run this Python; write the kernel spec; the path."""
+    if not usable_by_everyone(sys.executable):
+        runtime = _runtime_dir(study)
+        if not (runtime / "bin" / "python").exists():
+            subprocess.run([_system_python(), "-m", "venv", "--without-pip", str(runtime)], check=True)
+        purelib = Path(sysconfig.get_paths(vars={"base": str(runtime)})["purelib"])
+        # addsitedir (not a bare path) so this environment's own .pth files (editable covsev) apply.
+        write_text_atomic(purelib / "zz_covsev_environment.pth",
+                          f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    python = rater_python(study)
+    spec = {"argv": [python, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3 (covsev study)", "language": "python"}
+    kernel_dir = study.app_dir / "jupyter" / "kernels" / "python3"
+    kernel_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(kernel_dir / "kernel.json", json.dumps(spec, indent=1) + "\n")
+    return python
+
+
+def remove_runtime(study: Study) -> None:
+    """Delete ``app/runtime`` (``hub init`` makes it again when needed)."""
+    shutil.rmtree(_runtime_dir(study), ignore_errors=True)

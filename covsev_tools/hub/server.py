@@ -1,0 +1,80 @@
+"""Running the hub: ``covsev hub start``.
+
+Refuses, in one line each: a non-root start (JupyterHub must create and switch to each rater's
+account), an address beyond localhost without TLS (unless ``insecure``), and a missing proxy.
+
+Examples
+--------
+>>> hub_command("study", port=8000)                       # doctest: +SKIP
+['/.../python', '-m', 'jupyterhub', '-f', '/.../study/hub/jupyterhub_config.py', ...]
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+from covsev_tools.hub.hubconfig import find_proxy
+from covsev_tools.hub.permissions import apply_permissions, exposed_originals
+from covsev_tools.hub.study import Study, StudyError
+
+__all__ = ["LOCAL_ADDRESSES", "free_port", "hub_command", "start_hub"]
+
+LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on at 127.0.0.1 now.
+
+    Examples
+    --------
+    >>> 1024 < free_port() < 65536
+    True
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def hub_command(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None, ssl_key=None,
+                insecure: bool = False) -> list[str]:
+    """The ``jupyterhub`` command line for the study, after checking the address and TLS rules."""
+    study = Study.load(study_dir)
+    if (ssl_cert is None) != (ssl_key is None):
+        raise StudyError("give both --ssl-cert and --ssl-key, or neither")
+    for path in (ssl_cert, ssl_key):
+        if path is not None and not Path(path).is_file():
+            raise StudyError(f"{path}: no such file")
+    if ip not in LOCAL_ADDRESSES and ssl_cert is None and not insecure:
+        raise StudyError(f"refusing to listen on {ip} without TLS: passwords would cross the network "
+                         "in clear; give --ssl-cert and --ssl-key (or --insecure behind a TLS proxy)")
+    find_proxy()
+    command = [sys.executable, "-m", "jupyterhub", "-f", str(study.hub_dir / "jupyterhub_config.py"),
+               f"--ip={ip}", f"--port={int(port)}",
+               f"--JupyterHub.hub_bind_url=http://127.0.0.1:{free_port()}",
+               f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{free_port()}"]
+    if ssl_cert is not None:
+        command += [f"--ssl-cert={Path(ssl_cert).resolve()}", f"--ssl-key={Path(ssl_key).resolve()}"]
+    return command
+
+
+def start_hub(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None, ssl_key=None,
+              insecure: bool = False) -> None:
+    """Check the machine and the study folder, then replace this process with JupyterHub.
+
+    Never returns; JupyterHub stops with Ctrl-C (SIGINT) or SIGTERM and stops the servers it started.
+    """
+    if os.geteuid() != 0:
+        raise StudyError("covsev hub start needs root: JupyterHub creates no accounts itself but must "
+                         "start each rater's server as that rater's Unix account; run it with sudo")
+    command = hub_command(study_dir, ip, port, ssl_cert, ssl_key, insecure)
+    study = Study.load(study_dir)
+    apply_permissions(study)
+    for folder in exposed_originals(study):
+        print(f"warning: original images in {folder} are readable by every account on this machine "
+              f"(chmod o-rwx {folder})", file=sys.stderr)
+    scheme = "https" if ssl_cert else "http"
+    print(f"covsev hub: {study.name} at {scheme}://{ip}:{port}/ (stop with Ctrl-C)", file=sys.stderr, flush=True)
+    os.chdir(study.hub_dir)
+    os.execv(command[0], command)

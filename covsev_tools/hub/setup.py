@@ -1,0 +1,165 @@
+"""Making a study folder and its accounts: ``covsev hub init``, ``add-user``, ``assign``, ``finish``.
+
+Examples
+--------
+>>> study = init_study("study", cohorts=["cohorts/pilot"])          # doctest: +SKIP
+>>> password = add_user("study", "rad1", "rater")                   # doctest: +SKIP
+>>> assign("study", "rad1", "pilot")                                # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from covsev_tools.files import write_text_atomic
+from covsev_tools.hub.accounts import (_session, ensure_group, ensure_unix_account, new_password,
+                                       remove_unix_account, set_password)
+from covsev_tools.hub.hubconfig import HUB_CONFIG
+from covsev_tools.hub.permissions import apply_permissions, prepare_rater
+from covsev_tools.hub.runtime import prepare_runtime
+from covsev_tools.hub.singleuser import RATER_SERVER_CONFIG
+from covsev_tools.hub.spawner import SCORING_NOTEBOOK
+from covsev_tools.hub.study import Study, StudyError, validate_user_name
+
+__all__ = ["add_cohort", "add_user", "assign", "finish", "init_study", "remove_user"]
+
+_SCORING_CELL = (
+    "# covsev reader study: the rater's scoring page. The rater ID is the hub login;\n"
+    "# the cohort and the label folder come from the hub (COVSEV_COHORT, COVSEV_LABELS_DIR).\n"
+    "from covsev_tools.scoring import launch\n\n"
+    "launch()"
+)
+
+
+def _require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise StudyError(f"{what} needs root (it sets Unix owners and groups): run it with sudo")
+
+
+def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str = "covsev-raters",
+               coordinator_group: str = "covsev-coordinators", idle_timeout: int = 3600) -> Study:
+    """Make (or extend) a study folder: hub configuration, database, cookie secret, cohorts.
+
+    Re-running on an existing study adds the cohorts given (and refreshes ones already there).
+
+    Returns
+    -------
+    Study
+    """
+    _require_root("covsev hub init")
+    directory = Path(study_dir)
+    if (directory / "study.json").exists():
+        study = Study.load(directory)
+    else:
+        study = Study.new(directory, name=name, rater_group=rater_group,
+                          coordinator_group=coordinator_group, idle_timeout=idle_timeout)
+    for group in (study.rater_group, study.coordinator_group):
+        ensure_group(group)
+    _write_hub_files(study)
+    _write_app(study)
+    prepare_runtime(study)
+    for cohort in cohorts:
+        add_cohort(study, cohort)
+    apply_permissions(study)
+    return study
+
+
+def _write_hub_files(study: Study) -> None:
+    study.hub_dir.mkdir(mode=0o700, exist_ok=True)
+    write_text_atomic(study.hub_dir / "jupyterhub_config.py", HUB_CONFIG)
+    secret = study.hub_dir / "jupyterhub_cookie_secret"
+    if not secret.exists():
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(os.urandom(32).hex() + "\n")
+    _session(study).close()  # creates the database (mode 0600) with the authenticator's table
+
+
+def _write_app(study: Study) -> None:
+    import nbformat
+
+    study.rater_config_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(study.rater_config_dir / "jupyter_server_config.py", RATER_SERVER_CONFIG)
+    # jupyter_core writes this marker once per config folder; raters cannot write here, so say it is done.
+    write_text_atomic(study.rater_config_dir / "migrated", "covsev\n")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(_SCORING_CELL)]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    write_text_atomic(study.app_dir / SCORING_NOTEBOOK, nbformat.writes(notebook))
+
+
+def add_cohort(study: Study, cohort_dir) -> str:
+    """Copy a cohort folder into ``cohorts/<name>/`` of the study (reading orders excepted); its name.
+
+    The copy is what raters see; the coordinator's reading orders for the study are made there.
+    """
+    from covsev_tools.cohort import Cohort
+
+    cohort = Cohort.load(cohort_dir)
+    target = study.dir / "cohorts" / cohort.name
+    if cohort.dir.resolve() != target.resolve():
+        shutil.copytree(cohort.dir, target, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".create.lock", "orders", "*.tmp"))
+    study.settings["cohorts"][cohort.name] = f"cohorts/{cohort.name}"
+    study.save()
+    return cohort.name
+
+
+def add_user(study_dir, name: str, role: str, password: str | None = None) -> str | None:
+    """Create a study account: Unix account (no login shell), hashed hub password, role.
+
+    Returns
+    -------
+    str or None
+        The generated password when none was given (shown once, stored only hashed), else None.
+    """
+    _require_root("covsev hub add-user")
+    study = Study.load(study_dir)
+    validate_user_name(name)
+    if role not in ("rater", "coordinator"):
+        raise StudyError(f"role {role!r}: use rater or coordinator")
+    if study.role(name) not in (None, role):
+        raise StudyError(f"{name} is already a {study.role(name)} of this study")
+    generated = new_password() if password is None else None
+    ensure_unix_account(study, name, role)
+    set_password(study, name, password if password is not None else generated)
+    study.add_member(name, role)
+    apply_permissions(study)
+    return generated
+
+
+def remove_user(study_dir, name: str) -> None:
+    """Remove an account from the study and delete its Unix account; its label logs are kept."""
+    _require_root("covsev hub remove-user")
+    study = Study.load(study_dir)
+    if study.member(name) is None:
+        raise StudyError(f"{name} is not a user of this study")
+    remove_unix_account(study, name)
+    del study.users["users"][name]
+    study.save()
+    session = _session(study)
+    try:
+        from nativeauthenticator.orm import UserInfo
+
+        session.query(UserInfo).filter(UserInfo.username == name).delete()
+        session.commit()
+    finally:
+        session.close()
+
+
+def assign(study_dir, name: str, cohort: str) -> None:
+    """Give rater ``name`` a cohort of the study to score (their page opens it at next login).
+
+    Run as root, this also makes their reading order and label log now (else the hub does at their
+    next login), so ``hub status`` counts them at once.
+    """
+    study = Study.load(study_dir)
+    study.assign(name, cohort)
+    if os.geteuid() == 0:
+        prepare_rater(study, name, cohort)
+
+
+def finish(study_dir, name: str, cohort: str) -> None:
+    """Mark rater ``name``'s assignment of ``cohort`` finished."""
+    Study.load(study_dir).finish(name, cohort)

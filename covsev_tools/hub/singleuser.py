@@ -1,0 +1,70 @@
+"""A rater's single-user server: the scoring page and nothing else.
+
+The server is JupyterHub's ``jupyterhub-singleuser`` (Jupyter Server with the hub's login) with the
+Voila extension only: no JupyterLab, no file tree, no terminals. :class:`ScoringOnlyAuthorizer`
+refuses every REST call a scoring page does not need -- contents, files, kernels and sessions
+listing or starting, kernel specs, nbconvert, config, events, shutdown -- and lets through only the
+websocket of a kernel Voila started. These are conveniences on top of the real barrier: the server
+and its kernel run as the rater's own Unix account (see :mod:`covsev_tools.hub.permissions`).
+
+Examples
+--------
+>>> from traitlets.config import Config
+>>> c = Config()
+>>> configure_rater_server(c)
+>>> c.ServerApp.jpserver_extensions["jupyterlab"], c.ServerApp.terminals_enabled
+(False, False)
+"""
+from __future__ import annotations
+
+from jupyterhub.singleuser.extension import JupyterHubAuthorizer
+
+__all__ = ["ScoringOnlyAuthorizer", "configure_rater_server", "RATER_SERVER_CONFIG"]
+
+#: What ``app/config/jupyter_server_config.py`` of a study holds (``JUPYTER_CONFIG_DIR`` of raters).
+RATER_SERVER_CONFIG = (
+    "# Written by covsev hub init: a rater's server serves the scoring page only.\n"
+    "from covsev_tools.hub.singleuser import configure_rater_server\n\n"
+    "configure_rater_server(c)  # noqa: F821 (c is the config object Jupyter passes in)\n"
+)
+
+#: Server extensions switched off on a rater's server (Voila stays on).
+DISABLED_EXTENSIONS = ("jupyterlab", "notebook", "notebook_shim", "jupyter_server_terminals",
+                       "jupyter_lsp", "nbclassic", "jupyter_collaboration", "jupyter_server_ydoc")
+
+
+class ScoringOnlyAuthorizer(JupyterHubAuthorizer):
+    """The hub's access check, then: only the kernel websocket and the page's own resources.
+
+    Jupyter Server asks the authorizer before every API call, naming a resource ("contents",
+    "kernels", ...). Voila renders the page and talks to its kernel over
+    ``/api/kernels/<id>/channels``; nothing else is needed, so every other API resource is refused
+    (403) and kernels are reachable only through their websocket.
+    """
+
+    def is_authorized(self, handler, user, action, resource):
+        """True for the page, its static files and its kernel's websocket; False for the REST APIs."""
+        if not super().is_authorized(handler, user, action, resource):
+            return False
+        if resource == "kernels":
+            from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
+
+            return isinstance(handler, KernelWebsocketHandler)
+        return resource not in {"contents", "sessions", "kernelspecs", "nbconvert", "config", "events",
+                                "server", "terminals", "csp"}
+
+
+def configure_rater_server(c) -> None:
+    """Fill a Jupyter Server config ``c`` for a rater's server (Voila only, no Lab, no terminals)."""
+    extensions = {name: False for name in DISABLED_EXTENSIONS}
+    extensions["voila"] = True
+    c.ServerApp.jpserver_extensions = extensions
+    c.ServerApp.terminals_enabled = False
+    c.ServerApp.authorizer_class = ScoringOnlyAuthorizer
+    c.ContentsManager.allow_hidden = False
+    # Voila's notebook list shows the scoring page only, not the folder's runtime and config.
+    c.ContentsManager.hide_globs = ["config", "jupyter", "runtime", "migrated", "__pycache__", "*.pyc"]
+    # A reloaded page starts a new kernel; the old one goes once no page has used it for 10 minutes.
+    c.MappingKernelManager.cull_idle_timeout = 600
+    c.MappingKernelManager.cull_interval = 60
+    c.VoilaConfiguration.show_tracebacks = False

@@ -1,0 +1,77 @@
+"""``covsev hub status``: accounts, roles, running servers and progress counts -- never a score.
+
+Examples
+--------
+>>> study_status("study")                                      # doctest: +SKIP
+   user         role  cohort  assignment   server  scored  of  percent
+0  coord  coordinator                    stopped
+1   rad1        rater   pilot     active  running      12  40     30.0
+"""
+from __future__ import annotations
+
+import os
+
+from covsev_tools.hub.study import Study
+
+__all__ = ["STATUS_COLUMNS", "study_status"]
+
+STATUS_COLUMNS = ("user", "role", "cohort", "assignment", "server", "last_activity", "scored", "of", "percent")
+
+
+def _servers(study: Study) -> dict[str, tuple[str, str]] | None:
+    """``{user: (server state, last activity)}`` from the hub's database; None if not readable (root only)."""
+    path = study.hub_dir / "jupyterhub.sqlite"
+    if not os.access(path, os.R_OK):
+        return None
+    from jupyterhub import orm
+
+    session = orm.new_session_factory(f"sqlite:///{path}")()
+    try:
+        out = {}
+        for user in session.query(orm.User):
+            running = any(s.server is not None for s in user.orm_spawners.values())
+            last = user.last_activity.isoformat(timespec="seconds") if user.last_activity else ""
+            out[user.name] = ("running" if running else "stopped", last)
+        return out
+    finally:
+        session.close()
+
+
+def _progress(study: Study) -> dict[tuple[str, str], dict]:
+    """``{(rater, cohort): counts}`` from the label logs (blind-safe: counts only)."""
+    from covsev_tools.cohort import Cohort
+    from covsev_tools.labels import rater_progress
+
+    out = {}
+    for cohort in study.settings["cohorts"]:
+        frame = rater_progress(Cohort.load(study.cohort_dir(cohort)), study.labels_dir)
+        for row in frame.itertuples():
+            out[(row.rater, cohort)] = {"scored": int(row.scored), "of": int(row.of), "percent": float(row.percent)}
+    return out
+
+
+def study_status(study_dir):
+    """One row per account and assignment: role, server state, counts scored (blind-safe).
+
+    The server column is empty when the hub's database is not readable (run as root to see it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`STATUS_COLUMNS`.
+    """
+    import pandas as pd
+
+    study = Study.load(study_dir)
+    servers, progress = _servers(study), _progress(study)
+    rows = []
+    for name in study.members():
+        entry = study.member(name)
+        server, last = ("", "") if servers is None else servers.get(name, ("stopped", ""))
+        base = {"user": name, "role": entry["role"], "server": server, "last_activity": last}
+        for assignment in entry["assignments"] or [{"cohort": "", "status": ""}]:
+            counts = progress.get((name, assignment["cohort"]), {"scored": 0, "of": None, "percent": 0.0})
+            rows.append({**base, "cohort": assignment["cohort"], "assignment": assignment["status"], **counts})
+    frame = pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
+    frame["of"] = frame["of"].astype("Int64")
+    return frame
