@@ -84,7 +84,7 @@ class ScoringApp:
         self.max_mae = DEFAULT_MAX_MAE if max_mae is None else max_mae
         self.training_set = self._training_set()
         self.store = (self.training_set.store(labels_dir) if self.training_set
-                      else LabelStore(labels_dir, self.cohort.name))
+                      else LabelStore(labels_dir, self.cohort.name, scales=self.cohort.scales))
         self.scales = list(self.cohort.scales)
         self.session: ScoringSession | None = None
         self._preloaded, self._loading, self._syncing = None, False, False

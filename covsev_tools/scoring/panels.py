@@ -25,12 +25,28 @@ def fields_of(scales) -> list[Field]:
 
 
 def style_widget() -> W.HTML:
-    """The pages' stylesheet (``static/app.css``) as an HTML widget."""
+    """The pages' stylesheet (``static/app.css``) as an HTML widget.
+
+    Examples
+    --------
+    >>> ".covsev-app .covsev-active" in style_widget().value
+    True
+    """
     return W.HTML(f"<style>{static_text('app.css')}</style>")
 
 
 def key_catcher(scales, handler) -> KeyCatcher:
-    """A :class:`KeyCatcher` bound to the page's keys (digits up to the top level of the scales)."""
+    """A :class:`KeyCatcher` bound to the page's keys (digits up to the top level of the scales).
+
+    Examples
+    --------
+    >>> from covsev_tools.scales import builtin_scales
+    >>> keys = key_catcher([builtin_scales()["opacity"]], print)
+    >>> keys.bindings[:5]
+    ['0', '1', '2', '3', 'ArrowUp']
+    >>> keys.simulate("2")
+    2
+    """
     top = max(max(s.values) for s in scales)
     digits = [str(v) for v in range(min(top, 9) + 1)]
     arrows = ["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "PageUp", "PageDown"]
@@ -57,7 +73,18 @@ def viewer_keys(viewer) -> dict:
 
 
 def scale_panel(page, scale) -> W.VBox:
-    """Title, levels and one row of score buttons per component; registers them on ``page``."""
+    """Title, levels and one row of score buttons per component; registers them on ``page``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from covsev_tools.scales import builtin_scales
+    >>> page = SimpleNamespace(total_labels={}, score_buttons={}, field_labels={}, level_texts={},
+    ...                        click_score=lambda key, value: print(key, value))
+    >>> _ = scale_panel(page, builtin_scales()["extent"])
+    >>> page.score_buttons[("extent", "left")][3].click()
+    ('extent', 'left') 3
+    """
     page.total_labels[scale.name] = W.HTML()
     rows = [_component_row(page, scale, c) for c in scale.components]
     return W.VBox([W.HTML(legend_html(scale)), *rows, page.total_labels[scale.name]])
@@ -79,7 +106,16 @@ def _component_row(page, scale, component) -> W.HBox:
 
 
 def view_toolbar(page) -> W.HBox:
-    """Zoom, invert and reset buttons and brightness/contrast sliders linked to ``page.viewer``."""
+    """Zoom, invert and reset buttons and brightness/contrast sliders linked to ``page.viewer``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from covsev_tools.scoring.viewer import XrayViewer
+    >>> page = SimpleNamespace(viewer=XrayViewer())
+    >>> _ = view_toolbar(page); page.view_buttons["Invert"].click(); page.viewer.invert
+    True
+    """
     viewer = page.viewer
     actions = [("−", "Zoom out (−)", lambda: viewer.zoom_by(1 / 1.25)),
                ("+", "Zoom in (+)", lambda: viewer.zoom_by(1.25)),
@@ -101,12 +137,35 @@ def view_toolbar(page) -> W.HBox:
 
 
 def help_text(shortcuts) -> str:
-    """The shortcut table's HTML (see :func:`covsev_tools.scoring.render.help_html`)."""
+    """The shortcut table's HTML (see :func:`covsev_tools.scoring.render.help_html`).
+
+    Examples
+    --------
+    >>> "<kbd>Enter</kbd>" in help_text([("Enter", "save")])
+    True
+    """
     return help_html(shortcuts)
 
 
 def refresh_fields(page, session) -> None:
-    """Redraw score buttons, level texts, the highlighted field and the live totals."""
+    """Redraw score buttons, level texts, the highlighted field and the live totals.
+
+    ``session`` is anything with ``scores``, ``active``, ``not_assessable`` and ``totals()``: a
+    :class:`~covsev_tools.scoring.session.ScoringSession` or an adjudication's consensus entry.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from covsev_tools.scales import builtin_scales
+    >>> opacity = builtin_scales()["opacity"]
+    >>> page = SimpleNamespace(total_labels={}, score_buttons={}, field_labels={}, level_texts={},
+    ...                        click_score=None, scales=[opacity])
+    >>> _ = scale_panel(page, opacity)
+    >>> entry = SimpleNamespace(scores={("opacity", "right"): 2, ("opacity", "left"): None}, active=1,
+    ...                         not_assessable=False, totals=lambda: {"opacity": None})
+    >>> refresh_fields(page, entry); page.total_labels["opacity"].value
+    '<b>Total opacity: — / 6 (1 to score)</b>'
+    """
     blind = session.not_assessable
     for position, field in enumerate(fields_of(page.scales)):
         value = session.scores.get(field.key)

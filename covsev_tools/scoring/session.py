@@ -85,10 +85,20 @@ class ScoringSession:
 
     Examples
     --------
-    >>> session = ScoringSession(cohort, LabelStore(tmp, cohort.name), "rad1")  # doctest: +SKIP
-    >>> for value in (2, 3, 1, 2): session.type_digit(value)                    # doctest: +SKIP
-    >>> session.advance()                                                       # doctest: +SKIP
-    True
+    >>> import tempfile, numpy as np; from pathlib import Path; from PIL import Image
+    >>> from covsev_tools.cohort import create_cohort
+    >>> tmp = Path(tempfile.mkdtemp()); (tmp / "img").mkdir()
+    >>> for i in range(2): Image.fromarray(np.full((8, 8), 40 * i, "uint8")).save(tmp / "img" / f"{i}.png")
+    >>> cohort = create_cohort(tmp / "img", "demo", tmp / "demo", seed=1, progress=False, workers=1)
+    >>> session = ScoringSession(cohort, LabelStore(tmp / "labels", "demo"), "rad1")
+    >>> [session.type_digit(level) for level in (2, 3, 1, 2)]   # extent R, L, opacity R, L
+    [True, True, True, True]
+    >>> session.totals()
+    {'extent': 5, 'opacity': 3}
+    >>> session.advance(), session.index, session.message.text
+    (True, 1, '✓ Saved case 1 of 2')
+    >>> session.previous(); session.scores[("extent", "left")]
+    3
     """
 
     def __init__(self, cohort, store: LabelStore, rater: str, *, reference=None):
@@ -119,7 +129,7 @@ class ScoringSession:
         0
         """
         cohort = load_cohort(cohort_dir)
-        return cls(cohort, LabelStore(labels_dir, cohort.name), rater)
+        return cls(cohort, LabelStore(labels_dir, cohort.name, scales=cohort.scales), rater)
 
     # ------------------------------------------------------------------ where we are
 

@@ -252,7 +252,7 @@ class TrainingSet:
     def store(self, labels_dir=None) -> LabelStore:
         """The label store of this training set: ``<labels_dir>/_training/<name>/``, apart from studies."""
         root = Path(labels_dir) if labels_dir is not None else default_labels_dir()
-        return LabelStore(root / TRAINING_LABELS, self.name)
+        return LabelStore(root / TRAINING_LABELS, self.name, scales=self.cohort.scales)
 
     def result(self, rater: str, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE) -> dict:
         """One rater's training result: completed, MAE per scale total, passed.

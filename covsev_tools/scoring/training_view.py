@@ -12,7 +12,12 @@ BANNER = banner_html("training", "TRAINING ROUND — not part of the study: afte
 
 
 def refresh_feedback(page) -> None:
-    """After a saved training case: the rater's scores beside the reference (else nothing)."""
+    """After a saved training case: the rater's scores beside the reference (else nothing).
+
+    Examples
+    --------
+    >>> refresh_feedback(ScoringApp("training/calib", "rad1"))   # doctest: +SKIP
+    """
     session = page.session
     rows = session.feedback() if not session.dirty else []
     page.feedback.value = feedback_html(rows, page.scales)
@@ -21,7 +26,13 @@ def refresh_feedback(page) -> None:
 
 
 def round_summary(page) -> dict | None:
-    """End of a training round: MAE per component, cases furthest off, threshold met or not."""
+    """End of a training round: MAE per component, cases furthest off, threshold met or not.
+
+    Examples
+    --------
+    >>> round_summary(page)["result"]["passed"]   # doctest: +SKIP
+    True
+    """
     if not page.training_set:
         return None
     session = page.session
@@ -31,7 +42,13 @@ def round_summary(page) -> dict | None:
 
 
 def passed(requirement: dict, rater: str, labels_dir) -> bool:
-    """True when ``rater`` met the study's training requirement."""
+    """True when ``rater`` met the study's training requirement.
+
+    Examples
+    --------
+    >>> passed({"training_set": "training/calib", "max_mae": 1.5}, "rad1", "labels")  # doctest: +SKIP
+    False
+    """
     training = TrainingSet.load(requirement["training_set"])
     return training.result(rater, labels_dir, requirement["max_mae"])["passed"]
 
@@ -40,6 +57,10 @@ def show_gate(page, requirement: dict, rater: str):
     """Replace the study page by its training round; a passed round opens the study.
 
     Returns the training round's page.
+
+    Examples
+    --------
+    >>> trainer = show_gate(page, training_requirement("cohorts/pilot"), "rad1")  # doctest: +SKIP
     """
     trainer = type(page)(requirement["training_set"], rater, page.labels_dir,
                          on_passed=lambda: page.start(rater), max_mae=requirement["max_mae"])
