@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "covsev: installing covsev and its dependencies into $(VENV) (first run: about 2-3 minutes; pip reports each package)"
-	$(BIN)/python -m pip install --progress-bar on -e '.[test]'
+	$(BIN)/python -m pip install --progress-bar on -e '.[test,hub]'
+	if command -v npm >/dev/null; then npm install --silent --prefix $(VENV)/node configurable-http-proxy; \
+	else echo "npm not found: install nodejs and npm for covsev hub (its tests skip)"; fi
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -25,6 +27,6 @@ clean:
 	rm -rf $(VENV) build *.egg-info
 
 # The README is assembled from docs/readme/*.md (one section per module); edit those, then run this.
-README_PARTS := 00_intro 01_overview architecture foundation scoring model agreement validation 90_offline_dev_licenses
+README_PARTS := 00_intro 01_overview architecture foundation scoring model agreement validation hub 90_offline_dev_licenses
 readme:
 	for part in $(README_PARTS); do cat docs/readme/$$part.md; echo; done > README.md
