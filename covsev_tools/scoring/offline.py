@@ -111,7 +111,14 @@ def serve_page(cohort_dir, *, labels_dir=None, rater: str | None = None, adjudic
                 "COVSEV_LABELS_DIR": Path(labels_dir).resolve() if labels_dir else None}
     env = offline_env({**os.environ, **{k: str(v) for k, v in settings.items() if v}})
     with tempfile.TemporaryDirectory(prefix="covsev-page-") as folder:
+        proc = subprocess.Popen(page_command(folder, port=port, ip=ip), env=env, cwd=folder)
         try:
-            return subprocess.call(page_command(folder, port=port, ip=ip), env=env, cwd=folder)
-        except KeyboardInterrupt:
+            return proc.wait()
+        except KeyboardInterrupt:  # Ctrl+C: stop Voila (SIGTERM shuts its kernels down) before cleaning up
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             return 130
