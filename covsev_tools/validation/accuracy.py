@@ -92,8 +92,9 @@ def model_vs_reference(inputs: ValidationInputs, n_boot: int = 1000, seed: int =
         ref, pred = pair["reference"].to_numpy(float), pair["prediction"].to_numpy(float)
         n, err = len(pair), pred - ref
         resampling = plan(n, n_boot, seed, inputs.clusters(pair.index))
-        rows += [ci_row(scale, "MAE", mean_replicates(np.abs(err), resampling), n),
-                 ci_row(scale, "RMSE", np.sqrt(mean_replicates(err ** 2, resampling)), n)]
+        rows += [ci_row(scale, "MAE", mean_replicates(np.abs(err), resampling), n, np.abs(err).mean()),
+                 ci_row(scale, "RMSE", np.sqrt(mean_replicates(err ** 2, resampling)), n,
+                        np.sqrt((err ** 2).mean()))]
         long = _long(pred, ref)
         reps = paired_replicates(pred, ref, resampling)
         for key, (function, name) in _PAIRED.items():

@@ -72,10 +72,11 @@ def _scores(pred, ref, resampling) -> dict:
     err = pred - ref
     means = mean_replicates(np.column_stack([np.abs(err), err ** 2, err]), resampling)
     out = {}
-    for name, reps in (("MAE", means[:, 0]), ("RMSE", np.sqrt(means[:, 1])),
-                       ("Bias (pred − ref)", means[:, 2])):
+    for name, reps, estimate in (("MAE", means[:, 0], np.abs(err).mean()),
+                                 ("RMSE", np.sqrt(means[:, 1]), np.sqrt((err ** 2).mean())),
+                                 ("Bias (pred − ref)", means[:, 2], err.mean())):
         low, high = ci(reps)
-        out[name] = {"estimate": float(reps[0]), "ci_low": low, "ci_high": high}
+        out[name] = {"estimate": float(estimate), "ci_low": low, "ci_high": high}
     long = pd.DataFrame({"case": np.r_[np.arange(len(ref)), np.arange(len(ref))],
                          "rater": ["model"] * len(pred) + ["reference"] * len(ref),
                          "score": np.r_[pred, ref]})

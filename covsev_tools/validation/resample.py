@@ -43,8 +43,11 @@ def ci(replicates, confidence: float = 0.95) -> tuple[float, float]:
     return (np.nan, np.nan) if low is None else (low, high)
 
 
-def ci_row(scale: str, statistic: str, replicates, n: int, **extra) -> dict:
-    """One table row: estimate (row 0) and the percentile CI of the other rows.
+def ci_row(scale: str, statistic: str, replicates, n: int, estimate=None, **extra) -> dict:
+    """One table row: the estimate (default row 0) and the percentile CI of the other rows.
+
+    Pass ``estimate`` computed the plain way (e.g. ``errors.mean()``) to keep it bit-identical to
+    earlier versions: a matrix product may round the last digit differently.
 
     Examples
     --------
@@ -52,7 +55,8 @@ def ci_row(scale: str, statistic: str, replicates, n: int, **extra) -> dict:
     1.0
     """
     low, high = ci(replicates)
-    return {"scale": scale, "statistic": statistic, "estimate": float(replicates[0]),
+    value = replicates[0] if estimate is None else estimate
+    return {"scale": scale, "statistic": statistic, "estimate": float(value),
             "ci_low": low, "ci_high": high, "n": int(n), **extra}
 
 

@@ -169,8 +169,9 @@ def longitudinal(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) ->
             direction = sums[:, 0] / sums[:, 1]
         rows += [_pearson_row(scale, dpred, dref, resampling),
                  ci_row(scale, "MAE of change", mean_replicates(np.abs(dpred - dref), resampling),
-                        len(pairs)),
-                 ci_row(scale, "Direction agreement", direction, int(moved.sum()))]
+                        len(pairs), np.abs(dpred - dref).mean()),
+                 ci_row(scale, "Direction agreement", direction, int(moved.sum()),
+                        same[moved > 0].mean() if moved.any() else np.nan)]
     return pd.DataFrame(rows)
 
 
