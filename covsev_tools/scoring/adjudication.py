@@ -158,9 +158,24 @@ class Adjudication:
 
     Examples
     --------
-    >>> adj = Adjudication(cohort, "senior1", "labels")                          # doctest: +SKIP
-    >>> adj.save({"extent": {"right": 2, "left": 3}, "opacity": {"right": 1, "left": 2}},
-    ...          reason="consolidation on the left")                           # doctest: +SKIP
+    One case read by two raters, three levels apart on the right lung:
+
+    >>> import tempfile, numpy as np; from pathlib import Path; from PIL import Image
+    >>> from covsev_tools.cohort import create_cohort
+    >>> from covsev_tools.scoring.session import ScoringSession
+    >>> tmp = Path(tempfile.mkdtemp()); (tmp / "img").mkdir()
+    >>> Image.fromarray(np.zeros((8, 8), "uint8")).save(tmp / "img" / "a.png")
+    >>> cohort = create_cohort(tmp / "img", "demo", tmp / "demo", seed=1, progress=False, workers=1)
+    >>> for rater, right in (("rad1", 1), ("rad2", 4)):
+    ...     session = ScoringSession(cohort, LabelStore(tmp / "labels", "demo"), rater)
+    ...     _ = [session.type_digit(level) for level in (right, 1, 1, 1)]; _ = session.advance()
+    >>> adj = Adjudication(cohort, "senior1", tmp / "labels")
+    >>> adj.cases[["position", "raters", "reasons"]].to_dict("records")
+    [{'position': 1, 'raters': 2, 'reasons': 'extent right 1-4; extent total 2-5'}]
+    >>> record = adj.save({"extent": {"right": 3, "left": 1}, "opacity": {"right": 1, "left": 1}},
+    ...                   reason="right lower zone consolidated")
+    >>> record["rater"], record["adjudicator"], record["scales"]["extent"]["total"]
+    ('consensus', 'senior1', 4)
     """
 
     def __init__(self, cohort, adjudicator: str, labels_dir=None, *,

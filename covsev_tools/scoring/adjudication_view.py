@@ -38,7 +38,7 @@ def readings_html(frame) -> str:
         for column in columns:
             value = row[column]
             if column == "not_assessable":
-                value = "yes" if value is True else ""
+                value = "yes" if value == value and value is not None and bool(value) else ""  # NaN: no reading
             elif isinstance(value, float):
                 value = "" if value != value else f"{value:g}"
             cells.append(f"<td>{esc(value if value is not None else '')}</td>")
