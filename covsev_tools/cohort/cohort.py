@@ -228,5 +228,27 @@ class Cohort:
             return display_id
         raise KeyError(f"{display_id!r} is not a case of cohort {self.name!r}")
 
+    def summary(self) -> str:
+        """Coordinator-only: one line with the cases, the hidden repeats and their settings, the scales.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from PIL import Image
+        >>> from covsev_tools.cohort import create_cohort
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> (root / "images").mkdir()
+        >>> for i in range(4):
+        ...     Image.new("L", (8, 8), color=50 * i).save(root / "images" / f"{i}.png")
+        >>> cohort = create_cohort(root / "images", "demo", out_dir=root / "demo", repeat_fraction=0.5,
+        ...                        repeat_min_gap=1, seed=1, progress=False)
+        >>> cohort.summary()
+        '4 cases, 2 hidden repeats (fraction 0.5, at least 1 cases apart); scales: Geographic extent, Opacity'
+        """
+        settings = self.info.get("repeats", {})
+        return (f"{len(self.case_ids)} cases, {len(self.repeats())} hidden repeats (fraction "
+                f"{settings.get('fraction', 0)}, at least {settings.get('min_gap', 10)} cases apart); "
+                f"scales: {', '.join(s.title for s in self.scales)}")
+
     def __repr__(self) -> str:
         return f"Cohort({self.name!r}, {len(self.manifest)} display images, dir={str(self.dir)!r})"
