@@ -85,7 +85,7 @@ def test_cohort_folder_layout_and_blinding(images, tmp_path):
     cohort = create(images, tmp_path / "cohort")
     out = cohort.dir
     assert sorted(p.name for p in out.iterdir()) == [".create.lock", "cases", "cohort.json", "key.csv",
-                                                      "manifest.csv", "repeats.csv"]
+                                                      "manifest.csv", "repeats.csv", "secret.json"]
     manifest = read_csv(out / "manifest.csv")
     assert tuple(manifest[0]) == MANIFEST_COLUMNS and len(manifest) == 5
     key = read_csv(out / "key.csv")
@@ -101,7 +101,9 @@ def test_cohort_folder_layout_and_blinding(images, tmp_path):
         row = by_name[path.name]
         assert row["sha256"] == file_sha256(path) and row["status"] == "ok" and row["path"] == str(path.resolve())
     info = json.loads((out / "cohort.json").read_text())
-    assert info["name"] == "pilot" and info["seed"] == 11 and info["scales"] == ["extent", "opacity"]
+    assert info["name"] == "pilot" and info["scales"] == ["extent", "opacity"]
+    # the seed moved from cohort.json (rater side) to secret.json (coordinator only): orders derive from it
+    assert "seed" not in info and json.loads((out / "secret.json").read_text()) == {"seed": 11}
     assert info["counts"] == {"n_files": 5, "n_readable": 5, "n_unreadable": 0, "n_duplicates": 0,
                               "n_cases": 5, "n_repeats": 0}
     assert [s.name for s in cohort.scales] == ["extent", "opacity"]
@@ -633,6 +635,10 @@ def test_hidden_repeats_are_not_copies(tmp_path):
     assert rater_side.display_image_path(next(iter(repeats))).is_file()
     with pytest.raises(CohortError, match="key.csv: missing"):
         rater_side.key()
+    # nor can a rater rebuild orders or the choice of repeats: the seed is not on their side
+    assert "seed" not in json.loads((view / "cohort.json").read_text())
+    with pytest.raises(CohortError, match="secret.json: missing"):
+        rater_side.seed  # noqa: B018
 
 
 def test_repeat_files_are_kept_on_rerun_and_old_byte_copies_are_remade(tmp_path):
@@ -662,10 +668,16 @@ def test_layout_1_cohort_still_loads_and_a_rerun_upgrades_it(tmp_path):
         writer.writerows({**c, "height": c["image_height"], "width": c["image_width"]} for c in cases)
     key = cohort.key().drop(columns=["image_height", "image_width", "bit_depth", "source_format"])
     key.to_csv(cohort.dir / "key.csv", index=False)
+    info = json.loads((cohort.dir / "cohort.json").read_text())  # and the seed was in cohort.json
+    info["seed"] = json.loads((cohort.dir / "secret.json").read_text())["seed"]
+    (cohort.dir / "cohort.json").write_text(json.dumps(info))
+    (cohort.dir / "secret.json").unlink()
     old = Cohort.load(cohort.dir)
     assert old.display_ids == sorted(old.case_ids + list(repeats)) and old.cases() == cases
     assert old.reading_order("ann") == order and old.key()["image_height"].tolist() == [""] * 10
+    assert old.seed == 11
     upgraded = create(folder, tmp_path / "c")
+    assert upgraded.seed == 11 and "seed" not in upgraded.info
     assert upgraded.cases() == cases and upgraded.reading_order("ann") == order
     assert [list(r) for r in upgraded.manifest] == [["case_id"]] * 12
 

@@ -125,6 +125,10 @@ def _show(args) -> int:
     except _user_errors() as exc:
         raise CovsevError(str(exc)) from None
     info = {k: v for k, v in cohort.info.items() if k != "scale_definitions"}
+    try:
+        info["seed"] = cohort.seed  # coordinator only (secret.json)
+    except _user_errors():
+        pass
     json.dump(info, sys.stdout, indent=1)
     print()
     return 0

@@ -23,7 +23,7 @@ from typing import Any
 
 from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS, SOURCE_COLUMNS, read_csv
-from covsev_tools.cohort.info import read_info, stored_scales
+from covsev_tools.cohort.info import read_info, read_secret, stored_scales
 from covsev_tools.cohort.orders import (build_reading_order, check_order_rater, extend_reading_order,
                                         load_order, rater_seed, save_order)
 
@@ -93,8 +93,11 @@ class Cohort:
 
     @property
     def seed(self) -> int:
-        """Cohort seed (per-rater reading orders derive from it)."""
-        return int(self.info["seed"])
+        """Coordinator-only: the cohort seed (per-rater reading orders derive from it)."""
+        secret = read_secret(self.dir, self.info)
+        if "seed" not in secret:
+            raise CohortError(f"{self.dir / 'secret.json'}: missing (kept by the coordinator only)")
+        return int(secret["seed"])
 
     @property
     def display_ids(self) -> list[str]:

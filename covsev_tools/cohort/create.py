@@ -21,7 +21,8 @@ from covsev_tools.cohort.errors import CohortError, NoReadableImageError
 from covsev_tools.cohort.folder import (KEY_COLUMNS, MANIFEST_COLUMNS, REPEAT_COLUMNS, SOURCE_COLUMNS, read_csv,
                                         write_csv)
 from covsev_tools.cohort.ids import is_case_id, new_case_id
-from covsev_tools.cohort.info import NAME_PATTERN, cohort_info, earlier_settings, read_info
+from covsev_tools.cohort.info import (NAME_PATTERN, cohort_info, earlier_settings, read_info, read_secret,
+                                      secret_text)
 from covsev_tools.cohort.metadata import join_metadata, read_metadata
 from covsev_tools.cohort.orders import check_order_rater
 from covsev_tools.cohort.blinding import same_timestamps, write_repeat_images
@@ -61,7 +62,8 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
         At least this many other items between a case and its repeat in every reading order.
         Default: that of an earlier run, else 10.
     seed : int, optional
-        Cohort seed; default: the seed of an earlier run, else a random one (stored).
+        Cohort seed; default: the seed of an earlier run, else a random one. Stored in the
+        coordinator-only ``secret.json``: reading orders and the choice of repeats derive from it.
     new_ids : bool
         Draw new IDs for every case even if the folder has a cohort (old display images removed).
     scales : sequence or str, optional
@@ -114,7 +116,7 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
     out_dir = Path(out_dir) if out_dir is not None else Path("cohorts") / name
     with _creation_lock(out_dir):
         previous = _load_previous(out_dir, new_ids)
-        old = earlier_settings(previous["info"])
+        old = earlier_settings(previous["info"], previous["secret"])
         repeat_fraction = old["fraction"] if repeat_fraction is None else repeat_fraction
         repeat_min_gap = old["min_gap"] if repeat_min_gap is None else repeat_min_gap
         if not 0.0 <= float(repeat_fraction) < 1.0:
@@ -159,6 +161,7 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
                     "metadata_csv": metadata_csv, "display_max_side": display_max_side}
         counts = {k: getattr(report, k) for k in _COUNTS}
         info = cohort_info(name, images_dir, settings, scale_objs, counts, previous["info"])
+        write_text_atomic(out_dir / "secret.json", secret_text(seed))  # coordinator only
         write_text_atomic(out_dir / "cohort.json", json.dumps(info, indent=1) + "\n")
 
         cohort = Cohort.load(out_dir)
@@ -200,11 +203,12 @@ def _check_name(name: str) -> str:
 
 def _load_previous(out_dir: Path, new_ids: bool) -> dict[str, Any]:
     """What an earlier run left: info, sha256 -> case ID, case ID -> key row of its file, repeats."""
-    previous: dict[str, Any] = {"info": {}, "ids": {}, "cases": {}, "repeats": {}}
+    previous: dict[str, Any] = {"info": {}, "secret": {}, "ids": {}, "cases": {}, "repeats": {}}
     if not (out_dir / "cohort.json").is_file():
         return previous
     try:
         previous["info"] = read_info(out_dir / "cohort.json")
+        previous["secret"] = read_secret(out_dir, previous["info"])
     except CohortError as exc:
         raise CohortError(f"{exc} (the existing cohort)") from None
     if new_ids:

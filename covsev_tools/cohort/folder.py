@@ -2,18 +2,19 @@
 
 Folder layout (default ``cohorts/<name>/``)::
 
-    cohort.json          name, created, seed, repeat settings, scales, counts  (rater side)
+    cohort.json          name, created, repeat settings, scales, counts        (rater side)
     manifest.csv         case_id: every display ID, cases and hidden repeats   (rater side)
     cases/<id>.png       8-bit display image per case and per hidden repeat    (rater side)
     orders/<rater>.json  {"rater", "seed", "items": [{"position", "case_id"}]}  (that rater)
     key.csv              case_id, sha256, filename, path, ..., metadata        (coordinator only)
     repeats.csv          repeat_id, case_id                                    (coordinator only)
+    secret.json          {"seed"}: orders and repeats derive from it           (coordinator only)
 
 What a rater's account reads carries nothing that tells a hidden repeat from a case: the manifest
 lists every display ID alike (sorted, no hash, no size), a repeat's display file is not a copy of its
 original's (a few pixels differ by one grey level, so neither the file nor its pixels hash alike), and
-every display file gets the same modification time. Facts about the source file (hash, size, bit
-depth, format) are in the key.
+every display file gets the same modification time; the seed from which orders and repeats derive
+is not on the rater side. Facts about the source file (hash, size, bit depth, format) are in the key.
 
 Examples
 --------

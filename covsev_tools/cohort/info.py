@@ -1,7 +1,9 @@
-"""``cohort.json``: the cohort's name, seed, settings, scale definitions and counts.
+"""``cohort.json``: the cohort's name, settings, scale definitions and counts; ``secret.json``: its seed.
 
-The scoring app reads this file on the rater's side, so it holds no file names (they are in
-``key.csv``).
+The scoring app reads ``cohort.json`` on the rater's side, so it holds no file names (they are in
+``key.csv``) and no seed: every reading order and the choice of repeated cases derive from the seed,
+so a rater who knew it could rebuild them and tell which IDs are hidden repeats. The seed is kept in
+the coordinator-only ``secret.json`` (cohorts made before kept it in ``cohort.json``; they still load).
 
 Examples
 --------
@@ -22,7 +24,8 @@ from typing import Any
 from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.folder import DEFAULT_SCALES, SCHEMA_VERSION, utc_now
 
-__all__ = ["COHORT_SCHEMA", "NAME_PATTERN", "cohort_info", "earlier_settings", "read_info", "stored_scales"]
+__all__ = ["COHORT_SCHEMA", "NAME_PATTERN", "cohort_info", "earlier_settings", "read_info", "read_secret",
+           "secret_text", "stored_scales"]
 
 #: A cohort name: it is also a folder name under the labels root, which the store limits to 64.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -30,7 +33,7 @@ _COUNT = {"type": "integer", "minimum": 0}
 #: What ``cohort.json`` must look like (JSON Schema); keys not named here are allowed and ignored.
 COHORT_SCHEMA = {
     "$schema": "http://json-schema.org/draft-07/schema#", "title": "covsev cohort.json", "type": "object",
-    "required": ["name", "seed", "scales"],
+    "required": ["name", "scales"],
     "properties": {
         "schema": {"type": "integer", "minimum": 1},
         "name": {"type": "string", "pattern": NAME_PATTERN},
@@ -104,6 +107,49 @@ def read_info(path: Path) -> dict[str, Any]:
     return info
 
 
+def read_secret(directory: Path, info: dict) -> dict[str, Any]:
+    """Coordinator-only settings: ``{"seed": int}`` from ``secret.json`` (a cohort of layout 1: ``cohort.json``).
+
+    Raises
+    ------
+    CohortError
+        If ``secret.json`` is not readable from this account, or is damaged.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "secret.json").write_text(secret_text(11))
+    >>> read_secret(folder, {"name": "pilot"})
+    {'seed': 11}
+    >>> read_secret(Path("/nowhere"), {"name": "old", "seed": 5})
+    {'seed': 5}
+    """
+    path = directory / "secret.json"
+    if not path.is_file():
+        return {"seed": info["seed"]} if "seed" in info else {}
+    try:
+        secret = json.loads(path.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise CohortError(f"{path}: not readable from this account (coordinator only)") from None
+    except (OSError, ValueError) as exc:
+        raise CohortError(f"{path}: cannot read ({exc})") from None
+    if not isinstance(secret, dict) or not isinstance(secret.get("seed"), int) or isinstance(secret["seed"], bool):
+        raise CohortError(f"{path}: not a valid cohort file (tampered or damaged?): seed must be an integer")
+    return {"seed": secret["seed"]}
+
+
+def secret_text(seed: int) -> str:
+    """Content of ``secret.json``.
+
+    Examples
+    --------
+    >>> secret_text(7)
+    '{"seed": 7}\\n'
+    """
+    return json.dumps({"seed": int(seed)}) + "\n"
+
+
 def stored_scales(info: dict, source: str | Path) -> list:
     """The scales named in ``cohort.json``: each built from its stored definition, else left as its name."""
     from covsev_tools.scales import scale_from_dict
@@ -113,14 +159,15 @@ def stored_scales(info: dict, source: str | Path) -> list:
             for n in info.get("scales", [])]
 
 
-def earlier_settings(info: dict) -> dict[str, Any]:
-    """Settings a re-run keeps when not given again (defaults for a new cohort)."""
+def earlier_settings(info: dict, secret: dict | None = None) -> dict[str, Any]:
+    """Settings a re-run keeps when not given again (defaults for a new cohort, with a random 52-bit seed)."""
+    secret = secret or {}
     metadata_csv = info.get("metadata_csv")
     return {
         "fraction": float(info.get("repeats", {}).get("fraction", 0.0)),
         "min_gap": int(info.get("repeats", {}).get("min_gap", 10)),
         "scales": stored_scales(info, "cohort.json") or list(DEFAULT_SCALES),
-        "seed": info.get("seed", secrets.randbits(32)),
+        "seed": secret.get("seed", info.get("seed", secrets.randbits(52))),
         "metadata_csv": metadata_csv if metadata_csv and Path(metadata_csv).is_file() else None,
     }
 
@@ -145,7 +192,6 @@ def cohort_info(name: str, images_dir: Path, settings: dict, scales: list, count
         "updated": utc_now(),
         "source_images_dir": str(Path(images_dir).resolve()),
         "metadata_csv": str(Path(metadata_csv).resolve()) if metadata_csv else None,
-        "seed": settings["seed"],
         "repeats": {"fraction": settings["fraction"], "min_gap": settings["min_gap"],
                     "n": counts["n_repeats"]},
         "scales": [s.name for s in scales],
