@@ -5,8 +5,8 @@ import sys
 
 DESCRIPTION = """\
 Predict pneumonia severity (Cohen et al. 2020) with torchxrayvision's DenseNet-121
-(densenet121-res224-all): one CSV row per image with geographic_extent (0-8), opacity (0-6),
-the 18 raw outputs (xrv:<Pathology>) and an error column. Weights are read from --weights-dir /
+(densenet121-res224-all): one CSV row per image with geographic_extent and opacity (the totals
+of the built-in extent and opacity scales, clamped to their ranges), the 18 raw outputs (xrv:<Pathology>) and an error column. Weights are read from --weights-dir /
 $COVSEV_WEIGHTS_DIR (else ~/.torchxrayvision/models_data/) and never downloaded. When no image at
 all can be read, the command fails (exit 2) and writes nothing."""
 

@@ -127,7 +127,15 @@ class SeverityMapping:
     kind: str = "linear"
 
     def apply(self, outputs: np.ndarray, features: np.ndarray | None = None) -> dict:
-        """Return ``{target: scores}`` for raw outputs (N, 18) and optional features (N, 1024)."""
+        """Return ``{target: scores}`` for raw outputs (N, 18) and optional features (N, 1024).
+
+        Examples
+        --------
+        >>> outputs = np.zeros((2, 18))
+        >>> outputs[:, OUTPUT_COLUMNS.index("xrv:Lung Opacity")] = [-10, 10]
+        >>> paper_mapping().apply(outputs)["geographic_extent"]
+        array([0., 8.])
+        """
         X = self.design(outputs, features)
         scores = {}
         for name, spec in self.targets.items():
@@ -137,7 +145,14 @@ class SeverityMapping:
         return scores
 
     def design(self, outputs: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
-        """Columns of the inputs named in :attr:`features`, as float64 (N, k)."""
+        """Columns of the inputs named in :attr:`features`, as float64 (N, k).
+
+        Examples
+        --------
+        >>> m = SeverityMapping(["xrv:Edema", "feat:2"], {})
+        >>> m.design(np.ones((1, 18)), np.arange(1024.0)[None]).tolist()
+        [[1.0, 2.0]]
+        """
         # Select the columns first and convert once: converting the whole (N, 1024) array per
         # column made a features mapping quadratic in the number of inputs.
         outputs = np.asarray(outputs)
@@ -167,7 +182,15 @@ class SeverityMapping:
                 "n_train": self.n_train, "provenance": self.provenance}
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the mapping as plain JSON (atomically)."""
+        """Write the mapping as plain JSON (atomically).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> path = paper_mapping().save(tempfile.mkdtemp() + "/paper.json")
+        >>> SeverityMapping.load(path) == paper_mapping()
+        True
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
@@ -175,7 +198,15 @@ class SeverityMapping:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SeverityMapping":
-        """Read a mapping JSON; :class:`MappingError` naming the file and the problem when malformed."""
+        """Read a mapping JSON; :class:`MappingError` naming the file and the problem when malformed.
+
+        Examples
+        --------
+        >>> SeverityMapping.load("missing.json")
+        Traceback (most recent call last):
+        ...
+        covsev_tools.model.mapping.MappingError: missing.json: not a valid severity mapping (...)
+        """
         try:
             data = json.loads(Path(path).read_text())
             mapping = cls(features=list(data["features"]), targets=dict(data["targets"]),

@@ -149,6 +149,12 @@ class Predictor:
             Show a tqdm bar on stderr.
         images : ImagePrefetcher, optional
             An already started prefetcher over ``paths`` (started before the model was loaded).
+
+        Examples
+        --------
+        >>> run = Predictor(weights_dir="weights/").run(["a.png"], progress=False)  # doctest: +SKIP
+        >>> run.outputs.shape, run.features.shape                                   # doctest: +SKIP
+        ((1, 18), (1, 1024))
         """
         from tqdm.auto import tqdm
 
@@ -221,6 +227,11 @@ class Predictor:
 
         ``filenames`` fill the ``filename`` column (default the file names); ``names`` name the
         saliency PNGs (default the file names); other parameters as in :meth:`run`.
+
+        Examples
+        --------
+        >>> predictor = Predictor(weights_dir="weights/", workers=0)                 # doctest: +SKIP
+        >>> table, features = predictor.predict(["a.png"], return_features=True)   # doctest: +SKIP
         """
         filenames = list(filenames) if filenames is not None else [Path(p).name for p in paths]
         run = self.run(paths, names=names or filenames, saliency_dir=saliency_dir,

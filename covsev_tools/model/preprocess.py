@@ -55,6 +55,11 @@ def normalize(img: np.ndarray, max_value: float) -> np.ndarray:
     Returns
     -------
     ndarray of float32
+
+    Examples
+    --------
+    >>> normalize(np.array([0, 255]), 255).tolist()
+    [-1024.0, 1024.0]
     """
     if img.size and img.max() > max_value:
         raise ValueError(f"max image value ({img.max()}) higher than expected bound ({max_value}).")
@@ -62,7 +67,13 @@ def normalize(img: np.ndarray, max_value: float) -> np.ndarray:
 
 
 def first_channel(img: np.ndarray) -> np.ndarray:
-    """Return a 2-D image: the first channel of a colour image, as the seed script did."""
+    """Return a 2-D image: the first channel of a colour image, as the seed script did.
+
+    Examples
+    --------
+    >>> first_channel(np.zeros((5, 4, 3))).shape
+    (5, 4)
+    """
     if img.ndim == 3:
         return img[:, :, 0]
     if img.ndim != 2:
@@ -71,7 +82,14 @@ def first_channel(img: np.ndarray) -> np.ndarray:
 
 
 def center_crop(img: np.ndarray) -> np.ndarray:
-    """Square crop centred on the long side (``xrv.datasets.XRayCenterCrop`` on a 2-D array)."""
+    """Square crop centred on the long side (``xrv.datasets.XRayCenterCrop`` on a 2-D array).
+
+    Examples
+    --------
+    >>> center_crop(np.arange(10).reshape(2, 5))
+    array([[1, 2],
+           [6, 7]])
+    """
     y, x = img.shape[-2:]
     size = min(y, x)
     start_x = x // 2 - size // 2
@@ -107,6 +125,12 @@ def resize_operator(n_in: int, n_out: int = INPUT_SIZE):
         First input index of each band, always inside ``[0, n_in - width]``.
     weights : ndarray of float32, shape (n_out, width)
         Band weights; taps falling outside the input (zero padding) are 0.
+
+    Examples
+    --------
+    >>> starts, weights = resize_operator(448)
+    >>> starts.shape, weights.shape[0], round(float(weights[112].sum()), 4)   # inner rows sum to 1
+    ((224,), 224, 1.0)
     """
     if n_in < n_out:
         raise ValueError("resize_operator only handles downsizing")
@@ -136,7 +160,13 @@ def resize_operator(n_in: int, n_out: int = INPUT_SIZE):
 
 
 def apply_operator(signal: np.ndarray, operator) -> np.ndarray:
-    """Apply a :func:`resize_operator` along axis 0 of a 2-D float32 array (BLAS per band)."""
+    """Apply a :func:`resize_operator` along axis 0 of a 2-D float32 array (BLAS per band).
+
+    Examples
+    --------
+    >>> apply_operator(np.ones((448, 3), np.float32), resize_operator(448))[112].round(4).tolist()
+    [1.0, 1.0, 1.0]
+    """
     starts, weights = operator
     width = weights.shape[1]
     out = np.empty((len(starts), signal.shape[1]), dtype=np.float32)
@@ -146,7 +176,13 @@ def apply_operator(signal: np.ndarray, operator) -> np.ndarray:
 
 
 def resize_exact_skimage(img: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
-    """The reference resize, ``xrv.datasets.XRayResizer(size)`` on a (1, H, W) float array."""
+    """The reference resize, ``xrv.datasets.XRayResizer(size)`` on a (1, H, W) float array.
+
+    Examples
+    --------
+    >>> resize_exact_skimage(np.zeros((1, 100, 100), np.float32), 224).shape
+    (1, 224, 224)
+    """
     import skimage.transform
 
     out = skimage.transform.resize(img[None] if img.ndim == 2 else img, (1, size, size),
@@ -171,6 +207,12 @@ def prepare_image(img: np.ndarray, max_value: float, size: int = INPUT_SIZE) -> 
     Returns
     -------
     ndarray of float32, shape (1, size, size)
+
+    Examples
+    --------
+    >>> x = prepare_image(np.full((3000, 2500), 255, np.uint16), 255)
+    >>> x.shape, float(x.max())
+    ((1, 224, 224), 1024.0)
     """
     crop = center_crop(first_channel(np.asarray(img)))
     n = crop.shape[0]
@@ -195,6 +237,11 @@ def clip_like_skimage(out: np.ndarray, low: float, high: float, cval: float = 0.
     The range is widened to include ``cval`` (the zero padding) only when ``cval`` lies outside
     the input range but inside the output range; so an image with no dark pixels (normalised
     minimum above 0) gets its darkened borders clipped back up, as skimage does.
+
+    Examples
+    --------
+    >>> clip_like_skimage(np.array([-5.0, 0.0, 5.0]), 1.0, 4.0).tolist()   # 0 outside the input range
+    [0.0, 0.0, 4.0]
     """
     if not low <= cval <= high and out.min() <= cval <= out.max():
         low, high = min(low, cval), max(high, cval)

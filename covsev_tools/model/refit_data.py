@@ -195,6 +195,18 @@ def assemble(predictions, labels, metadata=None, features=None, *,
     ------
     RefitInputError
         The group column is missing (naming the file), or the features do not match.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> preds = pd.DataFrame({"filename": ["a.png", "b.png"], "xrv:Lung Opacity": [0.1, 0.9]})
+    >>> labels = pd.DataFrame({"filename": ["a.png", "b.png"], "opacity": [1.0, 3.0]})
+    >>> assemble(preds, labels, group_col=None).table["group"].tolist()   # one group per image
+    ['a.png', 'b.png']
+    >>> assemble(preds, labels)
+    Traceback (most recent call last):
+    ...
+    covsev_tools.model.refit_data.RefitInputError: the predictions table: no group column 'patientid' ...
     """
     import pandas as pd
 
