@@ -39,7 +39,7 @@ def reuse_large_allocations() -> bool:
 
     Examples
     --------
-    >>> reuse_large_allocations()   # doctest: +SKIP
+    >>> reuse_large_allocations() in (True, False)   # True on glibc
     True
     """
     # older glibc refuses thresholds above 32 MiB; that still covers most activation blocks
@@ -52,7 +52,7 @@ def restore_default_allocator() -> bool:
 
     Examples
     --------
-    >>> restore_default_allocator()   # doctest: +SKIP
+    >>> restore_default_allocator() in (True, False)   # True on glibc
     True
     """
     return set_allocator(**GLIBC_STEADY_STATE)

@@ -89,8 +89,21 @@ def refit_to_files(predictions, labels, *, out_table, metadata=None, features=No
 
     Examples
     --------
-    >>> refit_to_files("predictions.csv", "labels.csv", metadata="metadata.csv",
-    ...                out_table="refit.csv", out_mapping="mapping.json")      # doctest: +SKIP
+    >>> import tempfile, numpy as np, pandas as pd
+    >>> x = np.linspace(-2, 2, 30)
+    >>> preds = pd.DataFrame({"filename": [f"{i}.png" for i in range(30)], "xrv:Lung Opacity": x})
+    >>> labels = preds[["filename"]].assign(geographic_extent=0.87 * x + 3.41)
+    >>> meta = preds[["filename"]].assign(patientid=np.arange(30) // 3)
+    >>> out = tempfile.mkdtemp()
+    >>> table, mapping = refit_to_files(preds, labels, metadata=meta, out_table=out + "/refit.csv",
+    ...                                 targets=["geographic_extent"], models=["linear"],
+    ...                                 feature_sets=["lung_opacity"], n_repeats=2,
+    ...                                 out_mapping=out + "/mapping.json")
+    >>> table.loc[table["metric"] == "mae", ["features", "model", "n_patients", "mean"]].round(6)
+           features   model  n_patients  mean
+    0  lung_opacity  linear          10   0.0
+    >>> round(mapping.targets["geographic_extent"]["coef"][0], 6)
+    0.87
     """
     import pandas as pd
     from pathlib import Path

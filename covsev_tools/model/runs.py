@@ -199,6 +199,10 @@ def predict_to_files(inputs: Sequence[str | os.PathLike] = (), *, out, cohort=No
     Examples
     --------
     >>> predict_to_files(["images/"], out="predictions.csv", weights_dir="weights/")  # doctest: +SKIP
+    >>> predict_to_files(["missing.png"], out="predictions.csv")
+    Traceback (most recent call last):
+    ...
+    covsev_tools.model.runs.PredictInputError: missing.png: no such file
     """
     if cohort is not None and len(inputs):
         raise PredictInputError("give either a cohort or images, not both")
