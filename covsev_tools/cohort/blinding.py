@@ -66,6 +66,17 @@ def write_repeat_images(cases_dir: Path, repeats: dict[str, str], rewritten: set
 
     A repeat's file is (re)made when it is missing, when its original's display file was rewritten in
     this run (``rewritten``), or when it is a byte copy of it (cohorts made before this rule).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> cases = Path(tempfile.mkdtemp())
+    >>> Image.new("L", (10, 10), color=80).save(cases / "ca.png")
+    >>> write_repeat_images(cases, {"cr": "ca"}, rewritten={"ca"})
+    >>> changed = np.asarray(Image.open(cases / "cr.png")) != np.asarray(Image.open(cases / "ca.png"))
+    >>> int(changed.sum())
+    1
     """
     import cv2
 

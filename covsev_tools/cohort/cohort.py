@@ -69,7 +69,14 @@ class Cohort:
         Raises
         ------
         CohortError
-            If ``cohort.json`` or ``manifest.csv`` is missing or unreadable.
+            If ``cohort.json`` or ``manifest.csv`` is missing or unreadable, or ``cohort.json`` is
+            damaged or tampered with.
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> Cohort.load(example_cohort().dir).name
+        'demo'
         """
         directory = Path(directory)
         info_path = directory / "cohort.json"
@@ -93,7 +100,14 @@ class Cohort:
 
     @property
     def seed(self) -> int:
-        """Coordinator-only: the cohort seed (per-rater reading orders derive from it)."""
+        """Coordinator-only: the cohort seed (per-rater reading orders derive from it), from ``secret.json``.
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> example_cohort(seed=5).seed
+        5
+        """
         secret = read_secret(self.dir, self.info)
         if "seed" not in secret:
             raise CohortError(f"{self.dir / 'secret.json'}: missing (kept by the coordinator only)")
@@ -101,7 +115,15 @@ class Cohort:
 
     @property
     def display_ids(self) -> list[str]:
-        """Every ID a rater may be shown, cases and hidden repeats alike (from the manifest, sorted)."""
+        """Every ID a rater may be shown, cases and hidden repeats alike (from the manifest, sorted).
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> cohort = example_cohort()
+        >>> len(cohort.display_ids), cohort.display_ids == sorted(cohort.case_ids + list(cohort.repeats()))
+        (8, True)
+        """
         ids = [row["case_id"] for row in self.manifest]
         if self._legacy_manifest:  # layout 1 listed the cases only
             ids = sorted(ids + list(self.repeats()))
@@ -109,7 +131,14 @@ class Cohort:
 
     @property
     def case_ids(self) -> list[str]:
-        """Coordinator-only: IDs of the unique readable images (no repeat IDs), sorted."""
+        """Coordinator-only: IDs of the unique readable images (no repeat IDs), sorted.
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> len(example_cohort(n_images=3, repeat_fraction=0).case_ids)
+        3
+        """
         repeats = self.repeats()
         return [i for i in self.display_ids if i not in repeats]
 
@@ -131,6 +160,13 @@ class Cohort:
         ------
         KeyError
             If the ID is not part of this cohort.
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> cohort = example_cohort()
+        >>> cohort.display_image_path(cohort.display_ids[0]).is_file()
+        True
         """
         if self._known is None:
             self._known = frozenset(self.display_ids)
@@ -146,6 +182,14 @@ class Cohort:
         appended (shuffled) at the end, so a rater's earlier positions never move. With
         ``save=False`` (progress reports) nothing is written; the order is the same, since it
         depends only on the seeds.
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> cohort = example_cohort()
+        >>> order = cohort.reading_order("ann")
+        >>> sorted(order) == cohort.display_ids, (cohort.dir / "orders" / "ann.json").is_file()
+        (True, True)
         """
         rater = check_order_rater(rater)
         path = self.dir / "orders" / f"{rater}.json"
@@ -177,6 +221,14 @@ class Cohort:
             ``case_id``, ``sha256``, ``filename``, ``path``, ``duplicate_of``, ``status``
             (``ok``/``duplicate``/``unreadable``), ``error``, ``image_height``, ``image_width``, ``bit_depth``,
             ``source_format`` as strings ("" when empty); metadata columns as pandas parses them.
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> example_cohort().key()[["filename", "status"]].head(2)
+               filename status
+        0  image_00.png     ok
+        1  image_01.png     ok
         """
         import pandas as pd
 
@@ -193,6 +245,13 @@ class Cohort:
         list of dict
             ``case_id``, ``sha256``, ``image_height``, ``image_width``, ``bit_depth``, ``source_format`` as
             strings, sorted by case ID.
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> row = example_cohort().cases()[0]
+        >>> row["image_height"], row["image_width"], row["bit_depth"], row["source_format"]
+        ('24', '20', '8', 'png')
         """
         if self._legacy_manifest:  # layout 1 named the size "height" and "width"
             rows = [{**r, "image_height": r["height"], "image_width": r["width"]} for r in self.manifest]
@@ -202,7 +261,15 @@ class Cohort:
         return sorted(({c: row.get(c, "") for c in columns} for row in rows), key=lambda r: r["case_id"])
 
     def repeats(self) -> dict[str, str]:
-        """Coordinator-only map of hidden repeat ID -> original case ID."""
+        """Coordinator-only map of hidden repeat ID -> original case ID.
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> cohort = example_cohort()
+        >>> set(cohort.repeats().values()) <= set(cohort.case_ids)
+        True
+        """
         if self._repeats is None:
             path = self._coordinator_file("repeats.csv", required=False)
             self._repeats = {row["repeat_id"]: row["case_id"] for row in read_csv(path)}
@@ -223,6 +290,14 @@ class Cohort:
         ------
         KeyError
             If the ID is not part of this cohort.
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> cohort = example_cohort()
+        >>> repeat_id, case_id = next(iter(cohort.repeats().items()))
+        >>> cohort.resolve(repeat_id) == case_id == cohort.resolve(case_id)
+        True
         """
         repeats = self.repeats()
         if display_id in repeats:
@@ -236,16 +311,8 @@ class Cohort:
 
         Examples
         --------
-        >>> import tempfile, pathlib
-        >>> from PIL import Image
-        >>> from covsev_tools.cohort import create_cohort
-        >>> root = pathlib.Path(tempfile.mkdtemp())
-        >>> (root / "images").mkdir()
-        >>> for i in range(4):
-        ...     Image.new("L", (8, 8), color=50 * i).save(root / "images" / f"{i}.png")
-        >>> cohort = create_cohort(root / "images", "demo", out_dir=root / "demo", repeat_fraction=0.5,
-        ...                        repeat_min_gap=1, seed=1, progress=False)
-        >>> cohort.summary()
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> example_cohort(n_images=4, repeat_fraction=0.5).summary()
         '4 cases, 2 hidden repeats (fraction 0.5, at least 1 cases apart); scales: Geographic extent, Opacity'
         """
         settings = self.info.get("repeats", {})

@@ -31,7 +31,7 @@ from covsev_tools.cohort.scan import find_files, group_by_content, mark_duplicat
 from covsev_tools.files import write_text_atomic
 from covsev_tools.images.reader import DEFAULT_MAX_PIXELS, DISPLAY_MAX_SIDE
 
-__all__ = ["create_cohort"]
+__all__ = ["create_cohort", "example_cohort"]
 
 _COUNTS = ("n_files", "n_readable", "n_unreadable", "n_duplicates", "n_cases", "n_repeats")
 
@@ -168,6 +168,38 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
         cohort.report = report
         _refresh_orders(cohort, new_ids, raters)
         return cohort
+
+
+def example_cohort(folder: str | Path | None = None, n_images: int = 6, repeat_fraction: float = 0.34,
+                   seed: int = 1) -> Cohort:
+    """A small cohort of generated grey images, for examples and trying things out.
+
+    Parameters
+    ----------
+    folder : str or Path, optional
+        Where to put ``images/`` and the cohort folder ``demo/``; default a new temporary folder.
+    n_images, repeat_fraction, seed
+        Passed on to :func:`create_cohort` (the minimum repeat gap is 1).
+
+    Examples
+    --------
+    >>> cohort = example_cohort()
+    >>> len(cohort.case_ids), len(cohort.repeats()), len(cohort.display_ids)
+    (6, 2, 8)
+    """
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    root = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="covsev-example-"))
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n_images):
+        Image.fromarray(rng.integers(0, 256, size=(24, 20), dtype=np.uint8)).save(images / f"image_{i:02d}.png")
+    return create_cohort(images, "demo", out_dir=root / "demo", repeat_fraction=repeat_fraction,
+                         repeat_min_gap=1, seed=seed, workers=1, progress=False)
 
 
 @contextmanager

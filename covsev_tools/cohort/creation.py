@@ -31,13 +31,22 @@ class CreationReport:
     images_without_metadata: list[str] = field(default_factory=list)
 
     def summary(self, name: str, out_dir: Path | str) -> str:
-        """The one-line summary printed by ``covsev cohort create``."""
+        """The one-line summary printed by ``covsev cohort create`` (see the class example)."""
         return (f"cohort {name!r}: {self.n_readable} readable images -> {self.n_cases} cases "
                 f"({self.n_new_cases} new), {self.n_duplicates} duplicates, {self.n_unreadable} unreadable, "
                 f"{self.n_repeats} hidden repeats; written to {out_dir}")
 
     def count(self, rows: list[dict], case_ids: list[str], repeats: dict, previous_ids) -> None:
-        """Fill the counts from the key rows, the cases and repeats, and the IDs of an earlier run."""
+        """Fill the counts from the key rows, the cases and repeats, and the IDs of an earlier run.
+
+        Examples
+        --------
+        >>> report = CreationReport(n_files=3)
+        >>> rows = [{"status": "ok"}, {"status": "duplicate"}, {"status": "unreadable"}]
+        >>> report.count(rows, ["ca"], {"cr": "ca"}, previous_ids=set())
+        >>> report.n_readable, report.n_duplicates, report.n_unreadable, report.n_repeats, report.n_new_cases
+        (2, 1, 1, 1, 1)
+        """
         self.n_cases, self.n_repeats = len(case_ids), len(repeats)
         self.n_readable = sum(r["status"] in ("ok", "duplicate") for r in rows)
         self.n_unreadable = sum(r["status"] == "unreadable" for r in rows)

@@ -44,6 +44,14 @@ def decode_all(jobs: list[tuple], workers: int, progress: bool) -> list[dict[str
 
     In-process for few files, else in a pool of ``workers`` processes; a tqdm bar on stderr when
     ``progress``. A result's ``error`` is "" or why the file could not be used.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "bad.png").write_text("not an image")
+    >>> decode_all([(str(folder / "bad.png"), str(folder / "d.png"), None, 64)], workers=1, progress=False)
+    [{'error': 'not an image (unrecognised file content)'}]
     """
     from tqdm.auto import tqdm
 

@@ -151,7 +151,15 @@ def secret_text(seed: int) -> str:
 
 
 def stored_scales(info: dict, source: str | Path) -> list:
-    """The scales named in ``cohort.json``: each built from its stored definition, else left as its name."""
+    """The scales named in ``cohort.json``: each built from its stored definition, else left as its name.
+
+    Examples
+    --------
+    >>> from covsev_tools.scales import load_scale
+    >>> info = {"scales": ["extent", "opacity"], "scale_definitions": {"extent": load_scale("extent").to_dict()}}
+    >>> [getattr(s, "max_total", s) for s in stored_scales(info, "cohort.json")]
+    [8, 'opacity']
+    """
     from covsev_tools.scales import scale_from_dict
 
     definitions = info.get("scale_definitions", {})
@@ -160,7 +168,15 @@ def stored_scales(info: dict, source: str | Path) -> list:
 
 
 def earlier_settings(info: dict, secret: dict | None = None) -> dict[str, Any]:
-    """Settings a re-run keeps when not given again (defaults for a new cohort, with a random 52-bit seed)."""
+    """Settings a re-run keeps when not given again (defaults for a new cohort, with a random 52-bit seed).
+
+    Examples
+    --------
+    >>> earlier_settings({"repeats": {"fraction": 0.1, "min_gap": 4}}, {"seed": 3})["seed"]
+    3
+    >>> earlier_settings({})["fraction"], earlier_settings({})["min_gap"], earlier_settings({})["scales"]
+    (0.0, 10, ['extent', 'opacity'])
+    """
     secret = secret or {}
     metadata_csv = info.get("metadata_csv")
     return {

@@ -44,6 +44,14 @@ def read_metadata(path: Path) -> dict[str, Any]:
     CohortError
         Missing or unreadable file, no file-name column, or columns named like covsev's own
         (:data:`RESERVED_METADATA_COLUMNS`, compared ignoring case), all listed in one message.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "meta.csv"
+    >>> _ = path.write_text("Image,view\\nscans/a.png,PA\\n")
+    >>> read_metadata(path)["rows"]
+    {'a.png': {'view': 'PA'}}
     """
     frame = _read_frame(path)
     lower = {}

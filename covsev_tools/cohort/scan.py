@@ -12,11 +12,11 @@ Examples
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Iterable
 
 from covsev_tools.cohort.folder import SOURCE_COLUMNS
+from covsev_tools.images.listing import list_images
 
 __all__ = ["file_sha256", "find_files", "group_by_content", "mark_duplicates"]
 
@@ -40,31 +40,43 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def find_files(images_dir: Path, exclude: Iterable[Path]) -> list[Path]:
-    """Every regular, non-hidden file under ``images_dir`` (sorted), skipping ``exclude`` trees.
+    """Every regular, non-hidden file under ``images_dir`` (sorted), outside the ``exclude`` files and folders.
+
+    The listing is :func:`covsev_tools.images.listing.list_images`; ``exclude`` keeps the cohort's own
+    folder and the metadata CSV out when they sit inside the images folder.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / ".hidden").write_text(""), (folder / "x.png").write_text("")
-    >>> [p.name for p in find_files(folder, exclude=[])]
+    >>> (folder / "cohort").mkdir()
+    >>> for name in (".hidden", "x.png", "meta.csv", "cohort/c1.png"):
+    ...     _ = (folder / name).write_text("")
+    >>> [p.name for p in find_files(folder, exclude=[folder / "cohort", folder / "meta.csv"])]
     ['x.png']
     """
     excluded = [p.resolve() for p in exclude]
-    files = []
-    for root, dirs, names in os.walk(images_dir):
-        root_path = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and (root_path / d).resolve() not in excluded)
-        files += [root_path / n for n in names if not n.startswith(".") and (root_path / n).is_file()
-                  and (root_path / n).resolve() not in excluded]
-    return sorted(files, key=lambda p: p.relative_to(images_dir).as_posix())
+
+    def kept(path: Path) -> bool:
+        real = path.resolve()
+        return not any(real == e or e in real.parents for e in excluded)
+
+    return [p for p in list_images(images_dir) if kept(p)]
 
 
 def group_by_content(files: list[Path], images_dir: Path) -> tuple[list[dict], dict]:
     """Hash every file: key rows (one per file) and sha256 -> first row (the file that is scored).
 
     A file that cannot be read gets ``status`` "unreadable" and its error at once.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.png").write_bytes(b"x")
+    >>> rows, first = group_by_content([folder / "a.png"], folder)
+    >>> rows[0]["filename"], rows[0]["sha256"][:8], list(first) == [rows[0]["sha256"]]
+    ('a.png', '2d711642', True)
     """
     rows, first = [], {}
     for path in files:
