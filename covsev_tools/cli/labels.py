@@ -107,7 +107,9 @@ def run_check(args) -> int:
 
 def _printable(text: str) -> str:
     """Control characters (terminal escape codes in a hand-edited value) shown, not obeyed."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    from covsev_tools.errors import printable  # the one rule for everything printed
+
+    return printable(text)
 
 
 def _labels_root(labels_dir, cohort_name: str) -> str:
