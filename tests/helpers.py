@@ -111,7 +111,8 @@ def result_row(frame: pd.DataFrame, name=None) -> dict:
            if value is not None and not (isinstance(value, float) and np.isnan(value))}
     out["value"] = out.pop("estimate", None)
     low, high = out.pop("ci_low", None), out.pop("ci_high", None)
-    out["ci95"] = [low, high] if low is not None and high is not None else None
+    if low is not None and high is not None:
+        out["ci95"] = [low, high]
     if "n" in out:
         out["n"] = int(out["n"])
     return out
@@ -128,7 +129,7 @@ def bland_altman_fields(frame: pd.DataFrame) -> dict:
     if rows["bias"]["value"] is None:
         return {"bias": None, "reason": rows["bias"]["reason"]}
     out = {"sd": rows["bias"]["sd"], "n": rows["bias"]["n"],
-           "multiplier": rows["bias"]["multiplier"]}
+           "multiplier": rows["bias"]["multiplier"], "loa_ci_method": rows["loa_low"]["method"]}
     for key in ("bias", "loa_low", "loa_high"):
         out[key] = rows[key]["value"]
         out[f"{key}_ci95"] = rows[key]["ci95"]
@@ -149,3 +150,84 @@ def make_cohort(root: Path, n: int = 5, name: str = "tiny", scales=("extent", "o
         Image.fromarray(pixels).save(images / f"SECRETPATIENT{i:03d}_scan.png")
     return create_cohort(images, name, out_dir=root / name, seed=seed, scales=scales,
                          repeat_fraction=repeat_fraction, repeat_min_gap=1, progress=False, workers=1)
+
+
+class HubStudy:
+    """A study folder for the hub tests, with Unix accounts and groups named ``<prefix>...`` that
+    :meth:`cleanup` removes again (processes of those accounts first, by their own PIDs)."""
+
+    def __init__(self, n_cases: int = 6, repeat_fraction: float = 0.34):
+        import secrets
+        import tempfile
+
+        self.prefix = "cvh" + secrets.token_hex(2)
+        self.base = Path(tempfile.mkdtemp(prefix="covsev-hub-", dir="/tmp"))
+        self.base.chmod(0o711)  # study accounts search their way into the study folder
+        self.source = make_cohort(self.base / "source", n=n_cases, name="pilot",
+                                  repeat_fraction=repeat_fraction)
+        # The original images: root's alone, as a study's should be (hub init warns otherwise).
+        (self.base / "source").chmod(0o700)
+        self.dir = self.base / "study"
+        self.passwords: dict[str, str] = {}
+
+    def name(self, suffix: str) -> str:
+        return f"{self.prefix}{suffix}"
+
+    @property
+    def groups(self) -> tuple[str, str]:
+        return f"{self.prefix}-raters", f"{self.prefix}-coord"
+
+    def init(self):
+        from covsev_tools.hub import init_study
+
+        raters, coordinators = self.groups
+        return init_study(self.dir, [self.source.dir], name="hubtest", rater_group=raters,
+                          coordinator_group=coordinators, idle_timeout=600)
+
+    def add(self, suffix: str, role: str, cohort: str | None = "pilot") -> str:
+        from covsev_tools.hub import add_user, assign
+
+        name = self.name(suffix)
+        self.passwords[name] = f"pw-{name}-{suffix}-long-enough"
+        add_user(self.dir, name, role, password=self.passwords[name])
+        if role == "rater" and cohort:
+            assign(self.dir, name, cohort)
+        return name
+
+    def uids(self) -> list[int]:
+        import pwd
+
+        return [p.pw_uid for p in pwd.getpwall() if p.pw_name.startswith(self.prefix)]
+
+    def processes(self) -> list[int]:
+        """PIDs of processes running as this study's test accounts."""
+        import os
+
+        uids, pids = set(self.uids()), []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if entry.stat().st_uid in uids:
+                        pids.append(int(entry.name))
+                except OSError:
+                    pass
+        return pids
+
+    def cleanup(self) -> None:
+        import grp
+        import os
+        import pwd
+        import shutil
+        import signal
+        import subprocess
+
+        for pid in self.processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for user in [p.pw_name for p in pwd.getpwall() if p.pw_name.startswith(self.prefix)]:
+            subprocess.run(["userdel", "--remove", "--force", user], capture_output=True)
+        for group in [g.gr_name for g in grp.getgrall() if g.gr_name.startswith(self.prefix)]:
+            subprocess.run(["groupdel", group], capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)

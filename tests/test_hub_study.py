@@ -1,0 +1,252 @@
+"""The study folder without a running hub: files, modes, accounts, passwords, refusals, config.
+
+Needs root (Unix accounts and groups are made, and removed again by the fixture).
+"""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from helpers import HubStudy
+
+pytest.importorskip("jupyterhub")
+pytest.importorskip("nativeauthenticator")
+pytestmark = [pytest.mark.hub,
+              pytest.mark.skipif(os.geteuid() != 0, reason="the hub tests create Unix accounts: run as root")]
+
+COVSEV = [sys.executable, "-m", "covsev_tools.cli"]
+
+
+@pytest.fixture(scope="module")
+def study():
+    made = HubStudy()
+    try:
+        made.init()
+        made.add("r1", "rater")
+        made.add("r2", "rater")
+        made.add("c1", "coordinator")
+        yield made
+    finally:
+        made.cleanup()
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def owner_group(path: Path) -> tuple[str, str]:
+    import grp
+    import pwd
+
+    info = path.stat()
+    return pwd.getpwuid(info.st_uid).pw_name, grp.getgrgid(info.st_gid).gr_name
+
+
+def run_as(user: str, command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run ``command`` as the Unix account ``user`` with its groups (as the spawner does)."""
+    import pwd
+
+    from covsev_tools.hub.runtime import rater_python
+    from covsev_tools.hub.study import Study
+
+    entry = pwd.getpwnam(user)
+    python = rater_python(Study.load(_STUDY_DIR[0]))
+    return subprocess.run([python if c == "python" else c for c in command], capture_output=True, text=True,
+                          cwd="/", env={"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"},
+                          user=entry.pw_uid, group=entry.pw_gid,
+                          extra_groups=os.getgrouplist(user, entry.pw_gid), **kwargs)
+
+
+def as_user(user: str, code: str) -> subprocess.CompletedProcess:
+    return run_as(user, ["python", "-c", code])
+
+
+_STUDY_DIR: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _remember(study):
+    _STUDY_DIR[:] = [study.dir]
+
+
+def test_init_writes_hub_files_owner_only(study):
+    hub = study.dir / "hub"
+    assert mode(hub) == 0o700 and owner_group(hub)[0] == "root"
+    for name in ("jupyterhub.sqlite", "jupyterhub_cookie_secret", "jupyterhub_config.py"):
+        assert mode(hub / name) == 0o600, name
+    assert len((hub / "jupyterhub_cookie_secret").read_text().strip()) == 64  # 32 random bytes, hex
+    assert "configure(c," in (hub / "jupyterhub_config.py").read_text()
+
+
+def test_study_folder_modes_split_raters_from_coordinators(study):
+    raters, coordinators = study.groups
+    cohort = study.dir / "cohorts" / "pilot"
+    assert owner_group(cohort / "key.csv") == ("root", coordinators) and mode(cohort / "key.csv") == 0o640
+    assert owner_group(cohort / "repeats.csv") == ("root", coordinators) and mode(cohort / "repeats.csv") == 0o640
+    assert owner_group(cohort / "manifest.csv") == ("root", raters)
+    assert all(owner_group(p) == ("root", raters) and mode(p) == 0o640 for p in (cohort / "cases").iterdir())
+    labels = study.dir / "labels" / "pilot"
+    assert mode(labels) == 0o751  # searchable, not listable, not writable by raters
+    r1 = study.name("r1")
+    assert owner_group(labels / f"{r1}.jsonl") == (r1, coordinators) and mode(labels / f"{r1}.jsonl") == 0o640
+    assert owner_group(cohort / "orders" / f"{r1}.json") == (r1, coordinators)
+    assert mode(study.dir / "outputs") & 0o007 == 0
+    assert mode(study.dir / "users.json") & 0o007 == 0
+
+
+def test_the_operating_system_refuses_a_rater_what_is_not_theirs(study):
+    r1, r2 = study.name("r1"), study.name("r2")
+    cohort = study.dir / "cohorts" / "pilot"
+    original = next((study.base / "source" / "pilot_images").iterdir())
+    forbidden = [cohort / "key.csv", cohort / "repeats.csv", study.dir / "labels" / "pilot" / f"{r2}.jsonl",
+                 cohort / "orders" / f"{r2}.json", study.dir / "hub" / "jupyterhub.sqlite",
+                 study.dir / "users.json", original]
+    code = ("for p in %r:\n"
+            "    try:\n        open(p).read(1); print('READ', p)\n"
+            "    except PermissionError:\n        print('denied')\n") % [str(p) for p in forbidden]
+    result = as_user(r1, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["denied"] * len(forbidden)
+    # own files: readable, and the own log appendable; other's log not appendable, no new files
+    own = as_user(r1, f"open({str(cohort / 'orders' / (r1 + '.json'))!r}).read(1); "
+                      f"open({str(study.dir / 'labels' / 'pilot' / (r1 + '.jsonl'))!r}, 'a').close(); print('ok')")
+    assert own.stdout.strip() == "ok", own.stderr
+    for target in (study.dir / "labels" / "pilot" / f"{r2}.jsonl", study.dir / "labels" / "pilot" / "new.jsonl"):
+        result = as_user(r1, f"open({str(target)!r}, 'a')")
+        assert "PermissionError" in result.stderr
+    # a coordinator reads the key and every log
+    c1 = study.name("c1")
+    result = as_user(c1, f"print(len(open({str(cohort / 'key.csv')!r}).read()) > 0, "
+                         f"open({str(study.dir / 'labels' / 'pilot' / (r2 + '.jsonl'))!r}).read() == '')")
+    assert result.stdout.split() == ["True", "True"], result.stderr
+
+
+def test_passwords_are_stored_hashed_only(study):
+    from covsev_tools.hub.accounts import check_password
+    from covsev_tools.hub.study import Study
+
+    loaded = Study.load(study.dir)
+    r1 = study.name("r1")
+    assert check_password(loaded, r1, study.passwords[r1])
+    assert not check_password(loaded, r1, study.passwords[r1] + "x")
+    assert study.passwords[r1].encode() not in (study.dir / "hub" / "jupyterhub.sqlite").read_bytes()
+
+
+def test_add_user_generates_a_password_shown_once(study):
+    result = subprocess.run(COVSEV + ["hub", "add-user", str(study.dir), study.name("r3"), "--role", "rater"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    password = result.stdout.split("password (shown once): ")[1].strip()
+    assert len(password) == 16
+    from covsev_tools.hub.accounts import check_password
+    from covsev_tools.hub.study import Study
+
+    assert check_password(Study.load(study.dir), study.name("r3"), password)
+    import pwd
+
+    entry = pwd.getpwnam(study.name("r3"))
+    assert entry.pw_shell in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("Rad1", "lower-case"), ("root", "already exists and was not made by covsev"),
+    ("daemon", "already exists and was not made by covsev"),
+])
+def test_add_user_refuses_bad_or_foreign_names(study, name, message):
+    result = subprocess.run(COVSEV + ["hub", "add-user", str(study.dir), name, "--role", "rater",
+                                      "--password-stdin"], input="a-long-enough-password\n",
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_short_or_common_passwords_are_refused(study):
+    for password in ("short", "password123"):
+        result = subprocess.run(COVSEV + ["hub", "add-user", str(study.dir), study.name("r4"), "--role", "rater",
+                                          "--password-stdin"], input=password + "\n", capture_output=True, text=True)
+        assert result.returncode == 2 and "password refused" in result.stderr
+
+
+def test_start_refuses_the_network_without_tls_and_without_root(study, tmp_path):
+    result = subprocess.run(COVSEV + ["hub", "start", str(study.dir), "--ip", "0.0.0.0"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without TLS" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    from covsev_tools.hub import hub_command
+
+    command = hub_command(study.dir, ip="0.0.0.0", insecure=True)
+    assert "--ip=0.0.0.0" in command
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x"), key.write_text("x")
+    assert f"--ssl-cert={cert}" in hub_command(study.dir, ip="0.0.0.0", ssl_cert=cert, ssl_key=key)
+    # without root: one line, and nothing starts
+    result = run_as(study.name("c1"), ["python", "-m", "covsev_tools.cli", "hub", "start", str(study.dir)])
+    assert result.returncode == 2
+    assert "needs root" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_hub_configuration(study):
+    from traitlets.config import Config
+
+    from covsev_tools.hub.hubconfig import configure
+
+    c = Config()
+    configure(c, study.dir)
+    assert c.NativeAuthenticator.enable_signup is False and c.NativeAuthenticator.open_signup is False
+    assert c.NativeAuthenticator.allowed_failed_logins == 5
+    assert c.JupyterHub.authenticator_class.endswith("StudyAuthenticator")
+    assert c.JupyterHub.spawner_class.endswith("StudySpawner")
+    assert c.JupyterHub.admin_access is False
+    (culler,) = c.JupyterHub.services
+    assert "jupyterhub_idle_culler" in culler["command"] and "--timeout=600" in culler["command"]
+    assert set(c.JupyterHub.load_roles[0]["scopes"]) == {"list:users", "read:users:activity", "read:servers",
+                                                         "delete:servers"}
+
+
+def test_assignments_and_status_never_show_scores(study):
+    r1 = study.name("r1")
+    subprocess.run(COVSEV + ["hub", "finish", str(study.dir), r1, "pilot"], check=True, capture_output=True)
+    from covsev_tools.hub.study import Study
+
+    assert Study.load(study.dir).active_cohort(r1) is None
+    subprocess.run(COVSEV + ["hub", "assign", str(study.dir), r1, "pilot"], check=True, capture_output=True)
+    assert Study.load(study.dir).active_cohort(r1) == "pilot"
+    result = subprocess.run(COVSEV + ["hub", "status", str(study.dir)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["user", "role", "cohort", "assignment", "server", "last_activity", "scored", "of",
+                              "percent"]
+    assert any(r.split()[:5] == [r1, "rater", "pilot", "active", "stopped"] for r in rows)
+    bad = subprocess.run(COVSEV + ["hub", "assign", str(study.dir), r1, "nosuch"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no cohort 'nosuch'" in bad.stderr
+
+
+def test_broken_study_files_name_the_file_and_field(tmp_path):
+    from covsev_tools.hub.study import Study, StudyError
+
+    Study.new(tmp_path / "s", name="x")
+    users = tmp_path / "s" / "users.json"
+    users.write_text('{"users": {"rad1": {"role": "boss", "assignments": []}}}')
+    with pytest.raises(StudyError, match=r"users.json: users/rad1/role: 'boss' is not one of"):
+        Study.load(tmp_path / "s")
+    with pytest.raises(StudyError, match="not a study folder"):
+        Study.load(tmp_path)
+
+
+def test_zero_to_jupyterhub_values_parse():
+    values = yaml.safe_load((REPO / "deploy" / "z2jh-values.yaml").read_text())
+    assert values["hub"]["config"]["JupyterHub"]["authenticator_class"] == "native"
+    assert values["hub"]["config"]["NativeAuthenticator"]["enable_signup"] is False
+    assert values["singleuser"]["defaultUrl"].startswith("/voila/render/")
+    assert values["singleuser"]["cmd"] == ["jupyterhub-singleuser"]
+    storage = values["singleuser"]["storage"]
+    assert any(v["name"] == "study" for v in storage["extraVolumes"])
+    assert values["proxy"]["https"]["enabled"] is True
+    assert values["cull"]["enabled"] is True and values["cull"]["timeout"] >= 600
