@@ -107,8 +107,6 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
     >>> len(cohort.case_ids), cohort.report.n_readable
     (3, 3)
     """
-    from covsev_tools.scales import load_scales
-
     images_dir, name = Path(images_dir), _check_name(name)
     raters = [check_order_rater(r) for r in raters]  # refused before anything is written
     if not images_dir.is_dir():
@@ -116,26 +114,18 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
     out_dir = Path(out_dir) if out_dir is not None else Path("cohorts") / name
     with _creation_lock(out_dir):
         previous = _load_previous(out_dir, new_ids)
-        old = earlier_settings(previous["info"], previous["secret"])
-        repeat_fraction = old["fraction"] if repeat_fraction is None else repeat_fraction
-        repeat_min_gap = old["min_gap"] if repeat_min_gap is None else repeat_min_gap
-        if not 0.0 <= float(repeat_fraction) < 1.0:
-            raise CohortError(f"repeat fraction must be in [0, 1), got {repeat_fraction}")
-        if int(repeat_min_gap) < 0:
-            raise CohortError(f"repeat gap must be >= 0, got {repeat_min_gap}")
-        scale_objs = load_scales(old["scales"] if scales is None else scales)
-        seed = int(seed) if seed is not None else int(old["seed"])
-        metadata_csv = old["metadata_csv"] if metadata_csv is None else metadata_csv
-        metadata = read_metadata(Path(metadata_csv)) if metadata_csv is not None else None
+        settings = _settings(previous, repeat_fraction, repeat_min_gap, seed, scales, metadata_csv)
+        settings["display_max_side"] = display_max_side
+        metadata = read_metadata(Path(settings["metadata_csv"])) if settings["metadata_csv"] else None
 
-        files = find_files(images_dir, exclude=[out_dir] + ([Path(metadata_csv)] if metadata_csv else []))
+        files = find_files(images_dir, exclude=[out_dir] + ([Path(settings["metadata_csv"])] if metadata else []))
         if not files:
             raise CohortError(f"{images_dir}: no files found")
         (out_dir / "cases").mkdir(parents=True, exist_ok=True)
 
         report = CreationReport(n_files=len(files))
         rows, first = group_by_content(files, images_dir)
-        check_repeats_possible(len(first), float(repeat_fraction), int(repeat_min_gap))  # before the slow part
+        check_repeats_possible(len(first), settings["fraction"], settings["min_gap"])  # before the slow part
         case_ids, rewritten = _decode_unique(first, previous, out_dir, workers, max_pixels, display_max_side,
                                              progress)
         report.duplicates = mark_duplicates(rows, first)
@@ -144,30 +134,51 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
             raise NoReadableImageError(images_dir, report)
         if metadata is not None:
             report.metadata_unmatched_rows, report.images_without_metadata = join_metadata(rows, metadata)
-        repeats = choose_repeats(case_ids, previous["repeats"], float(repeat_fraction), int(repeat_min_gap),
-                                 seed, set(case_ids) | set(previous["ids"].values()))
-        display_ids = sorted(case_ids + list(repeats))
+        repeats = choose_repeats(case_ids, previous["repeats"], settings["fraction"], settings["min_gap"],
+                                 settings["seed"], set(case_ids) | set(previous["ids"].values()))
         write_repeat_images(out_dir / "cases", repeats, rewritten)
-        _remove_stale_images(out_dir, set(display_ids))
-        same_timestamps(out_dir / "cases", display_ids)
+        _remove_stale_images(out_dir, set(case_ids) | set(repeats))
+        same_timestamps(out_dir / "cases", case_ids + list(repeats))
         report.count(rows, case_ids, repeats, previous["cases"])
-
-        write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [{"case_id": i} for i in display_ids])
-        meta_columns = list(metadata["columns"]) if metadata is not None else []
-        write_csv(out_dir / "key.csv", list(KEY_COLUMNS) + meta_columns, rows)
-        write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
-                  [{"repeat_id": r, "case_id": c} for r, c in sorted(repeats.items())])
-        settings = {"seed": seed, "fraction": float(repeat_fraction), "min_gap": int(repeat_min_gap),
-                    "metadata_csv": metadata_csv, "display_max_side": display_max_side}
-        counts = {k: getattr(report, k) for k in _COUNTS}
-        info = cohort_info(name, images_dir, settings, scale_objs, counts, previous["info"])
-        write_text_atomic(out_dir / "secret.json", secret_text(seed))  # coordinator only
-        write_text_atomic(out_dir / "cohort.json", json.dumps(info, indent=1) + "\n")
+        key_columns = list(KEY_COLUMNS) + (list(metadata["columns"]) if metadata is not None else [])
+        _write_files(out_dir, name, images_dir, settings, report, rows, key_columns, case_ids, repeats,
+                     previous["info"])
 
         cohort = Cohort.load(out_dir)
         cohort.report = report
         _refresh_orders(cohort, new_ids, raters)
         return cohort
+
+
+def _settings(previous: dict, fraction, min_gap, seed, scales, metadata_csv) -> dict[str, Any]:
+    """This run's settings: those given, else those of the earlier run, else the defaults; checked."""
+    from covsev_tools.scales import load_scales
+
+    old = earlier_settings(previous["info"], previous["secret"])
+    fraction = float(old["fraction"] if fraction is None else fraction)
+    min_gap = int(old["min_gap"] if min_gap is None else min_gap)
+    if not 0.0 <= fraction < 1.0:
+        raise CohortError(f"repeat fraction must be in [0, 1), got {fraction}")
+    if min_gap < 0:
+        raise CohortError(f"repeat gap must be >= 0, got {min_gap}")
+    return {"fraction": fraction, "min_gap": min_gap, "seed": int(old["seed"] if seed is None else seed),
+            "scales": load_scales(old["scales"] if scales is None else scales),
+            "metadata_csv": old["metadata_csv"] if metadata_csv is None else metadata_csv}
+
+
+def _write_files(out_dir: Path, name: str, images_dir: Path, settings: dict, report: CreationReport,
+                 rows: list[dict], key_columns: list[str], case_ids: list[str], repeats: dict[str, str],
+                 old_info: dict) -> None:
+    """The manifest, key, repeats, secret and ``cohort.json`` (last: it marks a complete cohort)."""
+    display_ids = sorted(case_ids + list(repeats))
+    write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [{"case_id": i} for i in display_ids])
+    write_csv(out_dir / "key.csv", key_columns, rows)
+    write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
+              [{"repeat_id": r, "case_id": c} for r, c in sorted(repeats.items())])
+    counts = {k: getattr(report, k) for k in _COUNTS}
+    info = cohort_info(name, images_dir, settings, settings["scales"], counts, old_info)
+    write_text_atomic(out_dir / "secret.json", secret_text(settings["seed"]))  # coordinator only
+    write_text_atomic(out_dir / "cohort.json", json.dumps(info, indent=1) + "\n")
 
 
 def example_cohort(folder: str | Path | None = None, n_images: int = 6, repeat_fraction: float = 0.34,
