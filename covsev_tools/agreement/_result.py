@@ -54,7 +54,7 @@ def clean(obj):
 FRAME_COLUMNS = ["estimate", "ci_low", "ci_high", "n", "method"]
 
 
-def to_frame(entries: dict, confidence: float, **columns) -> "pd.DataFrame":
+def to_frame(entries: dict, confidence: float, **columns):
     """Tidy result table: one row per estimate, indexed by ``statistic``.
 
     ``entries`` maps a row name to a result dict of this package (``{"value", "ci95", "n",

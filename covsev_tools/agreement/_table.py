@@ -143,10 +143,17 @@ def _check_columns(data: pd.DataFrame, columns: dict) -> None:
             f"missing {', '.join(missing)}; the table has columns: {', '.join(map(str, data.columns))}")
 
 
+def _blank(values: pd.Series) -> np.ndarray:
+    """Missing or whitespace-only identifiers, checked once per distinct value (tables are long)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    blank_unique = np.array([str(u).strip() == "" for u in uniques], dtype=bool)
+    return (codes < 0) | blank_unique[np.maximum(codes, 0)] & (codes >= 0)
+
+
 def _check_identifiers(data: pd.DataFrame, case: str, rater: str, where: str) -> None:
     for column in (case, rater):
         values = data[column]
-        empty = values.isna() | (values.astype(str).str.strip() == "")
+        empty = _blank(values)
         if empty.any():
             raise AgreementInputError(f"empty '{column}' at {where} {_rows(data.index[empty])}")
 

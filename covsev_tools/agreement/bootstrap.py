@@ -23,8 +23,8 @@ import numpy as np
 
 #: The patient column used for the cluster bootstrap when a table has it.
 DEFAULT_CLUSTER = "patient_id"
-#: Resamples × cases of one chunk of weights (8 bytes each): about 16 MB.
-CHUNK_CELLS = 2_000_000
+#: Resamples × cases of one chunk of weights (8 bytes each): about 32 MB.
+CHUNK_CELLS = 4_000_000
 
 
 def case_indices(n_cases: int, n_boot: int, seed=0) -> np.ndarray:

@@ -6,8 +6,8 @@ against a rater; the public functions take the tidy ratings table and two rater 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from covsev_tools.agreement import _fast
 from covsev_tools.agreement._result import clean, null, stat, to_frame
 from covsev_tools.agreement._table import as_matrix
 
@@ -19,8 +19,9 @@ def _complete(x, y):
 
 
 def _fisher_ci(r, se, confidence):
-    half = stats.norm.ppf(1 - (1 - confidence) / 2) * se
-    return np.tanh(np.arctanh(r) - half), np.tanh(np.arctanh(r) + half)
+    half = _fast.norm_ppf(1 - (1 - confidence) / 2) * se
+    with np.errstate(divide="ignore"):  # |r| = 1: the limits are ±1
+        return np.tanh(np.arctanh(r) - half), np.tanh(np.arctanh(r) + half)
 
 
 def _no_variance(x, y):
@@ -43,14 +44,16 @@ def pearson_xy(x, y, confidence: float = 0.95) -> dict:
     reason = _no_variance(x, y)
     if reason:
         return null(reason)
-    result = stats.pearsonr(x, y)
-    ci = result.confidence_interval(confidence) if x.size > 3 else (np.nan, np.nan)
-    return stat(result.statistic, (ci[0], ci[1]), pval=result.pvalue, n=x.size,
-                ci_method="Fisher z")
+    r, pval = _fast.pearson(x, y)
+    ci = _fisher_ci(r, 1 / np.sqrt(x.size - 3), confidence) if x.size > 3 else (np.nan, np.nan)
+    return stat(r, (ci[0], ci[1]), pval=pval, n=x.size, ci_method="Fisher z")
 
 
-def spearman_xy(x, y, confidence: float = 0.95) -> dict:
+def spearman_xy(x, y, confidence: float = 0.95, ranks=None) -> dict:
     """Spearman rho (``scipy.stats.spearmanr``), Fisher z interval with SE √((1+ρ²/2)/(n-3)).
+
+    ``ranks`` may give the average ranks of ``x`` and ``y`` when no pair is missing (a rater's
+    ranks are then the same in every pair, so a table of pairs ranks each rater once).
 
     Examples
     --------
@@ -61,15 +64,14 @@ def spearman_xy(x, y, confidence: float = 0.95) -> dict:
     reason = _no_variance(x, y)
     if reason:
         return null(reason)
-    result = stats.spearmanr(x, y)
-    rho = float(result.statistic)
+    rx, ry = ranks if ranks is not None else (_fast.ranks(x), _fast.ranks(y))
+    rho, pval = _fast.spearman_from_ranks(rx, ry)
     ci = (np.nan, np.nan)
     if x.size > 3 and abs(rho) < 1:
         ci = _fisher_ci(rho, np.sqrt((1 + rho ** 2 / 2) / (x.size - 3)), confidence)
     elif abs(rho) == 1:
         ci = (rho, rho)
-    return stat(rho, ci, pval=result.pvalue, n=x.size,
-                ci_method="Fisher z, SE of Bonett & Wright (2000)")
+    return stat(rho, ci, pval=pval, n=x.size, ci_method="Fisher z, SE of Bonett & Wright (2000)")
 
 
 def ccc_xy(x, y, confidence: float = 0.95) -> dict:
@@ -139,14 +141,12 @@ def normal_quantile_ci(mean, sd, n, z, confidence=0.95, method="exact"):
     if method == "exact":
         nc = z * np.sqrt(n)
         if z >= 0:
-            with np.errstate(divide="ignore"):  # spurious boost warning
-                low, high = stats.nct.ppf([alpha / 2, 1 - alpha / 2], n - 1, nc)
+            low, high = _fast.nct_ppf(alpha / 2, 1 - alpha / 2, n - 1, nc)
             return mean + sd * low / np.sqrt(n), mean + sd * high / np.sqrt(n)
-        with np.errstate(divide="ignore"):
-            low, high = stats.nct.ppf([alpha / 2, 1 - alpha / 2], n - 1, -nc)
+        low, high = _fast.nct_ppf(alpha / 2, 1 - alpha / 2, n - 1, -nc)
         return mean - sd * high / np.sqrt(n), mean - sd * low / np.sqrt(n)
     if method == "approximate":
-        half = stats.t.ppf(1 - alpha / 2, n - 1) * sd * np.sqrt(1 / n + z ** 2 / (2 * (n - 1)))
+        half = _fast.t_ppf(1 - alpha / 2, n - 1) * sd * np.sqrt(1 / n + z ** 2 / (2 * (n - 1)))
         return mean + z * sd - half, mean + z * sd + half
     raise ValueError("method must be 'exact' or 'approximate'")
 
@@ -185,10 +185,10 @@ def proportional_bias(x, y, confidence: float = 0.95) -> dict:
     mean, diff = (x + y) / 2, x - y
     if x.size < 3 or np.ptp(mean) == 0:
         return {"slope": None, "reason": "needs 3 paired ratings with different means"}
-    fit = stats.linregress(mean, diff)
-    half = stats.t.ppf(1 - (1 - confidence) / 2, x.size - 2) * fit.stderr
-    return clean({"slope": fit.slope, "slope_ci95": [fit.slope - half, fit.slope + half],
-                  "intercept": fit.intercept, "pval": fit.pvalue, "n": x.size,
+    fit = _fast.ols(mean, diff)
+    half = _fast.t_ppf(1 - (1 - confidence) / 2, x.size - 2) * fit["stderr"]
+    return clean({"slope": fit["slope"], "slope_ci95": [fit["slope"] - half, fit["slope"] + half],
+                  "intercept": fit["intercept"], "pval": fit["pvalue"], "n": x.size,
                   "method": "OLS of difference on mean, t interval (Bland & Altman 1999)"})
 
 
@@ -206,7 +206,7 @@ def bland_altman_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
     if n < 3:
         return {"bias": None, "reason": f"needs at least 3 paired ratings; found {n}"}
     bias, sd, loa_low, loa_high = limits_of_agreement(x - y, multiplier)
-    half = stats.t.ppf(1 - (1 - confidence) / 2, n - 1) * sd / np.sqrt(n)
+    half = _fast.t_ppf(1 - (1 - confidence) / 2, n - 1) * sd / np.sqrt(n)
     out = {"bias": bias, "sd": sd, "loa_low": loa_low, "loa_high": loa_high,
            "bias_ci95": [bias - half, bias + half],
            "loa_low_ci95": list(normal_quantile_ci(bias, sd, n, -multiplier, confidence, loa_ci)),
@@ -246,8 +246,10 @@ def bland_altman_frame(result: dict, confidence: float = 0.95, **columns):
 
 
 def continuous_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
-                  multiplier: float = LOA_MULTIPLIER) -> dict:
+                  multiplier: float = LOA_MULTIPLIER, ranks=None) -> dict:
     """All continuous agreement fields of the JSON schema for two aligned arrays.
+
+    ``ranks``: average ranks of complete ``x`` and ``y`` (see :func:`spearman_xy`).
 
     Examples
     --------
@@ -256,7 +258,7 @@ def continuous_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
     """
     xc, _ = _complete(x, y)
     return {"n": int(xc.size), "pearson": pearson_xy(x, y, confidence),
-            "spearman": spearman_xy(x, y, confidence), "ccc": ccc_xy(x, y, confidence),
+            "spearman": spearman_xy(x, y, confidence, ranks), "ccc": ccc_xy(x, y, confidence),
             "mae": mae_xy(x, y), "rmse": rmse_xy(x, y),
             "bland_altman": bland_altman_xy(x, y, confidence, loa_ci, multiplier)}
 

@@ -35,11 +35,11 @@ def agreement_weights(categories: np.ndarray, weights: str | None) -> np.ndarray
 
 
 class PairTables:
-    """Contingency tables of a rater pair for chunks of resample weights.
+    """Contingency tables of one rater pair for chunks of resample weights (the direct way).
 
-    A sparse (q², n) indicator of each case's cell is multiplied with the chunk's case-major
-    weights (:attr:`Weights.by_case`, built once per chunk and shared by all pairs), so no pair
-    copies the weight matrix.
+    A sparse (q², n) indicator of each case's cell times the chunk's case-major weights
+    (:attr:`Weights.by_case`). The statistics use the faster all-pairs products of
+    :mod:`covsev_tools.agreement.pair_kappas`; this stays as their reference (tests).
     """
 
     def __init__(self, index_a: np.ndarray, index_b: np.ndarray, q: int):
@@ -111,24 +111,6 @@ def kappa_result(tables: np.ndarray, w: np.ndarray, confidence: float = 0.95,
     return stat(kappas[0], se=kappa_se(tables[0], w, kappas[0]), n=n,
                 se_method="asymptotic (Fleiss, Cohen & Everitt 1969)",
                 **with_bootstrap_ci(kappas, confidence, unit))
-
-
-def pair_kappa_job(matrix, index, a: int, b: int, schemes: dict, confidence: float,
-                   unit: str = "case") -> Job:
-    """Cohen's kappa of raters ``a``, ``b`` (column numbers) for each weighting in ``schemes``;
-    the job's result maps each name of ``schemes`` to a result dict."""
-    tables = PairTables(index[:, a], index[:, b], matrix.categories.size)
-    w = [agreement_weights(matrix.categories, scheme) for scheme in schemes.values()]
-
-    def kernel(chunk):
-        counts = tables(chunk)
-        return np.stack([kappa_from_tables(counts, m) for m in w], axis=1)
-
-    def finish(kappas):
-        return {name: kappa_result(tables.sample[None], m, confidence, kappas[:, i], unit)
-                for i, (name, m) in enumerate(zip(schemes, w))}
-
-    return Job(kernel, finish)
 
 
 def _two_raters(matrix, rater_a, rater_b):
@@ -208,10 +190,12 @@ def cohen_kappa(data, *, rater_a=None, rater_b=None, weights: str | None = None,
         return to_frame({name: null(NOT_CATEGORICAL)}, confidence)
     rater_a, rater_b = _two_raters(matrix, rater_a, rater_b)
     a, b = matrix.raters.index(rater_a), matrix.raters.index(rater_b)
+    from covsev_tools.agreement.pair_kappas import pair_kappas_job
+
     plan = resampling(matrix, n_boot, seed)
-    job = pair_kappa_job(matrix, matrix.category_index(), a, b, {name: weights}, confidence,
-                         plan.unit)
-    return to_frame(run_jobs(plan, {"k": job})["k"], confidence, rater_a=rater_a, rater_b=rater_b)
+    job = pair_kappas_job(matrix, [(a, b)], {name: weights}, confidence, plan.unit)
+    result = run_jobs(plan, {"k": job})["k"][(a, b)]
+    return to_frame(result, confidence, rater_a=rater_a, rater_b=rater_b)
 
 
 #: Row name of each weighting of Cohen's kappa (the keys of a pair in the JSON report).

@@ -5,6 +5,7 @@ from itertools import combinations
 
 import numpy as np
 
+from covsev_tools.agreement import _fast
 from covsev_tools.agreement._result import clean, null, to_frame
 from covsev_tools.agreement._table import as_matrix, resampling
 from covsev_tools.agreement.alpha import LEVELS, alpha_job
@@ -12,26 +13,33 @@ from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, run_jobs
 from covsev_tools.agreement.continuous import LOA_MULTIPLIER, continuous_xy
 from covsev_tools.agreement.gwet import NAMES as GWET_NAMES, gwet_result
 from covsev_tools.agreement.icc import icc_cases_used, icc_result
-from covsev_tools.agreement.kappa import KAPPA_NAMES, NOT_CATEGORICAL, fleiss_job, pair_kappa_job
+from covsev_tools.agreement.kappa import KAPPA_NAMES, NOT_CATEGORICAL, fleiss_job
+from covsev_tools.agreement.pair_kappas import pair_kappas_job
 
 KAPPA_FIELDS = {name: weights for weights, name in KAPPA_NAMES.items()}
 
 
-def _pair_jobs(matrix, confidence, unit) -> dict:
-    """A kappa job per rater pair (all three weightings share the pair's tables)."""
+def _pair_job(matrix, confidence, unit):
+    """One job for the kappas of every rater pair (a null per pair without categories)."""
     pairs = list(combinations(range(len(matrix.raters)), 2))
-    if matrix.categories is None:
+    if matrix.categories is None or not pairs:
         return {pair: {name: null(NOT_CATEGORICAL) for name in KAPPA_FIELDS} for pair in pairs}
-    index = matrix.category_index()
-    return {pair: pair_kappa_job(matrix, index, *pair, KAPPA_FIELDS, confidence, unit)
-            for pair in pairs}
+    return pair_kappas_job(matrix, pairs, KAPPA_FIELDS, confidence, unit)
+
+
+def _complete_rater_ranks(matrix) -> dict:
+    """Average ranks of each rater who rated every case: the same in all of that rater's pairs."""
+    complete = np.isfinite(matrix.scores).all(axis=0)
+    return {j: _fast.ranks(matrix.scores[:, j]) for j in np.flatnonzero(complete)}
 
 
 def _pairs(matrix, kappas: dict, confidence, loa_ci, multiplier) -> list[dict]:
     out = []
+    ranks = _complete_rater_ranks(matrix) if kappas else {}
     for (a, b), pair_kappas in kappas.items():
         x, y = matrix.scores[:, a], matrix.scores[:, b]
-        fields = continuous_xy(x, y, confidence, loa_ci, multiplier)
+        shared = (ranks[a], ranks[b]) if a in ranks and b in ranks else None
+        fields = continuous_xy(x, y, confidence, loa_ci, multiplier, ranks=shared)
         entry = {"rater_a": matrix.raters[a], "rater_b": matrix.raters[b], "n": fields.pop("n")}
         entry.update(pair_kappas)
         entry.update(fields)
@@ -59,10 +67,9 @@ def _statistics(matrix, n_boot, seed, confidence, loa_ci, multiplier) -> dict:
     jobs = {"fleiss_kappa": fleiss_job(matrix, confidence, plan.unit)}
     jobs.update({("alpha", name): alpha_job(matrix, name, confidence, plan.unit)
                  for name in LEVELS})
-    jobs.update({("pair", pair): job for pair, job in _pair_jobs(matrix, confidence,
-                                                                 plan.unit).items()})
+    jobs["pairs"] = _pair_job(matrix, confidence, plan.unit)
     done = run_jobs(plan, jobs)
-    kappas = {key[1]: value for key, value in done.items() if key[0] == "pair"}
+    kappas = done["pairs"]
     return {"fleiss_kappa": done["fleiss_kappa"],
             "krippendorff_alpha": {name: done[("alpha", name)] for name in LEVELS},
             "pairs": _pairs(matrix, kappas, confidence, loa_ci, multiplier), "plan": plan}
@@ -143,7 +150,7 @@ def pairwise_agreement(data, *, case: str = "case", rater: str = "rater", score:
     """
     matrix = as_matrix(data, case, rater, score, categories, cluster)
     plan = resampling(matrix, n_boot, seed)
-    kappas = run_jobs(plan, _pair_jobs(matrix, confidence, plan.unit))
+    kappas = run_jobs(plan, {"pairs": _pair_job(matrix, confidence, plan.unit)})["pairs"]
     pairs = clean(_pairs(matrix, kappas, confidence, loa_ci, multiplier))
     return _pairs_frame(pairs, confidence)
 
