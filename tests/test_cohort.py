@@ -797,3 +797,16 @@ def test_reading_orders_with_many_repeats_are_the_same_as_before():
     repeats = {f"r{i:08d}": case_ids[(7 * i) % 3000] for i in range(300)}
     for seed in (0, 1, 2**40):
         assert build_reading_order(case_ids, repeats, seed, 10) == old_build_reading_order(case_ids, repeats, seed, 10)
+
+
+def test_a_cohort_without_repeats_lists_its_cases_on_the_rater_side(tmp_path):
+    folder = tmp_path / "imgs"
+    make_images(folder, 4)
+    cohort = create(folder, tmp_path / "c", repeat_fraction=0.0)
+    for name in ("key.csv", "repeats.csv", "secret.json"):
+        (cohort.dir / name).rename(tmp_path / name)  # what a rater cannot read
+    (cohort.dir / "orders").mkdir(exist_ok=True)
+    rater_side = Cohort.load(cohort.dir)
+    assert rater_side.case_ids == rater_side.display_ids == cohort.display_ids
+    with pytest.raises(CohortError, match="secret.json: missing"):
+        rater_side.reading_order("ann")  # a new order needs the seed: the coordinator makes it

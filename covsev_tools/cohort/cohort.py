@@ -271,8 +271,11 @@ class Cohort:
         True
         """
         if self._repeats is None:
-            path = self._coordinator_file("repeats.csv", required=False)
-            self._repeats = {row["repeat_id"]: row["case_id"] for row in read_csv(path)}
+            if self.info.get("repeats", {}).get("n") == 0:  # e.g. a training set: usable on the rater side
+                self._repeats = {}
+            else:
+                path = self._coordinator_file("repeats.csv", required=False)
+                self._repeats = {row["repeat_id"]: row["case_id"] for row in read_csv(path)}
         return dict(self._repeats)
 
     def _coordinator_file(self, name: str, required: bool = True) -> Path:
