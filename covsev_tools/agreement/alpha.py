@@ -17,9 +17,23 @@ _CHUNK = 4_000_000  # cap on resamples × values² held at once for the ratio me
 
 
 def _within_case_disagreement(x: np.ndarray, metric) -> np.ndarray:
-    """Per case: Σ over ordered pairs of its ratings of δ(a, b), divided by (m_u - 1)."""
+    """Per case: Σ over ordered pairs of its ratings of δ(a, b), divided by (m_u - 1).
+
+    Nominal and interval δ have closed forms per case (m² − Σ_c n_c², and 2m Σ (x − x̄)²), so
+    only the ratio metric visits the k² pairs of a case.
+    """
     present = np.isfinite(x)
     m = present.sum(axis=1)
+    if metric is _interval:
+        mean = np.where(m > 0, np.where(present, x, 0.0).sum(axis=1) / np.maximum(m, 1), 0.0)
+        spread = (np.where(present, x - mean[:, None], 0.0) ** 2).sum(axis=1)
+        return np.where(m >= 2, 2 * m * spread / np.maximum(m - 1, 1), 0.0)
+    values = np.unique(x[present]) if metric is _nominal else None
+    if metric is _nominal and values.size <= 64:
+        same = np.zeros(x.shape[0])
+        for value in values:   # category by category: O(n k) each
+            same += ((x == value).sum(axis=1)) ** 2
+        return np.where(m >= 2, (m ** 2 - same) / np.maximum(m - 1, 1), 0.0)
     a, b = x[:, :, None], x[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         delta = metric(a, b)
