@@ -13,7 +13,7 @@ same image by the same rater agree more than readings by two raters, as in real 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -156,8 +156,54 @@ def published_labels_path(name: str = "covid-severity-scores.csv") -> Path:
     return path
 
 
+def study_truth(n_cases: int, truth: pd.DataFrame | None = None, seed: int = 0) -> pd.DataFrame:
+    """``n_cases`` images around the published labels: their true scores, drawn in turn.
+
+    Every published image is used once before any is used again (in a seeded order); a copy gets
+    its own file name (``<name>_2.jpeg``), so a study of any size keeps the paper's case mix.
+
+    Examples
+    --------
+    >>> big = study_truth(200, seed=1)
+    >>> len(big), big["filename"].is_unique, big["geographic_mean"].between(0, 8).all()
+    (200, True, True)
+    """
+    truth = load_published_labels() if truth is None else truth
+    if n_cases < 1:
+        raise ValueError(f"n_cases must be at least 1, not {n_cases}")
+    rng = np.random.default_rng([seed, n_cases])  # apart from the study's own draws
+    rounds = -(-n_cases // len(truth))
+    order = np.concatenate([rng.permutation(len(truth)) for _ in range(rounds)])[:n_cases]
+    out = truth.iloc[order].reset_index(drop=True)
+    copy = np.arange(n_cases) // len(truth)
+    names = out["filename"].astype(str)
+    parts = names.str.rpartition(".")
+    renamed = parts[0] + "_" + (copy + 1).astype(str) + parts[1] + parts[2]
+    out["filename"] = np.where(copy == 0, names, renamed)
+    return out
+
+
+def rater_settings(n_raters: int, settings: SimulationSettings | None = None) -> SimulationSettings:
+    """Settings with ``n_raters`` raters ``R1..RK``, biases spread evenly over the default range.
+
+    Examples
+    --------
+    >>> rater_settings(3).raters, rater_settings(3).rater_bias
+    (('R1', 'R2', 'R3'), (-0.3, 0.05, 0.4))
+    """
+    settings = settings or SimulationSettings()
+    if n_raters < 1:
+        raise ValueError(f"n_raters must be at least 1, not {n_raters}")
+    if n_raters == len(settings.raters):
+        return settings
+    low, high = min(settings.rater_bias), max(settings.rater_bias)
+    bias = tuple(round(float(b), 4) for b in np.linspace(low, high, n_raters)) if n_raters > 1 else (0.0,)
+    return replace(settings, raters=tuple(f"R{i + 1}" for i in range(n_raters)), rater_bias=bias)
+
+
 def simulate_cohort(truth: pd.DataFrame | None = None, settings: SimulationSettings | None = None,
-                    seed: int = 0) -> SimulatedCohort:
+                    seed: int = 0, *, n_cases: int | None = None,
+                    n_raters: int | None = None) -> SimulatedCohort:
     """Simulate a multi-rater study around known true totals.
 
     Parameters
@@ -167,6 +213,11 @@ def simulate_cohort(truth: pd.DataFrame | None = None, settings: SimulationSetti
     settings : SimulationSettings, optional
     seed : int
         Seed of every random draw; the same seed gives identical tables.
+    n_cases : int, optional
+        Study size: images drawn in turn from ``truth`` (see :func:`study_truth`); default: each
+        image of ``truth`` once.
+    n_raters : int, optional
+        Number of raters (see :func:`rater_settings`); default: those of ``settings``.
 
     Returns
     -------
@@ -178,8 +229,10 @@ def simulate_cohort(truth: pd.DataFrame | None = None, settings: SimulationSetti
     >>> sorted(sim.ratings["rater"].unique())
     ['R1', 'R2', 'R3', 'R4']
     """
-    settings = settings or SimulationSettings()
+    settings = rater_settings(n_raters, settings) if n_raters else (settings or SimulationSettings())
     truth = load_published_labels() if truth is None else truth
+    if n_cases is not None and n_cases != len(truth):
+        truth = study_truth(n_cases, truth, seed)
     rng = np.random.default_rng(seed)
     key = _simulate_key(truth, rng)
     lungs = _split_lungs(truth, key["case_id"], rng)
@@ -199,9 +252,12 @@ def _simulate_key(truth: pd.DataFrame, rng) -> pd.DataFrame:
     age = dict(zip(patients.index, np.clip(rng.normal(58, 15, len(patients)).round(), 18, 95)))
     site = dict(zip(patients.index, rng.choice(["A", "B", "C"], size=len(patients), p=[.5, .3, .2])))
     offset = np.zeros(n, dtype=int)
-    for pid in patients.index:
-        idx = np.flatnonzero(visits == pid)
-        offset[idx] = np.concatenate([[0], np.cumsum(rng.integers(1, 8, len(idx) - 1))])
+    # visits are sorted by patient: each patient's images are one slice (linear in the study size;
+    # one draw per patient keeps the generator's sequence, so a seed gives the same study as ever)
+    start = 0
+    for size in patients.to_numpy():
+        offset[start:start + size] = np.concatenate([[0], np.cumsum(rng.integers(1, 8, size - 1))])
+        start += size
     return pd.DataFrame({
         "case_id": case_id, "filename": truth["filename"].to_numpy(),
         "patientid": [f"P{p:03d}" for p in visits], "offset": offset,
@@ -211,10 +267,11 @@ def _simulate_key(truth: pd.DataFrame, rng) -> pd.DataFrame:
 
 def _patient_visits(n: int, rng) -> np.ndarray:
     """Patient number per image: about 70% of patients have one image, the rest 2-4."""
-    sizes = []
-    while sum(sizes) < n:
+    sizes, total = [], 0
+    while total < n:  # one draw per patient, a running total: linear in n
         sizes.append(int(rng.choice([1, 2, 3, 4], p=[0.7, 0.18, 0.08, 0.04])))
-    sizes[-1] -= sum(sizes) - n
+        total += sizes[-1]
+    sizes[-1] -= total - n
     return np.repeat(np.arange(1, len(sizes) + 1), sizes)
 
 

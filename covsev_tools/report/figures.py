@@ -29,6 +29,9 @@ def save(fig, out_dir: str | Path, name: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"png": out / f"{name}.png", "pdf": out / f"{name}.pdf"}
     fig.savefig(paths["png"], dpi=150)
+    # the layout solved for the PNG holds for the PDF (same size in inches): solving it again
+    # took as long as drawing
+    fig.set_layout_engine("none")
     fig.savefig(paths["pdf"])
     return paths
 
@@ -50,7 +53,7 @@ def prediction_vs_reference(pairs: dict, ranges: dict, calibration: pd.DataFrame
         low, high = ranges[scale]
         ax.plot([low, high], [low, high], color="0.4", lw=1, ls="--", label="line of unity")
         ax.scatter(pair["reference"], pair["prediction"], s=18, alpha=0.7, color=MODEL_COLOR,
-                   edgecolor="none", label=f"cases (n={len(pair)})")
+                   edgecolor="none", label=f"cases (n={len(pair)})", rasterized=len(pair) > 2000)
         if calibration is not None and len(calibration):
             fit = calibration[calibration["scale"] == scale].set_index("statistic")["estimate"]
             grid = np.linspace(low, high, 50)
@@ -78,7 +81,9 @@ def bland_altman(pairs: dict, limits: dict):
     for ax, (scale, pair) in zip(axes, pairs.items()):
         mean = (pair["prediction"] + pair["reference"]) / 2
         diff = pair["prediction"] - pair["reference"]
-        ax.scatter(mean, diff, s=18, alpha=0.7, color=MODEL_COLOR, edgecolor="none")
+        # thousands of points as vector paths make a PDF of tens of MB and seconds of drawing
+        ax.scatter(mean, diff, s=18, alpha=0.7, color=MODEL_COLOR, edgecolor="none",
+                   rasterized=len(pair) > 2000)
         lim = limits[scale]
         for key, style, text in (("bias", "-", "bias"), ("loa_low", "--", "−1.96 SD"),
                                  ("loa_high", "--", "+1.96 SD")):

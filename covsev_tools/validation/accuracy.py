@@ -48,11 +48,11 @@ def paired_scores(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
     return inputs.paired(scale)
 
 
-def _long(pred, ref) -> pd.DataFrame:
-    """The tidy two-rater table (model, reference) the agreement functions take."""
-    cases = np.arange(len(pred))
-    return pd.DataFrame({"case": np.r_[cases, cases], "rater": ["model"] * len(pred) + ["reference"] * len(ref),
-                         "score": np.r_[pred, ref]})
+def _long(pred, ref) -> agreement.RatingsMatrix:
+    """The two-rater matrix (model, reference) the agreement functions take, built once."""
+    from covsev_tools.validation.interrater import matrix_of
+
+    return matrix_of(pd.DataFrame({"model": pred, "reference": ref}))
 
 
 def model_vs_reference(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,

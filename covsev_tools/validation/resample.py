@@ -15,20 +15,57 @@ from __future__ import annotations
 
 import numpy as np
 
-from covsev_tools.agreement.bootstrap import Resampling, percentile_ci
+from covsev_tools.agreement.bootstrap import CHUNK_CELLS, Resampling, Weights, percentile_ci
 
 __all__ = ["ci", "ci_row", "loa_replicates", "mean_replicates", "paired_replicates", "plan"]
 
 
-def plan(n_cases: int, n_boot: int, seed: int = 0, clusters=None) -> Resampling:
+class StoredResampling:
+    """The resamples of one :class:`Resampling`, drawn once and kept as small integer counts.
+
+    A report asks for the same resamples many times (every statistic of a scale, every left-out
+    rater, both mappings); drawing ~n × B random numbers each time cost more than the statistics.
+    Counts are kept as uint8 (a case drawn more than 255 times in one resample is not a real
+    bootstrap; uint16 then), i.e. n × B bytes: 20 MB at 20,000 cases × 1,000 resamples.
+    """
+
+    def __init__(self, resampling: Resampling):
+        self.resampling = resampling
+        rows = [chunk.rows for chunk in resampling.chunks()]
+        high = max((float(r.max()) for r in rows if r.size), default=0)
+        dtype = np.uint8 if high <= 255 else np.uint16
+        self.counts = np.vstack([r.astype(dtype) for r in rows]) if rows else np.ones((1, 0), dtype)
+        self.unit = resampling.unit
+
+    def chunks(self):
+        """:class:`Weights` of at most ``CHUNK_CELLS`` cells each, as floats, in order."""
+        per_chunk = max(1, CHUNK_CELLS // max(self.counts.shape[1], 1))
+        for start in range(0, len(self.counts), per_chunk):
+            yield Weights(self.counts[start:start + per_chunk].astype(float))
+
+
+_STORED: dict = {}
+
+
+def plan(n_cases: int, n_boot: int, seed: int = 0, clusters=None) -> StoredResampling:
     """The resampling of ``n_cases`` cases (or of their patients, given integer ``clusters``).
+
+    The draw is :class:`covsev_tools.agreement.bootstrap.Resampling`'s; the last few plans are
+    kept, so statistics of the same cases reuse one draw.
 
     Examples
     --------
-    >>> plan(4, 2, clusters=np.array([0, 0, 1, 1])).weights()[0].tolist()
-    [1.0, 1.0, 1.0, 1.0]
+    >>> w = np.vstack([c.rows for c in plan(4, 2, clusters=np.array([0, 0, 1, 1])).chunks()])
+    >>> w[0].tolist(), w.shape
+    ([1.0, 1.0, 1.0, 1.0], (3, 4))
     """
-    return Resampling(n_cases, n_boot, seed, clusters)
+    codes = None if clusters is None else np.asarray(clusters, dtype=np.int64)
+    key = (n_cases, n_boot, seed, None if codes is None else codes.tobytes())
+    if key not in _STORED:
+        while len(_STORED) >= 4:  # bounded memory: a few plans of n x B bytes
+            _STORED.pop(next(iter(_STORED)))
+        _STORED[key] = StoredResampling(Resampling(n_cases, n_boot, seed, codes))
+    return _STORED[key]
 
 
 def ci(replicates, confidence: float = 0.95) -> tuple[float, float]:
@@ -101,7 +138,7 @@ def loa_replicates(d, resampling: Resampling, multiplier: float) -> dict:
     return {key: np.concatenate(parts) for key, parts in out.items()}
 
 
-def paired_replicates(x, y, resampling: Resampling, statistics=("pearson", "spearman", "ccc")) -> dict:
+def paired_replicates(x, y, resampling, statistics=("pearson", "spearman", "ccc")) -> dict:
     """Pearson r, Spearman ρ and Lin's CCC of ``x`` and ``y`` for the sample and every resample.
 
     A resample in which ``x`` or ``y`` has a single value gives NaN (as the library functions,
@@ -124,46 +161,57 @@ def paired_replicates(x, y, resampling: Resampling, statistics=("pearson", "spea
     out = {name: [] for name in statistics}
     for chunk in resampling.chunks():
         w = chunk.rows
-        spread = _has_spread(w, x) & _has_spread(w, y)
+        moments = _Moments(w, x, y)
+        spread = moments.spread
         for name in statistics:
             if name == "spearman":
-                value = _pearson(w, ranks[0].ranks(w), ranks[1].ranks(w))
+                value = _Moments(w, ranks[0].ranks(w), ranks[1].ranks(w)).pearson()
             else:
-                value = _pearson(w, x, y) if name == "pearson" else _ccc(w, x, y)
+                value = moments.pearson() if name == "pearson" else moments.ccc()
             out[name].append(np.where(spread, value, np.nan))
     return {name: np.concatenate(parts) for name, parts in out.items()}
 
 
-def _has_spread(w: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Per resample: did the drawn cases have at least two distinct values?"""
-    drawn = w > 0
-    return np.where(drawn, v, np.inf).min(axis=1) < np.where(drawn, v, -np.inf).max(axis=1)
+class _Moments:
+    """Weighted means and centred second moments of x and y in every resample of a chunk.
 
+    Fixed vectors go through matrix-vector products on values centred on the sample mean (five
+    BLAS passes over the weights, no (B, n) temporaries); per-resample vectors (ranks) through
+    one fused product each.
+    """
 
-def _moments(w, x, y):
-    """Weighted means and centred second moments (sums, not divided) of x and y per resample."""
-    total = w.sum(axis=1)
-    x2 = np.broadcast_to(x, w.shape) if x.ndim == 1 else x
-    y2 = np.broadcast_to(y, w.shape) if y.ndim == 1 else y
-    mx = np.einsum("bn,bn->b", w, x2) / total
-    my = np.einsum("bn,bn->b", w, y2) / total
-    dx, dy = x2 - mx[:, None], y2 - my[:, None]
-    sxx = np.einsum("bn,bn,bn->b", w, dx, dx)
-    syy = np.einsum("bn,bn,bn->b", w, dy, dy)
-    sxy = np.einsum("bn,bn,bn->b", w, dx, dy)
-    return total, mx, my, sxx, syy, sxy
+    def __init__(self, w: np.ndarray, x: np.ndarray, y: np.ndarray):
+        self.total = w.sum(axis=1)
+        fixed = x.ndim == 1
+        shift_x = x.mean() if fixed else 0.0
+        shift_y = y.mean() if fixed else 0.0
+        xc, yc = x - shift_x, y - shift_y  # centring first keeps the one-pass sums exact enough
+        if fixed:
+            sx, sy = w @ xc, w @ yc
+            sxx, syy, sxy = w @ (xc * xc), w @ (yc * yc), w @ (xc * yc)
+        else:
+            sx, sy = np.einsum("bn,bn->b", w, xc), np.einsum("bn,bn->b", w, yc)
+            sxx = np.einsum("bn,bn,bn->b", w, xc, xc)
+            syy = np.einsum("bn,bn,bn->b", w, yc, yc)
+            sxy = np.einsum("bn,bn,bn->b", w, xc, yc)
+        self.mx, self.my = sx / self.total, sy / self.total
+        self.sxx = sxx - sx * self.mx
+        self.syy = syy - sy * self.my
+        self.sxy = sxy - sx * self.my
+        self.mean_gap = (self.mx + shift_x) - (self.my + shift_y)
+        # a resample whose drawn values are all equal has a centred sum of rounding size only
+        tiny_x = 1e-20 * self.total * (1.0 + float(np.max(np.abs(xc), initial=0.0)) ** 2)
+        tiny_y = 1e-20 * self.total * (1.0 + float(np.max(np.abs(yc), initial=0.0)) ** 2)
+        self.spread = (self.sxx > tiny_x) & (self.syy > tiny_y)
 
+    def pearson(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.clip(self.sxy / np.sqrt(self.sxx * self.syy), -1.0, 1.0)
 
-def _pearson(w, x, y) -> np.ndarray:
-    _, _, _, sxx, syy, sxy = _moments(w, x, y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
-
-
-def _ccc(w, x, y) -> np.ndarray:
-    total, mx, my, sxx, syy, sxy = _moments(w, x, y)
-    with np.errstate(divide="ignore", invalid="ignore"):  # 1/n moments, as Lin (1989)
-        return 2 * sxy / total / ((sxx + syy) / total + (mx - my) ** 2)
+    def ccc(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):  # 1/n moments, as Lin (1989)
+            n = self.total
+            return 2 * self.sxy / n / ((self.sxx + self.syy) / n + self.mean_gap ** 2)
 
 
 class _TieGroups:
