@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from covsev_tools.cli import main
@@ -23,6 +24,22 @@ def test_demo_writes_both_reports(tmp_path, capsys):
     ref_only = json.loads((out / "published-report" / "summary.json").read_text())
     assert ref_only["settings"]["reference"] == "published" and "model_as_rater" in ref_only["notes"]
     assert (out / "simulated-cohort" / "ratings.csv").is_file()
+
+
+def test_demo_simulates_a_study_of_any_size(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--cases", "300", "--raters", "3", "--bootstrap", "50"]) == 0
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["study"]["n_cases"] == 300 and summary["study"]["raters"] == ["R1", "R2", "R3"]
+    assert summary["settings"]["command"] == "covsev demo --cases 300 --raters 3 --seed 0 --bootstrap 50"
+    key = pd.read_csv(out / "simulated-cohort" / "key.csv")
+    assert len(key) == 300 and key["filename"].is_unique
+    published = json.loads((out / "published-report" / "summary.json").read_text())
+    preds = pd.read_csv(out / "published" / "predictions.csv")
+    assert published["study"]["n_cases"] == 94 and len(preds) == 94  # the published images only
+    assert published["study"]["n_predicted"] == int(preds["error"].isna().sum())
+    assert main(["demo", "--out", str(out), "--cases", "2"]) == 2
+    assert "--cases 2: must be 3 or more" in capsys.readouterr().err
 
 
 def test_demo_images_folder_errors_exit_2(tmp_path, capsys):

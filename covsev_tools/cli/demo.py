@@ -1,9 +1,11 @@
 """``covsev demo``: the validation report end to end, offline, on the bundled published labels.
 
-Without images it needs nothing but the repository: the published 3-rater mean scores of Cohen et
-al. 2020 (``labels/published/``) are the known truth of a seeded simulated 4-rater cohort (integer
+Without images it needs nothing but the installed package: the published 3-rater mean scores of
+Cohen et al. 2020 (bundled package data) are the known truth of a seeded simulated cohort (integer
 per-lung scores, rater bias and noise, hidden repeats, patients with follow-up images) with
-simulated model predictions. Two reports are written:
+simulated model predictions; ``--cases N --raters K`` sets the study's size (default: the 94
+published images, 4 raters). :func:`covsev_tools.report.demo.build_demo` does the work. Two reports
+are written:
 
 * ``<out>/report/report.html`` — the simulated multi-rater cohort: every section;
 * ``<out>/published-report/report.html`` — model vs the published means (reference-only input).
@@ -40,6 +42,10 @@ def register(subparsers) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="simulation and bootstrap seed (default 0)")
+    parser.add_argument("--cases", type=int, metavar="N",
+                        help="simulate a study of N images around the published labels "
+                             "(default: the 94 published images)")
+    parser.add_argument("--raters", type=int, metavar="K", help="number of raters (default 4)")
     parser.set_defaults(handler=run)
 
 
@@ -79,52 +85,28 @@ def _with_real_predictions(simulated, real):
 
 
 def run(args: argparse.Namespace) -> int:
-    from covsev_tools.datasets import load_published_labels, published_labels_path, simulate_cohort
-    from covsev_tools.report import build_report
+    from covsev_tools.datasets import load_published_labels
+    from covsev_tools.report.demo import SIMULATED_SOURCE, build_demo
 
     start = time.perf_counter()
-    if args.bootstrap < 0:
-        raise CovsevError(f"--bootstrap {args.bootstrap}: must be 0 or more")
-    try:
-        labels_path = published_labels_path()
-    except FileNotFoundError as exc:
-        raise CovsevError(str(exc)) from exc
-    published = load_published_labels(labels_path)
-    sim = simulate_cohort(published, seed=args.seed)
-    source = "simulated (no --images given): the published mapping applied to a simulated " \
-             "model output with MAE about 1.1 on extent"
+    for option, value, least in (("--bootstrap", args.bootstrap, 0), ("--cases", args.cases, 3),
+                                 ("--raters", args.raters, 1)):
+        if value is not None and value < least:
+            raise CovsevError(f"{option} {value}: must be {least} or more")
+    predictions, source = None, SIMULATED_SOURCE
     if args.images is not None:
-        real = model_predictions(args.images, list(published["filename"]), args.weights_dir)
-        sim.predictions = _with_real_predictions(sim.predictions, real)
+        try:
+            names = list(load_published_labels()["filename"])
+        except FileNotFoundError as exc:
+            raise CovsevError(str(exc)) from exc
+        real = model_predictions(args.images, names, args.weights_dir)
+        predictions = lambda simulated: _with_real_predictions(simulated, real)  # noqa: E731
         source = f"torchxrayvision DenseNet-121 on the images in {args.images} (published mapping)"
-    cohort_dir = sim.write(args.out / "simulated-cohort")
-    published_preds = args.out / "published" / "predictions.csv"
-    published_preds.parent.mkdir(parents=True, exist_ok=True)
-    sim.predictions.drop(columns="case_id").to_csv(published_preds, index=False)
-    main = build_report(cohort_dir / "ratings.csv", cohort_dir / "predictions.csv",
-                        args.out / "report", key=cohort_dir / "key.csv", n_boot=args.bootstrap,
-                        seed=args.seed, title="covsev demo: simulated 4-rater cohort",
-                        context=f"Demo data. Ratings: simulated, seed {args.seed}, 4 raters with "
-                                f"their own bias and noise around the published mean scores of "
-                                f"Cohen et al. 2020 (known truth); patients, views and sites are "
-                                f"simulated too. Predictions: {source}.")
-    second = build_report(labels_path, published_preds, args.out / "published-report",
-                          metadata=args.metadata or _bundled_metadata(), n_boot=args.bootstrap, seed=args.seed,
-                          title="covsev demo: model vs the published mean scores",
-                          context=f"Reference: the published mean of 3 expert raters per image "
-                                  f"(Cohen et al. 2020, CC BY-SA). Predictions: {source}.")
+    main, second = build_demo(args.out, n_cases=args.cases, n_raters=args.raters, seed=args.seed,
+                              n_boot=args.bootstrap, metadata=args.metadata,
+                              predictions=predictions, source=source)
     _print_summary(main.html, second.html, time.perf_counter() - start)
     return 0
-
-
-def _bundled_metadata() -> Path | None:
-    """The trimmed collection metadata bundled with the labels, if present."""
-    from covsev_tools.datasets.simulate import published_labels_path
-
-    try:
-        return published_labels_path("metadata.csv")
-    except FileNotFoundError:
-        return None
 
 
 def _print_summary(main: Path, second: Path, seconds: float) -> None:
