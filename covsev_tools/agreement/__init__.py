@@ -26,7 +26,8 @@ from covsev_tools.agreement.continuous import bland_altman, concordance_ccc, pea
 from covsev_tools.agreement.formatting import format_csv, format_latex, format_markdown, to_json
 from covsev_tools.agreement.gwet import gwet_ac
 from covsev_tools.agreement.icc import icc
-from covsev_tools.agreement.kappa import cohen_kappa, fleiss_kappa
+from covsev_tools.agreement.cohen import cohen_kappa
+from covsev_tools.agreement.kappa import fleiss_kappa
 from covsev_tools.agreement.report import agreement_report, pairwise_agreement
 
 __all__ = [

@@ -30,6 +30,13 @@ def nct_ppf(low: float, high: float, df: float, nc: float) -> tuple[float, float
     return float(a), float(b)
 
 
+def complete_pairs(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """The two score vectors as floats, without the pairs where either is missing."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    return x[keep], y[keep]
+
+
 def t_two_sided_p(t: float, df: float) -> float:
     """2·P(T > |t|) for Student's t with ``df`` degrees of freedom."""
     return float(2 * special.stdtr(df, -abs(t)))

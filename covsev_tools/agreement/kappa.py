@@ -1,4 +1,7 @@
-"""Cohen's kappa (unweighted, linear, quadratic) for a rater pair and Fleiss' kappa for many raters."""
+"""Kappa arithmetic (agreement weights, tables, Fleiss-Cohen-Everitt SE) and Fleiss' kappa.
+
+Cohen's kappa of rater pairs is in :mod:`covsev_tools.agreement.cohen`.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -39,7 +42,7 @@ class PairTables:
 
     A sparse (q², n) indicator of each case's cell times the chunk's case-major weights
     (:attr:`Weights.by_case`). The statistics use the faster all-pairs products of
-    :mod:`covsev_tools.agreement.pair_kappas`; this stays as their reference (tests).
+    :mod:`covsev_tools.agreement.cohen`; this stays as their reference (tests).
     """
 
     def __init__(self, index_a: np.ndarray, index_b: np.ndarray, q: int):
@@ -113,7 +116,7 @@ def kappa_result(tables: np.ndarray, w: np.ndarray, confidence: float = 0.95,
                 **with_bootstrap_ci(kappas, confidence, unit))
 
 
-def _two_raters(matrix, rater_a, rater_b):
+def two_raters(matrix, rater_a, rater_b):
     if rater_a is None and rater_b is None:
         if len(matrix.raters) != 2:
             raise ValueError(f"name rater_a and rater_b: the table has {len(matrix.raters)} raters "
@@ -128,82 +131,8 @@ def _two_raters(matrix, rater_a, rater_b):
     return rater_a, rater_b
 
 
-def cohen_kappa(data, *, rater_a=None, rater_b=None, weights: str | None = None,
-                case: str = "case", rater: str = "rater", score: str = "score", categories=None,
-                cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000, seed=0,
-                confidence: float = 0.95):
-    """Cohen's kappa between two raters, unweighted or weighted, with SE and bootstrap CI.
-
-    Parameters
-    ----------
-    data : pandas.DataFrame
-        Tidy long table, one row per case × rater.
-    rater_a, rater_b : optional
-        The two raters (default: the only two raters of the table).
-    weights : {None, "linear", "quadratic"}
-        Unweighted (Cohen 1960) or weighted kappa (Cohen 1968) with linear (Cicchetti-Allison) or
-        quadratic (Fleiss-Cohen) agreement weights on the category values.
-    case, rater, score : str
-        Column names.
-    categories : str or sequence, optional
-        The full category set (e.g. ``"0-8"``): a category nobody used still counts in the
-        weights' range. Default: distinct observed integer scores.
-    cluster : str or None
-        Patient column: the bootstrap resamples patients with all their images (default
-        ``"patient_id"`` when present); None resamples cases.
-    n_boot, seed : int
-        Bootstrap resamples for the percentile CI and the generator seed.
-    confidence : float
-        Confidence level.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row (index ``kappa``, ``kappa_linear`` or ``kappa_quadratic``): ``estimate, ci_low,
-        ci_high, n, method, rater_a, rater_b, se, se_method`` (``n``: cases rated by both), and
-        ``reason`` when undefined.
-
-    Notes
-    -----
-    ``se`` is the large-sample standard error of Fleiss, Cohen & Everitt (1969) (as
-    ``statsmodels.stats.inter_rater.cohens_kappa``); the interval is the percentile interval of
-    a bootstrap over cases (or patients). The value equals ``sklearn.metrics.cohen_kappa_score``.
-
-    References
-    ----------
-    .. [1] Cohen J (1960). A coefficient of agreement for nominal scales. Educ Psychol Meas 20:37-46.
-    .. [2] Cohen J (1968). Weighted kappa. Psychological Bulletin 70(4):213-220.
-    .. [3] Fleiss JL, Cohen J, Everitt BS (1969). Large sample standard errors of kappa and
-           weighted kappa. Psychological Bulletin 72(5):323-327.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> table = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3, 4, 4], "rater": list("abababab"),
-    ...                       "score": [0, 0, 1, 1, 2, 1, 3, 3]})
-    >>> round(cohen_kappa(table, categories="0-3", n_boot=0).loc["kappa", "estimate"], 3)
-    0.667
-    """
-    matrix = as_matrix(data, case, rater, score, categories, cluster)
-    name = KAPPA_NAMES[weights] if weights in KAPPA_NAMES else _bad_weights(weights)
-    if matrix.categories is None:
-        return to_frame({name: null(NOT_CATEGORICAL)}, confidence)
-    rater_a, rater_b = _two_raters(matrix, rater_a, rater_b)
-    a, b = matrix.raters.index(rater_a), matrix.raters.index(rater_b)
-    from covsev_tools.agreement.pair_kappas import pair_kappas_job
-
-    plan = resampling(matrix, n_boot, seed)
-    job = pair_kappas_job(matrix, [(a, b)], {name: weights}, confidence, plan.unit)
-    result = run_jobs(plan, {"k": job})["k"][(a, b)]
-    return to_frame(result, confidence, rater_a=rater_a, rater_b=rater_b)
-
-
 #: Row name of each weighting of Cohen's kappa (the keys of a pair in the JSON report).
 KAPPA_NAMES = {None: "kappa", "linear": "kappa_linear", "quadratic": "kappa_quadratic"}
-
-
-def _bad_weights(weights):
-    raise ValueError(f"weights must be None, 'linear' or 'quadratic', not {weights!r}")
 
 
 def category_counts(index: np.ndarray, q: int) -> np.ndarray:

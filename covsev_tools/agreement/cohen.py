@@ -1,4 +1,4 @@
-"""Cohen's kappas of many rater pairs over bootstrap resamples, as a few dense matrix products.
+"""Cohen's kappa of one or many rater pairs, over bootstrap resamples as a few matrix products.
 
 A weighted kappa needs, per resample, only the weighted agreement Σ w[a_u, b_u] and the two
 raters' category margins over the cases both rated. With case weights W (R resamples × n cases):
@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from covsev_tools.agreement.bootstrap import Job
-from covsev_tools.agreement.kappa import agreement_weights, kappa_result
+from covsev_tools.agreement._result import null, to_frame
+from covsev_tools.agreement._table import as_matrix, resampling
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Job, run_jobs
+from covsev_tools.agreement.kappa import (KAPPA_NAMES, NOT_CATEGORICAL, agreement_weights,
+                                          kappa_result, two_raters)
 
 #: Cells of the agreement matrix A held at once (8 bytes each): about 128 MB.
 _A_CELLS = 16_000_000
@@ -122,3 +125,73 @@ def pair_kappas_job(matrix, pairs: list, schemes: dict, confidence: float = 0.95
         return out
 
     return Job(lambda chunk: _kappas(layout, chunk.rows), finish)
+
+
+def cohen_kappa(data, *, rater_a=None, rater_b=None, weights: str | None = None,
+                case: str = "case", rater: str = "rater", score: str = "score", categories=None,
+                cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000, seed=0,
+                confidence: float = 0.95):
+    """Cohen's kappa between two raters, unweighted or weighted, with SE and bootstrap CI.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Tidy long table, one row per case × rater.
+    rater_a, rater_b : optional
+        The two raters (default: the only two raters of the table).
+    weights : {None, "linear", "quadratic"}
+        Unweighted (Cohen 1960) or weighted kappa (Cohen 1968) with linear (Cicchetti-Allison) or
+        quadratic (Fleiss-Cohen) agreement weights on the category values.
+    case, rater, score : str
+        Column names.
+    categories : str or sequence, optional
+        The full category set (e.g. ``"0-8"``): a category nobody used still counts in the
+        weights' range. Default: distinct observed integer scores.
+    cluster : str or None
+        Patient column: the bootstrap resamples patients with all their images (default
+        ``"patient_id"`` when present); None resamples cases.
+    n_boot, seed : int
+        Bootstrap resamples for the percentile CI and the generator seed.
+    confidence : float
+        Confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row (index ``kappa``, ``kappa_linear`` or ``kappa_quadratic``): ``estimate, ci_low,
+        ci_high, n, method, rater_a, rater_b, se, se_method`` (``n``: cases rated by both), and
+        ``reason`` when undefined.
+
+    Notes
+    -----
+    ``se`` is the large-sample standard error of Fleiss, Cohen & Everitt (1969) (as
+    ``statsmodels.stats.inter_rater.cohens_kappa``); the interval is the percentile interval of
+    a bootstrap over cases (or patients). The value equals ``sklearn.metrics.cohen_kappa_score``.
+
+    References
+    ----------
+    .. [1] Cohen J (1960). A coefficient of agreement for nominal scales. Educ Psychol Meas 20:37-46.
+    .. [2] Cohen J (1968). Weighted kappa. Psychological Bulletin 70(4):213-220.
+    .. [3] Fleiss JL, Cohen J, Everitt BS (1969). Large sample standard errors of kappa and
+           weighted kappa. Psychological Bulletin 72(5):323-327.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3, 4, 4], "rater": list("abababab"),
+    ...                       "score": [0, 0, 1, 1, 2, 1, 3, 3]})
+    >>> round(cohen_kappa(table, categories="0-3", n_boot=0).loc["kappa", "estimate"], 3)
+    0.667
+    """
+    matrix = as_matrix(data, case, rater, score, categories, cluster)
+    if weights not in KAPPA_NAMES:
+        raise ValueError(f"weights must be None, 'linear' or 'quadratic', not {weights!r}")
+    name = KAPPA_NAMES[weights]
+    if matrix.categories is None:
+        return to_frame({name: null(NOT_CATEGORICAL)}, confidence)
+    rater_a, rater_b = two_raters(matrix, rater_a, rater_b)
+    a, b = matrix.raters.index(rater_a), matrix.raters.index(rater_b)
+    plan = resampling(matrix, n_boot, seed)
+    job = pair_kappas_job(matrix, [(a, b)], {name: weights}, confidence, plan.unit)
+    result = run_jobs(plan, {"k": job})["k"][(a, b)]
+    return to_frame(result, confidence, rater_a=rater_a, rater_b=rater_b)
