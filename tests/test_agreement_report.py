@@ -216,3 +216,11 @@ def test_scores_outside_given_categories_named():
 def test_case_id_fallback():
     table = simulated(k=2).rename(columns={"case": "case_id"})
     assert agreement_report(table, n_boot=0)["n_cases"] == 60
+
+
+def test_tables_name_the_confidence_level_they_were_computed_at():
+    report = agreement_report(simulated(n=30, k=2), categories="0-8", n_boot=50, confidence=0.9)
+    assert report["method"]["confidence_level"] == 0.9
+    text = format_markdown(report)
+    assert "ICC (90% CI)" in text and "95% CI" not in text
+    assert "95% CI" in format_markdown(agreement_report(simulated(n=30, k=2), n_boot=0))

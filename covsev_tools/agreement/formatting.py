@@ -147,6 +147,11 @@ def _tables(report: dict, notes: _Notes, dash="–") -> list[tuple[str, list[str
                 + _error_cells(v, notes, dash)
                 for v in report["vs_others"]]
         tables.append(("Each rater vs the mean of the others", header, rows))
+    level = report.get("method", {}).get("confidence_level", 0.95)
+    if level != 0.95:  # the "ci95" fields of the schema hold the interval of this level
+        label = f"{level * 100:g}% CI"
+        tables = [(title, [h.replace("95% CI", label) for h in head], rows)
+                  for title, head, rows in tables]
     return tables
 
 
