@@ -36,6 +36,20 @@ def save(fig, out_dir: str | Path, name: str) -> dict:
     return paths
 
 
+#: Above this many points a scatter is drawn as one marker path, rasterised in the PDF.
+MANY_POINTS = 2000
+
+
+def _points(ax, x, y, label=None) -> None:
+    """A scatter of cases; thousands of points as one marker path (Agg draws it in one pass
+    instead of one path per point) and rasterised in the PDF (else tens of MB of vectors)."""
+    if len(x) <= MANY_POINTS:
+        ax.scatter(x, y, s=18, alpha=0.7, color=MODEL_COLOR, edgecolor="none", label=label)
+        return
+    ax.plot(x, y, ls="none", marker="o", ms=4, alpha=0.3, color=MODEL_COLOR, mec="none",
+            label=label, rasterized=True)
+
+
 def prediction_vs_reference(pairs: dict, ranges: dict, calibration: pd.DataFrame | None = None):
     """Prediction against reference per scale, with the line of unity and the calibration fit.
 
@@ -52,8 +66,7 @@ def prediction_vs_reference(pairs: dict, ranges: dict, calibration: pd.DataFrame
     for ax, (scale, pair) in zip(axes, pairs.items()):
         low, high = ranges[scale]
         ax.plot([low, high], [low, high], color="0.4", lw=1, ls="--", label="line of unity")
-        ax.scatter(pair["reference"], pair["prediction"], s=18, alpha=0.7, color=MODEL_COLOR,
-                   edgecolor="none", label=f"cases (n={len(pair)})", rasterized=len(pair) > 2000)
+        _points(ax, pair["reference"], pair["prediction"], label=f"cases (n={len(pair)})")
         if calibration is not None and len(calibration):
             fit = calibration[calibration["scale"] == scale].set_index("statistic")["estimate"]
             grid = np.linspace(low, high, 50)
@@ -81,9 +94,7 @@ def bland_altman(pairs: dict, limits: dict):
     for ax, (scale, pair) in zip(axes, pairs.items()):
         mean = (pair["prediction"] + pair["reference"]) / 2
         diff = pair["prediction"] - pair["reference"]
-        # thousands of points as vector paths make a PDF of tens of MB and seconds of drawing
-        ax.scatter(mean, diff, s=18, alpha=0.7, color=MODEL_COLOR, edgecolor="none",
-                   rasterized=len(pair) > 2000)
+        _points(ax, mean, diff)
         lim = limits[scale]
         for key, style, text in (("bias", "-", "bias"), ("loa_low", "--", "−1.96 SD"),
                                  ("loa_high", "--", "+1.96 SD")):

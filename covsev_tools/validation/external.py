@@ -77,10 +77,10 @@ def _scores(pred, ref, resampling) -> dict:
                                  ("Bias (pred − ref)", means[:, 2], err.mean())):
         low, high = ci(reps)
         out[name] = {"estimate": float(estimate), "ci_low": low, "ci_high": high}
-    long = pd.DataFrame({"case": np.r_[np.arange(len(ref)), np.arange(len(ref))],
-                         "rater": ["model"] * len(pred) + ["reference"] * len(ref),
-                         "score": np.r_[pred, ref]})
-    ccc = agreement.concordance_ccc(long, rater_a="model", rater_b="reference").iloc[0]
+    from covsev_tools.validation.interrater import matrix_of
+
+    pair = matrix_of(pd.DataFrame({"model": pred, "reference": ref}))
+    ccc = agreement.concordance_ccc(pair, rater_a="model", rater_b="reference").iloc[0]
     low, high = ci(paired_replicates(pred, ref, resampling, ("ccc",))["ccc"])
     out["CCC"] = {"estimate": float(ccc["estimate"]), "ci_low": low, "ci_high": high}
     return out

@@ -70,11 +70,16 @@ def subgroups(inputs: ValidationInputs, columns=None, n_boot: int = 1000, seed: 
     return pd.DataFrame(rows)
 
 
+def _pair(x, y) -> agreement.RatingsMatrix:
+    """The two-rater matrix (model, reference) of the agreement functions."""
+    from covsev_tools.validation.interrater import matrix_of
+
+    return matrix_of(pd.DataFrame({"model": x, "reference": y}))
+
+
 def _ccc(pred, ref) -> float:
-    long = pd.DataFrame({"case": np.r_[np.arange(len(ref)), np.arange(len(ref))],
-                         "rater": ["model"] * len(pred) + ["reference"] * len(ref),
-                         "score": np.r_[pred, ref]})
-    return float(agreement.concordance_ccc(long, rater_a="model", rater_b="reference")["estimate"].iloc[0])
+    result = agreement.concordance_ccc(_pair(pred, ref), rater_a="model", rater_b="reference")
+    return float(result["estimate"].iloc[0])
 
 
 def _subgroup_row(scale, column, level, grp, resampling) -> dict:
@@ -177,10 +182,7 @@ def longitudinal(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) ->
 
 def _pearson_row(scale, dpred, dref, resampling) -> dict:
     """Pearson r of the changes: the agreement module's estimate and Fisher interval, bootstrap CI."""
-    long = pd.DataFrame({"case": np.r_[np.arange(len(dref)), np.arange(len(dref))],
-                         "rater": ["model"] * len(dpred) + ["reference"] * len(dref),
-                         "score": np.r_[dpred, dref]})
-    result = agreement.pearson(long, rater_a="model", rater_b="reference").iloc[0]
+    result = agreement.pearson(_pair(dpred, dref), rater_a="model", rater_b="reference").iloc[0]
     low, high = ci(paired_replicates(dpred, dref, resampling, ("pearson",))["pearson"])
     return {"scale": scale, "statistic": "Pearson r of change", "estimate": float(result["estimate"]),
             "ci_low": low, "ci_high": high, "ci_low_analytic": float(result["ci_low"]),
