@@ -196,18 +196,18 @@ class Cohort:
         gap = int(self.info.get("repeats", {}).get("min_gap", 10))
         saved = load_order(path)
         if saved is None:
-            seed = rater_seed(self.seed, rater)
-            order = build_reading_order(self.case_ids, self.repeats(), seed, gap)
+            order = build_reading_order(self.case_ids, self.repeats(), rater_seed(self.seed, rater), gap)
         else:
-            seed = int(saved["seed"])
             known = set(self.display_ids)
             order = [i for i in saved["items"] if i in known]
             if len(order) == len(known):
                 return order
+            # coordinator side (needs the repeat map): the seed is the cohort's, never the rater's file's
+            seed = rater_seed(self.seed, rater) if saved["seed"] is None else int(saved["seed"])
             order = extend_reading_order(order, self.case_ids, self.repeats(),
                                          f"{seed}:extend:{len(saved['items'])}", gap)
         if save:
-            save_order(path, rater, seed, order)
+            save_order(path, rater, order)
         return order
 
     # -- coordinator side

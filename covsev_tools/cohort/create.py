@@ -24,7 +24,7 @@ from covsev_tools.cohort.ids import is_case_id, new_case_id
 from covsev_tools.cohort.info import (NAME_PATTERN, cohort_info, earlier_settings, read_info, read_secret,
                                       secret_text)
 from covsev_tools.cohort.metadata import join_metadata, read_metadata
-from covsev_tools.cohort.orders import check_order_rater
+from covsev_tools.cohort.orders import check_order_rater, load_order, save_order
 from covsev_tools.cohort.blinding import same_timestamps, write_repeat_images
 from covsev_tools.cohort.repeats import check_repeats_possible, choose_repeats
 from covsev_tools.cohort.scan import find_files, group_by_content, mark_duplicates
@@ -303,4 +303,7 @@ def _refresh_orders(cohort: Cohort, new_ids: bool, raters: Sequence[str]) -> Non
         for rater in existing:
             (orders_dir / f"{rater}.json").unlink()
     for rater in dict.fromkeys(list(existing) + list(raters)):
-        cohort.reading_order(rater)
+        order = cohort.reading_order(rater)
+        path = orders_dir / f"{rater}.json"
+        if load_order(path)["seed"] is not None:  # written when the rater's file still held its seed
+            save_order(path, rater, order)

@@ -5,7 +5,7 @@ Folder layout (default ``cohorts/<name>/``)::
     cohort.json          name, created, repeat settings, scales, counts        (rater side)
     manifest.csv         case_id: every display ID, cases and hidden repeats   (rater side)
     cases/<id>.png       8-bit display image per case and per hidden repeat    (rater side)
-    orders/<rater>.json  {"rater", "seed", "items": [{"position", "case_id"}]}  (that rater)
+    orders/<rater>.json  {"rater", "items": [{"position", "case_id"}]}  (that rater; no seed)
     key.csv              case_id, sha256, filename, path, ..., metadata        (coordinator only)
     repeats.csv          repeat_id, case_id                                    (coordinator only)
     secret.json          {"seed"}: orders and repeats derive from it           (coordinator only)

@@ -200,6 +200,8 @@ def extend_reading_order(order: list[str], case_ids: Sequence[str], repeats: dic
 def load_order(path: Path) -> dict | None:
     """A saved order file as ``{"seed", "items"}`` (items are display IDs), or None if there is none.
 
+    ``seed`` is None except in files written before the seed left them (see :func:`save_order`).
+
     Raises
     ------
     CohortError
@@ -215,22 +217,25 @@ def load_order(path: Path) -> dict | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {"seed": data["seed"], "items": [item["case_id"] for item in data["items"]]}
+        return {"seed": data.get("seed"), "items": [item["case_id"] for item in data["items"]]}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CohortError(f"{path}: unreadable reading order ({exc})") from None
 
 
-def save_order(path: Path, rater: str, seed: int, order: list[str]) -> None:
+def save_order(path: Path, rater: str, order: list[str]) -> None:
     """Write ``orders/<rater>.json`` atomically (positions count from 1).
+
+    The rater reads this file, so it holds no seed: with the seed of the shuffle, the order and
+    the cohort's counts are enough to work out which display IDs are hidden repeats.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "orders" / "ann.json"
-    >>> save_order(path, "ann", 5, ["cb", "ca"])
+    >>> save_order(path, "ann", ["cb", "ca"])
     >>> load_order(path)
-    {'seed': 5, 'items': ['cb', 'ca']}
+    {'seed': None, 'items': ['cb', 'ca']}
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     items = [{"position": i + 1, "case_id": cid} for i, cid in enumerate(order)]
-    write_text_atomic(path, json.dumps({"rater": rater, "seed": seed, "items": items}, indent=1) + "\n")
+    write_text_atomic(path, json.dumps({"rater": rater, "items": items}, indent=1) + "\n")
