@@ -10,11 +10,13 @@ Examples
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
 from pathlib import Path
 
+from covsev_tools.files import write_text_atomic
 from covsev_tools.hub.hubconfig import find_proxy
 from covsev_tools.hub.permissions import apply_permissions, exposed_originals
 from covsev_tools.hub.study import Study, StudyError
@@ -37,6 +39,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _internal_ports(study: Study) -> tuple[int, int]:
+    """The hub API and proxy API ports: the same as last time when free (hub/ports.json).
+
+    Rater servers that outlived a killed hub keep talking to the hub API port they were given, so a
+    restarted hub listens there again and they carry on.
+    """
+    path = study.hub_dir / "ports.json"
+    try:
+        ports = [int(p) for p in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        ports = []
+    if len(ports) != 2 or not all(_port_free(p) for p in ports):
+        ports = [free_port(), free_port()]
+        write_text_atomic(path, json.dumps(ports) + "\n")
+    return ports[0], ports[1]
+
+
 def hub_command(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None, ssl_key=None,
                 insecure: bool = False) -> list[str]:
     """The ``jupyterhub`` command line for the study, after checking the address and TLS rules."""
@@ -50,10 +78,11 @@ def hub_command(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=Non
         raise StudyError(f"refusing to listen on {ip} without TLS: passwords would cross the network "
                          "in clear; give --ssl-cert and --ssl-key (or --insecure behind a TLS proxy)")
     find_proxy()
+    hub_port, proxy_api_port = _internal_ports(study)
     command = [sys.executable, "-m", "jupyterhub", "-f", str(study.hub_dir / "jupyterhub_config.py"),
                f"--ip={ip}", f"--port={int(port)}",
-               f"--JupyterHub.hub_bind_url=http://127.0.0.1:{free_port()}",
-               f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{free_port()}"]
+               f"--JupyterHub.hub_bind_url=http://127.0.0.1:{hub_port}",
+               f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{proxy_api_port}"]
     if ssl_cert is not None:
         command += [f"--ssl-cert={Path(ssl_cert).resolve()}", f"--ssl-key={Path(ssl_key).resolve()}"]
     return command

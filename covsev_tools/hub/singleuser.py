@@ -39,7 +39,7 @@ class ScoringOnlyAuthorizer(JupyterHubAuthorizer):
     Jupyter Server asks the authorizer before every API call, naming a resource ("contents",
     "kernels", ...). Voila renders the page and talks to its kernel over
     ``/api/kernels/<id>/channels``; nothing else is needed, so every other API resource is refused
-    (403) and kernels are reachable only through their websocket.
+    (403) and a kernel is reachable only through its websocket and a read of its own model.
     """
 
     def is_authorized(self, handler, user, action, resource):
@@ -47,9 +47,13 @@ class ScoringOnlyAuthorizer(JupyterHubAuthorizer):
         if not super().is_authorized(handler, user, action, resource):
             return False
         if resource == "kernels":
+            from jupyter_server.services.kernels.handlers import KernelHandler
             from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
 
-            return isinstance(handler, KernelWebsocketHandler)
+            # Voila's page reads its own kernel's model once (GET /api/kernels/<id>), then uses the
+            # websocket; listing, starting, interrupting, restarting and deleting kernels stay refused.
+            reads_one = isinstance(handler, KernelHandler) and action == "read"
+            return isinstance(handler, KernelWebsocketHandler) or reads_one
         return resource not in {"contents", "sessions", "kernelspecs", "nbconvert", "config", "events",
                                 "server", "terminals", "csp"}
 

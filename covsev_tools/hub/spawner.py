@@ -89,4 +89,6 @@ def _common_environment(study: Study) -> dict[str, str]:
     # This environment's data files (Voila templates, widget JavaScript) after the study's kernel spec:
     # a study runtime in app/runtime has a prefix of its own that holds none of them.
     data = os.pathsep.join([str(study.app_dir / "jupyter"), str(Path(sys.prefix) / "share" / "jupyter")])
-    return {"JUPYTER_PATH": data, "PYTHONNOUSERSITE": "1"}
+    return {"JUPYTER_PATH": data, "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
+            # which server extensions are installed (Voila, JupyterLab): this environment's etc/jupyter
+            "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"), "PYTHONNOUSERSITE": "1"}
