@@ -69,6 +69,28 @@ def test_training_build_refuses_unreferenced_images_and_writes_nothing(tmp_path)
         build_training_set(images, REFERENCE.drop(columns="filename"), "calib", tmp_path / "x", progress=False)
 
 
+def test_training_build_never_overwrites_a_study_cohort(tmp_path):
+    # `covsev training build --name pilot` beside a study called pilot (default out cohorts/pilot)
+    # re-ran cohort creation on the study: its repeats and display images were gone.
+    study = make_cohort(tmp_path, n=12, name="study", repeat_fraction=0.25)
+    before = sorted(p.name for p in (study.dir / "cases").iterdir())
+    images = training_images(tmp_path, REFERENCE["filename"])
+    with pytest.raises(TrainingError, match="holds a study cohort, not a training set"):
+        build_training_set(images, REFERENCE, "study", study.dir, progress=False)
+    assert sorted(p.name for p in (study.dir / "cases").iterdir()) == before
+    assert len(study.repeats()) == 3 and not (study.dir / "training.json").exists()
+    again = build_training_set(images, REFERENCE, "calib", tmp_path / "calib", progress=False)
+    rebuilt = build_training_set(images, REFERENCE, "calib", tmp_path / "calib", progress=False)
+    assert rebuilt.cohort.case_ids == again.cohort.case_ids  # a training set may be rebuilt in place
+
+
+def test_training_build_with_its_folder_inside_the_images_folder(tmp_path):
+    images = training_images(tmp_path, REFERENCE["filename"])
+    for _ in range(2):  # the second run must not count the set's own display PNGs as images
+        built = build_training_set(images, REFERENCE, "calib", images / "calib", progress=False)
+    assert len(built.cohort.case_ids) == 4
+
+
 def test_training_reference_csv_with_notes_and_paper_reference(tmp_path):
     path = tmp_path / "ref.csv"
     path.write_text("## notes: licence\n" + REFERENCE.to_csv(index=False))

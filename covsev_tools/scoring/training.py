@@ -116,10 +116,17 @@ def build_training_set(images_dir, reference, name: str, out_dir=None, *, scales
     """
     from covsev_tools.cohort import create_cohort
 
+    from covsev_tools.cohort.scan import find_files
+
+    out_dir = Path(out_dir) if out_dir is not None else Path("cohorts") / name
+    if (out_dir / "cohort.json").is_file() and not (out_dir / TRAINING_FILE).is_file():
+        # making the set there would turn a study into it: its repeats and display images dropped
+        raise TrainingError(f"{out_dir}: holds a study cohort, not a training set; "
+                            "choose another --name or --out")
     table = reference if hasattr(reference, "columns") else _read_reference(reference)
     if "filename" not in table.columns:
         raise TrainingError("reference table: no 'filename' column")
-    files = sorted(p.name for p in Path(images_dir).rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = sorted(p.name for p in find_files(Path(images_dir), exclude=[out_dir]))
     unreferenced = [f for f in files if f not in set(table["filename"].astype(str))]
     if unreferenced:  # checked before anything is written: no half-made training set
         raise TrainingError(f"{images_dir}: {len(unreferenced)} file(s) have no reference score "
