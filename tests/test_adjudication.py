@@ -104,6 +104,22 @@ def test_adjudication_side_by_side_and_consensus_record_with_history(study):
     assert "consensus" not in side_by_side(cohort, cases[1], labels).index
 
 
+def test_adjudication_refuses_levels_that_are_not_whole_numbers(study):
+    # int() used to turn 2.7 into 2, True into 1, "3" into 3 and -0.5 into 0: a consensus (the
+    # reference standard) other than the one given, saved without a word.
+    cohort, labels = study["cohort"], study["labels"]
+    adj = Adjudication(cohort, "senior1", labels)
+    for value in (2.7, True, "3", -0.5):
+        scores = {"extent": {"right": value, "left": 2}, "opacity": {"right": 1, "left": 1}}
+        with pytest.raises(AdjudicationError, match=r"Geographic extent: Right lung = .* is not a whole level"):
+            adj.save(scores, reason="x")
+    assert LabelStore(labels, cohort.name).records(CONSENSUS) == []
+    import numpy as np
+
+    saved = adj.save({"extent": {"right": np.int64(3), "left": 2}, "opacity": {"right": 1, "left": 1}}, reason="x")
+    assert saved["scales"]["extent"] == {"version": "1", "scores": {"right": 3, "left": 2}, "total": 5}
+
+
 def test_adjudicator_identity_rules(study, monkeypatch):
     cohort, labels = study["cohort"], study["labels"]
     with pytest.raises(AdjudicationError, match="reserved"):

@@ -289,7 +289,17 @@ class Adjudication:
             missing = [c.label for c in scale.components if given.get(c.key) is None]
             if missing and not blind:
                 raise AdjudicationError(f"consensus not saved: still to score {scale.title}: {', '.join(missing)}")
-            values = {c.key: (None if blind else int(given[c.key])) for c in scale.components}
+            values = {c.key: (None if blind else _level(scale, c, given[c.key])) for c in scale.components}
             entry[scale.name] = {"version": scale.version, "scores": values,
                                  "total": None if blind else scale.total(values)}
         return entry
+
+
+def _level(scale, component, value) -> int:
+    """A consensus level as given: an integer, never rounded (2.7, True or "3" are refused)."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise AdjudicationError(f"consensus not saved: {scale.title}: {component.label} = {value!r} "
+                                "is not a whole level of the scale")
+    return int(value)
