@@ -134,3 +134,65 @@ def test_progress_never_writes_a_reading_order(study):
     assert not order_file.exists()
     assert (table.loc["rad2", "scored"], table.loc["rad2", "next_position"]) == (2, 3)
     assert cohort.reading_order("rad2") and order_file.read_bytes() == saved  # same order, seeded
+
+
+# ------------------------------------------------------------------ the columnar export = the previous one
+
+def _previous_long_frame(records):
+    """The long table as the previous implementation built it: one Python dict per output row."""
+    from covsev_tools.labels import LONG_COLUMNS
+
+    rows = []
+    for record in records:
+        base = {k: record.get(k) for k in LONG_COLUMNS if k not in ("scale", "scale_version", "component", "score")}
+        base["not_assessable"] = bool(record.get("not_assessable", False))
+        for scale, entry in record.get("scales", {}).items():
+            scores = dict(entry.get("scores") or {})
+            scores["total"] = entry.get("total")
+            for component, score in scores.items():
+                rows.append({**base, "scale": scale, "scale_version": entry.get("version"), "component": component,
+                             "score": None if base["not_assessable"] else score})
+    frame = pd.DataFrame(rows, columns=list(LONG_COLUMNS))
+    frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
+    return frame
+
+
+def _previous_export(cohort, labels):
+    """The previous ratings_export (row dicts, merge, sort) on the store's latest records."""
+    from covsev_tools.cohort import KEY_COLUMNS
+
+    store = LabelStore(labels, cohort.name, scales=cohort.scales)
+    known, repeats = set(cohort.display_ids), cohort.repeats()
+    long = _previous_long_frame(store.latest().values()).rename(columns={"case_id": "display_id"})
+    long = long[long["display_id"].isin(known)].copy()
+    long["case_id"] = long["display_id"].map(lambda d: repeats.get(d, d))
+    long["is_repeat"] = long["display_id"].isin(list(repeats))
+    key = cohort.key()
+    originals = key[key["status"] == "ok"].drop_duplicates("case_id")
+    metadata = [c for c in key.columns if c not in KEY_COLUMNS]
+    frame = long.merge(originals[["case_id", "filename", *metadata]], on="case_id", how="left")
+    frame["score"] = frame["score"].astype("Int64")
+    frame["cohort"] = cohort.name
+    frame = frame[list(EXPORT_COLUMNS) + metadata]
+    return frame.sort_values(["case_id", "rater", "is_repeat", "scale"], kind="stable").reset_index(drop=True)
+
+
+def test_columnar_export_equals_the_previous_implementation(study):
+    cohort, labels = study
+    store = LabelStore(labels, "exp", scales=cohort.scales)
+    order = cohort.reading_order("rad3")
+    for position, case_id in enumerate(order[:3] + order[:1], start=1):  # a re-score, a blank, history
+        blank = position == 2
+        scales = {s.name: {"version": s.version,
+                           "scores": {c.key: None if blank else position % 3 for c in s.components},
+                           "total": None if blank else position % 3 * len(s.components)} for s in cohort.scales}
+        store.save({"rater": "rad3", "case_id": case_id, "scales": scales, "not_assessable": blank,
+                    "not_assessable_reason": "rotated" if blank else None, "position": position,
+                    "comment": "=1+1" if position == 3 else ""})
+    store.save({"rater": "rad3", "case_id": "cgone0000", "scales": {}})  # not in the cohort
+    new, old = ratings_export(cohort, labels), _previous_export(cohort, labels)
+    assert len(new) == (6 + 2 + 3) * 2 * 3
+    pd.testing.assert_frame_equal(new, old)
+    for history in (False, True):
+        records = store.records() if history else store.latest().values()
+        pd.testing.assert_frame_equal(store.long(history=history), _previous_long_frame(records))

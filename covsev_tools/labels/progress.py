@@ -42,9 +42,15 @@ def known_raters(cohort, store: LabelStore) -> list[str]:
 
 def _one_rater(cohort, store: LabelStore, rater: str) -> dict:
     order = cohort.reading_order(rater, save=False)  # a status report never writes
-    history = store.records(rater)
-    done = {r["case_id"] for r in history}
-    seconds = [float(r.get("seconds_on_case") or 0) for r in history]
+    done, seconds, sessions, saves, last = set(), [], set(), 0, None
+    for _, entry in store.iter_entries(rater):  # one record at a time: keep counts, not records
+        record = entry.record
+        done.add(record["case_id"])
+        seconds.append(float(record.get("seconds_on_case") or 0))
+        sessions.add(record.get("session_id"))
+        saves += 1
+        if last is None or entry.saved_at >= last[0]:
+            last = (entry.saved_at, record["time_saved"])
     scored = sum(cid in done for cid in order)
     next_position = next((i + 1 for i, cid in enumerate(order) if cid not in done), None)
     return {
@@ -53,8 +59,7 @@ def _one_rater(cohort, store: LabelStore, rater: str) -> dict:
         "next_position": next_position,
         "median_seconds": round(statistics.median(seconds), 1) if seconds else None,
         "hours_spent": round(sum(seconds) / 3600, 2),
-        "saves": len(history), "sessions": len({r.get("session_id") for r in history}),
-        "last_saved": max((r.get("time_saved") or "" for r in history), default=None),
+        "saves": saves, "sessions": len(sessions), "last_saved": last[1] if last else None,
     }
 
 

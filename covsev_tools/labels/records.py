@@ -22,14 +22,15 @@ Examples
 from __future__ import annotations
 
 import functools
+import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
-__all__ = ["RECORD_FIELDS", "REQUIRED_FIELDS", "SCHEMA_VERSION", "RecordProblem", "check_record",
-           "read_log", "record_schema"]
+__all__ = ["RECORD_FIELDS", "REQUIRED_FIELDS", "SCHEMA_VERSION", "LogEntry", "RecordProblem", "check_record",
+           "iter_log", "read_log", "record_schema"]
 
 SCHEMA_VERSION = 1
 #: Fields a record may have; any other key makes it invalid.
@@ -78,7 +79,7 @@ def _scale_schema(values: list[int] | None, components: Iterable[str] | None) ->
         score["enum"] = [*values, None]
     scores: dict[str, Any] = {"type": "object", "minProperties": 1}
     if components is None:
-        scores.update(propertyNames={"pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]*$"}, additionalProperties=score)
+        scores.update(propertyNames={"pattern": r"^(?!total$)[A-Za-z0-9][A-Za-z0-9_-]*$"}, additionalProperties=score)
     else:
         keys = list(components)
         scores.update(properties={k: score for k in keys}, required=keys, additionalProperties=False)
@@ -208,10 +209,14 @@ def check_record(record: Any, *, scales=None, rater: str | None = None, cohort: 
     >>> check_record({**record, "not_assessable": "false"})
     "not_assessable = 'false' must be boolean"
     """
+    return _check(record, _validator(tuple(scales) if scales is not None else None), rater, cohort)
+
+
+def _check(record: Any, validate, rater: str | None, cohort: str | None) -> str | None:
     import fastjsonschema
 
     try:
-        _validator(tuple(scales) if scales is not None else None)(record)
+        validate(record)
     except fastjsonschema.JsonSchemaValueException as exc:
         return _explain(exc)
     if rater is not None and record["rater"] != rater:
@@ -262,9 +267,25 @@ def read_log(path: Path, data: bytes, *, rater: str, cohort: str | None = None,
     >>> [e.line_number for e in entries], [(p.line_number, p.reason[:22]) for p in problems]
     ([1], [(2, "repeats record_id 'r1'"), (3, 'not valid JSON: Expect')])
     """
-    scales = tuple(scales) if scales is not None else None
-    entries, problems, seen = [], [], {}
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    problems: list[RecordProblem] = []
+    entries = list(iter_log(path, data, rater=rater, cohort=cohort, scales=scales, problems=problems))
+    return entries, problems
+
+
+def iter_log(path: Path, data: bytes, *, rater: str, cohort: str | None = None, scales=None,
+             problems: list) -> Iterator[LogEntry]:
+    """:func:`read_log` one record at a time (lines left out are appended to ``problems``).
+
+    Examples
+    --------
+    >>> problems = []
+    >>> list(iter_log(Path("ann.jsonl"), b"[1]", rater="ann", problems=problems)), problems[0].line_number
+    ([], 1)
+    """
+    validate = _validator(tuple(scales) if scales is not None else None)
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(io.BytesIO(data), start=1):  # line by line: no list of all lines
+        raw = raw[:-1] if raw.endswith(b"\n") else raw
         if not raw.strip():
             continue
         try:
@@ -273,12 +294,11 @@ def read_log(path: Path, data: bytes, *, rater: str, cohort: str | None = None,
             reason = getattr(exc, "msg", None) or getattr(exc, "reason", None) or str(exc)
             problems.append(RecordProblem(path, number, f"not valid JSON: {reason}"))
             continue
-        reason = check_record(record, scales=scales, rater=rater, cohort=cohort)
+        reason = _check(record, validate, rater, cohort)
         if reason is None and record["record_id"] in seen:
             reason = f"repeats record_id {record['record_id']!r} of line {seen[record['record_id']]}"
         if reason is not None:
             problems.append(RecordProblem(path, number, reason))
             continue
         seen[record["record_id"]] = number
-        entries.append(LogEntry(number, _saved_at(record), record))
-    return entries, problems
+        yield LogEntry(number, _saved_at(record), record)

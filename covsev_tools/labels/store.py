@@ -30,10 +30,11 @@ import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from covsev_tools.cohort.ids import RATER_ID_PATTERN, RaterIdError, validate_rater_id  # one rule, upstream
 from covsev_tools.files import fsync_path
-from covsev_tools.labels.records import SCHEMA_VERSION, LogEntry, RecordProblem, check_record, read_log
+from covsev_tools.labels.records import SCHEMA_VERSION, LogEntry, RecordProblem, check_record, iter_log
 from covsev_tools.labels.tidy import long_frame
 
 __all__ = ["LABELS_DIR_ENV", "LabelStore", "RaterIdError", "StoreError", "default_labels_dir", "utc_now",
@@ -225,6 +226,24 @@ class LabelStore:
         full.setdefault("time_saved", utc_now())
         return full
 
+    def iter_entries(self, rater: str | None = None) -> Iterator[tuple[str, LogEntry]]:
+        """Valid records one at a time, as ``(rater, LogEntry)``; :attr:`warnings` fills as logs are read.
+
+        Reading record by record lets a large export keep only what it needs of each record.
+
+        Examples
+        --------
+        >>> list(LabelStore("/nonexistent", "pilot").iter_entries())
+        []
+        """
+        self.warnings = []
+        for name in [rater] if rater is not None else self.raters():
+            path = self.path_for(name)
+            if path.exists():
+                data = _read_locked(path)
+                yield from ((name, entry) for entry in iter_log(path, data, rater=name, cohort=self.cohort,
+                                                                 scales=self.scales, problems=self.warnings))
+
     def entries(self, rater: str | None = None) -> list[tuple[str, LogEntry]]:
         """Valid records with their line and save time, as ``(rater, LogEntry)``; refreshes :attr:`warnings`.
 
@@ -233,18 +252,7 @@ class LabelStore:
         >>> LabelStore("/nonexistent", "pilot").entries()
         []
         """
-        raters = [rater] if rater is not None else self.raters()
-        self.warnings = []
-        out: list[tuple[str, LogEntry]] = []
-        for name in raters:
-            path = self.path_for(name)
-            if not path.exists():
-                continue
-            entries, problems = read_log(path, _read_locked(path), rater=name, cohort=self.cohort,
-                                         scales=self.scales)
-            out.extend((name, entry) for entry in entries)
-            self.warnings.extend(problems)
-        return out
+        return list(self.iter_entries(rater))
 
     def records(self, rater: str | None = None) -> list[dict]:
         """All valid records (history included) in log order, for one rater or all (sorted by rater).
