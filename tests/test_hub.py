@@ -208,7 +208,7 @@ OWN_SERVER_PATHS = ["api/contents", "api/contents/scoring.ipynb", "api/kernels",
                     "api/kernelspecs", "api/terminals", "api/nbconvert", "api/config/notebook", "lab",
                     "lab/tree/scoring.ipynb", "tree", "notebooks/scoring.ipynb", "edit/scoring.ipynb",
                     "terminals/1", "files/scoring.ipynb", "files/config/jupyter_server_config.py",
-                    "nbconvert/html/scoring.ipynb", "api/shutdown"]
+                    "nbconvert/html/scoring.ipynb"]
 HUB_ADMIN_PATHS = ["hub/admin", "hub/api/users", "hub/api/groups", "hub/api/proxy", "hub/api/services",
                    "hub/authorize", "hub/signup"]
 
@@ -229,7 +229,7 @@ def test_rater_reaches_no_api_no_lab_no_other_server_no_admin(hub):
     xsrf = {**headers, "X-XSRFToken": client.http.cookies.get("_xsrf", path=f"/user/{client.name}/") or ""}
     for method, path in [("DELETE", f"api/kernels/{client.kernel_id}"), ("POST", f"api/kernels/{client.kernel_id}/restart"),
                          ("POST", f"api/kernels/{client.kernel_id}/interrupt"), ("POST", "api/kernels"),
-                         ("PUT", "api/contents/x.ipynb"), ("POST", "api/sessions")]:
+                         ("PUT", "api/contents/x.ipynb"), ("POST", "api/sessions"), ("POST", "api/shutdown")]:
         response = client.http.request(method, f"{hub.url}/user/{client.name}/{path}", allow_redirects=False,
                                        timeout=30, headers=xsrf, json={})
         answers[f"{method} own/{path} (xsrf)"] = response.status_code
@@ -304,6 +304,17 @@ def _server_pid(hub: HubStudy, name: str) -> int:
     raise AssertionError(f"no server process of {name}")
 
 
+def wait_until_stopped(client, timeout: float = 90) -> None:
+    """Until the hub has noticed the server is gone (it polls its servers every 10 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.http.get(f"{client.base}/hub/api/user", timeout=30, headers={"Referer": f"{client.base}/hub/"})
+        if not response.json().get("servers"):
+            return
+        time.sleep(1)
+    raise AssertionError("the hub did not notice the killed server")
+
+
 def test_sigkill_of_a_rater_server_mid_session_loses_no_confirmed_save(hub):
     client = rater(hub, "r2")
     client.login()
@@ -317,6 +328,7 @@ def test_sigkill_of_a_rater_server_mid_session_loses_no_confirmed_save(hub):
     client.click([c for c in client.children(row) if client.states[c].get("description") == "1"][0])
     os.kill(_server_pid(hub, client.name), signal.SIGKILL)
     client.close()
+    wait_until_stopped(client)
 
     saved = records(hub, client.name)
     assert len(saved) == before + 3

@@ -40,7 +40,14 @@ def new_password() -> str:
 
 
 def account_marker(study: Study) -> str:
-    """The GECOS comment covsev writes on the accounts it makes, so it never adopts someone else's."""
+    """The GECOS comment covsev writes on the accounts it makes, so it never adopts someone else's.
+
+    Examples
+    --------
+    >>> from covsev_tools.hub.study import Study
+    >>> account_marker(Study("/srv/study", {}, {}))
+    'covsev study /srv/study'
+    """
     return f"covsev study {study.dir}"
 
 
@@ -56,7 +63,12 @@ def _run(command: list[str]) -> None:
 
 
 def ensure_group(name: str) -> None:
-    """Create the Unix group ``name`` unless it exists."""
+    """Create the Unix group ``name`` unless it exists.
+
+    Examples
+    --------
+    >>> ensure_group("covsev-raters")          # doctest: +SKIP
+    """
     try:
         grp.getgrnam(name)
     except KeyError:
@@ -69,6 +81,11 @@ def ensure_unix_account(study: Study, name: str, role: str) -> bool:
     The account has no login shell, its home under ``homes/``, the study's rater group, and the
     coordinator group for coordinators. An existing account is used only if covsev made it for
     this study (its comment says so): a name such as ``root`` is never adopted.
+
+    Examples
+    --------
+    >>> ensure_unix_account(Study.load("study"), "rad1", "rater")   # doctest: +SKIP
+    True
     """
     validate_user_name(name)
     if os.geteuid() != 0:
@@ -92,7 +109,13 @@ def ensure_unix_account(study: Study, name: str, role: str) -> bool:
 
 
 def remove_unix_account(study: Study, name: str) -> bool:
-    """Delete a Unix account covsev made for this study (and its home); True if one was removed."""
+    """Delete a Unix account covsev made for this study (and its home); True if one was removed.
+
+    Examples
+    --------
+    >>> remove_unix_account(Study.load("study"), "rad1")           # doctest: +SKIP
+    True
+    """
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
@@ -104,7 +127,14 @@ def remove_unix_account(study: Study, name: str) -> bool:
 
 
 def hub_db_url(study: Study) -> str:
-    """SQLAlchemy URL of the hub's database (``hub/jupyterhub.sqlite``)."""
+    """SQLAlchemy URL of the hub's database (``hub/jupyterhub.sqlite``).
+
+    Examples
+    --------
+    >>> from covsev_tools.hub.study import Study
+    >>> hub_db_url(Study("/srv/study", {}, {}))
+    'sqlite:////srv/study/hub/jupyterhub.sqlite'
+    """
     return f"sqlite:///{study.hub_dir / 'jupyterhub.sqlite'}"
 
 
@@ -136,7 +166,12 @@ def _session(study: Study):
 
 
 def set_password(study: Study, name: str, password: str) -> None:
-    """Store ``name``'s password, hashed by NativeAuthenticator, in the hub's database (new or changed)."""
+    """Store ``name``'s password, hashed by NativeAuthenticator, in the hub's database (new or changed).
+
+    Examples
+    --------
+    >>> set_password(Study.load("study"), "rad1", "a-long-passphrase")   # doctest: +SKIP
+    """
     session = _session(study)
     try:
         auth = _authenticator(session)
@@ -157,7 +192,13 @@ def set_password(study: Study, name: str, password: str) -> None:
 
 
 def check_password(study: Study, name: str, password: str) -> bool:
-    """True if ``password`` is ``name``'s (used by tests and by ``hub status`` checks)."""
+    """True if ``password`` is ``name``'s (used by tests and by ``hub status`` checks).
+
+    Examples
+    --------
+    >>> check_password(Study.load("study"), "rad1", "a-long-passphrase")   # doctest: +SKIP
+    True
+    """
     session = _session(study)
     try:
         info = _authenticator(session).get_user(name)

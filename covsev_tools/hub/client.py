@@ -207,5 +207,6 @@ def _decode(frame: str | bytes) -> dict:
 
 
 def _spawn_error(html: str) -> str:
-    match = re.search(r"Spawn failed:?\s*(.*?)<", html, re.S)
-    return re.sub(r"\s+", " ", match.group(1)).strip() if match else "see the hub's log"
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    match = re.search(r"Spawn failed:?\s*(.{0,300})", text)
+    return match.group(1).strip() if match else "see the hub's log"

@@ -39,6 +39,11 @@ def find_proxy() -> str:
     """Path of ``configurable-http-proxy``: on PATH, else the project-local npm install.
 
     ``make install`` runs ``npm install --prefix .venv/node configurable-http-proxy``.
+
+    Examples
+    --------
+    >>> find_proxy()                      # doctest: +SKIP
+    '/srv/covsev/.venv/node/node_modules/.bin/configurable-http-proxy'
     """
     found = shutil.which("configurable-http-proxy")
     if found:
@@ -51,7 +56,12 @@ def find_proxy() -> str:
 
 
 def configure(c, study_dir) -> None:
-    """Fill JupyterHub's config object ``c`` for the study in ``study_dir``."""
+    """Fill JupyterHub's config object ``c`` for the study in ``study_dir``.
+
+    Examples
+    --------
+    >>> configure(c, "/srv/study")         # doctest: +SKIP
+    """
     study = Study.load(study_dir)
     hub = study.hub_dir
     c.JupyterHub.db_url = hub_db_url(study)
@@ -86,6 +96,9 @@ def _spawning(c, study: Study) -> None:
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 120
     c.Spawner.disable_user_config = True
+    # A server that died (kill -9, out of memory) is noticed within seconds, so the rater's next
+    # login starts a fresh one instead of landing on a proxy error.
+    c.Spawner.poll_interval = 10
 
 
 def _idle_culler(c, study: Study) -> None:

@@ -52,7 +52,12 @@ def _tree(path: Path, uid: int, gid: int, dir_mode: int, file_mode: int) -> None
 
 
 def apply_permissions(study: Study) -> None:
-    """Set owner, group and mode of every part of the study folder (idempotent; run as root)."""
+    """Set owner, group and mode of every part of the study folder (idempotent; run as root).
+
+    Examples
+    --------
+    >>> apply_permissions(Study.load("study"))      # doctest: +SKIP
+    """
     raters, coordinators = _gid(study.rater_group), _gid(study.coordinator_group)
     for folder in (study.hub_dir, study.app_dir, study.labels_dir, study.outputs_dir,
                    study.homes_dir, study.dir / "cohorts"):
@@ -115,6 +120,10 @@ def prepare_rater(study: Study, name: str, cohort: str) -> None:
     A rater can neither list nor create files in ``orders/`` and ``labels/<cohort>/``, so both files
     are made here, before their server starts; the saved order also spares the rater's process
     the repeat map, which it cannot read.
+
+    Examples
+    --------
+    >>> prepare_rater(Study.load("study"), "rad1", "pilot")      # doctest: +SKIP
     """
     from covsev_tools.cohort import Cohort
 
@@ -137,6 +146,11 @@ def exposed_originals(study: Study) -> list[Path]:
     The key is coordinator-only, but the originals usually live outside the study folder; if
     "others" can search every folder above a file and read it, a rater who guesses its path can
     open it. ``hub init`` and ``hub status`` print these.
+
+    Examples
+    --------
+    >>> exposed_originals(Study.load("study"))      # doctest: +SKIP
+    [PosixPath('/data/originals')]
     """
     from covsev_tools.cohort import Cohort
 

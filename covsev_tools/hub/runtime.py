@@ -30,7 +30,13 @@ __all__ = ["rater_python", "prepare_runtime", "usable_by_everyone"]
 
 
 def usable_by_everyone(path: str | os.PathLike) -> bool:
-    """True if an unprivileged account can execute ``path`` (every folder above it searchable)."""
+    """True if an unprivileged account can execute ``path`` (every folder above it searchable).
+
+    Examples
+    --------
+    >>> usable_by_everyone("/bin/sh")
+    True
+    """
     real = Path(os.path.realpath(path))
     try:
         if not stat.S_IMODE(real.stat().st_mode) & stat.S_IXOTH:
@@ -45,7 +51,13 @@ def _runtime_dir(study: Study) -> Path:
 
 
 def rater_python(study: Study) -> str:
-    """The interpreter of study accounts' servers: ``app/runtime`` if made, else this one."""
+    """The interpreter of study accounts' servers: ``app/runtime`` if made, else this one.
+
+    Examples
+    --------
+    >>> rater_python(Study.load("study"))        # doctest: +SKIP
+    '/srv/study/app/runtime/bin/python'
+    """
     runtime = _runtime_dir(study) / "bin" / "python"
     return str(runtime) if runtime.exists() else sys.executable
 
@@ -61,7 +73,13 @@ def _system_python() -> str:
 
 
 def prepare_runtime(study: Study) -> str:
-    """Make ``app/runtime`` if study accounts cannot run this Python; write the kernel spec; the path."""
+    """Make ``app/runtime`` if study accounts cannot run this Python; write the kernel spec; the path.
+
+    Examples
+    --------
+    >>> prepare_runtime(Study.load("study"))     # doctest: +SKIP
+    '/srv/study/app/runtime/bin/python'
+    """
     if not usable_by_everyone(sys.executable):
         runtime = _runtime_dir(study)
         if not (runtime / "bin" / "python").exists():
@@ -80,5 +98,10 @@ def prepare_runtime(study: Study) -> str:
 
 
 def remove_runtime(study: Study) -> None:
-    """Delete ``app/runtime`` (``hub init`` makes it again when needed)."""
+    """Delete ``app/runtime`` (``hub init`` makes it again when needed).
+
+    Examples
+    --------
+    >>> remove_runtime(Study.load("study"))      # doctest: +SKIP
+    """
     shutil.rmtree(_runtime_dir(study), ignore_errors=True)

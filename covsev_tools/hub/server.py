@@ -41,6 +41,7 @@ def free_port() -> int:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the hub binds: TIME_WAIT is no obstacle
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -67,7 +68,14 @@ def _internal_ports(study: Study) -> tuple[int, int]:
 
 def hub_command(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None, ssl_key=None,
                 insecure: bool = False) -> list[str]:
-    """The ``jupyterhub`` command line for the study, after checking the address and TLS rules."""
+    """The ``jupyterhub`` command line for the study, after checking the address and TLS rules.
+
+    Examples
+    --------
+    >>> hub_command("study", ip="0.0.0.0")         # doctest: +SKIP
+    Traceback (most recent call last):
+    StudyError: refusing to listen on 0.0.0.0 without TLS: ...
+    """
     study = Study.load(study_dir)
     if (ssl_cert is None) != (ssl_key is None):
         raise StudyError("give both --ssl-cert and --ssl-key, or neither")
@@ -93,6 +101,10 @@ def start_hub(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None,
     """Check the machine and the study folder, then replace this process with JupyterHub.
 
     Never returns; JupyterHub stops with Ctrl-C (SIGINT) or SIGTERM and stops the servers it started.
+
+    Examples
+    --------
+    >>> start_hub("/srv/study", port=8000)        # doctest: +SKIP
     """
     if os.geteuid() != 0:
         raise StudyError("covsev hub start needs root: JupyterHub creates no accounts itself but must "

@@ -46,6 +46,11 @@ def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str 
     Returns
     -------
     Study
+
+    Examples
+    --------
+    >>> init_study("/srv/study", ["cohorts/pilot"], name="Pilot")      # doctest: +SKIP
+    Study('/srv/study', 0 users)
     """
     _require_root("covsev hub init")
     directory = Path(study_dir)
@@ -93,6 +98,11 @@ def add_cohort(study: Study, cohort_dir) -> str:
     """Copy a cohort folder into ``cohorts/<name>/`` of the study (reading orders excepted); its name.
 
     The copy is what raters see; the coordinator's reading orders for the study are made there.
+
+    Examples
+    --------
+    >>> add_cohort(Study.load("/srv/study"), "cohorts/extra")        # doctest: +SKIP
+    'extra'
     """
     from covsev_tools.cohort import Cohort
 
@@ -113,6 +123,11 @@ def add_user(study_dir, name: str, role: str, password: str | None = None) -> st
     -------
     str or None
         The generated password when none was given (shown once, stored only hashed), else None.
+
+    Examples
+    --------
+    >>> add_user("/srv/study", "rad1", "rater")        # doctest: +SKIP
+    'q3Rk0yT9vX2mP8sL'
     """
     _require_root("covsev hub add-user")
     study = Study.load(study_dir)
@@ -130,7 +145,12 @@ def add_user(study_dir, name: str, role: str, password: str | None = None) -> st
 
 
 def remove_user(study_dir, name: str) -> None:
-    """Remove an account from the study and delete its Unix account; its label logs are kept."""
+    """Remove an account from the study and delete its Unix account; its label logs are kept.
+
+    Examples
+    --------
+    >>> remove_user("/srv/study", "rad1")        # doctest: +SKIP
+    """
     _require_root("covsev hub remove-user")
     study = Study.load(study_dir)
     if study.member(name) is None:
@@ -153,6 +173,10 @@ def assign(study_dir, name: str, cohort: str) -> None:
 
     Run as root, this also makes their reading order and label log now (else the hub does at their
     next login), so ``hub status`` counts them at once.
+
+    Examples
+    --------
+    >>> assign("/srv/study", "rad1", "pilot")        # doctest: +SKIP
     """
     study = Study.load(study_dir)
     study.assign(name, cohort)
@@ -161,5 +185,10 @@ def assign(study_dir, name: str, cohort: str) -> None:
 
 
 def finish(study_dir, name: str, cohort: str) -> None:
-    """Mark rater ``name``'s assignment of ``cohort`` finished."""
+    """Mark rater ``name``'s assignment of ``cohort`` finished.
+
+    Examples
+    --------
+    >>> finish("/srv/study", "rad1", "pilot")        # doctest: +SKIP
+    """
     Study.load(study_dir).finish(name, cohort)

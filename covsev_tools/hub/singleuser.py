@@ -59,7 +59,15 @@ class ScoringOnlyAuthorizer(JupyterHubAuthorizer):
 
 
 def configure_rater_server(c) -> None:
-    """Fill a Jupyter Server config ``c`` for a rater's server (Voila only, no Lab, no terminals)."""
+    """Fill a Jupyter Server config ``c`` for a rater's server (Voila only, no Lab, no terminals).
+
+    Examples
+    --------
+    >>> from traitlets.config import Config
+    >>> c = Config(); configure_rater_server(c)
+    >>> c.ServerApp.jpserver_extensions["voila"]
+    True
+    """
     extensions = {name: False for name in DISABLED_EXTENSIONS}
     extensions["voila"] = True
     c.ServerApp.jpserver_extensions = extensions

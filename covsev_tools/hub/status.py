@@ -59,6 +59,12 @@ def study_status(study_dir):
     -------
     pandas.DataFrame
         Columns :data:`STATUS_COLUMNS`.
+
+    Examples
+    --------
+    >>> study_status("/srv/study")[["user", "scored", "of"]]      # doctest: +SKIP
+       user  scored  of
+    0  rad1      12  44
     """
     import pandas as pd
 
