@@ -54,8 +54,9 @@ elif kind == "orders":
     repeats = {f"r{i:07d}": c for i, c in enumerate(rng.sample(ids, n // 10))}
     order = build_reading_order(ids, repeats, seed=1, min_gap=5)
     code = 0 if len(order) == n + n // 10 else 1
+import covsev_tools
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"peak_mb": peak, "code": code}))
+print(json.dumps({"peak_mb": peak, "code": code, "tree": covsev_tools.__file__}))
 '''
 
 
@@ -64,8 +65,9 @@ def run_child(tree: Path, kind: str, args: list[str]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree), "MPLBACKEND": "Agg"}
     before = os.times()
     start = time.perf_counter()
+    # run outside any checkout: ``python -c`` puts the working folder first on sys.path
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps([kind, *args])], env=env,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - start
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
