@@ -160,6 +160,22 @@ def test_restart_resumes_at_first_unscored_position(app, cohort, tmp_path):
     assert again.session_id != app.session_id
 
 
+def test_progress_counts_only_the_cases_still_in_the_order(app, cohort, tmp_path):
+    # A scored case whose image left the cohort (re-run without it) is no longer in the order: the
+    # header and the progress bar said "3 of 4 scored" with 2 scored and the 3rd case on screen.
+    from covsev_tools.cohort import create_cohort
+
+    for _ in range(3):
+        score_by_mouse(app)
+        app.keys.simulate("Enter")
+    first = cohort.key().set_index("case_id").loc[app.order[0], "filename"]
+    (tmp_path / "tiny_images" / first).unlink()
+    create_cohort(tmp_path / "tiny_images", "tiny", out_dir=cohort.dir, progress=False, workers=1)
+    again = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
+    assert len(again.order) == 4 and again.index == 2 and "Case 3 of 4" in again.header.value
+    assert "2 of 4 scored" in again.header.value and again.progress.value == 2
+
+
 def test_end_screen_after_last_case_and_review_possible(app):
     for _ in range(5):
         score_by_mouse(app)

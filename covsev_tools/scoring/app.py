@@ -350,7 +350,7 @@ class ScoringApp:
         session = self.session
         if self._loading or session is None:
             return
-        scored, total = len(session.latest), len(session.order)
+        scored, total = session.summary()["scored"], len(session.order)  # records of dropped cases do not count
         here = f"Case {session.index + 1} of {total}" if not session.at_end else f"{total} of {total} done"
         mode = "training round" if session.training else "rater"
         self.header.value = (f"<h2 style='margin:0.2em 0'>{here}</h2><div>{scored} of {total} scored · "
