@@ -190,8 +190,10 @@ def test_columnar_export_equals_the_previous_implementation(study):
                     "not_assessable_reason": "rotated" if blank else None, "position": position,
                     "comment": "=1+1" if position == 3 else ""})
     store.save({"rater": "rad3", "case_id": "cgone0000", "scales": {}})  # not in the cohort
+    store.save({"rater": "rad4", "case_id": order[4],  # scores written as 2.0: valid, kept float as before
+                "scales": {"extent": {"version": "1", "scores": {"right": 2.0, "left": 1}, "total": 3}}})
     new, old = ratings_export(cohort, labels), _previous_export(cohort, labels)
-    assert len(new) == (6 + 2 + 3) * 2 * 3
+    assert len(new) == (6 + 2 + 3) * 2 * 3 + 3
     pd.testing.assert_frame_equal(new, old)
     for history in (False, True):
         records = store.records() if history else store.latest().values()

@@ -32,6 +32,7 @@ RECORD_COLUMNS = tuple(c for c in LONG_COLUMNS if c not in SCORE_COLUMNS)
 # Fields with few distinct values: one shared string each instead of one per record.
 _SHARED = ("cohort", "rater", "not_assessable_reason", "session_id")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class LongColumns:
@@ -69,22 +70,23 @@ class LongColumns:
         for name, values in self.fields.items():
             value = blind if name == "not_assessable" else record.get(name)
             values.append(shared(value, value) if name in _SHARED and value is not None else value)
-        self.saved_us.append((saved_at - _EPOCH) // timedelta(microseconds=1) if saved_at else 0)
+        self.saved_us.append((saved_at - _EPOCH) // _MICROSECOND if saved_at else 0)
         self.line.append(line)
-        code = self._code_of
+        code, codes = self._code_of, self.codes
         for scale, entry in record.get("scales", {}).items():
-            scale_code, version_code = code(scale), code(entry.get("version"))
             scores = entry.get("scores") or {}
-            for component, score in [*scores.items(), ("total", entry.get("total"))]:
-                self.row_record.append(index)
-                self.codes["scale"].append(scale_code)
-                self.codes["scale_version"].append(version_code)
-                self.codes["component"].append(code(component))
-                if blind or score is None:
-                    self.score.append(math.nan)
-                else:
-                    self.score.append(score)
-                    self._float_scores = self._float_scores or isinstance(score, float)
+            components = [*scores, "total"]
+            values = [*scores.values(), entry.get("total")]
+            n = len(components)
+            self.row_record.extend([index] * n)  # one extend per scale, not one append per score
+            codes["scale"].extend([code(scale)] * n)
+            codes["scale_version"].extend([code(entry.get("version"))] * n)
+            codes["component"].extend([code(c) for c in components])
+            if blind:
+                self.score.extend([math.nan] * n)
+            else:
+                self.score.extend([math.nan if v is None else v for v in values])
+                self._float_scores = self._float_scores or any(isinstance(v, float) for v in values)
 
     def _code_of(self, label) -> int:
         found = self._code.get(label)
