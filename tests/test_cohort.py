@@ -278,6 +278,20 @@ def test_metadata_without_filename_column_is_a_clear_error(images, tmp_path, cap
                    "--metadata", str(meta)]) == 2
 
 
+def test_integrity_two_metadata_rows_for_one_image_are_refused(images, tmp_path, capsys):
+    # The first row used to win without a word: another patient's ID or age in the key.
+    names = sorted(p.name for p in images.iterdir())
+    meta = tmp_path / "meta.csv"
+    meta.write_text(f"filename,patientid\n{names[0]},p1\n{names[1]},p2\nother/{names[0]},p9\n")
+    with pytest.raises(CohortError, match=rf"meta.csv: lines 2 and 4 both describe '{names[0]}' with different values"):
+        create(images, tmp_path / "c", metadata_csv=meta)
+    assert covsev(["cohort", "create", str(images), "--name", "p", "--out", str(tmp_path / "c"),
+                   "--metadata", str(meta)]) == 2
+    assert "lines 2 and 4" in capsys.readouterr().err and not (tmp_path / "c").exists()
+    meta.write_text(f"filename,patientid\n{names[0]},p1\n{names[0]},p1\n")  # the same row twice: harmless
+    assert create(images, tmp_path / "c", metadata_csv=meta).key().set_index("filename").loc[names[0], "patientid"] == "p1"
+
+
 # ----------------------------------------------------------------------- orders and repeats
 
 

@@ -42,8 +42,9 @@ def read_metadata(path: Path) -> dict[str, Any]:
     Raises
     ------
     CohortError
-        Missing or unreadable file, no file-name column, or columns named like covsev's own
-        (:data:`RESERVED_METADATA_COLUMNS`, compared ignoring case), all listed in one message.
+        Missing or unreadable file, no file-name column, columns named like covsev's own
+        (:data:`RESERVED_METADATA_COLUMNS`, compared ignoring case, all listed in one message), or
+        two rows for one image (same base name) with different values.
 
     Examples
     --------
@@ -63,10 +64,15 @@ def read_metadata(path: Path) -> dict[str, Any]:
     columns = [c for c in frame.columns if c != column]
     _refuse_reserved(path, columns)
     by_name: dict[str, dict[str, str]] = {}
-    for record in frame.to_dict("records"):
+    line_of: dict[str, int] = {}
+    for line, record in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
         base = Path(str(record[column]).replace("\\", "/")).name
+        values = {c: v for c, v in record.items() if c != column}
+        if base and base in by_name and by_name[base] != values:  # which one is the patient's? never guess
+            raise CohortError(f"{path}: lines {line_of[base]} and {line} both describe {base!r} with different "
+                              "values; keep one row per image")
         if base and base not in by_name:
-            by_name[base] = {c: v for c, v in record.items() if c != column}
+            by_name[base], line_of[base] = values, line
     return {"path": path, "rows": by_name, "columns": columns}
 
 
