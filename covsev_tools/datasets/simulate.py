@@ -25,6 +25,10 @@ from covsev_tools.model.outputs import PATHOLOGIES
 from covsev_tools.scales import builtin_scales
 from covsev_tools.validation.inputs import PREDICTION_COLUMNS
 
+__all__ = ["LUNG_MAX", "PUBLISHED_MAPPING", "SimulatedCohort", "SimulationSettings",
+           "load_published_labels", "published_labels_path", "rater_settings", "simulate_cohort",
+           "study_truth"]
+
 #: Published linear mapping (slope, intercept) of the DenseNet "Lung Opacity" output, per scale.
 PUBLISHED_MAPPING = {scale: (paper_mapping().targets[column]["coef"][0],
                              paper_mapping().targets[column]["intercept"])
@@ -59,6 +63,11 @@ class SimulationSettings:
         Cases whose prediction fails (empty scores, ``error`` set), as happens with bad files.
     not_assessable : float
         Fraction of readings marked not assessable (empty score).
+
+    Examples
+    --------
+    >>> SimulationSettings().raters
+    ('R1', 'R2', 'R3', 'R4')
     """
 
     raters: tuple = ("R1", "R2", "R3", "R4")
@@ -91,6 +100,11 @@ class SimulatedCohort:
         ``repeat_id, case_id`` of the hidden repeats.
     settings : SimulationSettings
     seed : int
+
+    Examples
+    --------
+    >>> sorted(p.name for p in simulate_cohort(seed=0).write(getfixture("tmp_path")).iterdir())[:3]
+    ['cohort.json', 'key.csv', 'predictions.csv']
     """
 
     ratings: pd.DataFrame
@@ -130,6 +144,11 @@ def load_published_labels(path: str | Path | None = None) -> pd.DataFrame:
     ----------
     Cohen JP et al. Predicting COVID-19 Pneumonia Severity on Chest X-ray with Deep Learning.
     Cureus 12(7):e9448, 2020. Labels CC BY-SA.
+
+    Examples
+    --------
+    >>> load_published_labels().shape
+    (94, 3)
     """
     from covsev_tools.validation.inputs import read_csv
 

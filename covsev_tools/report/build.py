@@ -48,6 +48,11 @@ class Report:
     tables : list of Table
     figures : list of dict
         ``name, caption, paths`` of each figure.
+
+    Examples
+    --------
+    >>> Report(Path("out/report.html"), None, [], []).out_dir
+    PosixPath('out')
     """
 
     html: Path
@@ -64,7 +69,18 @@ class Report:
 # --------------------------------------------------------------------------- figures
 
 def report_figures(result: ValidationResult, out_dir: Path) -> list[dict]:
-    """Draw and save every figure the result supports; return name, caption, paths."""
+    """Draw and save every figure the result supports; return name, caption, paths.
+
+    Examples
+    --------
+    >>> from covsev_tools.validation import load_inputs, validate
+    >>> from covsev_tools.datasets import simulate_cohort
+    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
+    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
+    ...                               key_path=folder / "key.csv"), n_boot=0)
+    >>> [f["name"] for f in report_figures(result, getfixture("tmp_path") / "f")][:3]
+    ['prediction_vs_reference', 'bland_altman', 'inter_rater_kappa']
+    """
     inputs = result.inputs
     pairs = {s: paired_scores(inputs, s) for s in inputs.scales}
     ranges = {s: scale_range(s) for s in inputs.scales}
@@ -110,7 +126,18 @@ def _html_table(table: Table) -> str:
 
 
 def render_html(result: ValidationResult, tables: list[Table], figs: list[dict], title: str) -> str:
-    """The report as one self-contained HTML string (Jinja2 template ``report.html.j2``)."""
+    """The report as one self-contained HTML string (Jinja2 template ``report.html.j2``).
+
+    Examples
+    --------
+    >>> from covsev_tools.validation import load_inputs, validate
+    >>> from covsev_tools.datasets import simulate_cohort
+    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
+    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
+    ...                               key_path=folder / "key.csv"), n_boot=0)
+    >>> render_html(result, [], [], "Test report").startswith("<!DOCTYPE html>")
+    True
+    """
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("covsev_tools.report", "templates"),

@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+__all__ = ["agreement_heatmap", "bland_altman", "per_rater_error", "prediction_vs_reference", "save",
+           "trajectories"]
+
 MODEL_COLOR = "#d62728"
 RATER_COLOR = "#1f77b4"
 
@@ -24,7 +27,16 @@ def _figure(n_panels: int, width: float = 4.2, height: float = 4.0):
 
 
 def save(fig, out_dir: str | Path, name: str) -> dict:
-    """Write ``<name>.png`` (150 dpi) and ``<name>.pdf``; return their paths."""
+    """Write ``<name>.png`` (150 dpi) and ``<name>.pdf``; return their paths.
+
+    Examples
+    --------
+    >>> pairs = {"extent": pd.DataFrame({"reference": [1.0, 3, 5], "prediction": [2.0, 3, 4]})}
+    >>> paths = save(bland_altman(pairs, {"extent": {"bias": 0, "loa_low": -2, "loa_high": 2}}),
+    ...              getfixture("tmp_path"), "ba")
+    >>> sorted(p.name for p in paths.values())
+    ['ba.pdf', 'ba.png']
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"png": out / f"{name}.png", "pdf": out / f"{name}.pdf"}
@@ -61,6 +73,12 @@ def prediction_vs_reference(pairs: dict, ranges: dict, calibration: pd.DataFrame
         Axis range of each scale's total.
     calibration : DataFrame, optional
         Rows ``scale, statistic (Slope/Intercept), estimate`` (reference regressed on prediction).
+
+    Examples
+    --------
+    >>> pairs = {"extent": pd.DataFrame({"reference": [1.0, 3, 5], "prediction": [2.0, 3, 4]})}
+    >>> len(prediction_vs_reference(pairs, {"extent": (0, 8)}).axes)
+    1
     """
     fig, axes = _figure(len(pairs))
     for ax, (scale, pair) in zip(axes, pairs.items()):
@@ -89,6 +107,12 @@ def bland_altman(pairs: dict, limits: dict):
         Per scale, columns ``reference`` and ``prediction``.
     limits : dict of str to dict
         Per scale ``bias``, ``loa_low``, ``loa_high`` (from the agreement module).
+
+    Examples
+    --------
+    >>> pairs = {"extent": pd.DataFrame({"reference": [1.0, 3, 5], "prediction": [2.0, 3, 4]})}
+    >>> len(bland_altman(pairs, {"extent": {"bias": 0, "loa_low": -2, "loa_high": 2}}).axes)
+    1
     """
     fig, axes = _figure(len(pairs))
     for ax, (scale, pair) in zip(axes, pairs.items()):
@@ -116,6 +140,12 @@ def agreement_heatmap(matrices: dict, label: str = "MAE"):
         Per scale, a square rater × rater matrix of the statistic.
     label : str
         Name of the statistic (colour bar).
+
+    Examples
+    --------
+    >>> m = pd.DataFrame([[1.0, 0.8], [0.8, 1.0]], index=["A", "B"], columns=["A", "B"])
+    >>> len(agreement_heatmap({"extent": m}, "weighted κ").axes)  # the panel and its colour bar
+    2
     """
     fig, axes = _figure(len(matrices), width=4.6)
     for ax, (scale, matrix) in zip(axes, matrices.items()):
@@ -139,6 +169,15 @@ def per_rater_error(loro: pd.DataFrame):
     ----------
     loro : DataFrame
         Rows ``scale, rater, rater_mae(+_ci_low/_ci_high), model_mae(+...)``.
+
+    Examples
+    --------
+    >>> loro = pd.DataFrame({"scale": "extent", "rater": ["A", "B"], "rater_mae": [1.0, 0.8],
+    ...                      "rater_mae_ci_low": [0.8, 0.6], "rater_mae_ci_high": [1.2, 1.0],
+    ...                      "model_mae": [1.1, 0.9], "model_mae_ci_low": [0.9, 0.7],
+    ...                      "model_mae_ci_high": [1.3, 1.1]})
+    >>> len(per_rater_error(loro).axes)
+    1
     """
     scales = list(dict.fromkeys(loro["scale"]))
     fig, axes = _figure(len(scales))
@@ -167,6 +206,13 @@ def trajectories(series: dict, max_patients: int = 12):
         Per scale, rows ``patientid, offset, reference, prediction``.
     max_patients : int
         Patients drawn (those with the most images first), to keep the plot readable.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"patientid": ["p", "p"], "offset": [0, 3], "reference": [2.0, 4.0],
+    ...                      "prediction": [2.5, 3.5]})
+    >>> trajectories({"extent": rows}).axes[0].get_title()
+    'extent: 1 patients with follow-up'
     """
     fig, axes = _figure(len(series), width=5.0)
     for ax, (scale, rows) in zip(axes, series.items()):

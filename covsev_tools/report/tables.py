@@ -15,6 +15,8 @@ import pandas as pd
 from covsev_tools.agreement.formatting import format_interval, format_number
 from covsev_tools.files import write_csv_atomic
 
+__all__ = ["Table", "fmt", "fmt_ci", "to_latex", "to_markdown", "write_combined", "write_table"]
+
 
 @dataclass
 class Table:
@@ -29,6 +31,11 @@ class Table:
         Numbers, written to CSV.
     formatted : DataFrame
         Strings, written to Markdown, LaTeX and HTML.
+
+    Examples
+    --------
+    >>> Table("t", "A table", pd.DataFrame({"x": [1]}), pd.DataFrame({"X": ["1"]})).name
+    't'
     """
 
     name: str
@@ -94,7 +101,14 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
-    """A booktabs LaTeX table (``\\toprule``/``\\midrule``/``\\bottomrule``), text escaped."""
+    """A booktabs LaTeX table (``\\toprule``/``\\midrule``/``\\bottomrule``), text escaped.
+
+    Examples
+    --------
+    >>> tex = to_latex(pd.DataFrame({"Rater": ["dr_x"], "MAE": ["−0.20"]}), "Errors", "err")
+    >>> "toprule" in tex, "dr" + chr(92) + "_x" in tex, "$-$0.20" in tex
+    (True, True, True)
+    """
     styler = table.style.hide(axis="index").format(escape="latex")
     styler = styler.format_index(escape="latex", axis=1)
     latex = styler.to_latex(hrules=True, caption=caption.replace("%", r"\%"),
@@ -105,7 +119,15 @@ def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
 
 
 def write_table(table: Table, out_dir: str | Path) -> dict:
-    """Write ``<name>.csv`` (raw), ``<name>.md`` and ``<name>.tex``; return the paths."""
+    """Write ``<name>.csv`` (raw), ``<name>.md`` and ``<name>.tex``; return the paths.
+
+    Examples
+    --------
+    >>> table = Table("mae", "MAE per rater", pd.DataFrame({"rater": ["x"], "mae": [0.5]}),
+    ...               pd.DataFrame({"Rater": ["x"], "MAE": ["0.50"]}))
+    >>> sorted(p.name for p in write_table(table, getfixture("tmp_path")).values())
+    ['mae.csv', 'mae.md', 'mae.tex']
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {ext: out / f"{table.name}.{ext}" for ext in ("csv", "md", "tex")}
@@ -116,7 +138,15 @@ def write_table(table: Table, out_dir: str | Path) -> dict:
 
 
 def write_combined(tables: list, out_dir: str | Path) -> dict:
-    """All tables in one ``tables.md`` and one ``tables.tex`` (``\\usepackage{booktabs}``)."""
+    """All tables in one ``tables.md`` and one ``tables.tex`` (``\\usepackage{booktabs}``).
+
+    Examples
+    --------
+    >>> table = Table("mae", "MAE per rater", pd.DataFrame({"rater": ["x"], "mae": [0.5]}),
+    ...               pd.DataFrame({"Rater": ["x"], "MAE": ["0.50"]}))
+    >>> sorted(p.name for p in write_combined([table], getfixture("tmp_path")).values())
+    ['tables.md', 'tables.tex']
+    """
     out = Path(out_dir)
     md = "\n".join(f"**{t.caption}**\n\n{to_markdown(t.formatted)}" for t in tables)
     tex = "% needs \\usepackage{booktabs}\n" + "\n".join(

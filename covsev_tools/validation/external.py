@@ -15,6 +15,8 @@ from covsev_tools import agreement
 from covsev_tools.validation.inputs import PREDICTION_COLUMNS, ValidationInputs, scale_range
 from covsev_tools.validation.resample import ci, mean_replicates, paired_replicates, plan
 
+__all__ = ["RAW_OUTPUT", "external_validation", "out_of_fold", "patient_groups"]
+
 RAW_OUTPUT = "xrv:Lung Opacity"
 
 
@@ -55,6 +57,13 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, clamp, *, n_sp
         Scale range the predictions are clipped to (as the published mapping is).
     n_splits, n_repeats, seed : int
         See :func:`covsev_tools.model.refit.grouped_splits`.
+
+    Examples
+    --------
+    >>> x = np.linspace(-3, 3, 20)
+    >>> pred = out_of_fold(x, 0.5 * x + 3, np.repeat(np.arange(10), 2), (0, 8), n_repeats=2)
+    >>> bool(np.allclose(pred, 0.5 * x + 3))
+    True
     """
     from covsev_tools.model.refit import grouped_splits, make_model
 
@@ -96,6 +105,16 @@ def external_validation(inputs: ValidationInputs, n_boot: int = 1000, seed: int 
         Scores ``scale, mapping, statistic, estimate, ci_low, ci_high, n`` (including the paired
         ``Δ MAE (refit − published)``), refitted coefficients ``scale, mapping, slope, intercept,
         n, groups``, and a note when the refit could not run.
+
+    Examples
+    --------
+    >>> from covsev_tools.validation import load_inputs
+    >>> from covsev_tools.datasets import simulate_cohort
+    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
+    >>> inputs = load_inputs(folder / "ratings.csv", folder / "predictions.csv", key_path=folder / "key.csv")
+    >>> scores, mapping, note = external_validation(inputs, n_boot=20, n_repeats=2)
+    >>> sorted(mapping["mapping"].unique()), note
+    (['published', 'refitted (all images)'], None)
     """
     if RAW_OUTPUT not in inputs.predictions.columns:
         return pd.DataFrame(), pd.DataFrame(), (

@@ -22,20 +22,41 @@ from covsev_tools.validation.inputs import ValidationInputs, scale_range
 from covsev_tools.agreement.formatting import format_number
 from covsev_tools.validation.resample import ci, mean_replicates, plan
 
+__all__ = ["complete_panel", "consensus", "icc_with_and_without_model", "intra_rater",
+           "leave_one_rater_out", "model_as_rater", "model_summary_mae",
+           "model_within_raters_sentence", "repeat_pairs", "to_long"]
+
 
 def _fmt(value) -> str:
     return format_number(value, missing="–")
 
 
 def complete_panel(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
-    """First-reading totals of every rater plus the model, on cases where all are present."""
+    """First-reading totals of every rater plus the model, on cases where all are present.
+
+    Examples
+    --------
+    >>> cases = pd.Index(["a", "b"], name="case")
+    >>> r = pd.DataFrame({"case": ["a", "a", "b"], "rater": ["x", "y", "x"], "scale": "extent",
+    ...                   "component": "total", "score": [1.0, 2.0, 3.0], "is_repeat": False})
+    >>> inputs = ValidationInputs(r, pd.DataFrame(), pd.DataFrame({"extent": [1.5, 2.5]}, index=cases),
+    ...                           pd.DataFrame(index=cases), "case_id", "mean", {})
+    >>> complete_panel(inputs, "extent").values.tolist()
+    [[1.0, 2.0, 1.5]]
+    """
     wide = inputs.totals(scale)
     wide = wide.join(inputs.predictions[scale].rename("model"), how="inner")
     return wide.dropna()
 
 
 def consensus(scores: pd.DataFrame, method: str = "mean") -> pd.Series:
-    """Row-wise consensus (mean or median) of the raters' columns."""
+    """Row-wise consensus (mean or median) of the raters' columns.
+
+    Examples
+    --------
+    >>> consensus(pd.DataFrame({"A": [1, 2], "B": [3, 2], "C": [8, 2]}), "median").tolist()
+    [3.0, 2.0]
+    """
     return scores.mean(axis=1) if method == "mean" else scores.median(axis=1)
 
 
@@ -109,6 +130,13 @@ def model_summary_mae(panel: pd.DataFrame, method: str = "mean", n_boot: int = 1
     -------
     dict
         ``estimate, ci_low, ci_high`` (same resamples as :func:`leave_one_rater_out`).
+
+    Examples
+    --------
+    >>> panel = pd.DataFrame({"A": [0, 2, 4, 1], "B": [1, 2, 3, 1], "C": [2, 2, 5, 3],
+    ...                       "model": [1, 3, 4, 2]}, dtype=float)
+    >>> round(model_summary_mae(panel, n_boot=0)["estimate"], 4)
+    0.5
     """
     model = panel["model"].to_numpy(dtype=float)
     errs = np.array([np.abs(model - others) for others in _other_consensus(panel, method).values()])
@@ -122,6 +150,14 @@ def model_within_raters_sentence(loro: pd.DataFrame, summary: dict, scale: str) 
 
     The closest rater is the one whose MAE is nearest the model's; the paired difference to that
     rater carries the uncertainty of the comparison.
+
+    Examples
+    --------
+    >>> panel = pd.DataFrame({"A": [0, 2, 4, 1], "B": [1, 2, 3, 1], "C": [2, 2, 5, 3],
+    ...                       "model": [1, 3, 4, 2]}, dtype=float)
+    >>> loro = leave_one_rater_out(panel, n_boot=20)
+    >>> model_within_raters_sentence(loro, model_summary_mae(panel, n_boot=20), "extent")[:45]
+    "On extent, the model's MAE against the consen"
     """
     low, high = loro["rater_mae"].min(), loro["rater_mae"].max()
     est = summary["estimate"]
@@ -146,6 +182,13 @@ def icc_with_and_without_model(panel: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         ``panel (raters / raters + model), type, estimate, ci_low, ci_high, n, k``.
+
+    Examples
+    --------
+    >>> panel = pd.DataFrame({"A": [0, 2, 4, 1], "B": [1, 2, 3, 1], "C": [2, 2, 5, 3],
+    ...                       "model": [1, 3, 4, 2]}, dtype=float)
+    >>> icc_with_and_without_model(panel)[["panel", "form", "k"]].values.tolist()[:2]
+    [['raters', 'ICC(A,1)', 3], ['raters', 'ICC(A,k)', 3]]
     """
     rows = []
     raters = [c for c in panel.columns if c != "model"]
@@ -162,7 +205,13 @@ def _strip(result: dict) -> dict:
 
 
 def to_long(wide: pd.DataFrame) -> pd.DataFrame:
-    """Wide (case × rater) scores to the tidy ``case, rater, score`` table of the agreement API."""
+    """Wide (case × rater) scores to the tidy ``case, rater, score`` table of the agreement API.
+
+    Examples
+    --------
+    >>> to_long(pd.DataFrame({"A": [1.0], "B": [2.0]}, index=pd.Index(["c1"], name="case"))).values.tolist()
+    [['c1', 'A', 1.0], ['c1', 'B', 2.0]]
+    """
     long = wide.rename_axis(index="case", columns="rater").stack().rename("score").reset_index()
     long["rater"] = long["rater"].astype(str)
     return long
@@ -176,6 +225,15 @@ def model_as_rater(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) 
     dict
         ``loro`` (DataFrame, a ``scale`` column added), ``icc``, ``pairwise`` (dict scale ->
         DataFrame), ``sentences`` (dict scale -> str), ``summary`` (dict scale -> dict).
+
+    Examples
+    --------
+    >>> from covsev_tools.validation import load_inputs
+    >>> from covsev_tools.datasets import simulate_cohort
+    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
+    >>> inputs = load_inputs(folder / "ratings.csv", folder / "predictions.csv", key_path=folder / "key.csv")
+    >>> sorted(model_as_rater(inputs, n_boot=20)["loro"]["rater"].unique())
+    ['R1', 'R2', 'R3', 'R4']
     """
     out = {"loro": [], "icc": [], "pairwise": {}, "sentences": {}, "summary": {}}
     for scale in inputs.scales:
@@ -205,6 +263,13 @@ def repeat_pairs(ratings: pd.DataFrame, scale: str) -> pd.DataFrame:
     -------
     DataFrame
         ``rater, case, first, repeat``.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"rater": "x", "case": ["a", "a"], "scale": "extent", "component": "total",
+    ...                   "score": [3.0, 4.0], "is_repeat": [False, True]})
+    >>> repeat_pairs(r, "extent").values.tolist()
+    [['x', 'a', 3.0, 4.0]]
     """
     rows = ratings[(ratings["scale"] == scale) & (ratings["component"] == "total")]
     first = rows[~rows["is_repeat"]].groupby(["rater", "case"])["score"].first()
@@ -222,6 +287,14 @@ def intra_rater(inputs: ValidationInputs) -> pd.DataFrame:
         ``scale, rater, n_pairs, icc (+ci), weighted_kappa, mae``. ICC is the two-way
         absolute-agreement single-measure ICC(2,1) of reading 1 vs reading 2; kappa is
         quadratic-weighted.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"rater": "x", "case": list("abcabc"), "scale": "extent", "component": "total",
+    ...                   "score": [1.0, 4, 6, 2, 4, 6], "is_repeat": [False] * 3 + [True] * 3})
+    >>> inputs = ValidationInputs(r, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), "case_id", "mean", {})
+    >>> intra_rater(inputs)[["rater", "n_pairs", "mae"]].values.tolist()
+    [['x', 3, 0.3333333333333333]]
     """
     rows = []
     if inputs.ratings is None or not inputs.ratings["is_repeat"].any():

@@ -27,6 +27,12 @@ class StoredResampling:
     rater, both mappings); drawing ~n × B random numbers each time cost more than the statistics.
     Counts are kept as uint8 (a case drawn more than 255 times in one resample is not a real
     bootstrap; uint16 then), i.e. n × B bytes: 20 MB at 20,000 cases × 1,000 resamples.
+
+    Examples
+    --------
+    >>> stored = StoredResampling(Resampling(3, 2, seed=0))
+    >>> stored.counts.dtype, stored.counts.shape
+    (dtype('uint8'), (3, 3))
     """
 
     def __init__(self, resampling: Resampling):

@@ -8,6 +8,9 @@ from covsev_tools import agreement
 from covsev_tools.validation.inputs import ColumnError, ValidationInputs
 from covsev_tools.validation.resample import ci, ci_row, mean_replicates, paired_replicates, plan
 
+__all__ = ["DEFAULT_SUBGROUPS", "longitudinal", "longitudinal_pairs", "subgroup_columns", "subgroups",
+           "trajectory_series"]
+
 #: Metadata columns tried for subgroups when none are named (levels must be few).
 DEFAULT_SUBGROUPS = ("view", "site", "sex")
 

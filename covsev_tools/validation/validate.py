@@ -72,6 +72,11 @@ class ValidationResult:
         ``n_boot``, ``seed``, ``reference``, ``confidence``.
     extras : dict
         Objects the figures need (pairwise matrices, trajectories).
+
+    Examples
+    --------
+    >>> ValidationResult(inputs=None).tables
+    {}
     """
 
     inputs: ValidationInputs
