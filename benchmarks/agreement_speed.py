@@ -103,7 +103,8 @@ def main(argv=None) -> None:
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--loop-resamples", type=int, default=20,
-                        help="resamples actually run in the pingouin loop (then extrapolated)")
+                        help="resamples run in the pingouin loop, then extrapolated (0: skip; "
+                             "only for a first size of at most 10,000 ratings)")
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cases", type=int, default=1000, help=argparse.SUPPRESS)
@@ -131,9 +132,9 @@ def main(argv=None) -> None:
             print(line, flush=True)
             first = first or (size, kind, results[-1])
     size, kind, after = first
-    if "wall" not in after or kind != "int":
-        return
     cases, raters = (int(v) for v in size.split("x"))
+    if "wall" not in after or kind != "int" or not args.loop_resamples or cases * raters > 10_000:
+        return  # the reference loop is for the small default case only (it takes minutes)
     loop_s = time_pingouin_loop(simulate(cases, raters), args.loop_resamples)
     projected = loop_s / args.loop_resamples * args.resamples
     print(f"pingouin.intraclass_corr loop on {size}: {args.loop_resamples} resamples in "
