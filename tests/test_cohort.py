@@ -579,6 +579,27 @@ def test_integrity_tampered_cohort_json_is_a_one_line_error(images, tmp_path, ca
         assert err == f"covsev {command[0]}: error: {expected}\n", command
 
 
+@pytest.mark.parametrize("edit, problem", [
+    (lambda ids: ["../../../etc/passwd", *ids[1:]], "line 2: '../../../etc/passwd' is not a case ID"),
+    (lambda ids: [*ids, ids[0]], "line 7: '{0}' appears twice"),
+    (lambda ids: [], "no case IDs"),
+])
+def test_integrity_tampered_manifest_is_a_one_line_error(images, tmp_path, capsys, edit, problem):
+    # An ID names the display file cases/<id>.png: an edited manifest pointed the page at any .png
+    # (cases/../../...) and an emptied one made `cohort order` end in a KeyError traceback.
+    cohort = create(images, tmp_path / "c")
+    path = cohort.dir / "manifest.csv"
+    path.write_text("\n".join(["case_id", *edit(cohort.display_ids)]) + "\n")
+    expected = f"{path}: {problem.format(*cohort.display_ids)}"
+    with pytest.raises(CohortError) as caught:
+        Cohort.load(cohort.dir)
+    assert str(caught.value).startswith(expected)
+    for command in (["cohort", "show", str(cohort.dir)], ["cohort", "order", str(cohort.dir), "--rater", "ann"]):
+        assert covsev(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"covsev cohort: error: {expected}") and err.count("\n") == 1, command
+
+
 def test_integrity_bad_rater_is_refused_before_anything_is_written(images, tmp_path, capsys):
     out = tmp_path / "c"
     assert covsev(["cohort", "create", str(images), "--name", "p", "--out", str(out),

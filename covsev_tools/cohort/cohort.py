@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from covsev_tools.cohort.errors import CohortError
-from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS, SOURCE_COLUMNS, read_csv
+from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS, SOURCE_COLUMNS, read_csv, read_manifest
 from covsev_tools.cohort.info import read_info, read_secret, stored_scales
 from covsev_tools.cohort.orders import (build_reading_order, check_order_rater, extend_reading_order,
                                         load_order, rater_seed, save_order)
@@ -69,8 +69,8 @@ class Cohort:
         Raises
         ------
         CohortError
-            If ``cohort.json`` or ``manifest.csv`` is missing or unreadable, or ``cohort.json`` is
-            damaged or tampered with.
+            If ``cohort.json`` or ``manifest.csv`` is missing or unreadable, or either is damaged
+            or tampered with (a manifest ID that is not a case ID, or given twice).
 
         Examples
         --------
@@ -87,7 +87,7 @@ class Cohort:
         manifest_path = directory / "manifest.csv"
         if not manifest_path.is_file():
             raise CohortError(f"{manifest_path}: missing")
-        cohort = cls(directory, info, read_csv(manifest_path))
+        cohort = cls(directory, info, read_manifest(manifest_path))
         cohort._scales = _scales_of(info, info_path)  # a bad stored definition stops here, named
         return cohort
 

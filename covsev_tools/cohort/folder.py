@@ -31,10 +31,12 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from covsev_tools.cohort.errors import CohortError
+from covsev_tools.cohort.ids import is_case_id
 from covsev_tools.files import write_rows_csv_atomic
 
 __all__ = ["DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "REPEAT_COLUMNS", "SCHEMA_VERSION",
-           "SOURCE_COLUMNS", "read_csv", "utc_now", "write_csv"]
+           "SOURCE_COLUMNS", "read_csv", "read_manifest", "utc_now", "write_csv"]
 
 #: Version of the folder layout (1: the manifest listed cases only, with their source facts).
 SCHEMA_VERSION = 2
@@ -88,3 +90,41 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return []
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    """The rows of ``manifest.csv``, checked: a ``case_id`` column of distinct IDs shaped like case IDs.
+
+    An ID names the display file ``cases/<id>.png`` the page opens, so an edited manifest must not
+    point it elsewhere (``../../...``), and an empty or damaged one is a one-line error here rather
+    than a failure later.
+
+    Raises
+    ------
+    CohortError
+        Naming the file, and the line of the first bad ID.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "manifest.csv"
+    >>> _ = path.write_text("case_id\\nc22222222\\n../../etc/x\\n")
+    >>> read_manifest(path)
+    Traceback (most recent call last):
+    ...
+    covsev_tools.cohort.errors.CohortError: .../manifest.csv: line 3: '../../etc/x' is not a case ID (tampered or damaged?)
+    """
+    try:
+        rows = read_csv(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CohortError(f"{path}: unreadable ({exc})") from None
+    if not rows or "case_id" not in rows[0]:
+        raise CohortError(f"{path}: no case IDs (tampered or damaged?); run `covsev cohort create` again")
+    seen = set()
+    for line, row in enumerate(rows, start=2):
+        case_id = row["case_id"]
+        if not is_case_id(case_id) or case_id in seen:
+            why = "appears twice" if case_id in seen else "is not a case ID"
+            raise CohortError(f"{path}: line {line}: {case_id!r} {why} (tampered or damaged?)")
+        seen.add(case_id)
+    return rows
