@@ -62,6 +62,7 @@ class RaterClient:
     def start_server(self, timeout: float = 240) -> None:
         """Ask the hub for the server (as after login) and wait until it answers."""
         self.http.get(f"{self.base}/hub/spawn/{self.name}", timeout=timeout)
+        self._follow_progress(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             response = self.http.get(f"{self.base}/hub/api/users/{self.name}", timeout=30,
@@ -73,6 +74,23 @@ class RaterClient:
                 raise HubClientError(f"spawn of {self.name} failed: {_spawn_error(pending.text)}")
             time.sleep(0.5)
         raise HubClientError(f"server of {self.name} not ready after {timeout:.0f} s")
+
+    def _follow_progress(self, timeout: float) -> None:
+        """Read the spawn's progress events, as the hub's spawn page does; raise with the hub's message
+        if the spawn failed (e.g. "You have no case list to score ...")."""
+        url = f"{self.base}/hub/api/users/{self.name}/server/progress"
+        with self.http.get(url, stream=True, timeout=timeout,
+                           headers={"Referer": f"{self.base}/hub/", "Accept": "text/event-stream"}) as response:
+            if response.status_code != 200:
+                return  # no spawn in progress (already running): the readiness poll decides
+            for line in response.iter_lines(decode_unicode=True):
+                if not line or not line.startswith("data:"):
+                    continue
+                event = json.loads(line[5:])
+                if event.get("failed"):
+                    raise HubClientError(f"spawn of {self.name} failed: {event.get('message', '')}")
+                if event.get("ready"):
+                    return
 
     # -- the scoring page and its kernel
 

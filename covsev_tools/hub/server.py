@@ -60,9 +60,11 @@ def _internal_ports(study: Study) -> tuple[int, int]:
         ports = [int(p) for p in json.loads(path.read_text())]
     except (OSError, ValueError, TypeError):
         ports = []
-    if len(ports) != 2 or not all(_port_free(p) for p in ports):
+    if len(ports) != 2:
         ports = [free_port(), free_port()]
-        write_text_atomic(path, json.dumps(ports) + "\n")
+    # Only the hub's port must stay; a proxy left over from a killed hub is replaced by JupyterHub.
+    ports = [p if _port_free(p) else free_port() for p in ports]
+    write_text_atomic(path, json.dumps(ports) + "\n")
     return ports[0], ports[1]
 
 
