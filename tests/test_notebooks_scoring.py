@@ -53,6 +53,7 @@ def test_coordinator_then_scoring_then_export(study):
     first = run_notebook("00_coordinator.ipynb")
     text = outputs_text(first)
     assert "4 cases, 2 hidden repeats" in text and "raters: rad1, rad2" in text
+    assert "3 raters, interval width 0.2: 36 cases" in text  # Bonett (2002), ICC 0.8
     assert "wrote 0 rows" in text
 
     scoring = run_notebook("01_blinded_scoring.ipynb")
