@@ -158,7 +158,7 @@ def calibration(inputs: ValidationInputs, min_clusters: int = 20) -> pd.DataFram
         if len(pair) < 3 or pair["prediction"].nunique() < 2:
             continue
         model = sm.OLS(pair["reference"].to_numpy(), sm.add_constant(pair["prediction"].to_numpy()))
-        groups = inputs.clusters(pair.index)
+        groups = inputs.patients(pair.index)
         clustered = groups is not None and min_clusters <= len(np.unique(groups)) < len(groups)
         fit = (model.fit(cov_type="cluster", cov_kwds={"groups": groups}) if clustered
                else model.fit())

@@ -35,7 +35,7 @@ def patient_groups(inputs: ValidationInputs, cases) -> tuple[np.ndarray, str]:
     >>> groups.tolist(), kind
     ([0, 1, 0], 'patient')
     """
-    codes = inputs.clusters(cases)
+    codes = inputs.patients(cases)
     if codes is not None:
         return codes, "patient"
     return pd.factorize(np.asarray(cases, dtype=str), sort=True)[0], "image"
@@ -132,7 +132,7 @@ def external_validation(inputs: ValidationInputs, n_boot: int = 1000, seed: int 
         if kind == "image":
             note = ("No patient IDs in the metadata: cross-validation folds group by image, which "
                     "is optimistic when patients have several images.")
-        clusters = groups if kind == "patient" else None
+        clusters = inputs.clusters(both.index)
         rows += _scale_rows(scale, both, groups, clusters, n_boot, seed, n_splits, n_repeats)
         coefs += _coefficients(scale, both, kind, len(np.unique(groups)))
     return pd.DataFrame(rows), pd.DataFrame(coefs), note

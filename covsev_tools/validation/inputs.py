@@ -127,17 +127,26 @@ class ValidationInputs:
 
     @property
     def patient_column(self) -> str | None:
-        """The metadata column that identifies a patient (the bootstrap's cluster), or None."""
-        if self.cluster_col == "auto":
-            return next((c for c in PATIENT_COLUMNS if c in self.metadata.columns), None)
-        return self.cluster_col
+        """The metadata column that identifies a patient, or None.
+
+        The named ``cluster_col``, else the first of :data:`PATIENT_COLUMNS` present -- also when
+        the bootstrap resamples images (``cluster_col=None``): patient-grouped folds, cluster-robust
+        errors and the longitudinal pairs still need to know the patient.
+        """
+        if self.cluster_col not in (None, "auto"):
+            return self.cluster_col
+        return next((c for c in PATIENT_COLUMNS if c in self.metadata.columns), None)
 
     def clusters(self, cases) -> np.ndarray | None:
-        """Integer patient code per case (for the clustered bootstrap), or None.
+        """Integer patient code per case for the bootstrap, or None (resample images).
 
-        None when there is no patient column or a case has no patient: images are then resampled
-        one by one.
+        None when ``cluster_col`` is None, when there is no patient column or when a case has no
+        patient.
         """
+        return None if self.cluster_col is None else self.patients(cases)
+
+    def patients(self, cases) -> np.ndarray | None:
+        """Integer patient code per case (sorted by patient name), or None when unknown."""
         column = self.patient_column
         if column is None or column not in self.metadata.columns:
             return None

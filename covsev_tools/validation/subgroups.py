@@ -167,7 +167,8 @@ def longitudinal(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) ->
         if len(pairs) < 3:
             continue
         dref, dpred = pairs["delta_reference"].to_numpy(float), pairs["delta_prediction"].to_numpy(float)
-        clusters = pd.factorize(pairs["patientid"].astype(str), sort=True)[0]
+        clusters = (None if inputs.cluster_col is None  # asked to resample pairs one by one
+                    else pd.factorize(pairs["patientid"].astype(str), sort=True)[0])
         resampling = plan(len(pairs), n_boot, seed, clusters)
         moved = (dref != 0).astype(float)
         same = (np.sign(dref) == np.sign(dpred)).astype(float)
