@@ -184,3 +184,15 @@ def test_adjudicate_command_defaults_match_the_library():
 
     assert (readerstudy.DEFAULT_COMPONENT_THRESHOLD, readerstudy.DEFAULT_TOTAL_THRESHOLD) == (
         adjudication.DEFAULT_COMPONENT_THRESHOLD, adjudication.DEFAULT_TOTAL_THRESHOLD)
+
+
+def test_adjudicated_consensus_is_not_listed_as_a_rater_in_progress(study):
+    from covsev_tools.labels import rater_progress
+
+    cohort, labels, cases = study["cohort"], study["labels"], study["cases"]
+    Adjudication(cohort, "senior1", labels).save(
+        {"extent": {"right": 2, "left": 2}, "opacity": {"right": 1, "left": 1}}, reason="agreed")
+    assert CONSENSUS in LabelStore(labels, cohort.name).raters()
+    progress = rater_progress(cohort, labels)
+    assert progress["rater"].tolist() == ["rad1", "rad2"]
+    assert progress["scored"].tolist() == [6, 6]  # 4 cases + 2 hidden repeats each

@@ -136,3 +136,21 @@ def test_categories_from_a_scale(tmp_path, capsys):
     assert code == 0 and json.loads(out)["method"]["categories"] == list(range(5))
     code, _, err = run([path, "--categories", "nonsense", "--json"], capsys)
     assert code == 2 and "--categories 'nonsense'" in err
+
+
+def test_adjudicated_consensus_rows_are_not_a_rater(tmp_path, capsys):
+    """An export after `covsev adjudicate` holds rater 'consensus': the statistics leave it out."""
+    path = write_export(tmp_path / "export.csv")
+    base = ["--filter", "scale=extent", "--filter", "component=total", "--filter", "is_repeat=false",
+            "--bootstrap", "0", "--json"]
+    code, plain, _ = run([path, *base], capsys)
+    assert code == 0
+    table = pd.read_csv(path)
+    consensus = table[(table["rater"] == "r1")].assign(rater="consensus")
+    with_consensus = tmp_path / "with-consensus.csv"
+    pd.concat([table, consensus]).to_csv(with_consensus, index=False)
+    code, out, err = run([with_consensus, *base], capsys)
+    assert code == 0
+    assert json.loads(out)["raters"] == json.loads(plain)["raters"] == ["r1", "r2"]
+    assert json.loads(out)["icc"] == json.loads(plain)["icc"]
+    assert f"{len(consensus[(consensus.scale == 'extent') & (consensus.component == 'total') & ~consensus.is_repeat])} rows of rater 'consensus'" in err

@@ -94,6 +94,21 @@ def _scale_categories(spec: str, filters: list[str]):
     return [level.value for level in scale.levels]
 
 
+def _without_consensus(table, rater_col):
+    """An export may hold the adjudicator's consensus rows: a reference standard, not a rater."""
+    import sys
+
+    from covsev_tools.cohort.ids import CONSENSUS_RATER
+
+    if rater_col not in table.columns:
+        return table
+    is_consensus = table[rater_col].str.strip() == CONSENSUS_RATER
+    if is_consensus.any():
+        print(f"covsev agreement: note: {int(is_consensus.sum())} rows of rater "
+              f"'{CONSENSUS_RATER}' (the adjudicated reference) left out", file=sys.stderr)
+    return table[~is_consensus]
+
+
 def _categories(spec, filters):
     if spec is None:
         return None
@@ -109,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     from covsev_tools import agreement
     from covsev_tools.files import write_text_atomic
 
-    table = _apply_filters(_read(args.ratings), args.filter, args.ratings)
+    table = _without_consensus(_apply_filters(_read(args.ratings), args.filter, args.ratings),
+                               args.rater_col)
     if args.bootstrap < 0:
         raise CovsevError("--bootstrap must be 0 or more")
     try:

@@ -19,8 +19,8 @@ import secrets
 
 from covsev_tools.errors import CovsevError
 
-__all__ = ["CASE_ID_PATTERN", "RATER_ID_PATTERN", "RaterIdError", "is_case_id", "new_case_id",
-           "validate_rater_id"]
+__all__ = ["CASE_ID_PATTERN", "CONSENSUS_RATER", "RATER_ID_PATTERN", "RESERVED_RATERS", "RaterIdError",
+           "is_case_id", "new_case_id", "validate_rater_id"]
 
 # No 0/o/1/l/i: IDs are read aloud and typed by people. The leading "c" keeps every ID non-numeric,
 # so spreadsheet tools and pandas never turn one into a number.
@@ -30,6 +30,11 @@ _ID_LENGTH = 8
 CASE_ID_PATTERN = re.compile(r"^c[a-z0-9]{%d}$" % _ID_LENGTH)
 #: A rater ID: 1-64 letters, digits, ``.``, ``_``, ``@`` or ``-``, starting with a letter or digit.
 RATER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+#: The rater name under which an adjudicator's consensus scores are stored (``covsev adjudicate``).
+#: It is the reference standard, never a rater: statistics between raters leave it out.
+CONSENSUS_RATER = "consensus"
+#: Rater names no person may score under.
+RESERVED_RATERS = (CONSENSUS_RATER,)
 
 
 class RaterIdError(CovsevError, ValueError):

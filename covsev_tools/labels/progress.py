@@ -15,6 +15,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from covsev_tools.cohort.ids import RESERVED_RATERS
 from covsev_tools.labels.store import LabelStore
 
 __all__ = ["PROGRESS_COLUMNS", "known_raters", "rater_progress"]
@@ -29,6 +30,9 @@ PROGRESS_COLUMNS = (
 def known_raters(cohort, store: LabelStore) -> list[str]:
     """Raters with a reading order in the cohort or a label file, sorted.
 
+    The adjudicator's ``consensus`` log is the reference standard, not a rater's reading: it is left
+    out (``covsev adjudicate`` reports its own progress).
+
     Examples
     --------
     >>> from types import SimpleNamespace
@@ -37,7 +41,7 @@ def known_raters(cohort, store: LabelStore) -> list[str]:
     """
     orders = cohort.dir / "orders"
     with_order = [p.stem for p in orders.glob("*.json")] if orders.is_dir() else []
-    return sorted(set(with_order) | set(store.raters()))
+    return sorted((set(with_order) | set(store.raters())) - set(RESERVED_RATERS))
 
 
 def _one_rater(cohort, store: LabelStore, rater: str) -> dict:

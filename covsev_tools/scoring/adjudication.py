@@ -21,12 +21,13 @@ from __future__ import annotations
 import time
 import uuid
 
+from covsev_tools.cohort.ids import CONSENSUS_RATER
 from covsev_tools.errors import CovsevError
 from covsev_tools.labels import LabelStore, StoreError, ratings_export
 from covsev_tools.labels.store import utc_now
 from covsev_tools.scoring.access import ScoringSetupError, check_rater
 
-CONSENSUS = "consensus"
+CONSENSUS = CONSENSUS_RATER  # the name the tests and callers know this module by
 DEFAULT_COMPONENT_THRESHOLD = 2
 DEFAULT_TOTAL_THRESHOLD = 2
 DISCORDANT_COLUMNS = ("position", "case_id", "filename", "raters", "reasons", "max_component_difference",

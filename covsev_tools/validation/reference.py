@@ -14,13 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from covsev_tools.cohort.ids import CONSENSUS_RATER
 from covsev_tools.validation.inputs import InputError
 
 __all__ = ["CONSENSUS_RATER", "REFERENCE_ALIASES", "REFERENCE_METHODS", "consensus_scores",
            "reference_from_table", "reference_scores", "split_consensus"]
 
-#: Rater name under which the adjudicator's consensus scores are stored (``covsev adjudicate``).
-CONSENSUS_RATER = "consensus"
 
 #: Reference standards ``reference_scores`` and ``covsev report --reference`` accept.
 REFERENCE_METHODS = ("mean", "median", "consensus")
