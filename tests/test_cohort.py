@@ -342,6 +342,20 @@ def test_integrity_order_file_holds_no_seed_that_gives_repeats_away(tmp_path):
     assert set(json.loads((cohort.dir / "orders" / "bob.json").read_text())) == {"rater", "items"}
 
 
+def test_integrity_new_repeats_never_land_among_cases_already_read():
+    # A re-run that adds a repeat of an early case used to insert it anywhere after its original,
+    # also among the positions a rater had already read: the page then went back to it, and a
+    # case turning up there can only be a hidden repeat. Earlier positions must never move.
+    saved = [f"c{i:08d}" for i in range(20)]
+    cases = saved + [f"c{i:08d}" for i in range(20, 25)]
+    for seed in range(30):
+        repeats = {"r0000000a": saved[0], "r0000000b": saved[3], "r0000000c": cases[21]}
+        extended = extend_reading_order(saved, cases, repeats, seed=seed, min_gap=2)
+        assert extended[:20] == saved and sorted(extended[20:]) == sorted(cases[20:] + list(repeats))
+        assert extended.index("r0000000c") > extended.index(cases[21])
+    # new orders are unchanged: test_reading_orders_are_the_same_as_before_for_the_same_seed
+
+
 def test_new_cases_are_appended_to_existing_orders(tmp_path):
     folder = tmp_path / "imgs"
     make_images(folder, 6)
@@ -814,10 +828,11 @@ def old_build_reading_order(case_ids, repeats, seed, min_gap):
     return order
 
 
-def old_insert_repeats(order, repeats, rng, min_gap):
+def old_insert_repeats(order, repeats, rng, min_gap, start=0):
+    # start: extending a saved order never inserts before its end (test_integrity_new_repeats_never_land...)
     for repeat_id in sorted(repeats, key=lambda r: rng.random()):
         first = order.index(repeats[repeat_id])
-        order.insert(rng.randint(min(first + min_gap + 1, len(order)), len(order)), repeat_id)
+        order.insert(rng.randint(min(max(first + min_gap + 1, start), len(order)), len(order)), repeat_id)
 
 
 def old_extend_reading_order(order, case_ids, repeats, seed, min_gap):
@@ -828,7 +843,7 @@ def old_extend_reading_order(order, case_ids, repeats, seed, min_gap):
     new_cases = [c for c in case_ids if c not in have]
     rng.shuffle(new_cases)
     extended = list(order) + new_cases
-    old_insert_repeats(extended, {r: c for r, c in repeats.items() if r not in have}, rng, min_gap)
+    old_insert_repeats(extended, {r: c for r, c in repeats.items() if r not in have}, rng, min_gap, start=len(order))
     return extended
 
 

@@ -107,8 +107,9 @@ def build_reading_order(case_ids: Sequence[str], repeats: dict[str, str], seed: 
     return order
 
 
-def _insert_repeats(order: list[str], repeats: dict[str, str], rng: random.Random, min_gap: int) -> None:
-    """Insert each repeat at a random place at least ``min_gap`` items after its original.
+def _insert_repeats(order: list[str], repeats: dict[str, str], rng: random.Random, min_gap: int,
+                    start: int = 0) -> None:
+    """Insert each repeat at a random place at least ``min_gap`` items after its original, at ``start`` or later.
 
     Inserting never shortens the distance of an already placed pair. Where the original is too close
     to the end, the repeat goes last (callers that need a guarantee make room first).
@@ -127,7 +128,7 @@ def _insert_repeats(order: list[str], repeats: dict[str, str], rng: random.Rando
     length = len(order)
     for repeat_id in sorted(repeats, key=lambda r: rng.random()):
         first = blocks.prefix(where[repeats[repeat_id]]) - 1  # the original's current index
-        position = rng.randint(min(first + min_gap + 1, length), length)
+        position = rng.randint(min(max(first + min_gap + 1, start), length), length)
         block = blocks.block_at(position) if position < length else len(order)
         gaps.setdefault(block, []).insert(position - blocks.prefix(block - 1), repeat_id)
         blocks.add(block, 1)
@@ -180,8 +181,9 @@ def extend_reading_order(order: list[str], case_ids: Sequence[str], repeats: dic
                          min_gap: int) -> list[str]:
     """Append the cases and repeats missing from a saved order, leaving its positions untouched.
 
-    New cases are shuffled onto the end; new repeats then go at least ``min_gap`` items after their
-    original where the order is long enough (else last).
+    New cases are shuffled onto the end; new repeats then go among them, at least ``min_gap`` items
+    after their original where the order is long enough (else last). Never before the end of the
+    saved order: a case turning up among those already read would be a repeat, plainly.
 
     Examples
     --------
@@ -193,7 +195,7 @@ def extend_reading_order(order: list[str], case_ids: Sequence[str], repeats: dic
     new_cases = [c for c in case_ids if c not in have]
     rng.shuffle(new_cases)
     extended = list(order) + new_cases
-    _insert_repeats(extended, {r: c for r, c in repeats.items() if r not in have}, rng, min_gap)
+    _insert_repeats(extended, {r: c for r, c in repeats.items() if r not in have}, rng, min_gap, start=len(order))
     return extended
 
 
