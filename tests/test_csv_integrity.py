@@ -114,12 +114,13 @@ def test_integrity_key_csv_neutralises_file_names_and_metadata(hostile_study):
     assert sorted(pd.read_csv(cohort.dir / "key.csv")["age_change"].dropna()) == [-2.0, -0.5, 0.0, 3.0, 4.0]
 
 
-@pytest.mark.parametrize("raw", [False, True])
+@pytest.mark.parametrize("raw", [False, True, "global"])
 def test_integrity_ratings_export_neutralises_comments_names_and_metadata(hostile_study, raw):
     cohort, root = hostile_study
     out = root / "ratings.csv"
     args = ["labels", "export", str(cohort.dir), "--out", str(out), "--labels-dir", str(root / "labels")]
-    assert main(args + (["--raw-csv"] if raw else [])) == 0
+    assert main(["--raw-csv", *args] if raw == "global" else args + (["--raw-csv"] if raw else [])) == 0
+    raw = bool(raw)
     by_pandas, by_csv = read_both(out)
     with open(out, newline="", encoding="utf-8") as fh:
         comments = {r["comment"] for r in csv.DictReader(fh)}

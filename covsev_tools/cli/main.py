@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Blinded chest X-ray severity scoring and model validation.",
     )
     parser.add_argument("--version", action="version", version=f"covsev {__version__}")
+    parser.add_argument("--raw-csv", dest="raw_csv_everywhere", action="store_true",
+                        help="write CSV cells unchanged (default: text cells starting with = + - @ tab CR "
+                             "get a ' prefix so spreadsheets do not run them as formulas)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:
         try:
@@ -42,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
+        from contextlib import nullcontext
+
+        from covsev_tools.files import raw_csv
+
+        with raw_csv() if args.raw_csv_everywhere else nullcontext():  # --raw-csv: every CSV writer
+            return int(args.handler(args) or 0)
     except CovsevError as exc:
         print(f"covsev {args.command}: error: {printable(exc)}", file=sys.stderr)
         return 2
