@@ -176,6 +176,23 @@ def test_progress_counts_only_the_cases_still_in_the_order(app, cohort, tmp_path
     assert "2 of 4 scored" in again.header.value and again.progress.value == 2
 
 
+def test_a_missing_display_image_is_a_message_not_a_crash(cohort, tmp_path):
+    # A deleted (or unreadable) cases/<id>.png ended the page in a FileNotFoundError traceback,
+    # when shown and when preloaded as the next case.
+    first = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels").order
+    for display_id in first[:2]:
+        cohort.display_image_path(display_id).unlink()
+    app = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
+    assert app.session is not None and app.viewer.token == ""
+    assert "The image of this case cannot be shown (No such file or directory)" in app.status.value
+    app.not_assessable.value, app.reason.value = True, NOT_ASSESSABLE_REASONS[-1]
+    app.keys.simulate("Enter")
+    assert app.index == 1 and "cannot be shown" in app.status.value and len(rater_records(app)) == 1
+    score_by_mouse(app)
+    app.keys.simulate("Enter")
+    assert app.index == 2 and app.viewer.token and "cannot be shown" not in app.status.value
+
+
 def test_end_screen_after_last_case_and_review_possible(app):
     for _ in range(5):
         score_by_mouse(app)

@@ -240,13 +240,13 @@ class ScoringApp:
         if self._preloaded and self._preloaded[0] == case_id and self._preloaded[1] in self.viewer._images:
             self.viewer.show(token=self._preloaded[1])
         else:
-            self.viewer.show(self.session.image_path(index).read_bytes())
+            self.viewer.show(self.session.image_bytes(index))  # None: no image, the status says why
         self.viewer.reset_view()
 
     def _preload(self, index: int) -> None:
         """Send the next case's image now so that 'save and next' shows it at once."""
         path = self.session.image_path(index)
-        if path is not None:
+        if path is not None and os.access(path, os.R_OK):  # an unreadable one is reported when shown
             self._preloaded = (self.session.order[index], self.viewer.preload(path.read_bytes()))
 
     def _sync_widgets(self) -> None:

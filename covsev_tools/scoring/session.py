@@ -166,6 +166,20 @@ class ScoringSession:
         index = self.index if index is None else index
         return self.cohort.display_image_path(self.order[index]) if 0 <= index < len(self.order) else None
 
+    def image_bytes(self, index: int | None = None) -> bytes | None:
+        """The display PNG of the case at ``index`` (default: on screen), or None past the end.
+
+        A display file that cannot be read (deleted, not readable from this account) is None too,
+        with :attr:`message` saying so: the page shows no image instead of failing.
+        """
+        path = self.image_path(index)
+        try:
+            return None if path is None else path.read_bytes()
+        except OSError as exc:
+            self.message = Message("error", f"The image of this case cannot be shown ({exc.strerror or exc}); "
+                                            "please tell the study coordinator.")
+            return None
+
     # ------------------------------------------------------------------ moving
 
     def go_to(self, index: int) -> None:
