@@ -1,0 +1,264 @@
+"""Load on the study server: N raters log in through JupyterHub and score at the same time.
+
+Makes a throw-away study (generated 1024-pixel images, or ``--images DIR``), N rater accounts and
+a hub on 127.0.0.1 (``covsev hub start``). Each rater, in its own thread, logs in through the hub's
+form, has its server spawned, opens the scoring page and then scores ``--cases`` cases through the
+Jupyter widget protocol on the page's kernel websocket (the clicks the page's JavaScript sends),
+pausing ``--think`` seconds between cases. Save-to-next is the time from the Save click to the page
+showing the next case. Afterwards every confirmed save is looked up in the label logs.
+
+Prints p50/p95/max save-to-next per rater and overall, memory per rater server (its processes'
+PSS, server + kernel), and ``lost: N``. Needs root (accounts), nodejs + configurable-http-proxy.
+Not a test. Goal on a 2-core machine: 20 raters, p95 < 300 ms, lost 0.
+
+Run: .venv/bin/python benchmarks/hub_load.py [--raters 20] [--cases 10] [--think 1.0]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+SCORES = [("extent", "right", 2), ("extent", "left", 3), ("opacity", "right", 1), ("opacity", "left", 2)]
+
+
+def make_images(folder: Path, n: int, seed: int = 0) -> Path:
+    """``n`` 1024x1024 greyscale PNGs: smooth chest-like gradients plus noise (~0.5 MB each)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:1024, 0:1024] / 1024.0
+    for i in range(n):
+        base = 120 + 80 * np.sin(3 * x + i) * np.cos(2 * y) + rng.normal(0, 12, (1024, 1024))
+        Image.fromarray(np.clip(base, 0, 255).astype("uint8")).save(folder / f"img{i:03d}.png")
+    return folder
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size of a process (shared pages split between sharers), MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def processes_of(uid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+class Rater(threading.Thread):
+    """One rater: log in, open the page, wait for the start signal, score, record timings."""
+
+    def __init__(self, url: str, name: str, password: str, cases: int, think: float, start: threading.Barrier):
+        super().__init__(daemon=True)
+        from covsev_tools.hub.client import RaterClient
+
+        self.client = RaterClient(url, name, password)
+        self.cases, self.think, self.start_barrier = cases, think, start
+        self.timings: list[float] = []
+        self.confirmed: list[int] = []
+        self.ready_seconds = None
+        self.error: str | None = None
+
+    def run(self) -> None:
+        client = self.client
+        try:
+            started = time.monotonic()
+            client.login()
+            client.start_server(timeout=600)
+            client.open_scoring_page(timeout=600)
+            client.request_states(timeout=300)
+            self.ready_seconds = time.monotonic() - started
+        except Exception as exc:  # reported, and the others carry on
+            self.error = f"setup: {exc}"
+            self.start_barrier.abort()
+            return
+        try:
+            self.start_barrier.wait()
+            for _ in range(self.cases):
+                self._one_case()
+                time.sleep(self.think)
+        except Exception as exc:
+            self.error = f"scoring: {exc}"
+        finally:
+            client.close()
+
+    def _one_case(self) -> None:
+        client = self.client
+        header = client.widget_text(r"Case \d+ of")
+        position = int(re.search(r"Case (\d+) of", header).group(1))
+        for scale, component, value in SCORES:
+            (row,) = client.find(dom_class=f"covsev-row-{scale}-{component}")
+            (button,) = [c for c in client.children(row) if client.states[c].get("description") == str(value)]
+            client.click(button)
+        (save,) = client.find(description="Save and next (Enter)")
+        clicked = time.monotonic()
+        client.click(save)
+        client.wait_for_text(rf"Saved case {position} of", timeout=120)
+        self.confirmed.append(position)
+        client.wait_for_text(rf"Case {position + 1} of", timeout=120)
+        self.timings.append(time.monotonic() - clicked)
+
+
+def setup(args, work: Path, prefix: str) -> tuple[dict[str, str], Path]:
+    from covsev_tools.cohort import create_cohort
+    from covsev_tools.hub import add_user, assign, init_study
+
+    images = Path(args.images) if args.images else make_images(work / "originals", args.cases + 2)
+    (work / "originals").mkdir(exist_ok=True)
+    os.chmod(work / "originals", 0o700)
+    cohort = create_cohort(images, "load", out_dir=work / "cohort", seed=1, progress=False, workers=2)
+    study = work / "study"
+    init_study(study, [cohort.dir], name="load", rater_group=f"{prefix}-raters",
+               coordinator_group=f"{prefix}-coord", idle_timeout=3600)
+    passwords = {}
+    for i in range(args.raters):
+        name = f"{prefix}r{i:02d}"
+        passwords[name] = secrets.token_urlsafe(12)
+        add_user(study, name, "rater", password=passwords[name])
+        assign(study, name, "load")
+    return passwords, study
+
+
+def start_hub(study: Path, work: Path) -> tuple[subprocess.Popen, str]:
+    import requests
+
+    from covsev_tools.hub.server import free_port
+
+    port = free_port()
+    log = (work / "hub.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "covsev_tools.cli", "hub", "start", str(study), "--port",
+                             str(port)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if requests.get(f"{url}/hub/login", timeout=5).status_code == 200:
+                return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    raise SystemExit("hub did not start; see " + str(work / "hub.log"))
+
+
+def cleanup(proc, prefix: str, work: Path, keep: bool) -> None:
+    import grp
+    import pwd
+
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    users = [p for p in pwd.getpwall() if p.pw_name.startswith(prefix)]
+    for user in users:
+        for pid in processes_of(user.pw_uid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for user in users:
+        subprocess.run(["userdel", "--remove", "--force", user.pw_name], capture_output=True)
+    for group in [g.gr_name for g in grp.getgrall() if g.gr_name.startswith(prefix)]:
+        subprocess.run(["groupdel", group], capture_output=True)
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def lost_saves(study: Path, raters: list[Rater]) -> int:
+    lost = 0
+    for rater in raters:
+        path = study / "labels" / "load" / f"{rater.client.name}.jsonl"
+        saved = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        positions = {r["position"] for r in saved if r.get("rater") == rater.client.name}
+        lost += sum(p not in positions for p in rater.confirmed)
+    return lost
+
+
+def report(raters: list[Rater], memory: dict[str, float], lost: int, wall: float, args) -> None:
+    everyone = [t for r in raters for t in r.timings]
+    print(f"hub_load: {args.raters} raters x {args.cases} cases, think {args.think:g} s, "
+          f"{os.cpu_count()} CPUs, {wall:.0f} s wall")
+    print(f"{'rater':<12}{'saves':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'ready s':>9}{'PSS MiB':>9}")
+    for r in raters:
+        t = [1000 * x for x in r.timings]
+        print(f"{r.client.name:<12}{len(t):>6}{percentile(t, 50):>9.0f}{percentile(t, 95):>9.0f}"
+              f"{max(t, default=float('nan')):>9.0f}{(r.ready_seconds or float('nan')):>9.1f}"
+              f"{memory.get(r.client.name, 0):>9.0f}" + (f"  ERROR {r.error}" if r.error else ""))
+    ms = [1000 * x for x in everyone]
+    print(f"all: saves {len(ms)}, save-to-next p50 {percentile(ms, 50):.0f} ms, p95 {percentile(ms, 95):.0f} ms, "
+          f"max {max(ms, default=float('nan')):.0f} ms")
+    mem = list(memory.values())
+    if mem:
+        print(f"memory per rater server (server + kernels, PSS): median {statistics.median(mem):.0f} MiB, "
+              f"max {max(mem):.0f} MiB, total {sum(mem):.0f} MiB")
+    print(f"errors: {sum(r.error is not None for r in raters)}")
+    print(f"lost: {lost}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--raters", type=int, default=20)
+    parser.add_argument("--cases", type=int, default=10, help="cases each rater scores (default 10)")
+    parser.add_argument("--think", type=float, default=1.0, help="seconds between a save and the next scores")
+    parser.add_argument("--images", help="folder of images for the cohort (default: generated)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (hub log, labels)")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("hub_load needs root (it makes Unix accounts)")
+    prefix = "cvb" + secrets.token_hex(2)
+    work = Path(tempfile.mkdtemp(prefix="covsev-hubload-", dir="/tmp"))
+    os.chmod(work, 0o711)
+    proc = None
+    try:
+        passwords, study = setup(args, work, prefix)
+        proc, url = start_hub(study, work)
+        barrier = threading.Barrier(args.raters)
+        raters = [Rater(url, name, pw, args.cases, args.think, barrier) for name, pw in passwords.items()]
+        began = time.monotonic()
+        for rater in raters:
+            rater.start()
+            time.sleep(0.2)  # logins arrive over a few seconds, as at the start of a session
+        for rater in raters:
+            rater.join()
+        wall = time.monotonic() - began
+        import pwd
+
+        memory = {r.client.name: sum(pss_mib(p) for p in processes_of(pwd.getpwnam(r.client.name).pw_uid))
+                  for r in raters}
+        report(raters, memory, lost_saves(study, raters), wall, args)
+    finally:
+        cleanup(proc, prefix, work, args.keep)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
