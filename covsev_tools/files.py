@@ -79,7 +79,13 @@ def replaced_atomically(path: str | os.PathLike, durable: bool = True) -> Iterat
 
 
 def fsync_path(path: Path) -> None:
-    """Flush a file's data, or a folder's entries, to disk."""
+    """Flush a file's data, or a folder's entries, to disk.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fsync_path(Path(tempfile.mkdtemp()))
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -88,7 +94,14 @@ def fsync_path(path: Path) -> None:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write UTF-8 text to ``path`` through :func:`replaced_atomically`."""
+    """Write UTF-8 text to ``path`` through :func:`replaced_atomically`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> write_text_atomic(Path(tempfile.mkdtemp()) / "mapping.json", "{}").read_text()
+    '{}'
+    """
     with replaced_atomically(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
@@ -258,7 +271,14 @@ def write_rows_csv_atomic(path: str | os.PathLike, columns: Sequence[str], rows:
 
 
 def save_npy_atomic(array, path: str | os.PathLike) -> Path:
-    """``numpy.save`` through :func:`replaced_atomically` (the exact file name is kept)."""
+    """``numpy.save`` through :func:`replaced_atomically` (the exact file name is kept).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> np.load(save_npy_atomic(np.arange(3), Path(tempfile.mkdtemp()) / "features.npy")).tolist()
+    [0, 1, 2]
+    """
     import numpy as np
 
     with replaced_atomically(path) as tmp, open(tmp, "wb") as fh:
