@@ -63,7 +63,15 @@ class LongColumns:
         return len(self.line)
 
     def add(self, record: dict, saved_at: datetime | None = None, line: int = 0) -> None:
-        """Add one (valid) record; ``saved_at`` and ``line`` are needed only for :meth:`latest`."""
+        """Add one (valid) record; ``saved_at`` and ``line`` are needed only for :meth:`latest`.
+
+        Examples
+        --------
+        >>> columns = LongColumns()
+        >>> columns.add({"case_id": "c1", "rater": "a", "scales": {}})
+        >>> len(columns)
+        1
+        """
         shared = self._shared.setdefault
         index = len(self.line)
         blind = bool(record.get("not_assessable", False))
@@ -99,6 +107,16 @@ class LongColumns:
         """Indices of the latest record per ``(rater, case_id)``, in order of each key's first record.
 
         Latest = largest ``saved_at``, then largest ``line`` (see :meth:`LabelStore.latest`).
+
+        Examples
+        --------
+        >>> from datetime import datetime, timezone
+        >>> columns = LongColumns()
+        >>> for line, hour in ((1, 11), (2, 10), (3, 10)):  # the 11:00 save wins over later lines
+        ...     columns.add({"case_id": f"c{line % 2}", "rater": "a", "scales": {}},
+        ...                 datetime(2026, 1, 5, hour, tzinfo=timezone.utc), line)
+        >>> columns.latest().tolist()  # c1: its first record (11:00); c0: its only one
+        [0, 1]
         """
         import numpy as np
         import pandas as pd
@@ -116,6 +134,13 @@ class LongColumns:
         """Record-level columns (the ``fields`` gathered) of the chosen records (default: all), dtypes inferred.
 
         ``release=True`` frees the gathered lists as it goes (for a caller that needs them only once).
+
+        Examples
+        --------
+        >>> columns = LongColumns(("case_id", "rater", "position"))
+        >>> columns.add({"case_id": "c1", "rater": "a", "position": 3, "scales": {}})
+        >>> columns.record_frame().values.tolist()
+        [['c1', 'a', 3]]
         """
         import numpy as np
         import pandas as pd
@@ -132,7 +157,17 @@ class LongColumns:
 
     def score_rows(self, records=None):
         """``(rows, record_position)``: indices into the score columns of the chosen records' rows, in
-        the chosen records' order (then the record's own order), and each row's position among them."""
+        the chosen records' order (then the record's own order), and each row's position among them.
+
+        Examples
+        --------
+        >>> columns = LongColumns()
+        >>> for case in ("c1", "c2"):
+        ...     columns.add({"case_id": case, "rater": "a", "scales": {"x": {"version": "1", "scores": {}, "total": 0}}})
+        >>> rows, position = columns.score_rows([1, 0])
+        >>> rows.tolist(), position.tolist()
+        ([1, 0], [0, 1])
+        """
         import numpy as np
 
         chosen = np.arange(len(self.line)) if records is None else np.asarray(records, dtype=np.intp)
@@ -145,7 +180,15 @@ class LongColumns:
 
     def score_column(self, name: str, rows):
         """One score-level column (:data:`SCORE_COLUMNS`) for the given rows, with the dtype pandas
-        infers from the values (scores: integers, or float when one is null or written as 2.0)."""
+        infers from the values (scores: integers, or float when one is null or written as 2.0).
+
+        Examples
+        --------
+        >>> columns = LongColumns()
+        >>> columns.add({"case_id": "c1", "rater": "a", "scales": {"x": {"version": "1", "scores": {"k": 2}, "total": 2}}})
+        >>> columns.score_column("score", [0, 1]).tolist(), columns.score_column("component", [0, 1]).tolist()
+        ([2, 2], ['k', 'total'])
+        """
         import numpy as np
         import pandas as pd
 
@@ -159,7 +202,13 @@ class LongColumns:
         return pd.Series(labels[codes], dtype=object).infer_objects()
 
     def frame(self, records=None):
-        """The long table (:data:`LONG_COLUMNS`) of the chosen records (default: all, in order)."""
+        """The long table (:data:`LONG_COLUMNS`) of the chosen records (default: all, in order).
+
+        Examples
+        --------
+        >>> LongColumns().frame().shape
+        (0, 16)
+        """
         import pandas as pd
 
         rows, position = self.score_rows(records)
