@@ -309,6 +309,10 @@ class ScoringSession:
         if self.at_end:
             self.message = Message("error", "Nothing to save: every case is scored")
             return None
+        if self.training and self.case_id in self.latest:  # the reference is on screen: a re-save would copy it
+            self.message = Message("error", "Training: each case is scored once, before the reference is shown; "
+                                            "this one is saved")
+            return None
         missing = self.missing()
         if missing:
             self.message = Message("error", "Not saved — still to score: " + "; ".join(missing))
@@ -328,9 +332,10 @@ class ScoringSession:
 
         After a change to an earlier case this returns to where the rater left off, not to the
         case after the changed one.  In a training round the first Enter saves and stays on the
-        case (so the page can show the reference); the next Enter moves on.
+        case (so the page can show the reference); the next Enter moves on, and a saved training
+        case is never saved again (its reference has been seen).
         """
-        if self.training and self.case_id in self.latest and not self.dirty:
+        if self.training and self.case_id in self.latest:
             self.go_to(self.first_unscored())
             self.message = Message()
             return True

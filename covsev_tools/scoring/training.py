@@ -261,15 +261,26 @@ class TrainingSet:
         root = Path(labels_dir) if labels_dir is not None else default_labels_dir()
         return LabelStore(root / TRAINING_LABELS, self.name, scales=self.cohort.scales)
 
+    def first_readings(self, rater: str, labels_dir=None) -> dict[str, dict]:
+        """Each case's first saved record of ``rater``: the reading made before its reference was shown.
+
+        A later record of the same case (another browser tab, an edited log) could copy the
+        reference, so it never counts.
+        """
+        records = sorted(self.store(labels_dir).records(rater), key=lambda r: r["time_saved"])  # stable: log order
+        first: dict[str, dict] = {}
+        for record in records:
+            first.setdefault(record["case_id"], record)
+        return first
+
     def result(self, rater: str, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE) -> dict:
         """One rater's training result: completed, MAE per scale total, passed.
 
-        Passed means every case saved and the MAE of every scale's total at most ``max_mae``.
+        Passed means every case saved and the MAE of every scale's total at most ``max_mae``,
+        from the first reading of each case (:meth:`first_readings`).
         """
-        store = self.store(labels_dir)
         order = self.cohort.reading_order(rater, save=False)
-        latest = {cid: rec for (_, cid), rec in store.latest(rater).items()}
-        summary = self.reference.summary(order, latest)
+        summary = self.reference.summary(order, self.first_readings(rater, labels_dir))
         totals = summary["mae"][summary["mae"]["component"] == "total"]
         mae = {f"mae_{row.scale}": row.mae for row in totals.itertuples()}
         completed = summary["scored"] == summary["cases"]

@@ -36,7 +36,8 @@ def round_summary(page) -> dict | None:
     if not page.training_set:
         return None
     session = page.session
-    summary = page.training_set.reference.summary(session.order, session.latest)
+    summary = page.training_set.reference.summary(session.order, page.training_set.first_readings(
+        session.rater, page.labels_dir))
     summary["result"] = page.training_set.result(session.rater, page.labels_dir, page.max_mae)
     return summary
 
