@@ -38,9 +38,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-__all__ = ["FORMULA_TRIGGERS", "RAW_CSV_ENV", "csv_text", "fsync_path", "raw_csv", "replaced_atomically", "save_npy_atomic",
-           "spreadsheet_safe", "spreadsheet_safe_frame", "write_csv_atomic", "write_rows_csv_atomic",
-           "write_text_atomic"]
+__all__ = ["FORMULA_TRIGGERS", "RAW_CSV_ENV", "csv_text", "fsync_path", "raw_csv", "read_csv",
+           "replaced_atomically", "save_npy_atomic", "spreadsheet_safe", "spreadsheet_safe_frame",
+           "spreadsheet_unescape", "spreadsheet_unescape_frame", "write_csv_atomic",
+           "write_rows_csv_atomic", "write_text_atomic"]
 
 #: First characters that make a spreadsheet read a text cell as a formula (OWASP CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -143,9 +144,68 @@ def spreadsheet_safe(value: Any) -> Any:
     >>> [spreadsheet_safe(v) for v in ["=1+1", "-2+3", "@SUM(A1)", "-2", "+1.5", -2, "ok", None]]
     ["'=1+1", "'-2+3", "'@SUM(A1)", '-2', '+1.5', -2, 'ok', None]
     """
-    if isinstance(value, str) and value[:1] in FORMULA_TRIGGERS and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
+    if isinstance(value, str) and (_formula_like(value) or (value[:1] == "'" and _formula_like(value[1:]))):
+        return "'" + value  # a quote before an already quoted formula keeps the escape reversible
     return value
+
+
+def _formula_like(value: str) -> bool:
+    return value[:1] in FORMULA_TRIGGERS and not _PLAIN_NUMBER.fullmatch(value)
+
+
+def spreadsheet_unescape(value: Any) -> Any:
+    """Undo :func:`spreadsheet_safe`: what covsev wrote comes back exactly as it was.
+
+    Examples
+    --------
+    >>> values = ["=1+1", "'=1+1", "+ve", "'quoted", "-2", None]
+    >>> [spreadsheet_unescape(spreadsheet_safe(v)) for v in values] == values
+    True
+    """
+    if isinstance(value, str) and value[:1] == "'" and spreadsheet_safe(value[1:]) != value[1:]:
+        return value[1:]
+    return value
+
+
+def spreadsheet_unescape_frame(frame):
+    """A copy of a DataFrame read from a covsev CSV with :func:`spreadsheet_unescape` applied to every
+    text cell and header (checked on distinct values, like :func:`spreadsheet_safe_frame`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"'=x": ["'+ve", "fine"], "n": [1, 2]})
+    >>> spreadsheet_unescape_frame(t).to_dict("list")
+    {'=x': ['+ve', 'fine'], 'n': [1, 2]}
+    """
+    import pandas as pd
+
+    out = frame.copy(deep=False)
+    out.columns = [spreadsheet_unescape(c) for c in frame.columns]
+    for position, column, distinct in _text_columns(frame):
+        changed = {v: spreadsheet_unescape(v) for v in distinct if spreadsheet_unescape(v) is not v}
+        if changed:
+            out.isetitem(position, pd.Series(column.astype(object).replace(changed).to_numpy(),
+                                              index=frame.index, dtype=object))
+    return out
+
+
+def read_csv(path: str | os.PathLike, **options):
+    """``pandas.read_csv`` for a CSV covsev wrote: spreadsheet escapes undone (see :func:`write_csv_atomic`).
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = write_csv_atomic(pd.DataFrame({"note": ["+ve", "=cmd"]}), path)
+    >>> path.read_text().split()
+    ['note', "'+ve", "'=cmd"]
+    >>> read_csv(path)["note"].tolist()
+    ['+ve', '=cmd']
+    """
+    import pandas as pd
+
+    return spreadsheet_unescape_frame(pd.read_csv(path, **options))
 
 
 def spreadsheet_safe_frame(frame):

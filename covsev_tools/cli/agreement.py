@@ -48,10 +48,12 @@ def register(subparsers) -> None:
 def _read(path: Path):
     import pandas as pd
 
+    from covsev_tools.files import read_csv
+
     if not path.is_file():
         raise CovsevError(f"{path}: no such file")
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        table = read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise CovsevError(f"{path}: cannot read as CSV ({exc})") from exc
     table.index = table.index + 2  # CSV line numbers: line 1 is the header

@@ -230,9 +230,9 @@ class Cohort:
         0  image_00.png     ok
         1  image_01.png     ok
         """
-        import pandas as pd
+        from covsev_tools.files import read_csv
 
-        frame = pd.read_csv(self._coordinator_file("key.csv"), dtype={c: str for c in KEY_COLUMNS})
+        frame = read_csv(self._coordinator_file("key.csv"), dtype={c: str for c in KEY_COLUMNS})
         for column in KEY_COLUMNS:  # a key of layout 1 has no source columns
             frame[column] = frame[column].fillna("") if column in frame else ""
         return frame

@@ -33,7 +33,7 @@ from typing import Any, Iterable, Sequence
 
 from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.ids import is_case_id
-from covsev_tools.files import write_rows_csv_atomic
+from covsev_tools.files import spreadsheet_unescape, write_rows_csv_atomic
 
 __all__ = ["DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "REPEAT_COLUMNS", "SCHEMA_VERSION",
            "SOURCE_COLUMNS", "read_csv", "read_manifest", "utc_now", "write_csv"]
@@ -89,7 +89,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
     with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+        # covsev wrote it spreadsheet-safe: undo the quote prefixes so values come back as written
+        return [{spreadsheet_unescape(k): spreadsheet_unescape(v) for k, v in row.items()}
+                for row in csv.DictReader(fh)]
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from covsev_tools import files
 from covsev_tools.errors import CovsevError
 from covsev_tools.model.mapping import score_names
 from covsev_tools.model.outputs import FEATURE_PREFIX, N_FEATURES, OUTPUT_COLUMNS, OUTPUT_PREFIX
@@ -143,7 +144,7 @@ def _read_commented_csv(path, what: str):
                 break
             skip += 1
     try:
-        return pd.read_csv(path, skiprows=skip, encoding="utf-8-sig")
+        return files.read_csv(path, skiprows=skip, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise RefitInputError(f"{path}: cannot read {what} CSV ({' '.join(str(exc).split())})") from exc
 
@@ -210,7 +211,7 @@ def assemble(predictions, labels, metadata=None, features=None, *,
     """
     import pandas as pd
 
-    preds = predictions if isinstance(predictions, pd.DataFrame) else pd.read_csv(
+    preds = predictions if isinstance(predictions, pd.DataFrame) else files.read_csv(
         predictions, keep_default_na=False, na_values=[""])
     # the model's own scores share the label names; refitting only uses outputs and features
     preds = preds.drop(columns=[c for c in score_names() if c in preds.columns])
@@ -223,7 +224,7 @@ def assemble(predictions, labels, metadata=None, features=None, *,
                         on=key, how="inner")
     source, source_columns = _source(predictions, "predictions"), preds.columns
     if metadata is not None:
-        meta = metadata if isinstance(metadata, pd.DataFrame) else pd.read_csv(metadata)
+        meta = metadata if isinstance(metadata, pd.DataFrame) else files.read_csv(metadata)
         source, source_columns = _source(metadata, "metadata"), meta.columns
         meta = meta.drop_duplicates(key)
         keep = [key] + [c for c in (group_col, "view") if c in meta.columns and c not in table.columns]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from covsev_tools import files
 from covsev_tools.errors import CovsevError
 from covsev_tools.scales import builtin_scales, load_scale
 
@@ -204,7 +205,7 @@ def read_csv(path: str | Path, what: str) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{what} file not found: {path}")
     try:
-        return pd.read_csv(path, skiprows=_leading_comment_lines(path))
+        return files.read_csv(path, skiprows=_leading_comment_lines(path))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read {what} CSV ({exc})") from exc
 

@@ -1,0 +1,32 @@
+"""covsev reads back exactly what it wrote spreadsheet-safe (issue 15 point 3): the quote prefix a
+spreadsheet needs never changes a value for covsev's own readers."""
+from __future__ import annotations
+
+import pandas as pd
+
+from covsev_tools import files
+from covsev_tools.cohort import folder
+
+AWKWARD = ["+ve", "=HYPERLINK(\"http://x\",\"y\")", "-2+3", "@SUM(1+1)", "'=already quoted", "'plain",
+           "-2", "fine"]
+
+
+def test_integrity_csv_round_trip_through_every_covsev_reader(tmp_path):
+    path = tmp_path / "t.csv"
+    files.write_csv_atomic(pd.DataFrame({"note": AWKWARD, "=col": range(len(AWKWARD))}), path)
+    written = path.read_text()
+    assert "'+ve" in written and "''=already quoted" in written and "\n-2," in written
+    frame = files.read_csv(path, dtype=str, keep_default_na=False)
+    assert frame.columns.tolist() == ["note", "=col"]
+    assert frame["note"].tolist() == AWKWARD
+    rows = folder.read_csv(path)
+    assert [row["note"] for row in rows] == AWKWARD and "=col" in rows[0]
+
+
+def test_integrity_subgroup_labels_survive_the_key(tmp_path):
+    """A metadata value like '+ve' reaches the report unchanged through key.csv and the export."""
+    from covsev_tools.validation.inputs import read_csv
+
+    path = tmp_path / "key.csv"
+    files.write_csv_atomic(pd.DataFrame({"filename": ["a.png", "b.png"], "pcr": ["+ve", "-ve"]}), path)
+    assert read_csv(path, "metadata")["pcr"].tolist() == ["+ve", "-ve"]
