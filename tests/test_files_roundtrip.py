@@ -30,3 +30,15 @@ def test_integrity_subgroup_labels_survive_the_key(tmp_path):
     path = tmp_path / "key.csv"
     files.write_csv_atomic(pd.DataFrame({"filename": ["a.png", "b.png"], "pcr": ["+ve", "-ve"]}), path)
     assert read_csv(path, "metadata")["pcr"].tolist() == ["+ve", "-ve"]
+
+
+def test_integrity_agreement_csv_neutralises_rater_names(tmp_path, capsys):
+    from covsev_tools.cli import main
+
+    ratings = pd.DataFrame({"case": [1, 1, 2, 2, 3, 3, 4, 4], "rater": ["=cmd()", "@bob"] * 4,
+                            "score": [0, 0, 1, 1, 2, 1, 3, 3]})
+    ratings.to_csv(tmp_path / "r.csv", index=False)
+    assert main(["agreement", str(tmp_path / "r.csv"), "--bootstrap", "0", "--csv"]) == 0
+    out = capsys.readouterr().out
+    assert "'=cmd()" in out and "'@bob" in out
+    assert not any(line.startswith(("=", "@")) or ",=" in line or ",@" in line for line in out.splitlines())

@@ -5,8 +5,6 @@ computed prints as a dash with its reason listed under the table.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 import numpy as np
@@ -313,9 +311,7 @@ def format_csv(report: dict) -> str:
     >>> format_csv(agreement_report(t, n_boot=50)).splitlines()[0]
     'section,statistic,rater_a,rater_b,n,value,ci_low,ci_high,se,F,df1,df2,pval,reason'
     """
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in report_rows(report):
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    return buffer.getvalue()
+    from covsev_tools.files import csv_text  # spreadsheet-safe: rater names come from editable files
+
+    return csv_text(CSV_COLUMNS, ({k: ("" if v is None else v) for k, v in row.items()}
+                                  for row in report_rows(report)))

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from covsev_tools.files import write_csv_atomic
 from covsev_tools.model.mapping import paper_mapping
 from covsev_tools.model.outputs import PATHOLOGIES
 from covsev_tools.scales import builtin_scales
@@ -128,7 +129,7 @@ class SimulatedCohort:
         for table, fname in ((self.key, "key.csv"), (self.repeats, "repeats.csv"),
                              (self.ratings, "ratings.csv"), (self.predictions, "predictions.csv"),
                              (self.truth, "truth.csv")):
-            table.to_csv(out / fname, index=False)
+            write_csv_atomic(table, out / fname)
         return out
 
 

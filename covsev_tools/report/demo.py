@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from covsev_tools.datasets import load_published_labels, published_labels_path, simulate_cohort
+from covsev_tools.files import write_csv_atomic
 from covsev_tools.report.build import Report, build_report
 
 __all__ = ["SIMULATED_SOURCE", "build_demo"]
@@ -78,7 +79,7 @@ def build_demo(out_dir, *, n_cases: int | None = None, n_raters: int | None = No
         own = predictions(own) if predictions is not None else own
     published_preds = out / "published" / "predictions.csv"
     published_preds.parent.mkdir(parents=True, exist_ok=True)
-    own.drop(columns="case_id").to_csv(published_preds, index=False)
+    write_csv_atomic(own.drop(columns="case_id"), published_preds)
     second = build_report(labels_path, published_preds, out / "published-report",
                           metadata=metadata or _bundled_metadata(), n_boot=n_boot, seed=seed,
                           title="covsev demo: model vs the published mean scores",
