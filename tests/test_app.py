@@ -251,6 +251,10 @@ def test_reserved_rater_name_consensus_is_refused(cohort, tmp_path, monkeypatch)
     app.rater_input.value = "consensus"
     app.start_button.click()
     assert app.rater is None and "reserved" in app.login_status.value
+    for name in ("Consensus", "CONSENSUS"):  # one file with consensus.jsonl on a case-insensitive disk
+        app.rater_input.value = name
+        app.start_button.click()
+        assert app.rater is None and f"&#x27;{name}&#x27; is reserved" in app.login_status.value
 
 
 def test_login_refuses_unsafe_rater_id_then_starts(cohort, tmp_path, monkeypatch):

@@ -51,23 +51,24 @@ def rater_from_env() -> str | None:
 def check_rater(rater: str, *, allow_reserved: bool = False) -> str:
     """Return ``rater`` if it may score; raise :class:`ScoringSetupError` otherwise.
 
-    Refused: unsafe file names, the reserved names (:data:`RESERVED_RATERS`), and on JupyterHub
-    any name other than the login.
+    Refused: unsafe file names, the reserved names (:data:`RESERVED_RATERS`, ignoring case), and
+    on JupyterHub any name other than the login.
 
     Examples
     --------
     >>> check_rater("rad1")
     'rad1'
-    >>> check_rater("consensus")
+    >>> check_rater("Consensus")
     Traceback (most recent call last):
     ...
-    covsev_tools.scoring.access.ScoringSetupError: 'consensus' is reserved for adjudicated scores; ...
+    covsev_tools.scoring.access.ScoringSetupError: 'Consensus' is reserved for adjudicated scores; ...
     """
     try:
         validate_rater_id(rater)
     except ValueError as exc:
         raise ScoringSetupError(str(exc)) from None
-    if rater in RESERVED_RATERS and not allow_reserved:
+    # ignoring case: on a case-insensitive disk (macOS, Windows shares) 'Consensus.jsonl' is the consensus log
+    if rater.casefold() in RESERVED_RATERS and not allow_reserved:
         raise ScoringSetupError(f"{rater!r} is reserved for adjudicated scores; use your own rater ID")
     login = hub_user()
     if login and rater != login:
