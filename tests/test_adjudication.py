@@ -120,6 +120,16 @@ def test_adjudication_refuses_levels_that_are_not_whole_numbers(study):
     assert saved["scales"]["extent"] == {"version": "1", "scores": {"right": 3, "left": 2}, "total": 5}
 
 
+def test_adjudication_page_with_a_missing_display_image_says_so(study):
+    # A deleted cases/<id>.png ended the adjudication page in a FileNotFoundError traceback.
+    cohort, labels, cases = study["cohort"], study["labels"], study["cases"]
+    cohort.display_image_path(cases[1]).unlink()
+    page = AdjudicationApp(cohort.dir, "senior1", labels_dir=labels)
+    assert page.state.case_id == cases[1] and page.viewer.token == ""
+    assert "cannot be shown (No such file or directory)" in page.status.value
+    assert "rad1" in page.readings.value and "rad2" in page.readings.value
+
+
 def test_adjudicator_identity_rules(study, monkeypatch):
     cohort, labels = study["cohort"], study["labels"]
     with pytest.raises(AdjudicationError, match="reserved"):

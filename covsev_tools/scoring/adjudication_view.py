@@ -150,7 +150,12 @@ class AdjudicationApp:
             self.body.layout.display = "none"
             self.header.value = "<h2>No discordant case: nothing to adjudicate.</h2>"
             return
-        self.viewer.show(self.state.image_path().read_bytes())
+        try:
+            self.viewer.show(self.state.image_path().read_bytes())
+        except OSError as exc:  # a display file gone: say so, the scores can still be compared
+            self.viewer.show(None)
+            self.status.value = status_html("error", f"The image of this case cannot be shown "
+                                                     f"({exc.strerror or exc}); run `covsev cohort create` again")
         self.viewer.reset_view()
         self.readings.value = "<h3>Raters' scores</h3>" + readings_html(self.state.readings())
         self.not_assessable.value, self.reason.value = self.state.not_assessable, self.state.reason
