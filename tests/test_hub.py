@@ -71,10 +71,32 @@ def start_hub(study: HubStudy, log_name: str) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
 def stop_hub(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    """Stop the hub (and the proxy and services in its process group) that this test started."""
+    """Stop the hub (and the proxy and services in its process group) that this test started.
+
+    A hub killed with SIGKILL cannot stop its managed services (the idle culler runs in a session
+    of its own), so the culler is killed by PID too; rater servers are left running, as after a crash.
+    """
     if proc.poll() is None:
+        services = [p for p in _children(proc.pid) if sig == signal.SIGKILL
+                    and b"jupyterhub_idle_culler" in Path(f"/proc/{p}/cmdline").read_bytes()]
         os.killpg(proc.pid, sig)
+        for pid in services:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:

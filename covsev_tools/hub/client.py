@@ -110,13 +110,14 @@ class RaterClient:
 
         url = f"{self.base.replace('http', 'ws', 1)}/user/{self.name}/api/kernels/{self.kernel_id}/channels"
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
-        self.socket = connect(f"{url}?session_id={self.session}", additional_headers={"Cookie": cookie},
-                              max_size=None, open_timeout=60)
+        self._connection = connect(f"{url}?session_id={self.session}", additional_headers={"Cookie": cookie},
+                                   max_size=None, open_timeout=60)
+        self.socket = self._connection.__enter__()  # closed in close(), which the tests call
 
     def close(self) -> None:
         """Close the websocket (as closing the tab does)."""
         if self.socket is not None:
-            self.socket.close()
+            self._connection.__exit__(None, None, None)
             self.socket = None
 
     def send(self, msg_type: str, content: dict, channel: str = "shell", metadata: dict | None = None) -> str:
