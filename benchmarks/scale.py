@@ -55,7 +55,10 @@ elif kind == "orders":
     order = build_reading_order(ids, repeats, seed=1, min_gap=5)
     code = 0 if len(order) == n + n // 10 else 1
 import covsev_tools
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process's own high-water mark; ru_maxrss would keep the parent's peak across exec
+with open("/proc/self/status") as status:
+    hwm = [line.split()[1] for line in status if line.startswith("VmHWM:")]
+peak = int(hwm[0]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"peak_mb": peak, "code": code, "tree": covsev_tools.__file__}))
 '''
 
