@@ -91,6 +91,31 @@ def test_training_build_with_its_folder_inside_the_images_folder(tmp_path):
     assert len(built.cohort.case_ids) == 4
 
 
+@pytest.mark.parametrize("edit, problem", [
+    (lambda entry: entry["extent"].update(total="abc"), "extent.total must be number"),
+    (lambda entry: entry["extent"].update(scores=[1, 2]), "extent.scores cannot be validated by any definition"),
+    (lambda entry: entry.update(extent=None), "extent must be object"),
+])
+def test_training_tampered_training_file_is_a_one_line_error(training, tmp_path, capsys, edit, problem):
+    # A damaged training.json opened, then the page failed with a TypeError/AttributeError on the
+    # first feedback, after the rater's record was saved.
+    from covsev_tools.cli.main import main
+    from covsev_tools.scoring.app import launch
+
+    path = training.cohort.dir / "training.json"
+    data = json.loads(path.read_text())
+    case = sorted(data["reference"])[0]
+    edit(data["reference"][case])
+    path.write_text(json.dumps(data))
+    expected = f"{path}: not a valid training file (tampered or damaged?): reference.{case}.{problem}"
+    with pytest.raises(TrainingError) as caught:
+        TrainingSet.load(training.cohort.dir)
+    assert str(caught.value) == expected
+    assert "The scoring app cannot start" in launch(training.cohort.dir, "rad1", tmp_path / "labels").value
+    assert main(["training", "status", str(training.cohort.dir), "--labels-dir", str(tmp_path / "labels")]) == 2
+    assert capsys.readouterr().err == f"covsev training: error: {expected}\n"
+
+
 def test_training_reference_csv_with_notes_and_paper_reference(tmp_path):
     path = tmp_path / "ref.csv"
     path.write_text("## notes: licence\n" + REFERENCE.to_csv(index=False))

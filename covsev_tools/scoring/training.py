@@ -35,6 +35,30 @@ class TrainingError(CovsevError):
     """A training set or requirement that cannot be built or read."""
 
 
+_NUMBER = {"type": "number"}
+#: What ``training.json`` must look like: per case, per scale, a numeric total and optional scores.
+TRAINING_SCHEMA = {
+    "type": "object", "required": ["reference"],
+    "properties": {"reference": {"type": "object", "additionalProperties": {
+        "type": "object", "additionalProperties": {
+            "type": "object", "required": ["total"],
+            "properties": {"total": _NUMBER, "scores": {"anyOf": [
+                {"type": "null"}, {"type": "object", "additionalProperties": _NUMBER}]}}}}}},
+}
+
+
+def _check_training_file(data, path) -> dict:
+    """``data`` if it fits :data:`TRAINING_SCHEMA`, else a :class:`TrainingError` naming the file and the field."""
+    import fastjsonschema
+
+    try:
+        fastjsonschema.compile(TRAINING_SCHEMA)(data)
+    except fastjsonschema.JsonSchemaValueException as exc:  # the page would fail on the first feedback
+        raise TrainingError(f"{path}: not a valid training file (tampered or damaged?): "
+                            f"{exc.name.removeprefix('data.')} {exc.message.removeprefix(exc.name + ' ')}") from None
+    return data
+
+
 def paper_reference():
     """The paper's published mean scores as a reference table (``filename, extent_total, opacity_total``).
 
@@ -246,7 +270,7 @@ class TrainingSet:
                                 "make one with `covsev training build`")
         try:
             cohort = Cohort.load(directory)
-            entries = json.loads(path.read_text(encoding="utf-8"))["reference"]
+            entries = _check_training_file(json.loads(path.read_text(encoding="utf-8")), path)["reference"]
         except (CohortError, ValueError, KeyError, TypeError) as exc:
             raise TrainingError(f"{path}: cannot read ({exc})") from None
         return cls(cohort, TrainingReference(list(cohort.scales), entries))
