@@ -245,6 +245,19 @@ def test_hub_login_is_the_rater_and_no_rater_field_is_shown(cohort, tmp_path, mo
     assert "cannot start" in shown.value and "hubuser" in shown.value
 
 
+def test_log_out_link_only_on_the_hub_and_escaped(cohort, tmp_path, monkeypatch):
+    for name in ("JUPYTERHUB_USER", "JUPYTERHUB_BASE_URL", "JUPYTERHUB_SERVICE_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    off_hub = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
+    assert off_hub.logout.value == "" and "Log out" not in widget_state_text(off_hub.widget)
+    monkeypatch.setenv("JUPYTERHUB_USER", "hubuser")
+    monkeypatch.setenv("JUPYTERHUB_BASE_URL", "/st'udy<x>/")
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/st'udy<x>/user/hubuser/")
+    on_hub = ScoringApp(cohort.dir, labels_dir=tmp_path / "labels")
+    assert "Log out" in widget_state_text(on_hub.widget)
+    assert "<a href='/st&#x27;udy&lt;x&gt;/hub/logout'>Log out</a>" in on_hub.logout.value
+
+
 def test_reserved_rater_name_consensus_is_refused(cohort, tmp_path, monkeypatch):
     monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
     app = ScoringApp(cohort.dir, labels_dir=tmp_path / "labels")

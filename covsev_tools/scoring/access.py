@@ -30,6 +30,22 @@ def hub_user() -> str | None:
     return os.environ.get(HUB_USER_ENV) or None
 
 
+def hub_logout_url(env=None) -> str | None:
+    """The hub's logout address when the page runs under JupyterHub (its variables set), else None.
+
+    Examples
+    --------
+    >>> hub_logout_url({"JUPYTERHUB_BASE_URL": "/study/", "JUPYTERHUB_SERVICE_PREFIX": "/study/user/r1/"})
+    '/study/hub/logout'
+    >>> hub_logout_url({"JUPYTERHUB_SERVICE_PREFIX": "/user/r1/"}), hub_logout_url({})
+    ('/hub/logout', None)
+    """
+    env = os.environ if env is None else env
+    if not (env.get("JUPYTERHUB_BASE_URL") or env.get("JUPYTERHUB_SERVICE_PREFIX")):
+        return None
+    return (env.get("JUPYTERHUB_BASE_URL") or "/").rstrip("/") + "/hub/logout"
+
+
 def rater_from_env() -> str | None:
     """The rater ID: the hub login when on JupyterHub, else ``$COVSEV_RATER`` (None when neither).
 

@@ -25,9 +25,10 @@ import ipywidgets as W
 
 from covsev_tools.labels.store import LabelStore
 from covsev_tools.scoring import panels, training_view
-from covsev_tools.scoring.render import end_html, esc, status_html
+from covsev_tools.scoring.render import end_html, esc, logout_html, status_html
 from covsev_tools.scoring.adjudication_view import ADJUDICATOR_ENV, launch_adjudication
-from covsev_tools.scoring.access import ScoringSetupError, hub_user, load_cohort, rater_from_env
+from covsev_tools.scoring.access import (ScoringSetupError, hub_logout_url, hub_user, load_cohort,
+                                         rater_from_env)
 from covsev_tools.scoring.session import NOT_ASSESSABLE_REASONS, Message, ScoringSession
 from covsev_tools.scoring.training import DEFAULT_MAX_MAE, TRAINING_FILE, TrainingError, TrainingSet, training_requirement
 from covsev_tools.scoring.viewer import XrayViewer
@@ -143,7 +144,8 @@ class ScoringApp:
                                    W.HBox([self.image_panel, self.case_panel])])
         self.login_box = self._login_box()
         self.gate_box = W.VBox()
-        self.widget = W.VBox([panels.style_widget(), self.keys])
+        self.logout = W.HTML(logout_html(hub_logout_url()))  # on JupyterHub only
+        self.widget = W.VBox([W.VBox([panels.style_widget(), self.logout]), self.keys])
         self.widget.add_class("covsev-app")
 
     def _assessability_panel(self) -> W.HBox:

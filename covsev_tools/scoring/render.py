@@ -19,6 +19,21 @@ def esc(text) -> str:
     return html.escape(str(text))
 
 
+def logout_html(url: str | None) -> str:
+    """The "Log out" link of a page on JupyterHub (``url`` escaped), or nothing off the hub.
+
+    Examples
+    --------
+    >>> logout_html('/a"b/hub/logout')
+    "<div class='covsev-logout' style='text-align:right'><a href='/a&quot;b/hub/logout'>Log out</a></div>"
+    >>> logout_html(None)
+    ''
+    """
+    if not url:
+        return ""
+    return f"<div class='covsev-logout' style='text-align:right'><a href='{esc(url)}'>Log out</a></div>"
+
+
 def status_html(kind: str, text: str) -> str:
     """The status line: ``kind`` ``"ok"`` (green), ``"error"`` (red) or ``""`` (empty).
 
