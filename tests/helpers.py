@@ -152,6 +152,28 @@ def make_cohort(root: Path, n: int = 5, name: str = "tiny", scales=("extent", "o
                          repeat_fraction=repeat_fraction, repeat_min_gap=1, progress=False, workers=1)
 
 
+def block_outside(context) -> list[str]:
+    """Abort every request that does not go to this machine; returns the list of those attempted."""
+    from urllib.parse import urlparse
+
+    attempted: list[str] = []
+
+    def local(url: str) -> bool:
+        parsed = urlparse(url)
+        return parsed.scheme in ("blob", "data", "about") or parsed.hostname in ("127.0.0.1", "localhost")
+
+    def handle(route):
+        if local(route.request.url):
+            route.continue_()
+        else:
+            attempted.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", handle)
+    context.on("request", lambda request: None if local(request.url) else attempted.append(request.url))
+    return attempted
+
+
 class HubStudy:
     """A study folder for the hub tests, with Unix accounts and groups named ``<prefix>...`` that
     :meth:`cleanup` removes again (processes of those accounts first, by their own PIDs)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_cohort
+from helpers import block_outside, make_cohort
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -254,28 +254,6 @@ def test_jupyterlab_keys_score_and_do_not_trigger_notebook_shortcuts(lab):
     assert len(after) == len(cells) and all("jp-CodeCell" in c for c in after)  # no cell added/changed
     [record] = records(lab["file"])
     assert record["scales"]["extent"]["total"] == 5 and record["scales"]["opacity"]["total"] == 3
-
-
-def block_outside(context) -> list[str]:
-    """Abort every request that does not go to this machine; returns the list of those attempted."""
-    from urllib.parse import urlparse
-
-    attempted: list[str] = []
-
-    def local(url: str) -> bool:
-        parsed = urlparse(url)
-        return parsed.scheme in ("blob", "data", "about") or parsed.hostname in ("127.0.0.1", "localhost")
-
-    def handle(route):
-        if local(route.request.url):
-            route.continue_()
-        else:
-            attempted.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", handle)
-    context.on("request", lambda request: None if local(request.url) else attempted.append(request.url))
-    return attempted
 
 
 @pytest.fixture
