@@ -89,3 +89,14 @@ def test_wheel_installs_outside_the_checkout_and_runs_the_demo(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (run_dir / "demo" / "report" / "report.html").is_file()
     assert (run_dir / "demo" / "published-report" / "report.html").is_file()
+
+
+def test_output_piped_into_head_ends_quietly(tmp_path):
+    """`covsev ... | head` closes the pipe early: no BrokenPipeError traceback, exit status 0."""
+    import subprocess
+
+    # `true` exits before covsev has started, so every write meets a closed pipe
+    script = f"{REPO}/.venv/bin/covsev plan icc --expected 0.8 --raters 3 --width 0.2 | true"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True)
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+    assert result.returncode == 0

@@ -67,9 +67,15 @@ def console_main() -> None:
     ``covsev predict``. Every output file is closed by then, so flush the standard streams and
     leave at once.
     """
-    status = main()
-    if "torch" in sys.modules:
+    try:
+        status = main()
         sys.stdout.flush()
+    except BrokenPipeError:
+        # `covsev ... | head` closed the pipe: not an error of covsev's. Point stdout at /dev/null so
+        # the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 0
+    if "torch" in sys.modules:
         sys.stderr.flush()
         os._exit(status)
     sys.exit(status)
