@@ -61,7 +61,9 @@ class RaterClient:
 
     def start_server(self, timeout: float = 240) -> None:
         """Ask the hub for the server (as after login) and wait until it answers."""
-        self.http.get(f"{self.base}/hub/spawn/{self.name}", timeout=timeout)
+        # Not followed: once the server runs, the redirect ends on the scoring page, whose render is
+        # streamed while the notebook executes; the readiness poll below decides instead.
+        self.http.get(f"{self.base}/hub/spawn/{self.name}", timeout=timeout, allow_redirects=False)
         self._follow_progress(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
