@@ -9,19 +9,15 @@ and its kernel run as the rater's own Unix account (see :mod:`covsev_tools.hub.p
 
 Examples
 --------
->>> from unittest import mock
 >>> from traitlets.config import Config
 >>> c = Config()
->>> with mock.patch.dict("os.environ"):  # it puts the offline template on this process's JUPYTER_PATH
-...     configure_rater_server(c)
+>>> configure_rater_server(c)
 >>> c.ServerApp.jpserver_extensions["jupyterlab"], c.ServerApp.terminals_enabled
 (False, False)
 """
 from __future__ import annotations
 
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
-
-from covsev_tools.scoring.offline import configure_offline_voila
 
 __all__ = ["ScoringOnlyAuthorizer", "configure_rater_server", "RATER_SERVER_CONFIG"]
 
@@ -65,17 +61,12 @@ class ScoringOnlyAuthorizer(JupyterHubAuthorizer):
 def configure_rater_server(c) -> None:
     """Fill a Jupyter Server config ``c`` for a rater's server (Voila only, no Lab, no terminals).
 
-    The page uses covsev's offline Voila template: nothing is fetched from outside the hub.
-
     Examples
     --------
-    >>> from unittest import mock
     >>> from traitlets.config import Config
-    >>> c = Config()
-    >>> with mock.patch.dict("os.environ"):
-    ...     configure_rater_server(c)
-    >>> c.ServerApp.jpserver_extensions["voila"], c.VoilaConfiguration.template
-    (True, 'covsev')
+    >>> c = Config(); configure_rater_server(c)
+    >>> c.ServerApp.jpserver_extensions["voila"]
+    True
     """
     extensions = {name: False for name in DISABLED_EXTENSIONS}
     extensions["voila"] = True
@@ -89,5 +80,3 @@ def configure_rater_server(c) -> None:
     c.MappingKernelManager.cull_idle_timeout = 600
     c.MappingKernelManager.cull_interval = 60
     c.VoilaConfiguration.show_tracebacks = False
-    # Voila's default page links Font Awesome from a CDN, which a hospital network may not reach.
-    configure_offline_voila(c)
