@@ -199,7 +199,9 @@ def test_browser_logins_two_raters_and_a_coordinator(hub):
                 saved = records(hub, name)
                 assert [r["rater"] for r in saved] == [name]
                 assert saved[0]["scales"]["extent"]["scores"] == {"right": 2, "left": 3}
-                page.goto(f"{hub.url}/hub/logout")
+                logout = page.get_by_role("link", name="Log out", exact=True)
+                assert logout.count() == 1 and logout.get_attribute("href") == "/hub/logout"
+                logout.click()  # the page's own link, not a typed address
                 page.wait_for_url(re.compile(r".*/hub/login.*"), timeout=60_000)
                 assert page.locator("#username_input").count() == 1
                 page.context.close()
