@@ -17,7 +17,10 @@ from covsev_tools.cohort import create_cohort
 from covsev_tools.labels import LabelStore
 
 FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "\tx", "\r=1"]
-SAFE_TEXT = ["plain", "", "a=b", "'=already quoted"]
+SAFE_TEXT = ["plain", "", "a=b", "'quoted but no formula"]
+# A quote before a formula gets one more quote, so that covsev's own readers undo the escape exactly
+# (files.spreadsheet_unescape): "'=x" and "=x" must not both be written as "'=x".
+QUOTED_FORMULAS = ["'=already quoted"]
 NUMBER_TEXT = ["-2", "+1.5", "-0.25", "1e-3", "-.5"]
 
 
@@ -34,13 +37,13 @@ def read_both(path):
 
 
 def test_integrity_csv_writer_neutralises_formulas_and_keeps_numbers(tmp_path):
-    text = FORMULAS + SAFE_TEXT + NUMBER_TEXT
+    text = FORMULAS + QUOTED_FORMULAS + SAFE_TEXT + NUMBER_TEXT
     frame = pd.DataFrame({"comment": text, "score": np.arange(len(text)) - 5,
                           "mean": np.linspace(-1.5, 1.5, len(text)),
                           "group": pd.Categorical(["=A1"] * 2 + ["b"] * (len(text) - 2)),
                           "=header": ["x"] * len(text)})
     out = files.write_csv_atomic(frame, tmp_path / "t.csv")
-    expected = [neutral(v) for v in FORMULAS] + SAFE_TEXT + NUMBER_TEXT
+    expected = [neutral(v) for v in FORMULAS + QUOTED_FORMULAS] + SAFE_TEXT + NUMBER_TEXT
     by_pandas, by_csv = read_both(out)
     assert list(by_pandas.columns) == ["comment", "score", "mean", "group", "'=header"]
     assert by_pandas["comment"].tolist() == expected == [row["comment"] for row in by_csv]

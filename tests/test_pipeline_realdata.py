@@ -15,9 +15,10 @@ from covsev_tools.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
-SECTIONS = ("1. Study", "2. Model vs reference", "3. The model as one more rater",
-            "4. External validation", "5. Intra-rater reliability",
-            "6. Subgroups and longitudinal change", "7. Methods", "8. Software")
+# The report's sections (issue 13 added the inter-rater section as the second).
+SECTIONS = ("1. Study", "2. Inter-rater agreement", "3. Model vs reference",
+            "4. The model as one more rater", "5. External validation", "6. Intra-rater reliability",
+            "7. Subgroups and longitudinal change", "8. Methods", "9. Software")
 
 
 def test_demo_runs_the_model_on_the_real_images(shared_data, weights_dir, tmp_path, capsys):
@@ -30,7 +31,7 @@ def test_demo_runs_the_model_on_the_real_images(shared_data, weights_dir, tmp_pa
         assert section in html
     assert "torchxrayvision DenseNet-121 on the images in" in html
     published = (out / "published-report" / "report.html").read_text()
-    assert "2. Model vs reference" in published
+    assert "3. Model vs reference" in published
     summary = json.loads((out / "published-report" / "summary.json").read_text())
     assert summary["study"]["n_cases"] == 94
 
@@ -52,4 +53,4 @@ def test_cohort_predict_then_report_on_published_labels(shared_data, weights_dir
                "--predictions", str(preds), "--out", str(report), "--bootstrap", "50"])
     assert rc == 0, capsys.readouterr().err
     html = (report / "report.html").read_text()
-    assert "2. Model vs reference" in html and "94" in html
+    assert "3. Model vs reference" in html and "94" in html
