@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from covsev_tools.errors import CovsevError
+from covsev_tools.errors import CovsevError, printable
 
 
 def register(subparsers) -> None:
@@ -80,6 +80,6 @@ def run(args: argparse.Namespace) -> int:
                               title=args.title, command=command_line(args))
     for warning in caught:  # e.g. label records left out of the export: file, line, reason
         if issubclass(warning.category, UserWarning):
-            print(f"warning: {warning.message}", file=sys.stderr)
+            print(f"warning: {printable(str(warning.message))}", file=sys.stderr)
     print(f"report: {report.html}")
     return 0
