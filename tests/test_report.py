@@ -59,6 +59,34 @@ def test_every_figure_has_png_and_pdf(report):
         assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
 
 
+def test_figures_drawn_by_worker_processes_equal_those_drawn_here(cohort, report, tmp_path):
+    """The default report drew its figures in two forked processes; drawing the same figures
+    in this process gives the same PNG bytes, in the same order."""
+    from covsev_tools.report.build import report_figures
+    from covsev_tools.validation import load_study, validate
+
+    here = tmp_path / "here"
+    result = validate(load_study(ratings=cohort / "ratings.csv",
+                                 predictions=cohort / "predictions.csv", key=cohort / "key.csv"),
+                      n_boot=100, seed=1)
+    figures = report_figures(result, here, workers=1)
+    names = [f["name"] for f in figures]
+    assert names == ["prediction_vs_reference", "bland_altman", "inter_rater_kappa",
+                     "agreement_heatmap", "per_rater_error", "longitudinal"]
+    for figure in figures:
+        assert (here / f"{figure['name']}.png").read_bytes() == \
+            (report / "figures" / f"{figure['name']}.png").read_bytes()
+
+
+def test_a_figure_that_fails_in_a_worker_raises_here(tmp_path):
+    from covsev_tools.report.drawing import FigureSpec, draw_figures
+
+    spec = FigureSpec("broken", "never drawn", int, ("not a number",))
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        draw_figures([spec, spec], tmp_path, workers=2)
+    assert not list(tmp_path.glob("*.png"))
+
+
 def test_tables_in_three_formats(report):
     tables = report / "tables"
     for name in ("reference", "model_vs_reference", "calibration", "model_as_rater", "icc",
@@ -130,6 +158,7 @@ def test_cli_report_on_a_cohort_folder(cohort, tmp_path, capsys):
     (["--cohort", "{tmp}/nope"], "no such folder"),
     (["--ratings", "{cohort}/ratings.csv"], "give --cohort DIR, or both --ratings CSV and --predictions CSV"),
     (["--cohort", "{cohort}", "--bootstrap", "-1"], "--bootstrap -1: must be 0 or more"),
+    (["--cohort", "{cohort}", "--workers", "0"], "--workers 0: must be 1 or more"),
     (["--cohort", "{cohort}", "--subgroup", "scanner"],
      "subgroup column 'scanner' not in the metadata (available: filename, patientid, offset, sex, age, view, site)"),
     (["--cohort", "{cohort}", "--cluster-col", "patient"],

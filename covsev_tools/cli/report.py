@@ -47,6 +47,8 @@ def register(subparsers) -> None:
     parser.add_argument("--subgroup", action="append", metavar="COLUMN",
                         help="metadata column for subgroups (repeatable; default view, site, sex)")
     parser.add_argument("--title", default="Severity model validation report", help="report title")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="processes drawing the figures (default 2; 1 draws them in this one)")
     parser.set_defaults(handler=run)
 
 
@@ -66,6 +68,8 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from covsev_tools.report import build_report
 
+    if args.workers < 1:
+        raise CovsevError(f"--workers {args.workers}: must be 1 or more")
     if args.bootstrap < 0:
         raise CovsevError(f"--bootstrap {args.bootstrap}: must be 0 or more")
     if args.cohort is None and (args.ratings is None or args.predictions is None):
@@ -77,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                               metadata=args.metadata, labels_dir=args.labels_dir,
                               reference=args.reference, cluster_col=cluster,
                               n_boot=args.bootstrap, seed=args.seed, subgroup_by=args.subgroup,
-                              title=args.title, command=command_line(args))
+                              title=args.title, command=command_line(args),
+                              workers=args.workers)
     for warning in caught:  # e.g. label records left out of the export: file, line, reason
         if issubclass(warning.category, UserWarning):
             print(f"warning: {printable(str(warning.message))}", file=sys.stderr)

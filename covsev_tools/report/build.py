@@ -15,7 +15,6 @@ files), runs :func:`covsev_tools.validation.validate` and writes::
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -24,13 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from covsev_tools.files import write_text_atomic
-from covsev_tools.report import figures
+from covsev_tools.report.drawing import draw_figures, figure_specs, figure_workers
 from covsev_tools.report.methods import methods_text, scale_text, software_versions, study_facts
 from covsev_tools.report.sections import report_tables
 from covsev_tools.report.tables import Table, write_combined, write_table
 from covsev_tools.validation import ValidationResult, load_study, validate
-from covsev_tools.validation.inputs import scale_range
-from covsev_tools.validation.validate import paired_scores
 
 __all__ = ["Report", "build_report", "render_html", "report_figures", "summary", "write_report"]
 
@@ -68,8 +65,9 @@ class Report:
 
 # --------------------------------------------------------------------------- figures
 
-def report_figures(result: ValidationResult, out_dir: Path) -> list[dict]:
-    """Draw and save every figure the result supports; return name, caption, paths.
+def report_figures(result: ValidationResult, out_dir: Path, workers: int = 2) -> list[dict]:
+    """Draw and save every figure the result supports (up to ``workers`` processes); return
+    name, caption, paths and the PNG as base64.
 
     Examples
     --------
@@ -81,42 +79,7 @@ def report_figures(result: ValidationResult, out_dir: Path) -> list[dict]:
     >>> [f["name"] for f in report_figures(result, getfixture("tmp_path") / "f")][:3]
     ['prediction_vs_reference', 'bland_altman', 'inter_rater_kappa']
     """
-    inputs = result.inputs
-    pairs = {s: paired_scores(inputs, s) for s in inputs.scales}
-    ranges = {s: scale_range(s) for s in inputs.scales}
-    mvr = result.tables["model_vs_reference"].set_index(["scale", "statistic"])["estimate"]
-    limits = {s: {"bias": mvr[(s, "Bias (pred − ref)")], "loa_low": mvr[(s, "Lower LoA")],
-                  "loa_high": mvr[(s, "Upper LoA")]} for s in inputs.scales}
-    specs = [("prediction_vs_reference", "Prediction against reference with the line of unity "
-              "(dashed) and the calibration fit (solid).",
-              lambda: figures.prediction_vs_reference(pairs, ranges, result.tables["calibration"])),
-             ("bland_altman", "Bland-Altman plot: prediction − reference against their mean, with "
-              "the bias and the 95% limits of agreement.",
-              lambda: figures.bland_altman(pairs, limits))]
-    if result.extras.get("kappa_matrices"):
-        specs.append(("inter_rater_kappa", "Quadratic-weighted Cohen's κ between every pair of "
-                      "raters on the scale totals (higher is closer; 1 on the diagonal).",
-                      lambda: figures.agreement_heatmap(result.extras["kappa_matrices"], "weighted κ")))
-    if result.extras.get("pairwise"):
-        specs.append(("agreement_heatmap", "Mean absolute difference between every pair of raters "
-                      "and the model (lower is closer).",
-                      lambda: figures.agreement_heatmap(result.extras["pairwise"], "MAE")))
-    if len(result.tables.get("model_as_rater", [])):
-        specs.append(("per_rater_error", "Each rater (blue) and the model (red) against the "
-                      "consensus of the other raters: MAE with 95% bootstrap CI.",
-                      lambda: figures.per_rater_error(result.tables["model_as_rater"])))
-    series = {s: v for s, v in result.extras.get("longitudinal_series", {}).items() if len(v)}
-    if series and len(result.tables.get("longitudinal", [])):
-        specs.append(("longitudinal", "Trajectories of patients with several images: reference "
-                      "(solid) and prediction (dashed).", lambda: figures.trajectories(series)))
-    return [_draw(name, caption, make, out_dir) for name, caption, make in specs]
-
-
-def _draw(name, caption, make, out_dir: Path) -> dict:
-    fig = make()
-    paths = figures.save(fig, out_dir, name)
-    png = base64.b64encode(paths["png"].read_bytes()).decode("ascii")
-    return {"name": name, "caption": caption, "paths": paths, "png_base64": png}
+    return draw_figures(figure_specs(result), out_dir, workers)
 
 
 # --------------------------------------------------------------------------- HTML
@@ -155,8 +118,11 @@ def render_html(result: ValidationResult, tables: list[Table], figs: list[dict],
 # --------------------------------------------------------------------------- entry point
 
 def write_report(result: ValidationResult, out_dir: str | Path,
-                 title: str = "Severity model validation report") -> Report:
+                 title: str = "Severity model validation report", workers=2) -> Report:
     """Write tables, figures, summary.json and report.html for a validation result.
+
+    The figures are drawn by up to ``workers`` processes (or by an executor from
+    :func:`~covsev_tools.report.drawing.figure_workers`) while this one writes the tables.
 
     Examples
     --------
@@ -171,10 +137,13 @@ def write_report(result: ValidationResult, out_dir: str | Path,
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     tables = report_tables(result)
-    for table in tables:
-        write_table(table, out / "tables")
-    write_combined(tables, out / "tables")
-    figs = report_figures(result, out / "figures")
+
+    def write_tables():
+        for table in tables:
+            write_table(table, out / "tables")
+        write_combined(tables, out / "tables")
+
+    figs = draw_figures(figure_specs(result), out / "figures", workers, meanwhile=write_tables)
     page = render_html(result, tables, figs, title)
     write_text_atomic(out / "summary.json", json.dumps(summary(result), indent=2, default=_json) + "\n")
     html = write_text_atomic(out / "report.html", page)
@@ -215,7 +184,7 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
                  key=None, labels_dir=None, reference: str = "mean", cluster_col="auto",
                  n_boot: int = 1000, seed: int = 0, subgroup_by=None,
                  title: str = "Severity model validation report", context: str | None = None,
-                 command: str | None = None) -> Report:
+                 command: str | None = None, workers: int = 2) -> Report:
     """Read a study's inputs, validate and write the report (what ``covsev report`` runs).
 
     Parameters
@@ -243,6 +212,8 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
         A note shown at the top of the study section (e.g. "predictions are simulated").
     command : str, optional
         The command line or notebook that made the report, stated in the methods.
+    workers : int
+        Processes drawing the figures (1: draw them in this process).
 
     Returns
     -------
@@ -260,10 +231,12 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
         raise TypeError("build_report needs out_dir")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    inputs = load_study(cohort=cohort, ratings=ratings, predictions=predictions, metadata=metadata,
-                        key=key, labels_dir=labels_dir, export_dir=out, reference=reference,
-                        cluster_col=cluster_col)
-    result = validate(inputs, n_boot=n_boot, seed=seed, subgroup_by=subgroup_by, command=command)
-    if context:
-        result.notes["context"] = context
-    return write_report(result, out, title=title)
+    with figure_workers(workers) as pool:
+        inputs = load_study(cohort=cohort, ratings=ratings, predictions=predictions,
+                            metadata=metadata, key=key, labels_dir=labels_dir, export_dir=out,
+                            reference=reference, cluster_col=cluster_col)
+        result = validate(inputs, n_boot=n_boot, seed=seed, subgroup_by=subgroup_by,
+                          command=command)
+        if context:
+            result.notes["context"] = context
+        return write_report(result, out, title=title, workers=pool)

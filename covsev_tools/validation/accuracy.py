@@ -150,14 +150,17 @@ def calibration(inputs: ValidationInputs, min_clusters: int = 20) -> pd.DataFram
     >>> calibration(inputs).set_index("statistic")["estimate"].round(3).to_dict()
     {'Slope': 0.5, 'Intercept': 1.0}
     """
-    import statsmodels.api as sm
+    # the regression module alone: statsmodels.api also imports time series, formulas, ...
+    # (0.26 s of a 4-second report)
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.tools.tools import add_constant
 
     rows = []
     for scale in inputs.scales:
         pair = paired_scores(inputs, scale)
         if len(pair) < 3 or pair["prediction"].nunique() < 2:
             continue
-        model = sm.OLS(pair["reference"].to_numpy(), sm.add_constant(pair["prediction"].to_numpy()))
+        model = OLS(pair["reference"].to_numpy(), add_constant(pair["prediction"].to_numpy()))
         groups = inputs.patients(pair.index)
         clustered = groups is not None and min_clusters <= len(np.unique(groups)) < len(groups)
         fit = (model.fit(cov_type="cluster", cov_kwds={"groups": groups}) if clustered
