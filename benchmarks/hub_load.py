@@ -100,7 +100,7 @@ class Rater(threading.Thread):
             self.ready_seconds = time.monotonic() - started
         except Exception as exc:  # reported, and the others carry on
             self.error = f"setup: {exc}"
-            self.start_barrier.abort()
+            self.start_barrier.wait()  # the others start scoring without this one
             return
         try:
             self.start_barrier.wait()

@@ -93,8 +93,10 @@ def _spawning(c, study: Study) -> None:
     c.JupyterHub.spawner_class = "covsev_tools.hub.spawner.StudySpawner"
     c.StudySpawner.study_dir = str(study.dir)
     c.Spawner.cmd = [rater_python(study), "-m", "jupyterhub.singleuser"]
-    c.Spawner.start_timeout = 120
-    c.Spawner.http_timeout = 120
+    # Twenty raters logging in within the same minute on a two-core server start twenty Jupyter
+    # servers at once (~4 s of CPU each); two minutes were not always enough for the last one.
+    c.Spawner.start_timeout = 300
+    c.Spawner.http_timeout = 300
     c.Spawner.disable_user_config = True
     # A server that died (kill -9, out of memory) is noticed within seconds, so the rater's next
     # login starts a fresh one instead of landing on a proxy error.
