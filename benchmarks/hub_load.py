@@ -4,14 +4,16 @@ Makes a throw-away study (generated 1024-pixel images, or ``--images DIR``), N r
 a hub on 127.0.0.1 (``covsev hub start``). Each rater, in its own thread, logs in through the hub's
 form, has its server spawned, opens the scoring page and then scores ``--cases`` cases through the
 Jupyter widget protocol on the page's kernel websocket (the clicks the page's JavaScript sends),
-pausing ``--think`` seconds between cases. Save-to-next is the time from the Save click to the page
-showing the next case. Afterwards every confirmed save is looked up in the label logs.
+pausing about ``--think`` seconds between cases (uniformly 0.5-1.5 times it, and a random start
+within the first ``--think`` seconds, so that saves arrive at random moments as they do when people
+read at their own pace; ``--lockstep`` makes all N save in the same instant). Save-to-next is the
+time from the Save click to the page showing the next case. Afterwards every confirmed save is looked up in the label logs.
 
 Prints p50/p95/max save-to-next per rater and overall, memory per rater server (its processes'
 PSS, server + kernel), and ``lost: N``. Needs root (accounts), nodejs + configurable-http-proxy.
 Not a test. Goal on a 2-core machine: 20 raters, p95 < 300 ms, lost 0.
 
-Run: .venv/bin/python benchmarks/hub_load.py [--raters 20] [--cases 10] [--think 1.0]
+Run: .venv/bin/python benchmarks/hub_load.py [--raters 20] [--cases 10] [--think 1.0] [--lockstep]
 """
 from __future__ import annotations
 
@@ -78,12 +80,14 @@ def processes_of(uid: int) -> list[int]:
 class Rater(threading.Thread):
     """One rater: log in, open the page, wait for the start signal, score, record timings."""
 
-    def __init__(self, url: str, name: str, password: str, cases: int, think: float, start: threading.Barrier):
+    def __init__(self, url: str, name: str, password: str, cases: int, think: float, start: threading.Barrier,
+                 lockstep: bool = False, seed: int = 0):
         super().__init__(daemon=True)
         from covsev_tools.hub.client import RaterClient
 
         self.client = RaterClient(url, name, password)
         self.cases, self.think, self.start_barrier = cases, think, start
+        self.lockstep, self.rng = lockstep, np.random.default_rng(seed)
         self.timings: list[float] = []
         self.confirmed: list[int] = []
         self.ready_seconds = None
@@ -104,13 +108,24 @@ class Rater(threading.Thread):
             return
         try:
             self.start_barrier.wait()
+            time.sleep(self._pause(0.0, 1.0))
             for _ in range(self.cases):
                 self._one_case()
-                time.sleep(self.think)
+                time.sleep(self._pause(0.5, 1.5))
         except Exception as exc:
             self.error = f"scoring: {exc}"
         finally:
             client.close()
+
+    def _pause(self, low: float, high: float) -> float:
+        """Thinking time: ``--think`` exactly in lockstep, else drawn between low and high times it.
+
+        Raters read at their own pace, so their saves arrive at random moments; in lockstep all
+        of them save in the same instant (the worst case, kept for comparison).
+        """
+        if self.lockstep:
+            return self.think if low else 0.0
+        return float(self.rng.uniform(low, high)) * self.think
 
     def _one_case(self) -> None:
         client = self.client
@@ -205,7 +220,8 @@ def lost_saves(study: Path, raters: list[Rater]) -> int:
 
 def report(raters: list[Rater], memory: dict[str, float], lost: int, wall: float, args) -> None:
     everyone = [t for r in raters for t in r.timings]
-    print(f"hub_load: {args.raters} raters x {args.cases} cases, think {args.think:g} s, "
+    pacing = "in lockstep" if args.lockstep else "at random moments"
+    print(f"hub_load: {args.raters} raters x {args.cases} cases, think {args.think:g} s, saves {pacing}, "
           f"{os.cpu_count()} CPUs, {wall:.0f} s wall")
     print(f"{'rater':<12}{'saves':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'ready s':>9}{'PSS MiB':>9}")
     for r in raters:
@@ -228,7 +244,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raters", type=int, default=20)
     parser.add_argument("--cases", type=int, default=10, help="cases each rater scores (default 10)")
-    parser.add_argument("--think", type=float, default=1.0, help="seconds between a save and the next scores")
+    parser.add_argument("--think", type=float, default=1.0,
+                        help="mean seconds between a save and the next scores (drawn between 0.5 and "
+                             "1.5 times it; default 1.0)")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="every rater thinks exactly --think and all start together: saves arrive "
+                             "in bursts of N (the worst case)")
     parser.add_argument("--images", help="folder of images for the cohort (default: generated)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (hub log, labels)")
     args = parser.parse_args(argv)
@@ -242,7 +263,8 @@ def main(argv=None) -> int:
         passwords, study = setup(args, work, prefix)
         proc, url = start_hub(study, work)
         barrier = threading.Barrier(args.raters)
-        raters = [Rater(url, name, pw, args.cases, args.think, barrier) for name, pw in passwords.items()]
+        raters = [Rater(url, name, pw, args.cases, args.think, barrier, args.lockstep, seed)
+                  for seed, (name, pw) in enumerate(passwords.items())]
         began = time.monotonic()
         for rater in raters:
             rater.start()
