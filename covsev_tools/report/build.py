@@ -71,13 +71,13 @@ def report_figures(result: ValidationResult, out_dir: Path, workers: int = 2) ->
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_inputs, validate
+    >>> from covsev_tools.validation import load_study, validate
     >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
-    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
-    ...                               key_path=folder / "key.csv"), n_boot=0)
-    >>> [f["name"] for f in report_figures(result, getfixture("tmp_path") / "f")][:3]
-    ['prediction_vs_reference', 'bland_altman', 'inter_rater_kappa']
+    >>> cohort = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
+    >>> drawn = report_figures(validate(load_study(cohort=cohort), n_boot=0),
+    ...                        getfixture("tmp_path") / "f", workers=1)
+    >>> sorted(path.name for path in drawn[0]["paths"].values())
+    ['prediction_vs_reference.pdf', 'prediction_vs_reference.png']
     """
     return draw_figures(figure_specs(result), out_dir, workers)
 

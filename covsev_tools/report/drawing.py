@@ -42,13 +42,12 @@ def figure_specs(result: ValidationResult) -> list[FigureSpec]:
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_inputs, validate
+    >>> from covsev_tools.validation import load_study, validate
     >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
-    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
-    ...                               key_path=folder / "key.csv"), n_boot=0)
-    >>> [spec.name for spec in figure_specs(result)][:3]
-    ['prediction_vs_reference', 'bland_altman', 'inter_rater_kappa']
+    >>> cohort = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
+    >>> specs = figure_specs(validate(load_study(cohort=cohort), n_boot=0))
+    >>> [(spec.name, spec.draw.__name__) for spec in specs][:2]
+    [('prediction_vs_reference', 'prediction_vs_reference'), ('bland_altman', 'bland_altman')]
     """
     inputs, extras = result.inputs, result.extras
     pairs = {s: paired_scores(inputs, s) for s in inputs.scales}
