@@ -223,8 +223,6 @@ class HubStudy:
 
     def processes(self) -> list[int]:
         """PIDs of processes running as this study's test accounts."""
-        import os
-
         uids, pids = set(self.uids()), []
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
@@ -253,3 +251,117 @@ class HubStudy:
         for group in [g.gr_name for g in grp.getgrall() if g.gr_name.startswith(self.prefix)]:
             subprocess.run(["groupdel", group], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------ a live hub
+
+#: The four scores every hub test clicks for a case.
+HUB_SCORES = [("extent", "right", 2), ("extent", "left", 3), ("opacity", "right", 1), ("opacity", "left", 2)]
+
+
+def wait_for_hub(url: str, proc, log: Path, timeout: float = 180) -> None:
+    """Until the hub's login page answers; the end of its log if it exits or does not come up."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"hub exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(f"{url}/hub/login", timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"hub not up after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def start_hub(study: HubStudy, log_name: str):
+    """``covsev hub start`` on a free loopback port, in a process group of its own; (proc, url)."""
+    import subprocess
+    import sys
+
+    from covsev_tools.hub.server import free_port
+
+    port = free_port()
+    log = study.base / log_name
+    proc = subprocess.Popen([sys.executable, "-m", "covsev_tools.cli", "hub", "start", str(study.dir),
+                             "--port", str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_hub(url, proc, log)
+    return proc, url
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def stop_hub(proc, sig=None) -> None:
+    """Stop the hub (and the proxy and services in its process group) that a test started.
+
+    A hub killed with SIGKILL cannot stop its managed services (the idle culler runs in a session
+    of its own), so the culler is killed by PID too; rater servers are left running, as after a crash.
+    """
+    import os
+    import signal
+    import subprocess
+
+    sig = signal.SIGTERM if sig is None else sig
+    if proc.poll() is None:
+        services = [p for p in _children(proc.pid) if sig == signal.SIGKILL
+                    and b"jupyterhub_idle_culler" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        os.killpg(proc.pid, sig)
+        for pid in services:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def rater_client(hub: HubStudy, suffix: str):
+    """A :class:`~covsev_tools.hub.client.RaterClient` of the study account ``<prefix><suffix>``."""
+    from covsev_tools.hub.client import RaterClient
+
+    name = hub.name(suffix)
+    return RaterClient(hub.url, name, hub.passwords[name])
+
+
+def hub_records(hub: HubStudy, name: str, cohort: str = "pilot") -> list[dict]:
+    """The label records of ``name`` in the study's log of ``cohort``."""
+    import json
+
+    path = hub.dir / "labels" / cohort / f"{name}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def score_and_save(client) -> tuple[int, float]:
+    """Click the four scores and Save through the widget protocol; (saved position, seconds save->next)."""
+    import re
+    import time
+
+    before = int(re.search(r"Case (\d+) of", client.widget_text(r"Case \d+ of")).group(1))
+    for scale, component, value in HUB_SCORES:
+        (row,) = client.find(dom_class=f"covsev-row-{scale}-{component}")
+        (button,) = [c for c in client.children(row) if client.states[c].get("description") == str(value)]
+        client.click(button)
+    (save,) = client.find(description="Save and next (Enter)")
+    started = time.monotonic()
+    client.click(save)
+    client.wait_for_text(rf"Saved case {before} of")
+    client.wait_for_text(rf"Case {before + 1} of")
+    return before, time.monotonic() - started

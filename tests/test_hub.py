@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import HubStudy
+from helpers import (HUB_SCORES, HubStudy, hub_records as records, rater_client as rater, score_and_save,
+                     start_hub, stop_hub)
 
 pytest.importorskip("jupyterhub")
 requests = pytest.importorskip("requests")
@@ -44,66 +45,6 @@ pytestmark = [
 ]
 
 
-def wait_for_hub(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"hub exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{url}/hub/login", timeout=5).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"hub not up after {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def start_hub(study: HubStudy, log_name: str) -> tuple[subprocess.Popen, str]:
-    from covsev_tools.hub.server import free_port
-
-    port = free_port()
-    log = study.base / log_name
-    proc = subprocess.Popen([sys.executable, "-m", "covsev_tools.cli", "hub", "start", str(study.dir),
-                             "--port", str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    wait_for_hub(url, proc, log)
-    return proc, url
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            pass
-    return out
-
-
-def stop_hub(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    """Stop the hub (and the proxy and services in its process group) that this test started.
-
-    A hub killed with SIGKILL cannot stop its managed services (the idle culler runs in a session
-    of its own), so the culler is killed by PID too; rater servers are left running, as after a crash.
-    """
-    if proc.poll() is None:
-        services = [p for p in _children(proc.pid) if sig == signal.SIGKILL
-                    and b"jupyterhub_idle_culler" in Path(f"/proc/{p}/cmdline").read_bytes()]
-        os.killpg(proc.pid, sig)
-        for pid in services:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def hub():
     study = HubStudy(n_cases=6, repeat_fraction=0.34)
@@ -122,41 +63,6 @@ def hub():
         if getattr(study, "proc", None) is not None:
             stop_hub(study.proc)
         study.cleanup()
-
-
-def rater(hub: HubStudy, suffix: str):
-    from covsev_tools.hub.client import RaterClient
-
-    name = hub.name(suffix)
-    return RaterClient(hub.url, name, hub.passwords[name])
-
-
-def records(hub: HubStudy, name: str) -> list[dict]:
-    import json
-
-    path = hub.dir / "labels" / "pilot" / f"{name}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-SCORES = [("extent", "right", 2), ("extent", "left", 3), ("opacity", "right", 1), ("opacity", "left", 2)]
-
-
-def score_and_save(client) -> tuple[int, float]:
-    """Click the four scores and Save through the widget protocol; (saved position, seconds save->next)."""
-    before = int(re.search(r"Case (\d+) of", client.widget_text(r"Case \d+ of")).group(1))
-    for scale, component, value in SCORES:
-        (row,) = client.find(dom_class=f"covsev-row-{scale}-{component}")
-        (button,) = [c for c in client.children(row) if client.states[c].get("description") == str(value)]
-        client.click(button)
-    (save,) = client.find(description="Save and next (Enter)")
-    started = time.monotonic()
-    client.click(save)
-    client.wait_for_text(rf"Saved case {before} of")
-    client.wait_for_text(rf"Case {before + 1} of")
-    return before, time.monotonic() - started
-
-
-# ---------------------------------------------------------------------------------------------- logins
 
 
 def test_wrong_password_is_refused(hub):
@@ -192,7 +98,7 @@ def test_browser_logins_two_raters_and_a_coordinator(hub):
                 assert re.search(rf"/user/{name}/voila/render/scoring\.ipynb", page.url)
                 assert page.get_by_text(f"rater {name}", exact=False).count() >= 1
                 assert page.get_by_placeholder("your rater ID").count() == 0  # nobody types an ID
-                for scale, component, value in SCORES:
+                for scale, component, value in HUB_SCORES:
                     page.locator(f".covsev-row-{scale}-{component} button", has_text=str(value)).first.click()
                 page.get_by_role("button", name="Save and next (Enter)").click()
                 page.get_by_text("Case 2 of 8", exact=True).wait_for(timeout=60_000)

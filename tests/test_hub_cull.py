@@ -1,0 +1,84 @@
+"""The idle culler on a real hub: an idle rater's server is stopped, nothing saved is lost.
+
+A study with a one-minute idle timeout: the hub's jupyterhub-idle-culler service checks every 30 s.
+A rater scores a case, closes the page and goes away; the culler stops the server; the rater logs
+in again and resumes at the next case. About two minutes. Needs root and configurable-http-proxy.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from helpers import HubStudy, hub_records, rater_client, score_and_save, start_hub, stop_hub
+
+pytest.importorskip("jupyterhub")
+
+IDLE_TIMEOUT = 60
+
+pytestmark = [
+    pytest.mark.hub,
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(os.geteuid() != 0, reason="the hub tests create Unix accounts: run as root"),
+]
+
+
+@pytest.fixture()
+def hub():
+    from covsev_tools.hub import init_study
+
+    from covsev_tools.hub.hubconfig import find_proxy
+
+    try:
+        find_proxy()
+    except Exception as exc:
+        pytest.skip(f"configurable-http-proxy not installed (make install needs npm): {exc}")
+    study = HubStudy(n_cases=4, repeat_fraction=0.0)
+    try:
+        raters, coordinators = study.groups
+        init_study(study.dir, [study.source.dir], name="culltest", rater_group=raters,
+                   coordinator_group=coordinators, idle_timeout=IDLE_TIMEOUT)
+        study.add("r1", "rater")
+        study.proc, study.url = start_hub(study, "hub.log")
+        yield study
+    finally:
+        if getattr(study, "proc", None) is not None:
+            stop_hub(study.proc)
+        study.cleanup()
+
+
+def _servers(client) -> dict:
+    response = client.http.get(f"{client.base}/hub/api/user", timeout=30,
+                               headers={"Referer": f"{client.base}/hub/"})
+    return response.json().get("servers") or {}
+
+
+def test_idle_server_is_culled_and_the_rater_resumes_where_they_stopped(hub):
+    client = rater_client(hub, "r1")
+    client.login()
+    client.start_server()
+    client.open_scoring_page()
+    client.request_states()
+    position, _ = score_and_save(client)
+    client.close()  # the rater closes the tab and leaves
+    assert _servers(client), "the server stopped before it was idle"
+
+    deadline = time.monotonic() + IDLE_TIMEOUT + 180
+    while _servers(client) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert not _servers(client), "the idle server was not culled"
+    log = (hub.base / "hub.log").read_text(errors="replace")
+    assert f"Culling server {client.name}" in log
+
+    saved = hub_records(hub, client.name, "pilot")
+    assert [r["position"] for r in saved] == [position]
+
+    again = rater_client(hub, "r1")
+    again.login()
+    again.start_server()
+    again.open_scoring_page()
+    again.request_states()
+    assert f"Case {position + 1} of 4" in again.widget_text(r"Case \d+ of")
+    assert "1 of 4 scored" in again.widget_text(r"scored")
+    again.close()
