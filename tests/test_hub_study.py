@@ -58,8 +58,9 @@ def run_as(user: str, command: list[str], **kwargs) -> subprocess.CompletedProce
 
     entry = pwd.getpwnam(user)
     python = rater_python(Study.load(_STUDY_DIR[0]))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1", **kwargs.pop("env", {})}
     return subprocess.run([python if c == "python" else c for c in command], capture_output=True, text=True,
-                          cwd="/", env={"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"},
+                          cwd="/", env=env,
                           user=entry.pw_uid, group=entry.pw_gid,
                           extra_groups=os.getgrouplist(user, entry.pw_gid), **kwargs)
 
@@ -126,6 +127,46 @@ def test_the_operating_system_refuses_a_rater_what_is_not_theirs(study):
     result = as_user(c1, f"print(len(open({str(cohort / 'key.csv')!r}).read()) > 0, "
                          f"open({str(study.dir / 'labels' / 'pilot' / (r2 + '.jsonl'))!r}).read() == '')")
     assert result.stdout.split() == ["True", "True"], result.stderr
+
+
+# What a rater's server does before its first page, as the rater's account: jupyterhub-singleuser fixes
+# the Jupyter data path (disable_user_config) and only then reads app/config/jupyter_server_config.py;
+# Voila then looks for its page template (index.html.j2) along that path.
+_RATER_SERVER_TEMPLATE = """
+import os
+from jupyter_server.serverapp import ServerApp
+from jupyterhub.singleuser._disable_user_config import _disable_user_config
+from traitlets.config.loader import PyFileConfigLoader
+from voila.exporter import VoilaExporter
+from voila.paths import _default_root_dirs, _find_template_hierarchy, collect_template_paths
+
+_disable_user_config(ServerApp())
+c = PyFileConfigLoader("jupyter_server_config.py", path=os.environ["JUPYTER_CONFIG_DIR"]).load_config()
+name = c.VoilaConfiguration.template if "template" in c.VoilaConfiguration else "lab"
+exporter = VoilaExporter(template_paths=collect_template_paths(["voila", "nbconvert"], name), template_name=name)
+print(name, "/".join(_find_template_hierarchy(["voila", "nbconvert"], name, _default_root_dirs())),
+      exporter.template.filename)
+"""
+
+
+def test_rater_server_renders_with_the_offline_template(study):
+    from covsev_tools.hub.spawner import _common_environment
+    from covsev_tools.hub.study import Study
+    from covsev_tools.scoring.offline import voila_template_root
+
+    loaded = Study.load(study.dir)
+    env = {**_common_environment(loaded), "JUPYTER_CONFIG_DIR": str(loaded.rater_config_dir)}
+    result = run_as(study.name("r1"), ["python", "-c", _RATER_SERVER_TEMPLATE], env=env)
+    assert result.returncode == 0, result.stderr
+    template = voila_template_root() / "voila" / "templates" / "covsev" / "index.html.j2"
+    assert result.stdout.split() == ["covsev", "covsev/lab/base", str(template)]
+    # Without the template on the spawner's JUPYTER_PATH (setting it in the config file is too late),
+    # the server keeps Voila's own page, and says so, rather than a page that never finishes.
+    env["JUPYTER_PATH"] = env["JUPYTER_PATH"].replace(str(voila_template_root()) + os.pathsep, "")
+    result = run_as(study.name("r1"), ["python", "-c", _RATER_SERVER_TEMPLATE], env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:2] == ["lab", "lab/base"]
+    assert "template 'covsev' not on JUPYTER_PATH" in result.stderr
 
 
 def test_passwords_are_stored_hashed_only(study):

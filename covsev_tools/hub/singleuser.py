@@ -17,7 +17,12 @@ Examples
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
+
+from covsev_tools.scoring.offline import TEMPLATE
 
 __all__ = ["ScoringOnlyAuthorizer", "configure_rater_server", "RATER_SERVER_CONFIG"]
 
@@ -61,12 +66,19 @@ class ScoringOnlyAuthorizer(JupyterHubAuthorizer):
 def configure_rater_server(c) -> None:
     """Fill a Jupyter Server config ``c`` for a rater's server (Voila only, no Lab, no terminals).
 
+    The page uses covsev's offline Voila template (nothing fetched from outside the hub) when the
+    spawner has put it on ``JUPYTER_PATH``; otherwise Voila's default, with a warning in the hub log.
+
     Examples
     --------
+    >>> from unittest import mock
     >>> from traitlets.config import Config
-    >>> c = Config(); configure_rater_server(c)
-    >>> c.ServerApp.jpserver_extensions["voila"]
-    True
+    >>> from covsev_tools.scoring.offline import offline_env
+    >>> c = Config()
+    >>> with mock.patch.dict("os.environ", offline_env()):   # as the spawner's environment has it
+    ...     configure_rater_server(c)
+    >>> c.ServerApp.jpserver_extensions["voila"], c.VoilaConfiguration.template
+    (True, 'covsev')
     """
     extensions = {name: False for name in DISABLED_EXTENSIONS}
     extensions["voila"] = True
@@ -80,3 +92,19 @@ def configure_rater_server(c) -> None:
     c.MappingKernelManager.cull_idle_timeout = 600
     c.MappingKernelManager.cull_interval = 60
     c.VoilaConfiguration.show_tracebacks = False
+    _use_offline_template(c)
+
+
+def _use_offline_template(c) -> None:
+    """Voila's default page links Font Awesome from a CDN, which a hospital network may not reach.
+
+    Only when the template is on the data path: Voila, asked for a template it cannot find, streams
+    a page that never finishes. The path cannot be changed here (see ``spawner._common_environment``).
+    """
+    from jupyter_core.paths import jupyter_path
+
+    if any((Path(root) / "voila" / "templates" / TEMPLATE / "conf.json").is_file() for root in jupyter_path()):
+        c.VoilaConfiguration.template = TEMPLATE
+    else:
+        print(f"covsev: Voila template {TEMPLATE!r} not on JUPYTER_PATH; the scoring page uses Voila's "
+              "default, which links Font Awesome from the internet", file=sys.stderr)

@@ -23,6 +23,7 @@ from traitlets import Unicode
 
 from covsev_tools.hub.permissions import prepare_rater
 from covsev_tools.hub.study import Study
+from covsev_tools.scoring.offline import voila_template_root
 
 __all__ = ["NoAssignmentError", "StudyAuthenticator", "StudySpawner", "SCORING_NOTEBOOK"]
 
@@ -85,10 +86,17 @@ class StudySpawner(LocalProcessSpawner):
 
 
 def _common_environment(study: Study) -> dict[str, str]:
-    """The study's kernel spec (an interpreter the account can run) first; no per-user site-packages."""
+    """The study's kernel spec (an interpreter the account can run) first; no per-user site-packages.
+
+    Then covsev's offline Voila template, then this environment's data files.
+    """
     # This environment's data files (Voila templates, widget JavaScript) after the study's kernel spec:
     # a study runtime in app/runtime has a prefix of its own that holds none of them.
-    data = os.pathsep.join([str(study.app_dir / "jupyter"), str(Path(sys.prefix) / "share" / "jupyter")])
+    # The offline template must be on JUPYTER_PATH before the server starts: with disable_user_config,
+    # jupyterhub-singleuser freezes the data path before config files run, so a JUPYTER_PATH set in
+    # app/config/jupyter_server_config.py never reaches Voila (the page then waits forever).
+    data = os.pathsep.join([str(study.app_dir / "jupyter"), str(voila_template_root()),
+                            str(Path(sys.prefix) / "share" / "jupyter")])
     return {"JUPYTER_PATH": data, "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
             # which server extensions are installed (Voila, JupyterLab): this environment's etc/jupyter
             "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"), "PYTHONNOUSERSITE": "1"}

@@ -6,8 +6,10 @@ links; the pages use no icon font.  Voila finds templates on the Jupyter data pa
 needs that folder on ``JUPYTER_PATH`` and ``--template=covsev``:
 
 * a command line: ``voila --template=covsev ...`` with :func:`offline_env` as its environment;
-* a Jupyter Server config file (e.g. the rater servers of a study hub):
-  ``configure_offline_voila(c)``.
+* a Jupyter Server config file: ``configure_offline_voila(c)``;
+* a study hub's rater servers: the spawner puts :func:`voila_template_root` on ``JUPYTER_PATH``
+  before the server starts (``jupyterhub-singleuser`` fixes the data path before it reads config
+  files, so ``configure_offline_voila`` comes too late there), and the config sets the template.
 
 Examples
 --------
