@@ -78,6 +78,40 @@ def test_figures_drawn_by_worker_processes_equal_those_drawn_here(cohort, report
             (report / "figures" / f"{figure['name']}.png").read_bytes()
 
 
+def test_each_figure_starts_as_soon_as_its_section_is_done(cohort, tmp_path):
+    """validate(on_section=...) names each section in order, with the tables so far; EarlyFigures
+    hands each figure to the workers right after the section that completes its numbers."""
+    from concurrent.futures import Future
+
+    from covsev_tools.report.drawing import EarlyFigures
+    from covsev_tools.validation import load_study, validate
+
+    class Recorder:
+        section = None
+        when: dict = {}
+
+        def submit(self, _function, spec, _out):
+            self.when[spec.name] = self.section
+            return Future()
+
+    pool, seen = Recorder(), []
+    early = EarlyFigures(pool, tmp_path)
+
+    def on_section(name, result):
+        seen.append((name, set(result.tables)))
+        pool.section = name
+        early(name, result)
+
+    validate(load_study(cohort=cohort), n_boot=0, on_section=on_section)
+    assert [name for name, _ in seen] == ["accuracy", "inter_rater", "model_as_rater", "external",
+                                          "intra_rater", "subgroups", "longitudinal"]
+    assert "calibration" in seen[0][1] and "inter_rater" not in seen[0][1]
+    assert pool.when == {"prediction_vs_reference": "accuracy", "bland_altman": "accuracy",
+                         "inter_rater_kappa": "inter_rater", "agreement_heatmap": "model_as_rater",
+                         "per_rater_error": "model_as_rater", "longitudinal": "longitudinal"}
+    assert set(early.started) == set(pool.when)
+
+
 def test_a_figure_that_fails_in_a_worker_raises_here(tmp_path):
     from covsev_tools.report.drawing import FigureSpec, draw_figures
 

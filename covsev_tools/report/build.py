@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from covsev_tools.files import write_text_atomic
-from covsev_tools.report.drawing import draw_figures, figure_specs, figure_workers
+from covsev_tools.report.drawing import EarlyFigures, draw_figures, figure_specs, figure_workers
 from covsev_tools.report.methods import methods_text, scale_text, software_versions, study_facts
 from covsev_tools.report.sections import report_tables
 from covsev_tools.report.tables import Table, write_combined, write_table
@@ -118,11 +118,13 @@ def render_html(result: ValidationResult, tables: list[Table], figs: list[dict],
 # --------------------------------------------------------------------------- entry point
 
 def write_report(result: ValidationResult, out_dir: str | Path,
-                 title: str = "Severity model validation report", workers=2) -> Report:
+                 title: str = "Severity model validation report", workers=2,
+                 started: dict | None = None) -> Report:
     """Write tables, figures, summary.json and report.html for a validation result.
 
     The figures are drawn by up to ``workers`` processes (or by an executor from
-    :func:`~covsev_tools.report.drawing.figure_workers`) while this one writes the tables.
+    :func:`~covsev_tools.report.drawing.figure_workers`, with ``started`` the figures it is
+    already drawing) while this one writes the tables.
 
     Examples
     --------
@@ -143,7 +145,8 @@ def write_report(result: ValidationResult, out_dir: str | Path,
             write_table(table, out / "tables")
         write_combined(tables, out / "tables")
 
-    figs = draw_figures(figure_specs(result), out / "figures", workers, meanwhile=write_tables)
+    figs = draw_figures(figure_specs(result), out / "figures", workers, meanwhile=write_tables,
+                        started=started)
     page = render_html(result, tables, figs, title)
     write_text_atomic(out / "summary.json", json.dumps(summary(result), indent=2, default=_json) + "\n")
     html = write_text_atomic(out / "report.html", page)
@@ -235,8 +238,9 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
         inputs = load_study(cohort=cohort, ratings=ratings, predictions=predictions,
                             metadata=metadata, key=key, labels_dir=labels_dir, export_dir=out,
                             reference=reference, cluster_col=cluster_col)
+        early = EarlyFigures(pool, out / "figures")
         result = validate(inputs, n_boot=n_boot, seed=seed, subgroup_by=subgroup_by,
-                          command=command)
+                          command=command, on_section=early)
         if context:
             result.notes["context"] = context
-        return write_report(result, out, title=title, workers=pool)
+        return write_report(result, out, title=title, workers=pool, started=early.started)

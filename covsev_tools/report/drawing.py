@@ -20,7 +20,7 @@ from covsev_tools.validation import ValidationResult
 from covsev_tools.validation.inputs import scale_range
 from covsev_tools.validation.validate import paired_scores
 
-__all__ = ["FigureSpec", "draw_figures", "figure_specs", "figure_workers"]
+__all__ = ["EarlyFigures", "FigureSpec", "draw_figures", "figure_specs", "figure_workers"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class FigureSpec:
 
 
 def figure_specs(result: ValidationResult) -> list[FigureSpec]:
-    """The figures ``result`` has data for, in report order.
+    """The figures ``result`` has data for, in report order (also of a validation still running:
+    a figure is listed once the sections it shows are done).
 
     Examples
     --------
@@ -49,19 +50,8 @@ def figure_specs(result: ValidationResult) -> list[FigureSpec]:
     >>> [(spec.name, spec.draw.__name__) for spec in specs][:2]
     [('prediction_vs_reference', 'prediction_vs_reference'), ('bland_altman', 'bland_altman')]
     """
-    inputs, extras = result.inputs, result.extras
-    pairs = {s: paired_scores(inputs, s) for s in inputs.scales}
-    ranges = {s: scale_range(s) for s in inputs.scales}
-    mvr = result.tables["model_vs_reference"].set_index(["scale", "statistic"])["estimate"]
-    limits = {s: {"bias": mvr[(s, "Bias (pred − ref)")], "loa_low": mvr[(s, "Lower LoA")],
-                  "loa_high": mvr[(s, "Upper LoA")]} for s in inputs.scales}
-    specs = [FigureSpec("prediction_vs_reference", "Prediction against reference with the line of "
-                        "unity (dashed) and the calibration fit (solid).",
-                        figures.prediction_vs_reference,
-                        (pairs, ranges, result.tables["calibration"])),
-             FigureSpec("bland_altman", "Bland-Altman plot: prediction − reference against their "
-                        "mean, with the bias and the 95% limits of agreement.",
-                        figures.bland_altman, (pairs, limits))]
+    extras = result.extras
+    specs = _model_figures(result) if "calibration" in result.tables else []
     if extras.get("kappa_matrices"):
         specs.append(FigureSpec("inter_rater_kappa", "Quadratic-weighted Cohen's κ between every "
                                 "pair of raters on the scale totals (higher is closer; 1 on the "
@@ -81,6 +71,39 @@ def figure_specs(result: ValidationResult) -> list[FigureSpec]:
                                 "reference (solid) and prediction (dashed).",
                                 figures.trajectories, (series,)))
     return specs
+
+
+def _model_figures(result: ValidationResult) -> list[FigureSpec]:
+    inputs = result.inputs
+    pairs = {s: paired_scores(inputs, s) for s in inputs.scales}
+    ranges = {s: scale_range(s) for s in inputs.scales}
+    mvr = result.tables["model_vs_reference"].set_index(["scale", "statistic"])["estimate"]
+    limits = {s: {"bias": mvr[(s, "Bias (pred − ref)")], "loa_low": mvr[(s, "Lower LoA")],
+                  "loa_high": mvr[(s, "Upper LoA")]} for s in inputs.scales}
+    return [FigureSpec("prediction_vs_reference", "Prediction against reference with the line of "
+                       "unity (dashed) and the calibration fit (solid).",
+                       figures.prediction_vs_reference,
+                       (pairs, ranges, result.tables["calibration"])),
+            FigureSpec("bland_altman", "Bland-Altman plot: prediction − reference against their "
+                       "mean, with the bias and the 95% limits of agreement.",
+                       figures.bland_altman, (pairs, limits))]
+
+
+class EarlyFigures:
+    """Hands each figure to the workers as soon as the validation has its numbers.
+
+    Pass it as ``validate(..., on_section=early)``: the workers draw the model figures while the
+    inter-rater statistics are computed, and so on; :func:`draw_figures` then waits only for the
+    last ones. ``started`` maps figure names to their pending results.
+    """
+
+    def __init__(self, pool, out_dir: str | Path):
+        self.pool, self.out_dir, self.started = pool, Path(out_dir), {}
+
+    def __call__(self, _section: str, result: ValidationResult) -> None:
+        for spec in figure_specs(result):
+            if spec.name not in self.started:
+                self.started[spec.name] = self.pool.submit(draw_one, spec, self.out_dir)
 
 
 def draw_one(spec: FigureSpec, out_dir: Path) -> dict:
@@ -139,13 +162,14 @@ def figure_workers(workers: int = 2):
 
 
 def draw_figures(specs: list[FigureSpec], out_dir: str | Path, workers=2, *,
-                 meanwhile=None) -> list[dict]:
+                 meanwhile=None, started: dict | None = None) -> list[dict]:
     """Draw every figure in ``specs``; return name, caption, paths and the PNG as base64 (for
     the self-contained HTML), in the order of ``specs``.
 
     ``workers`` is a number of processes, or an executor from :func:`figure_workers` that the
     caller started earlier (and shuts down). ``meanwhile``, if given, is called with no
     arguments in this process while the workers draw (the report writes its tables then).
+    ``started`` holds the figures already handed to ``workers`` by :class:`EarlyFigures`.
 
     Examples
     --------
@@ -161,7 +185,8 @@ def draw_figures(specs: list[FigureSpec], out_dir: str | Path, workers=2, *,
     own = isinstance(workers, int)
     pool = figure_workers(min(workers, len(specs))) if own else workers
     try:
-        pending = [pool.submit(draw_one, spec, out) for spec in specs]
+        started = started or {}
+        pending = [started.get(spec.name) or pool.submit(draw_one, spec, out) for spec in specs]
         if meanwhile is not None:
             meanwhile()
         paths = [job.result() for job in pending]

@@ -91,7 +91,7 @@ class ValidationResult:
 
 def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
              subgroup_by=None, *, multiplier: float = LOA_MULTIPLIER,
-             command: str | None = None) -> ValidationResult:
+             command: str | None = None, on_section=None) -> ValidationResult:
     """Run every section the inputs allow and collect tables, sentences and notes.
 
     Parameters
@@ -108,6 +108,11 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
         Bland-Altman limits are bias ± multiplier × SD (default 1.96).
     command : str, optional
         The command line or notebook that ran the validation (stated in the methods).
+    on_section : callable, optional
+        Called as ``on_section(name, result)`` after each section (``"accuracy"``,
+        ``"inter_rater"``, ``"model_as_rater"``, ``"external"``, ``"intra_rater"``,
+        ``"subgroups"``, ``"longitudinal"``), with the tables so far: the report starts drawing
+        a figure as soon as its numbers are in, and a notebook can show progress.
 
     Returns
     -------
@@ -126,6 +131,7 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
     subgroup_columns(inputs.metadata, subgroup_by)  # a misspelled column fails before any work
     result = ValidationResult(inputs, settings=_settings(inputs, n_boot, seed, multiplier, command))
     t = result.tables
+    done = (lambda name: on_section(name, result)) if on_section else (lambda name: None)
     t["reference"] = reference_summary(inputs)
     t["model_vs_reference"] = model_vs_reference(inputs, n_boot, seed, multiplier)
     t["calibration"] = calibration(inputs)
@@ -134,21 +140,28 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
     if missing:
         result.notes["calibration"] = (f"No calibration for {', '.join(missing)}: it needs at least "
                                        "3 cases and predictions that are not all the same value.")
+    done("accuracy")
     _inter_rater_section(result, n_boot, seed)
+    done("inter_rater")
     _model_as_rater_section(result, n_boot, seed)
+    done("model_as_rater")
     t["external_validation"], t["external_mapping"], note = external_validation(inputs, n_boot, seed)
     if note:
         result.notes["external_validation"] = note
+    done("external")
     _intra_rater_section(result)
+    done("intra_rater")
     t["subgroups"] = subgroups(inputs, subgroup_by, n_boot, seed)
     if not len(t["subgroups"]):
         result.notes["subgroups"] = "No metadata column with 2 to 8 levels (view, site, sex)."
+    done("subgroups")
     t["longitudinal"] = longitudinal(inputs, n_boot, seed)
     if not len(t["longitudinal"]):
         result.notes["longitudinal"] = ("No longitudinal pairs: metadata need a patient column "
                                         "(patient_id or patientid) and offset, "
                                         "and at least 3 pairs of consecutive images of a patient.")
     result.extras["longitudinal_series"] = {s: trajectory_series(inputs, s) for s in inputs.scales}
+    done("longitudinal")
     return result
 
 
