@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,24 @@ def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None
         except OSError:
             time.sleep(0.3)
     raise TimeoutError(f"voila did not answer at {url} within {timeout} s")
+
+
+@contextmanager
+def chromium_page(url: str, size=(1400, 900), timeout: int = 90_000):
+    """Chromium on ``url``, every request outside this machine blocked; yields (page, attempted),
+    ``attempted`` listing the outside addresses the page tried."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+            attempted = block_outside(context)
+            page = context.new_page()
+            page.goto(url, timeout=timeout)
+            yield page, attempted
+        finally:
+            browser.close()
 
 
 def stop_server(proc: subprocess.Popen, log) -> None:
@@ -112,72 +131,64 @@ def image_style(page) -> dict:
 
 
 def test_browser_session_mouse_keyboard_reload_resume(voila):
-    from playwright.sync_api import sync_playwright
-
     started = time.monotonic()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(voila["url"], timeout=90_000)
-            wait_case(page, 1)
-            page.wait_for_function("document.querySelector('.covsev-viewer-img').naturalWidth > 0")
-            first_src = image_style(page)["src"]
-            assert first_src.startswith("blob:")
+    with chromium_page(voila["url"]) as (page, attempted):
+        wait_case(page, 1)
+        page.wait_for_function("document.querySelector('.covsev-viewer-img').naturalWidth > 0")
+        first_src = image_style(page)["src"]
+        assert first_src.startswith("blob:")
 
-            # case 1: mouse only
-            for scale, component, value in [("extent", "right", 2), ("extent", "left", 3),
-                                            ("opacity", "right", 1), ("opacity", "left", 2)]:
-                button(page, scale, component, value).click()
-            page.get_by_text("Total geographic extent: 5 / 8").wait_for()
-            page.get_by_role("button", name="Save and next (Enter)").click()
-            wait_case(page, 2)
-            page.get_by_text("✓ Saved case 1 of 5").wait_for()
-            assert len(records(voila["file"])) == 1
+        # case 1: mouse only
+        for scale, component, value in [("extent", "right", 2), ("extent", "left", 3),
+                                        ("opacity", "right", 1), ("opacity", "left", 2)]:
+            button(page, scale, component, value).click()
+        page.get_by_text("Total geographic extent: 5 / 8").wait_for()
+        page.get_by_role("button", name="Save and next (Enter)").click()
+        wait_case(page, 2)
+        page.get_by_text("✓ Saved case 1 of 5").wait_for()
+        assert len(records(voila["file"])) == 1
 
-            # case 2: keyboard only (focus is still on the save button)
-            for key in ["1", "4", "0", "3"]:
-                page.keyboard.press(key)
-            page.get_by_text("Total geographic extent: 5 / 8").wait_for()
-            page.keyboard.press("Enter")
-            wait_case(page, 3)
-            page.wait_for_function(f"document.querySelector('.covsev-viewer-img').src !== {first_src!r}")
+        # case 2: keyboard only (focus is still on the save button)
+        for key in ["1", "4", "0", "3"]:
+            page.keyboard.press(key)
+        page.get_by_text("Total geographic extent: 5 / 8").wait_for()
+        page.keyboard.press("Enter")
+        wait_case(page, 3)
+        page.wait_for_function(f"document.querySelector('.covsev-viewer-img').src !== {first_src!r}")
 
-            # case 3: image shortcuts, an incomplete save refused, then keyboard scoring
-            page.keyboard.press("+")
-            page.keyboard.press("i")
-            page.wait_for_function("document.querySelector('.covsev-viewer-img').style.filter.includes('invert')")
-            assert "scale(1.25)" in image_style(page)["transform"]
-            page.keyboard.press("r")
-            page.wait_for_function("!document.querySelector('.covsev-viewer-img').style.filter.includes('invert')")
-            page.keyboard.press("4")
-            page.keyboard.press("Enter")
-            page.get_by_text("Not saved — still to score:", exact=False).wait_for()
-            assert len(records(voila["file"])) == 2
-            for key in ["4", "2", "2"]:
-                page.keyboard.press(key)
-            page.keyboard.press("Enter")
-            wait_case(page, 4)
+        # case 3: image shortcuts, an incomplete save refused, then keyboard scoring
+        page.keyboard.press("+")
+        page.keyboard.press("i")
+        page.wait_for_function("document.querySelector('.covsev-viewer-img').style.filter.includes('invert')")
+        assert "scale(1.25)" in image_style(page)["transform"]
+        page.keyboard.press("r")
+        page.wait_for_function("!document.querySelector('.covsev-viewer-img').style.filter.includes('invert')")
+        page.keyboard.press("4")
+        page.keyboard.press("Enter")
+        page.get_by_text("Not saved — still to score:", exact=False).wait_for()
+        assert len(records(voila["file"])) == 2
+        for key in ["4", "2", "2"]:
+            page.keyboard.press(key)
+        page.keyboard.press("Enter")
+        wait_case(page, 4)
 
-            page.reload()
-            wait_case(page, 4)  # a new kernel: the app resumed from the rater's file
-            page.get_by_text("3 of 5 scored", exact=False).wait_for()
-            saved = records(voila["file"])
-            html = page.content()
+        page.reload()
+        wait_case(page, 4)  # a new kernel: the app resumed from the rater's file
+        page.get_by_text("3 of 5 scored", exact=False).wait_for()
+        saved = records(voila["file"])
+        html = page.content()
 
-            # and the keyboard works straight after a load, with nothing focused
-            for key in ["0", "0", "0", "0", "Enter"]:
-                page.keyboard.press(key)
-            wait_case(page, 5)
-            # the "Go to" list opens any scored case (positions only) without saving anything
-            page.get_by_label("Go to").select_option(label="Case 2")
-            wait_case(page, 2)
-            options = page.get_by_label("Go to").locator("option").all_inner_texts()
-            page.get_by_label("Go to").focus()  # as after a pick with the mouse
-            page.keyboard.press("0")  # a score for the highlighted lung, not the list's type-ahead
-            page.get_by_text("Total geographic extent: 4 / 8", exact=False).wait_for()
-        finally:
-            browser.close()
+        # and the keyboard works straight after a load, with nothing focused
+        for key in ["0", "0", "0", "0", "Enter"]:
+            page.keyboard.press(key)
+        wait_case(page, 5)
+        # the "Go to" list opens any scored case (positions only) without saving anything
+        page.get_by_label("Go to").select_option(label="Case 2")
+        wait_case(page, 2)
+        options = page.get_by_label("Go to").locator("option").all_inner_texts()
+        page.get_by_label("Go to").focus()  # as after a pick with the mouse
+        page.keyboard.press("0")  # a score for the highlighted lung, not the list's type-ahead
+        page.get_by_text("Total geographic extent: 4 / 8", exact=False).wait_for()
 
     order = voila["cohort"].reading_order("webrad")
     assert [r["case_id"] for r in saved] == order[:3] and [r["position"] for r in saved] == [1, 2, 3]
@@ -189,6 +200,7 @@ def test_browser_session_mouse_keyboard_reload_resume(voila):
                    "SECRETPATIENT", str(voila["cohort"].dir)]
     assert [s for s in identifying if s in html] == []
     assert "Case 4 of 5" in html
+    assert attempted == [], f"requests to outside the server: {attempted}"
     assert len(records(voila["file"])) == 4
     assert [o.replace("\xa0", " ") for o in options] == [f"Case {p}" for p in range(1, 6)]  # nbsp: ipywidgets
     print(f"\nbrowser session: 4 cases scored in Chromium, page reloaded once, {time.monotonic() - started:.1f} s")
@@ -235,22 +247,14 @@ def run_first_cell(page, attempts: int = 4) -> None:
 
 
 def test_jupyterlab_keys_score_and_do_not_trigger_notebook_shortcuts(lab):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.goto(lab["url"], timeout=120_000)
-            run_first_cell(page)
-            cells = page.eval_on_selector_all(".jp-Cell", "els => els.map(e => e.className)")
-            button(page, "extent", "right", 2).click()
-            for key in ["3", "1", "2", "Enter"]:  # in command mode "1"-"3" would make headings
-                page.keyboard.press(key)
-            wait_case(page, 2)
-            after = page.eval_on_selector_all(".jp-Cell", "els => els.map(e => e.className)")
-        finally:
-            browser.close()
+    with chromium_page(lab["url"], size=(1500, 1000), timeout=120_000) as (page, _):
+        run_first_cell(page)
+        cells = page.eval_on_selector_all(".jp-Cell", "els => els.map(e => e.className)")
+        button(page, "extent", "right", 2).click()
+        for key in ["3", "1", "2", "Enter"]:  # in command mode "1"-"3" would make headings
+            page.keyboard.press(key)
+        wait_case(page, 2)
+        after = page.eval_on_selector_all(".jp-Cell", "els => els.map(e => e.className)")
     assert len(after) == len(cells) and all("jp-CodeCell" in c for c in after)  # no cell added/changed
     [record] = records(lab["file"])
     assert record["scales"]["extent"]["total"] == 5 and record["scales"]["opacity"]["total"] == 3
@@ -271,38 +275,28 @@ def voila_short(tmp_path):
 
 
 def test_browser_page_loads_nothing_from_outside_and_ends_cleanly(voila_short):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            attempted = block_outside(context)
-            page = context.new_page()
-            page.goto(voila_short["url"], timeout=90_000)
-            wait_case(page, 1, of=2)
-            page.wait_for_function("document.querySelector('.covsev-viewer-img').naturalWidth > 0")
-            for n in (1, 2):
-                for key in ["1", "1", "1", "1", "Enter"]:
-                    page.keyboard.press(key)
-                if n == 1:
-                    wait_case(page, 2, of=2)
-            page.get_by_text("All 2 cases are scored — thank you.", exact=False).first.wait_for()
-            end = page.evaluate("""() => {
-                const visible = (el) => !!el && el.offsetParent !== null;
-                const img = document.querySelector('.covsev-viewer-img');
-                const save = [...document.querySelectorAll('button')].filter(
-                    (b) => b.textContent.includes('Save') && visible(b) && !b.disabled);
-                const broken = [...document.querySelectorAll('img')].filter(
-                    (i) => visible(i) && !(i.complete && i.naturalWidth > 0));
-                return {imgVisible: visible(img), liveSave: save.length, broken: broken.length,
-                        text: document.body.innerText};
-            }""")
-            page.keyboard.press("Enter")  # nothing to save: no new record
-            page.wait_for_timeout(500)
-            icons = page.evaluate("document.querySelectorAll('link[href*=\"fontawesome\"], link[href*=\"font-awesome\"]').length")
-        finally:
-            browser.close()
+    with chromium_page(voila_short["url"]) as (page, attempted):
+        wait_case(page, 1, of=2)
+        page.wait_for_function("document.querySelector('.covsev-viewer-img').naturalWidth > 0")
+        for n in (1, 2):
+            for key in ["1", "1", "1", "1", "Enter"]:
+                page.keyboard.press(key)
+            if n == 1:
+                wait_case(page, 2, of=2)
+        page.get_by_text("All 2 cases are scored — thank you.", exact=False).first.wait_for()
+        end = page.evaluate("""() => {
+            const visible = (el) => !!el && el.offsetParent !== null;
+            const img = document.querySelector('.covsev-viewer-img');
+            const save = [...document.querySelectorAll('button')].filter(
+                (b) => b.textContent.includes('Save') && visible(b) && !b.disabled);
+            const broken = [...document.querySelectorAll('img')].filter(
+                (i) => visible(i) && !(i.complete && i.naturalWidth > 0));
+            return {imgVisible: visible(img), liveSave: save.length, broken: broken.length,
+                    text: document.body.innerText};
+        }""")
+        page.keyboard.press("Enter")  # nothing to save: no new record
+        page.wait_for_timeout(500)
+        icons = page.evaluate("document.querySelectorAll('link[href*=\"fontawesome\"], link[href*=\"font-awesome\"]').length")
     assert attempted == [], f"requests to outside the server: {attempted}"
     assert icons == 0
     assert end["imgVisible"] is False and end["liveSave"] == 0 and end["broken"] == 0
@@ -337,33 +331,23 @@ def voila_training(tmp_path):
 
 
 def test_browser_training_feedback_beside_reference_then_summary(voila_training):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            attempted = block_outside(context)
-            page = context.new_page()
-            page.goto(voila_training["url"], timeout=90_000)
-            wait_case(page, 1, of=2)
-            page.get_by_text("TRAINING ROUND", exact=False).first.wait_for()
-            for key in ["2", "1", "1", "1", "Enter"]:  # extent 2/1 (reference 3/1), opacity 1/1
-                page.keyboard.press(key)
-            page.get_by_text("Your scores and the reference").wait_for()
-            feedback = page.locator(".covsev-feedback").inner_text()
-            wait_case(page, 1, of=2)  # still on the case while the reference is shown
-            page.get_by_role("button", name="Next case (Enter)").wait_for()
-            page.keyboard.press("Enter")
-            wait_case(page, 2, of=2)
-            for key in ["3", "1", "1", "2", "Enter"]:
-                page.keyboard.press(key)
-            page.get_by_text("Your scores and the reference").wait_for()
-            page.keyboard.press("Enter")
-            page.get_by_text("Training summary").wait_for()
-            summary = page.locator(".covsev-end").inner_text()
-        finally:
-            browser.close()
+    with chromium_page(voila_training["url"]) as (page, attempted):
+        wait_case(page, 1, of=2)
+        page.get_by_text("TRAINING ROUND", exact=False).first.wait_for()
+        for key in ["2", "1", "1", "1", "Enter"]:  # extent 2/1 (reference 3/1), opacity 1/1
+            page.keyboard.press(key)
+        page.get_by_text("Your scores and the reference").wait_for()
+        feedback = page.locator(".covsev-feedback").inner_text()
+        wait_case(page, 1, of=2)  # still on the case while the reference is shown
+        page.get_by_role("button", name="Next case (Enter)").wait_for()
+        page.keyboard.press("Enter")
+        wait_case(page, 2, of=2)
+        for key in ["3", "1", "1", "2", "Enter"]:
+            page.keyboard.press(key)
+        page.get_by_text("Your scores and the reference").wait_for()
+        page.keyboard.press("Enter")
+        page.get_by_text("Training summary").wait_for()
+        summary = page.locator(".covsev-end").inner_text()
     assert attempted == []
     rows = [line.split("\t") for line in feedback.splitlines() if "\t" in line]
     assert ["Geographic extent", "Right lung", "2", "3", "-1"] in rows
@@ -400,29 +384,19 @@ def voila_adjudication(tmp_path):
 
 
 def test_browser_adjudication_page_side_by_side_and_consensus(voila_adjudication):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            attempted = block_outside(context)
-            page = context.new_page()
-            page.goto(voila_adjudication["url"], timeout=90_000)
-            page.get_by_text("Discordant case 1 of 1").wait_for(timeout=60_000)
-            banner = page.locator(".covsev-banner-adjudication").inner_text()
-            table = page.locator(".covsev-table").first.inner_text()
-            page.wait_for_function("document.querySelector('.covsev-viewer-img').naturalWidth > 0")
-            for scale, component, value in [("extent", "right", 2), ("extent", "left", 0),
-                                            ("opacity", "right", 0), ("opacity", "left", 0)]:
-                button(page, scale, component, value).click()
-            page.get_by_role("button", name="Save consensus").click()
-            page.get_by_text("needs a reason").wait_for()
-            page.get_by_placeholder("Reason for the consensus (required)").fill("mid-zone opacity on review")
-            page.get_by_role("button", name="Save consensus").click()
-            page.get_by_text("✓ Consensus saved").wait_for()
-        finally:
-            browser.close()
+    with chromium_page(voila_adjudication["url"]) as (page, attempted):
+        page.get_by_text("Discordant case 1 of 1").wait_for(timeout=60_000)
+        banner = page.locator(".covsev-banner-adjudication").inner_text()
+        table = page.locator(".covsev-table").first.inner_text()
+        page.wait_for_function("document.querySelector('.covsev-viewer-img').naturalWidth > 0")
+        for scale, component, value in [("extent", "right", 2), ("extent", "left", 0),
+                                        ("opacity", "right", 0), ("opacity", "left", 0)]:
+            button(page, scale, component, value).click()
+        page.get_by_role("button", name="Save consensus").click()
+        page.get_by_text("needs a reason").wait_for()
+        page.get_by_placeholder("Reason for the consensus (required)").fill("mid-zone opacity on review")
+        page.get_by_role("button", name="Save consensus").click()
+        page.get_by_text("✓ Consensus saved").wait_for()
     assert attempted == []
     assert "NOT BLIND" in banner
     rows = [line.split("\t") for line in table.splitlines() if "\t" in line]
