@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -97,10 +96,7 @@ class Rater(threading.Thread):
         client = self.client
         try:
             started = time.monotonic()
-            client.login()
-            client.start_server(timeout=600)
-            client.open_scoring_page(timeout=600)
-            client.request_states(timeout=300)
+            client.open_session(timeout=600)
             self.ready_seconds = time.monotonic() - started
         except Exception as exc:  # reported, and the others carry on
             self.error = f"setup: {exc}"
@@ -128,20 +124,9 @@ class Rater(threading.Thread):
         return float(self.rng.uniform(low, high)) * self.think
 
     def _one_case(self) -> None:
-        client = self.client
-        header = client.widget_text(r"Case \d+ of")
-        position = int(re.search(r"Case (\d+) of", header).group(1))
-        for scale, component, value in SCORES:
-            (row,) = client.find(dom_class=f"covsev-row-{scale}-{component}")
-            (button,) = [c for c in client.children(row) if client.states[c].get("description") == str(value)]
-            client.click(button)
-        (save,) = client.find(description="Save and next (Enter)")
-        clicked = time.monotonic()
-        client.click(save)
-        client.wait_for_text(rf"Saved case {position} of", timeout=120)
+        position, seconds = self.client.score_case(SCORES)
         self.confirmed.append(position)
-        client.wait_for_text(rf"Case {position + 1} of", timeout=120)
-        self.timings.append(time.monotonic() - clicked)
+        self.timings.append(seconds)
 
 
 def setup(args, work: Path, prefix: str) -> tuple[dict[str, str], Path]:

@@ -351,17 +351,4 @@ def hub_records(hub: HubStudy, name: str, cohort: str = "pilot") -> list[dict]:
 
 def score_and_save(client) -> tuple[int, float]:
     """Click the four scores and Save through the widget protocol; (saved position, seconds save->next)."""
-    import re
-    import time
-
-    before = int(re.search(r"Case (\d+) of", client.widget_text(r"Case \d+ of")).group(1))
-    for scale, component, value in HUB_SCORES:
-        (row,) = client.find(dom_class=f"covsev-row-{scale}-{component}")
-        (button,) = [c for c in client.children(row) if client.states[c].get("description") == str(value)]
-        client.click(button)
-    (save,) = client.find(description="Save and next (Enter)")
-    started = time.monotonic()
-    client.click(save)
-    client.wait_for_text(rf"Saved case {before} of")
-    client.wait_for_text(rf"Case {before + 1} of")
-    return before, time.monotonic() - started
+    return client.score_case(HUB_SCORES)

@@ -56,10 +56,7 @@ def _servers(client) -> dict:
 
 def test_idle_server_is_culled_and_the_rater_resumes_where_they_stopped(hub):
     client = rater_client(hub, "r1")
-    client.login()
-    client.start_server()
-    client.open_scoring_page()
-    client.request_states()
+    client.open_session()
     position, _ = score_and_save(client)
     client.close()  # the rater closes the tab and leaves
     assert _servers(client), "the server stopped before it was idle"
@@ -75,10 +72,7 @@ def test_idle_server_is_culled_and_the_rater_resumes_where_they_stopped(hub):
     assert [r["position"] for r in saved] == [position]
 
     again = rater_client(hub, "r1")
-    again.login()
-    again.start_server()
-    again.open_scoring_page()
-    again.request_states()
+    again.open_session()
     assert f"Case {position + 1} of 4" in again.widget_text(r"Case \d+ of")
     assert "1 of 4 scored" in again.widget_text(r"scored")
     again.close()

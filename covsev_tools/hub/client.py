@@ -216,6 +216,40 @@ class RaterClient:
         return next((s["value"] for s in self.states.values()
                      if isinstance(s.get("value"), str) and regex.search(s["value"])), None)
 
+    # -- a rater's session
+
+    def open_session(self, timeout: float = 240) -> None:
+        """What a rater's browser does on arrival: log in, have the server started, open the
+        scoring page and read its widgets."""
+        self.login()
+        self.start_server(timeout=timeout)
+        self.open_scoring_page(timeout=timeout)
+        self.request_states(timeout=timeout)
+
+    def position(self) -> int:
+        """The position of the case shown ("Case 3 of 8" gives 3)."""
+        match = re.search(r"Case (\d+) of", self.widget_text(r"Case \d+ of") or "")
+        if match is None:
+            raise HubClientError(f"{self.name}: the page shows no case")
+        return int(match.group(1))
+
+    def score_case(self, scores, timeout: float = 120) -> tuple[int, float]:
+        """Click ``scores`` ``[(scale, component, value), ...]`` and "Save and next" as the page's
+        buttons do; wait for the save's confirmation and the next case. Returns the position
+        saved and the seconds from the click to the next case."""
+        shown = self.position()
+        for scale, component, value in scores:
+            (row,) = self.find(dom_class=f"covsev-row-{scale}-{component}")
+            (button,) = [c for c in self.children(row)
+                         if self.states[c].get("description") == str(value)]
+            self.click(button)
+        (save,) = self.find(description="Save and next (Enter)")
+        clicked = time.monotonic()
+        self.click(save)
+        self.wait_for_text(rf"Saved case {shown} of", timeout=timeout)
+        self.wait_for_text(rf"Case {shown + 1} of", timeout=timeout)
+        return shown, time.monotonic() - clicked
+
 
 def _decode(frame: str | bytes) -> dict:
     """A websocket frame as a message; binary frames (widget buffers, e.g. images) carry the JSON
