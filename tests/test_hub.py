@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (HUB_SCORES, HubStudy, hub_records as records, rater_client as rater, score_and_save,
-                     start_hub, stop_hub)
+from helpers import (HUB_SCORES, HubStudy, block_outside, hub_records as records, rater_client as rater,
+                     score_and_save, start_hub, stop_hub)
 
 pytest.importorskip("jupyterhub")
 requests = pytest.importorskip("requests")
@@ -89,7 +89,9 @@ def test_browser_logins_two_raters_and_a_coordinator(hub):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             for name in (r1, r2):
-                page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                attempted = block_outside(context)  # a hospital network: nothing outside the hub answers
+                page = context.new_page()
                 page.goto(f"{hub.url}/hub/login", timeout=90_000)
                 page.fill("#username_input", name)
                 page.fill("#password_input", hub.passwords[name])
@@ -98,6 +100,9 @@ def test_browser_logins_two_raters_and_a_coordinator(hub):
                 assert re.search(rf"/user/{name}/voila/render/scoring\.ipynb", page.url)
                 assert page.get_by_text(f"rater {name}", exact=False).count() >= 1
                 assert page.get_by_placeholder("your rater ID").count() == 0  # nobody types an ID
+                # covsev's offline Voila template: no Font Awesome links (Voila's default page has two)
+                assert page.evaluate("document.querySelectorAll('link[href*=\"fontawesome\"], "
+                                     "link[href*=\"font-awesome\"]').length") == 0
                 for scale, component, value in HUB_SCORES:
                     page.locator(f".covsev-row-{scale}-{component} button", has_text=str(value)).first.click()
                 page.get_by_role("button", name="Save and next (Enter)").click()
@@ -110,6 +115,7 @@ def test_browser_logins_two_raters_and_a_coordinator(hub):
                 logout.click()  # the page's own link, not a typed address
                 page.wait_for_url(re.compile(r".*/hub/login.*"), timeout=60_000)
                 assert page.locator("#username_input").count() == 1
+                assert attempted == [], f"requests to outside the hub: {attempted}"
                 page.context.close()
             page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
             page.goto(f"{hub.url}/hub/login", timeout=90_000)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
 
-from covsev_tools.scoring.offline import TEMPLATE
+from covsev_tools.scoring.offline import TEMPLATE, no_mathjax_from_cdn
 
 __all__ = ["ScoringOnlyAuthorizer", "configure_rater_server", "RATER_SERVER_CONFIG"]
 
@@ -66,8 +66,9 @@ class ScoringOnlyAuthorizer(JupyterHubAuthorizer):
 def configure_rater_server(c) -> None:
     """Fill a Jupyter Server config ``c`` for a rater's server (Voila only, no Lab, no terminals).
 
-    The page uses covsev's offline Voila template (nothing fetched from outside the hub) when the
-    spawner has put it on ``JUPYTER_PATH``; otherwise Voila's default, with a warning in the hub log.
+    Nothing on the page is fetched from outside the hub: no MathJax from a CDN, and covsev's offline
+    Voila template when the spawner has put it on ``JUPYTER_PATH`` (else Voila's default, which links
+    Font Awesome from a CDN, with a warning in the hub log).
 
     Examples
     --------
@@ -79,6 +80,8 @@ def configure_rater_server(c) -> None:
     ...     configure_rater_server(c)
     >>> c.ServerApp.jpserver_extensions["voila"], c.VoilaConfiguration.template
     (True, 'covsev')
+    >>> c.ServerApp.tornado_settings["mathjax_url"] is None   # no MathJax from a CDN either
+    True
     """
     extensions = {name: False for name in DISABLED_EXTENSIONS}
     extensions["voila"] = True
@@ -93,6 +96,7 @@ def configure_rater_server(c) -> None:
     c.MappingKernelManager.cull_interval = 60
     c.VoilaConfiguration.show_tracebacks = False
     _use_offline_template(c)
+    no_mathjax_from_cdn(c)
 
 
 def _use_offline_template(c) -> None:

@@ -54,7 +54,7 @@ def configure_offline_voila(c) -> None:
     """In a Jupyter Server (or Voila) config file: serve pages with the offline ``covsev`` template.
 
     Sets ``JUPYTER_PATH`` for this server process (config files run before Voila looks for
-    templates) and ``VoilaConfiguration.template``.
+    templates), ``VoilaConfiguration.template`` and :func:`no_mathjax_from_cdn`.
 
     Examples
     --------
@@ -66,6 +66,24 @@ def configure_offline_voila(c) -> None:
     """
     os.environ["JUPYTER_PATH"] = offline_env()["JUPYTER_PATH"]
     c.VoilaConfiguration.template = TEMPLATE
+    no_mathjax_from_cdn(c)
+
+
+def no_mathjax_from_cdn(c) -> None:
+    """In a Jupyter Server config file: Voila's pages do not load MathJax from a CDN.
+
+    As a server extension, Voila's page loads MathJax from cdnjs unless the server's MathJax URL and
+    configuration are both null; the covsev pages show no formulas, so both are (as ``voila`` alone has).
+
+    Examples
+    --------
+    >>> from traitlets.config import Config
+    >>> c = Config(); c.ServerApp.tornado_settings = {"headers": {}}; no_mathjax_from_cdn(c)
+    >>> c.ServerApp.tornado_settings
+    {'headers': {}, 'mathjax_url': None, 'mathjax_config': None}
+    """
+    settings = dict(c.ServerApp.tornado_settings) if "tornado_settings" in c.ServerApp else {}
+    c.ServerApp.tornado_settings = {**settings, "mathjax_url": None, "mathjax_config": None}
 
 
 _PAGE_CELL = ("# covsev page (written by `covsev page`): parameters come from the environment.\n"
