@@ -298,6 +298,27 @@ def test_brixia_session_needs_no_code_change(tmp_path):
                                            "scores": dict(zip("ABCDEF", [0, 1, 2, 3, 2, 1], strict=True))}}
 
 
+def test_on_a_kernel_loop_the_next_image_follows_the_page_updates(app, monkeypatch):
+    """In a kernel (an event loop runs) the image sent ahead waits PRELOAD_DELAY seconds, so that
+    when many raters save at once their page updates are not queued behind images."""
+    import asyncio
+
+    from covsev_tools.scoring.viewer import PRELOAD_DELAY
+
+    sent = []
+    monkeypatch.setattr(app.viewer, "send", lambda content, buffers=None: sent.append(content["token"]))
+
+    async def save_then_wait():
+        score_by_mouse(app)
+        app.keys.simulate("Enter")
+        before = list(sent)
+        await asyncio.sleep(PRELOAD_DELAY + 0.3)
+        return before
+
+    assert asyncio.run(save_then_wait()) == []
+    assert sent == [app.viewer.preloaded(app.order[2])] and sent[0]
+
+
 def test_viewer_shortcuts_and_buttons(app):
     viewer = app.viewer
     app.keys.simulate("+")
@@ -314,7 +335,7 @@ def test_viewer_shortcuts_and_buttons(app):
 
 
 def test_next_image_is_preloaded_and_resent_when_the_browser_lacks_it(app, monkeypatch):
-    current, upcoming = app.viewer.token, app._preloaded[1]
+    current, upcoming = app.viewer.token, app.viewer.preloaded(app.order[1])
     assert current and upcoming and current != upcoming and set(app.viewer._images) >= {current, upcoming}
     png = app.cohort.display_image_path(app.order[1]).read_bytes()
     assert app.viewer._images[upcoming] == png
@@ -323,7 +344,7 @@ def test_next_image_is_preloaded_and_resent_when_the_browser_lacks_it(app, monke
     score_by_mouse(app)
     app.keys.simulate("Enter")
     assert app.viewer.token == upcoming  # shown from the preload, not re-sent
-    assert [c["token"] for c, _ in sent] == [app._preloaded[1]]  # only the following one went out
+    assert [c["token"] for c, _ in sent] == [app.viewer.preloaded(app.order[2])]  # only the following one went out
     app.viewer._handle_custom_msg({"kind": "missing", "token": upcoming}, [])
     assert sent[-1] == ({"kind": "image", "token": upcoming}, [png])
 

@@ -253,10 +253,7 @@ def wait_until_stopped(client, timeout: float = 90) -> None:
 
 def test_sigkill_of_a_rater_server_mid_session_loses_no_confirmed_save(hub):
     client = rater(hub, "r2")
-    client.login()
-    client.start_server()
-    client.open_scoring_page()
-    client.request_states()
+    client.open_session()
     before = len(records(hub, client.name))
     confirmed = [score_and_save(client)[0] for _ in range(3)]
     # a fourth case half scored, then the server dies
@@ -271,10 +268,7 @@ def test_sigkill_of_a_rater_server_mid_session_loses_no_confirmed_save(hub):
     assert [r["position"] for r in saved[before:]] == confirmed
 
     again = rater(hub, "r2")
-    again.login()
-    again.start_server()
-    again.open_scoring_page()
-    again.request_states()
+    again.open_session()
     resume = confirmed[-1] + 1
     assert again.widget_text(r"Case \d+ of") and f"Case {resume} of 8" in again.widget_text(r"Case \d+ of")
     assert f"{len({r['case_id'] for r in records(hub, again.name)})} of 8 scored" in again.widget_text(r"scored")
@@ -294,19 +288,13 @@ def test_status_counts_progress_and_shows_no_scores(hub):
 
 def test_hub_sigkill_and_restart_keeps_saves_and_resumes(hub):
     client = rater(hub, "r1")
-    client.login()
-    client.start_server()
-    client.open_scoring_page()
-    client.request_states()
+    client.open_session()
     position, _ = score_and_save(client)
     client.close()
     stop_hub(hub.proc, signal.SIGKILL)
     assert records(hub, client.name)[-1]["position"] == position
     hub.proc, hub.url = start_hub(hub, "hub-restarted.log")
     again = rater(hub, "r1")
-    again.login()
-    again.start_server()
-    again.open_scoring_page()
-    again.request_states()
+    again.open_session()
     assert f"Case {position + 1} of 8" in again.widget_text(r"Case \d+ of")
     again.close()

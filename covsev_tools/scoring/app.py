@@ -31,7 +31,7 @@ from covsev_tools.scoring.access import (ScoringSetupError, hub_logout_url, hub_
                                          rater_from_env)
 from covsev_tools.scoring.session import NOT_ASSESSABLE_REASONS, Message, ScoringSession
 from covsev_tools.scoring.training import DEFAULT_MAX_MAE, TRAINING_FILE, TrainingError, TrainingSet, training_requirement
-from covsev_tools.scoring.viewer import XrayViewer
+from covsev_tools.scoring.viewer import PRELOAD_DELAY, XrayViewer, later
 
 __all__ = ["NOT_ASSESSABLE_REASONS", "ScoringApp", "ScoringSetupError", "launch"]
 
@@ -88,7 +88,7 @@ class ScoringApp:
                       else LabelStore(labels_dir, self.cohort.name, scales=self.cohort.scales))
         self.scales = list(self.cohort.scales)
         self.session: ScoringSession | None = None
-        self._preloaded, self._loading, self._syncing = None, False, False
+        self._loading, self._syncing = False, False
         self._build()
         login = hub_user()
         if rater and login and rater != login:
@@ -234,22 +234,25 @@ class ScoringApp:
             self._show_image(self.session.index)
         self._sync_widgets()
         self._refresh()
-        if not at_end:
-            self._preload(self.session.index + 1)  # after the visible updates, so they do not queue behind it
+        if not at_end:  # after the visible updates (and other raters'), so they do not queue behind it
+            later(PRELOAD_DELAY, self._preload_next)
 
     def _show_image(self, index: int) -> None:
-        case_id = self.session.order[index]
-        if self._preloaded and self._preloaded[0] == case_id and self._preloaded[1] in self.viewer._images:
-            self.viewer.show(token=self._preloaded[1])
+        token = self.viewer.preloaded(self.session.order[index])
+        if token:
+            self.viewer.show(token=token)
         else:
             self.viewer.show(self.session.image_bytes(index))  # None: no image, the status says why
         self.viewer.reset_view()
 
-    def _preload(self, index: int) -> None:
-        """Send the next case's image now so that 'save and next' shows it at once."""
-        path = self.session.image_path(index)
-        if path is not None and os.access(path, os.R_OK):  # an unreadable one is reported when shown
-            self._preloaded = (self.session.order[index], self.viewer.preload(path.read_bytes()))
+    def _preload_next(self) -> None:
+        """Send the next case's image ahead, so that 'save and next' shows it at once."""
+        index = None if self.session is None or self.session.at_end else self.session.index + 1
+        path = None if index is None else self.session.image_path(index)
+        if path is None or not os.access(path, os.R_OK):  # an unreadable one is reported when shown
+            return
+        if not self.viewer.preloaded(self.session.order[index]):
+            self.viewer.preload(path.read_bytes(), key=self.session.order[index])
 
     def _sync_widgets(self) -> None:
         """Put the session's entry into the not-assessable, reason and comment widgets."""

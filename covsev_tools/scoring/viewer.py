@@ -20,6 +20,31 @@ ZOOM_RANGE = (0.5, 12.0)
 FILTER_RANGE = (0.2, 4.0)
 
 
+#: Seconds between a case's page updates and the sending of the next case's image.
+PRELOAD_DELAY = 0.4
+
+
+def later(delay: float, action) -> None:
+    """Run ``action()`` after ``delay`` seconds on the kernel's event loop; at once without one
+    (a script or a test).
+
+    When many raters save at the same moment, the images sent ahead would otherwise queue in
+    front of the other raters' page updates on the shared server; a reader looks at a case for
+    seconds, so the next image still arrives long before it is needed.
+
+    Examples
+    --------
+    >>> later(0.4, lambda: print("sent"))  # no event loop here: at once
+    sent
+    """
+    import asyncio
+
+    try:
+        asyncio.get_running_loop().call_later(delay, action)
+    except RuntimeError:
+        action()
+
+
 def static_text(name: str) -> str:
     """A JavaScript or CSS file of ``covsev_tools/scoring/static/`` (package data), as text.
 
@@ -62,16 +87,26 @@ class XrayViewer(anywidget.AnyWidget):
         super().__init__(uid=secrets.token_hex(8), **kwargs)
         self._images: dict[str, bytes] = {}
         self._sent: set[str] = set()
+        self._sent_ahead: tuple = (None, "")  # (the caller's key, token) of the last preload
         self.on_msg(self._on_frontend_msg)
 
-    def preload(self, png: bytes) -> str:
-        """Send an image to the browser ahead of time; returns its opaque token."""
+    def preload(self, png: bytes, key=None) -> str:
+        """Send an image to the browser ahead of time; returns its opaque token.
+
+        ``key`` (e.g. the case ID) stays in Python: :meth:`preloaded` finds the token by it.
+        """
         token = secrets.token_hex(6)
+        self._sent_ahead = (key, token)
         self._images[token] = png
         self._send_image(token)
         self.next_token = token
         self._forget_old()
         return token
+
+    def preloaded(self, key) -> str | None:
+        """The token of the image last preloaded under ``key``, if the viewer still keeps it."""
+        sent_key, token = self._sent_ahead
+        return token if key is not None and sent_key == key and token in self._images else None
 
     def show(self, png: bytes | None = None, token: str | None = None) -> str:
         """Display an image, given as PNG bytes or as the token of a preloaded one."""
