@@ -33,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+#: Longest wait for all raters to be logged in with their page open.
+SETUP_SECONDS = 600
+
 SCORES = [("extent", "right", 2), ("extent", "left", 3), ("opacity", "right", 1), ("opacity", "left", 2)]
 
 
@@ -96,14 +99,14 @@ class Rater(threading.Thread):
         client = self.client
         try:
             started = time.monotonic()
-            client.open_session(timeout=600)
+            client.open_session(timeout=SETUP_SECONDS / 2)
             self.ready_seconds = time.monotonic() - started
         except Exception as exc:  # reported, and the others carry on
             self.error = f"setup: {exc}"
-            self.start_barrier.wait()  # the others start scoring without this one
+            self._wait_for_the_others()
             return
         try:
-            self.start_barrier.wait()
+            self._wait_for_the_others()
             time.sleep(self._pause(0.0, 1.0))
             for _ in range(self.cases):
                 self._one_case()
@@ -112,6 +115,14 @@ class Rater(threading.Thread):
             self.error = f"scoring: {exc}"
         finally:
             client.close()
+
+    def _wait_for_the_others(self) -> None:
+        """Start scoring together; a rater whose page never came (reported as an error) does not
+        hold the others back for longer than SETUP_SECONDS."""
+        try:
+            self.start_barrier.wait(timeout=SETUP_SECONDS)
+        except threading.BrokenBarrierError:
+            pass
 
     def _pause(self, low: float, high: float) -> float:
         """Thinking time: ``--think`` exactly in lockstep, else drawn between low and high times it.
