@@ -239,10 +239,8 @@ class ScoringApp:
 
     def _show_image(self, index: int) -> None:
         token = self.viewer.preloaded(self.session.order[index])
-        if token:
-            self.viewer.show(token=token)
-        else:
-            self.viewer.show(self.session.image_bytes(index))  # None: no image, the status says why
+        # the preloaded image by its token, else the bytes now (None: no image, the status says why)
+        self.viewer.show(None if token else self.session.image_bytes(index), token=token)
         self.viewer.reset_view()
 
     def _preload_next(self) -> None:
