@@ -3,14 +3,15 @@
 Matplotlib spends ~0.3 s laying out and rendering each two-panel figure and does it while holding
 the GIL, so the six report figures took longer than the whole validation of a 100-case study.
 Each figure is independent: :func:`draw_figures` draws them in forked worker processes while the
-caller writes the tables, and falls back to drawing in this process where ``fork`` is not
-available or ``workers=1``. :func:`figure_workers` starts the workers early, so that they import
-matplotlib while the statistics are computed.
+caller writes the tables, and falls back to drawing in this process off Linux (forking is safe
+there only) or with ``workers=1``. :func:`figure_workers` starts the workers early, so that they
+import matplotlib while the statistics are computed.
 """
 from __future__ import annotations
 
 import base64
 import multiprocessing
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,12 +149,14 @@ class _Here:
 
 def figure_workers(workers: int = 2):
     """An executor of ``workers`` forked processes that import matplotlib at once, or one that
-    draws in this process (``workers <= 1``, or no ``fork`` on this platform).
+    draws in this process (``workers <= 1``, or not on Linux).
 
     Start it before the validation: the workers import matplotlib (half a second) while this
     process computes the statistics. Use it as a context manager.
     """
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    # fork only on Linux: macOS system libraries are not fork-safe once loaded (Python itself
+    # defaults to spawn there), and Windows has no fork
+    if workers <= 1 or not sys.platform.startswith("linux"):
         return _Here()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                initializer=_warm_up)
