@@ -150,8 +150,10 @@ class RaterClient:
                                                "user_expressions": {}, "allow_stdin": False,
                                                "stop_on_error": True})
         result = {"status": None, "stdout": "", "ename": None, "evalue": None}
-        deadline = time.monotonic() + timeout
-        while result["status"] is None and time.monotonic() < deadline:
+        deadline, idle = time.monotonic() + timeout, False
+        # the reply comes on the shell channel, the output on iopub: done when both are in (the
+        # kernel's "idle" follows its last output on iopub; the reply may overtake it)
+        while (result["status"] is None or not idle) and time.monotonic() < deadline:
             message = self.receive(max(0.1, deadline - time.monotonic()))
             if not message or message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -162,6 +164,8 @@ class RaterClient:
                 result["ename"], result["evalue"] = content["ename"], content["evalue"]
             elif kind == "execute_reply":
                 result["status"] = content["status"]
+            elif kind == "status":
+                idle = content.get("execution_state") == "idle"
         return result
 
     # -- widgets
