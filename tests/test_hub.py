@@ -151,9 +151,7 @@ HUB_ADMIN_PATHS = ["hub/admin", "hub/api/users", "hub/api/groups", "hub/api/prox
 
 def test_rater_reaches_no_api_no_lab_no_other_server_no_admin(hub):
     client = rater(hub, "r1")
-    client.login()
-    client.start_server()
-    client.open_scoring_page()
+    client.open_session()
     other = hub.name("r2")
     headers = {"Referer": f"{hub.url}/hub/"}
     answers = {}
@@ -190,9 +188,7 @@ def test_rater_reaches_no_api_no_lab_no_other_server_no_admin(hub):
 
 def test_malicious_rater_code_through_the_kernel_websocket_gets_permission_error(hub):
     client = rater(hub, "r1")
-    client.login()
-    client.start_server()
-    client.open_scoring_page()
+    client.open_session()
     other = hub.name("r2")
     cohort, labels = hub.dir / "cohorts" / "pilot", hub.dir / "labels" / "pilot"
     original = next((hub.base / "source" / "pilot_images").iterdir())

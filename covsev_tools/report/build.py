@@ -71,11 +71,7 @@ def report_figures(result: ValidationResult, out_dir: Path, workers: int = 2) ->
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_study, validate
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> cohort = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
-    >>> drawn = report_figures(validate(load_study(cohort=cohort), n_boot=0),
-    ...                        getfixture("tmp_path") / "f", workers=1)
+    >>> drawn = report_figures(getfixture("simulated_result"), getfixture("tmp_path"), workers=1)
     >>> sorted(path.name for path in drawn[0]["paths"].values())
     ['prediction_vs_reference.pdf', 'prediction_vs_reference.png']
     """
@@ -93,11 +89,7 @@ def render_html(result: ValidationResult, tables: list[Table], figs: list[dict],
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_inputs, validate
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
-    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
-    ...                               key_path=folder / "key.csv"), n_boot=0)
+    >>> result = getfixture("simulated_result")  # validate() of a simulated study
     >>> render_html(result, [], [], "Test report").startswith("<!DOCTYPE html>")
     True
     """
@@ -128,11 +120,7 @@ def write_report(result: ValidationResult, out_dir: str | Path,
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_inputs, validate
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
-    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
-    ...                               key_path=folder / "key.csv"), n_boot=0)
+    >>> result = getfixture("simulated_result")  # validate() of a simulated study
     >>> write_report(result, getfixture("tmp_path") / "r").html.name
     'report.html'
     """
@@ -158,11 +146,7 @@ def summary(result: ValidationResult) -> dict:
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_inputs, validate
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
-    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
-    ...                               key_path=folder / "key.csv"), n_boot=0)
+    >>> result = getfixture("simulated_result")  # validate() of a simulated study
     >>> sorted(summary(result))[:3]
     ['inter_rater', 'model_summary', 'model_vs_reference']
     """
@@ -224,8 +208,7 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
 
     Examples
     --------
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
+    >>> folder = getfixture("simulated_cohort")  # simulate_cohort(seed=0).write(folder)
     >>> report = build_report(out_dir=getfixture("tmp_path") / "r", cohort=folder, n_boot=0)
     >>> report.result.inputs.raters
     ['R1', 'R2', 'R3', 'R4']

@@ -44,10 +44,7 @@ def figure_specs(result: ValidationResult) -> list[FigureSpec]:
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_study, validate
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> cohort = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
-    >>> specs = figure_specs(validate(load_study(cohort=cohort), n_boot=0))
+    >>> specs = figure_specs(getfixture("simulated_result"))  # validate() of a simulated study
     >>> [(spec.name, spec.draw.__name__) for spec in specs][:2]
     [('prediction_vs_reference', 'prediction_vs_reference'), ('bland_altman', 'bland_altman')]
     """

@@ -79,12 +79,7 @@ def study_facts(result: ValidationResult) -> dict:
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_inputs, validate
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
-    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
-    ...                               key_path=folder / "key.csv"), n_boot=0)
-    >>> facts = study_facts(result)
+    >>> facts = study_facts(getfixture("simulated_result"))  # validate() of a simulated study
     >>> facts["n_cases"], facts["n_patients"], facts["n_raters"]
     (94, 58, 4)
     """
@@ -131,11 +126,8 @@ def methods_text(result: ValidationResult) -> list[str]:
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_inputs, validate
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
-    >>> result = validate(load_inputs(folder / "ratings.csv", folder / "predictions.csv",
-    ...                               key_path=folder / "key.csv"), n_boot=10, seed=3)
+    >>> from covsev_tools.validation import validate
+    >>> result = validate(getfixture("simulated_inputs"), n_boot=10, seed=3)
     >>> [line for line in methods_text(result) if line.startswith("Reproducibility")][0][:61]
     'Reproducibility: produced by covsev_tools.validation.validate'
     """

@@ -108,10 +108,7 @@ def external_validation(inputs: ValidationInputs, n_boot: int = 1000, seed: int 
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_inputs
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
-    >>> inputs = load_inputs(folder / "ratings.csv", folder / "predictions.csv", key_path=folder / "key.csv")
+    >>> inputs = getfixture("simulated_inputs")  # load_inputs() of a simulated study
     >>> scores, mapping, note = external_validation(inputs, n_boot=20, n_repeats=2)
     >>> sorted(mapping["mapping"].unique()), note
     (['published', 'refitted (all images)'], None)

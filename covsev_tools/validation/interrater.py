@@ -223,12 +223,7 @@ def inter_rater(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) -> 
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_inputs
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
-    >>> inputs = load_inputs(folder / "ratings.csv", folder / "predictions.csv",
-    ...                      key_path=folder / "key.csv")
-    >>> section = inter_rater(inputs, n_boot=20)
+    >>> section = inter_rater(getfixture("simulated_inputs"), n_boot=20)  # a simulated study
     >>> sorted(set(section["table"]["component"]))
     ['left', 'right', 'total']
     """

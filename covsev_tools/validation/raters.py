@@ -228,10 +228,7 @@ def model_as_rater(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) 
 
     Examples
     --------
-    >>> from covsev_tools.validation import load_inputs
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
-    >>> inputs = load_inputs(folder / "ratings.csv", folder / "predictions.csv", key_path=folder / "key.csv")
+    >>> inputs = getfixture("simulated_inputs")  # load_inputs() of a simulated study
     >>> sorted(model_as_rater(inputs, n_boot=20)["loro"]["rater"].unique())
     ['R1', 'R2', 'R3', 'R4']
     """

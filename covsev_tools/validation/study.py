@@ -55,8 +55,7 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
 
     Examples
     --------
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
+    >>> folder = getfixture("simulated_cohort")  # simulate_cohort(seed=0).write(folder)
     >>> inputs = load_inputs(folder / "ratings.csv", folder / "predictions.csv",
     ...                      key_path=folder / "key.csv")
     >>> inputs.raters, inputs.patient_column
@@ -165,9 +164,7 @@ def cohort_ratings(cohort: str | Path, export_dir: str | Path, labels_dir=None) 
 
     Examples
     --------
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path") / "c")
-    >>> cohort_ratings(folder, getfixture("tmp_path")).name
+    >>> cohort_ratings(getfixture("simulated_cohort"), getfixture("tmp_path")).name
     'ratings.csv'
     """
     cohort = Path(cohort)
@@ -216,9 +213,7 @@ def load_study(*, cohort=None, ratings=None, predictions=None, metadata=None, ke
 
     Examples
     --------
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
-    >>> load_study(cohort=folder).reference_method
+    >>> load_study(cohort=getfixture("simulated_cohort")).reference_method
     'mean'
     """
     if cohort is not None:

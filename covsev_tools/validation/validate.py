@@ -120,8 +120,7 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
 
     Examples
     --------
-    >>> from covsev_tools.datasets import simulate_cohort
-    >>> folder = simulate_cohort(seed=0).write(getfixture("tmp_path"))
+    >>> folder = getfixture("simulated_cohort")  # simulate_cohort(seed=0).write(folder)
     >>> inputs = load_inputs(folder / "ratings.csv", folder / "predictions.csv",
     ...                      key_path=folder / "key.csv")
     >>> result = validate(inputs, n_boot=20)
