@@ -39,12 +39,37 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = {"report": 1250, "agreement": 1000, "orders": 6250, "export": 6250, "status": 6250}
 
 CHILD = r'''
-import json, resource, sys, time
+import json, sys
 sys.argv = [sys.argv[0]] + json.loads(sys.argv[1])
 kind, args = sys.argv[1], sys.argv[2:]
+
+
+def report_peak(code):
+    import covsev_tools
+    # VmHWM is this process's own high-water mark; ru_maxrss would keep the parent's peak across exec
+    with open("/proc/self/status") as status:
+        hwm = [line.split()[1] for line in status if line.startswith("VmHWM:")]
+    print(json.dumps({"peak_mb": int(hwm[0]) / 1024, "code": code, "tree": covsev_tools.__file__}),
+          flush=True)
+
+
 if kind == "cli":
-    from covsev_tools.cli import main
-    code = main(args)
+    # the tree's own console script, exit included (covsev leaves without the interpreter's
+    # teardown since it cost 0.5 s of a 100-case report); the peak is read when the command returns
+    import importlib
+    cli = importlib.import_module("covsev_tools.cli.main")  # the module (the package exports main())
+    command = cli.main
+
+    def main_then_peak(argv=None):
+        code = command(argv)
+        report_peak(code)
+        return code
+
+    cli.main = main_then_peak
+    sys.argv = ["covsev", *args]
+    if hasattr(cli, "console_main"):
+        cli.console_main()
+    sys.exit(main_then_peak(args))  # a tree from before the console script had its own entry
 elif kind == "orders":
     import random
     from covsev_tools.cohort import build_reading_order
@@ -53,13 +78,7 @@ elif kind == "orders":
     rng = random.Random(0)
     repeats = {f"r{i:07d}": c for i, c in enumerate(rng.sample(ids, n // 10))}
     order = build_reading_order(ids, repeats, seed=1, min_gap=5)
-    code = 0 if len(order) == n + n // 10 else 1
-import covsev_tools
-# VmHWM is this process's own high-water mark; ru_maxrss would keep the parent's peak across exec
-with open("/proc/self/status") as status:
-    hwm = [line.split()[1] for line in status if line.startswith("VmHWM:")]
-peak = int(hwm[0]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"peak_mb": peak, "code": code, "tree": covsev_tools.__file__}))
+    report_peak(0 if len(order) == n + n // 10 else 1)
 '''
 
 

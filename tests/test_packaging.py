@@ -100,3 +100,63 @@ def test_output_piped_into_head_ends_quietly(tmp_path):
     result = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True)
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
     assert result.returncode == 0
+
+
+def _console(tmp_path, body: str, *args: str):
+    """Run ``covsev_tools.cli.console_main`` (the console script) with ``main`` replaced by
+    ``body`` (Python, the function's body), as a fresh interpreter would."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = ("import atexit, importlib, sys\n"
+              "cli = importlib.import_module('covsev_tools.cli.main')\n"
+              "def main(argv=None):\n" + textwrap.indent(textwrap.dedent(body), "    ") +
+              "cli.main = main\n"
+              "sys.argv = ['covsev', *sys.argv[1:]]\n"
+              "cli.console_main()\n")
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+
+
+@pytest.mark.parametrize("body, status", [
+    ("return 0\n", 0),
+    ("return 2\n", 2),
+    ("raise SystemExit(None)\n", 0),           # argparse --help / --version
+    ("raise SystemExit(2)\n", 2),              # argparse usage error
+    ("raise SystemExit('bad thing')\n", 1),    # a message: printed, status 1
+    ("raise RuntimeError('boom')\n", 1),       # an escaping exception: traceback, status 1
+    ("raise KeyboardInterrupt\n", 130),       # Ctrl-C, as a shell reports it (128 + SIGINT)
+])
+def test_console_script_exits_with_the_status_python_would_give(tmp_path, body, status):
+    result = _console(tmp_path, body)
+    assert result.returncode == status, result.stderr
+    if "RuntimeError" in body:
+        assert "Traceback" in result.stderr and "RuntimeError: boom" in result.stderr
+    if "bad thing" in body:
+        assert result.stderr.strip() == "bad thing"
+
+
+def test_console_script_runs_exit_handlers_and_flushes_but_skips_the_teardown(tmp_path):
+    """Exit handlers a command registers (temporary folders, atexit) still run and buffered
+    output still arrives; only the finalisation of modules, which cost 0.5 s after a report,
+    is skipped (an object whose __del__ would print at teardown never prints)."""
+    body = """
+    import tempfile
+    class Noisy:
+        def __del__(self):
+            print("finalised at teardown", file=sys.stderr)
+    sys.modules["__main__"].keep = Noisy()
+    folder = tempfile.TemporaryDirectory()
+    sys.modules["__main__"].folder = folder
+    open("folder.txt", "w").write(folder.name)
+    atexit.register(lambda: open("handler-ran.txt", "w").write("yes"))
+    sys.stdout.write("buffered, no newline")
+    return 0
+    """
+    result = _console(tmp_path, body)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "buffered, no newline"
+    assert (tmp_path / "handler-ran.txt").read_text() == "yes"
+    assert not Path((tmp_path / "folder.txt").read_text()).exists()  # its finaliser ran
+    assert "finalised at teardown" not in result.stderr
