@@ -103,8 +103,8 @@ def test_each_figure_starts_as_soon_as_its_section_is_done(cohort, tmp_path):
         early(name, result)
 
     validate(load_study(cohort=cohort), n_boot=0, on_section=on_section)
-    assert [name for name, _ in seen] == ["accuracy", "inter_rater", "model_as_rater", "external",
-                                          "intra_rater", "subgroups", "longitudinal"]
+    assert [name for name, _ in seen] == ["accuracy", "longitudinal", "inter_rater",
+                                          "model_as_rater", "external", "intra_rater", "subgroups"]
     assert "calibration" in seen[0][1] and "inter_rater" not in seen[0][1]
     assert pool.when == {"prediction_vs_reference": "accuracy", "bland_altman": "accuracy",
                          "inter_rater_kappa": "inter_rater", "agreement_heatmap": "model_as_rater",

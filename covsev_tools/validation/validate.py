@@ -110,8 +110,8 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
         The command line or notebook that ran the validation (stated in the methods).
     on_section : callable, optional
         Called as ``on_section(name, result)`` after each section (``"accuracy"``,
-        ``"inter_rater"``, ``"model_as_rater"``, ``"external"``, ``"intra_rater"``,
-        ``"subgroups"``, ``"longitudinal"``), with the tables so far: the report starts drawing
+        ``"longitudinal"``, ``"inter_rater"``, ``"model_as_rater"``, ``"external"``,
+        ``"intra_rater"``, ``"subgroups"``), with the tables so far: the report starts drawing
         a figure as soon as its numbers are in, and a notebook can show progress.
 
     Returns
@@ -140,6 +140,15 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
         result.notes["calibration"] = (f"No calibration for {', '.join(missing)}: it needs at least "
                                        "3 cases and predictions that are not all the same value.")
     done("accuracy")
+    # the sections with a figure come first, so that the report draws every figure while the
+    # others are computed
+    t["longitudinal"] = longitudinal(inputs, n_boot, seed)
+    if not len(t["longitudinal"]):
+        result.notes["longitudinal"] = ("No longitudinal pairs: metadata need a patient column "
+                                        "(patient_id or patientid) and offset, "
+                                        "and at least 3 pairs of consecutive images of a patient.")
+    result.extras["longitudinal_series"] = {s: trajectory_series(inputs, s) for s in inputs.scales}
+    done("longitudinal")
     _inter_rater_section(result, n_boot, seed)
     done("inter_rater")
     _model_as_rater_section(result, n_boot, seed)
@@ -154,13 +163,6 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
     if not len(t["subgroups"]):
         result.notes["subgroups"] = "No metadata column with 2 to 8 levels (view, site, sex)."
     done("subgroups")
-    t["longitudinal"] = longitudinal(inputs, n_boot, seed)
-    if not len(t["longitudinal"]):
-        result.notes["longitudinal"] = ("No longitudinal pairs: metadata need a patient column "
-                                        "(patient_id or patientid) and offset, "
-                                        "and at least 3 pairs of consecutive images of a patient.")
-    result.extras["longitudinal_series"] = {s: trajectory_series(inputs, s) for s in inputs.scales}
-    done("longitudinal")
     return result
 
 
