@@ -112,6 +112,32 @@ def test_each_figure_starts_as_soon_as_its_section_is_done(cohort, tmp_path):
     assert set(early.started) == set(pool.when)
 
 
+def test_the_statistics_run_on_one_blas_thread_and_the_setting_is_restored(cohort, tmp_path,
+                                                                         monkeypatch):
+    """OpenBLAS's spare thread spins on the core the figures are drawn on: build_report limits
+    BLAS to one thread while it works, and gives the caller back its own setting."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from covsev_tools.report import build
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    seen = []
+    validate = build.validate
+
+    def recording(*args, **kwargs):
+        seen.append(blas_threads())
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(build, "validate", recording)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() == {2}
+        build_report(out_dir=tmp_path, cohort=cohort, n_boot=0, workers=1)
+        assert blas_threads() == {2}
+    assert seen == [{1}]
+
+
 def test_a_figure_that_fails_in_a_worker_raises_here(tmp_path):
     from covsev_tools.report.drawing import FigureSpec, draw_figures
 
