@@ -138,6 +138,32 @@ def test_the_statistics_run_on_one_blas_thread_and_the_setting_is_restored(cohor
     assert seen == [{1}]
 
 
+def test_saving_solves_the_layout_once_and_gives_the_same_pixels(tmp_path):
+    """figures.save solves the constrained layout itself and draws each file once; the PNG has
+    exactly the pixels of matplotlib's own savefig with the layout engine, and the PDF page
+    has the figure's size."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from covsev_tools.report import figures
+
+    m = pd.DataFrame([[1.0, 0.62], [0.62, 1.0]], index=["reader_one", "B"], columns=["reader_one", "B"])
+    plain = figures.agreement_heatmap({"extent": m, "opacity": m}, "weighted κ")
+    expected = io.BytesIO()
+    plain.savefig(expected, format="png", dpi=figures.PNG_DPI)
+
+    fig = figures.agreement_heatmap({"extent": m, "opacity": m}, "weighted κ")
+    paths = figures.save(fig, tmp_path, "heat")
+    assert fig.get_layout_engine() is None
+    saved = np.asarray(Image.open(paths["png"]))
+    assert saved.shape == np.asarray(Image.open(expected)).shape == (600, 1380, 4)
+    assert np.array_equal(saved, np.asarray(Image.open(expected)))
+    box = re.search(rb"/MediaBox \[ *0 0 ([\d.]+) ([\d.]+) *\]", paths["pdf"].read_bytes())
+    assert (float(box[1]), float(box[2])) == (9.2 * 72, 4.0 * 72)
+
+
 def test_a_figure_that_fails_in_a_worker_raises_here(tmp_path):
     from covsev_tools.report.drawing import FigureSpec, draw_figures
 
