@@ -18,7 +18,7 @@ Usage::
 
     python benchmarks/scale.py                         # the current tree
     python benchmarks/scale.py --compare /tmp/before   # side by side with another tree
-    python benchmarks/scale.py --steps report --report-base 100 --sizes 1
+    python benchmarks/scale.py --steps report --report-base 100 --sizes 1 --repeat 7
 """
 from __future__ import annotations
 
@@ -203,6 +203,14 @@ def step_args(step: str, n: int, folder: Path) -> tuple[str, list[str]]:
 
 # --------------------------------------------------------------------------- table
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of median wall time (an error if any run failed)."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    return sorted(runs, key=lambda r: r["wall"])[(len(runs) - 1) // 2]
+
+
 def exponent(sizes, times) -> float:
     """Least-squares slope of log time on log size."""
     pts = [(math.log(s), math.log(t)) for s, t in zip(sizes, times) if t == t and t > 0]
@@ -221,6 +229,10 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="1,4,16", help="multiples of each step's base size")
     parser.add_argument("--report-base", type=int, default=BASE["report"], metavar="N")
     parser.add_argument("--work", type=Path, help="folder for the inputs (default: a temporary one)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="K",
+                        help="runs per tree and size, the trees taking turns; the table shows the "
+                             "median and, below it, the range of wall times (this machine's speed "
+                             "drifts by up to 50%% within an hour)")
     args = parser.parse_args(argv)
     base = {**BASE, "report": args.report_base}
     steps = []
@@ -243,15 +255,23 @@ def main(argv=None) -> int:
         results = {name: [] for name, _ in trees}
         for n in sizes:
             kind, child_args = step_args(step, n, folder)
-            cells = []
-            for name, tree in trees:
-                res = run_child(tree, kind, child_args)
+            runs = {name: [] for name, _ in trees}
+            for _ in range(args.repeat):
+                for name, tree in trees:
+                    runs[name].append(run_child(tree, kind, child_args))
+            cells, spans = [], []
+            for name, _ in trees:
+                res = median_run(runs[name])
                 results[name].append(res)
                 cells.append(f"{res['wall']:>11.2f} ({res['cpu']:>6.1f}){res['peak_mb']:>11.0f}")
+                walls = [r["wall"] for r in runs[name]]
+                spans.append(f"{min(walls):.2f}-{max(walls):.2f}")
             note = "  " + "; ".join(f"{name}: {r['error']}" for (name, _), r in
                                     zip(trees, [results[t][-1] for t, _ in trees]) if "error" in r)
             print(f"{step:<28}{n:>8}" + "".join(f"{c:>33}" for c in cells) + (note if note.strip() else ""),
                   flush=True)
+            if args.repeat > 1:
+                print(f"{'':<28}{'range':>8}" + "".join(f"{span:>33}" for span in spans), flush=True)
         slopes = "  ".join(f"{name}: {exponent(sizes, [r['wall'] for r in results[name]]):.2f}"
                            for name, _ in trees)
         print(f"{'':<28}{'growth':>8}  {slopes}", flush=True)
