@@ -57,7 +57,10 @@ if kind == "cli":
     # the tree's own console script, exit included (covsev leaves without the interpreter's
     # teardown since it cost 0.5 s of a 100-case report); the peak is read when the command returns
     import importlib
-    cli = importlib.import_module("covsev_tools.cli.main")  # the module (the package exports main())
+    try:
+        cli = importlib.import_module("covsev_tools.cli.main")  # the module (the package exports main())
+    except ModuleNotFoundError:  # a tree from before the CLI became a package
+        cli = importlib.import_module("covsev_tools.cli")
     command = cli.main
 
     def main_then_peak(argv=None):
