@@ -11,7 +11,8 @@ Steps (inputs are built once per size by the current tree, so every tree reads t
 * ``agreement``    ``covsev agreement --json`` on integer / continuous scores, with and without
                    10% missing ratings, 3 raters, 1,000 resamples;
 * ``orders``       reading orders of a cohort with 10% hidden repeats;
-* ``export``       ``covsev labels export`` of a label store (4 raters);
+* ``export``       ``covsev labels export`` of a label store: n cases, 10% hidden repeats,
+                   4 raters, so 4.4 n records;
 * ``status``       ``covsev labels status`` of the same cohort.
 
 Usage::
@@ -146,9 +147,13 @@ def label_inputs(n: int, folder: Path) -> tuple[Path, Path]:
     info = json.loads((template_cohort / "cohort.json").read_text())
     info["name"] = f"bench{n}"
     ids = [f"c{i:08x}" for i in range(n)]
-    repeats = {f"r{i:08x}": ids[i * 10] for i in range(n // 10)}
+    # hidden repeats get case IDs of their own, as `covsev cohort create` gives them (a manifest ID
+    # must look like a case ID)
+    repeats = {f"c{n + i:08x}": ids[i * 10] for i in range(n // 10)}
     info["repeats"]["n"] = len(repeats)
     (cohort / "cohort.json").write_text(json.dumps(info))
+    # the coordinator's seed of the reading orders (`labels status` rebuilds them)
+    (cohort / "secret.json").write_text((template_cohort / "secret.json").read_text())
     (cohort / "manifest.csv").write_text("case_id\n" + "\n".join(ids + list(repeats)) + "\n")
     (cohort / "repeats.csv").write_text("repeat_id,case_id\n" + "".join(f"{r},{c}\n" for r, c in repeats.items()))
     header = (template_cohort / "key.csv").read_text().splitlines()[0]
