@@ -102,14 +102,14 @@ def test_output_piped_into_head_ends_quietly(tmp_path):
     assert result.returncode == 0
 
 
-def _console(tmp_path, body: str, *args: str):
+def _console(tmp_path, body: str, *args: str, before: str = ""):
     """Run ``covsev_tools.cli.console_main`` (the console script) with ``main`` replaced by
-    ``body`` (Python, the function's body), as a fresh interpreter would."""
+    ``body`` (Python, the function's body), as a fresh interpreter would; ``before`` runs first."""
     import subprocess
     import sys
     import textwrap
 
-    script = ("import atexit, importlib, sys\n"
+    script = ("import atexit, importlib, sys\n" + before +
               "cli = importlib.import_module('covsev_tools.cli.main')\n"
               "def main(argv=None):\n" + textwrap.indent(textwrap.dedent(body), "    ") +
               "cli.main = main\n"
@@ -126,7 +126,7 @@ def _console(tmp_path, body: str, *args: str):
     ("raise SystemExit(2)\n", 2),              # argparse usage error
     ("raise SystemExit('bad thing')\n", 1),    # a message: printed, status 1
     ("raise RuntimeError('boom')\n", 1),       # an escaping exception: traceback, status 1
-    ("raise KeyboardInterrupt\n", 130),       # Ctrl-C, as a shell reports it (128 + SIGINT)
+    ("raise KeyboardInterrupt\n", -2),        # Ctrl-C: killed by SIGINT, as Python leaves
 ])
 def test_console_script_exits_with_the_status_python_would_give(tmp_path, body, status):
     result = _console(tmp_path, body)
@@ -160,3 +160,31 @@ def test_console_script_runs_exit_handlers_and_flushes_but_skips_the_teardown(tm
     assert (tmp_path / "handler-ran.txt").read_text() == "yes"
     assert not Path((tmp_path / "folder.txt").read_text()).exists()  # its finaliser ran
     assert "finalised at teardown" not in result.stderr
+
+
+def test_console_main_inside_another_program_leaves_its_exit_to_that_program(tmp_path):
+    """A handler registered before console_main (pytest, coverage) still runs, and the process
+    keeps its own exit status: the quick exit is for the console script alone."""
+    before = ("atexit.register(lambda: open('earlier-handler.txt', 'w').write('ran'))\n"
+              "atexit.register(lambda: sys.stdout.write('exit 3 wins') or None)\n")
+    body = "return 0\n"
+    script_end = "try:\n    cli.console_main()\nexcept SystemExit:\n    pass\nsys.exit(3)\n"
+    import subprocess
+    import sys
+
+    result = _console(tmp_path, body, before=before)
+    assert result.returncode == 0 and (tmp_path / "earlier-handler.txt").read_text() == "ran"
+    program = (before + "import importlib\ncli = importlib.import_module('covsev_tools.cli.main')\n"
+               "sys.argv = ['covsev', '--version']\n" + script_end)
+    result = subprocess.run([sys.executable, "-c", "import atexit, sys\n" + program],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.startswith("covsev ") and result.stdout.endswith("exit 3 wins")
+
+
+def test_closed_standard_output_ends_without_a_traceback(tmp_path):
+    import subprocess
+
+    result = subprocess.run(["bash", "-c", f"{REPO}/.venv/bin/covsev --version >&-"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr

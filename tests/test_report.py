@@ -134,6 +134,8 @@ def test_the_statistics_run_on_one_blas_thread_and_the_setting_is_restored(cohor
     monkeypatch.setattr(build, "validate", recording)
     with threadpool_limits(limits=2, user_api="blas"):
         before = blas_threads()
+        if not before:
+            pytest.skip("threadpoolctl lists no BLAS library here (e.g. Accelerate on macOS)")
         assert max(before.values()) == 2  # numpy's OpenBLAS on a 2-core machine at least
         build_report(out_dir=tmp_path, cohort=cohort, n_boot=0, workers=1)
         assert blas_threads() == before
@@ -158,12 +160,39 @@ def test_saving_solves_the_layout_once_and_gives_the_same_pixels(tmp_path):
 
     fig = figures.agreement_heatmap({"extent": m, "opacity": m}, "weighted κ")
     paths = figures.save(fig, tmp_path, "heat")
-    assert fig.get_layout_engine() is None
+    assert fig.get_layout_engine() is None and fig.get_dpi() == plain.get_dpi()  # size kept
     saved = np.asarray(Image.open(paths["png"]))
     assert saved.shape == np.asarray(Image.open(expected)).shape == (600, 1380, 4)
     assert np.array_equal(saved, np.asarray(Image.open(expected)))
     box = re.search(rb"/MediaBox \[ *0 0 ([\d.]+) ([\d.]+) *\]", paths["pdf"].read_bytes())
     assert (float(box[1]), float(box[2])) == (9.2 * 72, 4.0 * 72)
+
+
+@pytest.mark.parametrize("setting", ["figure.autolayout", "figure.constrained_layout.use"])
+def test_a_users_matplotlib_layout_setting_does_not_lay_the_saved_files_out_again(tmp_path,
+                                                                                  setting):
+    """savefig restores a figure's engine with set_layout_engine(None), which reads the user's
+    settings: with `figure.autolayout: True` the PDF heatmaps were laid out again, over their
+    colour bars (matplotlib warned). save() keeps the one layout for both files."""
+    import warnings
+
+    import matplotlib
+    import numpy as np
+    from PIL import Image
+
+    from covsev_tools.report import figures
+
+    m = pd.DataFrame([[1.0, 0.62], [0.62, 1.0]], index=["A", "B"], columns=["A", "B"])
+    default = figures.save(figures.agreement_heatmap({"extent": m}), tmp_path / "default", "h")
+    with matplotlib.rc_context({setting: True}), warnings.catch_warnings():
+        warnings.simplefilter("error")  # "not compatible with tight_layout" fails the test
+        fig = figures.agreement_heatmap({"extent": m})
+        paths = figures.save(fig, tmp_path / "user", "h")
+        assert fig.get_layout_engine() is None
+    assert np.array_equal(np.asarray(Image.open(paths["png"])),
+                          np.asarray(Image.open(default["png"])))
+    drawn = [re.sub(rb"/CreationDate \(D:[^)]*\)", b"", p["pdf"].read_bytes()) for p in (paths, default)]
+    assert drawn[0] == drawn[1]
 
 
 def test_a_figure_that_fails_in_a_worker_raises_here(tmp_path):

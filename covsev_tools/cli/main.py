@@ -9,6 +9,7 @@ import argparse
 import atexit
 import importlib
 import os
+import signal
 import sys
 
 from covsev_tools import __version__
@@ -70,7 +71,10 @@ def console_main() -> None:
     folders, logging) have run, with the status Python would have given.
     """
     outcome = {"status": 1}  # an exception escaping main() exits 1, as Python's does
-    atexit.register(_leave_without_teardown, outcome)  # registered first, so it runs last
+    # only as the console script itself: a handler registered earlier (pytest, coverage) would
+    # never run, and its process would leave with this command's status
+    if getattr(atexit, "_ncallbacks", lambda: 1)() == 0:
+        atexit.register(_leave_without_teardown, outcome)  # registered first, so it runs last
     try:
         outcome["status"] = main()
         sys.stdout.flush()
@@ -83,7 +87,7 @@ def console_main() -> None:
         outcome["status"] = _exit_status(exc.code)
         raise
     except KeyboardInterrupt:
-        outcome["status"] = 130
+        outcome["status"] = "interrupted"
         raise
     sys.exit(outcome["status"])
 
@@ -99,10 +103,13 @@ def _leave_without_teardown(outcome: dict) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+        except (AttributeError, OSError, ValueError):  # closed (None when its descriptor was)
             pass
-    os._exit(outcome["status"])
-
+    if outcome["status"] == "interrupted":
+        # as Python leaves on Ctrl-C: killed by SIGINT, so a calling shell loop stops too
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(outcome["status"] if isinstance(outcome["status"], int) else 1)
 
 if __name__ == "__main__":
     sys.exit(main())
