@@ -70,7 +70,7 @@ def console_main() -> None:
     then, so the process leaves as soon as Python's exit handlers (thread joins, temporary
     folders, logging) have run, with the status Python would have given.
     """
-    outcome = {"status": 1}  # an exception escaping main() exits 1, as Python's does
+    outcome = {"status": 1, "interrupted": False}  # an escaping exception exits 1, as in Python
     # only as the console script itself: a handler registered earlier (pytest, coverage) would
     # never run, and its process would leave with this command's status
     if getattr(atexit, "_ncallbacks", lambda: 1)() == 0:
@@ -87,7 +87,7 @@ def console_main() -> None:
         outcome["status"] = _exit_status(exc.code)
         raise
     except KeyboardInterrupt:
-        outcome["status"] = "interrupted"
+        outcome["interrupted"] = True
         raise
     sys.exit(outcome["status"])
 
@@ -105,11 +105,12 @@ def _leave_without_teardown(outcome: dict) -> None:
             stream.flush()
         except (AttributeError, OSError, ValueError):  # closed (None when its descriptor was)
             pass
-    if outcome["status"] == "interrupted":
+    if outcome["interrupted"]:
         # as Python leaves on Ctrl-C: killed by SIGINT, so a calling shell loop stops too
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
-    os._exit(outcome["status"] if isinstance(outcome["status"], int) else 1)
+    os._exit(outcome["status"])
+
 
 if __name__ == "__main__":
     sys.exit(main())

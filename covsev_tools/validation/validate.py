@@ -142,12 +142,7 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
     done("accuracy")
     # the sections with a figure come first, so that the report draws every figure while the
     # others are computed
-    t["longitudinal"] = longitudinal(inputs, n_boot, seed)
-    if not len(t["longitudinal"]):
-        result.notes["longitudinal"] = ("No longitudinal pairs: metadata need a patient column "
-                                        "(patient_id or patientid) and offset, "
-                                        "and at least 3 pairs of consecutive images of a patient.")
-    result.extras["longitudinal_series"] = {s: trajectory_series(inputs, s) for s in inputs.scales}
+    _longitudinal_section(result, n_boot, seed)
     done("longitudinal")
     _inter_rater_section(result, n_boot, seed)
     done("inter_rater")
@@ -209,6 +204,16 @@ def _model_as_rater_section(result: ValidationResult, n_boot: int, seed: int) ->
     result.extras["model_summary"] = section["summary"]
     for scale, sentence in section["sentences"].items():
         result.sentences[f"model_vs_raters:{scale}"] = sentence
+
+
+def _longitudinal_section(result: ValidationResult, n_boot: int, seed: int) -> None:
+    inputs = result.inputs
+    result.tables["longitudinal"] = longitudinal(inputs, n_boot, seed)
+    if not len(result.tables["longitudinal"]):
+        result.notes["longitudinal"] = ("No longitudinal pairs: metadata need a patient column "
+                                        "(patient_id or patientid) and offset, "
+                                        "and at least 3 pairs of consecutive images of a patient.")
+    result.extras["longitudinal_series"] = {s: trajectory_series(inputs, s) for s in inputs.scales}
 
 
 def _intra_rater_section(result: ValidationResult) -> None:
