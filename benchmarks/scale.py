@@ -8,8 +8,9 @@ size; 1 is linear).
 Steps (inputs are built once per size by the current tree, so every tree reads the same files):
 
 * ``report``       ``covsev report`` on a simulated cohort, 3 raters, 1,000 resamples;
-* ``agreement``    ``covsev agreement --json`` on integer / continuous scores, with and without
-                   10% missing ratings, 3 raters, 1,000 resamples;
+* ``agreement``    ``covsev agreement --json`` on integer / continuous 0-8 scores and on negative,
+                   unbounded and heavy-tailed real scores, with and without 10% missing
+                   ratings, 3 raters, 1,000 resamples;
 * ``orders``       reading orders of a cohort with 10% hidden repeats;
 * ``export``       ``covsev labels export`` of a label store: n cases, 10% hidden repeats,
                    4 raters, so 4.4 n records;
@@ -116,19 +117,39 @@ def report_inputs(n: int, folder: Path) -> list[str]:
             "--bootstrap", "1000"]
 
 
-def agreement_inputs(n: int, folder: Path, continuous: bool, missing: bool) -> list[str]:
+#: Score distributions of the agreement step. ``integer`` and ``continuous`` are the 0-8 scale;
+#: the others are what model outputs, differences or centred scores look like (issue 23 found a
+#: quadratic path that only negative scores took): ``negative`` raw outputs around 0,
+#: ``unbounded`` a wide normal, ``heavy`` Student-t with 1 degree of freedom (Cauchy).
+AGREEMENT_KINDS = ("integer", "continuous", "negative", "unbounded", "heavy")
+
+
+def agreement_scores(kind: str, n: int, rng):
+    import numpy as np
+
+    if kind in ("integer", "continuous"):
+        truth = rng.uniform(0, 8, n)
+        scores = truth[:, None] + rng.normal(0, 1, (n, 3))
+        scores = np.clip(scores if kind == "continuous" else np.rint(scores), 0, 8)
+        if kind == "continuous":
+            scores = scores + rng.uniform(0, 1e-3, scores.shape)  # no shared values: not categorical
+        return scores
+    if kind == "negative":
+        return rng.normal(-1, 1.5, n)[:, None] + rng.normal(0, 0.5, (n, 3))
+    if kind == "unbounded":
+        return rng.normal(0, 1e4, n)[:, None] + rng.normal(0, 1e3, (n, 3))
+    return rng.standard_t(1, n)[:, None] + rng.standard_t(1, (n, 3))
+
+
+def agreement_inputs(n: int, folder: Path, kind: str, missing: bool) -> list[str]:
     import numpy as np
     import pandas as pd
 
-    name = f"agreement-{n}-{'cont' if continuous else 'int'}-{'miss' if missing else 'full'}.csv"
+    name = f"agreement-{n}-{kind}-{'miss' if missing else 'full'}.csv"
     path = folder / name
     if not path.is_file():
         rng = np.random.default_rng(n)
-        truth = rng.uniform(0, 8, n)
-        scores = truth[:, None] + rng.normal(0, 1, (n, 3))
-        scores = np.clip(scores if continuous else np.rint(scores), 0, 8)
-        if continuous:
-            scores = scores + rng.uniform(0, 1e-3, scores.shape)  # no shared values: not categorical
+        scores = agreement_scores(kind, n, rng)
         long = pd.DataFrame({"case": np.repeat(np.arange(n), 3), "rater": np.tile(["A", "B", "C"], n),
                              "score": scores.ravel()})
         if missing:
@@ -199,7 +220,7 @@ def step_args(step: str, n: int, folder: Path) -> tuple[str, list[str]]:
         return "cli", report_inputs(n, folder)
     if step.startswith("agreement"):
         _, kind, missing = step.split(":")
-        return "cli", agreement_inputs(n, folder, kind == "continuous", missing == "missing")
+        return "cli", agreement_inputs(n, folder, kind, missing == "missing")
     if step == "orders":
         return "orders", [str(n)]
     cohort, labels = label_inputs(n, folder)
@@ -246,7 +267,7 @@ def main(argv=None) -> int:
     steps = []
     for step in args.steps.split(","):
         if step == "agreement":
-            steps += [f"agreement:{k}:{m}" for k in ("integer", "continuous") for m in ("full", "missing")]
+            steps += [f"agreement:{k}:{m}" for k in AGREEMENT_KINDS for m in ("full", "missing")]
         else:
             steps.append(step)
     multiples = [int(m) for m in args.sizes.split(",")]

@@ -107,3 +107,16 @@ def test_many_distinct_values_with_missing_match_library_per_replicate(level):
     reference = [krippendorff.alpha(wide.T, level_of_measurement=level)]
     reference += [krippendorff.alpha(wide[rows].T, level_of_measurement=level) for rows in index]
     np.testing.assert_allclose(batch, reference, atol=1e-9)
+
+
+def test_negative_scores_have_no_ratio_alpha_and_interval_alpha_matches_the_library():
+    """Raw model outputs or differences are negative: the ratio metric needs an absolute zero, so
+    its alpha is a null with the reason (it took a quadratic route before), interval is unchanged."""
+    rng = np.random.default_rng(7)
+    wide = rng.normal(-1, 1.5, (150, 1)) + rng.normal(0, 0.5, (150, 3))
+    table = long_table(wide)
+    ratio = result_row(krippendorff_alpha(table, level="ratio", n_boot=0))
+    assert ratio["value"] is None and "non-negative" in ratio["reason"]
+    interval = result_row(krippendorff_alpha(table, level="interval", n_boot=0))
+    assert interval["value"] == pytest.approx(krippendorff.alpha(wide.T, level_of_measurement="interval"),
+                                              abs=1e-9)

@@ -193,8 +193,7 @@ def _ratio_expected_kernel(x: np.ndarray, domain: np.ndarray):
     if domain.size <= _RATIO_DIRECT_VALUES and domain.size <= x.shape[0]:
         counts = _value_counts(x, domain)
         return lambda w: _ratio_expected(w @ counts, domain)
-    values = x[np.isfinite(x)]
-    if x.shape[0] <= _RATIO_DIRECT_CASES or (values < 0).any():
+    if x.shape[0] <= _RATIO_DIRECT_CASES:
         return lambda w: _ratio_expected_by_cases(x, w)
     return _RatioExpected(x)
 
@@ -257,6 +256,11 @@ def alpha_job(matrix, level: str, confidence: float = 0.95, unit: str = "case"):
     pairable = int((np.isfinite(x).sum(axis=1) >= 2).sum())
     if pairable == 0:
         return null("needs at least one case rated by 2 or more raters")
+    if level == "ratio" and (x[np.isfinite(x)] < 0).any():
+        # δ_ratio = ((a-b)/(a+b))² assumes an absolute zero; with negative scores a + b can be 0
+        # and the statistic has no meaning (Krippendorff 2011, §"ratio metric").
+        return null("ratio alpha needs non-negative scores (a ratio scale has an absolute zero); "
+                    "use interval alpha")
     domain = matrix.categories if matrix.categories is not None else np.unique(x[np.isfinite(x)])
 
     def finish(alphas):
