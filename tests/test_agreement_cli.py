@@ -154,3 +154,24 @@ def test_adjudicated_consensus_rows_are_not_a_rater(tmp_path, capsys):
     assert json.loads(out)["raters"] == json.loads(plain)["raters"] == ["r1", "r2"]
     assert json.loads(out)["icc"] == json.loads(plain)["icc"]
     assert f"{len(consensus[(consensus.scale == 'extent') & (consensus.component == 'total') & ~consensus.is_repeat])} rows of rater 'consensus'" in err
+
+
+@pytest.mark.parametrize("column", ["patient_id", "patientid"])
+def test_default_cluster_takes_either_spelling_of_the_patient_column_and_says_so(tmp_path, capsys, column):
+    """covsev's own export and the image collection say ``patientid``: the default must use it too."""
+    table = pd.read_csv(write_ratings(tmp_path / "r.csv", n=40))
+    table[column] = table["case"].str[1:].astype(int) // 4          # 4 images per patient
+    path = tmp_path / "with_patients.csv"
+    table.to_csv(path, index=False)
+    code, default, err = run([path, "--json", "--bootstrap", 200], capsys)
+    assert code == 0 and f"resamples patients (column '{column}')" in err
+    code, named, _ = run([path, "--json", "--bootstrap", 200, "--cluster-col", column], capsys)
+    assert json.loads(default) == json.loads(named)
+    code, images, err = run([path, "--json", "--bootstrap", 200, "--no-cluster"], capsys)
+    assert "resamples images (--no-cluster)" in err
+    assert json.loads(images)["fleiss_kappa"] != json.loads(default)["fleiss_kappa"]
+
+
+def test_no_patient_column_says_images_are_resampled(tmp_path, capsys):
+    code, _, err = run([write_ratings(tmp_path / "r.csv"), "--json", "--bootstrap", 50], capsys)
+    assert code == 0 and "no patient column (patient_id or patientid)" in err

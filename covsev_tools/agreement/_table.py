@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Resampling, cluster_codes
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Resampling, cluster_codes, default_patient_column
 
 
 class AgreementInputError(ValueError):
@@ -199,9 +199,11 @@ def _case_clusters(data: pd.DataFrame, case: str, cluster, where: str):
     """(cluster column or None, Series case → patient label) after checking one patient per case."""
     if cluster is None:
         return None, None
-    if cluster not in data.columns:
-        if cluster == DEFAULT_CLUSTER:
+    if cluster == DEFAULT_CLUSTER:
+        cluster = default_patient_column(data.columns)
+        if cluster is None:
             return None, None  # no patient column: the bootstrap resamples cases
+    if cluster not in data.columns:
         raise AgreementInputError(f"missing cluster (patient) column '{cluster}'; the table has "
                                   f"columns: {', '.join(map(str, data.columns))}")
     labels = data[cluster]
@@ -235,7 +237,7 @@ def ratings_matrix(data: pd.DataFrame, *, case: str = "case", rater: str = "rate
         when they are all integers, else the scores are treated as non-categorical.
     cluster : str or None
         Patient column: every bootstrap resamples patients with all their images. The default
-        ``"patient_id"`` is used when the table has it; None resamples cases.
+        uses ``patient_id``, else ``patientid``, when the table has one; None resamples cases.
 
     Returns
     -------

@@ -293,7 +293,7 @@ def krippendorff_alpha(data, *, level: str = "interval", case: str = "case",
         Full category set; for alpha it only defines the value domain (unused values do not
         change alpha).
     cluster : str or None
-        Patient column for the patient bootstrap (default ``"patient_id"`` when present).
+        Patient column for the patient bootstrap (default: ``patient_id``, else ``patientid``, when present).
     n_boot, seed : int
         Bootstrap resamples and seed of the percentile CI.
     confidence : float

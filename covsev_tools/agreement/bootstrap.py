@@ -21,8 +21,25 @@ from functools import cached_property
 
 import numpy as np
 
-#: The patient column used for the cluster bootstrap when a table has it.
+#: The patient column used for the cluster bootstrap when a table has it. As the default it also
+#: accepts ``patientid`` (the COVID-19 image collection's and covsev's own export's spelling):
+#: the same rule in the library, ``covsev agreement`` and the validation report.
 DEFAULT_CLUSTER = "patient_id"
+#: The spellings of the patient column tried, in order, when the default is asked for.
+PATIENT_COLUMNS = ("patient_id", "patientid")
+
+
+def default_patient_column(columns) -> str | None:
+    """The first of :data:`PATIENT_COLUMNS` among ``columns``, or None (resample images).
+
+    Examples
+    --------
+    >>> default_patient_column(["case", "rater", "score", "patientid"])
+    'patientid'
+    >>> default_patient_column(["case", "rater", "score"]) is None
+    True
+    """
+    return next((name for name in PATIENT_COLUMNS if name in columns), None)
 #: Resamples × cases of one chunk of weights (8 bytes each): about 32 MB.
 CHUNK_CELLS = 4_000_000
 

@@ -149,7 +149,7 @@ def cohen_kappa(data, *, rater_a=None, rater_b=None, weights: str | None = None,
         weights' range. Default: distinct observed integer scores.
     cluster : str or None
         Patient column: the bootstrap resamples patients with all their images (default
-        ``"patient_id"`` when present); None resamples cases.
+        ``patient_id``, else ``patientid``, when present); None resamples cases.
     n_boot, seed : int
         Bootstrap resamples for the percentile CI and the generator seed.
     confidence : float

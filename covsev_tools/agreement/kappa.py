@@ -177,7 +177,7 @@ def fleiss_kappa(data, *, case: str = "case", rater: str = "rater", score: str =
     categories : str or sequence, optional
         The full category set (e.g. ``"0-8"``). Default: distinct observed integer scores.
     cluster : str or None
-        Patient column for the patient bootstrap (default ``"patient_id"`` when present).
+        Patient column for the patient bootstrap (default: ``patient_id``, else ``patientid``, when present).
     n_boot, seed : int
         Bootstrap resamples and seed of the percentile CI.
     confidence : float

@@ -115,7 +115,7 @@ def pairwise_agreement(data, *, case: str = "case", rater: str = "rater", score:
     categories : str or sequence, optional
         Full category set for the kappas (e.g. ``"0-8"``).
     cluster : str or None
-        Patient column for the patient bootstrap (default ``"patient_id"`` when present).
+        Patient column for the patient bootstrap (default: ``patient_id``, else ``patientid``, when present).
     n_boot, seed : int
         Bootstrap resamples and seed (kappa CIs).
     confidence : float
@@ -202,7 +202,7 @@ def agreement_report(data, *, case: str = "case", rater: str = "rater", score: s
         nominal and ordinal when scores are not integers, and so unused values still count.
     cluster : str or None
         Patient column: every bootstrap resamples patients with all their images (default
-        ``"patient_id"`` when the table has it); None resamples cases.
+        ``patient_id``, else ``patientid``, when the table has one); None resamples cases.
     n_boot, seed : int
         Bootstrap resamples (one resample plan shared by all statistics) and seed.
     confidence : float

@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     cluster = parser.add_mutually_exclusive_group()
     cluster.add_argument("--cluster-col", default="patient_id", metavar="NAME",
                          help="patient column: the bootstrap resamples patients with all their "
-                              "images (default patient_id, used when the file has it)")
+                              "images (default: patient_id, else patientid, when the file has one; "
+                              "stderr says which was used)")
     cluster.add_argument("--no-cluster", dest="cluster_col", action="store_const", const=None,
                          help="resample images (cases) even when there is a patient column")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -120,6 +121,20 @@ def _categories(spec, filters):
     return _scale_categories(text, filters)
 
 
+def _say_resampling_unit(matrix, asked) -> None:
+    """One stderr line: which patient column the bootstrap resamples, or that it resamples images."""
+    import sys
+
+    if matrix.cluster_column is not None:
+        print(f"covsev agreement: the bootstrap resamples patients (column '{matrix.cluster_column}')",
+              file=sys.stderr)
+    elif asked is None:
+        print("covsev agreement: the bootstrap resamples images (--no-cluster)", file=sys.stderr)
+    else:
+        print("covsev agreement: no patient column (patient_id or patientid): the bootstrap "
+              "resamples images", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -137,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
                                           cluster=args.cluster_col)
     except agreement.AgreementInputError as exc:
         raise CovsevError(f"{args.ratings}: {exc}") from exc
+    _say_resampling_unit(matrix, args.cluster_col)
     if len(matrix.raters) < 2:
         raise CovsevError(f"{args.ratings}: need at least two raters to measure agreement; found "
                           f"{len(matrix.raters)} ({', '.join(map(str, matrix.raters)) or 'none'})")

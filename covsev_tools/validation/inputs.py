@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from covsev_tools import files
+from covsev_tools.agreement.bootstrap import PATIENT_COLUMNS, default_patient_column
 from covsev_tools.errors import CovsevError
 from covsev_tools.scales import builtin_scales, load_scale
 
@@ -34,9 +35,6 @@ PREDICTION_COLUMNS = {name: builtin_scales()[name].total_name for name in ("exte
 
 #: Columns the ratings export must have for the report to use it.
 RATINGS_REQUIRED = ("case_id", "rater", "scale", "component", "score")
-
-#: Metadata columns that name the patient, tried in this order when no cluster column is given.
-PATIENT_COLUMNS = ("patient_id", "patientid")
 
 #: Fewest cases with both a reference and a prediction for any statistic to mean something.
 MIN_CASES = 3
@@ -136,7 +134,7 @@ class ValidationInputs:
         """
         if self.cluster_col not in (None, "auto"):
             return self.cluster_col
-        return next((c for c in PATIENT_COLUMNS if c in self.metadata.columns), None)
+        return default_patient_column(self.metadata.columns)
 
     def clusters(self, cases) -> np.ndarray | None:
         """Integer patient code per case for the bootstrap, or None (resample images).
