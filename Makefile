@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install clean readme
+.PHONY: test demo install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,3 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
-
-# The README is assembled from docs/readme/*.md (one section per module); edit those, then run this.
-README_PARTS := 00_intro 01_overview architecture foundation scoring model agreement validation hub 90_offline_dev_licenses
-readme:
-	for part in $(README_PARTS); do cat docs/readme/$$part.md; echo; done > README.md

@@ -1,5 +1,8 @@
-"""Doctest collection over the whole package: skip the entry points that run on import."""
-collect_ignore = ["covsev_tools/cli/__main__.py", "setup.py"]
+"""Root fixtures: the simulated study the package's docstring examples read.
+
+``covsev_tools/cli/__main__.py`` runs the command when imported, so doctest collection skips it.
+"""
+collect_ignore = ["covsev_tools/cli/__main__.py"]
 
 import pytest
 

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-__all__ = ["FORMULA_TRIGGERS", "RAW_CSV_ENV", "csv_text", "fsync_path", "raw_csv", "read_csv",
+__all__ = ["FORMULA_TRIGGERS", "RAW_CSV_ENV", "csv_text", "fsync_path", "leading_comment_lines", "raw_csv", "read_csv",
            "replaced_atomically", "save_npy_atomic", "spreadsheet_safe", "spreadsheet_safe_frame",
            "spreadsheet_unescape", "spreadsheet_unescape_frame", "write_csv_atomic",
            "write_rows_csv_atomic", "write_text_atomic"]
@@ -206,6 +206,28 @@ def read_csv(path: str | os.PathLike, **options):
     import pandas as pd
 
     return spreadsheet_unescape_frame(pd.read_csv(path, **options))
+
+
+def leading_comment_lines(path: str | os.PathLike) -> int:
+    """Number of ``#`` lines before a CSV's header (the published labels have five).
+
+    Only leading lines count: a ``#`` inside a rater's comment must not cut a row short.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_text("## source\\n## licence\\na,b\\n#1,2\\n")
+    >>> leading_comment_lines(path)
+    2
+    """
+    count = 0
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            count += 1
+    return count
 
 
 def spreadsheet_safe_frame(frame):

@@ -67,7 +67,7 @@ def test_demo_with_images_uses_the_models_predictions(tmp_path, monkeypatch, cap
     import pandas as pd
 
     from covsev_tools import model
-    from covsev_tools.datasets.simulate import load_published_labels
+    from covsev_tools.datasets import load_published_labels
 
     labels = load_published_labels()
     images = tmp_path / "images"

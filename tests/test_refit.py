@@ -243,3 +243,60 @@ def test_assemble_group_col_must_exist_unless_none():
     assert per_image.group_col == "filename" and per_image.table["group"].nunique() == 120
     by_patient = refit_data.assemble(preds, labels, meta)
     assert by_patient.table["group"].nunique() == meta["patientid"].nunique()
+
+
+def test_labels_from_ratings_average_first_readings_without_repeats_or_the_consensus():
+    ratings = pd.DataFrame({
+        "filename": ["a.png"] * 5 + ["b.png"] * 3,
+        "rater": ["r1", "r2", "r3", "r1", "consensus", "r1", "r2", "r2"],
+        "scale": ["extent"] * 5 + ["extent", "extent", "opacity"],
+        "component": "total", "score": [2, 3, None, 8, 8, 5, 6, 4],
+        "is_repeat": ["False", "False", "False", "True", "False", "False", "False", "False"]})
+    labels = refit_data.labels_from_ratings(ratings).set_index("filename")
+    assert labels.loc["a.png", "geographic_extent"] == 2.5     # r3 not assessable, repeat and consensus out
+    assert labels.loc["b.png", "geographic_extent"] == 5.5 and labels.loc["b.png", "opacity"] == 4
+    assert np.isnan(labels.loc["a.png", "opacity"]) and labels.attrs["n_raters"] == 2
+    with pytest.raises(refit_data.RefitInputError, match="r.csv: not a ratings export .*is_repeat"):
+        refit_data.labels_from_ratings(ratings.drop(columns="is_repeat"), "r.csv")
+
+
+def test_refit_from_the_ratings_export_equals_refit_from_the_labels_it_stands_for(tmp_path, capsys):
+    from covsev_tools.datasets import simulate_cohort
+
+    folder = simulate_cohort(seed=2, n_cases=60).write(tmp_path / "sim")
+    ratings = pd.read_csv(folder / "ratings.csv")
+    first = ratings[(ratings.component == "total") & ~ratings.is_repeat]
+    by_hand = first.pivot_table(index="filename", columns="scale", values="score", aggfunc="mean")
+    by_hand.rename(columns={"extent": "geographic_extent"}).to_csv(tmp_path / "labels.csv")
+    common = ["--predictions", str(folder / "predictions.csv"), "--repeats", "2", "--out-mapping"]
+    assert main(["refit", "--labels", str(tmp_path / "labels.csv"), "--metadata", str(folder / "key.csv"),
+                 *common, str(tmp_path / "m1.json"), "--out-table", str(tmp_path / "t1.csv")]) == 0
+    assert main(["refit", "--ratings", str(folder / "ratings.csv"), *common, str(tmp_path / "m2.json"),
+                 "--out-table", str(tmp_path / "t2.csv")]) == 0
+    assert "mean of 4 raters' first readings" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t1.csv"), pd.read_csv(tmp_path / "t2.csv"))
+    one, two = (SeverityMapping.load(tmp_path / f"m{i}.json") for i in (1, 2))
+    assert one.targets == two.targets
+    assert "mean of the raters' first-reading totals" in two.provenance["labels"]
+
+
+def test_refit_labels_from_the_cohort_equal_those_from_its_export(tmp_path):
+    from covsev_tools.labels import ratings_export
+    from covsev_tools.model.refit_run import study_labels
+    from covsev_tools.scoring import ScoringApp
+    from helpers import make_cohort
+
+    cohort = make_cohort(tmp_path, n=4, name="rf", repeat_fraction=0.5)
+    labels_dir = tmp_path / "labels"
+    for rater, keys in (("rad1", "1203"), ("rad2", "2213")):
+        app = ScoringApp(cohort.dir, rater=rater, labels_dir=labels_dir)
+        for _ in range(6):
+            for key in keys:
+                app.keys.simulate(key)
+            app.keys.simulate("Enter")
+    ratings_export(cohort, labels_dir).to_csv(tmp_path / "ratings.csv", index=False)
+    from_cohort, meta_cohort = study_labels(cohort=cohort.dir, labels_dir=labels_dir)
+    from_file, meta_file = study_labels(ratings=tmp_path / "ratings.csv")
+    pd.testing.assert_frame_equal(from_cohort, from_file)
+    assert from_cohort["geographic_extent"].tolist() == [3.5] * 4      # totals 1 + 2 and 2 + 2
+    assert list(meta_cohort["filename"]) == list(meta_file["filename"])

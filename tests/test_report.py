@@ -12,7 +12,7 @@ from covsev_tools.cli import main
 from covsev_tools.validation import load_inputs
 from covsev_tools.report.build import build_report
 from covsev_tools.report.methods import software_versions
-from covsev_tools.datasets.simulate import published_labels_path, simulate_cohort
+from covsev_tools.datasets import published_labels_path, simulate_cohort
 from covsev_tools.report.tables import fmt_ci, to_latex
 from covsev_tools.validation.validate import complete_panel, to_long
 

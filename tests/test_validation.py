@@ -202,7 +202,7 @@ def test_hash_in_a_comment_does_not_cut_the_row(tmp_path):
 
 
 def test_reference_only_input_skips_the_multi_rater_sections(tmp_path):
-    from covsev_tools.datasets.simulate import published_labels_path
+    from covsev_tools.datasets import published_labels_path
 
     sim = simulate_cohort(seed=0)
     sim.predictions.drop(columns="case_id").to_csv(tmp_path / "p.csv", index=False)

@@ -7,8 +7,8 @@ import pandas.testing as pdt
 import pytest
 
 from covsev_tools.model.outputs import OUTPUT_COLUMNS
-from covsev_tools.datasets.simulate import (LUNG_MAX, SimulationSettings, load_published_labels,
-                                   simulate_cohort)
+from covsev_tools.datasets import load_published_labels
+from covsev_tools.datasets.simulate import LUNG_MAX, SimulationSettings, simulate_cohort
 
 
 @pytest.fixture(scope="module")

@@ -30,13 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "get a ' prefix so spreadsheets do not run them as formulas)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:
-        try:
-            module = importlib.import_module(f"covsev_tools.cli.{group}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"covsev_tools.cli.{group}":
-                raise
-            continue  # a command group not built yet
-        module.register(subparsers)
+        importlib.import_module(f"covsev_tools.cli.{group}").register(subparsers)
     return parser
 
 

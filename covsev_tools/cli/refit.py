@@ -24,9 +24,18 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("refit", help="re-fit and compare severity regressors on a cohort",
                               description=DESCRIPTION)
     p.add_argument("--predictions", required=True, help="covsev predict CSV")
-    p.add_argument("--labels", required=True,
-                   help="labels CSV: filename + geographic_mean/opacity_mean (## comments allowed)")
-    p.add_argument("--metadata", help="metadata CSV with the patient column and view")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--labels",
+                        help="labels CSV: filename + geographic_mean/opacity_mean (## comments allowed)")
+    source.add_argument("--ratings", metavar="RATINGS.csv",
+                        help="a covsev labels export: per file, the raters' mean first-reading totals "
+                             "(repeats and the adjudicated consensus left out); patients from its columns")
+    source.add_argument("--cohort", metavar="DIR",
+                        help="the cohort folder: its label logs (--labels-dir) as with --ratings, "
+                             "patients from its key")
+    p.add_argument("--labels-dir", help="label logs of --cohort (default $COVSEV_LABELS_DIR or labels/)")
+    p.add_argument("--metadata", help="metadata CSV with the patient column and view "
+                                      "(default with --ratings/--cohort: their own columns)")
     p.add_argument("--features", metavar="FILE.npy", help="features written by predict --features")
     p.add_argument("--group-col", type=_group_col, default="patientid", metavar="NAME",
                    help="patient column (patientid); it must exist. 'none': one group per image")
@@ -52,10 +61,17 @@ def register(subparsers) -> None:
 
 def run_refit(args) -> int:
     """Handler: :func:`covsev_tools.model.refit_run.refit_to_files`, then what was written."""
-    from covsev_tools.model.refit_run import refit_to_files
+    from covsev_tools.model.refit_run import refit_to_files, study_labels
 
+    labels, metadata = args.labels, args.metadata
+    if args.labels is None:
+        labels, own_metadata = study_labels(ratings=args.ratings, cohort=args.cohort,
+                                            labels_dir=args.labels_dir)
+        print(f"refit labels: {len(labels)} files, mean of {labels.attrs['n_raters']} raters' "
+              "first readings", file=sys.stderr)
+        metadata = metadata or own_metadata
     table, mapping = refit_to_files(
-        args.predictions, args.labels, out_table=args.out_table, metadata=args.metadata,
+        args.predictions, labels, out_table=args.out_table, metadata=metadata,
         features=args.features, group_col=args.group_col, targets=args.targets,
         feature_sets=args.feature_sets, models=args.models, scheme=args.scheme,
         n_splits=args.folds, n_repeats=args.repeats, test_size=args.test_size, seed=args.seed,

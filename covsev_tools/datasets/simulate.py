@@ -14,26 +14,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from covsev_tools.files import write_csv_atomic
-from covsev_tools.model.mapping import paper_mapping
-from covsev_tools.model.outputs import PATHOLOGIES
+from covsev_tools.labels.published import PUBLISHED_COLUMNS, load_published_labels, published_labels_path
+from covsev_tools.model.mapping import PUBLISHED_MAPPING
+from covsev_tools.model.outputs import PATHOLOGIES, PREDICTION_COLUMNS
 from covsev_tools.scales import builtin_scales
-from covsev_tools.validation.inputs import PREDICTION_COLUMNS
 
-__all__ = ["LUNG_MAX", "PUBLISHED_MAPPING", "SimulatedCohort", "SimulationSettings",
-           "load_published_labels", "published_labels_path", "rater_settings", "simulate_cohort",
+__all__ = ["LUNG_MAX", "SimulatedCohort", "SimulationSettings", "rater_settings", "simulate_cohort",
            "study_truth"]
-
-#: Published linear mapping (slope, intercept) of the DenseNet "Lung Opacity" output, per scale.
-PUBLISHED_MAPPING = {scale: (paper_mapping().targets[column]["coef"][0],
-                             paper_mapping().targets[column]["intercept"])
-                     for scale, column in PREDICTION_COLUMNS.items()}
 
 #: Per-lung maximum of each two-lung scale the model predicts (from the scale definitions).
 LUNG_MAX = {scale: max(builtin_scales()[scale].values) for scale in PREDICTION_COLUMNS}
@@ -131,49 +124,6 @@ class SimulatedCohort:
                              (self.truth, "truth.csv")):
             write_csv_atomic(table, out / fname)
         return out
-
-
-def load_published_labels(path: str | Path | None = None) -> pd.DataFrame:
-    """The bundled published labels: ``filename, geographic_mean, opacity_mean`` (94 images).
-
-    Parameters
-    ----------
-    path : path, optional
-        Another copy of ``covid-severity-scores.csv``; by default the bundled one.
-
-    References
-    ----------
-    Cohen JP et al. Predicting COVID-19 Pneumonia Severity on Chest X-ray with Deep Learning.
-    Cureus 12(7):e9448, 2020. Labels CC BY-SA.
-
-    Examples
-    --------
-    >>> load_published_labels().shape
-    (94, 3)
-    """
-    from covsev_tools.validation.inputs import read_csv
-
-    return read_csv(Path(path) if path else published_labels_path(), "published labels")
-
-
-def published_labels_path(name: str = "covid-severity-scores.csv") -> Path:
-    """Path of a bundled file of the paper's published labels (package data).
-
-    Examples
-    --------
-    >>> published_labels_path().name
-    'covid-severity-scores.csv'
-
-    Raises
-    ------
-    FileNotFoundError
-        When the file was removed from the installed package (``metadata.csv`` may be deleted to
-        drop its NonCommercial license).
-    """
-    path = Path(str(resources.files("covsev_tools.datasets") / "data" / name))
-    if not path.is_file():
-        raise FileNotFoundError(f"bundled published label file {name} not found at {path}")
-    return path
 
 
 def study_truth(n_cases: int, truth: pd.DataFrame | None = None, seed: int = 0) -> pd.DataFrame:
@@ -299,7 +249,7 @@ def _split_lungs(truth: pd.DataFrame, case_id, rng) -> pd.DataFrame:
     """Split each true total into right and left lungs (same asymmetry for both scales)."""
     share = rng.beta(5, 5, size=len(truth))
     out = {"case_id": list(case_id), "filename": truth["filename"].to_numpy()}
-    for scale, column in (("extent", "geographic_mean"), ("opacity", "opacity_mean")):
+    for column, scale in PUBLISHED_COLUMNS.items():
         total = truth[column].to_numpy(dtype=float)
         right = np.minimum(total * share, LUNG_MAX[scale])
         left = np.minimum(total - right, LUNG_MAX[scale])

@@ -8,9 +8,11 @@ run by an interpreter every account can execute.
 
 Examples
 --------
->>> import sys
->>> isinstance(usable_by_everyone(sys.executable), bool)
-True
+>>> import pathlib, tempfile
+>>> private = pathlib.Path(tempfile.mkdtemp())        # mkdtemp makes a 0700 folder
+>>> _ = (private / "python").write_text(""); (private / "python").chmod(0o755)
+>>> usable_by_everyone(private / "python"), usable_by_everyone("/bin/sh")
+(False, True)
 """
 from __future__ import annotations
 

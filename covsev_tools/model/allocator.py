@@ -6,11 +6,16 @@ zeroes on first touch, about 120,000 page faults per batch: a third of the forwa
 2-core machine. PyTorch's CPU tuning guide reaches the same effect by preloading jemalloc or
 tcmalloc.
 
+How much it pays is measured by ``benchmarks/predict_speed.py`` (its allocator variant) and stated
+in the README's model page.
+
 Examples
 --------
->>> reuse_large_allocations() in (True, False)   # False where the C library has no mallopt
+>>> import platform
+>>> on_glibc = platform.libc_ver()[0] == "glibc"  # elsewhere there is no mallopt: nothing changes
+>>> reuse_large_allocations() == on_glibc
 True
->>> restore_default_allocator() in (True, False)
+>>> restore_default_allocator() == on_glibc
 True
 """
 from __future__ import annotations
@@ -27,8 +32,7 @@ def reuse_large_allocations() -> bool:
     """Let the C allocator reuse freed activation buffers instead of unmapping them.
 
     Serving large blocks from the heap and keeping up to 256 MiB of free memory at its top removes
-    the page faults of fresh mappings (measured: 37 -> 60 images/s, system time 1.7 s -> 0.01 s
-    over 8 batches). The setting is process-wide (it also applies to numpy and other allocations)
+    the page faults of fresh mappings. The setting is process-wide (it also applies to numpy and other allocations)
     and keeps the process's memory at its peak plus at most 256 MiB. Where the C library has no
     ``mallopt`` (macOS, Windows, musl's is a no-op) nothing changes.
 
@@ -39,7 +43,8 @@ def reuse_large_allocations() -> bool:
 
     Examples
     --------
-    >>> reuse_large_allocations() in (True, False)   # True on glibc
+    >>> import platform
+    >>> reuse_large_allocations() == (platform.libc_ver()[0] == "glibc")
     True
     """
     # older glibc refuses thresholds above 32 MiB; that still covers most activation blocks
@@ -52,7 +57,8 @@ def restore_default_allocator() -> bool:
 
     Examples
     --------
-    >>> restore_default_allocator() in (True, False)   # True on glibc
+    >>> import platform
+    >>> restore_default_allocator() == (platform.libc_ver()[0] == "glibc")
     True
     """
     return set_allocator(**GLIBC_STEADY_STATE)
@@ -65,7 +71,8 @@ def set_allocator(mmap_threshold: int, top_pad: int, trim_threshold: int | None 
 
     Examples
     --------
-    >>> set_allocator(**GLIBC_STEADY_STATE) in (True, False)
+    >>> import platform
+    >>> set_allocator(**GLIBC_STEADY_STATE) == (platform.libc_ver()[0] == "glibc")
     True
     """
     import ctypes

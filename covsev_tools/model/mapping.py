@@ -224,6 +224,10 @@ class SeverityMapping:
         return mapping
 
 
+#: The paper's map per scale, ``(slope, intercept)`` on the raw "Lung Opacity" output.
+PUBLISHED_MAPPING = {"extent": (0.8705248236656189, 3.4137437), "opacity": (0.5484423041343689, 2.5535977)}
+
+
 def paper_mapping() -> SeverityMapping:
     """The coefficients published with the paper (Lung Opacity raw output, all 94 images).
 
@@ -233,8 +237,7 @@ def paper_mapping() -> SeverityMapping:
     >>> m.features, m.targets["geographic_extent"]["clamp"]
     (['xrv:Lung Opacity'], [0.0, 8.0])
     """
-    published = {"geographic_extent": (0.8705248236656189, 3.4137437),
-                 "opacity": (0.5484423041343689, 2.5535977)}
+    published = {load_scale(scale).total_name: line for scale, line in PUBLISHED_MAPPING.items()}
     targets = {name: {"coef": [coef], "intercept": intercept, "clamp": list(score_range(name))}
                for name, (coef, intercept) in published.items()}
     return SeverityMapping(

@@ -13,6 +13,8 @@ Examples
 """
 from __future__ import annotations
 
+from covsev_tools.scales import builtin_scales
+
 N_FEATURES = 1024
 OUTPUT_PREFIX = "xrv:"
 FEATURE_PREFIX = "feat:"
@@ -22,6 +24,9 @@ PATHOLOGIES = (
     "Hernia", "Lung Lesion", "Fracture", "Lung Opacity", "Enlarged Cardiomediastinum",
 )
 OUTPUT_COLUMNS = tuple(OUTPUT_PREFIX + p for p in PATHOLOGIES)
+#: Column of a predictions table holding each scale's predicted total: the scale's ``total_name``
+#: (only the two-lung scales the paper's model predicts; Brixia has no published mapping).
+PREDICTION_COLUMNS = {name: builtin_scales()[name].total_name for name in ("extent", "opacity")}
 
 
 def feature_index(name: str) -> int:

@@ -27,8 +27,9 @@ import numpy as np
 
 from covsev_tools import files
 from covsev_tools.errors import CovsevError
+from covsev_tools.labels.published import PUBLISHED_COLUMNS
 from covsev_tools.model.mapping import score_names
-from covsev_tools.model.outputs import FEATURE_PREFIX, N_FEATURES, OUTPUT_COLUMNS, OUTPUT_PREFIX
+from covsev_tools.model.outputs import FEATURE_PREFIX, N_FEATURES, OUTPUT_COLUMNS, OUTPUT_PREFIX, PREDICTION_COLUMNS
 
 FEATURE_SETS = {
     "lung_opacity": [OUTPUT_PREFIX + "Lung Opacity"],
@@ -37,8 +38,8 @@ FEATURE_SETS = {
     "all_outputs": list(OUTPUT_COLUMNS),
     "features_1024": [f"{FEATURE_PREFIX}{i}" for i in range(N_FEATURES)],
 }
-# the published labels file (Cohen et al. 2020) names the mean scores this way
-LABEL_RENAMES = {"geographic_mean": "geographic_extent", "opacity_mean": "opacity"}
+# the published labels file (Cohen et al. 2020) names the mean scores its own way: to score names
+LABEL_RENAMES = {column: PREDICTION_COLUMNS[scale] for column, scale in PUBLISHED_COLUMNS.items()}
 
 
 class RefitInputError(CovsevError, ValueError):
@@ -137,16 +138,69 @@ def _read_commented_csv(path, what: str):
     path = Path(path)
     if not path.is_file():
         raise RefitInputError(f"{what} file not found: {path}")
-    with open(path, encoding="utf-8-sig", errors="replace") as handle:
-        skip = 0
-        for line in handle:
-            if not line.startswith("#"):
-                break
-            skip += 1
     try:
-        return files.read_csv(path, skiprows=skip, encoding="utf-8-sig")
+        return files.read_csv(path, skiprows=files.leading_comment_lines(path), encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise RefitInputError(f"{path}: cannot read {what} CSV ({' '.join(str(exc).split())})") from exc
+
+
+#: Columns of a ratings export (``covsev labels export``) that refit labels are built from.
+RATINGS_COLUMNS = ("filename", "rater", "scale", "component", "score", "is_repeat")
+
+
+def labels_from_ratings(ratings, source: str = "the ratings table"):
+    """Refit labels from a ratings export: per file, the raters' mean first-reading total per scale.
+
+    Hidden repeats (``is_repeat``) and the adjudicator's ``consensus`` rows are left out: the
+    consensus was written after seeing every rater, so averaging it in would count one reading
+    twice. Not-assessable readings (empty scores) do not count.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        The table ``covsev labels export`` writes (:data:`RATINGS_COLUMNS` at least).
+    source : str
+        How the table is named in error messages (its file).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``filename`` and one column per score name (``geographic_extent``, ``opacity``), as
+        :func:`read_labels` returns; ``attrs["n_raters"]`` the raters averaged.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ratings = pd.DataFrame({"filename": ["a.png"] * 4, "rater": ["r1", "r2", "r1", "consensus"],
+    ...                         "scale": "extent", "component": "total", "score": [2, 4, 9, 8],
+    ...                         "is_repeat": [False, False, True, False]})
+    >>> labels_from_ratings(ratings)
+      filename  geographic_extent
+    0    a.png                3.0
+    """
+    import pandas as pd
+
+    from covsev_tools.cohort.ids import CONSENSUS_RATER
+
+    missing = [c for c in RATINGS_COLUMNS if c not in ratings.columns]
+    if missing:
+        raise RefitInputError(f"{source}: not a ratings export (no column {', '.join(missing)}); "
+                              "write one with covsev labels export")
+    repeat = ratings["is_repeat"].astype(str).str.strip().str.lower().isin(("true", "1"))
+    keep = (ratings["component"].astype(str) == "total") & ~repeat \
+        & (ratings["rater"].astype(str).str.strip() != CONSENSUS_RATER) \
+        & ratings["scale"].isin(list(PREDICTION_COLUMNS))
+    rows = ratings.loc[keep, ["filename", "rater", "scale", "score"]].copy()
+    rows["score"] = pd.to_numeric(rows["score"], errors="coerce").astype(float)  # nullable Int64 from the store
+    rows = rows.dropna(subset=["score"])
+    if rows.empty:
+        raise RefitInputError(f"{source}: no first-reading totals of {' or '.join(PREDICTION_COLUMNS)}")
+    labels = rows.pivot_table(index="filename", columns="scale", values="score", aggfunc="mean")
+    labels = labels.rename(columns=PREDICTION_COLUMNS).reset_index()
+    labels.columns.name = None
+    labels.attrs["n_raters"] = int(rows["rater"].nunique())
+    labels.attrs["source"] = f"{source}: mean of the raters' first-reading totals"
+    return labels
 
 
 def _source(value, what: str) -> str:

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from covsev_tools.files import write_csv_atomic
 from covsev_tools.model.refit import MODELS, compare, fit_mapping, seed_protocol
-from covsev_tools.model.refit_data import FEATURE_SETS, RefitInputError, assemble
+from covsev_tools.model.refit_data import FEATURE_SETS, RefitInputError, assemble, labels_from_ratings
 
 MIN_IMAGES = 4  # fewer cannot be split into grouped folds
 
@@ -53,6 +53,58 @@ def _check_data(data, targets, labels) -> None:
     if len(data.table) < MIN_IMAGES:
         raise RefitInputError(f"only {len(data.table)} labelled readable images match the "
                               "predictions (joined on 'filename')")
+
+
+def study_labels(*, ratings=None, cohort=None, labels_dir=None):
+    """Refit labels and patient metadata of a study: from its ratings export, or its cohort and label logs.
+
+    Parameters
+    ----------
+    ratings : path, optional
+        A ``covsev labels export`` CSV (its metadata columns, ``patientid`` among them, ride along).
+    cohort : path, optional
+        The cohort folder: the ratings are exported from its label store (``labels_dir``) and the
+        patients read from its key.
+    labels_dir : path, optional
+        Root of the label logs (default ``$COVSEV_LABELS_DIR`` or ``labels/``).
+
+    Returns
+    -------
+    labels : pandas.DataFrame
+        See :func:`~covsev_tools.model.refit_data.labels_from_ratings`.
+    metadata : pandas.DataFrame
+        ``filename`` and the per-image metadata (patient, view).
+
+    Examples
+    --------
+    >>> labels, metadata = study_labels(cohort="studies/site2/cohort")   # doctest: +SKIP
+    """
+    from pathlib import Path
+
+    from covsev_tools.files import read_csv
+
+    if (ratings is None) == (cohort is None):
+        raise RefitInputError("give the ratings export or the cohort folder (one of them)")
+    if ratings is not None:
+        if not Path(ratings).is_file():
+            raise RefitInputError(f"{ratings}: no such file")
+        table = read_csv(ratings)
+        source = str(ratings)
+    else:
+        from covsev_tools.cohort import Cohort, CohortError
+        from covsev_tools.labels import ratings_export
+
+        try:
+            table = ratings_export(Cohort.load(cohort), labels_dir)
+        except CohortError as exc:
+            raise RefitInputError(f"{cohort}: {exc}") from None
+        source = f"{cohort} (its label logs)"
+    labels = labels_from_ratings(table, source)
+    from covsev_tools.labels import EXPORT_COLUMNS
+
+    per_image = ["filename", *(c for c in table.columns if c not in EXPORT_COLUMNS)]
+    metadata = table[per_image].drop_duplicates(subset="filename")
+    return labels, metadata
 
 
 def refit_to_files(predictions, labels, *, out_table, metadata=None, features=None,
@@ -132,8 +184,9 @@ def refit_to_files(predictions, labels, *, out_table, metadata=None, features=No
         table = pd.concat([table, seed_protocol(data, targets)], ignore_index=True)
     mapping = None
     if out_mapping:
-        mapping = fit_mapping(data, fset, model, targets, provenance={
-            "predictions": str(predictions), "labels": str(labels)})
+        named = {name: value.attrs.get("source", f"a {name} table") if isinstance(value, pd.DataFrame)
+                 else str(value) for name, value in (("predictions", predictions), ("labels", labels))}
+        mapping = fit_mapping(data, fset, model, targets, provenance=named)
     write_csv_atomic(table, out_table)
     if mapping is not None:
         mapping.save(out_mapping)

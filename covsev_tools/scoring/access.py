@@ -12,7 +12,6 @@ from covsev_tools.cohort.ids import RESERVED_RATERS, validate_rater_id
 
 COHORT_ENV, RATER_ENV, HUB_USER_ENV = "COVSEV_COHORT", "COVSEV_RATER", "JUPYTERHUB_USER"
 
-#: Rater names the scoring page refuses: they name records that are not one rater's reading.
 
 class ScoringSetupError(Exception):
     """The page cannot start: no cohort given, unreadable cohort, or bad rater ID."""

@@ -22,13 +22,13 @@ from pathlib import Path
 
 from covsev_tools.errors import CovsevError
 from covsev_tools.files import write_text_atomic
+from covsev_tools.labels.published import PUBLISHED_COLUMNS, load_published_labels
 from covsev_tools.labels.store import LabelStore, default_labels_dir
 
 TRAINING_FILE = "training.json"
 REQUIREMENT_FILE = "training_required.json"
 TRAINING_LABELS = "_training"
 DEFAULT_MAX_MAE = 1.5
-_PAPER_COLUMNS = {"geographic_mean": "extent_total", "opacity_mean": "opacity_total"}
 
 
 class TrainingError(CovsevError):
@@ -68,9 +68,8 @@ def paper_reference():
     >>> len(table), list(table.columns)
     (94, ['filename', 'extent_total', 'opacity_total'])
     """
-    from covsev_tools.datasets import published_labels_path
-
-    return _read_reference(published_labels_path()).rename(columns=_PAPER_COLUMNS)[["filename", *_PAPER_COLUMNS.values()]]
+    totals = {column: f"{scale}_total" for column, scale in PUBLISHED_COLUMNS.items()}
+    return load_published_labels().rename(columns=totals)[["filename", *totals.values()]]
 
 
 def reference_entries(table, scales) -> dict[str, dict]:

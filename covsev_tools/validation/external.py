@@ -95,7 +95,7 @@ def _scores(pred, ref, resampling) -> dict:
     return out
 
 
-def external_validation(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
+def external_validation(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
                         n_splits: int = 5, n_repeats: int = 10):
     """Published mapping vs the mapping refitted on this cohort, per scale.
 
@@ -156,7 +156,7 @@ def _scale_rows(scale, both, groups, clusters, n_boot, seed, n_splits, n_repeats
 def _coefficients(scale, both, kind, n_groups) -> list[dict]:
     """Slope and intercept of the published mapping and of the refit on all images."""
     from covsev_tools.model.refit import linear_coefficients, make_model
-    from covsev_tools.datasets.simulate import PUBLISHED_MAPPING
+    from covsev_tools.model.mapping import PUBLISHED_MAPPING
 
     x = both[RAW_OUTPUT].to_numpy(dtype=float).reshape(-1, 1)
     coef, intercept = linear_coefficients(make_model("linear").fit(x, both["reference"].to_numpy()))

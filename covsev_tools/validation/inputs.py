@@ -23,15 +23,13 @@ import pandas as pd
 from covsev_tools import files
 from covsev_tools.agreement.bootstrap import PATIENT_COLUMNS, default_patient_column
 from covsev_tools.errors import CovsevError
+from covsev_tools.model.outputs import PREDICTION_COLUMNS
 from covsev_tools.scales import builtin_scales, load_scale
 
 __all__ = ["ColumnError", "InputError", "ValidationInputs", "PREDICTION_COLUMNS", "RATINGS_REQUIRED",
            "PATIENT_COLUMNS", "check_cases", "check_overlap", "is_ratings_export", "read_csv",
            "scale_range", "tidy_metadata", "tidy_predictions", "tidy_ratings"]
 
-#: Column of the predictions CSV holding each scale's predicted total: the scale's ``total_name``
-#: (only two-lung scales the model predicts; Brixia has no published mapping).
-PREDICTION_COLUMNS = {name: builtin_scales()[name].total_name for name in ("extent", "opacity")}
 
 #: Columns the ratings export must have for the report to use it.
 RATINGS_REQUIRED = ("case_id", "rater", "scale", "component", "score")
@@ -195,7 +193,7 @@ def read_csv(path: str | Path, what: str) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from covsev_tools.datasets import published_labels_path
+    >>> from covsev_tools.labels.published import published_labels_path
     >>> read_csv(published_labels_path(), "published labels").shape
     (94, 3)
     """
@@ -203,23 +201,9 @@ def read_csv(path: str | Path, what: str) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{what} file not found: {path}")
     try:
-        return files.read_csv(path, skiprows=_leading_comment_lines(path))
+        return files.read_csv(path, skiprows=files.leading_comment_lines(path))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read {what} CSV ({exc})") from exc
-
-
-def _leading_comment_lines(path: Path) -> int:
-    """Number of ``#`` lines before the header (the published labels have five).
-
-    Only leading lines count: a ``#`` inside a rater's comment must not cut a row short.
-    """
-    count = 0
-    with open(path, encoding="utf-8-sig", errors="replace") as handle:
-        for line in handle:
-            if not line.startswith("#"):
-                break
-            count += 1
-    return count
 
 
 def is_ratings_export(table: pd.DataFrame) -> bool:

@@ -74,7 +74,7 @@ def _categories(scale: str, component: str):
     return f"{low}-{high}"
 
 
-def percent_agreement(wide: pd.DataFrame, tolerance: float = 0, n_boot: int = 0, seed: int = 0,
+def percent_agreement(wide: pd.DataFrame, *, tolerance: float = 0, n_boot: int = 0, seed: int = 0,
                       clusters=None) -> dict:
     """Share of rater pairs that agree (exactly, or within ``tolerance``), averaged over cases.
 
@@ -178,7 +178,7 @@ def _one_component(inputs, scale, component, n_boot, seed):
     if integer:
         rows.append(_row(scale, component, "Gwet AC2 (quadratic)", report["gwet"]["AC2_quadratic"]))
     for tolerance, name in ((0, "Exact agreement"), (1, "Agreement within ±1")):
-        share = percent_agreement(wide, tolerance, n_boot, seed, clusters)
+        share = percent_agreement(wide, tolerance=tolerance, n_boot=n_boot, seed=seed, clusters=clusters)
         rows.append(_row(scale, component, name, {"value": share["estimate"], "n": share["n"],
                                                   "ci95": (share["ci_low"], share["ci_high"])},
                          method="bootstrap percentile"))
@@ -211,7 +211,7 @@ def kappa_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
     return matrix
 
 
-def inter_rater(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) -> dict:
+def inter_rater(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0) -> dict:
     """The inter-rater section: agreement statistics and pairwise κ per total and component.
 
     Returns

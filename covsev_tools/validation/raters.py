@@ -60,7 +60,7 @@ def consensus(scores: pd.DataFrame, method: str = "mean") -> pd.Series:
     return scores.mean(axis=1) if method == "mean" else scores.median(axis=1)
 
 
-def leave_one_rater_out(panel: pd.DataFrame, method: str = "mean", n_boot: int = 1000,
+def leave_one_rater_out(panel: pd.DataFrame, method: str = "mean", *, n_boot: int = 1000,
                         seed: int = 0, clusters=None) -> pd.DataFrame:
     """Each rater, and the model, against the consensus of the other raters.
 
@@ -122,7 +122,7 @@ def _loro_row(rater: str, rater_err: np.ndarray, model_err: np.ndarray, resampli
     return row
 
 
-def model_summary_mae(panel: pd.DataFrame, method: str = "mean", n_boot: int = 1000,
+def model_summary_mae(panel: pd.DataFrame, method: str = "mean", *, n_boot: int = 1000,
                       seed: int = 0, clusters=None) -> dict:
     """The model's MAE against the other-rater consensus, averaged over the left-out raters.
 
@@ -217,7 +217,7 @@ def to_long(wide: pd.DataFrame) -> pd.DataFrame:
     return long
 
 
-def model_as_rater(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) -> dict:
+def model_as_rater(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0) -> dict:
     """Leave-one-rater-out, ICC with/without the model and pairwise agreement, per scale.
 
     Returns
@@ -239,8 +239,8 @@ def model_as_rater(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) 
             continue
         method = inputs.reference_method if inputs.reference_method == "median" else "mean"
         clusters = inputs.clusters(panel.index)
-        loro = leave_one_rater_out(panel, method, n_boot, seed, clusters)
-        summary = model_summary_mae(panel, method, n_boot, seed, clusters)
+        loro = leave_one_rater_out(panel, method, n_boot=n_boot, seed=seed, clusters=clusters)
+        summary = model_summary_mae(panel, method, n_boot=n_boot, seed=seed, clusters=clusters)
         out["loro"].append(loro.assign(scale=scale))
         out["icc"].append(icc_with_and_without_model(panel).assign(scale=scale))
         out["pairwise"][scale] = vs.pairwise_matrix(to_long(panel))

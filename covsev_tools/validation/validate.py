@@ -89,8 +89,8 @@ class ValidationResult:
 
 # --------------------------------------------------------------------------- everything
 
-def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
-             subgroup_by=None, *, multiplier: float = LOA_MULTIPLIER,
+def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
+             subgroup_by=None, multiplier: float = LOA_MULTIPLIER,
              command: str | None = None, on_section=None) -> ValidationResult:
     """Run every section the inputs allow and collect tables, sentences and notes.
 
@@ -148,7 +148,7 @@ def validate(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
     done("inter_rater")
     _model_as_rater_section(result, n_boot, seed)
     done("model_as_rater")
-    t["external_validation"], t["external_mapping"], note = external_validation(inputs, n_boot, seed)
+    t["external_validation"], t["external_mapping"], note = external_validation(inputs, n_boot=n_boot, seed=seed)
     if note:
         result.notes["external_validation"] = note
     done("external")
@@ -179,7 +179,7 @@ def _inter_rater_section(result: ValidationResult, n_boot: int, seed: int) -> No
             "Inter-rater agreement needs individual ratings of at least two raters "
             f"({'reference-only input' if inputs.ratings is None else f'{len(inputs.raters)} rater'}).")
         return
-    section = inter_rater(inputs, n_boot, seed)
+    section = inter_rater(inputs, n_boot=n_boot, seed=seed)
     result.tables["inter_rater"] = section["table"]
     result.tables["pairwise_kappa"] = section["pairwise"]
     result.extras["kappa_matrices"] = section["matrices"]
@@ -197,7 +197,7 @@ def _model_as_rater_section(result: ValidationResult, n_boot: int, seed: int) ->
             f"Only {len(inputs.raters)} rater: comparing the model with the raters' own agreement "
             f"needs at least two.")
         return
-    section = model_as_rater(inputs, n_boot, seed)
+    section = model_as_rater(inputs, n_boot=n_boot, seed=seed)
     result.tables["model_as_rater"] = section["loro"]
     result.tables["icc"] = section["icc"]
     result.extras["pairwise"] = section["pairwise"]
