@@ -97,7 +97,7 @@ def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
     Parameters
     ----------
     inputs : ValidationInputs
-        From :func:`covsev_tools.validation.inputs.load_inputs`.
+        From :func:`covsev_tools.validation.study.load_inputs` or :func:`~covsev_tools.validation.study.load_study`.
     n_boot : int
         Bootstrap resamples (of patients when known, else of images) for every CI.
     seed : int
