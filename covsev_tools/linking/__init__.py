@@ -11,5 +11,7 @@ Methods and the JSON schema: docs/linking.md.
 """
 from covsev_tools.linking.inputs import MIN_CASES, LinkInputError
 from covsev_tools.linking.link import ScaleLink, link_scales
+from covsev_tools.linking.storage import bundled_links, load_link, open_link, save_link
 
-__all__ = ["MIN_CASES", "LinkInputError", "ScaleLink", "link_scales"]
+__all__ = ["MIN_CASES", "LinkInputError", "ScaleLink", "bundled_links", "link_scales", "load_link",
+           "open_link", "save_link"]
