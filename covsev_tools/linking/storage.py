@@ -1,7 +1,7 @@
 """A scale link as a JSON file: one schema, written whole, read back checked; the bundled links.
 
 ``LINK.json`` holds ``method``, ``source``, ``target``, ``n_cases``, ``loo_mae``, ``loo_rmse``,
-``confidence`` and ``table`` (a list of ``{"source", "target", "se", "ci_low", "ci_high"}`` for
+``confidence``, ``ci_method`` and ``table`` (a list of ``{"source", "target", "se", "ci_low", "ci_high"}`` for
 every integer source score in the fitted range), then what :meth:`ScaleLink.apply` needs
 (``parameters``), the bootstrap replicates a report propagates (``replicates``), the
 ``provenance`` and, for a bundled link, its ``attribution``. Every file read is checked against
@@ -42,6 +42,7 @@ LINK_SCHEMA = {
         "n_cases": {"type": "integer", "minimum": 1},
         "loo_mae": _NUMBER_OR_NULL, "loo_rmse": _NUMBER_OR_NULL,
         "confidence": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "ci_method": {"type": ["string", "null"]},
         "table": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": {
             "type": "object", "required": ["source", "target", "se", "ci_low", "ci_high"],
             "additionalProperties": False,
@@ -99,6 +100,7 @@ def link_to_dict(link: ScaleLink, *, attribution: str | None = None, digits: int
     out = {"schema": SCHEMA_VERSION, "method": link.method, "source": link.source, "target": link.target,
            "n_cases": int(link.provenance["n_cases"]), "loo_mae": _number(link.loo_mae),
            "loo_rmse": _number(link.loo_rmse), "confidence": float(link.table.attrs["confidence"]),
+           "ci_method": link.table["method"].iloc[0],
            "table": table, "parameters": link.parameters, "replicates": replicates,
            "provenance": link.provenance}
     if attribution:
@@ -173,7 +175,7 @@ def link_from_dict(data, where: str = "link") -> ScaleLink:
     table = pd.DataFrame(data["table"]).set_index("source").rename(columns={"target": "estimate"})
     table = table.astype(float)
     table["n"] = data["n_cases"]
-    table["method"] = None
+    table["method"] = data.get("ci_method")
     table = table[["estimate", "ci_low", "ci_high", "n", "method", "se"]]
     table.attrs["confidence"] = data["confidence"]
     provenance = {**data["provenance"], "n_cases": data["n_cases"]}
