@@ -5,7 +5,7 @@ mean of 3 blinded raters: geographic extent 0-8, opacity 0-6; CC BY-SA) and in t
 annotations (a senior and a junior radiologist: Brixia 0-18; CC BY-NC-SA 4.0). The links are
 fitted on them, matched on file name, with patients resampled (several patients have follow-up
 images). Only derived numbers are bundled (the link tables, parameters, bootstrap replicates and
-relative score frequencies), never a per-image score; the attribution and licences travel in each
+hashed file names), never a per-image score; the attribution and licences travel in each
 file. :func:`build_bundled_links` rebuilds them from ``../shared/data`` (a test checks that the
 rebuilt links equal the bundled ones).
 """
@@ -79,7 +79,7 @@ def build_bundled_links(data_root, folder, *, n_boot: int = BUNDLED_N_BOOT, seed
     for source, readers in BRIXIA_READERS.items():
         for target in TARGETS:
             link = link_scales(table, source=source, target=target, method=BUNDLED_METHOD,
-                               cluster="patientid", n_boot=n_boot, seed=seed,
+                               case="filename", cluster="patientid", n_boot=n_boot, seed=seed,
                                raters=f"{readers} (source); mean of the 3 raters of Cohen et al. 2020 (target)",
                                fitted_on=f"{len(table)} public images scored in both Cohen et al. 2020 "
                                          "and the BrixIA public annotations")

@@ -44,7 +44,9 @@ class ScaleLink:
         left out at a time when the bootstrap resamples patients).
     provenance : dict
         ``n_cases``, ``n_left_out``, ``unit``, ``n_clusters``, ``cluster_column``, ``n_boot``,
-        ``seed``, ``confidence``, ``presmooth``, ``raters``, ``fitted_on``, ``covsev_version``.
+        ``seed``, ``confidence``, ``presmooth``, ``raters``, ``fitted_on``, ``covsev_version`` and,
+        when a case column was given, ``case_sha256`` (hashed case labels, so that a report can
+        count its cases the link was fitted on).
     replicates : dict
         The bootstrap replicates: ``slope``/``intercept`` of a line, or ``table`` (B × points).
     """
@@ -168,6 +170,19 @@ class ScaleLink:
                 f"leave-one-{unit}-out MAE {self.loo_mae:.3g}, RMSE {self.loo_rmse:.3g} on {self.target}")
 
 
+def case_digest(case) -> str:
+    """First 16 hex digits of the SHA-256 of a case label (a file name or case ID).
+
+    Examples
+    --------
+    >>> case_digest("a.png")
+    '7f071235805fbf58'
+    """
+    import hashlib
+
+    return hashlib.sha256(str(case).encode("utf-8")).hexdigest()[:16]
+
+
 def _loo_error(method, cases, options) -> tuple[float, float]:
     """MAE and RMSE of predicting each case from the link fitted without it (or its patient)."""
     units = cases.clusters if cases.clusters is not None else np.arange(len(cases.source))
@@ -289,6 +304,8 @@ def link_scales(data, *, source: str, target: str, method: str = "mean-sigma",
                   "n_clusters": plan.n_units, "cluster_column": cases.cluster_column, "n_boot": n_boot,
                   "seed": seed, "confidence": confidence, "presmooth": presmooth, "raters": raters,
                   "fitted_on": fitted_on, "covsev_version": __version__}
+    if case:  # lets a report say which of its cases the link was fitted on, without the cases' scores
+        provenance["case_sha256"] = [case_digest(c) for c in cases.cases]
     return ScaleLink(method, source, target, frame, parameters, mae, rmse, provenance, replicates)
 
 
