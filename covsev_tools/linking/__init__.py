@@ -7,7 +7,7 @@ the leave-one-out error, the provenance, :meth:`ScaleLink.apply`. :func:`save_li
 :func:`load_link` write and read it as JSON checked against one schema; :func:`bundled_link`
 opens the links fitted on the public images scored on both the paper's scales and Brixia.
 
-Methods and the JSON schema: docs/linking.md.
+Methods and the JSON schema: docs/readme/linking.md.
 """
 from covsev_tools.linking.inputs import MIN_CASES, LinkInputError
 from covsev_tools.linking.link import ScaleLink, link_scales

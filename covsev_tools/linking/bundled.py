@@ -19,7 +19,7 @@ from covsev_tools.linking.inputs import LinkInputError
 from covsev_tools.linking.link import link_scales
 from covsev_tools.linking.storage import save_link
 
-#: Method, resamples and seed of the bundled links (65 cases: mean-sigma, see docs/linking.md).
+#: Method, resamples and seed of the bundled links (65 cases: mean-sigma, see docs/readme/linking.md).
 BUNDLED_METHOD, BUNDLED_N_BOOT, BUNDLED_SEED = "mean-sigma", 2000, 0
 #: Source columns of :func:`public_double_scored` and who scored them.
 BRIXIA_READERS = {"brixia_senior": "BrixIA senior radiologist (S-Global)",
