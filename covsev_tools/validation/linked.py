@@ -228,7 +228,7 @@ def linked_comparison(inputs: ValidationInputs, links: list[ScaleLink], scale: s
     >>> inputs = ValidationInputs(ratings, None, preds, pd.DataFrame(index=preds.index), "case_id", "mean", {})
     >>> table, note = linked_comparison(inputs, [open_link("brixia-mean-to-extent")], n_boot=50)
     >>> table.loc[0, "statistic"], round(table.loc[0, "estimate"], 3)
-    ('Model MAE vs linked reference', 0.378)
+    ('Model MAE vs linked reference', 0.399)
     """
     source = linked_source_scale(inputs, scale)
     rows, notes = [], []
