@@ -184,6 +184,7 @@ def test_scores_outside_the_fitted_range_are_clamped_with_a_warning():
     (lambda t: t.assign(src=t["src"] + 0.123), {"method": "equipercentile"}, "needs discrete scores; 'src'"),
     (lambda t: t.assign(case=[1, 1] + list(range(8))), {"case": "case"}, "more than once in 'case': 1"),
     (lambda t: t.assign(site=list(range(10))), {"cluster": "patient"}, "missing cluster \\(patient\\) column"),
+    (lambda t: t.assign(tgt=2), {}, "'tgt' has the same score \\(2\\) for every double-scored case"),
 ])
 def test_bad_input_is_named(change, options, message):
     options = {"source": "src", "target": "tgt", "n_boot": 0, **options}

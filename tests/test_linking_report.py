@@ -70,6 +70,7 @@ def test_report_with_a_link_file_and_bad_links(tmp_path, capsys):
     html = (out / "report.html").read_text()
     assert "Model MAE vs linked reference" in html and "Link leave-one-out MAE" in html
     assert "--link " in html  # the command line in the methods
+    assert "the link does not record its fitting cases" in html
     linked = pd.read_csv(out / "tables" / "linked.csv")
     assert set(linked["scale"]) == {"extent", "brixia"}
     capsys.readouterr()
@@ -133,3 +134,13 @@ def test_brixia_two_reader_cohort_end_to_end(shared_data, weights_dir, tmp_path,
     assert summary["study"]["n_cases"] == 187
     inter = pd.read_csv(out / "tables" / "inter_rater.csv")
     assert set(inter["scale"]) == {"brixia"}  # inter-rater agreement stays on the cohort's scale
+
+
+def test_the_cases_a_link_was_fitted_on_are_counted(tmp_path):
+    ratings, preds = _brixia_cohort(tmp_path)
+    both = demo_table(40, seed=1).assign(filename=[f"c{i:02d}.png" for i in range(40)])  # c00-c29 shared
+    link = link_scales(both, source="brixia", target="extent", case="filename", n_boot=20)
+    assert len(link.provenance["case_sha256"]) == 40
+    inputs = link_reference(load_inputs(ratings, preds), [link])
+    _, note = linked_comparison(inputs, [link], n_boot=20)
+    assert "30 of this cohort's 30 cases were among the link's fitting cases" in note

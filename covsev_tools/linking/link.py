@@ -228,7 +228,8 @@ def link_scales(data, *, source: str, target: str, method: str = "mean-sigma",
     Raises
     ------
     LinkInputError
-        Missing or non-numeric column, fewer than 10 double-scored cases, unknown method,
+        Missing or non-numeric column, fewer than 10 double-scored cases, a scale with one score
+        for every case, unknown method,
         equipercentile on non-discrete scores, presmoothing a linear method.
 
     Notes
@@ -257,6 +258,10 @@ def link_scales(data, *, source: str, target: str, method: str = "mean-sigma",
     if n_boot < 0 or not 0 < confidence < 1:
         raise LinkInputError(f"n_boot must be ≥ 0 and confidence in (0, 1); got {n_boot}, {confidence}")
     cases = double_scored(data, source=source, target=target, case=case, cluster=cluster)
+    for column, values in ((source, cases.source), (target, cases.target)):
+        if np.ptp(values) == 0:
+            raise LinkInputError(f"'{column}' has the same score ({values[0]:g}) for every double-scored "
+                                 "case: nothing to link")
     options = {}
     if method == "equipercentile":
         grids = grid_of(cases.source), grid_of(cases.target)

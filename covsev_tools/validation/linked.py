@@ -241,7 +241,10 @@ def linked_comparison(inputs: ValidationInputs, links: list[ScaleLink], scale: s
         if link.n_replicates == 0:
             text += "; the link has no bootstrap replicates, so its error is not in the intervals"
         overlap = _overlap(inputs, link, cases)
-        if overlap:
+        if not link.provenance.get("case_sha256"):
+            text += ("; the link does not record its fitting cases (fit it with a case column), so "
+                     "whether this cohort shares cases with it is not known")
+        elif overlap:
             text += (f"; {overlap} of this cohort's {len(cases)} cases were among the link's fitting "
                      "cases, so the linked comparison is not independent of the link on them")
         if n_clamped:
