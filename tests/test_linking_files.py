@@ -131,3 +131,21 @@ def test_bundled_links_rebuild_from_the_public_label_sets(shared_data, tmp_path)
         assert np.allclose(rebuilt.table["estimate"], bundled.table["estimate"], atol=1e-12)
         assert np.allclose(rebuilt.replicates["slope"], bundled.replicates["slope"], atol=1e-6)
         assert rebuilt.loo_mae == bundled.loo_mae
+
+
+def test_resamples_where_the_link_is_undefined_round_trip_as_null(tmp_path):
+    # one case of ten has another source score: about 35% of resamples do not draw it
+    table = pd.DataFrame({"src": [0] * 9 + [5], "tgt": [0, 1, 0, 1, 0, 1, 0, 1, 0, 4]})
+    link = link_scales(table, source="src", target="tgt", n_boot=200, seed=1)
+    undefined = np.isnan(link.replicates["slope"])
+    assert 0.2 < undefined.mean() < 0.5
+    assert np.isfinite(link.table["se"]).all()  # from the defined resamples
+    # leave-one-out: the fit without the one case at 5 is undefined; the nine others count
+    errors = []
+    for i in range(9):
+        rest = table.drop(index=i)
+        slope = rest["tgt"].std(ddof=0) / rest["src"].std(ddof=0)
+        errors.append(slope * (0 - rest["src"].mean()) + rest["tgt"].mean() - table.loc[i, "tgt"])
+    assert abs(link.loo_mae - np.mean(np.abs(errors))) < 1e-12
+    back = load_link(save_link(link, tmp_path / "l.json"))
+    assert np.array_equal(np.isnan(back.replicate_apply([1.0], range(200))[:, 0]), undefined)

@@ -72,12 +72,9 @@ class ScaleLink:
         first = next(iter(self.replicates.values()), [])
         return len(first)
 
-    def _fits(self, replicates: bool = False) -> Fits:
+    def _fits(self) -> Fits:
         p = self.parameters
         if self.method != "equipercentile":
-            if replicates:
-                return Fits(self.method, slope=np.asarray(self.replicates["slope"], float),
-                            intercept=np.asarray(self.replicates["intercept"], float))
             return Fits(self.method, slope=np.array([p["slope"]]), intercept=np.array([p["intercept"]]))
         return Fits(self.method, source_freq=np.array([p["source_freq"]]),
                     target_freq=np.array([p["target_freq"]]), source_grid=Grid(*p["source_grid"]),
@@ -137,7 +134,8 @@ class ScaleLink:
     def replicate_apply(self, scores, rows) -> np.ndarray:
         """(len(rows), n) linked values of ``scores`` under the kept bootstrap replicates ``rows``.
 
-        A validation report uses replicate ``rows[b]`` in its resample ``b``: the link refitted on a
+        Equipercentile replicates are kept at the table's points and interpolated linearly between
+        them (a resample where the link is undefined gives NaN). A validation report uses replicate ``rows[b]`` in its resample ``b``: the link refitted on a
         resample of the linking cases, independent of the cohort's resample.
 
         Examples
@@ -148,8 +146,9 @@ class ScaleLink:
         """
         scores = np.nan_to_num(self._clamped(scores, warn=False))
         rows = np.asarray(rows, dtype=np.int64)
-        if self.method != "equipercentile":
-            return self._fits(replicates=True).linked(scores)[rows]
+        if self.method != "equipercentile":  # only the rows asked for: B × n values can be large
+            return (np.asarray(self.replicates["slope"], float)[rows, None] * scores[None, :]
+                    + np.asarray(self.replicates["intercept"], float)[rows, None])
         table = np.asarray(self.replicates["table"], float)[rows]
         points = self.table.index.to_numpy(float)
         return np.stack([np.interp(scores, points, row) for row in table])
@@ -188,9 +187,27 @@ def _loo_error(method, cases, options) -> tuple[float, float]:
     units = cases.clusters if cases.clusters is not None else np.arange(len(cases.source))
     held_out = units[None, :] == np.unique(units)[:, None]                 # (U, n)
     fits = fit_links(method, (~held_out).astype(float), cases.source, cases.target, **options)
-    predicted = (fits.linked(cases.source) * held_out).sum(axis=0)
+    # each case from the one fit that left it out (NaN when that fit is undefined, then not counted)
+    predicted = np.where(held_out, fits.linked(cases.source), 0.0).sum(axis=0)
     errors = predicted - cases.target
     return float(np.nanmean(np.abs(errors))), float(np.sqrt(np.nanmean(errors ** 2)))
+
+
+def _point_table(points, values, n_cases: int, unit: str, confidence: float) -> pd.DataFrame:
+    """The tidy link table from row 0 (the sample) and the bootstrap rows of the linked values."""
+    boot = values[1:]
+    method = ("bootstrap percentile" + ("" if unit == "case" else ", patients resampled")) if len(boot) else None
+    rows = []
+    for j in range(len(points)):
+        low, high, _ = percentile_ci(boot[:, j], confidence) if len(boot) else (None, None, 0)
+        finite = boot[:, j][np.isfinite(boot[:, j])]
+        rows.append({"estimate": values[0, j], "ci_low": low, "ci_high": high, "n": n_cases,
+                     "method": method, "se": float(finite.std(ddof=1)) if finite.size > 1 else np.nan})
+    frame = pd.DataFrame(rows, index=pd.Index(points, name="source"))
+    for name in ("estimate", "ci_low", "ci_high", "se"):
+        frame[name] = frame[name].astype(float)
+    frame.attrs["confidence"] = confidence
+    return frame
 
 
 def link_scales(data, *, source: str, target: str, method: str = "mean-sigma",
@@ -280,20 +297,8 @@ def link_scales(data, *, source: str, target: str, method: str = "mean-sigma",
         return fits.linked(points) if extra is None else np.hstack([fits.linked(points), extra])
 
     values = plan.replicates(replicate)
-    table, boot = values[:, :len(points)], values[1:]
-    rows = []
-    for j, point in enumerate(points):
-        low_ci, high_ci, n_valid = percentile_ci(boot[:, j], confidence) if n_boot else (None, None, 0)
-        finite = boot[:, j][np.isfinite(boot[:, j])]
-        rows.append({"estimate": table[0, j], "ci_low": low_ci, "ci_high": high_ci,
-                     "n": len(cases.source),
-                     "method": ("bootstrap percentile" + ("" if plan.unit == "case" else ", patients resampled"))
-                     if n_boot else None,
-                     "se": float(finite.std(ddof=1)) if finite.size > 1 else np.nan})
-    frame = pd.DataFrame(rows, index=pd.Index(points, name="source"))
-    for name in ("estimate", "ci_low", "ci_high", "se"):
-        frame[name] = frame[name].astype(float)
-    frame.attrs["confidence"] = confidence
+    boot = values[1:]
+    frame = _point_table(points, values[:, :len(points)], len(cases.source), plan.unit, confidence)
     full = fit_links(method, np.ones((1, len(cases.source))), cases.source, cases.target, **options)
     parameters = {"source_range": [low, high]}
     if method == "equipercentile":

@@ -59,9 +59,11 @@ LINK_SCHEMA = {
                                            "items": [_NUMBER, {"type": "number", "exclusiveMinimum": 0},
                                                      {"type": "integer", "minimum": 1}]},
                            "source_freq": _NUMBERS, "target_freq": _NUMBERS}},
+        # null: a resample in which the link is undefined (e.g. one score in every drawn case)
         "replicates": {"type": "object", "additionalProperties": False, "properties": {
-            "slope": _NUMBERS, "intercept": _NUMBERS,
-            "table": {"type": "array", "items": _NUMBERS}}},
+            "slope": {"type": "array", "items": _NUMBER_OR_NULL},
+            "intercept": {"type": "array", "items": _NUMBER_OR_NULL},
+            "table": {"type": "array", "items": {"type": "array", "items": _NUMBER_OR_NULL}}}},
         "provenance": {"type": "object"},
         "attribution": {"type": "string"},
     },
