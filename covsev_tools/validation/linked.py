@@ -53,8 +53,16 @@ def _source_scores(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
     return inputs.totals(scale).sort_index()
 
 
+def _raters_reference(inputs: ValidationInputs, wide: pd.DataFrame) -> pd.Series:
+    """The raters' median when the report's reference is the median, else their mean."""
+    return wide.median(axis=1) if inputs.reference_method == "median" else wide.mean(axis=1)
+
+
 def link_reference(inputs: ValidationInputs, links: list[ScaleLink], scale: str | None = None) -> ValidationInputs:
     """The inputs with a linked reference on each link's target scale (the raters' mean, linked).
+
+    The raters' median instead when the report's reference is the median. Each rater's first
+    reading counts (hidden repeats are left out, as everywhere in the report).
 
     Examples
     --------
@@ -80,7 +88,7 @@ def link_reference(inputs: ValidationInputs, links: list[ScaleLink], scale: str 
                              "a link is for a cohort scored on another scale")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # clamped scores are counted in the linked section's note
-            linked = link.apply(wide.mean(axis=1).to_numpy())
+            linked = link.apply(_raters_reference(inputs, wide).to_numpy())
         rows.append(pd.DataFrame({"case": wide.index, "scale": link.target, "component": "total",
                                   "reference": linked, "n_raters": wide.notna().sum(axis=1).to_numpy()}))
     reference = pd.concat([r for r in rows if len(r)], ignore_index=True)
@@ -111,7 +119,7 @@ def _one_link(inputs, link, source, n_boot, seed, confidence):
         raise InputError(f"--link {link.source} → {link.target}: only {len(cases)} case(s) have both "
                          f"{source} scores and a {link.target} prediction")
     wide = wide.loc[cases]
-    source_mean = wide.mean(axis=1).to_numpy()
+    source_mean = _raters_reference(inputs, wide).to_numpy()
     prediction = predicted.loc[cases].to_numpy()
     low, high = link.source_range
     n_clamped = int(((wide.to_numpy() < low) | (wide.to_numpy() > high)).sum())
@@ -235,7 +243,8 @@ def linked_comparison(inputs: ValidationInputs, links: list[ScaleLink], scale: s
     for link in links:
         more, n_clamped, cases = _one_link(inputs, link, source, n_boot, seed, confidence)
         rows += more
-        text = (f"{link.target}: the raters' mean {source} score linked by the {link.method} link "
+        what = "median" if inputs.reference_method == "median" else "mean"
+        text = (f"{link.target}: the raters' {what} {source} score linked by the {link.method} link "
                 f"{link.source} → {link.target} fitted on {link.provenance.get('n_cases')} cases"
                 f" ({link.provenance.get('fitted_on') or 'source not recorded'})")
         if link.n_replicates == 0:
