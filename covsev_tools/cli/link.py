@@ -30,7 +30,8 @@ def register(subparsers) -> None:
                      help="log-linear presmoothing of degree C (equipercentile only)")
     fit.add_argument("--case-col", metavar="COL", help="case column (checked for duplicates)")
     fit.add_argument("--cluster", type=_cluster, default="patient_id", metavar="COL",
-                     help="patient column: resample patients (default patient_id when present; none)")
+                     help="patient column: resample patients (default patient_id, else patientid, when "
+                          "present; none: resample cases)")
     fit.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="resamples (2000)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--confidence", type=float, default=0.95)

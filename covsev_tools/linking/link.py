@@ -232,7 +232,8 @@ def link_scales(data, *, source: str, target: str, method: str = "mean-sigma",
         Case column (checked for duplicates); default the row labels.
     cluster : str or None
         Patient column: the bootstrap resamples patients with all their images, and the
-        leave-one-out error leaves a patient out. The default ``"patient_id"`` is used when present.
+        leave-one-out error leaves a patient out. Default: ``patient_id``, else ``patientid``, when
+        the table has one (as in :mod:`covsev_tools.agreement`); None resamples cases.
     n_boot, seed, confidence :
         Bootstrap resamples, their seed and the interval level (as in :mod:`covsev_tools.agreement`).
     raters, fitted_on : str, optional

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from covsev_tools.linking.link import ScaleLink, case_digest
-from covsev_tools.validation.inputs import PREDICTION_COLUMNS, InputError, ValidationInputs
+from covsev_tools.model.outputs import PREDICTION_COLUMNS
+from covsev_tools.validation.inputs import InputError, ValidationInputs
 from covsev_tools.validation.resample import ci, plan
 
 __all__ = ["link_reference", "linked_comparison", "linked_source_scale"]
@@ -203,7 +204,7 @@ def _overlap(inputs: ValidationInputs, link: ScaleLink, cases) -> int:
     return sum(any(case_digest(x) in fitted for x in names) for names in labels.values())
 
 
-def linked_comparison(inputs: ValidationInputs, links: list[ScaleLink], scale: str | None = None,
+def linked_comparison(inputs: ValidationInputs, links: list[ScaleLink], scale: str | None = None, *,
                       n_boot: int = 1000, seed: int = 0, confidence: float = 0.95) -> tuple[pd.DataFrame, str]:
     """The model against the raters' linked scores, with the link's error carried into the intervals.
 
