@@ -153,8 +153,6 @@ def _fmt_subgroups(raw: pd.DataFrame) -> pd.DataFrame:
                          "Bias": [fmt(v) for v in raw["bias"]], "CCC": [fmt(v) for v in raw["ccc"]]})
 
 
-
-
 def _fmt_linked(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"Scale": raw["scale"], "Statistic": raw["statistic"],
                          "Estimate (95% CI)": _ci(raw), "n": raw["n"], "Interval": raw["method"]})
