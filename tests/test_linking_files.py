@@ -77,10 +77,11 @@ def test_cli_fit_apply_show(tmp_path, capsys):
     table = demo_table(30).assign(case=[f"c{i}" for i in range(30)])
     table.to_csv(tmp_path / "both.csv", index=False)
     assert main(["link", "fit", str(tmp_path / "both.csv"), "--source", "brixia", "--target", "extent",
-                 "--case-col", "case", "--bootstrap", "50", "--seed", "2", "--out",
+                 "--case-col", "case", "--bootstrap", "50", "--seed", "2", "--raters", "R1 and R2", "--out",
                  str(tmp_path / "link.json")]) == 0
     link = load_link(tmp_path / "link.json")
     assert link.provenance["n_boot"] == 50 and link.provenance["fitted_on"] == "both.csv"
+    assert link.provenance["raters"] == "R1 and R2" and len(link.provenance["case_sha256"]) == 30
     pd.DataFrame({"case": ["a", "b", "c"], "bx": [0, 9, 25]}).to_csv(tmp_path / "new.csv", index=False)
     assert main(["link", "apply", str(tmp_path / "link.json"), str(tmp_path / "new.csv"), "--column", "bx",
                  "--out", str(tmp_path / "out.csv")]) == 0

@@ -35,6 +35,7 @@ def register(subparsers) -> None:
     fit.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="resamples (2000)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--confidence", type=float, default=0.95)
+    fit.add_argument("--raters", metavar="TEXT", help="who scored the fitting cases (kept in the provenance)")
     fit.add_argument("--out", required=True, metavar="LINK.json")
     fit.set_defaults(handler=run_fit)
     apply = sub.add_parser("apply", help="add the linked value and its SE to a table")
@@ -54,7 +55,8 @@ def run_fit(args) -> int:
 
     link = fit_to_file(args.table, args.out, source=args.source, target=args.target, method=args.method,
                        presmooth=args.presmooth, case=args.case_col, cluster=args.cluster,
-                       n_boot=args.bootstrap, seed=args.seed, confidence=args.confidence)
+                       n_boot=args.bootstrap, seed=args.seed, confidence=args.confidence,
+                       raters=args.raters)
     print(printable(link.summary()), file=sys.stderr)
     print(printable(f"wrote {args.out}"), file=sys.stderr)
     return 0

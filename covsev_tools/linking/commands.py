@@ -42,7 +42,7 @@ def read_table(path) -> pd.DataFrame:
 
 def fit_to_file(table_path, out, *, source: str, target: str, method: str = "mean-sigma",
                 presmooth=None, case=None, cluster=None, n_boot: int = 2000, seed=0,
-                confidence: float = 0.95) -> ScaleLink:
+                confidence: float = 0.95, raters: str | None = None) -> ScaleLink:
     """Fit a link on a CSV of double-scored cases and write it to ``out`` (JSON).
 
     Examples
@@ -58,7 +58,7 @@ def fit_to_file(table_path, out, *, source: str, target: str, method: str = "mea
     table = read_table(table_path)
     link = link_scales(table, source=source, target=target, method=method, presmooth=presmooth,
                        case=case, cluster=cluster, n_boot=n_boot, seed=seed, confidence=confidence,
-                       fitted_on=Path(table_path).name)
+                       raters=raters, fitted_on=Path(table_path).name)
     save_link(link, out)
     return link
 
