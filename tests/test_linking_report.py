@@ -144,3 +144,20 @@ def test_the_cases_a_link_was_fitted_on_are_counted(tmp_path):
     inputs = link_reference(load_inputs(ratings, preds), [link])
     _, note = linked_comparison(inputs, [link], n_boot=20)
     assert "30 of this cohort's 30 cases were among the link's fitting cases" in note
+
+
+def test_a_case_scored_by_one_rater_has_no_rater_pair(tmp_path):
+    ratings, preds = _brixia_cohort(tmp_path)
+    table = pd.read_csv(ratings)
+    table.loc[(table["case_id"] == "c03") & (table["rater"] == "junior"), "score"] = None
+    table.to_csv(ratings, index=False)
+    link = link_scales(demo_table(40), source="brixia", target="extent", n_boot=50)
+    inputs = link_reference(load_inputs(ratings, preds), [link])
+    result = linked_comparison(inputs, [link], n_boot=50)[0].set_index("statistic")
+    wide = inputs.totals("brixia").drop(index="c03")
+    own = np.abs(wide["senior"] - wide["junior"]).mean()
+    linked = np.abs(link.apply(wide["senior"]) - link.apply(wide["junior"])).mean()
+    assert result.loc["Rater vs rater MAE (brixia scale)", "n"] == 29
+    assert abs(result.loc["Rater vs rater MAE (brixia scale)", "estimate"] - own) < 1e-12
+    assert abs(result.loc["Rater vs rater MAE, linked", "estimate"] - linked) < 1e-12
+    assert result.loc["Model MAE vs linked reference", "n"] == 30  # c03's reference is the senior's score

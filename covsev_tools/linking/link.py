@@ -144,14 +144,18 @@ class ScaleLink:
         >>> link.replicate_apply([9.0], [0, 1, 2]).shape
         (3, 1)
         """
-        scores = np.nan_to_num(self._clamped(scores, warn=False))
+        clamped = self._clamped(scores, warn=False)
+        missing = np.isnan(clamped)
+        scores = np.nan_to_num(clamped)
         rows = np.asarray(rows, dtype=np.int64)
         if self.method != "equipercentile":  # only the rows asked for: B × n values can be large
-            return (np.asarray(self.replicates["slope"], float)[rows, None] * scores[None, :]
-                    + np.asarray(self.replicates["intercept"], float)[rows, None])
-        table = np.asarray(self.replicates["table"], float)[rows]
-        points = self.table.index.to_numpy(float)
-        return np.stack([np.interp(scores, points, row) for row in table])
+            values = (np.asarray(self.replicates["slope"], float)[rows, None] * scores[None, :]
+                      + np.asarray(self.replicates["intercept"], float)[rows, None])
+        else:
+            table = np.asarray(self.replicates["table"], float)[rows]
+            points = self.table.index.to_numpy(float)
+            values = np.stack([np.interp(scores, points, row) for row in table])
+        return np.where(missing[None, :], np.nan, values)
 
     def summary(self) -> str:
         """A few lines for a terminal: method, scales, cases, leave-one-out error.

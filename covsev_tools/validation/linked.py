@@ -100,7 +100,10 @@ def link_reference(inputs: ValidationInputs, links: list[ScaleLink], scale: str 
 
 
 def _weighted_mean(weights, values):
-    return (weights * values).sum(axis=1) / weights.sum(axis=1)
+    """Per resample (row of ``weights``): the weighted mean of per-case ``values`` (n,) or (R, n)."""
+    if np.ndim(values) == 1:  # the same values in every resample: one matrix-vector product
+        return weights @ values / weights.sum(axis=1)
+    return np.einsum("rn,rn->r", weights, values) / weights.sum(axis=1)
 
 
 def _replicate_rows(link: ScaleLink, n_boot: int, seed: int) -> np.ndarray | None:
@@ -134,8 +137,14 @@ def _one_link(inputs, link, source, n_boot, seed, confidence):
 
     def pair_terms(values):
         """Per case: mean |difference| over the rater pairs who both scored it (NaN if none)."""
-        diffs = [np.abs(values[..., a] - values[..., b]) for a, b in pairs]
-        return np.nanmean(np.stack(diffs), axis=0) if diffs else np.full(values.shape[:-1], np.nan)
+        total, count = np.zeros(values.shape[:-1]), np.zeros(values.shape[:-1])
+        for a, b in pairs:
+            difference = np.abs(values[..., a] - values[..., b])
+            both = np.isfinite(difference)
+            total += np.where(both, difference, 0.0)
+            count += both
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return total / count
 
     stats = {name: [] for name in ("mae", "rmse", "bias", "mae_fixed", "rmse_fixed", "bias_fixed",
                                    "raters_linked", "raters_own")}
@@ -159,13 +168,13 @@ def _one_link(inputs, link, source, n_boot, seed, confidence):
             stats["mae"].append(_weighted_mean(w, np.abs(error)))
             stats["rmse"].append(np.sqrt(_weighted_mean(w, error ** 2)))
             stats["bias"].append(_weighted_mean(w, error))
-            stats["mae_fixed"].append(_weighted_mean(w, np.abs(np.tile(error_fixed, (len(w), 1)))))
-            stats["rmse_fixed"].append(np.sqrt(_weighted_mean(w, np.tile(error_fixed ** 2, (len(w), 1)))))
-            stats["bias_fixed"].append(_weighted_mean(w, np.tile(error_fixed, (len(w), 1))))
+            stats["mae_fixed"].append(_weighted_mean(w, np.abs(error_fixed)))
+            stats["rmse_fixed"].append(np.sqrt(_weighted_mean(w, error_fixed ** 2)))
+            stats["bias_fixed"].append(_weighted_mean(w, error_fixed))
             terms = pair_terms(linked_raters)
             has_pair = np.isfinite(own_terms)
             stats["raters_linked"].append(_weighted_mean(w[:, has_pair], terms[:, has_pair]))
-            stats["raters_own"].append(_weighted_mean(w[:, has_pair], np.tile(own_terms[has_pair], (len(w), 1))))
+            stats["raters_own"].append(_weighted_mean(w[:, has_pair], own_terms[has_pair]))
     values = {k: np.concatenate(v) for k, v in stats.items()}
     propagated = "bootstrap percentile; cohort and link cases resampled"
     fixed_method = "bootstrap percentile; cohort resampled, link fixed"
