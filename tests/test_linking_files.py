@@ -42,6 +42,7 @@ def test_point_estimate_only_link_has_null_errors(tmp_path):
     (lambda d: d["parameters"].pop("slope"), "needs slope and intercept"),
     (lambda d: d["table"].reverse(), "source scores must increase"),
     (lambda d: d["replicates"]["slope"].pop(), "lists of different lengths"),
+    (lambda d: d["parameters"].update(source_range=[18, 0]), "is not a range"),
 ])
 def test_a_bad_link_file_is_named(tmp_path, edit, message):
     link = link_scales(demo_table(), source="brixia", target="extent", n_boot=5)
@@ -150,3 +151,12 @@ def test_resamples_where_the_link_is_undefined_round_trip_as_null(tmp_path):
     assert abs(link.loo_mae - np.mean(np.abs(errors))) < 1e-12
     back = load_link(save_link(link, tmp_path / "l.json"))
     assert np.array_equal(np.isnan(back.replicate_apply([1.0], range(200))[:, 0]), undefined)
+
+
+def test_equipercentile_frequencies_are_checked(tmp_path):
+    link = link_scales(demo_table(), source="brixia", target="extent", method="equipercentile", n_boot=0)
+    data = json.loads(save_link(link, tmp_path / "l.json").read_text())
+    data["parameters"]["target_freq"][0] += 0.5
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(LinkInputError, match="bad.json: parameters: target_freq must be relative frequencies"):
+        load_link(tmp_path / "bad.json")

@@ -134,10 +134,16 @@ def _check_facts(data: dict) -> str | None:
         for side in ("source", "target"):
             if f"{side}_grid" not in p or f"{side}_freq" not in p:
                 return f"parameters: an equipercentile link needs {side}_grid and {side}_freq"
-            if len(p[f"{side}_freq"]) != p[f"{side}_grid"][2]:
-                return f"parameters: {side}_freq has {len(p[f'{side}_freq'])} values for a grid of {p[f'{side}_grid'][2]}"
+            freq = np.asarray(p[f"{side}_freq"], dtype=float)
+            if len(freq) != p[f"{side}_grid"][2]:
+                return f"parameters: {side}_freq has {len(freq)} values for a grid of {p[f'{side}_grid'][2]}"
+            if (freq < 0).any() or abs(freq.sum() - 1) > 1e-6:
+                return f"parameters: {side}_freq must be relative frequencies (≥ 0, summing to 1)"
     elif "slope" not in p or "intercept" not in p:
         return f"parameters: a {method} link needs slope and intercept"
+    low, high = p["source_range"]
+    if low > high:
+        return f"parameters: source_range {low:g} to {high:g} is not a range"
     points = [row["source"] for row in data["table"]]
     if any(b <= a for a, b in zip(points, points[1:])):
         return "table: source scores must increase"
