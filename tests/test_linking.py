@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 from scipy import stats
 
 from covsev_tools.agreement.bootstrap import Resampling
@@ -205,3 +206,19 @@ def test_no_warning_inside_the_range():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         link.apply([0, 3])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 18), st.integers(0, 8)), min_size=10, max_size=60))
+def test_equipercentile_is_monotone_and_inverts_at_observed_scores_on_any_table(rows):
+    table = pd.DataFrame(rows, columns=["brixia", "extent"])
+    assume(table["brixia"].nunique() > 1 and table["extent"].nunique() > 1)
+    for presmoothing in (None, 2):
+        link = link_scales(table, source="brixia", target="extent", method="equipercentile",
+                           presmooth=presmoothing, n_boot=0)
+        fine = link.apply(np.linspace(*link.source_range, 200))
+        assert np.all(np.diff(fine) >= -1e-9)
+    # without presmoothing every observed score has a percentile-rank width of its own
+    observed = np.unique(table["brixia"]).astype(float)
+    link = link_scales(table, source="brixia", target="extent", method="equipercentile", n_boot=0)
+    assert np.allclose(link.inverse(link.apply(observed)), observed, atol=1e-9)
