@@ -1,7 +1,7 @@
 """The double-scored cases a link is fitted on: checked, with their patients.
 
 A link is fitted on a single-group design: every case scored on both scales (Kolen & Brennan
-2014, §1.4). Rows with one of the two scores empty are not double-scored and are left out (their
+2014, ch. 1). Rows with one of the two scores empty are not double-scored and are left out (their
 number is kept); a non-numeric score, a missing column or too few cases is an error that names
 the column, rows or option.
 """

@@ -262,7 +262,7 @@ def link_scales(data, *, source: str, target: str, method: str = "mean-sigma",
     References
     ----------
     .. [1] Kolen MJ, Brennan RL. Test Equating, Scaling, and Linking. 3rd ed. Springer, 2014
-           (ch. 2: mean-sigma and equipercentile methods; §3.2 log-linear presmoothing; ch. 7
+           (ch. 2: mean-sigma and equipercentile methods; ch. 3 log-linear presmoothing; ch. 7
            standard errors).
     .. [2] Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall, 1993.
 

@@ -6,11 +6,11 @@ the cases left out in a leave-one-out fit). So the sample, the bootstrap resampl
 :mod:`covsev_tools.agreement.bootstrap` and the leave-one-out fits are one vectorised computation.
 
 - ``linear``: least-squares regression of target on source, ``l(x) = a + b x``;
-- ``mean-sigma``: ``l(x) = σY/σX (x − μX) + μY`` (Kolen & Brennan 2014, §2.2), symmetric;
+- ``mean-sigma``: ``l(x) = σY/σX (x − μX) + μY`` (Kolen & Brennan 2014, ch. 2), symmetric;
 - ``equipercentile``: ``e_Y(x) = P_Y⁻¹(P_X(x))`` with the percentile ranks of discrete scores
   continuized by spreading each score point uniformly over ±half a step (Kolen & Brennan 2014,
-  §2.5, eqs 2.14 and 2.18, with ``x_U*``), optionally after log-linear presmoothing of both score
-  distributions (Holland & Thayer 2000; Kolen & Brennan 2014, §3.2).
+  §2.5, the "upper" ``x_U*`` form), optionally after log-linear presmoothing of both score
+  distributions (Holland & Thayer 2000; Kolen & Brennan 2014, ch. 3).
 
 References
 ----------
@@ -137,7 +137,7 @@ def presmooth(frequencies, grid: Grid, degree: int, n_cases, iterations: int = 1
 
     Maximum likelihood of ``log m_k = β0 + β1 u_k + ... + βC u_k^C`` for the counts
     ``n·f_k`` (a Poisson GLM, as ``statsmodels`` fits it; the fit keeps the first C moments of
-    the distribution, Kolen & Brennan 2014, §3.2). Newton steps vectorised over all rows (one
+    the distribution, Kolen & Brennan 2014, ch. 3). Newton steps vectorised over all rows (one
     ``statsmodels`` fit per bootstrap resample would take seconds; the tests check the two agree).
 
     Examples
@@ -166,7 +166,7 @@ def presmooth(frequencies, grid: Grid, degree: int, n_cases, iterations: int = 1
 
 
 def percentile_rank(frequencies, grid: Grid, x) -> np.ndarray:
-    """P(x)/100 of Kolen & Brennan (2014) eq. 2.14, for every row of ``frequencies`` and every x.
+    """P(x)/100 of Kolen & Brennan (2014, §2.5), for every row of ``frequencies`` and every x.
 
     ``P(x) = F(x* − 1) + (x − x* + ½)[F(x*) − F(x* − 1)]`` in steps of the grid, where ``x*`` is the
     score point nearest ``x``; 0 below the lowest point − ½ step, 1 above the highest + ½ step.
@@ -188,7 +188,7 @@ def percentile_rank(frequencies, grid: Grid, x) -> np.ndarray:
 
 
 def percentile_point(frequencies, grid: Grid, ranks) -> np.ndarray:
-    """P⁻¹ of Kolen & Brennan (2014) eq. 2.18 (with ``x_U*``): the score at percentile rank ``ranks``.
+    """P⁻¹ of Kolen & Brennan (2014, §2.5, with ``x_U*``): the score at percentile rank ``ranks``.
 
     ``ranks`` has shape (R, m) (one row per row of ``frequencies``); ``P⁻¹(1)`` is the highest point
     + ½ step.
@@ -282,7 +282,7 @@ def delta_method_se(x, y, points) -> np.ndarray:
     """Standard error of the mean-sigma link under bivariate normality (single-group design).
 
     ``Var[l(x)] ≈ σY²(1 − ρ)[2 + (1 + ρ)z²]/N`` with ``z = (x − μX)/σX`` (Lord 1950; Kolen &
-    Brennan 2014, §7.4, single-group design).
+    Brennan 2014, ch. 7, single-group design).
 
     Examples
     --------
