@@ -281,8 +281,9 @@ def fit_links(method: str, W, x, y, *, source_grid: Grid | None = None, target_g
 def delta_method_se(x, y, points) -> np.ndarray:
     """Standard error of the mean-sigma link under bivariate normality (single-group design).
 
-    ``Var[l(x)] ≈ σY²(1 − ρ)[2 + (1 + ρ)z²]/N`` with ``z = (x − μX)/σX`` (Lord 1950; Kolen &
-    Brennan 2014, ch. 7, single-group design).
+    ``Var[l(x)] ≈ σY²(1 − ρ)[2 + (1 + ρ)z²]/N`` with ``z = (x − μX)/σX``: the delta method on
+    ``l = μY + σY z`` with the large-sample variances of normal means and SDs (Var σ̂ = σ²/2N,
+    Cov(σ̂X, σ̂Y) = ρ²σXσY/2N, means independent of SDs); cf. Kolen & Brennan 2014, ch. 7.
 
     Examples
     --------
