@@ -46,6 +46,13 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--subgroup", action="append", metavar="COLUMN",
                         help="metadata column for subgroups (repeatable; default view, site, sex)")
+    parser.add_argument("--link", action="append", metavar="LINK",
+                        help="cohort scored on another scale (e.g. Brixia): a scale link to extent or "
+                             "opacity (LINK.json from `covsev link fit`, or a bundled name such as "
+                             "brixia-mean-to-extent; repeatable)")
+    parser.add_argument("--link-scale", metavar="SCALE",
+                        help="the ratings' scale the links start from (default: the one scale the "
+                             "model does not predict)")
     parser.add_argument("--title", default="Severity model validation report", help="report title")
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="processes drawing the figures (default 2; 1 draws them in this one)")
@@ -62,6 +69,10 @@ def command_line(args: argparse.Namespace) -> str:
             parts += [f"--{option.replace('_', '-')}", str(value)]
     for column in args.subgroup or ():
         parts += ["--subgroup", column]
+    for link in getattr(args, "link", None) or ():
+        parts += ["--link", link]
+    if getattr(args, "link_scale", None):
+        parts += ["--link-scale", args.link_scale]
     return shlex.join(parts)
 
 
@@ -82,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                               reference=args.reference, cluster_col=cluster,
                               n_boot=args.bootstrap, seed=args.seed, subgroup_by=args.subgroup,
                               title=args.title, command=command_line(args),
-                              workers=args.workers)
+                              workers=args.workers, links=args.link, link_scale=args.link_scale)
     for warning in caught:  # e.g. label records left out of the export: file, line, reason
         if issubclass(warning.category, UserWarning):
             print(f"warning: {printable(str(warning.message))}", file=sys.stderr)

@@ -29,6 +29,7 @@ from covsev_tools.report.methods import methods_text, scale_text, software_versi
 from covsev_tools.report.sections import report_tables
 from covsev_tools.report.tables import Table, write_combined, write_table
 from covsev_tools.validation import ValidationResult, load_study, validate
+from covsev_tools.validation.linked import link_reference, linked_comparison
 
 __all__ = ["Report", "build_report", "render_html", "report_figures", "summary", "write_report"]
 
@@ -168,11 +169,19 @@ def _json(value):
     return str(value)
 
 
+def _open_links(links) -> list:
+    """Links given as :class:`~covsev_tools.linking.ScaleLink`, file paths or bundled names."""
+    from covsev_tools.linking import ScaleLink, open_link
+
+    return [link if isinstance(link, ScaleLink) else open_link(link) for link in links or ()]
+
+
 def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, metadata=None,
                  key=None, labels_dir=None, reference: str = "mean", cluster_col="auto",
                  n_boot: int = 1000, seed: int = 0, subgroup_by=None,
                  title: str = "Severity model validation report", context: str | None = None,
-                 command: str | None = None, workers: int = 2) -> Report:
+                 command: str | None = None, workers: int = 2, links=None,
+                 link_scale: str | None = None) -> Report:
     """Read a study's inputs, validate and write the report (what ``covsev report`` runs).
 
     Parameters
@@ -202,6 +211,12 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
         The command line or notebook that made the report, stated in the methods.
     workers : int
         Processes drawing the figures (1: draw them in this process).
+    links : list of ScaleLink, paths or bundled names, optional
+        For a cohort scored on another scale (e.g. Brixia): links to ``extent``/``opacity``
+        (:mod:`covsev_tools.linking`); the raters' linked mean becomes the reference, and the
+        section ``linked`` carries the link's error (:mod:`covsev_tools.validation.linked`).
+    link_scale : str, optional
+        The cohort's scale the links start from (default: its one scale the model does not predict).
 
     Returns
     -------
@@ -225,9 +240,15 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
         inputs = load_study(cohort=cohort, ratings=ratings, predictions=predictions,
                             metadata=metadata, key=key, labels_dir=labels_dir, export_dir=out,
                             reference=reference, cluster_col=cluster_col)
+        links = _open_links(links)
+        if links:
+            inputs = link_reference(inputs, links, link_scale)
         early = EarlyFigures(pool, out / "figures")
         result = validate(inputs, n_boot=n_boot, seed=seed, subgroup_by=subgroup_by,
                           command=command, on_section=early)
+        if links:
+            result.tables["linked"], result.notes["linked"] = linked_comparison(
+                inputs, links, link_scale, n_boot=n_boot, seed=seed)
         if context:
             result.notes["context"] = context
         return write_report(result, out, title=title, workers=pool, started=early.started)

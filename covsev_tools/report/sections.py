@@ -52,6 +52,8 @@ def report_tables(result: ValidationResult) -> list[Table]:
         ("model_vs_reference", "Model vs reference: estimate (95% bootstrap CI)", _fmt_by_statistic),
         ("calibration", "Calibration of the mapping on this cohort: reference = intercept + "
                         "slope × prediction (95% CI)", _fmt_by_statistic),
+        ("linked", "Model vs the raters' scores linked from their own scale: estimate (95% bootstrap "
+                   "CI), with the link's own error and the raters' disagreement", _fmt_linked),
         ("model_as_rater", "Leave-one-rater-out: MAE against the consensus of the other raters "
                            "(95% bootstrap CI); difference = model − rater (paired)", _fmt_loro),
         ("icc", "ICC among the raters, with and without the model (95% CI)", _fmt_icc),
@@ -151,3 +153,6 @@ def _fmt_subgroups(raw: pd.DataFrame) -> pd.DataFrame:
                          "Bias": [fmt(v) for v in raw["bias"]], "CCC": [fmt(v) for v in raw["ccc"]]})
 
 
+def _fmt_linked(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"Scale": raw["scale"], "Statistic": raw["statistic"],
+                         "Estimate (95% CI)": _ci(raw), "n": raw["n"], "Interval": raw["method"]})
