@@ -298,3 +298,17 @@ def test_pull_then_cohort_create_records_provenance(pulled, tmp_path, capsys):
     key = Cohort.load(cohort_dir).key()
     assert sorted(key["patientid"].astype(str).unique()) == sorted(
         {r["new_patient_id"] for r in read_link_table(out / "link.csv")})
+
+
+def test_pull_provenance_in_the_report_methods(pulled, tmp_path, simulated_result):
+    out, _ = pulled
+    from covsev_tools.cohort import create_cohort
+    from covsev_tools.report.methods import methods_text
+
+    cohort = create_cohort(out / "images", "site1", out_dir=tmp_path / "c", metadata_csv=out / "metadata.csv",
+                           workers=1, progress=False)
+    assert methods_text(simulated_result)[0].startswith("Reference score")  # not pulled: no retrieval sentence
+    simulated_result.inputs.sources["key"] = str(cohort.dir / "key.csv")
+    first = methods_text(simulated_result)[0]
+    assert first.startswith("Images were retrieved from a PACS by DICOMweb (5 studies asked, 3 frontal CR/DX images")
+    assert "Annex E Basic Application Level Confidentiality Profile" in first and "dicognito" in first

@@ -37,6 +37,7 @@ import hashlib
 import hmac
 import importlib.metadata
 import importlib.resources
+import warnings
 from typing import Any
 
 __all__ = ["PROFILE_DESCRIPTION", "PROFILE_CODES", "basic_profile_actions", "basic_profile_table",
@@ -168,7 +169,9 @@ def deidentify(dataset, key: bytes) -> dict[str, Any]:
             "original_sop_uid": str(dataset.get("SOPInstanceUID", ""))}
     _keep_age(dataset)
     _apply_removals(dataset, empty=False)  # dicognito cannot take an empty ID
-    dicognito.anonymizer.Anonymizer(seed=key.hex()).anonymize(dataset)
+    with warnings.catch_warnings():  # dicognito looks up "<X>Time" for every "<X>Date", named or not
+        warnings.filterwarnings("ignore", message=".*used with the 'in' operator", category=UserWarning)
+        dicognito.anonymizer.Anonymizer(seed=key.hex()).anonymize(dataset)
     _apply_removals(dataset)  # dicognito adds fake addresses where the profile removes them
     _empty_unreplaced(dataset, original)
     new_id = pseudonym(link["original_patient_id"], key)

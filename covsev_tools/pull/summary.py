@@ -49,15 +49,18 @@ class PullSummary:
         return Counter(re.sub(r"\s*\(.*\)$", "", item["reason"]) for item in self.skipped)
 
     def as_dict(self) -> dict:
-        """JSON-ready counts and lists.
+        """JSON-ready counts for the provenance record: no original UID (those are in ``link.csv`` only).
 
         Examples
         --------
-        >>> PullSummary(images_kept=1).as_dict()["images_kept"]
-        1
+        >>> s = PullSummary(images_kept=1); s.skip("1.2.3", "lateral view (LL)")
+        >>> s.as_dict()["skipped"], s.as_dict()["skipped_by_reason"]
+        (1, {'lateral view (LL)': 1})
         """
         out = asdict(self)
-        out["skipped_by_reason"] = dict(self.reasons())
+        out["skipped"] = len(self.skipped)
+        out["skipped_by_reason"] = dict(Counter(item["reason"] for item in self.skipped))
+        out["burned_in"] = len(self.burned_in)
         return out
 
     def text(self) -> str:
