@@ -252,13 +252,15 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
-@pytest.mark.parametrize("case", ["unreachable", "credentials", "unknown uid", "non-image", "bad row", "dimse aet"])
+@pytest.mark.parametrize("case", ["unreachable", "credentials", "token", "unknown uid", "non-image", "bad row",
+                                  "dimse aet"])
 def test_pull_bad_input_is_one_line_and_nothing_written(orthanc, tmp_path, capsys, monkeypatch, case):
     monkeypatch.setenv("COVSEV_PACS_PASSWORD", PASSWORD)
     out = tmp_path / "out"
     csv_path = _one_study(tmp_path, STUDIES["A1"]["uid"])
     url, extra = orthanc.dicomweb, ["--user", USER]
     expected = {"unreachable": "server unreachable (connection refused)", "credentials": "credentials refused (HTTP 401)",
+                "token": "credentials refused (HTTP 401)",
                 "unknown uid": "no frontal CR/DX image among the 1 study asked (1 not found)",
                 "non-image": "no frontal CR/DX image among the 1 study asked (1 not an image); nothing written",
                 "bad row": "row 2: '1.2.03' is not a DICOM UID",
@@ -267,6 +269,9 @@ def test_pull_bad_input_is_one_line_and_nothing_written(orthanc, tmp_path, capsy
         url = f"http://127.0.0.1:{free_port()}/dicom-web"
     elif case == "credentials":
         monkeypatch.setenv("COVSEV_PACS_PASSWORD", "wrong")
+    elif case == "token":
+        monkeypatch.setenv("COVSEV_PACS_TOKEN", "not-a-valid-token")
+        extra = ["--token"]
     elif case == "unknown uid":
         csv_path = _one_study(tmp_path, "1.2.826.0.1.3680043.10.999")
     elif case == "non-image":
@@ -312,3 +317,22 @@ def test_pull_provenance_in_the_report_methods(pulled, tmp_path, simulated_resul
     first = methods_text(simulated_result)[0]
     assert first.startswith("Images were retrieved from a PACS by DICOMweb (5 studies asked, 3 frontal CR/DX images")
     assert "Annex E Basic Application Level Confidentiality Profile" in first and "dicognito" in first
+
+
+def test_pull_ocr_of_the_corners_lists_the_image(orthanc, tmp_path, monkeypatch):
+    """A stand-in ``tesseract`` on PATH (Debian's is not installed here) reads text in one corner only:
+    the image is listed for review with the number of words, never the words themselves."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "tesseract"
+    fake.write_text('#!/bin/sh\ncase "$1" in *corner0.png) echo "DOE JANE 14/03/2020 L";; esac\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    one = _one_study(tmp_path, STUDIES["A1"]["uid"])
+    options = {**_dicomweb(orthanc), "ocr": None}  # None: OCR when tesseract is on PATH
+    summary = pull(orthanc.dicomweb, tmp_path / "o", studies_csv=one, **options)
+    assert summary.images_kept == 1 and len(summary.burned_in) == 1
+    review = list(csv.DictReader(open(tmp_path / "o" / "review.csv")))
+    assert [r["reason"] for r in review] == ["OCR found 3 word(s) in the corners"]
+    assert b"JANE" not in b"".join(p.read_bytes() for p in (tmp_path / "o").rglob("*") if p.is_file())
+    assert read_provenance(tmp_path / "o" / "pull.json")["runs"][0]["deidentification"]["ocr"] is True

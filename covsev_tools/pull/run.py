@@ -86,6 +86,10 @@ def pull(url: str, out: str | Path, *, studies_csv: str | Path | None = None, qu
         Retries of a failed request and the first wait (seconds, doubled each time).
     progress : bool
         tqdm progress bar on stderr.
+    source : object, optional
+        A source already made (with ``check``, ``find_studies``, ``instances``, ``retrieve``,
+        ``describe``, ``close``), used instead of the one ``url`` names: tests wrap one to count or
+        interrupt retrievals.
 
     Returns
     -------
