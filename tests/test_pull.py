@@ -69,7 +69,8 @@ def pulled(orthanc, tmp_path_factory):
     studies = tmp_path_factory.mktemp("list") / "studies.csv"
     studies.write_text("StudyInstanceUID,AccessionNumber\n" + "\n".join(
         [f"{STUDIES['A1']['uid']},", f",{STUDIES['A2']['accession']}", f"{STUDIES['B1']['uid']},",
-         f",{STUDIES['B2']['accession']}", f"{STUDIES['B3']['uid']},"]) + "\n")
+         f",{STUDIES['B2']['accession']}", f"{STUDIES['B3']['uid']},",
+         f",{STUDIES['A1']['accession']}"]) + "\n")  # A1 twice: by UID and by accession number
     summary = pull(orthanc.dicomweb, out, studies_csv=studies, **_dicomweb(orthanc))
     return out, summary
 
@@ -80,12 +81,12 @@ def _outputs(out: Path) -> dict[str, pydicom.Dataset]:
 
 def test_pull_dicomweb_keeps_frontal_cr_dx_and_says_why_not(pulled):
     out, summary = pulled
-    assert (summary.studies_asked, summary.studies_found, summary.images_kept) == (5, 5, 3)
+    assert (summary.studies_asked, summary.studies_found, summary.images_kept) == (6, 5, 3)  # A1 fetched once
     assert summary.not_found == []
     assert dict(summary.reasons()) == {"lateral view": 1, "not an image": 2, "not CR/DX": 1,
                                        "DX for processing": 1}
     assert len(_outputs(out)) == 3
-    assert "studies: 5 asked, 5 found, 0 not found" in summary.text()
+    assert "studies: 6 asked, 5 found, 0 not found" in summary.text()
 
 
 def test_pull_no_identifying_element_of_the_basic_profile_survives(pulled, originals):
@@ -297,7 +298,7 @@ def test_pull_then_cohort_create_records_provenance(pulled, tmp_path, capsys):
     assert status == 0, stdout
     assert stat.S_IMODE((cohort_dir / "provenance.json").stat().st_mode) == 0o600
     status, stdout, _ = _cli(capsys, "cohort", "show", str(cohort_dir))
-    assert status == 0 and "Images were retrieved from a PACS by DICOMweb (5 studies asked, 3 frontal CR/DX" in stdout
+    assert status == 0 and "Images were retrieved from a PACS by DICOMweb (6 studies asked, 3 frontal CR/DX" in stdout
     from covsev_tools.cohort import Cohort
 
     key = Cohort.load(cohort_dir).key()
@@ -315,7 +316,7 @@ def test_pull_provenance_in_the_report_methods(pulled, tmp_path, simulated_resul
     assert methods_text(simulated_result)[0].startswith("Reference score")  # not pulled: no retrieval sentence
     simulated_result.inputs.sources["key"] = str(cohort.dir / "key.csv")
     first = methods_text(simulated_result)[0]
-    assert first.startswith("Images were retrieved from a PACS by DICOMweb (5 studies asked, 3 frontal CR/DX images")
+    assert first.startswith("Images were retrieved from a PACS by DICOMweb (6 studies asked, 3 frontal CR/DX images")
     assert "Annex E Basic Application Level Confidentiality Profile" in first and "dicognito" in first
 
 

@@ -145,13 +145,15 @@ def _run(source, folder: PullFolder, requests: list[StudyRequest], mask: bool, e
     journal = folder.journal()
     done = {e["original_sop_uid"] for e in journal}
     summary = PullSummary(studies_asked=len(requests) if not requests[0].filters else 0)
-    todo = []
+    todo, seen = [], set()
     for request in requests:
         studies = source.find_studies(study_uid=request.study_uid or None, accession=request.accession or None,
                                       filters=dict(request.filters) or None)
         if not studies:
             summary.not_found.append(request.label)
             continue
+        studies = [uid for uid in studies if uid not in seen]  # listed twice (UID and accession): once
+        seen.update(studies)
         summary.studies_found += len(studies)
         if request.filters:
             summary.studies_asked += len(studies)
