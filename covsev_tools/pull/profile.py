@@ -246,7 +246,7 @@ def _record_method(dataset) -> None:
 
     dataset.PatientIdentityRemoved = "YES"
     dataset.LongitudinalTemporalInformationModified = "MODIFIED"
-    dataset.DeidentificationMethod = "covsev: " + PROFILE_DESCRIPTION[:52]
+    dataset.DeidentificationMethod = "covsev: PS3.15 Annex E Basic, Modified Dates, Patient Chars"  # LO: 64
     codes = []
     for value, meaning in PROFILE_CODES:
         code = Dataset()
