@@ -160,9 +160,11 @@ def test_pull_link_table_round_trips_and_folder_is_coordinator_only(pulled, orig
     assert [r["reason"] for r in review] == ["BurnedInAnnotation=YES"]
     record = read_provenance(out / "pull.json")
     run = record["runs"][-1]
-    assert run["source"] == f"DICOMweb {Path(run['source'].split()[1])}".replace("http:/", "http://") or True
     assert run["source"].startswith("DICOMweb http://127.0.0.1:") and PASSWORD not in (out / "pull.json").read_text()
     assert run["deidentification"]["libraries"]["dicognito"] and run["summary"]["images_kept"] == 3
+    import hashlib
+
+    assert run["request"]["studies_csv_sha256"] == hashlib.sha256(Path(run["request"]["studies_csv"]).read_bytes()).hexdigest()
 
 
 class _Counting:
@@ -254,7 +256,7 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("case", ["unreachable", "credentials", "token", "unknown uid", "non-image", "bad row",
-                                  "dimse aet"])
+                                  "dimse aet", "dimse unreachable"])
 def test_pull_bad_input_is_one_line_and_nothing_written(orthanc, tmp_path, capsys, monkeypatch, case):
     monkeypatch.setenv("COVSEV_PACS_PASSWORD", PASSWORD)
     out = tmp_path / "out"
@@ -265,7 +267,7 @@ def test_pull_bad_input_is_one_line_and_nothing_written(orthanc, tmp_path, capsy
                 "unknown uid": "no frontal CR/DX image among the 1 study asked (1 not found)",
                 "non-image": "no frontal CR/DX image among the 1 study asked (1 not an image); nothing written",
                 "bad row": "row 2: '1.2.03' is not a DICOM UID",
-                "dimse aet": "C-FIND refused"}[case]
+                "dimse aet": "C-FIND refused", "dimse unreachable": "server unreachable (no DICOM association)"}[case]
     if case == "unreachable":
         url = f"http://127.0.0.1:{free_port()}/dicom-web"
     elif case == "credentials":
@@ -281,6 +283,8 @@ def test_pull_bad_input_is_one_line_and_nothing_written(orthanc, tmp_path, capsy
         csv_path = _one_study(tmp_path, "1.2.03")
     elif case == "dimse aet":
         url, extra = orthanc.dimse, ["--calling-aet", "STRANGER"]
+    elif case == "dimse unreachable":
+        url, extra = f"dimse://ORTHANC@127.0.0.1:{free_port()}", ["--calling-aet", CLIENT_AET]
     status, stdout, stderr = _cli(capsys, "pull", url, "--studies", str(csv_path), "--out", str(out), "--quiet",
                                   "--no-ocr", "--retries", "2", *extra)
     assert status == 2 and stdout == ""
@@ -337,3 +341,34 @@ def test_pull_ocr_of_the_corners_lists_the_image(orthanc, tmp_path, monkeypatch)
     assert [r["reason"] for r in review] == ["OCR found 3 word(s) in the corners"]
     assert b"JANE" not in b"".join(p.read_bytes() for p in (tmp_path / "o").rglob("*") if p.is_file())
     assert read_provenance(tmp_path / "o" / "pull.json")["runs"][0]["deidentification"]["ocr"] is True
+
+
+def test_pull_retries_a_dropped_connection_with_backoff(orthanc, tmp_path, monkeypatch):
+    """The server drops the connection on the first two retrievals: the pull waits (backoff, then
+    twice as long) and goes on; with fewer attempts than drops it stops with one line."""
+    import requests
+
+    from covsev_tools.pull import retry
+
+    waits = []
+    monkeypatch.setattr(retry.time, "sleep", waits.append)
+    source = DicomWebSource(orthanc.dicomweb, user=USER, password=PASSWORD, attempts=3, backoff=0.5)
+    client = source._open()
+    real, drops = client.retrieve_instance, []
+
+    def flaky(*args, **kwargs):
+        if len(drops) < 2:
+            drops.append(1)
+            raise requests.ConnectionError("Connection reset by peer")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "retrieve_instance", flaky)
+    one = _one_study(tmp_path, STUDIES["A1"]["uid"])
+    summary = pull(orthanc.dicomweb, tmp_path / "r", studies_csv=one, source=source, **_dicomweb(orthanc))
+    assert summary.images_kept == 1 and waits == [0.5, 1.0]
+    drops.clear()
+    source = DicomWebSource(orthanc.dicomweb, user=USER, password=PASSWORD, attempts=2, backoff=0)
+    monkeypatch.setattr(source._open(), "retrieve_instance", flaky)
+    with pytest.raises(PullError, match="server unreachable"):
+        pull(orthanc.dicomweb, tmp_path / "s", studies_csv=one, source=source, **_dicomweb(orthanc))
+    assert not (tmp_path / "s").exists()

@@ -125,6 +125,7 @@ def pull(url: str, out: str | Path, *, studies_csv: str | Path | None = None, qu
         source.close()
     run = {"source": source.describe(), "started": started, "finished": _now(),
            "request": {"studies_csv": str(studies_csv) if studies_csv is not None else None,
+                       "studies_csv_sha256": _sha256(studies_csv) if studies_csv is not None else None,
                        "n_studies": len(requests) if studies_csv is not None else None,
                        "query": dict(requests[0].filters) if studies_csv is None else None},
            "selection": "frontal (PA/AP or unstated) CR/DX images: CR Image, DX For Presentation, or "
@@ -231,6 +232,12 @@ def _bar(items: list, progress: bool):
     from tqdm.auto import tqdm
 
     return tqdm(items, desc="pull", unit="image", disable=not progress or not items)
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _now() -> str:
