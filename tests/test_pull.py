@@ -226,10 +226,14 @@ def test_pull_dimse_gives_the_same_cohort_as_dicomweb(orthanc, studies_csv, tmp_
         assert ds.StudyDate == web[name].StudyDate
 
 
-def test_pull_query_instead_of_a_list(orthanc, tmp_path):
+@pytest.mark.parametrize("protocol", ["dicomweb", "dimse"])
+def test_pull_query_instead_of_a_list(orthanc, tmp_path, protocol):
     out = tmp_path / "q"
-    summary = pull(orthanc.dicomweb, out, query=[f"PatientID={PATIENTS['A']['id']}", "StudyDate=20200301-20200331"],
-                   **_dicomweb(orthanc))
+    query = [f"PatientID={PATIENTS['A']['id']}", "StudyDate=20200301-20200331"]
+    if protocol == "dicomweb":
+        summary = pull(orthanc.dicomweb, out, query=query, **_dicomweb(orthanc))
+    else:
+        summary = pull(orthanc.dimse, out, query=query, calling_aet=CLIENT_AET, progress=False, ocr=False)
     assert (summary.studies_asked, summary.images_kept) == (2, 2)
     assert read_provenance(out / "pull.json")["runs"][0]["request"]["query"]["PatientID"] == PATIENTS["A"]["id"]
 

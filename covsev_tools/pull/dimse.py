@@ -27,7 +27,7 @@ _AET = re.compile(r"^[\x21-\x7e]([\x20-\x7e]{0,14}[\x21-\x7e])?$")
 _STORAGE = ("1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1.1",
             "1.2.840.10008.5.1.4.1.1.7")
 _IMAGE_KEYS = ("SOPInstanceUID", "SOPClassUID", "Modality", "ViewPosition", "BurnedInAnnotation",
-               "InstanceNumber")
+               "BodyPartExamined", "InstanceNumber")
 
 
 def parse_dimse_url(url: str) -> tuple[str, str, int]:

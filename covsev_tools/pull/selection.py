@@ -28,6 +28,9 @@ SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 _IMAGE_CLASSES = {CR_IMAGE, DX_PRESENTATION, SECONDARY_CAPTURE}
 _FRONTAL = {"PA", "AP"}
 _LATERAL = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "LLO", "RLO"}
+#: Body Part Examined values (PS3.16 CID 4031 and common local variants) of a chest radiograph;
+#: an image that does not state its body part is kept.
+_CHEST = ("CHEST", "THORAX", "LUNG", "TORAX", "THORAKS", "POUMON")
 
 
 def skip_reason(header) -> str | None:
@@ -47,6 +50,10 @@ def skip_reason(header) -> str | None:
     >>> ct = Dataset(); ct.SOPClassUID, ct.Modality = "1.2.840.10008.5.1.4.1.1.2", "CT"
     >>> skip_reason(ct)
     'not CR/DX (CT)'
+    >>> abdomen = Dataset(); abdomen.SOPClassUID, abdomen.Modality = CR_IMAGE, "CR"
+    >>> abdomen.ViewPosition, abdomen.BodyPartExamined = "AP", "ABDOMEN"
+    >>> skip_reason(abdomen)
+    'not chest (ABDOMEN)'
     """
     sop_class = str(header.get("SOPClassUID", ""))
     modality = str(header.get("Modality", "")).upper()
@@ -61,6 +68,9 @@ def skip_reason(header) -> str | None:
     view = frontal_view(header)
     if view not in _FRONTAL and view in _LATERAL:
         return f"lateral view ({view})"
+    body = str(header.get("BodyPartExamined", "") or "").strip().upper()
+    if body and not any(word in body for word in _CHEST):
+        return f"not chest ({body})"
     return None
 
 
