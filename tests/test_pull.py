@@ -87,6 +87,7 @@ def test_pull_dicomweb_keeps_frontal_cr_dx_and_says_why_not(pulled):
                                        "DX for processing": 1}
     assert len(_outputs(out)) == 3
     assert "studies: 6 asked, 5 found, 0 not found" in summary.text()
+    assert summary.view_unstated == 1 and "view not stated: 1 image(s) kept" in summary.text()
 
 
 def test_pull_no_identifying_element_of_the_basic_profile_survives(pulled, originals):

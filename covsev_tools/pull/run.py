@@ -215,6 +215,7 @@ def _fetch_one(source, folder: PullFolder, header, key: bytes, summary: PullSumm
     folder.keep(dataset, entry)
     journal.append(entry)
     summary.images_kept += 1
+    summary.view_unstated += not facts["view"]
     if burned:
         summary.burned_in.append(sop)
         summary.masked += bool(mask)

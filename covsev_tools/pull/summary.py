@@ -32,6 +32,7 @@ class PullSummary:
     burned_in: list = field(default_factory=list)
     masked: int = 0
     excluded_burned_in: int = 0
+    view_unstated: int = 0
 
     def skip(self, what: str, reason: str) -> None:
         """Record one instance not kept and the reason."""
@@ -69,6 +70,9 @@ class PullSummary:
                  f"images: {self.images_kept} kept ({self.images_already_there} already there from an earlier run), "
                  f"{len(self.skipped)} skipped"]
         lines += [f"  skipped, {reason}: {n}" for reason, n in sorted(self.reasons().items())]
+        if self.view_unstated:
+            lines.append(f"view not stated: {self.view_unstated} image(s) kept (view empty in metadata.csv): check "
+                         "that they are frontal")
         if self.burned_in:
             what = "masked" if self.masked else ("excluded" if self.excluded_burned_in else "kept as they are")
             lines.append(f"burned-in text possible: {len(self.burned_in)} image(s), {what}; listed in review.csv "
