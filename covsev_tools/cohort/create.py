@@ -19,10 +19,9 @@ from covsev_tools.cohort.cohort import Cohort
 from covsev_tools.cohort.creation import CreationReport
 from covsev_tools.cohort.decode import decode_all
 from covsev_tools.cohort.errors import CohortError, NoReadableImageError
-from covsev_tools.cohort.folder import (KEY_COLUMNS, MANIFEST_COLUMNS, REPEAT_COLUMNS, SOURCE_COLUMNS, read_csv,
-                                        write_csv)
+from covsev_tools.cohort.folder import (KEY_COLUMNS, MANIFEST_COLUMNS, PROVENANCE_FILE, REPEAT_COLUMNS,
+                                        SOURCE_COLUMNS, read_csv, write_csv)
 from covsev_tools.cohort.ids import is_case_id, new_case_id
-from covsev_tools.cohort.folder import PROVENANCE_FILE
 from covsev_tools.cohort.info import (NAME_PATTERN, cohort_info, earlier_settings, read_info, read_secret,
                                       secret_text)
 from covsev_tools.cohort.metadata import join_metadata, read_metadata

@@ -36,8 +36,8 @@ from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.ids import is_case_id
 from covsev_tools.files import spreadsheet_unescape, write_rows_csv_atomic
 
-__all__ = ["DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "PROVENANCE_FILE", "REPEAT_COLUMNS", "SCHEMA_VERSION",
-           "SOURCE_COLUMNS", "read_csv", "read_manifest", "utc_now", "write_csv"]
+__all__ = ["DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "PROVENANCE_FILE", "REPEAT_COLUMNS",
+           "SCHEMA_VERSION", "SOURCE_COLUMNS", "read_csv", "read_manifest", "utc_now", "write_csv"]
 
 #: Version of the folder layout (1: the manifest listed cases only, with their source facts).
 SCHEMA_VERSION = 2

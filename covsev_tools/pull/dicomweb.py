@@ -2,7 +2,8 @@
 
 The instance headers of a CR/DX series are read with WADO-RS *metadata* (no pixels), so laterals,
 presentation states and reports are skipped before any image is transferred. HTTP 429/503/504 are
-retried by dicomweb-client's own exponential backoff; a dropped connection by :func:`~covsev_tools.pull.retry.with_retries`.
+retried by dicomweb-client's own exponential backoff; a dropped connection by
+:func:`~covsev_tools.pull.retry.with_retries`.
 
 Examples
 --------

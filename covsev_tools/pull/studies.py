@@ -84,7 +84,8 @@ def read_studies(path: str | Path) -> list[StudyRequest]:
                 if not uid and not _SAFE.match(accession):
                     raise PullError(f"{path}: row {row_number}: accession number {accession[:70]!r} has "
                                     "characters a PACS query cannot take")
-                request = StudyRequest(row_number, study_uid=uid) if uid else StudyRequest(row_number, accession=accession)
+                request = StudyRequest(row_number, study_uid=uid) if uid else \
+                    StudyRequest(row_number, accession=accession)
                 if request.label not in seen:
                     seen.add(request.label)
                     requests.append(request)
