@@ -377,3 +377,14 @@ def test_pull_retries_a_dropped_connection_with_backoff(orthanc, tmp_path, monke
     with pytest.raises(PullError, match="server unreachable"):
         pull(orthanc.dicomweb, tmp_path / "s", studies_csv=one, source=source, **_dicomweb(orthanc))
     assert not (tmp_path / "s").exists()
+
+
+def test_pull_two_pulls_into_one_folder_do_not_interleave(orthanc, tmp_path, pulled):
+    from covsev_tools.pull import PullFolder
+
+    out, _ = pulled
+    before = (out / "link.csv").read_bytes()
+    with PullFolder(out).locked():
+        with pytest.raises(PullError, match="another 'covsev pull' is writing into this folder"):
+            pull(orthanc.dicomweb, out, studies_csv=_one_study(tmp_path, STUDIES["A1"]["uid"]), **_dicomweb(orthanc))
+    assert (out / "link.csv").read_bytes() == before

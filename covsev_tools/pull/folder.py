@@ -8,7 +8,9 @@ Layout (the folder is 0700, every file 0600; the coordinator owns it)::
     review.csv                   images whose pixels may carry text: check them by eye
     pull.json                    provenance: server, query, times, profile, library versions, summary
     .pull/key                    the secret behind the new UIDs, date offset and pseudonyms
-    .pull/journal.jsonl          one line per image kept, written after its file: what a resumed pull skips
+    .pull/journal.jsonl          one line per image kept (with its link-table row), written after its file:
+                                 what a resumed pull skips
+    .pull/lock                   held while a pull runs
 
 Nothing here is for raters: they see the cohort's display PNGs only. ``link.csv`` and ``.pull/key``
 re-identify every image; they never leave this folder.
@@ -28,6 +30,7 @@ import json
 import os
 import secrets
 import stat
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,19 @@ class PullFolder:
         for folder in (self.images, self.state):
             folder.mkdir(mode=0o700, exist_ok=True)
         return created
+
+    @contextmanager
+    def locked(self):
+        """Hold ``.pull/lock``: a second pull into the same folder stops at once instead of interleaving."""
+        import fcntl
+
+        with _private_umask(), open(self.state / "lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise PullError(f"{self.root}: another 'covsev pull' is writing into this folder; run again when "
+                                "it has finished") from None
+            yield
 
     def key(self) -> bytes:
         """The folder's 32-byte secret (made on first use, 0600)."""

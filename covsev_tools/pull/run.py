@@ -115,8 +115,9 @@ def pull(url: str, out: str | Path, *, studies_csv: str | Path | None = None, qu
         folder = PullFolder(out)
         created = folder.prepare()
         try:
-            summary = _run(source, folder, requests, mask, exclude_burned_in,
-                           tesseract_available() if ocr is None else ocr, progress)
+            with folder.locked():
+                summary = _run(source, folder, requests, mask, exclude_burned_in,
+                               tesseract_available() if ocr is None else ocr, progress)
         except BaseException:
             if created and not folder.journal():
                 shutil.rmtree(folder.root, ignore_errors=True)
