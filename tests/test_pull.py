@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -388,3 +389,42 @@ def test_pull_two_pulls_into_one_folder_do_not_interleave(orthanc, tmp_path, pul
         with pytest.raises(PullError, match="another 'covsev pull' is writing into this folder"):
             pull(orthanc.dicomweb, out, studies_csv=_one_study(tmp_path, STUDIES["A1"]["uid"]), **_dicomweb(orthanc))
     assert (out / "link.csv").read_bytes() == before
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed (Debian: tesseract-ocr; "
+                    ".ci/run installs it)")
+def test_pull_real_ocr_finds_a_name_printed_in_a_corner_and_masking_removes_it(orthanc, originals, tmp_path):
+    """Real tesseract: a name printed (on a label box, as X-ray systems print) into the top-left
+    corner of a frontal CR whose header does not flag it is found, the clean image is not flagged,
+    and after --mask-corners tesseract reads nothing in the corners any more."""
+    import copy
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    from covsev_tools.pull.burnedin import corners_text
+
+    labelled = copy.deepcopy(originals["A1_frontal"])
+    study = "1.2.826.0.1.3680043.10.1001.9"
+    labelled.StudyInstanceUID, labelled.SeriesInstanceUID = study, study + ".1"
+    labelled.SOPInstanceUID = labelled.file_meta.MediaStorageSOPInstanceUID = study + ".1.1"
+    labelled.PatientID = "MRN0099999"  # a patient of its own: the other tests' queries do not see it
+    image = Image.fromarray(labelled.pixel_array.copy())
+    draw, font = ImageDraw.Draw(image), ImageFont.load_default(size=36)
+    box = draw.textbbox((12, 20), "DOE JANE", font=font)
+    draw.rectangle((box[0] - 6, box[1] - 6, box[2] + 6, box[3] + 6), fill=0)
+    draw.text((12, 20), "DOE JANE", fill=255, font=font)
+    labelled.set_pixel_data(np.asarray(image), "MONOCHROME2", 8)
+    orthanc.upload(labelled)
+    both = tmp_path / "both.csv"
+    both.write_text(f"StudyInstanceUID\n{study}\n{STUDIES['A1']['uid']}\n")
+    options = {**_dicomweb(orthanc), "ocr": True}
+    summary = pull(orthanc.dicomweb, tmp_path / "o", studies_csv=both, **options)
+    assert summary.images_kept == 2
+    review = list(csv.DictReader(open(tmp_path / "o" / "review.csv")))
+    links = {r["filename"]: r for r in read_link_table(tmp_path / "o" / "link.csv")}
+    assert [(links[r["filename"]]["original_study_uid"], r["reason"]) for r in review] == [
+        (study, "OCR found 2 word(s) in the corners")]
+    masked = pull(orthanc.dicomweb, tmp_path / "m", studies_csv=_one_study(tmp_path, study), mask=True, **options)
+    assert masked.masked == 1
+    (kept,) = _outputs(tmp_path / "m").values()
+    assert corners_text(kept) == ""
