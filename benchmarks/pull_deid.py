@@ -3,7 +3,8 @@
 1. Table E.1-1 coverage: a dataset holding every keyword of the table is de-identified by
    dicognito alone and by covsev's profile (dicognito + the table's remove/empty actions + the
    check); prints how many elements still hold their original value after each.
-2. De-identification time per chest X-ray (the SIIM sample, 1024x1024): median of 50.
+2. De-identification time per chest X-ray (the SIIM sample, 1024x1024): median of 50; OCR of its
+   corners when tesseract is installed: median of 5.
 3. A pull of N frontal images from a real Orthanc (needs /usr/sbin/Orthanc and ../shared/data):
    DICOMweb, DIMSE C-GET and C-MOVE, wall time and images per second (median of --repeats pulls).
 
@@ -59,6 +60,16 @@ def deid_speed(shared: Path) -> None:
         deidentify(ds, bytes(32))
         times.append(time.perf_counter() - start)
     print(f"de-identification of one CXR header: median {1000 * statistics.median(times):.1f} ms (50 runs)")
+    from covsev_tools.pull.burnedin import corners_text, tesseract_available
+
+    if tesseract_available():
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            corners_text(source)
+            times.append(time.perf_counter() - start)
+        print(f"OCR of the four corners (tesseract, one call per corner): median {statistics.median(times):.2f} s "
+              "per image (5 runs)")
 
 
 def pull_speed(shared: Path, n_images: int, repeats: int) -> None:
