@@ -206,6 +206,8 @@ def _fetch_one(source, folder: PullFolder, header, key: bytes, summary: PullSumm
                  "original_accession": str(dataset.get("AccessionNumber", "")),
                  "original_study_date": str(dataset.get("StudyDate", ""))}
         link = deidentify(dataset, key)
+        if burned and not mask:  # PS3.3: YES means removed from the attributes *and* the pixel data
+            dataset.PatientIdentityRemoved = "NO"
     except Exception as exc:  # a file pydicom or the de-identifier cannot handle is skipped, never half-kept
         summary.skip(sop, f"unreadable ({type(exc).__name__}: {str(exc)[:80]})")
         return
