@@ -264,7 +264,7 @@ def _cli(capsys, *args) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("case", ["unreachable", "credentials", "token", "unknown uid", "non-image", "bad row",
-                                  "dimse aet", "dimse unreachable"])
+                                  "dimse aet", "dimse unreachable", "not dicomweb"])
 def test_pull_bad_input_is_one_line_and_nothing_written(orthanc, tmp_path, capsys, monkeypatch, case):
     monkeypatch.setenv("COVSEV_PACS_PASSWORD", PASSWORD)
     out = tmp_path / "out"
@@ -275,7 +275,8 @@ def test_pull_bad_input_is_one_line_and_nothing_written(orthanc, tmp_path, capsy
                 "unknown uid": "no frontal CR/DX image among the 1 study asked (1 not found)",
                 "non-image": "no frontal CR/DX image among the 1 study asked (1 not an image); nothing written",
                 "bad row": "row 2: '1.2.03' is not a DICOM UID",
-                "dimse aet": "C-FIND refused", "dimse unreachable": "server unreachable (no DICOM association)"}[case]
+                "dimse aet": "C-FIND refused", "dimse unreachable": "server unreachable (no DICOM association)",
+                "not dicomweb": "no DICOMweb service here (HTTP 404 for a study query)"}[case]
     if case == "unreachable":
         url = f"http://127.0.0.1:{free_port()}/dicom-web"
     elif case == "credentials":
@@ -291,6 +292,8 @@ def test_pull_bad_input_is_one_line_and_nothing_written(orthanc, tmp_path, capsy
         csv_path = _one_study(tmp_path, "1.2.03")
     elif case == "dimse aet":
         url, extra = orthanc.dimse, ["--calling-aet", "STRANGER"]
+    elif case == "not dicomweb":
+        url = orthanc.url + "/not-dicom-web"
     elif case == "dimse unreachable":
         url, extra = f"dimse://ORTHANC@127.0.0.1:{free_port()}", ["--calling-aet", CLIENT_AET]
     status, stdout, stderr = _cli(capsys, "pull", url, "--studies", str(csv_path), "--out", str(out), "--quiet",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from urllib.parse import urlsplit
 
 from covsev_tools.errors import printable
 
@@ -65,5 +66,9 @@ def _pull(args) -> int:
                    ocr=False if args.no_ocr else None, attempts=args.retries, progress=not args.quiet)
     for line in summary.text().splitlines():
         print(printable(line))
+    if (args.user or args.token) and args.url.startswith("http://") and \
+            urlsplit(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        print(printable(f"note: {args.url} is plain HTTP: the password or token crossed the network unencrypted; "
+                        "use https:// where the PACS offers it"), file=sys.stderr)
     print(printable(f"next: covsev cohort create {args.out}/images --name NAME --metadata {args.out}/metadata.csv"))
     return 0

@@ -57,8 +57,11 @@ class DicomWebSource:
                                                wait_exponential_multiplier=int(self.backoff * 1000))
         return self._client
 
-    def _call(self, what: str, function, *args, **kwargs):
-        """Run one request with retries on connection loss; HTTP errors become one clear line."""
+    def _call(self, what: str, function, *args, missing_ok: bool = True, **kwargs):
+        """Run one request with retries on connection loss; HTTP errors become one clear line.
+
+        A 404 is None (an unknown study or series) when ``missing_ok``, else an error.
+        """
         import requests
 
         try:
@@ -68,8 +71,11 @@ class DicomWebSource:
             status = exc.response.status_code if exc.response is not None else None
             if status in (401, 403):
                 raise PullError(f"{self.url}: credentials refused (HTTP {status})") from None
-            if status == 404:
+            if status == 404 and missing_ok:
                 return None
+            if status == 404:
+                raise PullError(f"{self.url}: no DICOMweb service here (HTTP 404 for a study query); "
+                                "check the URL, e.g. https://host/dicom-web") from None
             raise PullError(f"{self.url}: {what} failed (HTTP {status})") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise PullError(f"{self.url}: server unreachable ({_reason(exc)})") from None
@@ -77,7 +83,7 @@ class DicomWebSource:
     def check(self) -> None:
         """Reach the server and prove the credentials with one QIDO query; raise :class:`PullError` if not."""
         client = self._open()
-        self._call("query", client.search_for_studies, limit=1)
+        self._call("query", client.search_for_studies, limit=1, missing_ok=False)
 
     def find_studies(self, *, study_uid: str | None = None, accession: str | None = None,
                      filters: dict[str, str] | None = None) -> list[str]:
