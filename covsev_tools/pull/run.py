@@ -125,12 +125,12 @@ def pull(url: str, out: str | Path, *, studies_csv: str | Path | None = None, qu
     finally:
         source.close()
     run = {"source": source.describe(), "started": started, "finished": _now(),
-           "request": {"studies_csv": str(studies_csv) if studies_csv is not None else None,
+           "request": {"studies_csv": str(Path(studies_csv).resolve()) if studies_csv is not None else None,
                        "studies_csv_sha256": _sha256(studies_csv) if studies_csv is not None else None,
                        "n_studies": len(requests) if studies_csv is not None else None,
                        "query": dict(requests[0].filters) if studies_csv is None else None},
-           "selection": "frontal (PA/AP or unstated) CR/DX images: CR Image, DX For Presentation, or "
-                        "Secondary Capture with modality CR/DX",
+           "selection": "frontal (PA/AP or unstated view) chest (or unstated body part) CR/DX images: CR Image, "
+                        "DX For Presentation, or Secondary Capture with modality CR/DX",
            "deidentification": {"profile": PROFILE_DESCRIPTION, "libraries": library_versions(),
                                 "burned_in": "masked corners" if mask else ("excluded" if exclude_burned_in
                                                                             else "listed for review"),
