@@ -14,8 +14,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "covsev_tools"
 
 #: The stages in data-path order: a stage imports only itself and the stages before it.
-STAGES = ("scales", "images", "cohort", "labels", "scoring", "model", "agreement", "linking", "validation",
-          "report")
+STAGES = ("scales", "images", "pull", "cohort", "labels", "scoring", "model", "agreement", "linking",
+          "validation", "report")
 #: Beside the path: what each may import (besides the shared top-level modules).
 BESIDE = {
     "datasets": STAGES[:STAGES.index("model") + 1],   # simulation needs the model's mapping, no statistics

@@ -129,6 +129,16 @@ def _show(args) -> int:
         info["seed"] = cohort.seed  # coordinator only (secret.json)
     except _user_errors():
         pass
+    try:
+        record = cohort.provenance()  # coordinator only (provenance.json)
+    except _user_errors() as exc:
+        raise CovsevError(str(exc)) from None
+    if record is not None:
+        from covsev_tools.pull import provenance_sentence
+
+        info["provenance"] = {"retrieved": provenance_sentence(record), "runs": [
+            {k: run.get(k) for k in ("source", "started", "finished", "request", "deidentification", "summary")}
+            for run in record["runs"]]}
     json.dump(info, sys.stdout, indent=1)
     print()
     return 0

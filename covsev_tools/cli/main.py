@@ -15,7 +15,7 @@ import sys
 from covsev_tools import __version__
 from covsev_tools.errors import CovsevError, printable
 
-COMMAND_GROUPS = ("cohort", "labels", "predict", "refit", "agreement", "plan", "report", "link", "demo",
+COMMAND_GROUPS = ("pull", "cohort", "labels", "predict", "refit", "agreement", "plan", "report", "link", "demo",
                   "hub", "readerstudy")
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from covsev_tools.cohort.errors import CohortError
-from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS, SOURCE_COLUMNS, read_csv, read_manifest
+from covsev_tools.cohort.folder import (KEY_COLUMNS, MANIFEST_COLUMNS, PROVENANCE_FILE, SOURCE_COLUMNS, read_csv,
+                                        read_manifest)
 from covsev_tools.cohort.info import read_info, read_secret, stored_scales
 from covsev_tools.cohort.orders import (build_reading_order, check_order_rater, extend_reading_order,
                                         load_order, rater_seed, save_order)
@@ -277,6 +278,25 @@ class Cohort:
                 path = self._coordinator_file("repeats.csv", required=False)
                 self._repeats = {row["repeat_id"]: row["case_id"] for row in read_csv(path)}
         return dict(self._repeats)
+
+    def provenance(self) -> dict[str, Any] | None:
+        """Coordinator-only: where the images came from (the ``covsev pull`` record), None when not pulled.
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> example_cohort().provenance() is None
+        True
+        """
+        from covsev_tools.pull import PullError, read_provenance
+
+        path = self._coordinator_file(PROVENANCE_FILE, required=False)
+        if not path.is_file():
+            return None
+        try:
+            return read_provenance(path)
+        except PullError as exc:
+            raise CohortError(str(exc)) from None
 
     def _coordinator_file(self, name: str, required: bool = True) -> Path:
         path = self.dir / name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import re
 import shutil
 from contextlib import contextmanager
@@ -18,8 +19,8 @@ from covsev_tools.cohort.cohort import Cohort
 from covsev_tools.cohort.creation import CreationReport
 from covsev_tools.cohort.decode import decode_all
 from covsev_tools.cohort.errors import CohortError, NoReadableImageError
-from covsev_tools.cohort.folder import (KEY_COLUMNS, MANIFEST_COLUMNS, REPEAT_COLUMNS, SOURCE_COLUMNS, read_csv,
-                                        write_csv)
+from covsev_tools.cohort.folder import (KEY_COLUMNS, MANIFEST_COLUMNS, PROVENANCE_FILE, REPEAT_COLUMNS,
+                                        SOURCE_COLUMNS, read_csv, write_csv)
 from covsev_tools.cohort.ids import is_case_id, new_case_id
 from covsev_tools.cohort.info import (NAME_PATTERN, cohort_info, earlier_settings, read_info, read_secret,
                                       secret_text)
@@ -178,7 +179,31 @@ def _write_files(out_dir: Path, name: str, images_dir: Path, settings: dict, rep
     counts = {k: getattr(report, k) for k in _COUNTS}
     info = cohort_info(name, images_dir, settings, settings["scales"], counts, old_info)
     write_text_atomic(out_dir / "secret.json", secret_text(settings["seed"]))  # coordinator only
+    _copy_provenance(images_dir, out_dir)
     write_text_atomic(out_dir / "cohort.json", json.dumps(info, indent=1) + "\n")
+
+
+def _copy_provenance(images_dir: Path, out_dir: Path) -> None:
+    """The pull record of images that ``covsev pull`` fetched, as the cohort's ``provenance.json`` (0600).
+
+    It names the PACS and the de-identification, which the coordinator states in the methods; it
+    holds no image's identity, but it is still the coordinator's alone.
+    """
+    from covsev_tools.pull import PullError, find_pull_record
+
+    try:
+        record = find_pull_record(images_dir)
+    except PullError as exc:
+        raise CohortError(str(exc)) from None
+    if record is None:
+        return
+    target = out_dir / PROVENANCE_FILE
+    old_mask = os.umask(0o077)
+    try:
+        write_text_atomic(target, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    finally:
+        os.umask(old_mask)
+    os.chmod(target, 0o600)
 
 
 def example_cohort(folder: str | Path | None = None, n_images: int = 6, repeat_fraction: float = 0.34,

@@ -9,6 +9,7 @@ Folder layout (default ``cohorts/<name>/``)::
     key.csv              case_id, sha256, filename, path, ..., metadata        (coordinator only)
     repeats.csv          repeat_id, case_id                                    (coordinator only)
     secret.json          {"seed"}: orders and repeats derive from it           (coordinator only)
+    provenance.json      the pull record when ``covsev pull`` fetched the images (coordinator only)
 
 What a rater's account reads carries nothing that tells a hidden repeat from a case: the manifest
 lists every display ID alike (sorted, no hash, no size), a repeat's display file is not a copy of its
@@ -35,8 +36,8 @@ from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.ids import is_case_id
 from covsev_tools.files import spreadsheet_unescape, write_rows_csv_atomic
 
-__all__ = ["DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "REPEAT_COLUMNS", "SCHEMA_VERSION",
-           "SOURCE_COLUMNS", "read_csv", "read_manifest", "utc_now", "write_csv"]
+__all__ = ["DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "PROVENANCE_FILE", "REPEAT_COLUMNS",
+           "SCHEMA_VERSION", "SOURCE_COLUMNS", "read_csv", "read_manifest", "utc_now", "write_csv"]
 
 #: Version of the folder layout (1: the manifest listed cases only, with their source facts).
 SCHEMA_VERSION = 2
@@ -48,6 +49,8 @@ SOURCE_COLUMNS = ("image_height", "image_width", "bit_depth", "source_format")
 KEY_COLUMNS = ("case_id", "sha256", "filename", "path", "duplicate_of", "status", "error") + SOURCE_COLUMNS
 #: Columns of ``repeats.csv`` (coordinator only).
 REPEAT_COLUMNS = ("repeat_id", "case_id")
+#: Where the record of a ``covsev pull`` that fetched the images is kept (coordinator only).
+PROVENANCE_FILE = "provenance.json"
 #: Scales of a new cohort when none are named.
 DEFAULT_SCALES = ("extent", "opacity")
 

@@ -132,7 +132,7 @@ def methods_text(result: ValidationResult) -> list[str]:
     'Reproducibility: produced by covsev_tools.validation.validate'
     """
     s = result.settings
-    return [
+    return _retrieval(result) + [
         f"Reference score per case: {_REFERENCE_TEXT[s['reference']]}, per scale total (and per "
         "lung or zone when rated). The model predicts scale totals, so it is compared with the "
         "reference totals.",
@@ -173,6 +173,21 @@ def methods_text(result: ValidationResult) -> list[str]:
         "fraction of pairs whose direction agrees among pairs whose reference changed.",
         _reproducibility(s),
     ]
+
+
+def _retrieval(result: ValidationResult) -> list[str]:
+    """How the images were retrieved and de-identified, when the cohort was made from a ``covsev pull``."""
+    from pathlib import Path
+
+    from covsev_tools.cohort.folder import PROVENANCE_FILE
+    from covsev_tools.pull import provenance_sentence, read_provenance
+
+    key = (getattr(result.inputs, "sources", None) or {}).get("key")
+    path = Path(key).parent / PROVENANCE_FILE if key else None
+    if path is None or not path.is_file():
+        return []
+    sentence = provenance_sentence(read_provenance(path))
+    return [sentence] if sentence else []
 
 
 def _unit_text(settings: dict) -> str:

@@ -86,7 +86,8 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
     meta = _metadata(table, key_table, metadata_path, case_key)
     _check_cluster_col(cluster_col, meta, metadata_path or key_path or ratings_path)
     sources = {"ratings": str(ratings_path), "predictions": str(predictions_path),
-               "metadata": str(metadata_path) if metadata_path else None}
+               "metadata": str(metadata_path) if metadata_path else None,
+               "key": str(key_path) if key_path else None}
     return ValidationInputs(ratings, ref, preds, meta, case_key, method, sources, cluster_col)
 
 
