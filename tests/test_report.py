@@ -19,9 +19,10 @@ from covsev_tools.validation.validate import complete_panel, to_long
 from helpers import result_row, result_rows
 
 SECTIONS = ("1. Study", "2. Inter-rater agreement", "3. Model vs reference",
-            "4. The model as one more rater", "5. External validation",
-            "6. Intra-rater reliability", "7. Subgroups and longitudinal change", "8. Methods",
-            "9. Software")
+            "4. The model as one more rater",
+            "5. Is the model within the radiologists' variability?", "6. External validation",
+            "7. Intra-rater reliability", "8. Subgroups and longitudinal change", "9. Methods",
+            "10. Software")
 
 
 @pytest.fixture(scope="module")
