@@ -43,8 +43,9 @@ def test_html_is_self_contained_with_every_section(report):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
     assert "<link" not in page and "<script" not in page and "@import" not in page
     figures = sorted(p.stem for p in (report / "figures").glob("*.png"))
-    assert figures == ["agreement_heatmap", "bland_altman", "inter_rater_kappa", "longitudinal",
-                       "per_rater_error", "prediction_vs_reference"]
+    assert figures == ["agreement_heatmap", "bland_altman", "equivalence_profile",
+                       "inter_rater_kappa", "longitudinal", "per_rater_error",
+                       "prediction_vs_reference"]
     assert page.count('src="data:image/png;base64,') == len(figures)
     for section in SECTIONS:
         assert section in page
@@ -105,11 +106,13 @@ def test_each_figure_starts_as_soon_as_its_section_is_done(cohort, tmp_path):
 
     validate(load_study(cohort=cohort), n_boot=0, on_section=on_section)
     assert [name for name, _ in seen] == ["accuracy", "longitudinal", "inter_rater",
-                                          "model_as_rater", "external", "intra_rater", "subgroups"]
+                                          "model_as_rater", "equivalence", "external",
+                                          "intra_rater", "subgroups"]
     assert "calibration" in seen[0][1] and "inter_rater" not in seen[0][1]
     assert pool.when == {"prediction_vs_reference": "accuracy", "bland_altman": "accuracy",
                          "inter_rater_kappa": "inter_rater", "agreement_heatmap": "model_as_rater",
-                         "per_rater_error": "model_as_rater", "longitudinal": "longitudinal"}
+                         "per_rater_error": "model_as_rater", "longitudinal": "longitudinal",
+                         "equivalence_profile": "equivalence"}
     assert set(early.started) == set(pool.when)
 
 

@@ -67,8 +67,8 @@ def figure_specs(result: ValidationResult) -> list[FigureSpec]:
         specs.append(FigureSpec("equivalence_profile", "Each rater's (blue) and the model's (red) "
                                 "mean absolute difference with the raters, with 95% bootstrap CIs "
                                 "(cases resampled, raters fixed); dashed: the raters' mean "
-                                "difference with each other. A model inside the raters' spread "
-                                "is within their variability.", figures.disagreement_profile,
+                                "difference with each other; dotted: that plus the margin, the "
+                                "model's non-inferiority limit.", figures.disagreement_profile,
                                 (extras["equivalence_profiles"],)))
     series = {s: v for s, v in extras.get("longitudinal_series", {}).items() if len(v)}
     if series and len(result.tables.get("longitudinal", [])):

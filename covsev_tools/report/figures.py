@@ -229,7 +229,7 @@ def disagreement_profile(profiles: dict):
     profiles : dict of str to DataFrame
         Per scale, the frame of :func:`covsev_tools.agreement.disagreement.disagreement_with_readers`
         (index rater; ``estimate, ci_low, ci_high, role``; ``attrs["reader_reader"]`` = D_RR,
-        drawn as a dashed line).
+        drawn as a dashed line, and ``attrs["margin"]``, optional, drawn above it).
 
     Examples
     --------
@@ -248,8 +248,12 @@ def disagreement_profile(profiles: dict):
             ax.errorbar(x[i], row["estimate"], yerr=[[row["estimate"] - row["ci_low"]],
                                                      [row["ci_high"] - row["estimate"]]],
                         fmt="o", color=colors[i], capsize=3)
-        ax.axhline(frame.attrs.get("reader_reader", np.nan), color="grey", linestyle="--",
-                   linewidth=1, label="raters with each other (D_RR)")
+        d_rr = frame.attrs.get("reader_reader", np.nan)
+        ax.axhline(d_rr, color="grey", linestyle="--", linewidth=1,
+                   label="raters with each other (D_RR)")
+        if frame.attrs.get("margin") is not None:
+            ax.axhline(d_rr + frame.attrs["margin"], color=MODEL_COLOR, linestyle=":",
+                       linewidth=1, label="non-inferiority limit (D_RR + margin)")
         ax.set_xticks(x, labels=[str(name) for name in frame.index])
         ax.set(xlabel="rater (blue) and model (red)",
                ylabel="mean absolute difference with the raters (95% CI)", title=scale)

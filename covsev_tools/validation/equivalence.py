@@ -11,12 +11,14 @@ from __future__ import annotations
 import pandas as pd
 
 from covsev_tools.agreement import RatingsMatrix
+from covsev_tools.agreement.bootstrap import cluster_codes
 from covsev_tools.agreement.disagreement import disagreement_with_readers
-from covsev_tools.agreement.equivalence import model_equivalence
-from covsev_tools.agreement.equivalence_text import equivalence_sentence, margin_reason
+from covsev_tools.agreement.equivalence import DEFAULT_MARGIN_RATIO, model_equivalence
+from covsev_tools.agreement.equivalence_text import equivalence_sentence
+from covsev_tools.agreement.formatting import format_number
 from covsev_tools.validation.inputs import ValidationInputs
 
-__all__ = ["MODEL_NAME", "equivalence_matrix", "model_equivalence_section"]
+__all__ = ["MODEL_NAME", "equivalence_matrix", "margin_note", "model_equivalence_section"]
 
 #: The model's name among the raters (a rater called "model" keeps their name; see below).
 MODEL_NAME = "model"
@@ -26,7 +28,8 @@ def equivalence_matrix(inputs: ValidationInputs, scale: str) -> tuple[RatingsMat
     """Cases × (raters + model) first-reading totals of a scale, with the patient codes.
 
     Cases the model did not score are left out; a missing reading stays missing (each pair uses
-    the cases both scored).
+    the cases both scored). Patients are numbered as :func:`~covsev_tools.agreement.ratings_matrix`
+    numbers them, so a seed gives the resamples of ``covsev equivalence`` on the same table.
 
     Examples
     --------
@@ -42,6 +45,8 @@ def equivalence_matrix(inputs: ValidationInputs, scale: str) -> tuple[RatingsMat
     prediction = inputs.predictions[scale].rename(name).dropna()
     wide = wide.join(prediction, how="inner").dropna(how="all", subset=list(wide.columns))
     clusters = inputs.clusters(wide.index)
+    if clusters is not None:  # numbered as ratings_matrix does: covsev equivalence's resamples
+        clusters = cluster_codes(clusters)
     return RatingsMatrix(scores=wide.to_numpy(dtype=float), cases=list(wide.index),
                          raters=[str(c) for c in wide.columns], categories=None,
                          categories_source="none", clusters=clusters,
@@ -98,15 +103,36 @@ def model_equivalence_section(inputs: ValidationInputs, *, margin=None, n_boot: 
                               "fixed-reader interval (these two raters) is shown")
         headline = frames.get("random", fixed)
         sentences[scale] = equivalence_sentence(headline, what=scale)
-        margins[scale] = margin_reason(headline)
+        margins[scale] = scale_margin
         for readers in ("random", "fixed"):
             if readers in frames:
                 frame = frames[readers].reset_index()
                 rows.append(frame.assign(scale=scale))
         profiles[scale] = disagreement_with_readers(matrix, **options)
+        profiles[scale].attrs["margin"] = scale_margin
     columns = ["scale", "readers", "statistic", "estimate", "ci_low", "ci_high", "n", "n_readers",
                "margin", "p_value", "noninferior", "method"]
     table = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
-    return {"table": table, "profiles": profiles, "sentences": sentences, "margins": margins,
-            "skipped": skipped}
+    return {"table": table, "profiles": profiles, "sentences": sentences,
+            "margin_note": margin_note(margins, given=margin is not None), "skipped": skipped}
+
+
+def margin_note(margins: dict, *, given: bool) -> str:
+    """The margin of each scale and why, in one sentence for the report.
+
+    Examples
+    --------
+    >>> margin_note({"extent": 0.28, "opacity": 0.25}, given=False)[:62]
+    "Margin: 0.25 × the raters' own mean absolute difference of eac"
+    """
+    if not margins:
+        return ""
+    values = ", ".join(f"{scale} {format_number(value)}" for scale, value in margins.items())
+    if given:
+        return f"Margin ({values}): given with --margin, the same for every scale."
+    return (f"Margin: {DEFAULT_MARGIN_RATIO:g} × the raters' own mean absolute difference of each "
+            f"scale ({values}), i.e. the model may differ from a rater at most "
+            f"{1 + DEFAULT_MARGIN_RATIO:g} times as much as raters differ from each other, the "
+            "ratio limit of bioequivalence (FDA 2001). It is estimated from these raters; a "
+            "margin fixed before the study (--margin) makes the stronger claim.")
 

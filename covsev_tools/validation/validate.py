@@ -227,7 +227,7 @@ def _equivalence_section(result: ValidationResult, n_boot: int, seed: int, margi
     result.extras["equivalence_profiles"] = section["profiles"]
     for scale, sentence in section["sentences"].items():
         result.sentences[f"equivalence:{scale}"] = sentence
-    notes = [f"{scale}: {reason}." for scale, reason in section["margins"].items()]
+    notes = [section["margin_note"]] if section["margin_note"] else []
     notes += [f"{scale}: {reason}." for scale, reason in section["skipped"].items()]
     if notes:
         result.notes["equivalence"] = " ".join(notes)
