@@ -74,7 +74,7 @@ def test_figures_drawn_by_worker_processes_equal_those_drawn_here(cohort, report
     figures = report_figures(result, here, workers=1)
     names = [f["name"] for f in figures]
     assert names == ["prediction_vs_reference", "bland_altman", "inter_rater_kappa",
-                     "agreement_heatmap", "per_rater_error", "longitudinal"]
+                     "agreement_heatmap", "per_rater_error", "equivalence_profile", "longitudinal"]
     for figure in figures:
         assert (here / f"{figure['name']}.png").read_bytes() == \
             (report / "figures" / f"{figure['name']}.png").read_bytes()
