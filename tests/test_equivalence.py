@@ -221,3 +221,75 @@ def test_equivalence_noisier_model_is_not_called_noninferior_in_most_studies():
         assert (row.p_value < 0.025) == row.noninferior or abs(row.p_value - 0.025) < 0.01
         calls.append(row.noninferior)
     assert np.mean(calls) < 0.1
+
+
+# --- planning -------------------------------------------------------------------------------
+def test_equivalence_pilot_components_equal_statsmodels_two_way_anova():
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    from covsev_tools.agreement.equivalence_planning import equivalence_components
+
+    rng = np.random.default_rng(3)
+    wide = {"ai": rng.integers(0, 9, 30)}
+    base = rng.integers(0, 9, 30)
+    wide.update({f"r{j}": np.clip(base + rng.integers(-1, 2, 30) + j % 2, 0, 8) for j in range(4)})
+    table = long_table({k: v.tolist() for k, v in wide.items()})
+    c = equivalence_components(table, model="ai")
+    readers = table[table.rater != "ai"]
+    anova = sm.stats.anova_lm(smf.ols("score ~ C(case) + C(rater)", data=readers).fit())
+    ms_error, ms_rater = anova.loc["Residual", "mean_sq"], anova.loc["C(rater)", "mean_sq"]
+    assert c.residual_sd ** 2 == pytest.approx(ms_error, rel=1e-10)
+    assert c.reader_sd ** 2 == pytest.approx(max((ms_rater - ms_error) / 30, 0), rel=1e-10)
+    reader_mean = np.mean([wide[f"r{j}"] for j in range(4)], axis=0)
+    assert c.model_bias == pytest.approx((wide["ai"] - reader_mean).mean())
+    assert c.model_sd ** 2 == pytest.approx(
+        max(np.var(wide["ai"] - reader_mean, ddof=1) - ms_error / 4, 0.01 * ms_error))
+
+
+def test_equivalence_plan_design_at_80_percent_power_gives_75_to_85_percent_independently():
+    from covsev_tools.agreement.equivalence_planning import equivalence_plan
+
+    rng = np.random.default_rng(42)
+    n, n_readers = 300, 6
+    truth = rng.uniform(0, 8, n)[:, None]
+    pilot_readers = truth + rng.normal(0, 0.5, n_readers) + rng.normal(0, 0.9, (n, n_readers))
+    pilot_scores = np.column_stack([truth[:, 0] + 0.1 + rng.normal(0, 0.9, n), pilot_readers])
+    pilot = long_table(dict(zip(["ai"] + [f"r{j}" for j in range(n_readers)],
+                                pilot_scores.T.tolist())))
+    plan = equivalence_plan(pilot, model="ai", margin=0.35, readers=(4,),
+                            cases=tuple(range(40, 201, 20)), n_sim=200, seed=1)
+    smallest = plan.attrs["smallest"]
+    assert smallest is not None and 0.8 <= smallest["power"] <= 0.86
+    assert (plan[plan.n_cases < smallest["n_cases"]]["power"] < 0.8).all()
+    # an independent simulation of that design from the plan's planning values, through the
+    # public function
+    c = plan.attrs["components"]
+    rng = np.random.default_rng(2025)
+    calls = []
+    for study in range(300):
+        m, r = smallest["n_cases"], smallest["n_readers"]
+        severity = rng.uniform(0, 8, m)[:, None]
+        readers = severity + rng.normal(0, c["reader_sd"], r) + rng.normal(0, c["residual_sd"],
+                                                                            (m, r))
+        model = severity[:, 0] + c["model_bias"] + rng.normal(0, c["model_sd"], m)
+        matrix = RatingsMatrix(scores=np.column_stack([model, readers]), cases=list(range(m)),
+                               raters=["ai"] + [f"r{j}" for j in range(r)], categories=None,
+                               categories_source="none")
+        out = model_equivalence(matrix, model="ai", margin=0.35, n_boot=400, seed=study)
+        calls.append(bool(out.loc["excess_disagreement", "noninferior"]))
+    power = np.mean(calls)
+    print(f"plan: {smallest}; independent simulation: {power:.3f}")
+    assert 0.75 <= power <= 0.85
+
+
+def test_equivalence_plan_bad_options():
+    from covsev_tools.agreement.equivalence_planning import equivalence_plan
+
+    table = long_table(WIDE)
+    with pytest.raises(ValueError, match="readers must be whole numbers ≥ 3"):
+        equivalence_plan(table, model="ai", margin=0.3, readers=(2,))
+    with pytest.raises(ValueError, match="power must be"):
+        equivalence_plan(table, model="ai", margin=0.3, power=80)
+    with pytest.raises(AgreementInputError, match="not a rater"):
+        equivalence_plan(table, model="x", margin=0.3)
