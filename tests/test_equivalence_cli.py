@@ -87,3 +87,36 @@ def test_equivalence_cli_non_numeric_scores(tmp_path, capsys):
     table.to_csv(path, index=False)
     code, _, err = run([path, "--model", "cnn"], capsys)
     assert code == 2 and "non-numeric scores in column 'score' at line 7" in err
+
+
+def test_plan_equivalence_json_and_text(tmp_path, capsys):
+    from covsev_tools.agreement.equivalence_planning import equivalence_plan
+
+    path = write_table(tmp_path / "pilot.csv", n=60, readers=4)
+    code = main(["plan", "equivalence", "--pilot", str(path), "--model", "cnn", "--margin", "0.4",
+                 "--readers", "3,5", "--cases", "40,80", "--simulations", "40", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [(d["n_readers"], d["n_cases"]) for d in result["designs"]] == [
+        (3, 40), (3, 80), (5, 40), (5, 80)]
+    plan = equivalence_plan(pd.read_csv(path), model="cnn", margin=0.4, readers=(3, 5),
+                            cases=(40, 80), n_sim=40)
+    assert [d["power"] for d in result["designs"]] == plan["power"].tolist()
+    assert result["smallest"] == plan.attrs["smallest"]
+    assert result["components"]["n_pilot_readers"] == 4
+    code = main(["plan", "equivalence", "--pilot", str(path), "--model", "cnn", "--margin", "0.4",
+                 "--readers", "3", "--cases", "40", "--simulations", "10"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Power (10 simulated studies per design" in out and "reader SD" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "x", "--margin", "0.3"], "model 'x' is not a rater"),
+    (["--model", "cnn", "--margin", "0.3", "--readers", "2"], "readers must be whole numbers ≥ 3"),
+    (["--model", "cnn", "--margin", "0.3", "--power", "1.5"], "power must be between 0 and 1"),
+])
+def test_plan_equivalence_errors_exit_2(tmp_path, capsys, argv, message):
+    path = write_table(tmp_path / "pilot.csv", n=20, readers=3)
+    code = main(["plan", "equivalence", "--pilot", str(path), *argv, "--simulations", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err

@@ -51,12 +51,11 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def read_table(args):
-    """The filtered ratings table of ``args.table`` (CSV line numbers as the index)."""
+def read_table(path: Path, filters: list, rater_col: str):
+    """The filtered ratings table at ``path`` (CSV line numbers as the index)."""
     from covsev_tools.cli.agreement import _apply_filters, _read, _without_consensus
 
-    return _without_consensus(_apply_filters(_read(args.table), args.filter, args.table),
-                              args.rater_col)
+    return _without_consensus(_apply_filters(_read(path), filters, path), rater_col)
 
 
 def _text(frame) -> str:
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise CovsevError("--bootstrap must be 0 or more")
     if not 0 < args.confidence < 1:
         raise CovsevError("--confidence must be between 0 and 1 (e.g. 0.95)")
-    table = read_table(args)
+    table = read_table(args.table, args.filter, args.rater_col)
     try:
         frame = model_equivalence(table, model=args.model, margin=args.margin, metric=args.metric,
                                   readers=args.readers, case=args.case_col, rater=args.rater_col,
