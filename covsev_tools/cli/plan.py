@@ -1,4 +1,7 @@
-"""``covsev plan``: how many cases (and raters) a reader study needs, from published methods."""
+"""``covsev plan``: how many cases (and raters) a reader study needs, from published methods.
+
+``covsev plan equivalence`` finds its readers × cases design by simulation from a pilot instead.
+"""
 from __future__ import annotations
 
 import argparse
