@@ -33,7 +33,8 @@ def simulate(n_cases: int, n_readers: int, seed: int = 1) -> pd.DataFrame:
     """Tidy table: a model and ``n_readers`` readers, integer scores 0-8, 2 images a patient."""
     rng = np.random.default_rng(seed)
     truth = rng.uniform(0, 8, n_cases)[:, None]
-    scores = truth + rng.normal(0, 0.5, n_readers + 1) + rng.normal(0, 0.9, (n_cases, n_readers + 1))
+    raters = n_readers + 1
+    scores = truth + rng.normal(0, 0.5, raters) + rng.normal(0, 0.9, (n_cases, raters))
     scores = np.clip(np.rint(scores), 0, 8)
     names = ["model"] + [f"R{j + 1}" for j in range(n_readers)]
     return pd.DataFrame({"case": np.repeat(np.arange(n_cases), n_readers + 1),
@@ -89,7 +90,8 @@ def main() -> None:
         return
     print(f"model_equivalence(readers='random'), {args.resamples} resamples, patients resampled; "
           f"median of {args.repeats} runs, fresh process per size")
-    print(f"{'cases x readers':>16} {'wall s':>8} {'peak MB':>8} {'loop s (extrap.)':>17}  theta (CI)")
+    print(f"{'cases x readers':>16} {'wall s':>8} {'peak MB':>8} {'loop s (extrap.)':>17}  "
+          "theta (CI)")
     for size in args.sizes.split(","):
         cases, readers = (int(v) for v in size.lower().split("x"))
         child = subprocess.run([sys.executable, __file__, "--worker", "--cases", str(cases),

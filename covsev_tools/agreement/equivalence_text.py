@@ -40,9 +40,11 @@ def equivalence_dict(frame) -> dict:
         out[name] = {"estimate": row["estimate"], "ci_low": row["ci_low"],
                      "ci_high": row["ci_high"]}
     noninferior = excess["noninferior"]
-    out["excess_disagreement"].update(
-        p_value=excess["p_value"],
-        noninferior=None if noninferior is None or noninferior != noninferior else bool(noninferior))
+    if noninferior is not None and noninferior == noninferior:  # NaN: no interval
+        noninferior = bool(noninferior)
+    else:
+        noninferior = None
+    out["excess_disagreement"].update(p_value=excess["p_value"], noninferior=noninferior)
     return clean(out)
 
 

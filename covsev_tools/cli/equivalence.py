@@ -19,7 +19,8 @@ def add_table_options(parser) -> None:
     parser.add_argument("--filter", action="append", default=[], metavar="COL=VALUE",
                         help="keep rows where COL equals VALUE (case-insensitive); repeatable")
     parser.add_argument("--metric", choices=("mae", "msd"), default="mae",
-                        help="disagreement of a pair: mean absolute (default) or squared difference")
+                        help="disagreement of a pair: mean absolute (default) or squared "
+                             "difference")
 
 
 def register(subparsers) -> None:
@@ -59,7 +60,8 @@ def read_table(path: Path, filters: list, rater_col: str):
 
 
 def _text(frame) -> str:
-    from covsev_tools.agreement.equivalence_text import equivalence_sentence, format_p, margin_reason
+    from covsev_tools.agreement.equivalence_text import (equivalence_sentence, format_p,
+                                                         margin_reason)
     from covsev_tools.agreement.formatting import format_interval, format_number
 
     confidence = frame.attrs["confidence"]

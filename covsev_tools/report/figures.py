@@ -227,7 +227,8 @@ def disagreement_profile(profiles: dict):
     Parameters
     ----------
     profiles : dict of str to DataFrame
-        Per scale, the frame of :func:`covsev_tools.agreement.disagreement.disagreement_with_readers`
+        Per scale, the frame of
+        :func:`covsev_tools.agreement.disagreement.disagreement_with_readers`
         (index rater; ``estimate, ci_low, ci_high, role``; ``attrs["reader_reader"]`` = D_RR,
         drawn as a dashed line, and ``attrs["margin"]``, optional, drawn above it).
 
