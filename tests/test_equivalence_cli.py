@@ -120,3 +120,16 @@ def test_plan_equivalence_errors_exit_2(tmp_path, capsys, argv, message):
     code = main(["plan", "equivalence", "--pilot", str(path), *argv, "--simulations", "5"])
     err = capsys.readouterr().err
     assert code == 2 and message in err
+
+
+def test_equivalence_cli_takes_patientid_as_the_patient_column(tmp_path, capsys):
+    path = write_table(tmp_path / "t.csv")
+    pd.read_csv(path).rename(columns={"patient_id": "patientid"}).to_csv(path, index=False)
+    code, out, _ = run([path, "--model", "cnn", "--bootstrap", "50", "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0 and result["cluster_column"] == "patientid"
+    assert "patients and readers resampled" in result["method"]
+    code, out, _ = run([path, "--model", "cnn", "--bootstrap", "50", "--no-cluster", "--json"],
+                       capsys)
+    result = json.loads(out)
+    assert result["cluster_column"] is None and "cases and readers resampled" in result["method"]

@@ -233,7 +233,8 @@ def model_equivalence(data, *, model, margin=None, metric: str = "mae", readers:
         ci_high, n, method, n_readers, readers, metric, n_boot_valid`` and, on the
         ``excess_disagreement`` row, ``margin``, ``p_value`` and ``noninferior``. ``n`` is the
         number of cases scored by at least two raters. ``attrs``: ``confidence``, ``model``,
-        ``margin``, ``margin_rule``.
+        ``margin``, ``margin_rule``, ``readers``, ``metric``, ``cluster_column`` (the patient
+        column resampled, or None).
 
     Raises
     ------
@@ -300,5 +301,5 @@ def model_equivalence(data, *, model, margin=None, metric: str = "mae", readers:
         entries[name] = entry
     frame = to_frame(entries, confidence)
     frame.attrs.update(model=model, margin=margin, margin_rule=rule, readers=readers,
-                       metric=metric)
+                       metric=metric, cluster_column=matrix.cluster_column)
     return frame

@@ -13,7 +13,8 @@ _METRIC_WORDS = {"mae": "mean absolute difference", "msd": "mean squared differe
 def equivalence_dict(frame) -> dict:
     """The documented JSON object of ``covsev equivalence`` (strict JSON: no NaN).
 
-    Keys ``model, n_cases, n_readers, metric, readers, margin, margin_rule, confidence, method``
+    Keys ``model, n_cases, n_readers, metric, readers, margin, margin_rule, confidence, method,
+    cluster_column, n_boot_valid``
     and, for each statistic, ``{"estimate", "ci_low", "ci_high"}`` (``excess_disagreement`` also
     ``p_value`` and ``noninferior``).
 
@@ -34,6 +35,7 @@ def equivalence_dict(frame) -> dict:
            "readers": excess["readers"], "margin": frame.attrs.get("margin"),
            "margin_rule": frame.attrs.get("margin_rule"),
            "confidence": frame.attrs.get("confidence"), "method": excess["method"],
+           "cluster_column": frame.attrs.get("cluster_column"),
            "n_boot_valid": int(excess["n_boot_valid"])}
     for name in STATISTICS:
         row = frame.loc[name]

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     cluster = parser.add_mutually_exclusive_group()
     cluster.add_argument("--cluster-col", default="patient_id", metavar="NAME",
                          help="patient column: the bootstrap resamples patients with all their "
-                              "images (default patient_id, used when the file has it)")
+                              "images (default: patient_id, else patientid, when the file has one)")
     cluster.add_argument("--no-cluster", dest="cluster_col", action="store_const", const=None,
                          help="resample images (cases) even when there is a patient column")
     parser.add_argument("--bootstrap", type=int, default=2000, metavar="B",
@@ -71,7 +71,9 @@ def _text(frame) -> str:
                      f"{format_interval(row.ci_low, row.ci_high)}")
     excess = frame.loc["excess_disagreement"]
     lines += ["", f"{margin_reason(frame)}; one-sided p {format_p(excess.p_value)}",
-              f"method: {excess.method}", "", equivalence_sentence(frame)]
+              f"method: {excess.method}" + (f" (patient column '{frame.attrs['cluster_column']}')"
+                                            if frame.attrs.get("cluster_column") else ""),
+              "", equivalence_sentence(frame)]
     return "\n".join(lines) + "\n"
 
 
