@@ -143,6 +143,8 @@ def test_equivalence_bad_input():
         model_equivalence(long_table({"ai": [1, 2], "r1": [1, 3]}), model="ai", readers="fixed")
     with pytest.raises(ValueError, match="metric"):
         model_equivalence(table, model="ai", metric="rmse", readers="fixed")
+    with pytest.raises(ValueError, match="margin must be a finite number"):
+        model_equivalence(table, model="ai", margin=float("nan"), readers="fixed")
     with pytest.raises(ValueError, match="readers must be"):
         model_equivalence(table, model="ai", readers="some")
     with pytest.raises(AgreementInputError, match="non-numeric"):

@@ -282,6 +282,8 @@ def model_equivalence(data, *, model, margin=None, metric: str = "mae", readers:
     if margin is None:
         margin, rule = default_margin(values[0, 1]), f"{DEFAULT_MARGIN_RATIO:g} × reader_reader"
     margin = float(margin)
+    if not np.isfinite(margin):
+        raise ValueError(f"margin must be a finite number of score points, not {margin!r}")
     n_cases = int((np.isfinite(matrix.scores).sum(axis=1) >= 2).sum())
     n_readers = len(matrix.raters) - 1
     plan_unit = "patient" if matrix.clusters is not None else "case"

@@ -7,6 +7,8 @@ The question a reader study asks of a model is not only "how far is it from the 
   cases, and the calibration of the published mapping on the new cohort;
 * the model as one more rater: leave-one-rater-out MAE against the consensus of the *other*
   raters, with a paired bootstrap CI of model minus rater, and the ICC with and without the model;
+* is the model within the radiologists' variability: its excess disagreement with the raters over
+  theirs with each other, readers random (a two-way bootstrap over cases and raters) and fixed;
 * intra-rater reliability from hidden repeats, subgroups by metadata, longitudinal change, and the
   published mapping against a mapping refitted on the cohort (external validation).
 
