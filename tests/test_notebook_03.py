@@ -24,10 +24,11 @@ def test_notebook_03_headless(tmp_path, monkeypatch):
                      for cell in notebook.cells for o in cell.get("outputs", []))
     assert "94 cases, 93 with a prediction, raters: R1, R2, R3, R4" in text
     assert "the model's MAE against the consensus of the other raters" in text
+    assert "the model's excess disagreement was" in text  # readers random (issue 24)
     assert f"report: {tmp_path / 'report' / 'report.html'}" in text
     assert (tmp_path / "report" / "tables" / "model_vs_reference.tex").is_file()
     assert (tmp_path / "report" / "tables" / "inter_rater.tex").is_file()
     assert "notebooks/03_validation_report.ipynb" in (tmp_path / "report" / "report.html").read_text()
     images = [o for cell in notebook.cells for o in cell.get("outputs", [])
               if "image/png" in o.get("data", {})]
-    assert len(images) == 6  # the five figures of the report and the inter-rater κ matrix
+    assert len(images) == 7  # the six figures of the report and the inter-rater κ matrix

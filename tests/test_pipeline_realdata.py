@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 # The report's sections (issue 13 added the inter-rater section as the second).
 SECTIONS = ("1. Study", "2. Inter-rater agreement", "3. Model vs reference",
-            "4. The model as one more rater", "5. External validation", "6. Intra-rater reliability",
-            "7. Subgroups and longitudinal change", "8. Methods", "9. Software")
+            "4. The model as one more rater",
+            "5. Is the model within the radiologists' variability?", "6. External validation",
+            "7. Intra-rater reliability", "8. Subgroups and longitudinal change", "9. Methods", "10. Software")
 
 
 def test_demo_runs_the_model_on_the_real_images(shared_data, weights_dir, tmp_path, capsys):

@@ -19,9 +19,10 @@ from covsev_tools.validation.validate import complete_panel, to_long
 from helpers import result_row, result_rows
 
 SECTIONS = ("1. Study", "2. Inter-rater agreement", "3. Model vs reference",
-            "4. The model as one more rater", "5. External validation",
-            "6. Intra-rater reliability", "7. Subgroups and longitudinal change", "8. Methods",
-            "9. Software")
+            "4. The model as one more rater",
+            "5. Is the model within the radiologists' variability?", "6. External validation",
+            "7. Intra-rater reliability", "8. Subgroups and longitudinal change", "9. Methods",
+            "10. Software")
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +43,9 @@ def test_html_is_self_contained_with_every_section(report):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
     assert "<link" not in page and "<script" not in page and "@import" not in page
     figures = sorted(p.stem for p in (report / "figures").glob("*.png"))
-    assert figures == ["agreement_heatmap", "bland_altman", "inter_rater_kappa", "longitudinal",
-                       "per_rater_error", "prediction_vs_reference"]
+    assert figures == ["agreement_heatmap", "bland_altman", "equivalence_profile",
+                       "inter_rater_kappa", "longitudinal", "per_rater_error",
+                       "prediction_vs_reference"]
     assert page.count('src="data:image/png;base64,') == len(figures)
     for section in SECTIONS:
         assert section in page
@@ -72,7 +74,7 @@ def test_figures_drawn_by_worker_processes_equal_those_drawn_here(cohort, report
     figures = report_figures(result, here, workers=1)
     names = [f["name"] for f in figures]
     assert names == ["prediction_vs_reference", "bland_altman", "inter_rater_kappa",
-                     "agreement_heatmap", "per_rater_error", "longitudinal"]
+                     "agreement_heatmap", "per_rater_error", "equivalence_profile", "longitudinal"]
     for figure in figures:
         assert (here / f"{figure['name']}.png").read_bytes() == \
             (report / "figures" / f"{figure['name']}.png").read_bytes()
@@ -104,11 +106,13 @@ def test_each_figure_starts_as_soon_as_its_section_is_done(cohort, tmp_path):
 
     validate(load_study(cohort=cohort), n_boot=0, on_section=on_section)
     assert [name for name, _ in seen] == ["accuracy", "longitudinal", "inter_rater",
-                                          "model_as_rater", "external", "intra_rater", "subgroups"]
+                                          "model_as_rater", "equivalence", "external",
+                                          "intra_rater", "subgroups"]
     assert "calibration" in seen[0][1] and "inter_rater" not in seen[0][1]
     assert pool.when == {"prediction_vs_reference": "accuracy", "bland_altman": "accuracy",
                          "inter_rater_kappa": "inter_rater", "agreement_heatmap": "model_as_rater",
-                         "per_rater_error": "model_as_rater", "longitudinal": "longitudinal"}
+                         "per_rater_error": "model_as_rater", "longitudinal": "longitudinal",
+                         "equivalence_profile": "equivalence"}
     assert set(early.started) == set(pool.when)
 
 

@@ -15,8 +15,8 @@ import sys
 from covsev_tools import __version__
 from covsev_tools.errors import CovsevError, printable
 
-COMMAND_GROUPS = ("pull", "cohort", "labels", "predict", "refit", "agreement", "plan", "report", "link", "demo",
-                  "hub", "readerstudy")
+COMMAND_GROUPS = ("pull", "cohort", "labels", "predict", "refit", "agreement", "equivalence",
+                  "plan", "report", "link", "demo", "hub", "readerstudy")
 
 
 def build_parser() -> argparse.ArgumentParser:

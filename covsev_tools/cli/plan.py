@@ -1,4 +1,7 @@
-"""``covsev plan``: how many cases (and raters) a reader study needs, from published methods."""
+"""``covsev plan``: how many cases (and raters) a reader study needs, from published methods.
+
+``covsev plan equivalence`` finds its readers × cases design by simulation from a pilot instead.
+"""
 from __future__ import annotations
 
 import argparse
@@ -25,7 +28,8 @@ def _common(parser) -> None:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "plan", help="sample size and precision for a reader study (ICC, kappa, Bland-Altman, MAE)",
+        "plan", help="sample size and precision for a reader study (ICC, kappa, Bland-Altman, MAE, "
+                     "model equivalence)",
         description="Cases needed for a given interval width, each from a published method.")
     kinds = parser.add_subparsers(dest="plan_kind", metavar="WHAT", required=True)
     icc = kinds.add_parser("icc", help="cases for an ICC interval of total width W (Bonett 2002)")
@@ -64,7 +68,32 @@ def register(subparsers) -> None:
     mae.add_argument("--half-width", type=float, required=True, metavar="H",
                      help="wanted ± H in score points")
     _common(mae)
+    _equivalence_parser(kinds)
     parser.set_defaults(handler=run)
+
+
+def _equivalence_parser(kinds) -> None:
+    from covsev_tools.cli.equivalence import add_table_options
+
+    equivalence = kinds.add_parser(
+        "equivalence", help="readers × cases for showing a model within the readers' "
+                            "variability (power by simulation from a pilot)")
+    equivalence.add_argument("--pilot", type=Path, required=True, metavar="TABLE.csv",
+                             help="pilot ratings, one row per case × rater; the model is a rater")
+    add_table_options(equivalence)
+    equivalence.add_argument("--margin", type=float, required=True, metavar="M",
+                             help="non-inferiority margin of the excess disagreement")
+    equivalence.add_argument("--power", type=float, default=0.8, help="wanted power (0.8)")
+    equivalence.add_argument("--readers", type=_numbers(int), default=(3, 5, 8), metavar="R,R",
+                             help="readers per design (default 3,5,8)")
+    equivalence.add_argument("--cases", type=_numbers(int), default=(50, 100, 200, 400),
+                             metavar="N,N", help="cases per design (default 50,100,200,400)")
+    equivalence.add_argument("--simulations", type=int, default=200, metavar="S",
+                             help="simulated studies per design (default 200)")
+    equivalence.add_argument("--bootstrap", type=int, default=200, metavar="B",
+                             help="bootstrap resamples per simulated study (default 200)")
+    equivalence.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    _common(equivalence)
 
 
 def _pilot_errors(args):
@@ -84,10 +113,52 @@ def _pilot_errors(args):
     return values[args.prediction_col] - values[args.reference_col]
 
 
+def _equivalence(args) -> tuple[dict, str]:
+    from covsev_tools.agreement.equivalence_planning import equivalence_plan
+    from covsev_tools.cli.equivalence import read_table
+
+    if args.simulations < 1 or args.bootstrap < 1:
+        raise ValueError("--simulations and --bootstrap must be 1 or more")
+    table = read_table(args.pilot, args.filter, args.rater_col)
+    try:
+        plan = equivalence_plan(table, model=args.model, margin=args.margin, power=args.power,
+                                readers=args.readers, cases=args.cases, metric=args.metric,
+                                case=args.case_col, rater=args.rater_col, score=args.score_col,
+                                n_sim=args.simulations, n_boot=args.bootstrap,
+                                confidence=args.confidence, seed=args.seed,
+                                progress=not args.json)
+    except ValueError as exc:
+        raise CovsevError(f"{args.pilot}: {exc}") from exc
+    a = plan.attrs
+    out = {"model": args.model, "margin": args.margin, "power": args.power, "metric": args.metric,
+           "confidence": args.confidence, "simulations": args.simulations,
+           "bootstrap": args.bootstrap, "seed": args.seed, "theta": a["theta"],
+           "components": a["components"], "smallest": a["smallest"],
+           "designs": plan.to_dict(orient="records"),
+           "method": "simulation from the pilot's variance components (two-way ANOVA); "
+                     "readers random, two-way bootstrap (Beiden, Wagner & Campbell 2000)"}
+    wide = plan.pivot(index="n_cases", columns="n_readers", values="power")
+    comp = a["components"]
+    best = a["smallest"]
+    verdict = (f"smallest design reaching power {args.power:g}: {best['n_readers']} readers × "
+               f"{best['n_cases']} cases (power {best['power']:.2f})" if best else
+               f"no design reaches power {args.power:g}: add readers (the reader variance "
+               "limits what more cases can do) or cases")
+    text = (f"Pilot: {comp['n_pilot_cases']} cases, {comp['n_pilot_readers']} readers; reader SD "
+            f"{comp['reader_sd']:.2f}, residual SD {comp['residual_sd']:.2f}, model bias "
+            f"{comp['model_bias']:+.2f}, model SD {comp['model_sd']:.2f}; planning excess "
+            f"disagreement {a['theta']:.3f} against margin {args.margin:g}.\n\n"
+            f"Power ({args.simulations} simulated studies per design; rows cases, columns readers):"
+            f"\n{wide.round(3).to_string()}\n\n{verdict}.\n")
+    return out, text
+
+
 def _result(args) -> tuple[dict, str]:
     from covsev_tools.agreement import planning
 
     c = args.confidence
+    if args.plan_kind == "equivalence":
+        return _equivalence(args)
     if args.plan_kind == "icc":
         n = planning.icc_sample_size(args.expected, args.raters, args.width, confidence=c)
         out = {"n": n, "expected": args.expected, "raters": args.raters, "width": args.width,

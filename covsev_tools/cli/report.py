@@ -44,6 +44,9 @@ def register(subparsers) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap resamples of cases for the CIs (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--margin", type=float, metavar="M",
+                        help="non-inferiority margin of the model's excess MAE over the raters' "
+                             "own (default: 0.25 × the raters' own MAE of each scale)")
     parser.add_argument("--subgroup", action="append", metavar="COLUMN",
                         help="metadata column for subgroups (repeatable; default view, site, sex)")
     parser.add_argument("--link", action="append", metavar="LINK",
@@ -63,7 +66,7 @@ def command_line(args: argparse.Namespace) -> str:
     """The command as it could be typed again, for the report's methods section."""
     parts = ["covsev", "report"]
     for option in ("cohort", "ratings", "predictions", "metadata", "labels_dir", "out",
-                   "reference", "cluster_col", "bootstrap", "seed"):
+                   "reference", "cluster_col", "bootstrap", "seed", "margin"):
         value = getattr(args, option)
         if value is not None:
             parts += [f"--{option.replace('_', '-')}", str(value)]
@@ -83,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         raise CovsevError(f"--workers {args.workers}: must be 1 or more")
     if args.bootstrap < 0:
         raise CovsevError(f"--bootstrap {args.bootstrap}: must be 0 or more")
+    if args.margin is not None and not args.margin > 0:
+        raise CovsevError(f"--margin {args.margin}: must be a positive number of score points")
     if args.cohort is None and (args.ratings is None or args.predictions is None):
         raise CovsevError("give --cohort DIR, or both --ratings CSV and --predictions CSV")
     cluster = None if args.cluster_col == "none" else (args.cluster_col or "auto")
@@ -92,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                               metadata=args.metadata, labels_dir=args.labels_dir,
                               reference=args.reference, cluster_col=cluster,
                               n_boot=args.bootstrap, seed=args.seed, subgroup_by=args.subgroup,
-                              title=args.title, command=command_line(args),
+                              margin=args.margin, title=args.title, command=command_line(args),
                               workers=args.workers, links=args.link, link_scale=args.link_scale)
     for warning in caught:  # e.g. label records left out of the export: file, line, reason
         if issubclass(warning.category, UserWarning):

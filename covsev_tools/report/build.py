@@ -178,7 +178,7 @@ def _open_links(links) -> list:
 
 def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, metadata=None,
                  key=None, labels_dir=None, reference: str = "mean", cluster_col="auto",
-                 n_boot: int = 1000, seed: int = 0, subgroup_by=None,
+                 n_boot: int = 1000, seed: int = 0, subgroup_by=None, margin: float | None = None,
                  title: str = "Severity model validation report", context: str | None = None,
                  command: str | None = None, workers: int = 2, links=None,
                  link_scale: str | None = None) -> Report:
@@ -204,6 +204,9 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
         Patient column resampled by every bootstrap (``"auto"``: ``patient_id``/``patientid``).
     n_boot, seed : int
     subgroup_by : list of str, optional
+    margin : float, optional
+        Non-inferiority margin of the model's excess MAE over the raters' own (default 0.25 ×
+        the raters' own MAE of each scale).
     title : str
     context : str, optional
         A note shown at the top of the study section (e.g. "predictions are simulated").
@@ -245,7 +248,7 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
             inputs = link_reference(inputs, links, link_scale)
         early = EarlyFigures(pool, out / "figures")
         result = validate(inputs, n_boot=n_boot, seed=seed, subgroup_by=subgroup_by,
-                          command=command, on_section=early)
+                          margin=margin, command=command, on_section=early)
         if links:
             result.tables["linked"], result.notes["linked"] = linked_comparison(
                 inputs, links, link_scale, n_boot=n_boot, seed=seed)

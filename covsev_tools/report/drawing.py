@@ -63,6 +63,13 @@ def figure_specs(result: ValidationResult) -> list[FigureSpec]:
         specs.append(FigureSpec("per_rater_error", "Each rater (blue) and the model (red) against "
                                 "the consensus of the other raters: MAE with 95% bootstrap CI.",
                                 figures.per_rater_error, (result.tables["model_as_rater"],)))
+    if extras.get("equivalence_profiles"):
+        specs.append(FigureSpec("equivalence_profile", "Each rater's (blue) and the model's (red) "
+                                "mean absolute difference with the raters, with 95% bootstrap CIs "
+                                "(cases resampled, raters fixed); dashed: the raters' mean "
+                                "difference with each other; dotted: that plus the margin, the "
+                                "model's non-inferiority limit.", figures.disagreement_profile,
+                                (extras["equivalence_profiles"],)))
     series = {s: v for s, v in extras.get("longitudinal_series", {}).items() if len(v)}
     if series and len(result.tables.get("longitudinal", [])):
         specs.append(FigureSpec("longitudinal", "Trajectories of patients with several images: "

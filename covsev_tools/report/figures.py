@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["agreement_heatmap", "bland_altman", "per_rater_error", "prediction_vs_reference", "save",
-           "trajectories"]
+__all__ = ["agreement_heatmap", "bland_altman", "disagreement_profile", "per_rater_error",
+           "prediction_vs_reference", "save", "trajectories"]
 
 MODEL_COLOR = "#d62728"
 RATER_COLOR = "#1f77b4"
@@ -218,6 +218,48 @@ def per_rater_error(loro: pd.DataFrame):
                ylabel="MAE (95% CI)", title=scale)
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def disagreement_profile(profiles: dict):
+    """Each rater's and the model's mean absolute difference with the raters, with 95% CIs.
+
+    Parameters
+    ----------
+    profiles : dict of str to DataFrame
+        Per scale, the frame of
+        :func:`covsev_tools.agreement.disagreement.disagreement_with_readers`
+        (index rater; ``estimate, ci_low, ci_high, role``; ``attrs["reader_reader"]`` = D_RR,
+        drawn as a dashed line, and ``attrs["margin"]``, optional, drawn above it).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"estimate": [1.0, 1.2, 1.1], "ci_low": [0.8, 1.0, 0.9],
+    ...                       "ci_high": [1.2, 1.4, 1.3], "role": ["reader", "reader", "model"]},
+    ...                      index=["A", "B", "model"])
+    >>> frame.attrs["reader_reader"] = 1.1
+    >>> len(disagreement_profile({"extent": frame}).axes)
+    1
+    """
+    fig, axes = _figure(len(profiles))
+    for ax, (scale, frame) in zip(axes, profiles.items()):
+        x = np.arange(len(frame))
+        colors = [MODEL_COLOR if role == "model" else RATER_COLOR for role in frame["role"]]
+        for i, (_, row) in enumerate(frame.iterrows()):
+            ax.errorbar(x[i], row["estimate"], yerr=[[row["estimate"] - row["ci_low"]],
+                                                     [row["ci_high"] - row["estimate"]]],
+                        fmt="o", color=colors[i], capsize=3)
+        d_rr = frame.attrs.get("reader_reader", np.nan)
+        ax.axhline(d_rr, color="grey", linestyle="--", linewidth=1,
+                   label="raters with each other (D_RR)")
+        if frame.attrs.get("margin") is not None:
+            ax.axhline(d_rr + frame.attrs["margin"], color=MODEL_COLOR, linestyle=":",
+                       linewidth=1, label="non-inferiority limit (D_RR + margin)")
+        ax.set_xticks(x, labels=[str(name) for name in frame.index])
+        ax.set(xlabel="rater (blue) and model (red)",
+               ylabel="mean absolute difference with the raters (95% CI)", title=scale)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8, frameon=False, loc="lower right")
     return fig
 
 

@@ -160,6 +160,18 @@ def methods_text(result: ValidationResult) -> list[str]:
         "raters (leave-one-rater-out), with a paired bootstrap CI of the difference in MAE "
         "(model − rater, same resamples); ICC(A,1) and ICC(A,k) with and without the model, on "
         "the cases every rater and the model scored.",
+        "Is the model within the raters' variability: the mean absolute difference of the model "
+        "with each rater (D_MR, averaged over raters) against that of the raters with each other "
+        "(D_RR, averaged over pairs), each pair on the cases both scored; excess disagreement "
+        "D_MR − D_RR (individual equivalence, Obuchowski et al. 2014), its ratio and Williams' "
+        "index (1976). Readers random (the headline): a two-way percentile bootstrap resampling "
+        f"{_unit_text(s)} and, independently, raters with replacement, a rater drawn twice not "
+        "counted as a pair of raters (Beiden, Wagner & Campbell 2000), so the interval holds for "
+        "other raters like these; readers fixed: the same resampling of cases only. Non-inferior "
+        "when the upper confidence bound is below the margin ("
+        + ("given" if s.get("margin") is not None else "0.25 × D_RR of each scale: D_MR at most "
+           "1.25 × D_RR, the bioequivalence ratio limit")
+        + "); one-sided p = (1 + #{replicates ≥ margin}) / (1 + resamples).",
         "External validation: the published mapping as is, against an ordinary least squares "
         "refit of the reference on the raw Lung Opacity output scored out of fold (5-fold "
         "cross-validation grouped by patient, 10 repeats, out-of-fold predictions averaged; "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from covsev_tools.agreement.equivalence_text import format_p
 from covsev_tools.report.tables import Table, fmt, fmt_ci
 from covsev_tools.validation import ValidationResult
 
@@ -57,6 +58,11 @@ def report_tables(result: ValidationResult) -> list[Table]:
         ("model_as_rater", "Leave-one-rater-out: MAE against the consensus of the other raters "
                            "(95% bootstrap CI); difference = model − rater (paired)", _fmt_loro),
         ("icc", "ICC among the raters, with and without the model (95% CI)", _fmt_icc),
+        ("equivalence", "Is the model within the raters' variability? Mean absolute difference "
+                        "of the model with the raters (D_MR) and of the raters with each other "
+                        "(D_RR), excess D_MR − D_RR against the margin (95% CI; readers random: "
+                        "{unit} and raters resampled; readers fixed: {unit} only)",
+         _fmt_equivalence),
         ("external_validation", "External validation: the published mapping as is vs a mapping "
                                 "refitted on this cohort, scored out of fold (95% bootstrap CI)",
          _fmt_external),
@@ -116,6 +122,26 @@ def _fmt_loro(raw: pd.DataFrame) -> pd.DataFrame:
         "Rater MAE": _ci(raw, "rater_mae"),
         "Model MAE": _ci(raw, "model_mae"),
         "Model − rater": _ci(raw, "difference")})
+
+
+def _fmt_equivalence(raw: pd.DataFrame) -> pd.DataFrame:
+    """One row per scale × readers: D_MR, D_RR, excess, ratio, Williams, margin, p, verdict."""
+    rows = []
+    for (scale, readers), group in raw.groupby(["scale", "readers"], sort=False):
+        cells = dict(zip(group["statistic"], _ci(group)))
+        excess = group[group["statistic"] == "excess_disagreement"].iloc[0]
+        verdict = ("–" if pd.isna(excess["noninferior"]) else
+                   "yes" if bool(excess["noninferior"]) else "not shown")
+        rows.append({"Scale": scale, "Readers": readers, "Cases": int(excess["n"]),
+                     "Raters": int(excess["n_readers"]),
+                     "Model–rater D_MR": cells["model_reader"],
+                     "Rater–rater D_RR": cells["reader_reader"],
+                     "Excess D_MR − D_RR": cells["excess_disagreement"],
+                     "Ratio D_MR / D_RR": cells["disagreement_ratio"],
+                     "Williams index": cells["williams_index"],
+                     "Margin": fmt(excess["margin"]), "p (one-sided)": format_p(excess["p_value"]),
+                     "Non-inferior": verdict})
+    return pd.DataFrame(rows)
 
 
 def _fmt_icc(raw: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,8 @@ The question a reader study asks of a model is not only "how far is it from the 
   cases, and the calibration of the published mapping on the new cohort;
 * the model as one more rater: leave-one-rater-out MAE against the consensus of the *other*
   raters, with a paired bootstrap CI of model minus rater, and the ICC with and without the model;
+* is the model within the radiologists' variability: its excess disagreement with the raters over
+  theirs with each other, readers random (a two-way bootstrap over cases and raters) and fixed;
 * intra-rater reliability from hidden repeats, subgroups by metadata, longitudinal change, and the
   published mapping against a mapping refitted on the cohort (external validation).
 
@@ -33,6 +35,7 @@ import pandas as pd
 from covsev_tools.agreement.continuous import LOA_MULTIPLIER
 from covsev_tools.validation.accuracy import (calibration, model_vs_reference, paired_scores,
                                               reference_summary)
+from covsev_tools.validation.equivalence import model_equivalence_section
 from covsev_tools.validation.external import external_validation
 from covsev_tools.validation.inputs import ValidationInputs
 from covsev_tools.validation.interrater import inter_rater
@@ -51,7 +54,7 @@ __all__ = [
     "leave_one_rater_out", "model_summary_mae", "model_within_raters_sentence",
     "icc_with_and_without_model", "model_as_rater", "repeat_pairs", "intra_rater",
     "subgroup_columns", "subgroups", "longitudinal_pairs", "longitudinal", "external_validation",
-    "to_long",
+    "to_long", "model_equivalence_section",
 ]
 
 
@@ -90,7 +93,7 @@ class ValidationResult:
 # --------------------------------------------------------------------------- everything
 
 def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
-             subgroup_by=None, multiplier: float = LOA_MULTIPLIER,
+             subgroup_by=None, multiplier: float = LOA_MULTIPLIER, margin: float | None = None,
              command: str | None = None, on_section=None) -> ValidationResult:
     """Run every section the inputs allow and collect tables, sentences and notes.
 
@@ -106,11 +109,16 @@ def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
         Metadata columns for subgroups (default: view, site, sex when present).
     multiplier : float
         Bland-Altman limits are bias ± multiplier × SD (default 1.96).
+    margin : float, optional
+        Non-inferiority margin of the model's excess MAE over the raters' own (every scale);
+        None: 0.25 × the raters' own MAE of each scale (see
+        :func:`~covsev_tools.validation.equivalence.model_equivalence_section`).
     command : str, optional
         The command line or notebook that ran the validation (stated in the methods).
     on_section : callable, optional
         Called as ``on_section(name, result)`` after each section (``"accuracy"``,
-        ``"longitudinal"``, ``"inter_rater"``, ``"model_as_rater"``, ``"external"``,
+        ``"longitudinal"``, ``"inter_rater"``, ``"model_as_rater"``, ``"equivalence"``,
+        ``"external"``,
         ``"intra_rater"``, ``"subgroups"``), with the tables so far: the report starts drawing
         a figure as soon as its numbers are in, and a notebook can show progress.
 
@@ -148,6 +156,8 @@ def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
     done("inter_rater")
     _model_as_rater_section(result, n_boot, seed)
     done("model_as_rater")
+    _equivalence_section(result, n_boot, seed, margin)
+    done("equivalence")
     t["external_validation"], t["external_mapping"], note = external_validation(inputs, n_boot=n_boot, seed=seed)
     if note:
         result.notes["external_validation"] = note
@@ -204,6 +214,26 @@ def _model_as_rater_section(result: ValidationResult, n_boot: int, seed: int) ->
     result.extras["model_summary"] = section["summary"]
     for scale, sentence in section["sentences"].items():
         result.sentences[f"model_vs_raters:{scale}"] = sentence
+
+
+def _equivalence_section(result: ValidationResult, n_boot: int, seed: int, margin) -> None:
+    inputs = result.inputs
+    if inputs.ratings is None or len(inputs.raters) < 2:
+        result.notes["equivalence"] = (
+            "Comparing the model with the variability of the raters needs individual ratings of "
+            "at least two raters (three for readers random).")
+        return
+    section = model_equivalence_section(inputs, margin=margin, n_boot=n_boot, seed=seed,
+                                        confidence=result.settings["confidence"])
+    result.tables["equivalence"] = section["table"]
+    result.extras["equivalence_profiles"] = section["profiles"]
+    for scale, sentence in section["sentences"].items():
+        result.sentences[f"equivalence:{scale}"] = sentence
+    notes = [section["margin_note"]] if section["margin_note"] else []
+    notes += [f"{scale}: {reason}." for scale, reason in section["skipped"].items()]
+    if notes:
+        result.notes["equivalence"] = " ".join(notes)
+    result.settings["margin"] = margin
 
 
 def _longitudinal_section(result: ValidationResult, n_boot: int, seed: int) -> None:
