@@ -94,13 +94,25 @@ def data_sources(facts: ChecklistFacts) -> Fill:
     return Fill(PARTLY, f"Inputs read: {files}.", "report.html#study", record_hint("data_source"))
 
 
+def _predictions_note(facts: ChecklistFacts) -> Fill | None:
+    """Model facts hold only for predictions made by ``covsev predict`` on a real cohort."""
+    if facts.simulated:
+        return Fill(PARTLY, "The predictions of this study are simulated (covsev demo).",
+                    "report.html#study", "Describe the real model run.")
+    return None
+
+
 def preprocessing(facts: ChecklistFacts) -> Fill:
-    if facts.weights is None and "xrv:Lung Opacity" not in facts.result.inputs.predictions.columns:
-        return Fill(AUTHOR, hint="Describe how the images were prepared for the model.")
-    return Fill(FILLED, "covsev predict: images decoded to one grey channel (DICOM with modality "
-                "LUT, VOI window and MONOCHROME1 inversion), then torchxrayvision's input: values "
-                "scaled to [−1024, 1024], centre crop to a square, anti-aliased resize to 224 × 224.",
-                "report.html#methods")
+    text = ("covsev predict decodes each image to one grey channel (DICOM with modality LUT, VOI "
+            "window and MONOCHROME1 inversion), then prepares torchxrayvision's input: values "
+            "scaled to [−1024, 1024], centre crop to a square, anti-aliased resize to 224 × 224.")
+    if facts.simulated or "xrv:Lung Opacity" not in facts.result.inputs.predictions.columns:
+        return _predictions_note(facts) or Fill(AUTHOR, hint="Describe how the images were "
+                                                "prepared for the model.")
+    if facts.real_cohort:
+        return Fill(FILLED, text, "report.html#methods")
+    return Fill(PARTLY, text, "report.html#methods", "Confirm the predictions were made by covsev "
+                "predict (this report was given a predictions file, not a cohort).")
 
 
 def deidentification(facts: ChecklistFacts) -> Fill:
@@ -115,8 +127,8 @@ def deidentification(facts: ChecklistFacts) -> Fill:
 
 
 def partitions(facts: ChecklistFacts) -> Fill:
-    return Fill(FILLED, f"No image of this cohort trained the model (published weights): all "
-                f"{facts.study['n_cases']} cases are test data. The refitted mapping is scored out "
+    return Fill(FILLED, f"The model was not trained or tuned on this cohort (published weights "
+                f"used as is): all {facts.study['n_cases']} cases are test data. The refitted mapping is scored out "
                 "of fold (5-fold cross-validation grouped by patient, 10 repeats).",
                 "report.html#external-validation")
 
@@ -133,11 +145,15 @@ def model(facts: ChecklistFacts) -> Fill:
     mapping = "; ".join(f"{s} = {_MAPPING[s]}" for s in facts.result.inputs.scales if s in _MAPPING)
     text = ("torchxrayvision DenseNet-121 (weights densenet121-res224-all), its raw 'Lung Opacity' "
             f"output x mapped linearly to each score as published (Cohen et al. 2020): {mapping}.")
-    if facts.weights:
-        return Fill(FILLED, text + f" Weights file sha256 {facts.weights['sha256']}.",
-                    "report.html#methods")
-    return Fill(PARTLY, text, "report.html#methods", "The weights file was not found on this "
-                "machine: give its sha256 (the file named by covsev predict).")
+    simulated = _predictions_note(facts)
+    if simulated:
+        return Fill(PARTLY, f"{simulated.text} {text}", simulated.link, simulated.hint)
+    if facts.weights and facts.real_cohort:
+        return Fill(FILLED, text + f" Weights file on this machine: sha256 "
+                    f"{facts.weights['sha256']}.", "report.html#methods")
+    return Fill(PARTLY, text + (f" Weights file on this machine: sha256 {facts.weights['sha256']}."
+                                if facts.weights else ""), "report.html#methods",
+                "Confirm the weights the predictions were made with (give the file's sha256).")
 
 
 def model_output(facts: ChecklistFacts) -> Fill:
