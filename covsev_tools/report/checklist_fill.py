@@ -110,7 +110,7 @@ def _rater_lines(facts: ChecklistFacts) -> tuple[list[str], list[str]]:
         info = recorded.get(rater, {})
         parts = [info[k] for k in ("role", "specialty", "institution") if info.get(k)]
         if "experience_years" in info:
-            parts.append(f"{fmt(info['experience_years'], 0)} years' experience")
+            parts.append(f"{info['experience_years']:g} years' experience")
         else:
             missing.append(rater)
         lines.append(f"{rater} ({', '.join(map(str, parts))})" if parts else rater)
@@ -163,10 +163,10 @@ def rater_characteristics(facts: ChecklistFacts) -> Fill:
 
 
 def _blinding_text(facts: ChecklistFacts) -> str:
-    return ("Each rater scored alone on covsev's scoring page: one display image at a time under "
+    text = ("Each rater scored alone on covsev's scoring page: one display image at a time under "
             "an opaque case ID, in the rater's own seeded order, with no clinical information, no "
-            "other rater's score and no model prediction; hidden repeats carried IDs of their "
-            "own.")
+            "other rater's score and no model prediction")
+    return text + ("; hidden repeats carried IDs of their own." if facts.study["n_repeats"] else ".")
 
 
 def blinding(facts: ChecklistFacts) -> Fill:
