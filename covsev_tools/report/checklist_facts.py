@@ -49,6 +49,9 @@ class ChecklistFacts:
         ``name, path, sha256`` of the model's weights file found on this machine.
     versions : dict
     study_dir : Path or None
+    hub : bool
+        The cohort lives in a ``covsev hub`` study folder (``<study>/cohorts/<name>``), where each
+        rater read under a Unix account of their own.
 
     Examples
     --------
@@ -68,6 +71,7 @@ class ChecklistFacts:
     weights: dict | None = None
     versions: dict = field(default_factory=dict)
     study_dir: Path | None = None
+    hub: bool = False
 
     @property
     def simulated(self) -> bool:
@@ -117,6 +121,11 @@ def gather_facts(result: ValidationResult, study_dir=None, labels_dir=None) -> C
         facts.description = read_description(study_dir)
         facts.cohort = _cohort_info(study_dir)
         facts.training = _training(study_dir, labels_dir)
+        # the hub's layout (covsev_tools.hub.study), read from disk: the report stage does not
+        # import the hub
+        facts.hub = (study_dir.parent.name == "cohorts"
+                     and (study_dir.parent.parent / "study.json").is_file()
+                     and (study_dir.parent.parent / "users.json").is_file())
     if "xrv:Lung Opacity" in result.inputs.predictions.columns:
         facts.weights = _weights()
     return facts

@@ -166,7 +166,11 @@ def _blinding_text(facts: ChecklistFacts) -> str:
     text = ("Each rater scored alone on covsev's scoring page: one display image at a time under "
             "an opaque case ID, in the rater's own seeded order, with no clinical information, no "
             "other rater's score and no model prediction")
-    return text + ("; hidden repeats carried IDs of their own." if facts.study["n_repeats"] else ".")
+    text += "; hidden repeats carried IDs of their own" if facts.study["n_repeats"] else ""
+    if facts.hub:
+        text += ("; the study ran on covsev's JupyterHub, each rater under a Unix account of their "
+                 "own that cannot read the cohort's key or its list of hidden repeats")
+    return text + "."
 
 
 def blinding(facts: ChecklistFacts) -> Fill:
