@@ -97,7 +97,8 @@ def data_sources(facts: ChecklistFacts) -> Fill:
 def _predictions_note(facts: ChecklistFacts) -> Fill | None:
     """Model facts hold only for predictions made by ``covsev predict`` on a real cohort."""
     if facts.simulated:
-        return Fill(PARTLY, "The predictions of this study are simulated (covsev demo).",
+        return Fill(PARTLY, "This study is simulated (covsev demo): its ratings, and its "
+                    "predictions unless the demo ran the model on images (--images), are simulated.",
                     "report.html#study", "Describe the real model run.")
     return None
 

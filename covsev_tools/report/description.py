@@ -24,8 +24,8 @@ from pathlib import Path
 from covsev_tools.errors import CovsevError
 from covsev_tools.files import write_text_atomic
 
-__all__ = ["DESCRIPTION_FILE", "DESCRIPTION_SCHEMA", "DescriptionError", "describe_study",
-           "read_description"]
+__all__ = ["DESCRIPTION_FILE", "DESCRIPTION_SCHEMA", "DescriptionError", "TEXT_FIELDS",
+           "describe_study", "parse_description", "read_description"]
 
 #: The description's file name, in the study (cohort) folder.
 DESCRIPTION_FILE = "study.yaml"
