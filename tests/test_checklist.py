@@ -83,6 +83,9 @@ def test_checklist_files_and_html_section_on_the_demo(demo):
         filled = frame[frame["status"] == "filled"]
         assert (filled["study_text"].str.len() > 10).all() and (filled["where"] != "").all()
         assert (frame.loc[frame["status"] == "author", "author_to_add"] != "").all()
+        # partly and author items say what the author adds; filled items are complete
+        assert (frame.loc[frame["status"] != "filled", "author_to_add"] != "").all()
+        assert (filled["author_to_add"] == "").all()
 
 
 def test_checklist_filled_items_hold_the_reports_numbers(demo):
@@ -204,6 +207,7 @@ def test_checklist_study_without_repeats_or_training_leaves_them_to_the_author(t
     assert raters["status"] == "partly"
     assert "No training round was required" in raters["study_text"] and "passed" not in raters["study_text"]
     assert "covsev training require" in raters["author_to_add"]
+    assert process["status"] == "partly"
     assert "experience_years" in raters["author_to_add"]
     assert claim.loc["18", "status"] == "partly"
     assert "intra-rater variability not measured" in claim.loc["18", "study_text"]
@@ -241,9 +245,13 @@ def test_checklist_training_round_result_appears(tmp_path):
                 "time_shown": "2026-01-01T09:00:00.000Z", "seconds_on_case": 2.0})
     require_training(cohort, tmp_path / "calib", max_mae=1.0)
     assert isinstance(TrainingSet.load(tmp_path / "calib"), TrainingSet)
+    describe_study(cohort, [f"raters.{r}.experience_years={y}" for r, y in zip(RATERS, (10, 2, 5))])
     result = validate(load_study(cohort=cohort), n_boot=0)
-    text = fill_checklists(result, "grras", study_dir=cohort, labels_dir=labels)["grras"].set_index(
-        "item").loc["12", "study_text"]
+    item = fill_checklists(result, "grras", study_dir=cohort, labels_dir=labels)["grras"].set_index(
+        "item").loc["12"]
+    assert item["status"] == "filled" and item["author_to_add"] == ""
+    text = item["study_text"]
+    assert text.startswith("3 raters: a (10 years' experience); b (2 years' experience); c (5 years' experience).")
     assert ("every rater had to pass a training round (set calib, mean absolute error of each scale "
             "total at most 1.00): passed a; not passed b") in text
 
@@ -266,7 +274,10 @@ def test_checklist_recorded_facts_appear(tmp_path):
     result = validate(load_study(cohort=cohort), n_boot=0)
     frames = fill_checklists(result, "all", study_dir=cohort, labels_dir=labels)
     grras = frames["grras"].set_index("item")
-    assert grras.loc["12", "status"] == "filled"
+    # every rater's experience is recorded; only the missing training round is left to say
+    assert grras.loc["12", "status"] == "partly"
+    assert "experience" not in grras.loc["12", "author_to_add"]
+    assert "Say how the raters were prepared" in grras.loc["12", "author_to_add"]
     assert ("a (thoracic radiologist, 12 years' experience); b (resident, 3 years' experience); "
             "c (radiologist, 7.5 years' experience)") in grras.loc["12", "study_text"]
     assert grras.loc["4", "status"] == "filled"

@@ -153,13 +153,14 @@ def rater_characteristics(facts: ChecklistFacts) -> Fill:
     training = _training_text(facts)
     text = f"{facts.study['n_raters']} raters: {'; '.join(lines)}."
     text += " " + (training or "No training round was required before the study.")
-    hint = "" if training else ("To calibrate raters first: covsev training build, then covsev "
-                                "training require. ")
+    hint = "" if training else ("Say how the raters were prepared (to calibrate them on known "
+                                "cases first: covsev training build, then covsev training require). ")
     if missing:
         hint += (f"Experience not recorded for {', '.join(missing)}: covsev study describe STUDY "
                  f"--set raters.{missing[0]}.experience_years=N (and role, specialty).")
+    if hint:
         return Fill(PARTLY, text, "report.html#study", hint.strip())
-    return Fill(FILLED, text, "study.yaml", hint.strip())
+    return Fill(FILLED, text, "study.yaml")
 
 
 def _blinding_text(facts: ChecklistFacts) -> str:
@@ -175,8 +176,7 @@ def _blinding_text(facts: ChecklistFacts) -> str:
 
 def blinding(facts: ChecklistFacts) -> Fill:
     if facts.real_cohort:
-        return Fill(FILLED, _blinding_text(facts), "report.html#study",
-                    "Add what else readers knew (e.g. whether they knew the cohort was COVID-19).")
+        return Fill(FILLED, _blinding_text(facts), "report.html#study")
     if facts.simulated:
         return Fill(PARTLY, "The ratings of this study are simulated (covsev demo): no reader was "
                     "blinded.", "report.html#study", "Describe the blinding of the real readers.")
@@ -209,11 +209,14 @@ def rating_process(facts: ChecklistFacts) -> Fill:
         status = PARTLY if text else AUTHOR
         return Fill(status, text, "report.html#study", base.hint or "Describe how readings were made.")
     text = _blinding_text(facts) + (" " + repeats if repeats else " No case was shown twice.")
-    hint = "" if facts.study["n_repeats"] else ("No repeat readings: intra-rater agreement was "
-                                                "not measured; say so (covsev cohort create "
-                                                "--repeat-fraction adds hidden repeats).")
-    return Fill(FILLED if measured else PARTLY, text, "report.html#study",
-                hint or ("" if measured else "State the time between first and repeat readings."))
+    if not facts.study["n_repeats"]:
+        return Fill(PARTLY, text, "report.html#study", "No repeat readings: intra-rater agreement "
+                    "was not measured; say so (covsev cohort create --repeat-fraction adds hidden "
+                    "repeats).")
+    if not measured:
+        return Fill(PARTLY, text, "report.html#study",
+                    "State the time between first and repeat readings.")
+    return Fill(FILLED, text, "report.html#study")
 
 
 def independence(facts: ChecklistFacts) -> Fill:

@@ -39,9 +39,8 @@ def reference_standard(facts: ChecklistFacts) -> Fill:
 def annotation(facts: ChecklistFacts) -> Fill:
     if facts.real_cohort:
         return Fill(FILLED, f"Raters scored on covsev's scoring page (covsev "
-                    f"{facts.versions['covsev']}): " + fill._blinding_text(facts)
-                    + " " + fill.scale(facts).text, "report.html#study",
-                    "Add any written instructions raters were given.")
+                    f"{facts.versions['covsev']}), which shows each scale's level definitions: "
+                    + fill._blinding_text(facts) + " " + fill.scale(facts).text, "report.html#study")
     return Fill(PARTLY, fill.scale(facts).text, "report.html#study",
                 "Describe the annotation tool and instructions of the real readings.")
 
@@ -178,8 +177,16 @@ def predictors(facts: ChecklistFacts) -> Fill:
 
 def software(facts: ChecklistFacts) -> Fill:
     text = ", ".join(f"{k} {v}" for k, v in facts.versions.items() if v != "not installed")
-    return Fill(FILLED, f"Software: {text}.", "report.html#software",
-                "Add the X-ray devices (manufacturer, model) if known.")
+    return Fill(FILLED, f"Software: {text}.", "report.html#software")
+
+
+def devices(facts: ChecklistFacts) -> Fill:
+    recorded = facts.description.get("acquisition")
+    text = software(facts).text
+    if recorded:
+        return Fill(FILLED, f"{recorded} (recorded in study.yaml). {text}", "study.yaml")
+    return Fill(PARTLY, text, "report.html#software", "Name the X-ray devices (manufacturer, "
+                "model). " + record_hint("acquisition"))
 
 
 def performance(facts: ChecklistFacts) -> Fill:
@@ -268,7 +275,7 @@ FILLERS = {
     "data_sources": data_sources, "preprocessing": preprocessing,
     "deidentification": deidentification, "partitions": partitions, "disjoint": disjoint,
     "model": model, "model_output": model_output, "model_development": model_development,
-    "predictors": predictors, "software": software, "performance": performance,
+    "predictors": predictors, "software": software, "devices": devices, "performance": performance,
     "external": external, "robustness": robustness, "limitations": limitations,
     "study_goal": study_goal, "stored_outputs": stored_outputs, "availability": availability,
     "code": code,

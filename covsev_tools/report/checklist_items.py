@@ -249,7 +249,7 @@ STARD_AI = Guideline("stard-ai", "STARD-AI", "Sounderajah V et al. The STARD-AI 
     ("11", _M, "Source of the data (routine, collected for the study, open repository)",
      "data_sources"),
     ("12", _M, "Who annotated and how (experience, context)", "rater_characteristics"),
-    ("13", _M, "Devices used to acquire the images; software versions", "software"),
+    ("13", _M, "Devices used to acquire the images; software versions", "devices"),
     ("14", _M, "Acquisition protocol and pre-processing", "preprocessing"),
     ("15a", _M, "The AI index test, in enough detail to repeat it", "model"),
     ("15b", _M, "How the index test was developed (training, validation, testing)",
