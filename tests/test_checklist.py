@@ -344,3 +344,22 @@ def test_checklist_csv_cells_that_look_like_formulas_are_neutralised(tmp_path):
     write_checklists(fill_checklists(result, "tripod-ai", study_dir=cohort), tmp_path / "out")
     raw = (tmp_path / "out" / "checklist-tripod-ai.csv").read_text()
     assert "\n6a,Methods,Setting and centres,filled,\"'=HYPERLINK(\"\"http://x\"\")" in raw
+
+
+def test_checklist_weights_file_name_is_xrvs_and_its_hash_is_reported(tmp_path, monkeypatch):
+    import hashlib
+
+    from covsev_tools.model.weights import weights_filename
+    from covsev_tools.report import checklist_facts
+
+    assert checklist_facts.WEIGHTS_FILE == weights_filename()
+    monkeypatch.setenv("COVSEV_WEIGHTS_DIR", str(tmp_path))
+    assert checklist_facts._weights() is None
+    (tmp_path / weights_filename()).write_bytes(b"not really weights")
+    assert checklist_facts._weights()["sha256"] == hashlib.sha256(b"not really weights").hexdigest()
+
+
+def test_checklist_requirement_file_name_is_the_training_modules():
+    from covsev_tools.scoring.training import REQUIREMENT_FILE
+
+    assert REQUIREMENT_FILE == "training_required.json"

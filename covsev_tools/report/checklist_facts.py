@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from covsev_tools.report.description import read_description
-from covsev_tools.report.methods import software_versions, study_facts
+from covsev_tools.report.methods import methods_text, software_versions, study_facts
 from covsev_tools.validation import ValidationResult
 
 __all__ = ["ChecklistFacts", "gather_facts", "repeat_spacing"]
@@ -49,6 +49,8 @@ class ChecklistFacts:
         ``name, path, sha256`` of the model's weights file found on this machine.
     versions : dict
     study_dir : Path or None
+    methods : list of str
+        The report's methods sentences (:func:`~covsev_tools.report.methods.methods_text`).
     hub : bool
         The cohort lives in a ``covsev hub`` study folder (``<study>/cohorts/<name>``), where each
         rater read under a Unix account of their own.
@@ -72,6 +74,7 @@ class ChecklistFacts:
     versions: dict = field(default_factory=dict)
     study_dir: Path | None = None
     hub: bool = False
+    methods: list = field(default_factory=list)
 
     @property
     def simulated(self) -> bool:
@@ -107,8 +110,10 @@ def gather_facts(result: ValidationResult, study_dir=None, labels_dir=None) -> C
     (True, None)
     """
     study_dir = Path(study_dir) if study_dir is not None else None
+    # the methods text and the versions once: each reads every package's metadata (10 ms apiece)
     facts = ChecklistFacts(result, study_facts(result), result.settings,
-                           versions=software_versions(), study_dir=study_dir)
+                           versions=software_versions(), study_dir=study_dir,
+                           methods=methods_text(result))
     ratings_path = result.inputs.sources.get("ratings")
     if result.inputs.ratings is not None and ratings_path:
         export = _read_export(ratings_path)
@@ -183,6 +188,10 @@ def _cohort_info(study_dir: Path) -> dict | None:
 
 
 def _training(study_dir: Path, labels_dir) -> dict | None:
+    # the file training_requirement() reads (scoring.training.REQUIREMENT_FILE): importing the
+    # scoring stage loads ipywidgets (0.7 s), so only a study that requires training pays for it
+    if not (study_dir / "training_required.json").is_file():
+        return None
     from covsev_tools.scoring.training import TrainingError, training_requirement, training_status
 
     try:
@@ -198,12 +207,21 @@ def _training(study_dir: Path, labels_dir) -> dict | None:
     return {**requirement, "status": status}
 
 
-def _weights() -> dict | None:
-    from covsev_tools.model.weights import WEIGHTS_NAME, WeightsNotFoundError, find_weights
+#: The file name of xrv's "all" DenseNet weights (``covsev_tools.model.weights.weights_filename()``,
+#: equal by test): asking torchxrayvision for it imports torch, 16 s on a cold start of a report.
+WEIGHTS_FILE = ("nih-pc-chex-mimic_ch-google-openi-kaggle-densenet121-d121-tw-lr001-rot45-tr15-"
+                "sc15-seed0-best.pt")
 
-    try:
-        path = find_weights()
-    except WeightsNotFoundError:  # not on this machine: the hash is unknown, not an error
+
+def _weights() -> dict | None:
+    import os
+
+    from covsev_tools.model.weights import WEIGHTS_ENV, WEIGHTS_NAME
+
+    # $COVSEV_WEIGHTS_DIR, else xrv's own cache folder (torchxrayvision.utils.get_cache_dir)
+    folder = os.environ.get(WEIGHTS_ENV) or Path.home() / ".torchxrayvision" / "models_data"
+    path = Path(folder).expanduser() / WEIGHTS_FILE
+    if not path.is_file():  # not on this machine: the hash is unknown, not an error
         return None
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

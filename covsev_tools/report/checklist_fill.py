@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from covsev_tools.report.checklist_facts import ChecklistFacts
 from covsev_tools.report.description import TEXT_FIELDS
-from covsev_tools.report.methods import methods_text, scale_text
+from covsev_tools.report.methods import scale_text
 from covsev_tools.report.tables import fmt, fmt_ci
 
 __all__ = ["AUTHOR", "FILLED", "Fill", "PARTLY", "STATUSES", "record_hint"]
@@ -259,14 +259,14 @@ def scale(facts: ChecklistFacts) -> Fill:
 
 def statistics(facts: ChecklistFacts) -> Fill:
     starts = ("Model vs reference", "Inter-rater agreement", "Intra-rater", "Missing ratings")
-    lines = [line for line in methods_text(facts.result) if line.startswith(starts)]
+    lines = [line for line in facts.methods if line.startswith(starts)]
     if facts.result.inputs.ratings is None:
         lines = lines[:1]
     return Fill(FILLED, " ".join(lines), "report.html#methods")
 
 
 def uncertainty(facts: ChecklistFacts) -> Fill:
-    line = next(line for line in methods_text(facts.result) if "% CIs:" in line)
+    line = next((line for line in facts.methods if "% CIs:" in line), "")
     if not facts.settings.get("n_boot"):
         return Fill(PARTLY, line, "report.html#methods", "The report was run without bootstrap "
                     "resamples: run covsev report --bootstrap 1000 (or more) for intervals.")

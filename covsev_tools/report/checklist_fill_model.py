@@ -15,7 +15,6 @@ from __future__ import annotations
 from covsev_tools.report import checklist_fill as fill
 from covsev_tools.report.checklist_facts import ChecklistFacts
 from covsev_tools.report.checklist_fill import AUTHOR, FILLED, PARTLY, Fill, described, record_hint
-from covsev_tools.report.methods import methods_text
 from covsev_tools.report.tables import fmt, fmt_ci
 
 __all__ = ["FILLERS"]
@@ -50,7 +49,7 @@ def missing(facts: ChecklistFacts) -> Fill:
     text = f"{s['n_cases'] - s['n_predicted']} of {s['n_cases']} cases have no model prediction."
     if flagged is not None:
         text += f" {flagged} readings were marked not assessable and count as missing."
-    line = next((l for l in methods_text(facts.result) if l.startswith("Missing ratings")), "")
+    line = next((l for l in facts.methods if l.startswith("Missing ratings")), "")
     if facts.result.inputs.ratings is not None:
         text += " " + line
     return Fill(FILLED, text, "report.html#methods")

@@ -97,10 +97,12 @@ def choose_checklists(spec, result) -> list[str]:
     return [key for key in GUIDELINES if key in names]
 
 
-def _answer(item: Item, facts: ChecklistFacts) -> Fill:
+def _answer(item: Item, facts: ChecklistFacts, answers: dict) -> Fill:
     if item.fact is None:
         return Fill(AUTHOR, hint=item.hint or "Write it in the manuscript.")
-    answer = FILLERS[item.fact](facts)
+    if item.fact not in answers:  # several items of several guidelines ask the same fact
+        answers[item.fact] = FILLERS[item.fact](facts)
+    answer = answers[item.fact]
     if answer.status == AUTHOR and item.hint and item.hint not in answer.hint:
         answer = Fill(AUTHOR, answer.text, answer.link, f"{item.hint} {answer.hint}".strip())
     return answer
@@ -136,12 +138,12 @@ def fill_checklists(result, names=None, *, study_dir=None, labels_dir=None,
     """
     chosen = choose_checklists(names, result)
     facts = facts or gather_facts(result, study_dir, labels_dir)
-    out = {}
+    out, answers = {}, {}
     for key in chosen:
         guideline = GUIDELINES[key]
         rows = []
         for item in guideline.items:
-            answer = _answer(item, facts)
+            answer = _answer(item, facts, answers)
             rows.append({"item": item.number, "section": item.section, "topic": item.topic,
                          "status": answer.status, "study_text": answer.text,
                          "where": answer.link, "author_to_add": answer.hint})
