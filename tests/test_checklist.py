@@ -363,3 +363,18 @@ def test_checklist_requirement_file_name_is_the_training_modules():
     from covsev_tools.scoring.training import REQUIREMENT_FILE
 
     assert REQUIREMENT_FILE == "training_required.json"
+
+
+def test_checklist_docs_page_lists_every_item_as_the_code_has_it(repo_root):
+    page = (repo_root / "docs" / "checklists.md").read_text(encoding="utf-8")
+    for guideline in GUIDELINES.values():
+        section = page.split(f"## {guideline.title}\n", 1)[1].split("\n## ", 1)[0]
+        rows = {line.split(" | ")[0][2:]: line for line in section.splitlines() if line.startswith("| ")}
+        for item in guideline.items:
+            row = rows[item.number]
+            assert row.startswith(f"| {item.number} | {item.topic} | "), (guideline.key, item.number)
+            source = row.split(" | ")[2]
+            if item.fact is None:
+                assert source == "the author |", (guideline.key, item.number)
+            else:  # the study's own fact, or the study.yaml field that answers it
+                assert f"(`{item.fact}`)" in source or source.startswith("`study.yaml`"), row

@@ -38,7 +38,7 @@ def reference_standard(facts: ChecklistFacts) -> Fill:
 def annotation(facts: ChecklistFacts) -> Fill:
     if facts.real_cohort:
         return Fill(FILLED, f"Raters scored on covsev's scoring page (covsev "
-                    f"{facts.versions['covsev']}), which shows each scale's level definitions: "
+                    f"{facts.versions['covsev']}), which shows each scale's level definitions. "
                     + fill._blinding_text(facts) + " " + fill.scale(facts).text, "report.html#study")
     return Fill(PARTLY, fill.scale(facts).text, "report.html#study",
                 "Describe the annotation tool and instructions of the real readings.")
@@ -126,10 +126,15 @@ def deidentification(facts: ChecklistFacts) -> Fill:
 
 
 def partitions(facts: ChecklistFacts) -> Fill:
-    return Fill(FILLED, f"The model was not trained or tuned on this cohort (published weights "
-                f"used as is): all {facts.study['n_cases']} cases are test data. The refitted mapping is scored out "
-                "of fold (5-fold cross-validation grouped by patient, 10 repeats).",
-                "report.html#external-validation")
+    text = (f"The model was not trained or tuned on this cohort (published weights used as is): "
+            f"all {facts.study['n_cases']} cases are test data.")
+    table = facts.result.tables.get("external_validation")
+    labels = [] if table is None else [m for m in table["mapping"].unique() if m.startswith("refitted")]
+    if labels:
+        unit = ("each patient's images in one fold" if facts.settings.get("cluster_col")
+                else "each image its own group (no patient column)")
+        text += f" The refitted mapping beside it is scored out of fold: {labels[0]}, {unit}."
+    return Fill(FILLED, text, "report.html#external-validation")
 
 
 def disjoint(facts: ChecklistFacts) -> Fill:

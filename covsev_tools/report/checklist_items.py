@@ -150,7 +150,7 @@ CLAIM = Guideline("claim", "CLAIM 2024", "Tejani AS et al. Checklist for Artific
     ("31", _M, "Explainability methods and how they were checked", None,
      "If used, describe gradient saliency (covsev_tools.model.saliency) and how it was checked."),
     ("32", _M, "Evaluation on internal data", "partitions"),
-    ("33", _M, "Evaluation on external data", "external"),
+    ("33", _M, "Evaluation on external data", "study_goal"),
     ("34", _R, "Trial or study registration", "registration"),
     ("35", _R, "Numbers of patients and images included and excluded", "counts"),
     ("36", _R, "Demographic and clinical characteristics per partition", "characteristics"),
