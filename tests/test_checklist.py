@@ -14,7 +14,7 @@ from covsev_tools.report.checklist_fill_model import FILLERS
 from covsev_tools.report.checklist_items import GUIDELINES
 from covsev_tools.report.checklists import fill_checklists
 from covsev_tools.report.description import DescriptionError, describe_study, read_description
-from covsev_tools.report.tables import fmt_ci
+from covsev_tools.report.tables import fmt, fmt_ci
 
 RATERS = ("a", "b", "c")
 
@@ -98,6 +98,9 @@ def test_checklist_filled_items_hold_the_reports_numbers(demo):
     assert counts["study_text"].startswith(f"{study['n_raters']} raters (R1, R2, R3); "
                                            f"{study['n_cases']} cases (images) of "
                                            f"{study['n_patients']} patients")
+    per_patient = pd.read_csv(out.parent / "simulated-cohort" / "key.csv")["patientid"].value_counts()
+    assert (f"(images per patient: median {fmt(per_patient.median(), 1)}, range "
+            f"{per_patient.min()}–{per_patient.max()})") in counts["study_text"]
     assert f"{study['n_complete']} of {study['n_cases']} cases rated by every rater" in counts["study_text"]
     assert f"{study['n_repeat_cases']} cases read a second time ({study['n_repeats']} repeat" in counts["study_text"]
     assert _item(claim, "35")["study_text"] == counts["study_text"]
@@ -111,6 +114,9 @@ def test_checklist_filled_items_hold_the_reports_numbers(demo):
     performance = _item(claim, "37")
     assert performance["status"] == "filled"
     assert f"opacity (n = {mae.n}): MAE {fmt_ci(mae.estimate, mae.ci_low, mae.ci_high)}" in performance["study_text"]
+    cal = pd.read_csv(out / "tables" / "calibration.csv")
+    slope = cal[(cal["scale"] == "extent") & (cal["statistic"] == "Slope")].iloc[0]
+    assert f"extent slope {fmt_ci(slope.estimate, slope.ci_low, slope.ci_high)}" in performance["study_text"]
     assert "50 resamples" in _item(claim, "29")["study_text"]
 
 

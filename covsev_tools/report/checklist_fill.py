@@ -91,15 +91,29 @@ def counts(facts: ChecklistFacts) -> Fill:
     if s.get("n_patients"):
         cases += f" of {s['n_patients']} patients"
     if not s["n_raters"]:
+        cases += _images_per_patient(facts)
         return Fill(PARTLY, f"{cases} with a published reference score; individual ratings were "
                     "not part of this analysis.", "report.html#study",
                     "State how many raters made the published reference.")
-    text = f"{s['n_raters']} raters ({', '.join(s['raters'])}); {cases}"
+    per_patient = _images_per_patient(facts)
+    text = f"{s['n_raters']} raters ({', '.join(s['raters'])}); {cases}{per_patient}"
     if s.get("n_complete") is not None:
         text += f"; {s['n_complete']} of {s['n_cases']} cases rated by every rater"
     text += (f"; hidden repeats: {s['n_repeat_cases']} cases read a second time "
              f"({s['n_repeats']} repeat readings)." if s["n_repeats"] else "; no repeat readings.")
     return Fill(FILLED, text, "report.html#study")
+
+
+def _images_per_patient(facts: ChecklistFacts) -> str:
+    """`` (images per patient: median 1, range 1–4)`` when the patient column is known."""
+    column = facts.study.get("patient_column")
+    meta = facts.result.inputs.metadata
+    if not facts.study.get("n_patients") or column not in meta.columns:
+        return ""
+    cases = sorted(set(facts.result.inputs.reference["case"]))
+    per = meta[column].reindex(cases).dropna().value_counts()
+    return (f" (images per patient: median {fmt(per.median(), 1)}, range {per.min()}–{per.max()})"
+            if len(per) else "")
 
 
 def _rater_lines(facts: ChecklistFacts) -> tuple[list[str], list[str]]:

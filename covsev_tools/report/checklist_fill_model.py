@@ -201,8 +201,15 @@ def performance(facts: ChecklistFacts) -> Fill:
         n = table.loc[table["scale"] == scale_name, "n"]
         if bits:
             parts.append(f"{scale_name} (n = {int(n.iloc[0])}): " + ", ".join(bits))
-    return Fill(FILLED, "Model vs reference (95% CI): " + "; ".join(parts) + ".",
-                "tables/model_vs_reference.csv")
+    text = "Model vs reference (95% CI): " + "; ".join(parts) + "."
+    calibration = facts.result.tables.get("calibration")
+    if calibration is not None and len(calibration):
+        fits = [f"{s} slope {slope}, intercept {intercept}" for s in facts.result.inputs.scales
+                if (slope := fill._estimate(calibration, scale=s, statistic="Slope"))
+                and (intercept := fill._estimate(calibration, scale=s, statistic="Intercept"))]
+        text += (" Calibration, reference = intercept + slope × prediction (95% CI): "
+                 + "; ".join(fits) + ".")
+    return Fill(FILLED, text, "tables/model_vs_reference.csv")
 
 
 def external(facts: ChecklistFacts) -> Fill:
