@@ -129,7 +129,8 @@ def partitions(facts: ChecklistFacts) -> Fill:
     text = (f"The model was not trained or tuned on this cohort (published weights used as is): "
             f"all {facts.study['n_cases']} cases are test data.")
     table = facts.result.tables.get("external_validation")
-    labels = [] if table is None else [m for m in table["mapping"].unique() if m.startswith("refitted")]
+    labels = ([] if table is None or "mapping" not in table.columns
+              else [m for m in table["mapping"].unique() if str(m).startswith("refitted")])
     if labels:
         unit = ("each patient's images in one fold" if facts.settings.get("cluster_col")
                 else "each image its own group (no patient column)")
