@@ -384,3 +384,16 @@ def test_checklist_docs_page_lists_every_item_as_the_code_has_it(repo_root):
                 assert source == "the author |", (guideline.key, item.number)
             else:  # the study's own fact, or the study.yaml field that answers it
                 assert f"(`{item.fact}`)" in source or source.startswith("`study.yaml`"), row
+
+
+def test_checklist_recorded_text_is_escaped_in_the_html(tmp_path):
+    from covsev_tools.report.build import render_html
+    from covsev_tools.validation import load_study, validate
+
+    cohort, _ = _rated_cohort(tmp_path, repeats=False)
+    describe_study(cohort, ["setting=<script>alert(1)</script> Lyon"])
+    result = validate(load_study(cohort=cohort), n_boot=0)
+    page = render_html(result, [], [], "t", fill_checklists(result, "tripod-ai", study_dir=cohort))
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Lyon (recorded in study.yaml)." in page
+    assert '<details class="checklist" id="checklist-tripod-ai">' in page

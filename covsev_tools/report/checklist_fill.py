@@ -61,7 +61,7 @@ def described(field: str, hint: str = ""):
 
     Examples
     --------
-    >>> described("ethics")(gather_facts_example()).status
+    >>> described("ethics")(_example_facts()).status
     'author'
     """
     def fill(facts: ChecklistFacts) -> Fill:
@@ -70,7 +70,7 @@ def described(field: str, hint: str = ""):
     return fill
 
 
-def gather_facts_example() -> ChecklistFacts:
+def _example_facts() -> ChecklistFacts:
     """Facts of an empty study (no ratings, no description), for the examples."""
     import pandas as pd
 
@@ -85,7 +85,7 @@ def gather_facts_example() -> ChecklistFacts:
 
 # --------------------------------------------------------------------------- raters and readings
 
-def counts(facts: ChecklistFacts) -> Fill:
+def _counts(facts: ChecklistFacts) -> Fill:
     s = facts.study
     cases = f"{s['n_cases']} cases (images)"
     if s.get("n_patients"):
@@ -147,7 +147,7 @@ def _training_text(facts: ChecklistFacts) -> str | None:
             + (f"; not passed {', '.join(failed)}" if failed else "") + " (covsev training status).")
 
 
-def rater_population(facts: ChecklistFacts) -> Fill:
+def _rater_population(facts: ChecklistFacts) -> Fill:
     if not facts.study["n_raters"]:
         return Fill(AUTHOR, hint="Describe the raters the results should generalise to.")
     lines, missing = _rater_lines(facts)
@@ -160,7 +160,7 @@ def rater_population(facts: ChecklistFacts) -> Fill:
                     f"raters.{facts.study['raters'][0]}.role", "radiologist"))
 
 
-def rater_characteristics(facts: ChecklistFacts) -> Fill:
+def _rater_characteristics(facts: ChecklistFacts) -> Fill:
     if not facts.study["n_raters"]:
         return Fill(AUTHOR, hint="Give the qualifications of those who made the reference.")
     lines, missing = _rater_lines(facts)
@@ -188,7 +188,7 @@ def _blinding_text(facts: ChecklistFacts) -> str:
     return text + "."
 
 
-def blinding(facts: ChecklistFacts) -> Fill:
+def _blinding(facts: ChecklistFacts) -> Fill:
     if facts.real_cohort:
         return Fill(FILLED, _blinding_text(facts), "report.html#study")
     if facts.simulated:
@@ -215,10 +215,10 @@ def _repeat_text(facts: ChecklistFacts) -> tuple[str, bool]:
     return text + "; the time between readings is not known (the records carry no save times).", False
 
 
-def rating_process(facts: ChecklistFacts) -> Fill:
+def _rating_process(facts: ChecklistFacts) -> Fill:
     repeats, measured = _repeat_text(facts)
     if not facts.real_cohort:
-        base = blinding(facts)
+        base = _blinding(facts)
         text = " ".join(t for t in (base.text, repeats) if t)
         status = PARTLY if text else AUTHOR
         return Fill(status, text, "report.html#study", base.hint or "Describe how readings were made.")
@@ -233,7 +233,7 @@ def rating_process(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, text, "report.html#study")
 
 
-def independence(facts: ChecklistFacts) -> Fill:
+def _independence(facts: ChecklistFacts) -> Fill:
     if facts.real_cohort:
         return Fill(FILLED, "Readings were independent: each rater saved to a label log of their "
                     "own, in their own reading order, and never saw another rater's scores.",
@@ -244,7 +244,7 @@ def independence(facts: ChecklistFacts) -> Fill:
     return Fill(AUTHOR, hint="State whether raters read independently of each other.")
 
 
-def sample_size(facts: ChecklistFacts) -> Fill:
+def _sample_size(facts: ChecklistFacts) -> Fill:
     plan, s = facts.description.get("sample_size", {}), facts.study
     actual = f"Actual: {s['n_cases']} cases, {s['n_raters']} raters, {s['n_repeats']} repeat readings."
     if plan.get("rationale"):
@@ -257,7 +257,7 @@ def sample_size(facts: ChecklistFacts) -> Fill:
                 "--set sample_size.rationale='...' --set sample_size.planned_cases=N.")
 
 
-def population(facts: ChecklistFacts) -> Fill:
+def _population(facts: ChecklistFacts) -> Fill:
     recorded = _recorded(facts, "population")
     if recorded:
         return recorded
@@ -266,12 +266,12 @@ def population(facts: ChecklistFacts) -> Fill:
     return Fill(PARTLY, text + ".", "report.html#study", record_hint("population"))
 
 
-def scale(facts: ChecklistFacts) -> Fill:
+def _scale(facts: ChecklistFacts) -> Fill:
     scales = facts.result.inputs.scales
     return Fill(FILLED, " ".join(scale_text(s) for s in scales), "report.html#study")
 
 
-def statistics(facts: ChecklistFacts) -> Fill:
+def _statistics(facts: ChecklistFacts) -> Fill:
     starts = ("Model vs reference", "Inter-rater agreement", "Intra-rater", "Missing ratings")
     lines = [line for line in facts.methods if line.startswith(starts)]
     if facts.result.inputs.ratings is None:
@@ -279,7 +279,7 @@ def statistics(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, " ".join(lines), "report.html#methods")
 
 
-def uncertainty(facts: ChecklistFacts) -> Fill:
+def _uncertainty(facts: ChecklistFacts) -> Fill:
     line = next((line for line in facts.methods if "% CIs:" in line), "")
     if not facts.settings.get("n_boot"):
         return Fill(PARTLY, line, "report.html#methods", "The report was run without bootstrap "
@@ -297,7 +297,7 @@ def _estimate(table, **where) -> str | None:
     return fmt_ci(row["estimate"], row["ci_low"], row["ci_high"])
 
 
-def agreement_estimates(facts: ChecklistFacts) -> Fill:
+def _agreement_estimates(facts: ChecklistFacts) -> Fill:
     table = facts.result.tables.get("inter_rater")
     if table is None or not len(table):
         return Fill(AUTHOR, hint=facts.result.notes.get("inter_rater", "No inter-rater table."))
@@ -316,8 +316,8 @@ def agreement_estimates(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, text, "tables/inter_rater.csv")
 
 
-def variability(facts: ChecklistFacts) -> Fill:
-    base = agreement_estimates(facts)
+def _variability(facts: ChecklistFacts) -> Fill:
+    base = _agreement_estimates(facts)
     if base.status == AUTHOR:
         return base
     s = facts.study
@@ -329,7 +329,7 @@ def variability(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, text, base.link)
 
 
-def interpretation(facts: ChecklistFacts) -> Fill:
+def _interpretation(facts: ChecklistFacts) -> Fill:
     sentences = " ".join(facts.result.sentences.values())
     hint = "Interpret the numbers for practice: is the model as close to the raters as they are to each other?"
     return Fill(PARTLY, sentences, "report.html#model-as-rater", hint) if sentences else Fill(AUTHOR, hint=hint)
@@ -340,7 +340,7 @@ def severity_text(facts: ChecklistFacts) -> str:
 
     Examples
     --------
-    >>> severity_text(gather_facts_example())
+    >>> severity_text(_example_facts())
     ''
     """
     table = facts.result.tables.get("reference")
@@ -353,7 +353,7 @@ def severity_text(facts: ChecklistFacts) -> str:
         for r in rows.itertuples()) + "."
 
 
-def detailed_results(facts: ChecklistFacts) -> Fill:
+def _detailed_results(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, "Every table as CSV, Markdown and LaTeX (tables/), every figure as PNG and "
                 "PDF (figures/), key numbers in summary.json, ready as supplementary files.",
                 "tables/")

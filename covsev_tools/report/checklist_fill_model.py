@@ -22,7 +22,7 @@ __all__ = ["FILLERS"]
 _MAPPING = {"extent": "0.8705 x + 3.4137 clamped to 0–8", "opacity": "0.5484 x + 2.5536 clamped to 0–6"}
 
 
-def reference_standard(facts: ChecklistFacts) -> Fill:
+def _reference_standard(facts: ChecklistFacts) -> Fill:
     s = facts.study
     text = f"Reference score per case: {s['reference']}."
     if s.get("n_adjudicated") is not None:
@@ -35,16 +35,16 @@ def reference_standard(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, text + (f" Adjudication: {rule}." if rule else ""), "report.html#study")
 
 
-def annotation(facts: ChecklistFacts) -> Fill:
+def _annotation(facts: ChecklistFacts) -> Fill:
     if facts.real_cohort:
         return Fill(FILLED, f"Raters scored on covsev's scoring page (covsev "
                     f"{facts.versions['covsev']}), which shows each scale's level definitions. "
-                    + fill._blinding_text(facts) + " " + fill.scale(facts).text, "report.html#study")
-    return Fill(PARTLY, fill.scale(facts).text, "report.html#study",
+                    + fill._blinding_text(facts) + " " + fill._scale(facts).text, "report.html#study")
+    return Fill(PARTLY, fill._scale(facts).text, "report.html#study",
                 "Describe the annotation tool and instructions of the real readings.")
 
 
-def missing(facts: ChecklistFacts) -> Fill:
+def _missing(facts: ChecklistFacts) -> Fill:
     s, flagged = facts.study, facts.readings.get("not_assessable")
     text = f"{s['n_cases'] - s['n_predicted']} of {s['n_cases']} cases have no model prediction."
     if flagged is not None:
@@ -55,7 +55,7 @@ def missing(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, text, "report.html#methods")
 
 
-def flow(facts: ChecklistFacts) -> Fill:
+def _flow(facts: ChecklistFacts) -> Fill:
     s = facts.study
     text = (f"{s['n_cases']} images with a reference score, {s['n_predicted']} of them with a "
             f"model prediction")
@@ -65,7 +65,7 @@ def flow(facts: ChecklistFacts) -> Fill:
                 "exclusions made before the cohort was built are not known to covsev.")
 
 
-def characteristics(facts: ChecklistFacts) -> Fill:
+def _characteristics(facts: ChecklistFacts) -> Fill:
     meta = facts.result.inputs.metadata
     parts = []
     for column in ("sex", "view", "site"):
@@ -80,11 +80,11 @@ def characteristics(facts: ChecklistFacts) -> Fill:
                 "Add clinical characteristics (diagnosis, setting, timing) the metadata do not hold.")
 
 
-def severity_distribution(facts: ChecklistFacts) -> Fill:
+def _severity_distribution(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, fill.severity_text(facts), "tables/reference.csv")
 
 
-def data_sources(facts: ChecklistFacts) -> Fill:
+def _data_sources(facts: ChecklistFacts) -> Fill:
     recorded = facts.description.get("data_source")
     if recorded:
         return Fill(FILLED, f"{recorded} (recorded in study.yaml).", "study.yaml")
@@ -101,7 +101,7 @@ def _predictions_note(facts: ChecklistFacts) -> Fill | None:
     return None
 
 
-def preprocessing(facts: ChecklistFacts) -> Fill:
+def _preprocessing(facts: ChecklistFacts) -> Fill:
     text = ("covsev predict decodes each image to one grey channel (DICOM with modality LUT, VOI "
             "window and MONOCHROME1 inversion), then prepares torchxrayvision's input: values "
             "scaled to [−1024, 1024], centre crop to a square, anti-aliased resize to 224 × 224.")
@@ -114,7 +114,7 @@ def preprocessing(facts: ChecklistFacts) -> Fill:
                 "predict (this report was given a predictions file, not a cohort).")
 
 
-def deidentification(facts: ChecklistFacts) -> Fill:
+def _deidentification(facts: ChecklistFacts) -> Fill:
     recorded = facts.description.get("deidentification")
     shown = ("Raters saw 8-bit PNG display copies without any source metadata under random case "
              "IDs; file names and patient IDs stay in the coordinator's key.csv.")
@@ -125,7 +125,7 @@ def deidentification(facts: ChecklistFacts) -> Fill:
     return Fill(AUTHOR, hint=record_hint("deidentification"))
 
 
-def partitions(facts: ChecklistFacts) -> Fill:
+def _partitions(facts: ChecklistFacts) -> Fill:
     text = (f"The model was not trained or tuned on this cohort (published weights used as is): "
             f"all {facts.study['n_cases']} cases are test data.")
     table = facts.result.tables.get("external_validation")
@@ -138,7 +138,7 @@ def partitions(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, text, "report.html#external-validation")
 
 
-def disjoint(facts: ChecklistFacts) -> Fill:
+def _disjoint(facts: ChecklistFacts) -> Fill:
     column, n = facts.settings.get("cluster_col"), facts.settings.get("n_clusters")
     unit = (f"patient (column {column}, {n} patients)" if column else "image (no patient column)")
     return Fill(PARTLY, f"Refit folds and bootstrap resamples are disjoint by {unit}.",
@@ -146,7 +146,7 @@ def disjoint(facts: ChecklistFacts) -> Fill:
                 "model's training data (covsev cannot know).")
 
 
-def model(facts: ChecklistFacts) -> Fill:
+def _model(facts: ChecklistFacts) -> Fill:
     mapping = "; ".join(f"{s} = {_MAPPING[s]}" for s in facts.result.inputs.scales if s in _MAPPING)
     text = ("torchxrayvision DenseNet-121 (weights densenet121-res224-all), its raw 'Lung Opacity' "
             f"output x mapped linearly to each score as published (Cohen et al. 2020): {mapping}.")
@@ -161,40 +161,40 @@ def model(facts: ChecklistFacts) -> Fill:
                 "Confirm the weights the predictions were made with (give the file's sha256).")
 
 
-def model_output(facts: ChecklistFacts) -> Fill:
+def _model_output(facts: ChecklistFacts) -> Fill:
     ranges = ", ".join(f"{s} {_MAPPING[s].split('clamped to ')[1]}" for s in facts.result.inputs.scales
                        if s in _MAPPING)
     return Fill(FILLED, f"A continuous score per scale ({ranges}); no threshold or category.",
                 "report.html#methods")
 
 
-def model_development(facts: ChecklistFacts) -> Fill:
+def _model_development(facts: ChecklistFacts) -> Fill:
     return Fill(PARTLY, "Developed elsewhere and not retrained here: DenseNet-121 of "
                 "torchxrayvision trained on public chest X-ray collections; linear mapping fitted "
                 "on 94 published images (Cohen et al. 2020).", "report.html#methods",
                 "Cite the development papers and their sample sizes.")
 
 
-def predictors(facts: ChecklistFacts) -> Fill:
+def _predictors(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, "The only input is the image itself; no clinical variable enters the model.",
                 "report.html#methods")
 
 
-def software(facts: ChecklistFacts) -> Fill:
+def _software(facts: ChecklistFacts) -> Fill:
     text = ", ".join(f"{k} {v}" for k, v in facts.versions.items() if v != "not installed")
     return Fill(FILLED, f"Software: {text}.", "report.html#software")
 
 
-def devices(facts: ChecklistFacts) -> Fill:
+def _devices(facts: ChecklistFacts) -> Fill:
     recorded = facts.description.get("acquisition")
-    text = software(facts).text
+    text = _software(facts).text
     if recorded:
         return Fill(FILLED, f"{recorded} (recorded in study.yaml). {text}", "study.yaml")
     return Fill(PARTLY, text, "report.html#software", "Name the X-ray devices (manufacturer, "
                 "model). " + record_hint("acquisition"))
 
 
-def performance(facts: ChecklistFacts) -> Fill:
+def _performance(facts: ChecklistFacts) -> Fill:
     table, parts = facts.result.tables["model_vs_reference"], []
     for scale_name in facts.result.inputs.scales:
         bits = [f"{stat} {value}" for stat in ("MAE", "CCC", "Bias (pred − ref)")
@@ -213,7 +213,7 @@ def performance(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, text, "tables/model_vs_reference.csv")
 
 
-def external(facts: ChecklistFacts) -> Fill:
+def _external(facts: ChecklistFacts) -> Fill:
     table = facts.result.tables.get("external_validation")
     if table is None or not len(table):
         return Fill(AUTHOR, hint=facts.result.notes.get("external_validation", "No refit was possible."))
@@ -224,7 +224,7 @@ def external(facts: ChecklistFacts) -> Fill:
                 + "; ".join(parts) + ".", "tables/external_validation.csv")
 
 
-def robustness(facts: ChecklistFacts) -> Fill:
+def _robustness(facts: ChecklistFacts) -> Fill:
     table = facts.result.tables.get("subgroups")
     if table is None or not len(table):
         return Fill(AUTHOR, hint="No subgroup analysis: covsev report --subgroup COLUMN (view, "
@@ -236,7 +236,7 @@ def robustness(facts: ChecklistFacts) -> Fill:
                 f"{fmt(table['mae'].min())} to {fmt(table['mae'].max())}.", "tables/subgroups.csv")
 
 
-def limitations(facts: ChecklistFacts) -> Fill:
+def _limitations(facts: ChecklistFacts) -> Fill:
     notes = [facts.study["warning"]] if facts.study.get("warning") else []
     notes += [v for k, v in facts.result.notes.items() if k != "context"]
     if facts.description.get("limitations"):
@@ -245,27 +245,27 @@ def limitations(facts: ChecklistFacts) -> Fill:
     return Fill(PARTLY, " ".join(notes), "report.html", hint) if notes else Fill(AUTHOR, hint=hint)
 
 
-def study_goal(facts: ChecklistFacts) -> Fill:
+def _study_goal(facts: ChecklistFacts) -> Fill:
     return Fill(FILLED, "Evaluation (external validation) of an existing model: the published "
                 "severity model applied unchanged to this cohort, against the raters' reference "
                 "and the raters' own agreement.", "report.html#external-validation")
 
 
-def stored_outputs(facts: ChecklistFacts) -> Fill:
+def _stored_outputs(facts: ChecklistFacts) -> Fill:
     text = "Every prediction is kept in predictions.csv and the report's numbers in tables/ and summary.json"
     if facts.real_cohort:
         return Fill(FILLED, text + "; every reading in the raters' append-only label logs.", "tables/")
     return Fill(PARTLY, text + ".", "tables/", "Say where the readings are kept.")
 
 
-def availability(facts: ChecklistFacts) -> Fill:
+def _availability(facts: ChecklistFacts) -> Fill:
     recorded = facts.description.get("data_availability")
     if recorded:
         return Fill(FILLED, f"{recorded} (recorded in study.yaml).", "study.yaml")
     return Fill(AUTHOR, hint=record_hint("data_availability"))
 
 
-def code(facts: ChecklistFacts) -> Fill:
+def _code(facts: ChecklistFacts) -> Fill:
     recorded = facts.description.get("code_availability")
     made_by = facts.settings.get("command") or "covsev_tools.validation.validate"
     text = f"Analysis by covsev {facts.versions['covsev']} (open source), made by: {made_by}."
@@ -275,22 +275,22 @@ def code(facts: ChecklistFacts) -> Fill:
 
 
 FILLERS = {
-    "counts": fill.counts, "rater_population": fill.rater_population,
-    "rater_characteristics": fill.rater_characteristics, "blinding": fill.blinding,
-    "rating_process": fill.rating_process, "independence": fill.independence,
-    "sample_size": fill.sample_size, "population": fill.population, "scale": fill.scale,
-    "statistics": fill.statistics, "uncertainty": fill.uncertainty,
-    "agreement_estimates": fill.agreement_estimates, "variability": fill.variability,
-    "interpretation": fill.interpretation, "detailed_results": fill.detailed_results,
-    "reference_standard": reference_standard, "annotation": annotation, "missing": missing,
-    "flow": flow, "characteristics": characteristics, "severity_distribution": severity_distribution,
-    "data_sources": data_sources, "preprocessing": preprocessing,
-    "deidentification": deidentification, "partitions": partitions, "disjoint": disjoint,
-    "model": model, "model_output": model_output, "model_development": model_development,
-    "predictors": predictors, "software": software, "devices": devices, "performance": performance,
-    "external": external, "robustness": robustness, "limitations": limitations,
-    "study_goal": study_goal, "stored_outputs": stored_outputs, "availability": availability,
-    "code": code,
+    "counts": fill._counts, "rater_population": fill._rater_population,
+    "rater_characteristics": fill._rater_characteristics, "blinding": fill._blinding,
+    "rating_process": fill._rating_process, "independence": fill._independence,
+    "sample_size": fill._sample_size, "population": fill._population, "scale": fill._scale,
+    "statistics": fill._statistics, "uncertainty": fill._uncertainty,
+    "agreement_estimates": fill._agreement_estimates, "variability": fill._variability,
+    "interpretation": fill._interpretation, "detailed_results": fill._detailed_results,
+    "reference_standard": _reference_standard, "annotation": _annotation, "missing": _missing,
+    "flow": _flow, "characteristics": _characteristics, "severity_distribution": _severity_distribution,
+    "data_sources": _data_sources, "preprocessing": _preprocessing,
+    "deidentification": _deidentification, "partitions": _partitions, "disjoint": _disjoint,
+    "model": _model, "model_output": _model_output, "model_development": _model_development,
+    "predictors": _predictors, "software": _software, "devices": _devices, "performance": _performance,
+    "external": _external, "robustness": _robustness, "limitations": _limitations,
+    "study_goal": _study_goal, "stored_outputs": _stored_outputs, "availability": _availability,
+    "code": _code,
     "index_blinding": lambda facts: Fill(FILLED, "The model read only the image file: no clinical "
                                          "data and no reference score.", "report.html#methods"),
     "index_timing": lambda facts: Fill(FILLED, "The model and the raters read the same image: "
