@@ -397,3 +397,33 @@ def test_checklist_recorded_text_is_escaped_in_the_html(tmp_path):
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Lyon (recorded in study.yaml)." in page
     assert '<details class="checklist" id="checklist-tripod-ai">' in page
+
+
+def test_checklist_linked_cohort_states_the_raters_own_scale(tmp_path, capsys):
+    """A cohort scored on Brixia, linked to extent: agreement is stated on the Brixia scale."""
+    from covsev_tools.linking import link_scales, save_link
+    from covsev_tools.linking.link import demo_table
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 1, 30)
+    rows = [{"case_id": f"c{i:02d}", "rater": r, "scale": "brixia", "component": "total",
+             "filename": f"c{i:02d}.png", "patient_id": f"p{i // 2}",
+             "score": float(np.clip(np.rint(18 * t + rng.normal(0, 1.5)), 0, 18))}
+            for i, t in enumerate(truth) for r in ("senior", "junior")]
+    pd.DataFrame(rows).to_csv(tmp_path / "ratings.csv", index=False)
+    pd.DataFrame({"case_id": [f"c{i:02d}" for i in range(30)],
+                  "geographic_extent": np.clip(8 * truth + rng.normal(0, 0.7, 30), 0, 8)}
+                 ).to_csv(tmp_path / "predictions.csv", index=False)
+    link = save_link(link_scales(demo_table(40), source="brixia", target="extent", n_boot=20),
+                     tmp_path / "link.json")
+    out = tmp_path / "report"
+    assert main(["report", "--ratings", str(tmp_path / "ratings.csv"), "--predictions",
+                 str(tmp_path / "predictions.csv"), "--out", str(out), "--bootstrap", "20",
+                 "--workers", "1", "--link", str(link), "--checklists", "grras"]) == 0, capsys.readouterr().err
+    grras = _checklist(out, "grras")
+    assert _item(grras, "2")["study_text"].startswith("Brixia")
+    inter = pd.read_csv(out / "tables" / "inter_rater.csv")
+    icc = inter[(inter["scale"] == "brixia") & (inter["component"] == "total")
+                & (inter["statistic"] == "ICC(2,1)")].iloc[0]
+    assert (f"brixia total: ICC(2,1) {fmt_ci(icc.estimate, icc.ci_low, icc.ci_high)}"
+            in _item(grras, "13")["study_text"])

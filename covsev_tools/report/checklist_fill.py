@@ -267,7 +267,10 @@ def _population(facts: ChecklistFacts) -> Fill:
 
 
 def _scale(facts: ChecklistFacts) -> Fill:
-    scales = facts.result.inputs.scales
+    ratings = facts.result.inputs.ratings
+    # the scales the raters scored (a linked cohort's, e.g. Brixia), else the reference's
+    scales = (sorted(ratings["scale"].unique()) if ratings is not None and len(ratings)
+              else facts.result.inputs.scales)
     return Fill(FILLED, " ".join(scale_text(s) for s in scales), "report.html#study")
 
 
@@ -302,7 +305,7 @@ def _agreement_estimates(facts: ChecklistFacts) -> Fill:
     if table is None or not len(table):
         return Fill(AUTHOR, hint=facts.result.notes.get("inter_rater", "No inter-rater table."))
     parts = []
-    for scale_name in facts.result.inputs.scales:
+    for scale_name in table["scale"].unique():  # the raters' own scales
         bits = [f"{stat} {value}" for stat in ("ICC(2,1)", "Krippendorff α (interval)",
                                                "Gwet AC2 (quadratic)")
                 if (value := _estimate(table, scale=scale_name, component="total", statistic=stat))]
