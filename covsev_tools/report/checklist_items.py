@@ -11,7 +11,8 @@ Item lists and where the counts come from:
 * **CLAIM 2024** (Tejani et al., Radiol Artif Intell 2024;6:e240300): 44 items, numbered 1-44.
 * **TRIPOD+AI** (Collins et al., BMJ 2024;385:e078378): 27 numbered items; the checklist
   splits 13 of them into lettered sub-items (3a-c, 5a-b, 6a-c, 8a-c, 9a-c, 12a-g, 18a-f, 20a-c,
-  23a-b, 27a-c), 52 rows in all. covsev fills the 52 rows, each with its own status.
+  23a-b, 27a-c), 52 rows in all. covsev fills the 52 rows, each with its own status. The topic
+  of 20a (flow of participants) was not in the item table found and follows TRIPOD 2015's 13a.
 * **STARD-AI** (Sounderajah et al., Nat Med 2025): 40 numbered items; five are split into
   sub-items (15a-d, 16a-c, 17a-b, 26a-b, 40a-b), 48 rows in all. The topics of items 24
   (flow of participants) and 38 (funding) were not in the item tables found and are taken from
