@@ -427,3 +427,21 @@ def test_checklist_linked_cohort_states_the_raters_own_scale(tmp_path, capsys):
                 & (inter["statistic"] == "ICC(2,1)")].iloc[0]
     assert (f"brixia total: ICC(2,1) {fmt_ci(icc.estimate, icc.ci_low, icc.ci_high)}"
             in _item(grras, "13")["study_text"])
+
+
+def test_checklist_hub_study_adds_the_raters_own_accounts_to_the_blinding(tmp_path):
+    import shutil
+
+    from covsev_tools.validation import load_study, validate
+
+    cohort, labels = _rated_cohort(tmp_path, repeats=False)
+    hub_cohort = tmp_path / "hubstudy" / "cohorts" / "mini"
+    shutil.copytree(cohort, hub_cohort)
+    result = validate(load_study(cohort=hub_cohort), n_boot=0)
+    plain = fill_checklists(result, "tripod-ai", study_dir=hub_cohort)["tripod-ai"].set_index("item")
+    assert "Unix account" not in plain.loc["8c", "study_text"]  # no study.json: not a hub study
+    for name in ("study.json", "users.json"):
+        (tmp_path / "hubstudy" / name).write_text("{}")
+    hub = fill_checklists(result, "tripod-ai", study_dir=hub_cohort)["tripod-ai"].set_index("item")
+    assert ("the study ran on covsev's JupyterHub, each rater under a Unix account of their own "
+            "that cannot read the cohort's key or its list of hidden repeats.") in hub.loc["8c", "study_text"]
