@@ -78,6 +78,8 @@ def test_checklist_files_and_html_section_on_the_demo(demo):
         summary = (f"{GUIDELINES[key].title}: {counts.get('filled', 0)} filled, "
                    f"{counts.get('partly', 0)} partly, {counts.get('author', 0)} for the author")
         assert summary in html
+        recorded = json.loads((report.out_dir / "summary.json").read_text())["checklists"][key]
+        assert recorded == {s: int(counts.get(s, 0)) for s in ("filled", "partly", "author")}
         assert (report.out_dir / f"checklist-{key}.md").read_text().startswith(f"# {GUIDELINES[key].title}")
         # every filled item says something and says where the report shows it
         filled = frame[frame["status"] == "filled"]

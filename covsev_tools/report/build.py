@@ -137,17 +137,22 @@ def write_report(result: ValidationResult, out_dir: str | Path,
     (out / "tables").mkdir(parents=True, exist_ok=True)
     tables = report_tables(result)
 
+    frames = {}
+
     def write_tables():
         for table in tables:
             write_table(table, out / "tables")
         write_combined(tables, out / "tables")
+        # the checklists too, while the figures are drawn
+        frames.update(fill_checklists(result) if checklists is None else checklists)
+        write_checklists(frames, out)
 
     figs = draw_figures(figure_specs(result), out / "figures", workers, meanwhile=write_tables,
                         started=started)
-    frames = fill_checklists(result) if checklists is None else checklists
-    write_checklists(frames, out)
     page = render_html(result, tables, figs, title, frames)
-    write_text_atomic(out / "summary.json", json.dumps(summary(result), indent=2, default=_json) + "\n")
+    numbers = summary(result)
+    numbers["checklists"] = {key: frame.attrs["counts"] for key, frame in frames.items()}
+    write_text_atomic(out / "summary.json", json.dumps(numbers, indent=2, default=_json) + "\n")
     html = write_text_atomic(out / "report.html", page)
     return Report(Path(html), result, tables, figs)
 
