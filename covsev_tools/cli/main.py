@@ -16,7 +16,7 @@ from covsev_tools import __version__
 from covsev_tools.errors import CovsevError, printable
 
 COMMAND_GROUPS = ("pull", "cohort", "labels", "predict", "refit", "agreement", "equivalence",
-                  "plan", "report", "link", "demo", "hub", "readerstudy")
+                  "plan", "report", "link", "demo", "hub", "readerstudy", "study")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,6 +57,10 @@ def register(subparsers) -> None:
                         help="the ratings' scale the links start from (default: the one scale the "
                              "model does not predict)")
     parser.add_argument("--title", default="Severity model validation report", help="report title")
+    parser.add_argument("--checklists", metavar="LIST",
+                        help="reporting checklists filled from the study, comma-separated: grras, "
+                             "claim, tripod-ai, stard-ai, all or none (default: all that apply); "
+                             "written as checklist-<name>.md/.csv and shown in report.html")
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="processes drawing the figures (default 2; 1 draws them in this one)")
     parser.set_defaults(handler=run)
@@ -98,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
                               reference=args.reference, cluster_col=cluster,
                               n_boot=args.bootstrap, seed=args.seed, subgroup_by=args.subgroup,
                               margin=args.margin, title=args.title, command=command_line(args),
-                              workers=args.workers, links=args.link, link_scale=args.link_scale)
+                              workers=args.workers, links=args.link, link_scale=args.link_scale,
+                              checklists=args.checklists)
     for warning in caught:  # e.g. label records left out of the export: file, line, reason
         if issubclass(warning.category, UserWarning):
             print(f"warning: {printable(str(warning.message))}", file=sys.stderr)

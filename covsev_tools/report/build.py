@@ -10,6 +10,7 @@ files), runs :func:`covsev_tools.validation.validate` and writes::
     <out>/tables/tables.md, tables.tex   all tables in one file
     <out>/figures/<name>.png, <name>.pdf
     <out>/summary.json         key numbers and sentences, for scripts
+    <out>/checklist-<guideline>.md, .csv   reporting checklists filled from the study
 
 ``covsev report`` and notebook 03 both call :func:`build_report`.
 """
@@ -24,6 +25,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from covsev_tools.files import write_text_atomic
+from covsev_tools.report.checklists import (choose_checklists, fill_checklists, html_checklists,
+                                            write_checklists)
+from covsev_tools.report.description import read_description
 from covsev_tools.report.drawing import EarlyFigures, draw_figures, figure_specs, figure_workers
 from covsev_tools.report.methods import methods_text, scale_text, software_versions, study_facts
 from covsev_tools.report.sections import report_tables
@@ -86,7 +90,8 @@ def _html_table(table: Table) -> str:
     return table.formatted.to_html(index=False, escape=True, border=0, classes="tbl", na_rep="–")
 
 
-def render_html(result: ValidationResult, tables: list[Table], figs: list[dict], title: str) -> str:
+def render_html(result: ValidationResult, tables: list[Table], figs: list[dict], title: str,
+                checklists: dict | None = None) -> str:
     """The report as one self-contained HTML string (Jinja2 template ``report.html.j2``).
 
     Examples
@@ -106,19 +111,21 @@ def render_html(result: ValidationResult, tables: list[Table], figs: list[dict],
         tables={t.name: {"caption": t.caption, "html": _html_table(t)} for t in tables},
         figures={f["name"]: f for f in figs}, versions=software_versions(),
         settings=result.settings, scale_text={s: scale_text(s) for s in result.inputs.scales},
-        methods=methods_text(result))
+        methods=methods_text(result), checklists=html_checklists(checklists or {}))
 
 
 # --------------------------------------------------------------------------- entry point
 
 def write_report(result: ValidationResult, out_dir: str | Path,
                  title: str = "Severity model validation report", workers=2,
-                 started: dict | None = None) -> Report:
-    """Write tables, figures, summary.json and report.html for a validation result.
+                 started: dict | None = None, checklists: dict | None = None) -> Report:
+    """Write tables, figures, summary.json, checklists and report.html for a validation result.
 
     The figures are drawn by up to ``workers`` processes (or by an executor from
     :func:`~covsev_tools.report.drawing.figure_workers`, with ``started`` the figures it is
-    already drawing) while this one writes the tables.
+    already drawing) while this one writes the tables. ``checklists`` are filled checklists
+    (:func:`~covsev_tools.report.checklists.fill_checklists`); default: those that apply, from
+    the result alone.
 
     Examples
     --------
@@ -130,15 +137,22 @@ def write_report(result: ValidationResult, out_dir: str | Path,
     (out / "tables").mkdir(parents=True, exist_ok=True)
     tables = report_tables(result)
 
+    frames = {}
+
     def write_tables():
         for table in tables:
             write_table(table, out / "tables")
         write_combined(tables, out / "tables")
+        # the checklists too, while the figures are drawn
+        frames.update(fill_checklists(result) if checklists is None else checklists)
+        write_checklists(frames, out)
 
     figs = draw_figures(figure_specs(result), out / "figures", workers, meanwhile=write_tables,
                         started=started)
-    page = render_html(result, tables, figs, title)
-    write_text_atomic(out / "summary.json", json.dumps(summary(result), indent=2, default=_json) + "\n")
+    page = render_html(result, tables, figs, title, frames)
+    numbers = summary(result)
+    numbers["checklists"] = {key: frame.attrs["counts"] for key, frame in frames.items()}
+    write_text_atomic(out / "summary.json", json.dumps(numbers, indent=2, default=_json) + "\n")
     html = write_text_atomic(out / "report.html", page)
     return Report(Path(html), result, tables, figs)
 
@@ -181,7 +195,7 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
                  n_boot: int = 1000, seed: int = 0, subgroup_by=None, margin: float | None = None,
                  title: str = "Severity model validation report", context: str | None = None,
                  command: str | None = None, workers: int = 2, links=None,
-                 link_scale: str | None = None) -> Report:
+                 link_scale: str | None = None, checklists=None) -> Report:
     """Read a study's inputs, validate and write the report (what ``covsev report`` runs).
 
     Parameters
@@ -220,6 +234,9 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
         section ``linked`` carries the link's error (:mod:`covsev_tools.validation.linked`).
     link_scale : str, optional
         The cohort's scale the links start from (default: its one scale the model does not predict).
+    checklists : str or list of str, optional
+        Reporting checklists to fill (``"grras,claim"``, ``"all"``, ``"none"``); default: all
+        that apply. Facts covsev cannot know come from the study's ``study.yaml``.
 
     Returns
     -------
@@ -235,6 +252,11 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
     if out_dir is None:
         raise TypeError("build_report needs out_dir")
     out = Path(out_dir)
+    study_dir = Path(cohort) if cohort is not None else (Path(key).parent if key else None)
+    if checklists is not None:
+        choose_checklists(checklists, None)  # a misspelled name fails before any work
+    if study_dir is not None and study_dir.is_dir():
+        read_description(study_dir)  # and so does a malformed study.yaml, naming its line
     out.mkdir(parents=True, exist_ok=True)
     # one BLAS thread: the statistics multiply small matrices, and OpenBLAS's second thread spins
     # between them on the core the figures are drawn on (a 20,000-case report: 3 s of system CPU
@@ -254,4 +276,6 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
                 inputs, links, link_scale, n_boot=n_boot, seed=seed)
         if context:
             result.notes["context"] = context
-        return write_report(result, out, title=title, workers=pool, started=early.started)
+        frames = fill_checklists(result, checklists, study_dir=study_dir, labels_dir=labels_dir)
+        return write_report(result, out, title=title, workers=pool, started=early.started,
+                            checklists=frames)
