@@ -14,7 +14,6 @@ from covsev_tools.agreement.alpha import alpha_batch
 from covsev_tools.agreement.bootstrap import Resampling, cluster_codes
 from covsev_tools.agreement.continuous import pearson_xy
 from covsev_tools.cli import main
-from covsev_tools.validation import stats as vs
 
 
 def patients_table(n_patients=40, images=4, raters=3, jitter=0.0, seed=0, shuffle=False):
@@ -85,26 +84,6 @@ def test_small_case_equals_a_plain_loop_over_resampled_patients():
                                 seed=seed).iloc[0]
     low, high = np.percentile(loop, [2.5, 97.5])
     assert (result.ci_low, result.ci_high) == pytest.approx((low, high), abs=1e-12)
-
-
-def test_validation_bridge_resamples_patients_like_a_plain_loop():
-    rng = np.random.default_rng(7)
-    patients = np.repeat([f"P{i}" for i in range(12)], 3)
-    x = rng.normal(4, 2, 36)
-    y = x + rng.normal(0, 1, 36)
-    reps = vs.paired_replicates("pearson", x, y, 30, 5, cluster=patients)
-    codes = cluster_codes(patients)
-    drawn = np.random.default_rng(5).integers(0, 12, size=(30, 12))
-    loop = []
-    for row in drawn:
-        rows = np.concatenate([np.flatnonzero(codes == p) for p in row])
-        loop.append(pearson_xy(x[rows], y[rows])["value"])
-    np.testing.assert_allclose(reps, loop, atol=1e-12)
-    ba = vs.bland_altman(x, y, 30, 5, cluster=patients)
-    d = x - y
-    biases = [d[np.concatenate([np.flatnonzero(codes == p) for p in row])].mean() for row in drawn]
-    assert (ba["bias"]["ci_low"], ba["bias"]["ci_high"]) == pytest.approx(
-        tuple(np.percentile(biases, [2.5, 97.5])), abs=1e-12)
 
 
 def test_report_method_says_which_unit_was_resampled():

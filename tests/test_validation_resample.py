@@ -78,6 +78,21 @@ def test_small_clustered_case_equals_a_plain_loop_over_patients():
     np.testing.assert_allclose(reps[1:], loop, atol=1e-12)
 
 
+def test_correlation_and_limits_resample_patients_like_a_plain_loop():
+    """Pearson r and the Bland-Altman bias over patient resamples equal a loop over drawn patients."""
+    rng = np.random.default_rng(7)
+    patients = np.repeat(np.arange(12), 3)
+    x = rng.normal(4, 2, 36)
+    y = x + rng.normal(0, 1, 36)
+    resampling = plan(36, 30, 5, patients)
+    reps = paired_replicates(x, y, resampling, statistics=("pearson",))["pearson"]
+    bias = loa_replicates(x - y, resampling, 1.96)["bias"]
+    drawn = np.random.default_rng(5).integers(0, 12, size=(30, 12))
+    rows = [np.concatenate([np.flatnonzero(patients == p) for p in row]) for row in drawn]
+    np.testing.assert_allclose(reps[1:], [stats.pearsonr(x[r], y[r])[0] for r in rows], atol=1e-12)
+    np.testing.assert_allclose(bias[1:], [(x[r] - y[r]).mean() for r in rows], atol=1e-12)
+
+
 def test_clustered_interval_is_wider_with_near_identical_images_per_patient():
     rng = np.random.default_rng(0)
     n_patients, per_patient = 40, 5

@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from covsev_tools.validation import stats as vs
-from covsev_tools.validation.inputs import ValidationInputs, scale_range
+from covsev_tools import agreement
 from covsev_tools.agreement.formatting import format_number
+from covsev_tools.validation.inputs import ValidationInputs, scale_range
 from covsev_tools.validation.resample import ci, mean_replicates, plan
 
 __all__ = ["complete_panel", "consensus", "icc_with_and_without_model", "intra_rater",
@@ -193,15 +193,26 @@ def icc_with_and_without_model(panel: pd.DataFrame) -> pd.DataFrame:
     rows = []
     raters = [c for c in panel.columns if c != "model"]
     for label, columns in (("raters", raters), ("raters + model", raters + ["model"])):
-        forms = vs.icc(to_long(panel[columns]))
+        forms = agreement.icc(to_long(panel[columns]))
         for form in ("ICC2", "ICC2k"):
-            rows.append({"panel": label, "form": forms[form]["label"], **_strip(forms[form]),
+            rows.append({"panel": label, "form": forms.loc[form, "label"], **_strip(forms.loc[form]),
                          "n": len(panel), "k": len(columns)})
     return pd.DataFrame(rows)
 
 
-def _strip(result: dict) -> dict:
-    return {key: result[key] for key in ("estimate", "ci_low", "ci_high")}
+def _strip(result) -> dict:
+    return {key: float(result[key]) for key in ("estimate", "ci_low", "ci_high")}
+
+
+def _pairwise_mae(long: pd.DataFrame) -> pd.DataFrame:
+    """Rater × rater matrix of the mean absolute difference (the model last)."""
+    raters = sorted(long["rater"].unique(), key=lambda r: (r == "model", r))
+    matrix = pd.DataFrame(np.nan, index=raters, columns=raters)
+    pairs = agreement.pairwise_agreement(long, n_boot=0, cluster=None)
+    for row in pairs[pairs["statistic"] == "mae"].itertuples():
+        matrix.loc[row.rater_a, row.rater_b] = row.estimate
+        matrix.loc[row.rater_b, row.rater_a] = row.estimate
+    return matrix
 
 
 def to_long(wide: pd.DataFrame) -> pd.DataFrame:
@@ -243,7 +254,7 @@ def model_as_rater(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 
         summary = model_summary_mae(panel, method, n_boot=n_boot, seed=seed, clusters=clusters)
         out["loro"].append(loro.assign(scale=scale))
         out["icc"].append(icc_with_and_without_model(panel).assign(scale=scale))
-        out["pairwise"][scale] = vs.pairwise_matrix(to_long(panel))
+        out["pairwise"][scale] = _pairwise_mae(to_long(panel))
         out["sentences"][scale] = model_within_raters_sentence(loro, summary, scale)
         out["summary"][scale] = summary
     for key in ("loro", "icc"):
@@ -311,9 +322,11 @@ def _reliability(first: np.ndarray, repeat: np.ndarray, categories=None) -> dict
            "weighted_kappa": np.nan, "mae": float(np.abs(first - repeat).mean()) if len(first) else np.nan}
     if len(first) >= 3:
         long = to_long(pd.DataFrame({"reading 1": first, "reading 2": repeat}))
-        icc = vs.icc(long)["ICC2"]
-        out.update({"icc": icc["estimate"], "icc_ci_low": icc["ci_low"], "icc_ci_high": icc["ci_high"]})
-        out["weighted_kappa"] = vs.weighted_kappa(long, categories)
+        icc = agreement.icc(long).loc["ICC2"]
+        out.update({"icc": float(icc["estimate"]), "icc_ci_low": float(icc["ci_low"]),
+                    "icc_ci_high": float(icc["ci_high"])})
+        kappa = agreement.cohen_kappa(long, weights="quadratic", categories=categories, n_boot=0)
+        out["weighted_kappa"] = float(kappa["estimate"].iloc[0])
     return out
 
 
