@@ -58,15 +58,16 @@ def main(argv: list[str] | None = None) -> int:
 def console_main() -> None:
     """Entry point of the ``covsev`` console script.
 
-    The interpreter's own teardown after a command (finalising every loaded module: ~1,900 after
-    ``covsev report``, thousands more after torch) takes 0.5-0.9 s on a 2-core machine: a tenth
-    of a 100-case report, 7% of a 281-image ``covsev predict``. Every output file is closed by
-    then, so the process leaves as soon as Python's exit handlers (thread joins, temporary
-    folders, logging) have run, with the status Python would have given.
+    The interpreter's own teardown after a command finalises every loaded module (thousands after
+    a report or torch). Every output file is closed by then, so the process leaves as soon as
+    Python's exit handlers (thread joins, temporary folders, logging) have run, with the status
+    Python would have given. ``benchmarks/exit_teardown.py`` measures what that saves.
     """
     outcome = {"status": 1, "interrupted": False}  # an escaping exception exits 1, as in Python
     # only as the console script itself: a handler registered earlier (pytest, coverage) would
-    # never run, and its process would leave with this command's status
+    # never run, and its process would leave with this command's status. The atexit module has no
+    # public way to ask whether a handler is registered; _ncallbacks (CPython 3.x) is the one
+    # place that knows, and where it is missing the quick exit is simply not taken.
     if getattr(atexit, "_ncallbacks", lambda: 1)() == 0:
         atexit.register(_leave_without_teardown, outcome)  # registered first, so it runs last
     try:
