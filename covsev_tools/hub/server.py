@@ -18,6 +18,7 @@ from pathlib import Path
 
 from covsev_tools.files import write_text_atomic
 from covsev_tools.hub.hubconfig import find_proxy
+from covsev_tools.hub.isolation import proc_hides_pids
 from covsev_tools.hub.permissions import apply_permissions, exposed_originals
 from covsev_tools.hub.study import Study, StudyError
 
@@ -117,6 +118,9 @@ def start_hub(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None,
     for folder in exposed_originals(study):
         print(f"warning: original images in {folder} are readable by every account on this machine "
               f"(chmod o-rwx {folder})", file=sys.stderr)
+    if not proc_hides_pids():
+        print("warning: /proc is mounted without hidepid: every account sees every process's command line "
+              "(mount -o remount,hidepid=invisible /proc; see the README's hardening list)", file=sys.stderr)
     scheme = "https" if ssl_cert else "http"
     print(f"covsev hub: {study.name} at {scheme}://{ip}:{port}/ (stop with Ctrl-C)", file=sys.stderr, flush=True)
     os.chdir(study.hub_dir)

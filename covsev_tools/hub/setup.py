@@ -9,6 +9,7 @@ Examples
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from covsev_tools.files import write_text_atomic
 from covsev_tools.hub.accounts import (_session, ensure_group, ensure_unix_account, new_password,
                                        remove_unix_account, set_password)
 from covsev_tools.hub.hubconfig import HUB_CONFIG
+from covsev_tools.hub.isolation import end_account_processes
 from covsev_tools.hub.permissions import apply_permissions, prepare_rater
 from covsev_tools.hub.runtime import prepare_runtime
 from covsev_tools.hub.singleuser import RATER_SERVER_CONFIG
@@ -38,10 +40,19 @@ def _require_root(what: str) -> None:
 
 
 def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str = "covsev-raters",
-               coordinator_group: str = "covsev-coordinators", idle_timeout: int = 3600) -> Study:
+               coordinator_group: str = "covsev-coordinators", idle_timeout: int = 3600,
+               memory_limit_mb: int | None = None, max_processes: int | None = None) -> Study:
     """Make (or extend) a study folder: hub configuration, database, cookie secret, cohorts.
 
-    Re-running on an existing study adds the cohorts given (and refreshes ones already there).
+    Re-running on an existing study adds the cohorts given (and refreshes ones already there) and
+    changes the limits given.
+
+    Parameters
+    ----------
+    memory_limit_mb, max_processes : int, optional
+        Limits of every study server (see :mod:`covsev_tools.hub.isolation`): address space per
+        process in MiB, and processes plus threads per account. Default
+        :data:`covsev_tools.hub.study.DEFAULT_LIMITS`.
 
     Returns
     -------
@@ -54,11 +65,16 @@ def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str 
     """
     _require_root("covsev hub init")
     directory = Path(study_dir)
+    limits = {k: int(v) for k, v in (("memory_limit_mb", memory_limit_mb), ("max_processes", max_processes))
+              if v is not None}
     if (directory / "study.json").exists():
         study = Study.load(directory)
+        if limits:
+            study.settings.update(limits)
+            study.save()
     else:
         study = Study.new(directory, name=name, rater_group=rater_group,
-                          coordinator_group=coordinator_group, idle_timeout=idle_timeout)
+                          coordinator_group=coordinator_group, idle_timeout=idle_timeout, **limits)
     for group in (study.rater_group, study.coordinator_group):
         ensure_group(group)
     _write_hub_files(study)
@@ -155,6 +171,12 @@ def remove_user(study_dir, name: str) -> None:
     study = Study.load(study_dir)
     if study.member(name) is None:
         raise StudyError(f"{name} is not a user of this study")
+    try:
+        uid = pwd.getpwnam(name).pw_uid
+    except KeyError:
+        uid = 0
+    if uid != 0:  # userdel refuses an account that still runs a process (a rater's detached one)
+        end_account_processes(uid)
     remove_unix_account(study, name)
     del study.users["users"][name]
     study.save()

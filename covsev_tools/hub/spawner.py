@@ -13,7 +13,10 @@ In the generated ``hub/jupyterhub_config.py`` (see :func:`covsev_tools.hub.hubco
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import pwd
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +24,8 @@ from jupyterhub.spawner import LocalProcessSpawner
 from nativeauthenticator import NativeAuthenticator
 from traitlets import Unicode
 
+from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, end_account_processes, limit_resources,
+                                        prepare_runtime_dir, runtime_dir)
 from covsev_tools.hub.permissions import prepare_rater
 from covsev_tools.hub.study import Study
 from covsev_tools.scoring.offline import voila_template_root
@@ -46,7 +51,12 @@ class StudyAuthenticator(NativeAuthenticator):
 
 
 class StudySpawner(LocalProcessSpawner):
-    """Local processes as the user's Unix account: scoring page for raters, JupyterLab for coordinators."""
+    """Local processes as the user's Unix account: scoring page for raters, JupyterLab for coordinators.
+
+    Every server, whatever the role, gets kernels on Unix sockets in its account's private runtime
+    folder, the study's resource limits, and, when it stops, the end of every process of its account
+    (see :mod:`covsev_tools.hub.isolation`).
+    """
 
     study_dir = Unicode(config=True, help="The study folder.")
 
@@ -60,7 +70,39 @@ class StudySpawner(LocalProcessSpawner):
             self._as_coordinator(study)
         else:
             raise NoAssignmentError(f"{self.user.name} is no longer a user of this study.")
+        account = pwd.getpwnam(self.user.name)
+        # Whatever an earlier session of this account left running (the hub lost track of it) goes
+        # first: a new server starts alone.
+        await asyncio.get_running_loop().run_in_executor(None, end_account_processes, account.pw_uid)
+        folder = prepare_runtime_dir(account.pw_uid, account.pw_gid)
+        self.environment["JUPYTER_RUNTIME_DIR"] = str(folder)
+        # On the command line: it outranks any config file, the coordinator's own ~/.jupyter included.
+        self.args = list(KERNEL_TRANSPORT_ARGS)
+        self._limits = (study.limit("memory_limit_mb") * 2**20, study.limit("max_processes"))
         return await super().start()
+
+    def make_preexec_fn(self, name):
+        """Lower the limits, then become the account (limits first: a rater could not lower them after)."""
+        become = super().make_preexec_fn(name)
+        memory, processes = getattr(self, "_limits", (None, None))
+
+        def preexec():
+            limit_resources(memory, processes)
+            become()
+
+        return preexec
+
+    async def stop(self, now=False):
+        """Stop the server, then every other process of the account (a detached one included)."""
+        await super().stop(now=now)
+        try:
+            uid = pwd.getpwnam(self.user.name).pw_uid
+        except KeyError:
+            return  # the account is gone already
+        if uid == 0:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, end_account_processes, uid)
+        shutil.rmtree(runtime_dir(uid), ignore_errors=True)
 
     def _as_rater(self, study: Study) -> None:
         cohort = study.active_cohort(self.user.name)
@@ -99,4 +141,7 @@ def _common_environment(study: Study) -> dict[str, str]:
                             str(Path(sys.prefix) / "share" / "jupyter")])
     return {"JUPYTER_PATH": data, "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
             # which server extensions are installed (Voila, JupyterLab): this environment's etc/jupyter
-            "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"), "PYTHONNOUSERSITE": "1"}
+            "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"), "PYTHONNOUSERSITE": "1",
+            # glibc reserves 64 MiB of address space per thread arena; under the address-space limit
+            # that would be memory the kernel cannot use.
+            "MALLOC_ARENA_MAX": "2"}

@@ -33,7 +33,7 @@ import jsonschema
 from covsev_tools.errors import CovsevError
 from covsev_tools.files import write_text_atomic
 
-__all__ = ["ROLES", "Study", "StudyError", "validate_user_name"]
+__all__ = ["DEFAULT_LIMITS", "ROLES", "Study", "StudyError", "validate_user_name"]
 
 SCHEMA_VERSION = 1
 ROLES = ("rater", "coordinator")
@@ -50,8 +50,13 @@ _SETTINGS_SCHEMA = {
         "coordinator_group": {"type": "string", "pattern": USER_NAME_PATTERN.pattern},
         "cohorts": {"type": "object", "additionalProperties": {"type": "string"}},
         "idle_timeout": {"type": "integer", "minimum": 60},
+        # per process of a study server (the server, each kernel); absent in studies made before
+        "memory_limit_mb": {"type": "integer", "minimum": 256},
+        "max_processes": {"type": "integer", "minimum": 32},
     },
 }
+#: Limits of every study server when ``study.json`` names none (``hub init --memory-limit/--max-processes``).
+DEFAULT_LIMITS = {"memory_limit_mb": 2048, "max_processes": 256}
 _USERS_SCHEMA = {
     "type": "object",
     "required": ["users"],
@@ -163,6 +168,10 @@ class Study:
         """Study name (shown on the hub's pages)."""
         return self.settings["name"]
 
+    def limit(self, name: str) -> int:
+        """A per-server limit: ``"memory_limit_mb"`` or ``"max_processes"`` (the default when not set)."""
+        return int(self.settings.get(name, DEFAULT_LIMITS[name]))
+
     @property
     def rater_group(self) -> str:
         """Unix group of every account of the study (raters and coordinators)."""
@@ -177,7 +186,9 @@ class Study:
 
     @classmethod
     def new(cls, directory: str | Path, name: str | None = None, rater_group: str = "covsev-raters",
-            coordinator_group: str = "covsev-coordinators", idle_timeout: int = 3600) -> "Study":
+            coordinator_group: str = "covsev-coordinators", idle_timeout: int = 3600,
+            memory_limit_mb: int = DEFAULT_LIMITS["memory_limit_mb"],
+            max_processes: int = DEFAULT_LIMITS["max_processes"]) -> "Study":
         """A new study's settings, written to ``directory`` (made if missing; refused if a study is there)."""
         directory = Path(directory)
         if (directory / "study.json").exists():
@@ -187,8 +198,12 @@ class Study:
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                     "rater_group": validate_user_name(rater_group),
                     "coordinator_group": validate_user_name(coordinator_group),
-                    "cohorts": {}, "idle_timeout": int(idle_timeout)}
-        jsonschema.validate(settings, _SETTINGS_SCHEMA)
+                    "cohorts": {}, "idle_timeout": int(idle_timeout),
+                    "memory_limit_mb": int(memory_limit_mb), "max_processes": int(max_processes)}
+        try:
+            jsonschema.validate(settings, _SETTINGS_SCHEMA)
+        except jsonschema.ValidationError as exc:
+            raise StudyError(f"{'/'.join(str(p) for p in exc.absolute_path) or 'settings'}: {exc.message}") from None
         study = cls(directory, settings, {"users": {}})
         study.save()
         return study
