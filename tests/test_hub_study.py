@@ -291,3 +291,51 @@ def test_zero_to_jupyterhub_values_parse():
     assert any(v["name"] == "study" for v in storage["extraVolumes"])
     assert values["proxy"]["https"]["enabled"] is True
     assert values["cull"]["enabled"] is True and values["cull"]["timeout"] >= 600
+
+
+def test_init_closes_a_world_readable_source_cohort_and_cohort_json_names_no_path(study):
+    """A cohort made before keys were private (0644, folder 0755): hub init closes its key, repeat map
+    and seed; the raters' cohort.json of the study copy names no path and no seed."""
+    import json
+
+    from covsev_tools.hub import init_study
+    from covsev_tools.hub.study import Study
+
+    source = study.source.dir
+    os.chmod(source.parent, 0o711)  # every account can reach the source cohort folder
+    os.chmod(source, 0o755)
+    for name in ("key.csv", "repeats.csv", "secret.json"):
+        os.chmod(source / name, 0o644)
+    # as an older cohort.json had them
+    info = json.loads((source / "cohort.json").read_text())
+    info["source_images_dir"] = str(study.base / "source" / "pilot_images")
+    (source / "cohort.json").write_text(json.dumps(info))
+    again = init_study(study.dir, [source])
+    assert {p.name for p in again.protected_sources} == {"key.csv", "repeats.csv", "secret.json", source.name}
+    assert {name: mode(source / name) for name in ("key.csv", "repeats.csv", "secret.json")} == dict.fromkeys(
+        ("key.csv", "repeats.csv", "secret.json"), 0o600)
+    assert mode(source) & 0o007 == 0
+    copy = study.dir / "cohorts" / "pilot"
+    raters_view = json.loads((copy / "cohort.json").read_text())
+    assert "source_images_dir" not in raters_view and "seed" not in raters_view
+    assert str(study.base) not in (copy / "cohort.json").read_text()
+    secret = json.loads((copy / "secret.json").read_text())
+    assert secret["source_images_dir"] == info["source_images_dir"] and isinstance(secret["seed"], int)
+    assert owner_group(copy / "secret.json")[1] == study.groups[1] and mode(copy / "secret.json") == 0o640
+    assert Study.load(study.dir).settings["cohort_sources"]["pilot"] == str(source.resolve())
+    # a second init has nothing left to close
+    assert init_study(study.dir, [source]).protected_sources == []
+    os.chmod(source.parent, 0o700)
+
+
+def test_init_states_the_limits_of_every_study_server(study):
+    from covsev_tools.hub.study import DEFAULT_LIMITS, Study
+
+    result = subprocess.run(COVSEV + ["hub", "init", str(study.dir), "--memory-limit", "1536"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert ("limits per study server: 1536 MiB of address space per process, "
+            f"{DEFAULT_LIMITS['max_processes']} processes and threads per account") in result.stdout
+    assert Study.load(study.dir).limit("memory_limit_mb") == 1536
+    bad = subprocess.run(COVSEV + ["hub", "init", str(study.dir), "--memory-limit", "12"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "memory_limit_mb" in bad.stderr and "Traceback" not in bad.stderr

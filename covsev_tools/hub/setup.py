@@ -24,7 +24,7 @@ from covsev_tools.hub.singleuser import RATER_SERVER_CONFIG
 from covsev_tools.hub.spawner import SCORING_NOTEBOOK
 from covsev_tools.hub.study import Study, StudyError, validate_user_name
 
-__all__ = ["add_cohort", "add_user", "assign", "finish", "init_study", "remove_user"]
+__all__ = ["add_cohort", "add_user", "assign", "finish", "init_study", "protect_cohort_sources", "remove_user"]
 
 _SCORING_CELL = (
     "# covsev reader study: the rater's scoring page. The rater ID is the hub login;\n"
@@ -83,6 +83,7 @@ def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str 
     for cohort in cohorts:
         add_cohort(study, cohort)
     apply_permissions(study)
+    study.protected_sources = protect_cohort_sources(study)
     return study
 
 
@@ -127,9 +128,59 @@ def add_cohort(study: Study, cohort_dir) -> str:
     if cohort.dir.resolve() != target.resolve():
         shutil.copytree(cohort.dir, target, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(".create.lock", "orders", "*.tmp"))
+        _no_paths_for_raters(target)
+        study.settings.setdefault("cohort_sources", {})[cohort.name] = str(cohort.dir.resolve())
     study.settings["cohorts"][cohort.name] = f"cohorts/{cohort.name}"
     study.save()
     return cohort.name
+
+
+def _no_paths_for_raters(folder: Path) -> None:
+    """Move the seed and source paths of an older cohort's ``cohort.json`` (raters read it) to ``secret.json``."""
+    import json
+
+    from covsev_tools.cohort.folder import coordinator_only
+    from covsev_tools.cohort.info import read_info, read_secret, secret_text
+
+    info = read_info(folder / "cohort.json")
+    moved = {k: info.pop(k) for k in ("seed", "source_images_dir", "metadata_csv") if k in info}
+    if not moved:
+        return
+    secret = {**moved, **read_secret(folder, {**info, **moved})}
+    with coordinator_only(folder):
+        write_text_atomic(folder / "secret.json", secret_text(secret["seed"], secret.get("source_images_dir"),
+                                                              secret.get("metadata_csv")))
+    write_text_atomic(folder / "cohort.json", json.dumps(info, indent=1) + "\n")
+
+
+def protect_cohort_sources(study: Study) -> list[Path]:
+    """Close the key, repeat map and seed of the study's source cohort folders to other accounts; what changed.
+
+    ``hub init`` copies each cohort, and the copy's modes are the study's; but the folder it was
+    copied from keeps the key where ``covsev cohort create`` (before 0600 keys) or a copy by hand left
+    it. Files any account could read become 0600 and the folder loses the rights of "others".
+
+    Examples
+    --------
+    >>> protect_cohort_sources(Study.load("/srv/study"))        # doctest: +SKIP
+    [PosixPath('/data/cohorts/pilot/key.csv')]
+    """
+    from covsev_tools.cohort.folder import exposed_coordinator_files
+
+    fixed: list[Path] = []
+    for source in study.settings.get("cohort_sources", {}).values():
+        folder = Path(source)
+        for path in exposed_coordinator_files(folder):
+            os.chmod(path, 0o600)
+            fixed.append(path)
+        try:
+            mode = folder.stat().st_mode & 0o7777
+        except OSError:
+            continue
+        if mode & 0o007:
+            os.chmod(folder, mode & ~0o007)
+            fixed.append(folder)
+    return fixed
 
 
 def add_user(study_dir, name: str, role: str, password: str | None = None) -> str | None:

@@ -49,6 +49,8 @@ _SETTINGS_SCHEMA = {
         "rater_group": {"type": "string", "pattern": USER_NAME_PATTERN.pattern},
         "coordinator_group": {"type": "string", "pattern": USER_NAME_PATTERN.pattern},
         "cohorts": {"type": "object", "additionalProperties": {"type": "string"}},
+        # where each cohort was copied from (hub init and start keep its key closed to other accounts)
+        "cohort_sources": {"type": "object", "additionalProperties": {"type": "string"}},
         "idle_timeout": {"type": "integer", "minimum": 60},
         # per process of a study server (the server, each kernel); absent in studies made before
         "memory_limit_mb": {"type": "integer", "minimum": 256},
@@ -76,6 +78,14 @@ _USERS_SCHEMA = {
 
 class StudyError(CovsevError):
     """A study folder that is missing, malformed, or asked to do something it cannot."""
+
+
+def _check_settings(settings: dict) -> None:
+    try:
+        jsonschema.validate(settings, _SETTINGS_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "settings"
+        raise StudyError(f"study settings: {where}: {exc.message}") from None
 
 
 def validate_user_name(name: str) -> str:
@@ -123,6 +133,8 @@ class Study:
         self.dir = Path(directory).resolve()
         self.settings = settings
         self.users = users
+        #: What :func:`covsev_tools.hub.setup.protect_cohort_sources` closed on the last ``hub init``.
+        self.protected_sources: list[Path] = []
 
     # -- files and folders
 
@@ -200,10 +212,7 @@ class Study:
                     "coordinator_group": validate_user_name(coordinator_group),
                     "cohorts": {}, "idle_timeout": int(idle_timeout),
                     "memory_limit_mb": int(memory_limit_mb), "max_processes": int(max_processes)}
-        try:
-            jsonschema.validate(settings, _SETTINGS_SCHEMA)
-        except jsonschema.ValidationError as exc:
-            raise StudyError(f"{'/'.join(str(p) for p in exc.absolute_path) or 'settings'}: {exc.message}") from None
+        _check_settings(settings)
         study = cls(directory, settings, {"users": {}})
         study.save()
         return study
@@ -217,7 +226,8 @@ class Study:
         return cls(directory, settings, users)
 
     def save(self) -> None:
-        """Write ``study.json`` and ``users.json`` atomically."""
+        """Write ``study.json`` and ``users.json`` atomically (settings checked first: nothing written if wrong)."""
+        _check_settings(self.settings)
         write_text_atomic(self.dir / "study.json", json.dumps(self.settings, indent=1) + "\n")
         write_text_atomic(self.dir / "users.json", json.dumps(self.users, indent=1, sort_keys=True) + "\n")
 
