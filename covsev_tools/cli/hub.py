@@ -153,6 +153,10 @@ def _start(args) -> int:
 def _status(args) -> int:
     from covsev_tools.hub import study_status
 
+    from covsev_tools.errors import printable
+
     frame = study_status(args.study_dir)
     print(frame.to_string(index=False, na_rep="") if len(frame) else "no users yet")
+    for warning in frame.attrs.get("warnings", []):  # lines of a log left out of the counts
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     return 0
