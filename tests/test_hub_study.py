@@ -339,3 +339,36 @@ def test_init_states_the_limits_of_every_study_server(study):
     assert Study.load(study.dir).limit("memory_limit_mb") == 1536
     bad = subprocess.run(COVSEV + ["hub", "init", str(study.dir), "--memory-limit", "12"], capture_output=True, text=True)
     assert bad.returncode == 2 and "memory_limit_mb" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_study_the_accounts_cannot_reach_is_refused_at_init_in_one_line():
+    """A study folder made under a 0700 folder (e.g. mktemp -d): every spawn would fail with a 500."""
+    made = HubStudy(n_cases=2, repeat_fraction=0.0)
+    try:
+        made.base.chmod(0o700)
+        raters, coordinators = made.groups
+        result = subprocess.run(COVSEV + ["hub", "init", str(made.dir), "--cohort", str(made.source.dir),
+                                          "--rater-group", raters, "--coordinator-group", coordinators],
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        # one line (the database's first-run notes aside)
+        (line,) = [x for x in result.stderr.splitlines() if "alembic" not in x]
+        assert "study accounts cannot" in line and "chmod o+x" in line
+    finally:
+        made.cleanup()
+
+
+def test_the_spawner_names_what_an_account_cannot_reach(study):
+    from covsev_tools.hub.preflight import unreachable_for
+    from covsev_tools.hub.study import Study
+
+    loaded = Study.load(study.dir)
+    r1 = study.name("r1")
+    assert unreachable_for(loaded, r1) is None
+    app = study.dir / "app"
+    app.chmod(0o700)
+    try:
+        reason = unreachable_for(loaded, r1)
+    finally:
+        app.chmod(0o750)
+    assert reason.startswith(f"{r1} cannot reach ") and "chmod o+x" in reason

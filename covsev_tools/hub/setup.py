@@ -19,6 +19,7 @@ from covsev_tools.hub.accounts import (_session, ensure_group, ensure_unix_accou
 from covsev_tools.hub.hubconfig import HUB_CONFIG
 from covsev_tools.hub.isolation import end_account_processes
 from covsev_tools.hub.permissions import apply_permissions, prepare_rater
+from covsev_tools.hub.preflight import check_study_account
 from covsev_tools.hub.runtime import prepare_runtime
 from covsev_tools.hub.singleuser import RATER_SERVER_CONFIG
 from covsev_tools.hub.spawner import SCORING_NOTEBOOK
@@ -84,6 +85,7 @@ def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str 
         add_cohort(study, cohort)
     apply_permissions(study)
     study.protected_sources = protect_cohort_sources(study)
+    check_study_account(study)  # refuse now, not at every rater's login
     return study
 
 

@@ -27,10 +27,11 @@ from traitlets import Unicode
 from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, end_account_processes, limit_resources,
                                         prepare_runtime_dir, runtime_dir)
 from covsev_tools.hub.permissions import prepare_rater
+from covsev_tools.hub.preflight import unreachable_for
 from covsev_tools.hub.study import Study
 from covsev_tools.scoring.offline import voila_template_root
 
-__all__ = ["NoAssignmentError", "StudyAuthenticator", "StudySpawner", "SCORING_NOTEBOOK"]
+__all__ = ["CannotStartError", "NoAssignmentError", "StudyAuthenticator", "StudySpawner", "SCORING_NOTEBOOK"]
 
 #: The notebook Voila renders on a rater's server (in the study's ``app/`` folder).
 SCORING_NOTEBOOK = "scoring.ipynb"
@@ -38,6 +39,10 @@ SCORING_NOTEBOOK = "scoring.ipynb"
 
 class NoAssignmentError(RuntimeError):
     """A rater logged in with no active assignment; the hub shows this message on its spawn page."""
+
+
+class CannotStartError(RuntimeError):
+    """The account cannot reach the installation or the study; the hub shows this on its spawn page."""
 
 
 class StudyAuthenticator(NativeAuthenticator):
@@ -70,6 +75,9 @@ class StudySpawner(LocalProcessSpawner):
             self._as_coordinator(study)
         else:
             raise NoAssignmentError(f"{self.user.name} is no longer a user of this study.")
+        reason = unreachable_for(study, self.user.name)
+        if reason is not None:  # fail now, on the hub's page, not after a 300-second spinner
+            raise CannotStartError(f"Your scoring page cannot start: {reason}. Tell your study coordinator.")
         account = pwd.getpwnam(self.user.name)
         # Whatever an earlier session of this account left running (the hub lost track of it) goes
         # first: a new server starts alone.
