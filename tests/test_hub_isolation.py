@@ -307,3 +307,29 @@ def test_a_detached_process_is_gone_after_logout_and_remove_user_works_at_once(h
     remove_user(hub.dir, client.name)
     with pytest.raises(KeyError):
         pwd.getpwnam(client.name)
+
+
+def test_logout_ends_the_login_for_every_copy_of_the_cookie_and_every_token(hub):
+    import requests
+
+    client = rater_client(hub, "r1")
+    client.login()
+    api = f"{hub.url}/hub/api"
+    headers = {"Referer": f"{hub.url}/hub/", "X-XSRFToken": client.http.cookies.get("_xsrf", path="/hub/")}
+    tokens = f"{api}/users/{client.name}/tokens"
+    # a token the rater makes must expire (12 h at most); one without expiry is refused
+    assert client.http.post(tokens, json={"note": "forever"}, headers=headers, timeout=30).status_code == 400
+    made = client.http.post(tokens, json={"note": "short", "expires_in": 3600}, headers=headers, timeout=30)
+    assert made.status_code == 201, made.text[:200]
+    token = made.json()["token"]
+    copied = requests.Session()  # another tab, or a script, with the same cookies
+    copied.cookies.update(client.http.cookies)
+    assert copied.get(f"{api}/user", headers={"Referer": f"{hub.url}/hub/"}, timeout=30).status_code == 200
+    assert requests.get(f"{api}/user", headers={"Authorization": f"token {token}"}, timeout=30).status_code == 200
+    _logout(client)
+    assert copied.get(f"{api}/user", headers={"Referer": f"{hub.url}/hub/"}, timeout=30).status_code == 403
+    assert requests.get(f"{api}/user", headers={"Authorization": f"token {token}"}, timeout=30).status_code == 403
+    # and the rater logs in again as usual
+    again = rater_client(hub, "r1")
+    again.login()
+    assert again.http.get(f"{api}/user", headers={"Referer": f"{hub.url}/hub/"}, timeout=30).json()["name"] == client.name

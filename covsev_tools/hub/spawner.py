@@ -20,6 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from jupyterhub.handlers.login import LogoutHandler
 from jupyterhub.spawner import LocalProcessSpawner
 from nativeauthenticator import NativeAuthenticator
 from traitlets import Unicode
@@ -31,7 +32,7 @@ from covsev_tools.hub.preflight import unreachable_for
 from covsev_tools.hub.study import Study
 from covsev_tools.scoring.offline import voila_template_root
 
-__all__ = ["CannotStartError", "NoAssignmentError", "StudyAuthenticator", "StudySpawner", "SCORING_NOTEBOOK"]
+__all__ = ["CannotStartError", "EndSessionLogoutHandler", "NoAssignmentError", "StudyAuthenticator", "StudySpawner", "SCORING_NOTEBOOK"]
 
 #: The notebook Voila renders on a rater's server (in the study's ``app/`` folder).
 SCORING_NOTEBOOK = "scoring.ipynb"
@@ -45,14 +46,40 @@ class CannotStartError(RuntimeError):
     """The account cannot reach the installation or the study; the hub shows this on its spawn page."""
 
 
+class EndSessionLogoutHandler(LogoutHandler):
+    """``/hub/logout`` that ends the login everywhere, not only in this browser.
+
+    JupyterHub's logout clears the browser's cookie, but a copy of it made before (another tab, a
+    script) stays valid: the cookie holds the user's ``cookie_id``, which never changes. Here the
+    ``cookie_id`` is replaced and every API token of the user is deleted, so every earlier cookie
+    and token stops working (the server was already stopped by ``shutdown_on_logout``).
+    """
+
+    async def handle_logout(self):
+        """Rotate the user's cookie ID and delete their tokens."""
+        from jupyterhub.utils import new_token
+
+        user = self.current_user
+        if user is None:
+            return
+        user.orm_user.cookie_id = new_token()
+        for token in list(user.orm_user.api_tokens):
+            self.db.delete(token)
+        self.db.commit()
+
+
 class StudyAuthenticator(NativeAuthenticator):
-    """NativeAuthenticator restricted to the users of one study folder."""
+    """NativeAuthenticator restricted to the users of one study folder, whose logout ends the login."""
 
     study_dir = Unicode(config=True, help="The study folder whose users.json lists who may log in.")
 
     def check_allowed(self, username, authentication=None):
         """Only users of the study (read at each login, so removals take effect at once)."""
         return Study.load(self.study_dir).role(username) is not None
+
+    def get_handlers(self, app):
+        """NativeAuthenticator's pages, and a logout that invalidates earlier cookies and tokens."""
+        return [*super().get_handlers(app), (r"/logout", EndSessionLogoutHandler)]
 
 
 class StudySpawner(LocalProcessSpawner):
