@@ -317,8 +317,12 @@ def test_logout_ends_the_login_for_every_copy_of_the_cookie_and_every_token(hub)
     api = f"{hub.url}/hub/api"
     headers = {"Referer": f"{hub.url}/hub/", "X-XSRFToken": client.http.cookies.get("_xsrf", path="/hub/")}
     tokens = f"{api}/users/{client.name}/tokens"
-    # a token the rater makes must expire (12 h at most); one without expiry is refused
-    assert client.http.post(tokens, json={"note": "forever"}, headers=headers, timeout=30).status_code == 400
+    # a token the rater makes expires within 12 h: asked for a year it is refused, asked for no expiry
+    # it gets the 12 h
+    year = client.http.post(tokens, json={"note": "year", "expires_in": 365 * 86400}, headers=headers, timeout=30)
+    assert year.status_code == 400 and "must not exceed 43200" in year.text
+    forever = client.http.post(tokens, json={"note": "forever"}, headers=headers, timeout=30)
+    assert forever.status_code == 201 and forever.json()["expires_at"] is not None
     made = client.http.post(tokens, json={"note": "short", "expires_in": 3600}, headers=headers, timeout=30)
     assert made.status_code == 201, made.text[:200]
     token = made.json()["token"]

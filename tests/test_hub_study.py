@@ -372,3 +372,43 @@ def test_the_spawner_names_what_an_account_cannot_reach(study):
     finally:
         app.chmod(0o750)
     assert reason.startswith(f"{r1} cannot reach ") and "chmod o+x" in reason
+
+
+def test_logins_are_throttled_per_account_and_address_and_a_wrong_name_costs_a_hash(study):
+    import asyncio
+    import time
+    from types import SimpleNamespace
+
+    from covsev_tools.hub.accounts import _session
+    from covsev_tools.hub.spawner import ADDRESS_FAILED_LOGINS, StudyAuthenticator
+    from covsev_tools.hub.study import Study
+
+    auth = StudyAuthenticator(study_dir=str(study.dir), add_new_table=False, allowed_failed_logins=5,
+                              seconds_before_next_try=120)
+    auth.db = _session(Study.load(study.dir))
+    r1 = study.name("r1")
+
+    def attempt(name, password, address):
+        handler = SimpleNamespace(request=SimpleNamespace(remote_ip=address))
+        return asyncio.run(auth.authenticate(handler, {"username": name, "password": password}))
+
+    try:
+        for _ in range(5):  # an outsider guesses from 10.0.0.66
+            assert attempt(r1, "wrong-password-123", "10.0.0.66") is None
+        assert attempt(r1, study.passwords[r1], "10.0.0.66") is None  # paused there
+        assert attempt(r1, study.passwords[r1], "10.0.0.7") == r1      # the rater at their desk is not
+        # a wrong user name takes as long as a wrong password (one bcrypt check each)
+        timings = {}
+        for label, name in (("unknown", "nobody-here"), ("wrong password", study.name("r2"))):
+            started = time.perf_counter()
+            for _ in range(3):
+                attempt(name, "wrong-password-123", f"10.0.1.{len(label)}")
+            timings[label] = time.perf_counter() - started
+        assert 0.5 < timings["unknown"] / timings["wrong password"] < 2, timings
+        # an address that fails on many accounts is paused as a whole
+        for i in range(ADDRESS_FAILED_LOGINS):
+            attempt(f"guess{i}", "wrong-password-123", "10.0.0.99")
+        assert attempt(study.name("r2"), study.passwords[study.name("r2")], "10.0.0.99") is None
+        assert attempt(study.name("r2"), study.passwords[study.name("r2")], "10.0.0.8") == study.name("r2")
+    finally:
+        auth.db.close()

@@ -14,6 +14,7 @@ In the generated ``hub/jupyterhub_config.py`` (see :func:`covsev_tools.hub.hubco
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import pwd
 import shutil
@@ -46,6 +47,18 @@ class CannotStartError(RuntimeError):
     """The account cannot reach the installation or the study; the hub shows this on its spawn page."""
 
 
+#: Failed logins from one client address, over all accounts, after which that address waits.
+ADDRESS_FAILED_LOGINS = 20
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> bytes:
+    """A bcrypt hash of nothing, checked for unknown user names (same cost as a real check)."""
+    import bcrypt
+
+    return bcrypt.hashpw(os.urandom(16), bcrypt.gensalt())
+
+
 class EndSessionLogoutHandler(LogoutHandler):
     """``/hub/logout`` that ends the login everywhere, not only in this browser.
 
@@ -76,6 +89,41 @@ class StudyAuthenticator(NativeAuthenticator):
     def check_allowed(self, username, authentication=None):
         """Only users of the study (read at each login, so removals take effect at once)."""
         return Study.load(self.study_dir).role(username) is not None
+
+    async def authenticate(self, handler, data):
+        """NativeAuthenticator's check, throttled per account *and address*, as slow for a wrong name.
+
+        Failures count per (account, client address): five wrong passwords from one address pause
+        that account for that address only, so nobody can lock a rater out from elsewhere. An
+        address with :data:`ADDRESS_FAILED_LOGINS` failures over all accounts is paused as a whole.
+        An unknown user name costs one bcrypt check, as a wrong password does, so the answer's
+        timing does not tell which names exist.
+        """
+        import bcrypt
+
+        username = self.normalize_username(data.get("username", ""))
+        password = str(data.get("password", ""))
+        address = getattr(getattr(handler, "request", None), "remote_ip", "") or ""
+        key, address_key = f"{username}\0{address}", f"\0{address}"
+        if self.allowed_failed_logins and (self.is_blocked(key) or self._address_blocked(address_key)):
+            return None
+        user = self.get_user(username)
+        if user is None:
+            bcrypt.checkpw(password.encode(), _dummy_hash())
+            valid = False
+        else:
+            valid = user.is_valid_password(password) and user.is_authorized
+        if valid:
+            self.successful_login(key)
+            return username
+        self.add_login_attempt(key)
+        self.add_login_attempt(address_key)
+        return None
+
+    def _address_blocked(self, address_key: str) -> bool:
+        attempts = self.login_attempts.get(address_key)
+        return bool(attempts and attempts["count"] >= ADDRESS_FAILED_LOGINS
+                    and not self.can_try_to_login_again(address_key))
 
     def get_handlers(self, app):
         """NativeAuthenticator's pages, and a logout that invalidates earlier cookies and tokens."""
