@@ -334,7 +334,7 @@ def test_init_states_the_limits_of_every_study_server(study):
     result = subprocess.run(COVSEV + ["hub", "init", str(study.dir), "--memory-limit", "1536"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert ("limits per study server: 1536 MiB of address space per process, "
+    assert ("limits per study server: 1536 MiB of address space per process (raters), "
             f"{DEFAULT_LIMITS['max_processes']} processes and threads per account") in result.stdout
     assert Study.load(study.dir).limit("memory_limit_mb") == 1536
     bad = subprocess.run(COVSEV + ["hub", "init", str(study.dir), "--memory-limit", "12"], capture_output=True, text=True)

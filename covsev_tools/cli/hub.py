@@ -42,7 +42,7 @@ def _register_init(sub) -> None:
     p.add_argument("--idle-timeout", type=int, default=3600, metavar="SECONDS",
                    help="stop servers idle this long (default 3600)")
     p.add_argument("--memory-limit", type=int, metavar="MIB",
-                   help="address space of each process of a study server, kernels included (default 2048)")
+                   help="address space of each process of a rater's server, kernels included (default 2048)")
     p.add_argument("--max-processes", type=int, metavar="N",
                    help="processes and threads of each study account (default 256)")
     p.set_defaults(handler=_init)
@@ -95,8 +95,8 @@ def _init(args) -> int:
                        coordinator_group=args.coordinator_group, idle_timeout=args.idle_timeout,
                        memory_limit_mb=args.memory_limit, max_processes=args.max_processes)
     print(f"study {study.name} in {study.dir}: cohorts {', '.join(sorted(study.settings['cohorts'])) or 'none'}")
-    print(f"limits per study server: {study.limit('memory_limit_mb')} MiB of address space per process, "
-          f"{study.limit('max_processes')} processes and threads per account")
+    print(f"limits per study server: {study.limit('memory_limit_mb')} MiB of address space per process "
+          f"(raters), {study.limit('max_processes')} processes and threads per account")
     for path in study.protected_sources:
         print(f"note: {path} was readable by every account; closed (chmod o-rwx)", file=sys.stderr)
     for folder in exposed_originals(study):

@@ -161,7 +161,10 @@ class StudySpawner(LocalProcessSpawner):
         self.environment["JUPYTER_RUNTIME_DIR"] = str(folder)
         # On the command line: it outranks any config file, the coordinator's own ~/.jupyter included.
         self.args = list(KERNEL_TRANSPORT_ARGS)
-        self._limits = (study.limit("memory_limit_mb") * 2**20, study.limit("max_processes"))
+        # Address space for raters only: importing torch alone maps more than 2 GiB of libraries,
+        # and coordinators run the model in their JupyterLab.
+        memory = study.limit("memory_limit_mb") * 2**20 if role == "rater" else None
+        self._limits = (memory, study.limit("max_processes"))
         return await super().start()
 
     def make_preexec_fn(self, name):
