@@ -122,6 +122,17 @@ def test_the_operating_system_refuses_a_rater_what_is_not_theirs(study):
     for target in (study.dir / "labels" / "pilot" / f"{r2}.jsonl", study.dir / "labels" / "pilot" / "new.jsonl"):
         result = as_user(r1, f"open({str(target)!r}, 'a')")
         assert "PermissionError" in result.stderr
+    # their own log is append-only: a confirmed save cannot be rewritten, cut, or the log chmod-ed
+    log = str(study.dir / "labels" / "pilot" / f"{r1}.jsonl")
+    attempts = {"rewrite": f"open({log!r}, 'r+').write('x')", "truncate": f"open({log!r}, 'w')",
+                "chmod": f"import os; os.chmod({log!r}, 0o600)", "chmod 000": f"import os; os.chmod({log!r}, 0)",
+                "truncate call": f"import os; os.truncate({log!r}, 0)"}
+    outcomes = {what: as_user(r1, code).stderr.strip().splitlines()[-1].split(":")[0] for what, code in attempts.items()}
+    assert outcomes == dict.fromkeys(attempts, "PermissionError"), outcomes
+    appended = as_user(r1, f"from covsev_tools.labels import LabelStore; "
+                           f"LabelStore({str(study.dir / 'labels')!r}, 'pilot').save({{'rater': {r1!r}, 'case_id': 'c1'}}); "
+                           f"print('saved')")
+    assert appended.stdout.strip() == "saved", appended.stderr
     # a coordinator reads the key and every log
     c1 = study.name("c1")
     result = as_user(c1, f"print(len(open({str(cohort / 'key.csv')!r}).read()) > 0, "
