@@ -60,11 +60,11 @@ def runtime_dir(uid: int, root: Path = RUNTIME_ROOT) -> Path:
 
 
 def prepare_runtime_dir(uid: int, gid: int, root: Path = RUNTIME_ROOT) -> Path:
-    """Make (or repair) ``root/<uid>``: owned by the account, mode 0700; ``root`` root-owned 0711. Root only.
+    """Make ``root/<uid>`` anew, empty: owned by the account, mode 0700; ``root`` root-owned 0711. Root only.
 
-    Anything at the account's path that is not a real folder of that account with mode 0700 (a
-    symlink, a file, a folder another account made) is removed first, so a rater can never point
-    another account's sockets somewhere they can reach.
+    Whatever was at the account's path (an earlier server's connection files, a symlink, a file) is
+    removed first, so a rater can never point another account's sockets somewhere they can reach
+    and a new server never sees a dead kernel's files. Called when no process of the account runs.
 
     Raises
     ------
@@ -90,11 +90,10 @@ def prepare_runtime_dir(uid: int, gid: int, root: Path = RUNTIME_ROOT) -> Path:
     os.chmod(root, 0o711)  # accounts reach their own folder, list nobody's
     try:
         info = os.lstat(folder)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid:
-            if stat.S_ISDIR(info.st_mode):
-                shutil.rmtree(folder)
-            else:
-                folder.unlink()
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(folder)  # a new server starts with no connection file of an earlier one
+        else:
+            folder.unlink()
     except FileNotFoundError:
         pass
     folder.mkdir(mode=0o700, exist_ok=True)
