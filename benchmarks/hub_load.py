@@ -201,6 +201,9 @@ def cleanup(proc, prefix: str, work: Path, keep: bool) -> None:
     for group in [g.gr_name for g in grp.getgrall() if g.gr_name.startswith(prefix)]:
         subprocess.run(["groupdel", group], capture_output=True)
     if not keep:
+        from covsev_tools.hub.permissions import release_append_only
+
+        release_append_only(work)  # the label logs are append-only (chattr +a)
         shutil.rmtree(work, ignore_errors=True)
 
 

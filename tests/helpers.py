@@ -250,6 +250,9 @@ class HubStudy:
             subprocess.run(["userdel", "--remove", "--force", user], capture_output=True)
         for group in [g.gr_name for g in grp.getgrall() if g.gr_name.startswith(self.prefix)]:
             subprocess.run(["groupdel", group], capture_output=True)
+        from covsev_tools.hub.permissions import release_append_only
+
+        release_append_only(self.base)  # label logs are append-only: even root cannot delete them before
         shutil.rmtree(self.base, ignore_errors=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import stat
 import re
 from pathlib import Path
 
@@ -102,8 +103,15 @@ def test_cohort_folder_layout_and_blinding(images, tmp_path):
         assert row["sha256"] == file_sha256(path) and row["status"] == "ok" and row["path"] == str(path.resolve())
     info = json.loads((out / "cohort.json").read_text())
     assert info["name"] == "pilot" and info["scales"] == ["extent", "opacity"]
-    # the seed moved from cohort.json (rater side) to secret.json (coordinator only): orders derive from it
-    assert "seed" not in info and json.loads((out / "secret.json").read_text()) == {"seed": 11}
+    # the seed and the source paths moved from cohort.json (rater side) to secret.json (coordinator
+    # only): orders derive from the seed, and a path leads a rater to the originals
+    assert "seed" not in info and json.loads((out / "secret.json").read_text()) == {
+        "seed": 11, "source_images_dir": str(images.resolve())}
+    assert str(images) not in (out / "cohort.json").read_text() and "metadata_csv" not in info
+    # the files that unblind are their owner's alone from the start, the folder closed to others
+    modes = {name: oct(stat.S_IMODE((out / name).stat().st_mode)) for name in ("key.csv", "repeats.csv", "secret.json")}
+    assert modes == {"key.csv": "0o600", "repeats.csv": "0o600", "secret.json": "0o600"}
+    assert oct(stat.S_IMODE(out.stat().st_mode)) == "0o750"
     assert info["counts"] == {"n_files": 5, "n_readable": 5, "n_unreadable": 0, "n_duplicates": 0,
                               "n_cases": 5, "n_repeats": 0}
     assert [s.name for s in cohort.scales] == ["extent", "opacity"]

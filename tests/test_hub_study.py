@@ -122,6 +122,17 @@ def test_the_operating_system_refuses_a_rater_what_is_not_theirs(study):
     for target in (study.dir / "labels" / "pilot" / f"{r2}.jsonl", study.dir / "labels" / "pilot" / "new.jsonl"):
         result = as_user(r1, f"open({str(target)!r}, 'a')")
         assert "PermissionError" in result.stderr
+    # their own log is append-only: a confirmed save cannot be rewritten, cut, or the log chmod-ed
+    log = str(study.dir / "labels" / "pilot" / f"{r1}.jsonl")
+    attempts = {"rewrite": f"open({log!r}, 'r+').write('x')", "truncate": f"open({log!r}, 'w')",
+                "chmod": f"import os; os.chmod({log!r}, 0o600)", "chmod 000": f"import os; os.chmod({log!r}, 0)",
+                "truncate call": f"import os; os.truncate({log!r}, 0)"}
+    outcomes = {what: as_user(r1, code).stderr.strip().splitlines()[-1].split(":")[0] for what, code in attempts.items()}
+    assert outcomes == dict.fromkeys(attempts, "PermissionError"), outcomes
+    appended = as_user(r1, f"from covsev_tools.labels import LabelStore; "
+                           f"LabelStore({str(study.dir / 'labels')!r}, 'pilot').save({{'rater': {r1!r}, 'case_id': 'c1'}}); "
+                           f"print('saved')")
+    assert appended.stdout.strip() == "saved", appended.stderr
     # a coordinator reads the key and every log
     c1 = study.name("c1")
     result = as_user(c1, f"print(len(open({str(cohort / 'key.csv')!r}).read()) > 0, "
@@ -291,3 +302,124 @@ def test_zero_to_jupyterhub_values_parse():
     assert any(v["name"] == "study" for v in storage["extraVolumes"])
     assert values["proxy"]["https"]["enabled"] is True
     assert values["cull"]["enabled"] is True and values["cull"]["timeout"] >= 600
+
+
+def test_init_closes_a_world_readable_source_cohort_and_cohort_json_names_no_path(study):
+    """A cohort made before keys were private (0644, folder 0755): hub init closes its key, repeat map
+    and seed; the raters' cohort.json of the study copy names no path and no seed."""
+    import json
+
+    from covsev_tools.hub import init_study
+    from covsev_tools.hub.study import Study
+
+    source = study.source.dir
+    os.chmod(source.parent, 0o711)  # every account can reach the source cohort folder
+    os.chmod(source, 0o755)
+    for name in ("key.csv", "repeats.csv", "secret.json"):
+        os.chmod(source / name, 0o644)
+    # as an older cohort.json had them
+    info = json.loads((source / "cohort.json").read_text())
+    info["source_images_dir"] = str(study.base / "source" / "pilot_images")
+    (source / "cohort.json").write_text(json.dumps(info))
+    again = init_study(study.dir, [source])
+    assert {p.name for p in again.protected_sources} == {"key.csv", "repeats.csv", "secret.json", source.name}
+    assert {name: mode(source / name) for name in ("key.csv", "repeats.csv", "secret.json")} == dict.fromkeys(
+        ("key.csv", "repeats.csv", "secret.json"), 0o600)
+    assert mode(source) & 0o007 == 0
+    copy = study.dir / "cohorts" / "pilot"
+    raters_view = json.loads((copy / "cohort.json").read_text())
+    assert "source_images_dir" not in raters_view and "seed" not in raters_view
+    assert str(study.base) not in (copy / "cohort.json").read_text()
+    secret = json.loads((copy / "secret.json").read_text())
+    assert secret["source_images_dir"] == info["source_images_dir"] and isinstance(secret["seed"], int)
+    assert owner_group(copy / "secret.json")[1] == study.groups[1] and mode(copy / "secret.json") == 0o640
+    assert Study.load(study.dir).settings["cohort_sources"]["pilot"] == str(source.resolve())
+    # a second init has nothing left to close
+    assert init_study(study.dir, [source]).protected_sources == []
+    os.chmod(source.parent, 0o700)
+
+
+def test_init_states_the_limits_of_every_study_server(study):
+    from covsev_tools.hub.study import DEFAULT_LIMITS, Study
+
+    result = subprocess.run(COVSEV + ["hub", "init", str(study.dir), "--memory-limit", "1536"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert ("limits per study server: 1536 MiB of address space per process (raters), "
+            f"{DEFAULT_LIMITS['max_processes']} processes and threads per account") in result.stdout
+    assert Study.load(study.dir).limit("memory_limit_mb") == 1536
+    bad = subprocess.run(COVSEV + ["hub", "init", str(study.dir), "--memory-limit", "12"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "memory_limit_mb" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_study_the_accounts_cannot_reach_is_refused_at_init_in_one_line():
+    """A study folder made under a 0700 folder (e.g. mktemp -d): every spawn would fail with a 500."""
+    made = HubStudy(n_cases=2, repeat_fraction=0.0)
+    try:
+        made.base.chmod(0o700)
+        raters, coordinators = made.groups
+        result = subprocess.run(COVSEV + ["hub", "init", str(made.dir), "--cohort", str(made.source.dir),
+                                          "--rater-group", raters, "--coordinator-group", coordinators],
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        # one line (the database's first-run notes aside)
+        (line,) = [x for x in result.stderr.splitlines() if "alembic" not in x]
+        assert "study accounts cannot" in line and "chmod o+x" in line
+    finally:
+        made.cleanup()
+
+
+def test_the_spawner_names_what_an_account_cannot_reach(study):
+    from covsev_tools.hub.preflight import unreachable_for
+    from covsev_tools.hub.study import Study
+
+    loaded = Study.load(study.dir)
+    r1 = study.name("r1")
+    assert unreachable_for(loaded, r1) is None
+    app = study.dir / "app"
+    app.chmod(0o700)
+    try:
+        reason = unreachable_for(loaded, r1)
+    finally:
+        app.chmod(0o750)
+    assert reason.startswith(f"{r1} cannot reach ") and "chmod o+x" in reason
+
+
+def test_logins_are_throttled_per_account_and_address_and_a_wrong_name_costs_a_hash(study):
+    import asyncio
+    import time
+    from types import SimpleNamespace
+
+    from covsev_tools.hub.accounts import _session
+    from covsev_tools.hub.spawner import ADDRESS_FAILED_LOGINS, StudyAuthenticator
+    from covsev_tools.hub.study import Study
+
+    auth = StudyAuthenticator(study_dir=str(study.dir), add_new_table=False, allowed_failed_logins=5,
+                              seconds_before_next_try=120)
+    auth.db = _session(Study.load(study.dir))
+    r1 = study.name("r1")
+
+    def attempt(name, password, address):
+        handler = SimpleNamespace(request=SimpleNamespace(remote_ip=address))
+        return asyncio.run(auth.authenticate(handler, {"username": name, "password": password}))
+
+    try:
+        for _ in range(5):  # an outsider guesses from 10.0.0.66
+            assert attempt(r1, "wrong-password-123", "10.0.0.66") is None
+        assert attempt(r1, study.passwords[r1], "10.0.0.66") is None  # paused there
+        assert attempt(r1, study.passwords[r1], "10.0.0.7") == r1      # the rater at their desk is not
+        # a wrong user name takes as long as a wrong password (one bcrypt check each)
+        timings = {}
+        for label, name in (("unknown", "nobody-here"), ("wrong password", study.name("r2"))):
+            started = time.perf_counter()
+            for _ in range(3):
+                attempt(name, "wrong-password-123", f"10.0.1.{len(label)}")
+            timings[label] = time.perf_counter() - started
+        assert 0.5 < timings["unknown"] / timings["wrong password"] < 2, timings
+        # an address that fails on many accounts is paused as a whole
+        for i in range(ADDRESS_FAILED_LOGINS):
+            attempt(f"guess{i}", "wrong-password-123", "10.0.0.99")
+        assert attempt(study.name("r2"), study.passwords[study.name("r2")], "10.0.0.99") is None
+        assert attempt(study.name("r2"), study.passwords[study.name("r2")], "10.0.0.8") == study.name("r2")
+    finally:
+        auth.db.close()

@@ -41,6 +41,10 @@ def _register_init(sub) -> None:
     p.add_argument("--coordinator-group", default="covsev-coordinators", help="Unix group of coordinators")
     p.add_argument("--idle-timeout", type=int, default=3600, metavar="SECONDS",
                    help="stop servers idle this long (default 3600)")
+    p.add_argument("--memory-limit", type=int, metavar="MIB",
+                   help="address space of each process of a rater's server, kernels included (default 2048)")
+    p.add_argument("--max-processes", type=int, metavar="N",
+                   help="processes and threads of each study account (default 256)")
     p.set_defaults(handler=_init)
 
 
@@ -88,8 +92,13 @@ def _init(args) -> int:
     from covsev_tools.hub.permissions import exposed_originals
 
     study = init_study(args.study_dir, args.cohort, name=args.name, rater_group=args.rater_group,
-                       coordinator_group=args.coordinator_group, idle_timeout=args.idle_timeout)
+                       coordinator_group=args.coordinator_group, idle_timeout=args.idle_timeout,
+                       memory_limit_mb=args.memory_limit, max_processes=args.max_processes)
     print(f"study {study.name} in {study.dir}: cohorts {', '.join(sorted(study.settings['cohorts'])) or 'none'}")
+    print(f"limits per study server: {study.limit('memory_limit_mb')} MiB of address space per process "
+          f"(raters), {study.limit('max_processes')} processes and threads per account")
+    for path in study.protected_sources:
+        print(f"note: {path} was readable by every account; closed (chmod o-rwx)", file=sys.stderr)
     for folder in exposed_originals(study):
         print(f"warning: original images in {folder} are readable by every account (chmod o-rwx {folder})",
               file=sys.stderr)
@@ -144,6 +153,10 @@ def _start(args) -> int:
 def _status(args) -> int:
     from covsev_tools.hub import study_status
 
+    from covsev_tools.errors import printable
+
     frame = study_status(args.study_dir)
     print(frame.to_string(index=False, na_rep="") if len(frame) else "no users yet")
+    for warning in frame.attrs.get("warnings", []):  # lines of a log left out of the counts
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     return 0

@@ -20,7 +20,7 @@ from covsev_tools.cohort.creation import CreationReport
 from covsev_tools.cohort.decode import decode_all
 from covsev_tools.cohort.errors import CohortError, NoReadableImageError
 from covsev_tools.cohort.folder import (KEY_COLUMNS, MANIFEST_COLUMNS, PROVENANCE_FILE, REPEAT_COLUMNS,
-                                        SOURCE_COLUMNS, read_csv, write_csv)
+                                        SOURCE_COLUMNS, coordinator_only, read_csv, write_csv)
 from covsev_tools.cohort.ids import is_case_id, new_case_id
 from covsev_tools.cohort.info import (NAME_PATTERN, cohort_info, earlier_settings, read_info, read_secret,
                                       secret_text)
@@ -173,12 +173,13 @@ def _write_files(out_dir: Path, name: str, images_dir: Path, settings: dict, rep
     """The manifest, key, repeats, secret and ``cohort.json`` (last: it marks a complete cohort)."""
     display_ids = sorted(case_ids + list(repeats))
     write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [{"case_id": i} for i in display_ids])
-    write_csv(out_dir / "key.csv", key_columns, rows)
-    write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
-              [{"repeat_id": r, "case_id": c} for r, c in sorted(repeats.items())])
+    with coordinator_only(out_dir):  # the key, the repeat map and the seed: 0600 from their first byte
+        write_csv(out_dir / "key.csv", key_columns, rows)
+        write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
+                  [{"repeat_id": r, "case_id": c} for r, c in sorted(repeats.items())])
+        write_text_atomic(out_dir / "secret.json", secret_text(settings["seed"], images_dir, settings["metadata_csv"]))
     counts = {k: getattr(report, k) for k in _COUNTS}
-    info = cohort_info(name, images_dir, settings, settings["scales"], counts, old_info)
-    write_text_atomic(out_dir / "secret.json", secret_text(settings["seed"]))  # coordinator only
+    info = cohort_info(name, settings, settings["scales"], counts, old_info)
     _copy_provenance(images_dir, out_dir)
     write_text_atomic(out_dir / "cohort.json", json.dumps(info, indent=1) + "\n")
 

@@ -29,15 +29,19 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import os
+import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.ids import is_case_id
 from covsev_tools.files import spreadsheet_unescape, write_rows_csv_atomic
 
-__all__ = ["DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "PROVENANCE_FILE", "REPEAT_COLUMNS",
-           "SCHEMA_VERSION", "SOURCE_COLUMNS", "read_csv", "read_manifest", "utc_now", "write_csv"]
+__all__ = ["COORDINATOR_FILES", "DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "PROVENANCE_FILE",
+           "REPEAT_COLUMNS", "SCHEMA_VERSION", "SOURCE_COLUMNS", "coordinator_only", "exposed_coordinator_files",
+           "read_csv", "read_manifest", "utc_now", "write_csv"]
 
 #: Version of the folder layout (1: the manifest listed cases only, with their source facts).
 SCHEMA_VERSION = 2
@@ -51,6 +55,9 @@ KEY_COLUMNS = ("case_id", "sha256", "filename", "path", "duplicate_of", "status"
 REPEAT_COLUMNS = ("repeat_id", "case_id")
 #: Where the record of a ``covsev pull`` that fetched the images is kept (coordinator only).
 PROVENANCE_FILE = "provenance.json"
+#: Files of a cohort folder that unblind: the key (file names, paths), the repeat map, the seed,
+#: and the pull record (it names the PACS).
+COORDINATOR_FILES = ("key.csv", "repeats.csv", "secret.json", PROVENANCE_FILE)
 #: Scales of a new cohort when none are named.
 DEFAULT_SCALES = ("extent", "opacity")
 
@@ -64,6 +71,62 @@ def utc_now() -> str:
     True
     """
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@contextmanager
+def coordinator_only(folder: Path) -> Iterator[None]:
+    """Within the block, new files are their owner's alone; after it the unblinding files are 0600, the folder 0750.
+
+    ``cohort create`` writes the key, the repeat map and the seed inside this block, so no other
+    account of the machine can read them at any moment, not even between the first byte and a
+    later ``chmod``; the folder loses every right of "others" (``hub init`` gives the raters' group
+    what they need in the study's copy).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, stat
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with coordinator_only(folder):
+    ...     _ = (folder / "key.csv").write_text("case_id\\n")
+    >>> oct(stat.S_IMODE((folder / "key.csv").stat().st_mode)), oct(stat.S_IMODE(folder.stat().st_mode))
+    ('0o600', '0o750')
+    """
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+    for name in COORDINATOR_FILES:
+        if (folder / name).is_file() and not (folder / name).is_symlink():
+            os.chmod(folder / name, 0o600)
+    os.chmod(folder, 0o750)
+
+
+def exposed_coordinator_files(folder: Path) -> list[Path]:
+    """The unblinding files of a cohort folder that an account other than its owner (and group) can read.
+
+    A file counts when "others" may read it and search every folder above it, as a rater's process
+    could. ``hub init`` and ``hub start`` fix these in the source cohort folders of a study.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()); folder.chmod(0o755)
+    >>> _ = (folder / "key.csv").write_text("case_id\\n"); (folder / "key.csv").chmod(0o644)
+    >>> [p.name for p in exposed_coordinator_files(folder)]
+    ['key.csv']
+    """
+    exposed = []
+    for name in COORDINATOR_FILES:
+        path = folder / name
+        try:
+            readable = stat.S_IMODE(path.stat().st_mode) & stat.S_IROTH
+            searchable = all(stat.S_IMODE(p.stat().st_mode) & stat.S_IXOTH for p in path.resolve().parents)
+        except OSError:
+            continue
+        if readable and searchable:
+            exposed.append(path)
+    return exposed
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:

@@ -1,9 +1,10 @@
 """``cohort.json``: the cohort's name, settings, scale definitions and counts; ``secret.json``: its seed.
 
 The scoring app reads ``cohort.json`` on the rater's side, so it holds no file names (they are in
-``key.csv``) and no seed: every reading order and the choice of repeated cases derive from the seed,
-so a rater who knew it could rebuild them and tell which IDs are hidden repeats. The seed is kept in
-the coordinator-only ``secret.json`` (cohorts made before kept it in ``cohort.json``; they still load).
+``key.csv``), no path (a rater could open originals that were left readable) and no seed: every
+reading order and the choice of repeated cases derive from the seed, so a rater who knew it could
+rebuild them and tell which IDs are hidden repeats. The seed and the source paths are kept in the
+coordinator-only ``secret.json`` (cohorts made before kept them in ``cohort.json``; they still load).
 
 Examples
 --------
@@ -128,6 +129,16 @@ def read_secret(directory: Path, info: dict) -> dict[str, Any]:
     path = directory / "secret.json"
     if not path.is_file():
         return {"seed": info["seed"]} if "seed" in info else {}
+    secret = _read_secret_file(path)
+    # the source paths (cohorts made before this kept them in cohort.json)
+    return {"seed": secret["seed"], **{k: secret[k] for k in _SECRET_PATHS if isinstance(secret.get(k), str)}}
+
+
+#: Paths ``secret.json`` keeps for a re-run of ``cohort create`` (never in the raters' ``cohort.json``).
+_SECRET_PATHS = ("source_images_dir", "metadata_csv")
+
+
+def _read_secret_file(path: Path) -> dict[str, Any]:
     try:
         secret = json.loads(path.read_text(encoding="utf-8"))
     except PermissionError:
@@ -136,18 +147,25 @@ def read_secret(directory: Path, info: dict) -> dict[str, Any]:
         raise CohortError(f"{path}: cannot read ({exc})") from None
     if not isinstance(secret, dict) or not isinstance(secret.get("seed"), int) or isinstance(secret["seed"], bool):
         raise CohortError(f"{path}: not a valid cohort file (tampered or damaged?): seed must be an integer")
-    return {"seed": secret["seed"]}
+    return secret
 
 
-def secret_text(seed: int) -> str:
-    """Content of ``secret.json``.
+def secret_text(seed: int, source_images_dir: str | Path | None = None, metadata_csv: str | Path | None = None) -> str:
+    """Content of ``secret.json``: the seed and where the images and metadata came from.
 
     Examples
     --------
     >>> secret_text(7)
     '{"seed": 7}\\n'
+    >>> secret_text(7, "/data/xray")
+    '{"seed": 7, "source_images_dir": "/data/xray"}\\n'
     """
-    return json.dumps({"seed": int(seed)}) + "\n"
+    secret: dict[str, Any] = {"seed": int(seed)}
+    if source_images_dir is not None:
+        secret["source_images_dir"] = str(Path(source_images_dir).resolve())
+    if metadata_csv:
+        secret["metadata_csv"] = str(Path(metadata_csv).resolve())
+    return json.dumps(secret) + "\n"
 
 
 def stored_scales(info: dict, source: str | Path) -> list:
@@ -178,7 +196,7 @@ def earlier_settings(info: dict, secret: dict | None = None) -> dict[str, Any]:
     (0.0, 10, ['extent', 'opacity'])
     """
     secret = secret or {}
-    metadata_csv = info.get("metadata_csv")
+    metadata_csv = secret.get("metadata_csv", info.get("metadata_csv"))
     return {
         "fraction": float(info.get("repeats", {}).get("fraction", 0.0)),
         "min_gap": int(info.get("repeats", {}).get("min_gap", 10)),
@@ -188,26 +206,22 @@ def earlier_settings(info: dict, secret: dict | None = None) -> dict[str, Any]:
     }
 
 
-def cohort_info(name: str, images_dir: Path, settings: dict, scales: list, counts: dict[str, int],
-                old: dict) -> dict:
+def cohort_info(name: str, settings: dict, scales: list, counts: dict[str, int], old: dict) -> dict:
     """Content of ``cohort.json`` (``created`` kept from an earlier run).
 
     Examples
     --------
     >>> from covsev_tools.scales import load_scale
     >>> settings = {"seed": 1, "fraction": 0.0, "min_gap": 10, "metadata_csv": None, "display_max_side": 2048}
-    >>> info = cohort_info("pilot", Path("."), settings, [load_scale("extent")], {"n_repeats": 0}, {})
+    >>> info = cohort_info("pilot", settings, [load_scale("extent")], {"n_repeats": 0}, {})
     >>> info["name"], info["scales"], info["repeats"]
     ('pilot', ['extent'], {'fraction': 0.0, 'min_gap': 10, 'n': 0})
     """
-    metadata_csv = settings["metadata_csv"]
     return {
         "schema": SCHEMA_VERSION,
         "name": name,
         "created": old.get("created") or utc_now(),
         "updated": utc_now(),
-        "source_images_dir": str(Path(images_dir).resolve()),
-        "metadata_csv": str(Path(metadata_csv).resolve()) if metadata_csv else None,
         "repeats": {"fraction": settings["fraction"], "min_gap": settings["min_gap"],
                     "n": counts["n_repeats"]},
         "scales": [s.name for s in scales],

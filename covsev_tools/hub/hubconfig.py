@@ -32,6 +32,10 @@ HUB_CONFIG = (
     "configure(c, Path(__file__).resolve().parents[1])  # noqa: F821 (c is JupyterHub's config)\n"
 )
 FAILED_LOGINS_BEFORE_PAUSE = 5
+#: Days a login cookie is valid (then the rater signs in again; logout ends it at once).
+SESSION_DAYS = 1
+#: Longest life of an API token made through the hub's API (tokens of running servers excepted).
+TOKEN_MAX_SECONDS = 12 * 3600
 PAUSE_SECONDS = 120
 
 
@@ -68,6 +72,9 @@ def configure(c, study_dir) -> None:
     c.JupyterHub.cookie_secret_file = str(hub / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(hub / "jupyterhub.pid")
     c.JupyterHub.shutdown_on_logout = True
+    # A login lasts a working day, not JupyterHub's two weeks; a token a rater makes expires too.
+    c.JupyterHub.cookie_max_age_days = SESSION_DAYS
+    c.JupyterHub.token_expires_in_max_seconds = TOKEN_MAX_SECONDS
     c.JupyterHub.admin_access = False
     c.JupyterHub.template_vars = {"announcement_login": f"{study.name}: sign in with the account "
                                                        "your study coordinator gave you."}

@@ -8,7 +8,8 @@ Two Unix groups: the *rater group* (every account of the study, coordinators inc
   coordinator-only (default deny);
 - ``orders/`` and ``labels/<cohort>/`` are searchable but not listable by raters; inside, a rater
   owns exactly one order file and one label log (mode 0640, group coordinators), which they can
-  append to but not create or rename: nobody else's is open to them;
+  append to but not create or rename: nobody else's is open to them; the log is append-only
+  (``chattr +a``, where the filesystem has it), so its rater cannot rewrite, truncate or chmod it;
 - ``hub/`` (database, cookie secret) is root's alone.
 
 Examples
@@ -18,17 +19,77 @@ Examples
 """
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
 import pwd
 import stat
+import struct
 from pathlib import Path
 
 from covsev_tools.hub.study import Study
 
-__all__ = ["apply_permissions", "prepare_rater", "exposed_originals"]
+__all__ = ["append_only", "apply_permissions", "exposed_originals", "prepare_rater", "release_append_only"]
 
 RATER_FILES = ("cohort.json", "manifest.csv")
+# Linux's inode flags (linux/fs.h): FS_IOC_GETFLAGS/SETFLAGS and the append-only flag (chattr +a).
+_GETFLAGS, _SETFLAGS, _APPEND = 0x80086601, 0x40086602, 0x00000020
+
+
+def _flags(path: Path) -> int | None:
+    """The file's inode flags, or None where the filesystem has none (tmpfs before Linux 6.0, NFS)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, _GETFLAGS, struct.pack("i", 0)))[0]
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def append_only(path: Path, on: bool = True) -> bool:
+    """Set (or clear) a file's append-only flag (``chattr +a``); False where the filesystem cannot. Root only.
+
+    An append-only log can be appended to by its owner and by nobody else changed: not rewritten,
+    truncated, renamed, deleted, or given another mode or owner -- not even by root until the flag
+    is cleared. This is what keeps a rater from changing a save they confirmed.
+
+    Examples
+    --------
+    >>> append_only(Path("labels/pilot/rad1.jsonl"))       # doctest: +SKIP
+    True
+    """
+    flags = _flags(path)
+    if flags is None:
+        return False
+    wanted = flags | _APPEND if on else flags & ~_APPEND
+    if wanted == flags:
+        return True
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    try:
+        fcntl.ioctl(fd, _SETFLAGS, struct.pack("i", wanted))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def release_append_only(folder: Path) -> None:
+    """Clear the append-only flag of every log under ``folder`` (before deleting or moving a study). Root only.
+
+    Examples
+    --------
+    >>> release_append_only(Path("/srv/study/labels"))      # doctest: +SKIP
+    """
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(root) / name
+            if not path.is_symlink():
+                append_only(path, on=False)
 
 
 def _gid(name: str) -> int:
@@ -97,7 +158,17 @@ def _labels_permissions(study: Study, coordinators: int) -> None:
         if folder.is_dir() and not folder.is_symlink():
             _set(folder, 0, coordinators, 0o751)
             for path in folder.iterdir():
-                _own_by_user(path, coordinators, study.members())
+                _own_log(path, coordinators, study.members())
+
+
+def _own_log(path: Path, coordinators: int, members: list[str]) -> None:
+    """A label log: owner and mode as :func:`_own_by_user`, then append-only (the flag blocks chown/chmod)."""
+    if path.is_symlink() or not path.is_file():
+        _own_by_user(path, coordinators, members)
+        return
+    append_only(path, on=False)
+    _own_by_user(path, coordinators, members)
+    append_only(path)
 
 
 def _own_by_user(path: Path, coordinators: int, members: list[str]) -> None:
@@ -137,7 +208,7 @@ def prepare_rater(study: Study, name: str, cohort: str) -> None:
     _set(folder, 0, coordinators, 0o751)
     log = folder / f"{name}.jsonl"
     os.close(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640))
-    _own_by_user(log, coordinators, [name])
+    _own_log(log, coordinators, [name])
 
 
 def exposed_originals(study: Study) -> list[Path]:

@@ -18,7 +18,10 @@ from pathlib import Path
 
 from covsev_tools.files import write_text_atomic
 from covsev_tools.hub.hubconfig import find_proxy
+from covsev_tools.hub.isolation import proc_hides_pids
 from covsev_tools.hub.permissions import apply_permissions, exposed_originals
+from covsev_tools.hub.preflight import check_study_account
+from covsev_tools.hub.setup import protect_cohort_sources
 from covsev_tools.hub.study import Study, StudyError
 
 __all__ = ["LOCAL_ADDRESSES", "free_port", "hub_command", "start_hub"]
@@ -114,9 +117,15 @@ def start_hub(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None,
     command = hub_command(study_dir, ip, port, ssl_cert, ssl_key, insecure)
     study = Study.load(study_dir)
     apply_permissions(study)
+    for path in protect_cohort_sources(study):
+        print(f"note: {path} was readable by every account; closed (chmod o-rwx)", file=sys.stderr)
+    check_study_account(study)
     for folder in exposed_originals(study):
         print(f"warning: original images in {folder} are readable by every account on this machine "
               f"(chmod o-rwx {folder})", file=sys.stderr)
+    if not proc_hides_pids():
+        print("warning: /proc is mounted without hidepid: every account sees every process's command line "
+              "(mount -o remount,hidepid=invisible /proc; see the README's hardening list)", file=sys.stderr)
     scheme = "https" if ssl_cert else "http"
     print(f"covsev hub: {study.name} at {scheme}://{ip}:{port}/ (stop with Ctrl-C)", file=sys.stderr, flush=True)
     os.chdir(study.hub_dir)

@@ -9,6 +9,7 @@ Examples
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 from pathlib import Path
 
@@ -16,13 +17,15 @@ from covsev_tools.files import write_text_atomic
 from covsev_tools.hub.accounts import (_session, ensure_group, ensure_unix_account, new_password,
                                        remove_unix_account, set_password)
 from covsev_tools.hub.hubconfig import HUB_CONFIG
+from covsev_tools.hub.isolation import end_account_processes
 from covsev_tools.hub.permissions import apply_permissions, prepare_rater
+from covsev_tools.hub.preflight import check_study_account
 from covsev_tools.hub.runtime import prepare_runtime
 from covsev_tools.hub.singleuser import RATER_SERVER_CONFIG
 from covsev_tools.hub.spawner import SCORING_NOTEBOOK
 from covsev_tools.hub.study import Study, StudyError, validate_user_name
 
-__all__ = ["add_cohort", "add_user", "assign", "finish", "init_study", "remove_user"]
+__all__ = ["add_cohort", "add_user", "assign", "finish", "init_study", "protect_cohort_sources", "remove_user"]
 
 _SCORING_CELL = (
     "# covsev reader study: the rater's scoring page. The rater ID is the hub login;\n"
@@ -38,10 +41,19 @@ def _require_root(what: str) -> None:
 
 
 def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str = "covsev-raters",
-               coordinator_group: str = "covsev-coordinators", idle_timeout: int = 3600) -> Study:
+               coordinator_group: str = "covsev-coordinators", idle_timeout: int = 3600,
+               memory_limit_mb: int | None = None, max_processes: int | None = None) -> Study:
     """Make (or extend) a study folder: hub configuration, database, cookie secret, cohorts.
 
-    Re-running on an existing study adds the cohorts given (and refreshes ones already there).
+    Re-running on an existing study adds the cohorts given (and refreshes ones already there) and
+    changes the limits given.
+
+    Parameters
+    ----------
+    memory_limit_mb, max_processes : int, optional
+        Limits of every study server (see :mod:`covsev_tools.hub.isolation`): address space per
+        process in MiB, and processes plus threads per account. Default
+        :data:`covsev_tools.hub.study.DEFAULT_LIMITS`.
 
     Returns
     -------
@@ -54,11 +66,16 @@ def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str 
     """
     _require_root("covsev hub init")
     directory = Path(study_dir)
+    limits = {k: int(v) for k, v in (("memory_limit_mb", memory_limit_mb), ("max_processes", max_processes))
+              if v is not None}
     if (directory / "study.json").exists():
         study = Study.load(directory)
+        if limits:
+            study.settings.update(limits)
+            study.save()
     else:
         study = Study.new(directory, name=name, rater_group=rater_group,
-                          coordinator_group=coordinator_group, idle_timeout=idle_timeout)
+                          coordinator_group=coordinator_group, idle_timeout=idle_timeout, **limits)
     for group in (study.rater_group, study.coordinator_group):
         ensure_group(group)
     _write_hub_files(study)
@@ -67,6 +84,8 @@ def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str 
     for cohort in cohorts:
         add_cohort(study, cohort)
     apply_permissions(study)
+    study.protected_sources = protect_cohort_sources(study)
+    check_study_account(study)  # refuse now, not at every rater's login
     return study
 
 
@@ -111,9 +130,59 @@ def add_cohort(study: Study, cohort_dir) -> str:
     if cohort.dir.resolve() != target.resolve():
         shutil.copytree(cohort.dir, target, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(".create.lock", "orders", "*.tmp"))
+        _no_paths_for_raters(target)
+        study.settings.setdefault("cohort_sources", {})[cohort.name] = str(cohort.dir.resolve())
     study.settings["cohorts"][cohort.name] = f"cohorts/{cohort.name}"
     study.save()
     return cohort.name
+
+
+def _no_paths_for_raters(folder: Path) -> None:
+    """Move the seed and source paths of an older cohort's ``cohort.json`` (raters read it) to ``secret.json``."""
+    import json
+
+    from covsev_tools.cohort.folder import coordinator_only
+    from covsev_tools.cohort.info import read_info, read_secret, secret_text
+
+    info = read_info(folder / "cohort.json")
+    moved = {k: info.pop(k) for k in ("seed", "source_images_dir", "metadata_csv") if k in info}
+    if not moved:
+        return
+    secret = {**moved, **read_secret(folder, {**info, **moved})}
+    with coordinator_only(folder):
+        write_text_atomic(folder / "secret.json", secret_text(secret["seed"], secret.get("source_images_dir"),
+                                                              secret.get("metadata_csv")))
+    write_text_atomic(folder / "cohort.json", json.dumps(info, indent=1) + "\n")
+
+
+def protect_cohort_sources(study: Study) -> list[Path]:
+    """Close the key, repeat map and seed of the study's source cohort folders to other accounts; what changed.
+
+    ``hub init`` copies each cohort, and the copy's modes are the study's; but the folder it was
+    copied from keeps the key where ``covsev cohort create`` (before 0600 keys) or a copy by hand left
+    it. Files any account could read become 0600 and the folder loses the rights of "others".
+
+    Examples
+    --------
+    >>> protect_cohort_sources(Study.load("/srv/study"))        # doctest: +SKIP
+    [PosixPath('/data/cohorts/pilot/key.csv')]
+    """
+    from covsev_tools.cohort.folder import exposed_coordinator_files
+
+    fixed: list[Path] = []
+    for source in study.settings.get("cohort_sources", {}).values():
+        folder = Path(source)
+        for path in exposed_coordinator_files(folder):
+            os.chmod(path, 0o600)
+            fixed.append(path)
+        try:
+            mode = folder.stat().st_mode & 0o7777
+        except OSError:
+            continue
+        if mode & 0o007:
+            os.chmod(folder, mode & ~0o007)
+            fixed.append(folder)
+    return fixed
 
 
 def add_user(study_dir, name: str, role: str, password: str | None = None) -> str | None:
@@ -155,6 +224,12 @@ def remove_user(study_dir, name: str) -> None:
     study = Study.load(study_dir)
     if study.member(name) is None:
         raise StudyError(f"{name} is not a user of this study")
+    try:
+        uid = pwd.getpwnam(name).pw_uid
+    except KeyError:
+        uid = 0
+    if uid != 0:  # userdel refuses an account that still runs a process (a rater's detached one)
+        end_account_processes(uid)
     remove_unix_account(study, name)
     del study.users["users"][name]
     study.save()

@@ -14,6 +14,8 @@ Examples
 >>> configure_rater_server(c)
 >>> c.ServerApp.jpserver_extensions["jupyterlab"], c.ServerApp.terminals_enabled
 (False, False)
+>>> c.KernelManager.transport
+'ipc'
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ RATER_SERVER_CONFIG = (
     "from covsev_tools.hub.singleuser import configure_rater_server\n\n"
     "configure_rater_server(c)  # noqa: F821 (c is the config object Jupyter passes in)\n"
 )
+
+#: Seconds after which a kernel no page is connected to is shut down (e.g. the old kernel of a reloaded page).
+KERNEL_IDLE_TIMEOUT = 120
 
 #: Server extensions switched off on a rater's server (Voila stays on).
 DISABLED_EXTENSIONS = ("jupyterlab", "notebook", "notebook_shim", "jupyter_server_terminals",
@@ -91,9 +96,14 @@ def configure_rater_server(c) -> None:
     c.ContentsManager.allow_hidden = False
     # Voila's notebook list shows the scoring page only, not the folder's runtime and config.
     c.ContentsManager.hide_globs = ["config", "jupyter", "runtime", "migrated", "__pycache__", "*.pyc"]
-    # A reloaded page starts a new kernel; the old one goes once no page has used it for 10 minutes.
-    c.MappingKernelManager.cull_idle_timeout = 600
-    c.MappingKernelManager.cull_interval = 60
+    # A reloaded page starts a new kernel; the old one (no page connected) goes after 2 idle minutes.
+    # A connected page's kernel is never culled, however long the rater looks at a case.
+    c.MappingKernelManager.cull_idle_timeout = KERNEL_IDLE_TIMEOUT
+    c.MappingKernelManager.cull_interval = 30
+    c.MappingKernelManager.cull_connected = False
+    # Kernels on Unix sockets in the account's 0700 runtime folder, never on TCP where any account of
+    # the machine could subscribe to their output (the spawner passes this on the command line too).
+    c.KernelManager.transport = "ipc"
     c.VoilaConfiguration.show_tracebacks = False
     _use_offline_template(c)
     no_mathjax_from_cdn(c)

@@ -13,19 +13,27 @@ In the generated ``hub/jupyterhub_config.py`` (see :func:`covsev_tools.hub.hubco
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
+import pwd
+import shutil
 import sys
 from pathlib import Path
 
+from jupyterhub.handlers.login import LogoutHandler
 from jupyterhub.spawner import LocalProcessSpawner
 from nativeauthenticator import NativeAuthenticator
 from traitlets import Unicode
 
+from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, end_account_processes, limit_resources,
+                                        prepare_runtime_dir, runtime_dir)
 from covsev_tools.hub.permissions import prepare_rater
+from covsev_tools.hub.preflight import unreachable_for
 from covsev_tools.hub.study import Study
 from covsev_tools.scoring.offline import voila_template_root
 
-__all__ = ["NoAssignmentError", "StudyAuthenticator", "StudySpawner", "SCORING_NOTEBOOK"]
+__all__ = ["CannotStartError", "EndSessionLogoutHandler", "NoAssignmentError", "StudyAuthenticator", "StudySpawner", "SCORING_NOTEBOOK"]
 
 #: The notebook Voila renders on a rater's server (in the study's ``app/`` folder).
 SCORING_NOTEBOOK = "scoring.ipynb"
@@ -35,8 +43,46 @@ class NoAssignmentError(RuntimeError):
     """A rater logged in with no active assignment; the hub shows this message on its spawn page."""
 
 
+class CannotStartError(RuntimeError):
+    """The account cannot reach the installation or the study; the hub shows this on its spawn page."""
+
+
+#: Failed logins from one client address, over all accounts, after which that address waits.
+ADDRESS_FAILED_LOGINS = 20
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> bytes:
+    """A bcrypt hash of nothing, checked for unknown user names (same cost as a real check)."""
+    import bcrypt
+
+    return bcrypt.hashpw(os.urandom(16), bcrypt.gensalt())
+
+
+class EndSessionLogoutHandler(LogoutHandler):
+    """``/hub/logout`` that ends the login everywhere, not only in this browser.
+
+    JupyterHub's logout clears the browser's cookie, but a copy of it made before (another tab, a
+    script) stays valid: the cookie holds the user's ``cookie_id``, which never changes. Here the
+    ``cookie_id`` is replaced and every API token of the user is deleted, so every earlier cookie
+    and token stops working (the server was already stopped by ``shutdown_on_logout``).
+    """
+
+    async def handle_logout(self):
+        """Rotate the user's cookie ID and delete their tokens."""
+        from jupyterhub.utils import new_token
+
+        user = self.current_user
+        if user is None:
+            return
+        user.orm_user.cookie_id = new_token()
+        for token in list(user.orm_user.api_tokens):
+            self.db.delete(token)
+        self.db.commit()
+
+
 class StudyAuthenticator(NativeAuthenticator):
-    """NativeAuthenticator restricted to the users of one study folder."""
+    """NativeAuthenticator restricted to the users of one study folder, whose logout ends the login."""
 
     study_dir = Unicode(config=True, help="The study folder whose users.json lists who may log in.")
 
@@ -44,9 +90,53 @@ class StudyAuthenticator(NativeAuthenticator):
         """Only users of the study (read at each login, so removals take effect at once)."""
         return Study.load(self.study_dir).role(username) is not None
 
+    async def authenticate(self, handler, data):
+        """NativeAuthenticator's check, throttled per account *and address*, as slow for a wrong name.
+
+        Failures count per (account, client address): five wrong passwords from one address pause
+        that account for that address only, so nobody can lock a rater out from elsewhere. An
+        address with :data:`ADDRESS_FAILED_LOGINS` failures over all accounts is paused as a whole.
+        An unknown user name costs one bcrypt check, as a wrong password does, so the answer's
+        timing does not tell which names exist.
+        """
+        import bcrypt
+
+        username = self.normalize_username(data.get("username", ""))
+        password = str(data.get("password", ""))
+        address = getattr(getattr(handler, "request", None), "remote_ip", "") or ""
+        key, address_key = f"{username}\0{address}", f"\0{address}"
+        if self.allowed_failed_logins and (self.is_blocked(key) or self._address_blocked(address_key)):
+            return None
+        user = self.get_user(username)
+        if user is None:
+            bcrypt.checkpw(password.encode(), _dummy_hash())
+            valid = False
+        else:
+            valid = user.is_valid_password(password) and user.is_authorized
+        if valid:
+            self.successful_login(key)
+            return username
+        self.add_login_attempt(key)
+        self.add_login_attempt(address_key)
+        return None
+
+    def _address_blocked(self, address_key: str) -> bool:
+        attempts = self.login_attempts.get(address_key)
+        return bool(attempts and attempts["count"] >= ADDRESS_FAILED_LOGINS
+                    and not self.can_try_to_login_again(address_key))
+
+    def get_handlers(self, app):
+        """NativeAuthenticator's pages, and a logout that invalidates earlier cookies and tokens."""
+        return [*super().get_handlers(app), (r"/logout", EndSessionLogoutHandler)]
+
 
 class StudySpawner(LocalProcessSpawner):
-    """Local processes as the user's Unix account: scoring page for raters, JupyterLab for coordinators."""
+    """Local processes as the user's Unix account: scoring page for raters, JupyterLab for coordinators.
+
+    Every server, whatever the role, gets kernels on Unix sockets in its account's private runtime
+    folder, the study's resource limits, and, when it stops, the end of every process of its account
+    (see :mod:`covsev_tools.hub.isolation`).
+    """
 
     study_dir = Unicode(config=True, help="The study folder.")
 
@@ -60,7 +150,45 @@ class StudySpawner(LocalProcessSpawner):
             self._as_coordinator(study)
         else:
             raise NoAssignmentError(f"{self.user.name} is no longer a user of this study.")
+        reason = unreachable_for(study, self.user.name)
+        if reason is not None:  # fail now, on the hub's page, not after a 300-second spinner
+            raise CannotStartError(f"Your scoring page cannot start: {reason}. Tell your study coordinator.")
+        account = pwd.getpwnam(self.user.name)
+        # Whatever an earlier session of this account left running (the hub lost track of it) goes
+        # first: a new server starts alone.
+        await asyncio.get_running_loop().run_in_executor(None, end_account_processes, account.pw_uid)
+        folder = prepare_runtime_dir(account.pw_uid, account.pw_gid)
+        self.environment["JUPYTER_RUNTIME_DIR"] = str(folder)
+        # On the command line: it outranks any config file, the coordinator's own ~/.jupyter included.
+        self.args = list(KERNEL_TRANSPORT_ARGS)
+        # Address space for raters only: importing torch alone maps more than 2 GiB of libraries,
+        # and coordinators run the model in their JupyterLab.
+        memory = study.limit("memory_limit_mb") * 2**20 if role == "rater" else None
+        self._limits = (memory, study.limit("max_processes"))
         return await super().start()
+
+    def make_preexec_fn(self, name):
+        """Lower the limits, then become the account (limits first: a rater could not lower them after)."""
+        become = super().make_preexec_fn(name)
+        memory, processes = getattr(self, "_limits", (None, None))
+
+        def preexec():
+            limit_resources(memory, processes)
+            become()
+
+        return preexec
+
+    async def stop(self, now=False):
+        """Stop the server, then every other process of the account (a detached one included)."""
+        await super().stop(now=now)
+        try:
+            uid = pwd.getpwnam(self.user.name).pw_uid
+        except KeyError:
+            return  # the account is gone already
+        if uid == 0:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, end_account_processes, uid)
+        shutil.rmtree(runtime_dir(uid), ignore_errors=True)
 
     def _as_rater(self, study: Study) -> None:
         cohort = study.active_cohort(self.user.name)
@@ -99,4 +227,7 @@ def _common_environment(study: Study) -> dict[str, str]:
                             str(Path(sys.prefix) / "share" / "jupyter")])
     return {"JUPYTER_PATH": data, "JUPYTERLAB_DIR": str(Path(sys.prefix) / "share" / "jupyter" / "lab"),
             # which server extensions are installed (Voila, JupyterLab): this environment's etc/jupyter
-            "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"), "PYTHONNOUSERSITE": "1"}
+            "JUPYTER_CONFIG_PATH": str(Path(sys.prefix) / "etc" / "jupyter"), "PYTHONNOUSERSITE": "1",
+            # glibc reserves 64 MiB of address space per thread arena; under the address-space limit
+            # that would be memory the kernel cannot use.
+            "MALLOC_ARENA_MAX": "2"}

@@ -37,17 +37,18 @@ def _servers(study: Study) -> dict[str, tuple[str, str]] | None:
         session.close()
 
 
-def _progress(study: Study) -> dict[tuple[str, str], dict]:
-    """``{(rater, cohort): counts}`` from the label logs (blind-safe: counts only)."""
+def _progress(study: Study) -> tuple[dict[tuple[str, str], dict], list[str]]:
+    """``{(rater, cohort): counts}`` from the label logs (blind-safe: counts only), and the lines left out."""
     from covsev_tools.cohort import Cohort
     from covsev_tools.labels import rater_progress
 
-    out = {}
+    out, warnings = {}, []
     for cohort in study.settings["cohorts"]:
         frame = rater_progress(Cohort.load(study.cohort_dir(cohort)), study.labels_dir)
+        warnings += frame.attrs.get("warnings", [])
         for row in frame.itertuples():
             out[(row.rater, cohort)] = {"scored": int(row.scored), "of": int(row.of), "percent": float(row.percent)}
-    return out
+    return out, warnings
 
 
 def study_status(study_dir):
@@ -58,7 +59,8 @@ def study_status(study_dir):
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`STATUS_COLUMNS`.
+        Columns :data:`STATUS_COLUMNS`; ``attrs["warnings"]`` names each line of a label log left out
+        of the counts (hostile, torn, invalid) and each log that could not be read.
 
     Examples
     --------
@@ -69,7 +71,7 @@ def study_status(study_dir):
     import pandas as pd
 
     study = Study.load(study_dir)
-    servers, progress = _servers(study), _progress(study)
+    servers, (progress, warnings) = _servers(study), _progress(study)
     rows = []
     for name in study.members():
         entry = study.member(name)
@@ -80,4 +82,5 @@ def study_status(study_dir):
             rows.append({**base, "cohort": assignment["cohort"], "assignment": assignment["status"], **counts})
     frame = pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
     frame["of"] = frame["of"].astype("Int64")
+    frame.attrs["warnings"] = warnings  # lines of a log left out of the counts (file, line, reason)
     return frame

@@ -33,7 +33,7 @@ import jsonschema
 from covsev_tools.errors import CovsevError
 from covsev_tools.files import write_text_atomic
 
-__all__ = ["ROLES", "Study", "StudyError", "validate_user_name"]
+__all__ = ["DEFAULT_LIMITS", "ROLES", "Study", "StudyError", "validate_user_name"]
 
 SCHEMA_VERSION = 1
 ROLES = ("rater", "coordinator")
@@ -49,9 +49,16 @@ _SETTINGS_SCHEMA = {
         "rater_group": {"type": "string", "pattern": USER_NAME_PATTERN.pattern},
         "coordinator_group": {"type": "string", "pattern": USER_NAME_PATTERN.pattern},
         "cohorts": {"type": "object", "additionalProperties": {"type": "string"}},
+        # where each cohort was copied from (hub init and start keep its key closed to other accounts)
+        "cohort_sources": {"type": "object", "additionalProperties": {"type": "string"}},
         "idle_timeout": {"type": "integer", "minimum": 60},
+        # per process of a study server (the server, each kernel); absent in studies made before
+        "memory_limit_mb": {"type": "integer", "minimum": 256},
+        "max_processes": {"type": "integer", "minimum": 32},
     },
 }
+#: Limits of every study server when ``study.json`` names none (``hub init --memory-limit/--max-processes``).
+DEFAULT_LIMITS = {"memory_limit_mb": 2048, "max_processes": 256}
 _USERS_SCHEMA = {
     "type": "object",
     "required": ["users"],
@@ -71,6 +78,14 @@ _USERS_SCHEMA = {
 
 class StudyError(CovsevError):
     """A study folder that is missing, malformed, or asked to do something it cannot."""
+
+
+def _check_settings(settings: dict) -> None:
+    try:
+        jsonschema.validate(settings, _SETTINGS_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "settings"
+        raise StudyError(f"study settings: {where}: {exc.message}") from None
 
 
 def validate_user_name(name: str) -> str:
@@ -118,6 +133,8 @@ class Study:
         self.dir = Path(directory).resolve()
         self.settings = settings
         self.users = users
+        #: What :func:`covsev_tools.hub.setup.protect_cohort_sources` closed on the last ``hub init``.
+        self.protected_sources: list[Path] = []
 
     # -- files and folders
 
@@ -163,6 +180,10 @@ class Study:
         """Study name (shown on the hub's pages)."""
         return self.settings["name"]
 
+    def limit(self, name: str) -> int:
+        """A per-server limit: ``"memory_limit_mb"`` or ``"max_processes"`` (the default when not set)."""
+        return int(self.settings.get(name, DEFAULT_LIMITS[name]))
+
     @property
     def rater_group(self) -> str:
         """Unix group of every account of the study (raters and coordinators)."""
@@ -177,7 +198,9 @@ class Study:
 
     @classmethod
     def new(cls, directory: str | Path, name: str | None = None, rater_group: str = "covsev-raters",
-            coordinator_group: str = "covsev-coordinators", idle_timeout: int = 3600) -> "Study":
+            coordinator_group: str = "covsev-coordinators", idle_timeout: int = 3600,
+            memory_limit_mb: int = DEFAULT_LIMITS["memory_limit_mb"],
+            max_processes: int = DEFAULT_LIMITS["max_processes"]) -> "Study":
         """A new study's settings, written to ``directory`` (made if missing; refused if a study is there)."""
         directory = Path(directory)
         if (directory / "study.json").exists():
@@ -187,8 +210,9 @@ class Study:
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                     "rater_group": validate_user_name(rater_group),
                     "coordinator_group": validate_user_name(coordinator_group),
-                    "cohorts": {}, "idle_timeout": int(idle_timeout)}
-        jsonschema.validate(settings, _SETTINGS_SCHEMA)
+                    "cohorts": {}, "idle_timeout": int(idle_timeout),
+                    "memory_limit_mb": int(memory_limit_mb), "max_processes": int(max_processes)}
+        _check_settings(settings)
         study = cls(directory, settings, {"users": {}})
         study.save()
         return study
@@ -202,7 +226,8 @@ class Study:
         return cls(directory, settings, users)
 
     def save(self) -> None:
-        """Write ``study.json`` and ``users.json`` atomically."""
+        """Write ``study.json`` and ``users.json`` atomically (settings checked first: nothing written if wrong)."""
+        _check_settings(self.settings)
         write_text_atomic(self.dir / "study.json", json.dumps(self.settings, indent=1) + "\n")
         write_text_atomic(self.dir / "users.json", json.dumps(self.users, indent=1, sort_keys=True) + "\n")
 

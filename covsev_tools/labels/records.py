@@ -24,12 +24,13 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
 
-__all__ = ["RECORD_FIELDS", "REQUIRED_FIELDS", "SCHEMA_VERSION", "LogEntry", "RecordProblem", "check_record",
+__all__ = ["CLOCK_TOLERANCE", "MAX_LINE_BYTES", "RECORD_FIELDS", "REQUIRED_FIELDS", "SCHEMA_VERSION", "LogEntry", "RecordProblem", "check_record",
            "iter_log", "read_log", "record_schema"]
 
 SCHEMA_VERSION = 1
@@ -40,6 +41,14 @@ RECORD_FIELDS = (
     "training", "adjudicator",
 )
 REQUIRED_FIELDS = ("record_id", "case_id", "rater", "scales", "time_saved")
+#: A line longer than this is left out unread (and never written): a record is about 1 KB with room
+#: for a long comment, and a rater's process could append gigabytes to make every coordinator tool
+#: slow or run out of memory. (Any line that fails to parse, e.g. 100,000 nested brackets that
+#: overflow the parser's recursion, is left out too.)
+MAX_LINE_BYTES = 1024 * 1024
+#: How far ahead of this machine's clock a ``time_saved`` may be (clocks of two machines differ a
+#: little); a later one would win "latest" over every real re-score, so it is refused and left out.
+CLOCK_TOLERANCE = timedelta(minutes=5)
 # Same alphabet as rater IDs (and cohort display IDs): safe in file names, CSV cells and HTML.
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
 _TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$"
@@ -209,25 +218,50 @@ def check_record(record: Any, *, scales=None, rater: str | None = None, cohort: 
     >>> check_record({**record, "not_assessable": "false"})
     "not_assessable = 'false' must be boolean"
     """
-    return _check(record, _validator(tuple(scales) if scales is not None else None), rater, cohort)
+    return _check(record, _validator(tuple(scales) if scales is not None else None), rater, cohort,
+                  datetime.now(timezone.utc))
 
 
-def _check(record: Any, validate, rater: str | None, cohort: str | None) -> str | None:
+def _check(record: Any, validate, rater: str | None, cohort: str | None, now: datetime) -> str | None:
     import fastjsonschema
 
     try:
         validate(record)
     except fastjsonschema.JsonSchemaValueException as exc:
         return _explain(exc)
+    seconds = record.get("seconds_on_case")
+    if isinstance(seconds, float) and not math.isfinite(seconds):  # 1e999 parses as infinity
+        return f"seconds_on_case = {seconds!r} is not a finite number"
     if rater is not None and record["rater"] != rater:
         return f"rater {record['rater']!r} is not the rater of this log ({rater!r})"
     if cohort is not None and record.get("cohort", cohort) != cohort:
         return f"cohort {record['cohort']!r} is not this store's cohort ({cohort!r})"
     try:
-        _saved_at(record)
+        saved_at = _saved_at(record)
     except ValueError as exc:
         return f"time_saved = {record['time_saved']!r} is not a date and time ({exc})"
+    if saved_at > now + CLOCK_TOLERANCE:
+        return (f"time_saved = {record['time_saved']!r} is in the future (this machine's clock: "
+                f"{now.isoformat(timespec='seconds')})")
     return _scores_add_up(record)
+
+
+def _no_constant(name: str):
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON; Python's reader would take them."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse(raw: bytes) -> tuple[Any, str | None]:
+    """One log line as a JSON value, or why not: never raises (a hostile line may nest 60,000 deep)."""
+    if len(raw) > MAX_LINE_BYTES:
+        return None, f"line of {len(raw):,} bytes, over the limit of {MAX_LINE_BYTES:,}: not read"
+    try:
+        return json.loads(raw, parse_constant=_no_constant), None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = getattr(exc, "msg", None) or getattr(exc, "reason", None) or str(exc)
+        return None, f"not valid JSON: {reason}"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return None, f"cannot be read ({type(exc).__name__}: {str(exc)[:80]})"
 
 
 def _saved_at(record: dict) -> datetime:
@@ -284,17 +318,19 @@ def iter_log(path: Path, data: bytes, *, rater: str, cohort: str | None = None, 
     """
     validate = _validator(tuple(scales) if scales is not None else None)
     seen: dict[str, int] = {}
+    now = datetime.now(timezone.utc)
     for number, raw in enumerate(io.BytesIO(data), start=1):  # line by line: no list of all lines
         raw = raw[:-1] if raw.endswith(b"\n") else raw
         if not raw.strip():
             continue
-        try:
-            record = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            reason = getattr(exc, "msg", None) or getattr(exc, "reason", None) or str(exc)
-            problems.append(RecordProblem(path, number, f"not valid JSON: {reason}"))
+        record, reason = _parse(raw)
+        if reason is not None:
+            problems.append(RecordProblem(path, number, reason))
             continue
-        reason = _check(record, validate, rater, cohort)
+        try:
+            reason = _check(record, validate, rater, cohort, now)
+        except Exception as exc:  # noqa: BLE001 -- whatever a line holds, the tools go on and name it
+            reason = f"cannot be checked ({type(exc).__name__}: {str(exc)[:80]})"
         if reason is None and record["record_id"] in seen:
             reason = f"repeats record_id {record['record_id']!r} of line {seen[record['record_id']]}"
         if reason is not None:

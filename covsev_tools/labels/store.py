@@ -27,6 +27,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,13 +36,16 @@ from typing import Iterator
 
 from covsev_tools.cohort.ids import RATER_ID_PATTERN, RaterIdError, validate_rater_id  # one rule, upstream
 from covsev_tools.files import fsync_path
-from covsev_tools.labels.records import SCHEMA_VERSION, LogEntry, RecordProblem, check_record, iter_log
+from covsev_tools.labels.records import MAX_LINE_BYTES, SCHEMA_VERSION, LogEntry, RecordProblem, check_record, iter_log
 from covsev_tools.labels.tidy import long_frame
 
-__all__ = ["LABELS_DIR_ENV", "LabelStore", "RaterIdError", "StoreError", "default_labels_dir", "utc_now",
+__all__ = ["LABELS_DIR_ENV", "LOCK_TIMEOUT", "LabelStore", "lock_holder", "RaterIdError", "StoreError", "default_labels_dir", "utc_now",
            "validate_rater_id"]
 
 LABELS_DIR_ENV = "COVSEV_LABELS_DIR"
+#: Seconds a save or a read waits for a log's lock. A save takes milliseconds; a lock held longer is
+#: a hung or hostile process (a rater can hold a lock on their own log from a detached process).
+LOCK_TIMEOUT = 5.0
 
 
 class StoreError(Exception):
@@ -72,12 +77,56 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def lock_holder(path: Path) -> str:
+    """Who holds a ``flock`` on ``path``, from ``/proc/locks``: e.g. ``'process 4242 of rad1'``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> lock_holder(Path(tempfile.mkstemp()[1]))
+    'no process found'
+    """
+    try:
+        info = os.stat(path)
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return "a process that cannot be named here"
+    wanted = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    for line in lines:
+        fields = line.replace("->", "").split()
+        if len(fields) >= 6 and fields[5] == wanted:
+            pid = fields[4]
+            try:
+                import pwd
+
+                owner = pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name
+            except (OSError, KeyError):
+                owner = "an unknown account"
+            return f"process {pid} of {owner}"
+    return "no process found"
+
+
+def _lock(fd: int, kind: int, timeout: float) -> bool:
+    """Take a ``flock`` within ``timeout`` seconds; False if it stayed held by another process."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+
 def _append_line(path: Path, payload: bytes) -> None:
     """Append ``payload`` (one JSON line) to ``path``, durably, under an exclusive lock."""
     created = not path.exists()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not _lock(fd, fcntl.LOCK_EX, LOCK_TIMEOUT):
+            raise StoreError(f"could not save to {path}: locked by {lock_holder(path)} for more than "
+                             f"{LOCK_TIMEOUT:.0f} s")
         if _ends_torn(fd):
             payload = b"\n" + payload  # isolate a crash fragment on its own (ignored) line
         _write_all(fd, payload)
@@ -102,11 +151,21 @@ def _write_all(fd: int, payload: bytes) -> None:
         view = view[written:]
 
 
-def _read_locked(path: Path) -> bytes:
-    """Read the whole file under a shared lock so no half-written record is seen."""
-    with open(path, "rb") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
-        return handle.read()
+def _read_locked(path: Path) -> tuple[bytes, str | None]:
+    """The whole file, read under a shared lock so no half-written record is seen; and a problem, if any.
+
+    Never waits more than :data:`LOCK_TIMEOUT`: a lock held longer is named, and the file is read
+    without it (a save under way at that moment could show as a cut last line, itself named).
+    Opened without blocking, and only a regular file is read (a FIFO would wait forever).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b"", "not a regular file: not read"
+        problem = None
+        if not _lock(fd, fcntl.LOCK_SH, LOCK_TIMEOUT):
+            problem = f"locked by {lock_holder(path)} for more than {LOCK_TIMEOUT:.0f} s: read without the lock"
+        return handle.read(), problem
 
 
 class LabelStore:
@@ -208,6 +267,8 @@ class LabelStore:
             payload = (json.dumps(full, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
         except ValueError as exc:  # NaN or infinity: not JSON
             raise StoreError(f"record not saved: {exc}") from None
+        if len(payload) > MAX_LINE_BYTES:
+            raise StoreError(f"record not saved: {len(payload):,} bytes, over the limit of {MAX_LINE_BYTES:,}")
         path = self.path_for(full["rater"])
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -239,8 +300,15 @@ class LabelStore:
         self.warnings = []
         for name in [rater] if rater is not None else self.raters():
             path = self.path_for(name)
-            if path.exists():
-                data = _read_locked(path)
+            if os.path.lexists(path):
+                try:
+                    data, problem = _read_locked(path)
+                except OSError as exc:  # e.g. a log its rater made unreadable (chmod 000), or a symlink
+                    self.warnings.append(RecordProblem(path, 0, f"cannot be read ({exc.strerror or exc}): "
+                                                                "none of its records counted"))
+                    continue
+                if problem is not None:
+                    self.warnings.append(RecordProblem(path, 0, problem))
                 yield from ((name, entry) for entry in iter_log(path, data, rater=name, cohort=self.cohort,
                                                                  scales=self.scales, problems=self.warnings))
 

@@ -1,0 +1,198 @@
+"""What keeps one study account's processes away from another's: private kernel sockets, limits, clean stops.
+
+A rater can run code in their page's kernel, so everything a kernel exposes must be closed to the
+other accounts of the machine, not only to the page:
+
+- **Kernel sockets.** Jupyter kernels listen on TCP 127.0.0.1 by default, and a kernel's ``iopub``
+  socket publishes everything the kernel prints to anyone who connects -- another rater's scores,
+  or the coordinator printing ``key.csv``. Every study server is therefore started with
+  ``--KernelManager.transport=ipc`` and ``JUPYTER_RUNTIME_DIR`` in :func:`runtime_dir`, a
+  per-account folder of mode 0700 under :data:`RUNTIME_ROOT`: the kernel's sockets are files in that
+  folder, which no other account can even reach. The path is short on purpose: a Unix socket path
+  has at most 107 bytes (``/run/covsev/1001/kernel-<uuid>-ipc-3`` has about 60).
+- **Limits.** :func:`limit_resources` sets, in the server's process before it becomes the rater,
+  the address-space and process-count limits the study's settings give (``hub init
+  --memory-limit/--max-processes``); every kernel and child inherits them.
+- **Clean stops.** :func:`end_account_processes` ends every process of the account when its server
+  stops (logout, idle culler, ``hub finish``, ``hub remove-user``), so nothing a rater started
+  outlives the session.
+- **/proc.** Without ``hidepid`` every account can read every process's command line and
+  ``/proc/<pid>/`` of others; :func:`proc_hides_pids` lets ``hub start`` warn.
+
+Examples
+--------
+>>> runtime_dir(1001)
+PosixPath('/run/covsev/1001')
+>>> KERNEL_TRANSPORT_ARGS
+['--KernelManager.transport=ipc']
+"""
+from __future__ import annotations
+
+import os
+import resource  # here, not in limit_resources: that runs in a forked child
+import signal
+import stat
+import time
+from pathlib import Path
+
+__all__ = ["KERNEL_TRANSPORT_ARGS", "RUNTIME_ROOT", "SOCKET_PATH_LIMIT", "account_processes",
+           "end_account_processes", "limit_resources", "prepare_runtime_dir", "proc_hides_pids", "runtime_dir"]
+
+#: Root of the per-account runtime folders (a tmpfs on most systems; short, for socket paths).
+RUNTIME_ROOT = Path("/run/covsev")
+#: Longest path a Unix socket can have on Linux (``sun_path`` holds 108 bytes with the final NUL).
+SOCKET_PATH_LIMIT = 107
+#: Command-line options of every study server: its kernels talk over Unix sockets, not TCP.
+KERNEL_TRANSPORT_ARGS = ["--KernelManager.transport=ipc"]
+# kernel-<36-character uuid>-ipc-<port>: what jupyter_client puts after the runtime folder.
+_SOCKET_NAME_LENGTH = len("/kernel-") + 36 + len("-ipc-") + 5
+
+
+def runtime_dir(uid: int, root: Path = RUNTIME_ROOT) -> Path:
+    """The runtime folder of the account ``uid`` (connection files and kernel sockets).
+
+    Examples
+    --------
+    >>> runtime_dir(0, Path("/tmp/x"))
+    PosixPath('/tmp/x/0')
+    """
+    return Path(root) / str(int(uid))
+
+
+def prepare_runtime_dir(uid: int, gid: int, root: Path = RUNTIME_ROOT) -> Path:
+    """Make ``root/<uid>`` anew, empty: owned by the account, mode 0700; ``root`` root-owned 0711. Root only.
+
+    Whatever was at the account's path (an earlier server's connection files, a symlink, a file) is
+    removed first, so a rater can never point another account's sockets somewhere they can reach
+    and a new server never sees a dead kernel's files. Called when no process of the account runs.
+
+    Raises
+    ------
+    covsev_tools.hub.study.StudyError
+        If the path would be too long for a Unix socket.
+
+    Examples
+    --------
+    >>> prepare_runtime_dir(1001, 1001)          # doctest: +SKIP
+    PosixPath('/run/covsev/1001')
+    """
+    import shutil
+
+    from covsev_tools.hub.study import StudyError
+
+    folder = runtime_dir(uid, root)
+    if len(str(folder)) + _SOCKET_NAME_LENGTH > SOCKET_PATH_LIMIT:
+        raise StudyError(f"{folder}: too long for kernel sockets (at most "
+                         f"{SOCKET_PATH_LIMIT - _SOCKET_NAME_LENGTH} characters); choose a shorter runtime root")
+    root = Path(root)
+    root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    os.chown(root, 0, 0)
+    os.chmod(root, 0o711)  # accounts reach their own folder, list nobody's
+    try:
+        info = os.lstat(folder)
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(folder)  # a new server starts with no connection file of an earlier one
+        else:
+            folder.unlink()
+    except FileNotFoundError:
+        pass
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.chown(folder, uid, gid)
+    os.chmod(folder, 0o700)
+    return folder
+
+
+def limit_resources(memory_bytes: int | None, max_processes: int | None) -> None:
+    """Lower this process's address-space and process-count limits (inherited by its children).
+
+    Called in the server's process before it switches to the rater's account. ``RLIMIT_AS`` bounds
+    each process (the server and each kernel) rather than their sum; a kernel that asks for more
+    gets ``MemoryError`` and carries on. ``RLIMIT_NPROC`` counts the account's processes and
+    threads together.
+
+    Examples
+    --------
+    >>> limit_resources(None, None)              # no limit asked: nothing changes
+    """
+    for which, value in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_NPROC, max_processes)):
+        if value:
+            resource.setrlimit(which, (int(value), int(value)))
+
+
+def account_processes(uid: int) -> list[int]:
+    """PIDs of the processes whose real or effective user is ``uid`` (from ``/proc``).
+
+    Examples
+    --------
+    >>> os.getpid() in account_processes(os.getuid())
+    True
+    """
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("Uid:"):
+                    real, effective = (int(v) for v in line.split()[1:3])
+                    if uid in (real, effective):
+                        pids.append(int(entry.name))
+                    break
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return pids
+
+
+def end_account_processes(uid: int, grace: float = 2.0, rounds: int = 20) -> int:
+    """End every process of account ``uid``: SIGTERM, then SIGKILL after ``grace`` seconds; how many.
+
+    Repeats until none is left (a process may fork while the others end). Never for root.
+
+    Examples
+    --------
+    >>> end_account_processes(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: refusing to end the processes of root
+    """
+    if uid == 0:
+        raise ValueError("refusing to end the processes of root")
+    seen: set[int] = set()
+    for number in range(rounds):
+        pids = account_processes(uid)
+        if not pids:
+            return len(seen)
+        seen.update(pids)
+        sig = signal.SIGTERM if number == 0 else signal.SIGKILL
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + (grace if number == 0 else 0.5)
+        while time.monotonic() < deadline and account_processes(uid):
+            time.sleep(0.05)
+    return len(seen)
+
+
+def proc_hides_pids(mounts: str | None = None) -> bool:
+    """True if ``/proc`` is mounted with ``hidepid=1`` or more (``invisible``/``noaccess``).
+
+    Examples
+    --------
+    >>> proc_hides_pids("proc /proc proc rw,nosuid,nodev,noexec,relatime,hidepid=invisible 0 0\\n")
+    True
+    >>> proc_hides_pids("proc /proc proc rw,relatime 0 0\\n")
+    False
+    """
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return False
+    for line in mounts.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[1] == "/proc" and parts[2] == "proc":
+            options = dict(o.split("=", 1) if "=" in o else (o, "") for o in parts[3].split(","))
+            return options.get("hidepid", "0") not in ("0", "off")
+    return False
