@@ -273,7 +273,7 @@ def test_assignments_and_status_never_show_scores(study):
     result = subprocess.run(COVSEV + ["hub", "status", str(study.dir)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["user", "role", "cohort", "assignment", "server", "last_activity", "scored", "of",
+    assert header.split() == ["user", "role", "cohort", "assignment", "training", "server", "last_activity", "scored", "of",
                               "percent"]
     assert any(r.split()[:5] == [r1, "rater", "pilot", "active", "stopped"] for r in rows)
     bad = subprocess.run(COVSEV + ["hub", "assign", str(study.dir), r1, "nosuch"], capture_output=True, text=True)

@@ -24,6 +24,7 @@ from covsev_tools.hub.runtime import prepare_runtime
 from covsev_tools.hub.singleuser import RATER_SERVER_CONFIG
 from covsev_tools.hub.spawner import SCORING_NOTEBOOK
 from covsev_tools.hub.study import Study, StudyError, validate_user_name
+from covsev_tools.hub.training import bring_training
 
 __all__ = ["add_cohort", "add_user", "assign", "finish", "init_study", "protect_cohort_sources", "remove_user"]
 
@@ -117,6 +118,7 @@ def add_cohort(study: Study, cohort_dir) -> str:
     """Copy a cohort folder into ``cohorts/<name>/`` of the study (reading orders excepted); its name.
 
     The copy is what raters see; the coordinator's reading orders for the study are made there.
+    A training set the cohort requires (``covsev training require``) is copied into ``training/``.
 
     Examples
     --------
@@ -134,6 +136,7 @@ def add_cohort(study: Study, cohort_dir) -> str:
         study.settings.setdefault("cohort_sources", {})[cohort.name] = str(cohort.dir.resolve())
     study.settings["cohorts"][cohort.name] = f"cohorts/{cohort.name}"
     study.save()
+    bring_training(study, target)  # a required training round comes along (raters need it first)
     return cohort.name
 
 

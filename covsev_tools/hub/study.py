@@ -7,6 +7,7 @@ Layout (modes are set by :mod:`covsev_tools.hub.permissions`)::
     hub/              JupyterHub's configuration, database and cookie secret      (root only)
     app/              the scoring notebook and the rater servers' Jupyter config   (raters, read)
     cohorts/<name>/   the blinded cohorts; key.csv and repeats.csv coordinators only
+    training/<set>/   training sets the cohorts require (reference readable by raters)
     labels/<cohort>/<rater>.jsonl   each rater's label log, written by that rater only
     outputs/          model outputs, reports                                      (coordinators)
     homes/<user>/     the study's Unix accounts' home folders
@@ -157,6 +158,11 @@ class Study:
     def labels_dir(self) -> Path:
         """Root of the label store: ``labels/<cohort>/<rater>.jsonl``."""
         return self.dir / "labels"
+
+    @property
+    def training_root(self) -> Path:
+        """Training sets the study's cohorts require, copied in by ``hub init``: ``training/<set>/``."""
+        return self.dir / "training"
 
     @property
     def outputs_dir(self) -> Path:

@@ -88,6 +88,7 @@ class ScoringApp:
                       else LabelStore(labels_dir, self.cohort.name, scales=self.cohort.scales))
         self.scales = list(self.cohort.scales)
         self.session: ScoringSession | None = None
+        self.training_result: dict | None = None
         self._loading, self._syncing = False, False
         self._build()
         login = hub_user()
@@ -227,6 +228,7 @@ class ScoringApp:
         if at_end:
             self.viewer.show(token="")
             training = training_view.round_summary(self)
+            self.training_result = training["result"] if training else None
             self.end_panel.value = end_html(self.session.summary(), training)
             passed = bool(training and training["result"]["passed"] and self.on_passed)
             self.study_button.layout.display = None if passed else "none"
@@ -360,7 +362,10 @@ class ScoringApp:
                              f"{mode} {esc(session.rater)}</div>")
         self.progress.max, self.progress.value = max(total, 1), scored
         message = session.message
-        if session.at_end and message.kind != "error":
+        failed = session.at_end and self.training_result and not self.training_result["passed"]
+        if failed and message.kind != "error":
+            message = Message("error", "Training threshold not met: the study stays closed (see below).")
+        elif session.at_end and message.kind != "error":
             message = Message("ok", f"All {total} cases are scored — thank you. Nothing left to save.")
         self.status.value = status_html(message.kind, message.text)
         self.reason.layout.display = None if session.not_assessable else "none"

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from covsev_tools.labels.store import LabelStore, default_labels_dir
 TRAINING_FILE = "training.json"
 REQUIREMENT_FILE = "training_required.json"
 TRAINING_LABELS = "_training"
+#: Inside a training set's label folder: the logs of earlier attempts (``<rater>.<attempt>.jsonl``).
+HISTORY_FOLDER = "history"
 DEFAULT_MAX_MAE = 1.5
 
 
@@ -116,7 +119,7 @@ def _number(value) -> float | None:
 
 
 def build_training_set(images_dir, reference, name: str, out_dir=None, *, scales=None,
-                       progress: bool = True) -> "TrainingSet":
+                       cases=None, seed: int = 0, progress: bool = True) -> "TrainingSet":
     """Make a training set: a cohort of the referenced images plus their reference scores.
 
     Parameters
@@ -131,6 +134,11 @@ def build_training_set(images_dir, reference, name: str, out_dir=None, *, scales
         Folder to write; default ``cohorts/<name>``.
     scales : sequence, optional
         Scales to score (default: the cohort default, extent and opacity).
+    cases : int or sequence of str, optional
+        A shorter round: that many referenced images drawn at random (reproducibly, with
+        ``seed``), or the file names to use. Default: every image of the folder.
+    seed : int
+        Seed of the random draw when ``cases`` is a number.
 
     Examples
     --------
@@ -150,11 +158,14 @@ def build_training_set(images_dir, reference, name: str, out_dir=None, *, scales
     if "filename" not in table.columns:
         raise TrainingError("reference table: no 'filename' column")
     files = sorted(p.name for p in find_files(Path(images_dir), exclude=[out_dir]))
-    unreferenced = [f for f in files if f not in set(table["filename"].astype(str))]
+    referenced = set(table["filename"].astype(str))
+    only = None if cases is None else choose_cases([f for f in files if f in referenced], cases, seed)
+    unreferenced = [f for f in (files if only is None else only) if f not in referenced]
     if unreferenced:  # checked before anything is written: no half-made training set
         raise TrainingError(f"{images_dir}: {len(unreferenced)} file(s) have no reference score "
                             f"(first: {unreferenced[0]}); keep only referenced images in the folder")
-    cohort = create_cohort(images_dir, name, out_dir, repeat_fraction=0.0, scales=scales, progress=progress)
+    cohort = create_cohort(images_dir, name, out_dir, repeat_fraction=0.0, scales=scales, progress=progress,
+                           only=only)
     by_file = reference_entries(table, cohort.scales)
     key = cohort.key()
     key = key[key["status"] == "ok"]
@@ -162,6 +173,39 @@ def build_training_set(images_dir, reference, name: str, out_dir=None, *, scales
     payload = {"name": name, "reference": reference_by_case}
     write_text_atomic(Path(cohort.dir) / TRAINING_FILE, json.dumps(payload, indent=1) + "\n")
     return TrainingSet.load(cohort.dir)
+
+
+def choose_cases(files: list[str], cases, seed: int = 0) -> list[str]:
+    """The file names of a shorter training round: ``cases`` of ``files`` drawn with ``seed``, or a list.
+
+    A number draws that many without replacement (the same draw for the same files and seed); a
+    list is checked against ``files`` (every name must be one of them).
+
+    Examples
+    --------
+    >>> choose_cases(["a.png", "b.png", "c.png", "d.png"], 2, seed=1)
+    ['b.png', 'c.png']
+    >>> choose_cases(["a.png", "b.png"], ["b.png"])
+    ['b.png']
+    >>> choose_cases(["a.png"], 3)
+    Traceback (most recent call last):
+    ...
+    covsev_tools.scoring.training.TrainingError: --cases 3: only 1 referenced image(s) in the folder
+    """
+    import numpy as np
+
+    if isinstance(cases, (int, np.integer)) and not isinstance(cases, bool):
+        if not 1 <= cases <= len(files):
+            raise TrainingError(f"--cases {cases}: only {len(files)} referenced image(s) in the folder"
+                                if cases > len(files) else f"--cases {cases}: give at least 1")
+        picked = np.random.default_rng(seed).choice(len(files), size=int(cases), replace=False)
+        return sorted(files[i] for i in picked)
+    names = [str(c) for c in cases]
+    missing = [n for n in names if n not in set(files)]
+    if missing or not names:
+        raise TrainingError(f"training cases: {missing[0] if missing else 'empty list'}"
+                            f"{' is not a referenced image of the folder' if missing else ''}")
+    return sorted(set(names))
 
 
 def _read_reference(path):
@@ -216,7 +260,8 @@ class TrainingReference:
         -------
         dict
             ``mae``: DataFrame (scale, component, mae, n); ``furthest``: list of
-            ``(position, sum of absolute total differences)``, largest first; ``scored``, ``cases``.
+            ``(position, sum of absolute total differences, {scale title: yours minus reference})``,
+            largest first; ``scored``, ``cases``.
 
         Examples
         --------
@@ -235,7 +280,10 @@ class TrainingReference:
                 continue
             compared = [r for r in self.compare(case_id, record) if r["difference"] is not None]
             rows.extend(compared)
-            off.append((position, round(sum(abs(r["difference"]) for r in compared if r["component"] == "total"), 2)))
+            totals = [r for r in compared if r["component"] == "total"]
+            # each scale's difference apart (adding extent and opacity together would hide which is off)
+            off.append((position, round(sum(abs(r["difference"]) for r in totals), 2),
+                        {r["scale_title"]: r["difference"] for r in totals}))
         frame = pd.DataFrame(rows, columns=["scale", "component", "difference"])
         frame["error"] = pd.to_numeric(frame["difference"]).abs()
         mae = (frame.groupby(["scale", "component"], sort=False)["error"].agg(["mean", "size"])
@@ -311,8 +359,45 @@ class TrainingSet:
         return {"rater": rater, "scored": summary["scored"], "cases": summary["cases"],
                 "completed": completed, **mae, "max_mae": max_mae, "passed": passed}
 
+    def earlier_attempts(self, rater: str, labels_dir=None) -> list[Path]:
+        """Logs of ``rater``'s earlier attempts, oldest first (kept by :func:`retry_training`)."""
+        folder = self.store(labels_dir).folder / HISTORY_FOLDER
+        found = [(int(p.suffixes[-2][1:]), p) for p in folder.glob(f"{rater}.*.jsonl")
+                 if p.name.count(".") == 2 and p.suffixes[-2][1:].isdigit()] if folder.is_dir() else []
+        return [p for _, p in sorted(found)]
+
     def __repr__(self) -> str:
         return f"TrainingSet({self.name!r}, {len(self.cohort.case_ids)} cases)"
+
+
+def retry_training(training_dir, rater: str, labels_dir=None) -> Path:
+    """Let ``rater`` take the training round again: their log moves to the history, unchanged.
+
+    The current log becomes ``history/<rater>.<attempt>.jsonl`` in the training set's label folder
+    (nothing is deleted, so every attempt stays on record) and the next round starts empty. The
+    hub wraps this (``covsev training retry STUDY RATER``) to give the new log to the rater.
+
+    Returns
+    -------
+    Path
+        Where the earlier attempt's log is now.
+
+    Examples
+    --------
+    >>> retry_training("training/calib", "rad1", "labels")     # doctest: +SKIP
+    PosixPath('labels/_training/calib/history/rad1.1.jsonl')
+    """
+    training = TrainingSet.load(training_dir)
+    store = training.store(labels_dir)
+    log = store.path_for(rater)
+    if not log.is_file() or log.stat().st_size == 0:
+        raise TrainingError(f"{rater} has no training record in {store.folder}: nothing to retry")
+    history = store.folder / HISTORY_FOLDER
+    history.mkdir(exist_ok=True)
+    target = history / f"{rater}.{len(training.earlier_attempts(rater, labels_dir)) + 1}.jsonl"
+    os.link(log, target)  # never overwrites: an existing attempt file stops here
+    os.unlink(log)
+    return target
 
 
 def training_status(training_dir, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE):
@@ -332,8 +417,12 @@ def training_status(training_dir, labels_dir=None, max_mae: float = DEFAULT_MAX_
 
     training = TrainingSet.load(training_dir)
     raters = training.store(labels_dir).raters()
-    rows = [training.result(r, labels_dir, max_mae) for r in raters]
-    return pd.DataFrame(rows, columns=None if rows else ["rater", "scored", "cases", "completed", "max_mae", "passed"])
+    history = training.store(labels_dir).folder / HISTORY_FOLDER
+    retried = sorted({p.name.split(".")[0] for p in history.glob("*.jsonl")}) if history.is_dir() else []
+    rows = [{**training.result(r, labels_dir, max_mae), "attempt": len(training.earlier_attempts(r, labels_dir)) + 1}
+            for r in sorted(set(raters) | set(retried))]
+    return pd.DataFrame(rows, columns=None if rows else ["rater", "scored", "cases", "completed", "max_mae",
+                                                         "passed", "attempt"])
 
 
 def require_training(cohort_dir, training_dir, max_mae: float = DEFAULT_MAX_MAE) -> Path:
@@ -368,6 +457,8 @@ def training_requirement(cohort_dir) -> dict | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {"training_set": str(data["training_set"]), "max_mae": float(data["max_mae"])}
+        # a path relative to the cohort folder (as a study on the hub writes it) survives a move
+        where = os.path.normpath(Path(cohort_dir).resolve() / str(data["training_set"]))
+        return {"training_set": where, "max_mae": float(data["max_mae"])}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise TrainingError(f"{path}: unreadable training requirement ({exc})") from None
