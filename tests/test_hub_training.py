@@ -161,3 +161,79 @@ def test_retry_keeps_the_first_attempt_and_opens_a_new_round(study):
     empty = subprocess.run(COVSEV + ["training", "retry", str(study.dir), study.name("c1")], capture_output=True,
                            text=True)
     assert empty.returncode == 2 and "not a rater" in empty.stderr
+
+
+#: Run as a rater who passed training: score the whole study with one level everywhere -- argv as above.
+_RATER_SCORES = """
+import os, sys
+cohort, labels, rater, score = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+os.environ["JUPYTERHUB_USER"] = rater
+from covsev_tools.scoring import ScoringApp
+app = ScoringApp(cohort, rater=rater, labels_dir=labels)
+while not app.session.at_end:
+    for buttons in app.score_buttons.values():
+        buttons[score].click()
+    app.save_and_next()
+print("DONE", app.session.summary()["scored"])
+"""
+
+#: Run as a coordinator: save a consensus of the first discordant case -- argv: cohort, labels, who.
+_COORDINATOR_ADJUDICATES = """
+import os, sys
+os.environ["JUPYTERHUB_USER"] = sys.argv[3]
+from covsev_tools.scoring import AdjudicationApp
+page = AdjudicationApp(sys.argv[1], None, sys.argv[2])
+print(len(page.state.cases))
+record = page.state.save({"extent": {"right": 2, "left": 2}, "opacity": {"right": 2, "left": 2}}, reason="agreed")
+print(record["rater"], record["adjudicator"])
+"""
+
+
+def test_coordinator_adjudicates_on_the_hub_and_the_consensus_is_saved(study):
+    cohort, labels = str(study.dir / "cohorts" / "pilot"), str(study.dir / "labels")
+    for suffix, score in (("r1", 0), ("r2", 3)):
+        done = run_as(study, study.name(suffix), ["-c", _RATER_SCORES, cohort, labels, study.name(suffix), str(score)])
+        assert done.stdout.split() == ["DONE", "4"], done.stderr
+    c1 = study.name("c1")
+    result = run_as(study, c1, ["-c", _COORDINATOR_ADJUDICATES, cohort, labels, c1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["4", "consensus", c1]
+    log = study.dir / "labels" / "pilot" / "consensus.jsonl"
+    assert owner_mode(log) == ("root", study.groups[1], 0o660)
+    assert [json.loads(line)["adjudicator"] for line in log.read_text().splitlines()] == [c1]
+    # a rater can neither read nor write the consensus
+    denied = run_as(study, study.name("r1"), ["-c", f"open({str(log)!r}, 'a')"])
+    assert "PermissionError" in denied.stderr
+    # hub init again keeps it (and its mode)
+    from covsev_tools.hub import init_study
+
+    init_study(study.dir)
+    assert owner_mode(log) == ("root", study.groups[1], 0o660) and len(log.read_text().splitlines()) == 1
+
+
+def test_coordinator_has_covsev_a_shell_and_the_notebooks(study):
+    import pwd
+
+    c1 = study.name("c1")
+    assert pwd.getpwnam(c1).pw_shell in ("/bin/bash", "/bin/sh")
+    assert pwd.getpwnam(study.name("r1")).pw_shell in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false")
+    for name in ("coordinator.ipynb", "adjudication.ipynb"):
+        assert owner_mode(study.dir / name) == ("root", study.groups[1], 0o660)
+    denied = run_as(study, study.name("r1"), ["-c", f"open({str(study.dir / 'adjudication.ipynb')!r})"])
+    assert "PermissionError" in denied.stderr
+    # what the coordinator's terminal runs (the spawner's PATH starts with app/bin)
+    import pwd as _pwd
+
+    entry = _pwd.getpwnam(c1)
+    status = subprocess.run([entry.pw_shell, "-c", "covsev hub status ."], capture_output=True, text=True,
+                            cwd=study.dir, user=entry.pw_uid, group=entry.pw_gid,
+                            extra_groups=os.getgrouplist(c1, entry.pw_gid),
+                            env={"PATH": f"{study.dir / 'app' / 'bin'}:/usr/bin:/bin", "HOME": entry.pw_dir})
+    assert status.returncode == 0, status.stderr
+    header = status.stdout.splitlines()[0].split()
+    assert header[:5] == ["user", "role", "cohort", "assignment", "training"]
+    assert any(line.split()[:5] == [study.name("r1"), "rater", "pilot", "active", "passed"]
+               for line in status.stdout.splitlines())
+    notebook = json.loads((study.dir / "adjudication.ipynb").read_text())
+    assert "launch_adjudication(f'cohorts/{COHORT}'" in "".join(notebook["cells"][1]["source"])
+    assert "COHORT = 'pilot'" in "".join(notebook["cells"][1]["source"])

@@ -78,8 +78,8 @@ def ensure_group(name: str) -> None:
 def ensure_unix_account(study: Study, name: str, role: str) -> bool:
     """Create (or check) the Unix account of a study user; True if it was created now.
 
-    The account has no login shell, its home under ``homes/``, the study's rater group, and the
-    coordinator group for coordinators. An existing account is used only if covsev made it for
+    The account has its home under ``homes/``, the study's rater group, and for coordinators the
+    coordinator group and a shell (for their JupyterLab terminal); a rater's account has no shell. An existing account is used only if covsev made it for
     this study (its comment says so): a name such as ``root`` is never adopted.
 
     Examples
@@ -98,14 +98,21 @@ def ensure_unix_account(study: Study, name: str, role: str) -> bool:
     except KeyError:
         home = study.homes_dir / name
         _run(["useradd", "--comment", account_marker(study), "--home-dir", str(home), "--create-home",
-              "--shell", _NOLOGIN, "--user-group", "--groups", ",".join(groups), name])
+              "--shell", _shell(role), "--user-group", "--groups", ",".join(groups), name])
         os.chmod(home, 0o700)
         return True
     if entry.pw_gecos != account_marker(study):
         raise StudyError(f"Unix account {name!r} already exists and was not made by covsev for this "
                          "study; choose another name")
-    _run(["usermod", "--append", "--groups", ",".join(groups), name])
+    _run(["usermod", "--append", "--groups", ",".join(groups), "--shell", _shell(role), name])
     return False
+
+
+def _shell(role: str) -> str:
+    """A coordinator's JupyterLab terminal and ``!covsev`` need a real shell; a rater gets none."""
+    if role == "coordinator":
+        return next((s for s in ("/bin/bash", "/bin/sh") if Path(s).exists()), _NOLOGIN)
+    return _NOLOGIN
 
 
 def remove_unix_account(study: Study, name: str) -> bool:

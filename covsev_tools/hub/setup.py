@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from covsev_tools.hub.accounts import (_session, ensure_group, ensure_unix_accou
                                        remove_unix_account, set_password)
 from covsev_tools.hub.hubconfig import HUB_CONFIG
 from covsev_tools.hub.isolation import end_account_processes
+from covsev_tools.hub.notebooks import write_coordinator_notebooks
 from covsev_tools.hub.permissions import apply_permissions, prepare_rater
 from covsev_tools.hub.preflight import check_study_account
 from covsev_tools.hub.runtime import prepare_runtime
@@ -80,10 +82,11 @@ def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str 
     for group in (study.rater_group, study.coordinator_group):
         ensure_group(group)
     _write_hub_files(study)
-    _write_app(study)
     prepare_runtime(study)
+    _write_app(study)
     for cohort in cohorts:
         add_cohort(study, cohort)
+    write_coordinator_notebooks(study)
     apply_permissions(study)
     study.protected_sources = protect_cohort_sources(study)
     check_study_account(study)  # refuse now, not at every rater's login
@@ -112,6 +115,24 @@ def _write_app(study: Study) -> None:
     notebook.cells = [nbformat.v4.new_code_cell(_SCORING_CELL)]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     write_text_atomic(study.app_dir / SCORING_NOTEBOOK, nbformat.writes(notebook))
+    _write_coordinator_tools(study)
+
+
+def _write_coordinator_tools(study: Study) -> None:
+    """``app/bin/covsev`` (on coordinators' PATH) and JupyterLab settings that fetch nothing online."""
+    import json
+
+    from covsev_tools.hub.runtime import rater_python
+
+    (study.app_dir / "bin").mkdir(exist_ok=True)
+    # The study's interpreter (one every account can run), not this environment's console script,
+    # whose first line may name a Python only root can reach.
+    write_text_atomic(study.app_dir / "bin" / "covsev",
+                      f'#!/bin/sh\nexec {shlex.quote(rater_python(study))} -m covsev_tools.cli "$@"\n')
+    settings = study.app_dir / "lab-settings"
+    settings.mkdir(exist_ok=True)
+    overrides = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+    write_text_atomic(settings / "overrides.json", json.dumps(overrides, indent=1) + "\n")
 
 
 def add_cohort(study: Study, cohort_dir) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import jsonschema
 
+from covsev_tools.cohort.ids import RESERVED_RATERS
 from covsev_tools.errors import CovsevError
 from covsev_tools.files import write_text_atomic
 
@@ -104,6 +105,8 @@ def validate_user_name(name: str) -> str:
     if not isinstance(name, str) or not USER_NAME_PATTERN.match(name):
         raise StudyError(f"user name {name!r}: use 1-32 lower-case letters, digits, '_' or '-', "
                          "starting with a letter")
+    if name in RESERVED_RATERS:  # the consensus log's name: an account of it would own that log
+        raise StudyError(f"user name {name!r} is reserved (the consensus of adjudicated cases)")
     return name
 
 

@@ -27,8 +27,8 @@ from covsev_tools.labels.store import LabelStore
 from covsev_tools.scoring import panels, training_view
 from covsev_tools.scoring.render import end_html, esc, logout_html, status_html
 from covsev_tools.scoring.adjudication_view import ADJUDICATOR_ENV, launch_adjudication
-from covsev_tools.scoring.access import (ScoringSetupError, hub_logout_url, hub_user, load_cohort,
-                                         rater_from_env)
+from covsev_tools.scoring.access import (NO_CASES_ENV, ScoringSetupError, hub_logout_url, hub_user,
+                                         load_cohort, rater_from_env)
 from covsev_tools.scoring.session import NOT_ASSESSABLE_REASONS, Message, ScoringSession
 from covsev_tools.scoring.training import DEFAULT_MAX_MAE, TRAINING_FILE, TrainingError, TrainingSet, training_requirement
 from covsev_tools.scoring.viewer import PRELOAD_DELAY, XrayViewer, later
@@ -398,6 +398,9 @@ def launch(cohort_dir=None, rater: str | None = None, labels_dir=None):
     """
     if os.environ.get(ADJUDICATOR_ENV):  # a coordinator's adjudication page, same notebook
         return launch_adjudication(cohort_dir, None, labels_dir)
+    if os.environ.get(NO_CASES_ENV) and cohort_dir is None:  # on the hub: a rater with nothing to score
+        return W.HTML(f"{logout_html(hub_logout_url())}<div class='covsev-end'><h2>Nothing to score</h2>"
+                      f"<p>{esc(os.environ[NO_CASES_ENV])}</p></div>")
     try:
         return ScoringApp(cohort_dir, rater=rater, labels_dir=labels_dir).widget
     except ScoringSetupError as exc:

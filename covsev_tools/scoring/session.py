@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from covsev_tools.labels.store import LabelStore, StoreError, utc_now
 from covsev_tools.scoring.access import ScoringSetupError, check_rater, load_cohort
+from covsev_tools.scoring.training import save_training_record
 
 NOT_ASSESSABLE_REASONS = (
     "Poor positioning or rotation",
@@ -318,7 +319,7 @@ class ScoringSession:
             self.message = Message("error", "Not saved — still to score: " + "; ".join(missing))
             return None
         try:
-            record = self.store.save(self.build_record())
+            record = (save_training_record if self.training else LabelStore.save)(self.store, self.build_record())
         except StoreError as exc:
             self.message = Message("error", f"NOT SAVED — {exc}. Please tell the study coordinator.")
             return None

@@ -370,6 +370,22 @@ class TrainingSet:
         return f"TrainingSet({self.name!r}, {len(self.cohort.case_ids)} cases)"
 
 
+def save_training_record(store: LabelStore, record: dict) -> dict:
+    """Write one training-round record durably; the one door training records go through.
+
+    On the hub the log (``labels/_training/<set>/<rater>.jsonl``) is made by the hub side and
+    owned by the rater; a hub-side record writer can take this function over.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = LabelStore(tempfile.mkdtemp() + "/_training", "calib")
+    >>> save_training_record(store, {"rater": "rad1", "case_id": "c1"})["cohort"]
+    'calib'
+    """
+    return store.save(record)
+
+
 def retry_training(training_dir, rater: str, labels_dir=None) -> Path:
     """Let ``rater`` take the training round again: their log moves to the history, unchanged.
 
