@@ -69,6 +69,8 @@ def report_tables(result: ValidationResult) -> list[Table]:
         ("external_mapping", "Mapping of the raw Lung Opacity output x: score = slope × x + "
                              "intercept, published vs refitted on this cohort", _fmt_mapping),
         ("intra_rater", "Intra-rater reliability from hidden repeat readings", _fmt_intra),
+        ("adjudication", "Adjudication: cases whose reference is the consensus, and how far the "
+                         "consensus total is from the raters' mean total", _fmt_adjudication),
         ("subgroups", "Model vs reference by subgroup (MAE with 95% bootstrap CI)", _fmt_subgroups),
         ("longitudinal", "Longitudinal: change in prediction vs change in reference between "
                          "consecutive images of a patient (95% CI)", _fmt_by_statistic),
@@ -182,3 +184,9 @@ def _fmt_subgroups(raw: pd.DataFrame) -> pd.DataFrame:
 def _fmt_linked(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"Scale": raw["scale"], "Statistic": raw["statistic"],
                          "Estimate (95% CI)": _ci(raw), "n": raw["n"], "Interval": raw["method"]})
+
+
+def _fmt_adjudication(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"Scale": raw["scale"], "Cases": raw["n_cases"], "Adjudicated": raw["n_adjudicated"],
+                         "Mean |consensus − raters' mean|": [fmt(v) for v in raw["mean_abs_change"]],
+                         "Largest": [fmt(v) for v in raw["max_abs_change"]]})

@@ -140,6 +140,8 @@ def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
     t = result.tables
     done = (lambda name: on_section(name, result)) if on_section else (lambda name: None)
     t["reference"] = reference_summary(inputs)
+    if not inputs.has_model:
+        return _reader_study(result, n_boot, seed, done)
     t["model_vs_reference"] = model_vs_reference(inputs, n_boot, seed, multiplier)
     t["calibration"] = calibration(inputs)
     missing = [s for s in inputs.scales
@@ -169,6 +171,46 @@ def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
         result.notes["subgroups"] = "No metadata column with 2 to 8 levels (view, site, sex)."
     done("subgroups")
     return result
+
+
+#: What a report without predictions says in place of the model's sections.
+NO_MODEL_NOTE = ("No model predictions: the model's sections (model vs reference, calibration, the model "
+                 "as one more rater, external validation, subgroups, longitudinal change) are absent. "
+                 "Run `covsev predict` on the cohort and make the report again to add them.")
+
+
+def _reader_study(result: ValidationResult, n_boot: int, seed: int, done) -> ValidationResult:
+    """The raters' sections of a study without predictions: inter-rater, intra-rater, adjudication."""
+    result.notes["model"] = NO_MODEL_NOTE
+    done("accuracy")
+    _inter_rater_section(result, n_boot, seed)
+    done("inter_rater")
+    _intra_rater_section(result)
+    done("intra_rater")
+    _adjudication_section(result)
+    return result
+
+
+def _adjudication_section(result: ValidationResult) -> None:
+    """Cases whose reference is the adjudicated consensus, and how far it moved from the raters' mean."""
+    inputs = result.inputs
+    reference = inputs.reference
+    if "source" not in reference.columns or inputs.ratings is None:
+        result.notes["adjudication"] = ("The reference is not the adjudicated consensus "
+                                        "(`--reference consensus`), so no adjudication is reported.")
+        return
+    rows = []
+    for scale in inputs.scales:
+        totals = reference[(reference["scale"] == scale) & (reference["component"] == "total")].set_index("case")
+        adjudicated = totals.index[totals["source"] == "consensus"]
+        raters_mean = inputs.totals(scale).mean(axis=1).reindex(adjudicated)
+        moved = (totals.loc[adjudicated, "reference"] - raters_mean).abs().dropna()
+        rows.append({"scale": scale, "n_cases": len(totals), "n_adjudicated": len(adjudicated),
+                     "mean_abs_change": float(moved.mean()) if len(moved) else float("nan"),
+                     "max_abs_change": float(moved.max()) if len(moved) else float("nan")})
+    result.tables["adjudication"] = pd.DataFrame(rows)
+    if not sum(r["n_adjudicated"] for r in rows):
+        result.notes["adjudication"] = "No case has been adjudicated yet (no consensus records)."
 
 
 def _settings(inputs: ValidationInputs, n_boot, seed, multiplier, command) -> dict:
