@@ -234,6 +234,7 @@ def test_coordinator_has_covsev_a_shell_and_the_notebooks(study):
     assert header[:5] == ["user", "role", "cohort", "assignment", "training"]
     assert any(line.split()[:5] == [study.name("r1"), "rater", "pilot", "active", "passed"]
                for line in status.stdout.splitlines())
+    assert status.stdout.splitlines()[-1] == "pilot: 4 of 4 cases read by all 2 raters"
     notebook = json.loads((study.dir / "adjudication.ipynb").read_text())
     assert "launch_adjudication(f'cohorts/{COHORT}'" in "".join(notebook["cells"][1]["source"])
     assert "COHORT = 'pilot'" in "".join(notebook["cells"][1]["source"])

@@ -28,15 +28,20 @@ _NOLOGIN = next((s for s in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false")
 MIN_PASSWORD_LENGTH = 10
 
 
-def new_password() -> str:
-    """A random 16-character password (about 95 bits).
+#: Letters and digits that cannot be misread on paper or a screen (no 0/O/o, 1/I/l, 5/S, 2/Z, 8/B).
+PASSWORD_ALPHABET = "abcdefghijkmnpqrtuvwxyzACDEFGHJKLMNPQRTUVWXY34679"
+
+
+def new_password(length: int = 18) -> str:
+    """A random password of unambiguous characters (18 of 49: about 101 bits).
 
     Examples
     --------
-    >>> len(new_password())
-    16
+    >>> password = new_password()
+    >>> len(password), set(password) <= set(PASSWORD_ALPHABET), not set("01lIO") & set(PASSWORD_ALPHABET)
+    (18, True, True)
     """
-    return secrets.token_urlsafe(12)
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
 
 
 def account_marker(study: Study) -> str:
@@ -164,9 +169,11 @@ def _session(study: Study):
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its first-run notes are not for users
     path = study.hub_dir / "jupyterhub.sqlite"
     old_umask = os.umask(0o077)  # the database holds password hashes: owner only from the start
+    logging.disable(logging.INFO)  # alembic logs through JupyterHub's app log, whatever its own level
     try:
         session = orm.new_session_factory(hub_db_url(study))()
     finally:
+        logging.disable(logging.NOTSET)
         os.umask(old_umask)
     os.chmod(path, 0o600)
     return session

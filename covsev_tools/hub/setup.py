@@ -267,17 +267,22 @@ def remove_user(study_dir, name: str) -> None:
         session.close()
 
 
-def assign(study_dir, name: str, cohort: str) -> None:
+def assign(study_dir, name: str, cohort: str, *, block_size: int | None = None) -> None:
     """Give rater ``name`` a cohort of the study to score (their page opens it at next login).
 
     Run as root, this also makes their reading order and label log now (else the hub does at their
-    next login), so ``hub status`` counts them at once.
+    next login), so ``hub status`` counts them at once. ``block_size`` sets the cohort's blocked
+    design (see :func:`covsev_tools.cohort.orders.build_blocked_order`) before any order is made.
 
     Examples
     --------
-    >>> assign("/srv/study", "rad1", "pilot")        # doctest: +SKIP
+    >>> assign("/srv/study", "rad1", "pilot", block_size=10)        # doctest: +SKIP
     """
+    from covsev_tools.cohort.orders import write_design
+
     study = Study.load(study_dir)
+    if block_size is not None:
+        write_design(study.cohort_dir(cohort), block_size)
     study.assign(name, cohort)
     if os.geteuid() == 0:
         prepare_rater(study, name, cohort)
