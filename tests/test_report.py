@@ -409,6 +409,18 @@ def test_report_without_a_model_has_the_raters_sections_and_says_the_model_is_ab
                     & (ratings["scale"] == "extent") & (ratings["component"] == "total") & ~ratings["is_repeat"]]
     assert adjudication.loc[0, "mean_abs_change"] == pytest.approx(abs(8 - first["score"].mean()))
     assert "with a model prediction" in page and "0 with a model prediction" in page
+    pairs = pd.read_csv(out / "tables" / "intra_rater.csv")["n_pairs"].min()
+    assert pairs < 10 and f"Small numbers: as few as {pairs} repeat pair" in page
+
+
+def test_report_explains_fleiss_kappa_against_the_icc(report):
+    page = html.unescape((report / "report.html").read_text())
+    raw = pd.read_csv(report / "tables" / "inter_rater.csv")
+    total = raw[(raw["scale"] == "extent") & (raw["component"] == "total")].set_index("statistic")["estimate"]
+    assert total["ICC(2,1)"] - total["Fleiss κ"] >= 0.2  # the simulated raters, as the study
+    assert (f"On extent (total), unweighted Fleiss κ is {total['Fleiss κ']:.2f} while ICC(2,1) is "
+            f"{total['ICC(2,1)']:.2f}") in page
+    assert "counts only identical levels as agreement" in page
 
 
 def test_a_failed_report_leaves_no_ratings_export_behind(tmp_path, capsys):

@@ -86,9 +86,19 @@ def report_tables(result: ValidationResult) -> list[Table]:
 
 
 def _fmt_inter_rater(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Scale": raw["scale"], "Component": raw["component"],
-                         "Statistic": raw["statistic"], "Estimate (95% CI)": _ci(raw),
-                         "n": raw["n"], "Interval": raw["method"]})
+    """One row per scale and statistic, one column per component (total first): a page, not 60 rows."""
+    cells = raw.assign(text=_ci(raw))
+    wide = cells.pivot_table(index=["scale", "statistic"], columns="component", values="text", aggfunc="first",
+                             sort=False)
+    components = list(dict.fromkeys(raw["component"]))
+    components = ["total"] + [c for c in components if c != "total"] if "total" in components else components
+    wide = wide[components].fillna("–")
+    wide.columns = [str(c).capitalize() for c in components]
+    totals = raw[raw["component"] == components[0]].groupby(["scale", "statistic"], sort=False)
+    wide[f"n ({components[0]})"] = totals["n"].first()
+    wide["Interval"] = totals["method"].first()
+    wide.columns.name = None
+    return wide.reset_index().rename(columns={"scale": "Scale", "statistic": "Statistic"})
 
 
 def _fmt_pairwise(raw: pd.DataFrame) -> pd.DataFrame:

@@ -235,6 +235,50 @@ def _inter_rater_section(result: ValidationResult, n_boot: int, seed: int) -> No
     result.tables["inter_rater"] = section["table"]
     result.tables["pairwise_kappa"] = section["pairwise"]
     result.extras["kappa_matrices"] = section["matrices"]
+    note = kappa_icc_note(section["table"])
+    if note:
+        result.notes["inter_rater_kappa"] = note
+    small = section["table"][section["table"]["n"] < SMALL_N]
+    if len(small):
+        result.notes["inter_rater_small"] = (
+            f"Fewer than {SMALL_N} cases behind some statistics (n = {int(small['n'].min())} at least): "
+            "their intervals are wide or unreliable; read them as descriptive only.")
+
+
+#: Below this many cases (or repeat pairs), the report says an estimate rests on too few.
+SMALL_N = 10
+
+
+def kappa_icc_note(table: pd.DataFrame) -> str | None:
+    """Why unweighted Fleiss' κ can sit far below the ICC on the same scores (None if it does not).
+
+    Fleiss' κ counts only exact matches of levels and corrects for the agreement the level
+    frequencies give by chance; on ordinal totals with many levels, a one-point difference is a
+    full disagreement to it, and when most cases fall in a few levels (prevalence) chance
+    agreement is high, so κ is low. The ICC (and quadratic-weighted κ, Krippendorff's α, Gwet's
+    AC2) credit near agreement by its distance.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"scale": "extent", "component": "total", "statistic": ["ICC(2,1)", "Fleiss κ"],
+    ...                   "estimate": [0.81, 0.19]})
+    >>> kappa_icc_note(t)[:46]
+    'On extent (total), unweighted Fleiss κ is 0.19'
+    """
+    rows = table[table["component"] == "total"].set_index(["scale", "statistic"])["estimate"]
+    parts = []
+    for scale in dict.fromkeys(table["scale"]):
+        kappa, icc = rows.get((scale, "Fleiss κ")), rows.get((scale, "ICC(2,1)"))
+        if kappa is not None and icc is not None and np.isfinite(kappa) and np.isfinite(icc) and icc - kappa >= 0.2:
+            parts.append(f"On {scale} (total), unweighted Fleiss κ is {kappa:.2f} while ICC(2,1) is {icc:.2f}")
+    if not parts:
+        return None
+    return ("; ".join(parts) + ". They measure different things: Fleiss' κ counts only identical levels as "
+            "agreement (a total one point apart is a full disagreement) and corrects for the chance agreement "
+            "that the levels' frequencies give (high when most cases share a few levels), while the ICC and "
+            "the weighted statistics (quadratic-weighted κ, Krippendorff's α, Gwet's AC2) credit near "
+            "agreement by its distance. For ordinal severity totals, read the ICC and weighted statistics; "
+            "exact agreement is in the table for completeness.")
 
 
 def _model_as_rater_section(result: ValidationResult, n_boot: int, seed: int) -> None:
@@ -294,3 +338,9 @@ def _intra_rater_section(result: ValidationResult) -> None:
     if not len(table):
         result.notes["intra_rater"] = ("No hidden repeat readings in the ratings (is_repeat), so "
                                        "intra-rater reliability cannot be estimated.")
+    elif (table["n_pairs"] < SMALL_N).any():
+        few = int(table["n_pairs"].min())
+        result.notes["intra_rater"] = (
+            f"Small numbers: as few as {few} repeat pair{'s' if few != 1 else ''} per rater (fewer than "
+            f"{SMALL_N}). An ICC of 1.00 from so few pairs says only that these pairs matched; its "
+            "interval is not a reliable statement about the rater.")
