@@ -256,7 +256,8 @@ def test_training_required_before_the_blinded_cases_open(training, tmp_path):
     page = ScoringApp(study.dir, rater="rad1", labels_dir=labels)
     assert page.session is None and page.gate_box in page.widget.children
     trainer = page.trainer
-    assert trainer.session.training and "opens after a passed training round" in page.gate_box.children[0].value
+    assert trainer.session.training and "opens after a passed round" in trainer.banner.value
+    assert page.gate_box.children == (trainer.widget,) and trainer.logout.value == ""  # one banner, one log-out
     while not trainer.done:
         score(trainer, (4, 4), (3, 3))
         trainer.keys.simulate("Enter"), trainer.keys.simulate("Enter")
@@ -357,3 +358,12 @@ def test_retry_keeps_the_attempt_and_the_requirement_resolves_relative_paths(tra
     study = make_cohort(tmp_path / "s", n=2, name="pilot")
     (study.dir / "training_required.json").write_text(json.dumps({"training_set": "../calib", "max_mae": 1}))
     assert training_requirement(study.dir)["training_set"] == str((tmp_path / "s" / "calib").resolve())
+
+
+def test_feedback_shows_one_way_on(training, tmp_path):
+    page = ScoringApp(training.cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
+    score(page, (1, 1), (1, 1))
+    page.keys.simulate("Enter")  # saved: the reference is shown
+    assert page.save_button.description == "Next case (Enter)" and page.next_button.layout.display == "none"
+    page.keys.simulate("Enter")
+    assert page.next_button.layout.display is None
