@@ -157,7 +157,7 @@ def make_training_set(root: Path, n: int, name: str = "calib"):
     import pandas as pd
     from PIL import Image
 
-    from covsev_tools.scoring.training import build_training_set
+    from covsev_tools.scoring.training_build import build_training_set
 
     images = root / f"{name}_images"
     images.mkdir(parents=True)

@@ -311,7 +311,7 @@ def voila_training(tmp_path):
     import pandas as pd
     from PIL import Image
 
-    from covsev_tools.scoring.training import build_training_set
+    from covsev_tools.scoring.training_build import build_training_set
 
     images = tmp_path / "train_images"
     images.mkdir()

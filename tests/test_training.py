@@ -11,8 +11,8 @@ from PIL import Image
 from covsev_tools.labels import LabelStore, ratings_export
 from covsev_tools.scoring import ScoringApp
 from covsev_tools.scoring.training import (
-    TRAINING_LABELS, TrainingError, TrainingSet, build_training_set, paper_reference, require_training,
-    training_requirement, training_status)
+    TRAINING_LABELS, TrainingError, TrainingSet, require_training, training_requirement, training_status)
+from covsev_tools.scoring.training_build import build_training_set, paper_reference
 
 from helpers import make_cohort
 

@@ -61,7 +61,7 @@ def _max_mae(args) -> float:
 
 def run_build(args) -> int:
     """Build the training set and say how many cases it has."""
-    from covsev_tools.scoring.training import build_training_set, paper_reference
+    from covsev_tools.scoring.training_build import build_training_set, paper_reference
 
     reference = paper_reference() if args.paper else args.reference
     cases = None
