@@ -192,8 +192,9 @@ def test_workflow_training_scoring_finish_adjudication_report(hub):
             lab, _ = login(browser, hub, "c1")
             lab.wait_for_url(re.compile(rf".*/user/{c1}/lab.*"), timeout=240_000)
             lab.locator(".jp-LabShell").first.wait_for(timeout=240_000)
-            lab.goto(f"{hub.url}/user/{c1}/lab/terminals/1", timeout=90_000)
+            lab.locator(".jp-LauncherCard", has_text="Terminal").first.click(timeout=120_000)
             lab.locator(".jp-Terminal").first.wait_for(timeout=120_000)
+            assert lab.get_by_text("Jupyter news", exact=False).count() == 0  # nothing asked from the internet
             lab.locator(".jp-Terminal").first.click()
             lab.keyboard.type("covsev hub status . > outputs/status.txt 2>&1; echo done-$((6*7))\n")
             status_file = hub.dir / "outputs" / "status.txt"

@@ -157,8 +157,14 @@ def run_adjudicate(args) -> int:
           f"more than {args.total_threshold:g} apart); {int(table['adjudicated'].sum())} adjudicated")
     if len(table):
         print(printable_table(table.to_string(index=False)))
-        print(f"adjudicate them in the browser: covsev page {printable(args.cohort_dir)} --adjudicator NAME"
-              + (f" --labels-dir {printable(args.labels_dir)}" if args.labels_dir else ""))
+        import os
+
+        if os.environ.get("COVSEV_STUDY"):  # a coordinator's JupyterLab on the hub: localhost is the server's
+            print(f"adjudicate them in this JupyterLab: open adjudication.ipynb in {printable(os.environ['COVSEV_STUDY'])}"
+                  " and run its cell")
+        else:
+            print(f"adjudicate them in the browser: covsev page {printable(args.cohort_dir)} --adjudicator NAME"
+                  + (f" --labels-dir {printable(args.labels_dir)}" if args.labels_dir else ""))
     return 0
 
 
