@@ -38,6 +38,19 @@ _SCORING_CELL = (
 )
 
 
+#: ``app/coordinator/bashrc``: the coordinators' terminal (``{bin}``: the study's ``app/bin``).
+COORDINATOR_BASHRC = """# Written by covsev hub init: a coordinator's JupyterLab terminal.
+[ -f ~/.bashrc ] && . ~/.bashrc
+export PATH={bin}:$PATH
+[ "$PWD" = "$HOME" ] && [ -n "$JUPYTER_SERVER_ROOT" ] && cd "$JUPYTER_SERVER_ROOT"
+"""
+
+#: ``app/coordinator/jupyter_server_config.py`` (``{rcfile}``: the bashrc above).
+COORDINATOR_SERVER_CONFIG = """# Written by covsev hub init: a coordinator's JupyterLab server.
+c.ServerApp.terminado_settings = {{"shell_command": ["/bin/bash", "--rcfile", {rcfile!r}, "-i"]}}  # noqa: F821
+"""
+
+
 def _require_root(what: str) -> None:
     if os.geteuid() != 0:
         raise StudyError(f"{what} needs root (it sets Unix owners and groups): run it with sudo")
@@ -129,6 +142,15 @@ def _write_coordinator_tools(study: Study) -> None:
     # whose first line may name a Python only root can reach.
     write_text_atomic(study.app_dir / "bin" / "covsev",
                       f'#!/bin/sh\nexec {shlex.quote(rater_python(study))} -m covsev_tools.cli "$@"\n')
+    # The coordinators' server config (root-owned: JUPYTER_CONFIG_DIR of their servers). Its terminal
+    # runs bash as a non-login shell with our rc file: a login shell would read /etc/profile, whose
+    # PATH drops app/bin, and would start in the home folder rather than the study folder.
+    config = study.app_dir / "coordinator"
+    config.mkdir(exist_ok=True)
+    write_text_atomic(config / "bashrc", COORDINATOR_BASHRC.format(bin=shlex.quote(str(study.app_dir / "bin"))))
+    write_text_atomic(config / "jupyter_server_config.py", COORDINATOR_SERVER_CONFIG.format(
+        rcfile=str(config / "bashrc")))
+    write_text_atomic(config / "migrated", "covsev\n")
     settings = study.app_dir / "lab-settings"
     settings.mkdir(exist_ok=True)
     overrides = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}

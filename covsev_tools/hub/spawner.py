@@ -217,6 +217,8 @@ class StudySpawner(LocalProcessSpawner):
         self.default_url = "/lab"
         common = _common_environment(study)
         self.environment = {"COVSEV_STUDY": str(study.dir), "COVSEV_LABELS_DIR": str(study.labels_dir),
+                            # root-owned config: the terminal's shell (see hub.setup._write_coordinator_tools)
+                            "JUPYTER_CONFIG_DIR": str(study.app_dir / "coordinator"),
                             # covsev (app/bin, made by hub init) before the system's commands
                             "PATH": os.pathsep.join([str(study.app_dir / "bin"), "/usr/local/bin", "/usr/bin",
                                                      "/bin"]),
