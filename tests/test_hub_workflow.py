@@ -211,7 +211,11 @@ def test_workflow_training_scoring_finish_adjudication_report(hub):
             lab.locator(".jp-Notebook").first.wait_for(timeout=120_000)
             lab.locator(".jp-Notebook .jp-Cell").nth(1).click()
             lab.keyboard.press("Shift+Enter")
-            lab.get_by_text("Discordant case 1 of 4", exact=False).wait_for(timeout=180_000)
+            try:
+                lab.get_by_text("Discordant case 1 of 4", exact=False).wait_for(timeout=180_000)
+            except Exception:
+                lab.screenshot(path=str(hub.base.parent / f"{hub.prefix}-adjudication.png"))  # what Lab showed
+                raise
             for scale, component in (("extent", "right"), ("extent", "left"), ("opacity", "right"),
                                      ("opacity", "left")):
                 lab.locator(f".covsev-row-{scale}-{component} button", has_text="2").first.click()
