@@ -394,9 +394,10 @@ def test_report_without_a_model_has_the_raters_sections_and_says_the_model_is_ab
                  "--reference", "consensus", "--bootstrap", "20"]) == 0, capsys.readouterr().err
     page = (out / "report.html").read_text()
     assert "No model predictions: the model&#39;s sections" in page or "No model predictions: the model's sections" in page
-    for heading in ("1. Study", "2. Inter-rater agreement", "6. Intra-rater reliability", "Adjudication"):
+    for heading in ("1. Study", "2. Inter-rater agreement", "7. Intra-rater reliability", "Adjudication"):
         assert heading in page
-    for absent in ("3. Model vs reference", "4. The model as one more rater", "7. Subgroups"):
+    for absent in ("3. Model vs reference", "4. The model as one more rater", "5. Is the model within",
+                   "8. Subgroups"):
         assert absent not in page
     tables = {p.stem for p in (out / "tables").glob("*.csv")}
     assert {"reference", "inter_rater", "intra_rater", "adjudication"} <= tables
