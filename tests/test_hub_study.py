@@ -196,7 +196,8 @@ def test_add_user_generates_a_password_shown_once(study):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     password = result.stdout.split("password (shown once): ")[1].strip()
-    assert len(password) == 16
+    assert len(password) == 18 and not set(password) & set("0O1lI5S2Z8B")  # nothing to misread
+    assert "alembic" not in result.stdout + result.stderr
     from covsev_tools.hub.accounts import check_password
     from covsev_tools.hub.study import Study
 
