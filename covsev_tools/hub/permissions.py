@@ -179,7 +179,7 @@ def _labels_permissions(study: Study, coordinators: int) -> None:
     members = study.members()
     for folder in study.labels_dir.iterdir():
         if not folder.is_dir() or folder.is_symlink():
-            _own_by_user(folder, coordinators, members)
+            _set(folder, 0, coordinators, 0o640)  # nothing of a rater's lives here
         elif folder.name == TRAINING_LABELS:
             _set(folder, 0, coordinators, 0o751)
             for training in folder.iterdir():
