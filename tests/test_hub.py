@@ -141,9 +141,12 @@ def test_finish_stops_the_raters_server_and_the_next_login_says_so(hub):
     from covsev_tools.hub import assign
 
     client = rater(hub, "r3")
+    client.login()  # so that the hub's API answers this client (wait_until_stopped asks it)
+    assert client.http.get(f"{hub.url}/hub/api/user", timeout=30,
+                           headers={"Referer": f"{hub.url}/hub/"}).json()["servers"]  # still running
     assign(hub.dir, client.name, "pilot")  # the running "nothing to score" server is stopped ...
     wait_until_stopped(client, timeout=60)
-    client.open_session(timeout=180)  # ... and the next login scores the cohort
+    client.open_session()  # ... and the next login scores the cohort
     client.wait_for_text(r"Case 1 of 8", timeout=60)
     position, _ = score_and_save(client)
     result = subprocess.run([sys.executable, "-m", "covsev_tools.cli", "hub", "finish", str(hub.dir), client.name,
