@@ -209,6 +209,8 @@ def test_workflow_training_scoring_finish_adjudication_report(hub):
 
             lab.goto(f"{hub.url}/user/{c1}/lab/tree/adjudication.ipynb", timeout=90_000)
             lab.locator(".jp-Notebook").first.wait_for(timeout=120_000)
+            # run the cell once the kernel is ready (Shift+Enter before that is lost in JupyterLab)
+            lab.get_by_text(re.compile(r"covsev study\) \| Idle")).wait_for(timeout=180_000)
             lab.locator(".jp-Notebook .jp-Cell").nth(1).click()
             lab.keyboard.press("Shift+Enter")
             try:
