@@ -164,7 +164,7 @@ class StudySpawner(LocalProcessSpawner):
         folder = prepare_runtime_dir(account.pw_uid, account.pw_gid)
         self.environment["JUPYTER_RUNTIME_DIR"] = str(folder)
         # On the command line: it outranks any config file, the coordinator's own ~/.jupyter included.
-        self.args = list(KERNEL_TRANSPORT_ARGS)
+        self.args = list(KERNEL_TRANSPORT_ARGS) + getattr(self, "_role_args", [])
         # Address space for raters only: importing torch alone maps more than 2 GiB of libraries,
         # and coordinators run the model in their JupyterLab.
         memory = study.limit("memory_limit_mb") * 2**20 if role == "rater" else None
@@ -197,6 +197,7 @@ class StudySpawner(LocalProcessSpawner):
     def _as_rater(self, study: Study) -> None:
         cohort = study.active_cohort(self.user.name)
         self.started_for = cohort or ""
+        self._role_args = []
         self.notebook_dir = str(study.app_dir)
         self.default_url = f"/voila/render/{SCORING_NOTEBOOK}"
         self.environment = {
@@ -224,8 +225,8 @@ class StudySpawner(LocalProcessSpawner):
                                                      "/bin"]),
                             **common}
         # JupyterLab asks about "Jupyter news" (from the internet): off, from the study's settings folder
-        self.args = [f"--LabApp.app_settings_dir={study.app_dir / 'lab-settings'}",
-                     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        self._role_args = [f"--LabApp.app_settings_dir={study.app_dir / 'lab-settings'}",
+                           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
 
     async def poll(self):
         """The process's state; a rater's server whose assignment changed is stopped (status 0).

@@ -113,6 +113,11 @@ def retry(study_dir, rater: str) -> Path:
     requirement = _requirement(study, rater)
     if requirement is None:
         raise StudyError(f"{rater}: no active assignment requires a training round")
+    from covsev_tools.hub.permissions import append_only
+
+    log = TrainingSet.load(requirement["training_set"]).store(study.labels_dir).path_for(rater)
+    if log.is_file() and not log.is_symlink():
+        append_only(log, on=False)  # the append-only flag forbids the move; the kept copy is root's
     try:
         kept = retry_training(requirement["training_set"], rater, study.labels_dir)
     except TrainingError as exc:
