@@ -34,3 +34,15 @@ def printable(text: str) -> str:
     'two\\nlines\\u202e.png'
     """
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def printable_table(text: str) -> str:
+    r"""A multi-line text (a table) for the terminal: each line through :func:`printable`, lines kept.
+
+    Examples
+    --------
+    >>> print(printable_table("a  b\n1  \x1b[2J"))
+    a  b
+    1  \x1b[2J
+    """
+    return "\n".join(printable(line) for line in str(text).split("\n"))

@@ -152,6 +152,23 @@ def make_cohort(root: Path, n: int = 5, name: str = "tiny", scales=("extent", "o
                          repeat_fraction=repeat_fraction, repeat_min_gap=1, progress=False, workers=1)
 
 
+def make_training_set(root: Path, n: int, name: str = "calib"):
+    """A training set of ``n`` generated images, each with reference extent 1+1 and opacity 1+1."""
+    import pandas as pd
+    from PIL import Image
+
+    from covsev_tools.scoring.training_build import build_training_set
+
+    images = root / f"{name}_images"
+    images.mkdir(parents=True)
+    for i in range(n):
+        pixels = (np.random.default_rng(50 + i).random((48, 40)) * 255).astype("uint8")
+        Image.fromarray(pixels).save(images / f"train{i}.png")
+    reference = pd.DataFrame({"filename": [f"train{i}.png" for i in range(n)], "extent_right": 1,
+                              "extent_left": 1, "opacity_right": 1, "opacity_left": 1})
+    return build_training_set(images, reference, name, root / name, progress=False)
+
+
 def block_outside(context) -> list[str]:
     """Abort every request that does not go to this machine; returns the list of those attempted."""
     from urllib.parse import urlparse
@@ -178,7 +195,8 @@ class HubStudy:
     """A study folder for the hub tests, with Unix accounts and groups named ``<prefix>...`` that
     :meth:`cleanup` removes again (processes of those accounts first, by their own PIDs)."""
 
-    def __init__(self, n_cases: int = 6, repeat_fraction: float = 0.34):
+    def __init__(self, n_cases: int = 6, repeat_fraction: float = 0.34, training_cases: int = 0,
+                 max_mae: float = 1.5):
         import secrets
         import tempfile
 
@@ -187,6 +205,12 @@ class HubStudy:
         self.base.chmod(0o711)  # study accounts search their way into the study folder
         self.source = make_cohort(self.base / "source", n=n_cases, name="pilot",
                                   repeat_fraction=repeat_fraction)
+        self.training = None
+        if training_cases:  # a required training round: every case's reference is extent 1+1, opacity 1+1
+            self.training = make_training_set(self.base / "source", training_cases)
+            from covsev_tools.scoring.training import require_training
+
+            require_training(self.source.dir, self.training.cohort.dir, max_mae=max_mae)
         # The original images: root's alone, as a study's should be (hub init warns otherwise).
         (self.base / "source").chmod(0o700)
         self.dir = self.base / "study"

@@ -188,6 +188,18 @@ def test_adjudicate_command_lists_cases(study, capsys):
     assert "threshold" in capsys.readouterr().err
 
 
+def test_adjudicate_command_prints_a_table_and_on_the_hub_points_to_the_notebook(study, capsys, monkeypatch):
+    cohort, labels = study["cohort"], study["labels"]
+    assert main(["adjudicate", str(cohort.dir), "--labels-dir", str(labels)]) == 0
+    out = capsys.readouterr().out
+    assert "\\n" not in out and len(out.splitlines()) >= 4  # one line per case, not a literal \n
+    assert "covsev page" in out
+    monkeypatch.setenv("COVSEV_STUDY", "/srv/study")  # as the hub sets it in a coordinator's JupyterLab
+    assert main(["adjudicate", str(cohort.dir), "--labels-dir", str(labels)]) == 0
+    out = capsys.readouterr().out
+    assert "open adjudication.ipynb in /srv/study" in out and "covsev page" not in out
+
+
 def test_adjudicate_command_defaults_match_the_library():
     from covsev_tools.cli import readerstudy
     from covsev_tools.scoring import adjudication

@@ -311,7 +311,7 @@ def voila_training(tmp_path):
     import pandas as pd
     from PIL import Image
 
-    from covsev_tools.scoring.training import build_training_set
+    from covsev_tools.scoring.training_build import build_training_set
 
     images = tmp_path / "train_images"
     images.mkdir()
@@ -354,7 +354,8 @@ def test_browser_training_feedback_beside_reference_then_summary(voila_training)
     assert ["Geographic extent", "Left lung", "1", "1", "0"] in rows
     assert ["Opacity", "Total", "2", "2.5", "-0.5"] in rows
     assert "No involvement" in feedback  # the scale definitions are shown with the feedback
-    assert "Furthest from the reference: Case 1 (off by 1.5)" in summary
+    assert ("Furthest from the reference (your total minus the reference, per scale): "
+            "Case 1 (Geographic extent total -1, Opacity total -0.5)") in summary
     summary_rows = [line.split("\t") for line in summary.splitlines() if "\t" in line]
     assert ["extent", "right", "0.50", "2"] in summary_rows and ["opacity", "total", "0.50", "2"] in summary_rows
     assert len(records(voila_training["file"])) == 2

@@ -226,7 +226,8 @@ def test_checklist_study_without_repeats_or_training_leaves_them_to_the_author(t
 def test_checklist_training_round_result_appears(tmp_path):
     from PIL import Image
 
-    from covsev_tools.scoring.training import TrainingSet, build_training_set, require_training
+    from covsev_tools.scoring.training import TrainingSet, require_training
+    from covsev_tools.scoring.training_build import build_training_set
     from covsev_tools.validation import load_study, validate
 
     cohort, labels = _rated_cohort(tmp_path, repeats=False)

@@ -458,7 +458,8 @@ def test_cli_show_and_order(images, tmp_path, capsys):
     capsys.readouterr()
     assert covsev(["cohort", "show", str(out)]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["seed"] == 5 and shown["counts"]["n_cases"] == 5
+    assert shown["seed"] == "not shown (secret.json, coordinators only)" and shown["counts"]["n_cases"] == 5
+    assert Cohort.load(out).seed == 5
     assert covsev(["cohort", "order", str(out), "--rater", "ann"]) == 0
     assert capsys.readouterr().out.split() == Cohort.load(out).reading_order("ann")
     assert covsev(["cohort", "show", str(tmp_path)]) == 2
@@ -891,3 +892,43 @@ def test_a_cohort_without_repeats_lists_its_cases_on_the_rater_side(tmp_path):
     assert rater_side.case_ids == rater_side.display_ids == cohort.display_ids
     with pytest.raises(CohortError, match="secret.json: missing"):
         rater_side.reading_order("ann")  # a new order needs the seed: the coordinator makes it
+
+
+def test_blocked_design_gives_every_rater_the_same_blocks_in_their_own_order(tmp_path, capsys):
+    from covsev_tools.cli import main
+    from covsev_tools.cohort.create import example_cohort
+    from covsev_tools.cohort.errors import CohortError
+    from covsev_tools.cohort.orders import read_design, write_design
+
+    cohort = example_cohort(n_images=12, repeat_fraction=0.0, seed=2)
+    assert main(["cohort", "order", str(cohort.dir), "--rater", "ann", "--block-size", "4"]) == 0
+    ann = capsys.readouterr().out.split()
+    orders = {"ann": ann, **{r: cohort.reading_order(r) for r in ("bob", "cy", "dee")}}
+    assert read_design(cohort.dir) == {"design": "blocked", "block_size": 4}
+    for start in (0, 4, 8):  # the same 4 cases in every rater's block ...
+        assert len({frozenset(o[start:start + 4]) for o in orders.values()}) == 1
+    assert len({tuple(o) for o in orders.values()}) == 4  # ... each rater in their own order
+    assert sorted(ann) == sorted(cohort.case_ids)
+    # two raters who both stopped after 6 cases share the first block whole
+    assert set(orders["ann"][:4]) <= set(orders["bob"][:6]) & set(orders["ann"][:6])
+    with pytest.raises(CohortError, match="already made with the blocked design"):
+        write_design(cohort.dir, None)
+    with pytest.raises(CohortError, match="must be 1 or more"):
+        write_design(tmp_path, 0)
+
+
+def test_blocked_design_keeps_hidden_repeats_apart_from_their_originals():
+    from covsev_tools.cohort.create import example_cohort
+    from covsev_tools.cohort.orders import write_design
+
+    cohort = example_cohort(n_images=20, repeat_fraction=0.2, seed=4)
+    write_design(cohort.dir, 5)
+    order = cohort.reading_order("ann")
+    repeats = cohort.repeats()
+    assert sorted(order) == sorted(cohort.display_ids)
+    bob = cohort.reading_order("bob")
+    blocks = {r: [set([i for i in o if i not in repeats][s:s + 5]) for s in range(0, 20, 5)]
+              for r, o in (("ann", order), ("bob", bob))}
+    assert blocks["ann"] == blocks["bob"] and order != bob
+    for repeat, original in repeats.items():
+        assert order.index(repeat) > order.index(original)

@@ -130,12 +130,38 @@ def test_browser_logins_two_raters_and_a_coordinator(hub):
 
 
 def test_rater_without_assignment_is_told_so(hub):
-    from covsev_tools.hub.client import HubClientError
+    client = rater(hub, "r3")
+    client.open_session(timeout=180)  # a page, not a failed spawn (500)
+    assert "no case list to score" in client.widget_text("Nothing to score")
+    assert "/hub/logout" in client.widget_text("Nothing to score")
+    client.close()
+
+
+def test_finish_stops_the_raters_server_and_the_next_login_says_so(hub):
+    from covsev_tools.hub import assign
 
     client = rater(hub, "r3")
-    client.login()
-    with pytest.raises(HubClientError, match="no case list to score"):
-        client.start_server(timeout=120)
+    client.login()  # so that the hub's API answers this client (wait_until_stopped asks it)
+    assert client.http.get(f"{hub.url}/hub/api/user", timeout=30,
+                           headers={"Referer": f"{hub.url}/hub/"}).json()["servers"]  # still running
+    assign(hub.dir, client.name, "pilot")  # the running "nothing to score" server is stopped ...
+    wait_until_stopped(client, timeout=60)
+    client.open_session()  # ... and the next login scores the cohort
+    client.wait_for_text(r"Case 1 of 8", timeout=60)
+    position, _ = score_and_save(client)
+    result = subprocess.run([sys.executable, "-m", "covsev_tools.cli", "hub", "finish", str(hub.dir), client.name,
+                             "pilot"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    wait_until_stopped(client, timeout=60)  # the hub polls every 10 s and stops it
+    saved = len(records(hub, client.name))
+    with pytest.raises(Exception):  # the finished rater's old page can no longer save
+        client.score_case(HUB_SCORES, timeout=20)
+    assert len(records(hub, client.name)) == saved == 1
+    client.close()
+    again = rater(hub, "r3")
+    again.open_session(timeout=180)
+    assert "Your case list is finished" in again.widget_text("Nothing to score")
+    again.close()
 
 
 # ---------------------------------------------------------------------------------------------- isolation

@@ -196,7 +196,8 @@ def test_add_user_generates_a_password_shown_once(study):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     password = result.stdout.split("password (shown once): ")[1].strip()
-    assert len(password) == 16
+    assert len(password) == 18 and not set(password) & set("0O1lI5S2Z8B")  # nothing to misread
+    assert "alembic" not in result.stdout + result.stderr
     from covsev_tools.hub.accounts import check_password
     from covsev_tools.hub.study import Study
 
@@ -273,7 +274,7 @@ def test_assignments_and_status_never_show_scores(study):
     result = subprocess.run(COVSEV + ["hub", "status", str(study.dir)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["user", "role", "cohort", "assignment", "server", "last_activity", "scored", "of",
+    assert header.split() == ["user", "role", "cohort", "assignment", "training", "server", "last_activity", "scored", "of",
                               "percent"]
     assert any(r.split()[:5] == [r1, "rater", "pilot", "active", "stopped"] for r in rows)
     bad = subprocess.run(COVSEV + ["hub", "assign", str(study.dir), r1, "nosuch"], capture_output=True, text=True)

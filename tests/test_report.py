@@ -277,7 +277,7 @@ def test_cli_report_on_a_cohort_folder(cohort, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--cohort", "{tmp}/nope"], "no such folder"),
-    (["--ratings", "{cohort}/ratings.csv"], "give --cohort DIR, or both --ratings CSV and --predictions CSV"),
+    ([], "give --cohort DIR or --ratings CSV (and --predictions CSV for the model sections)"),
     (["--cohort", "{cohort}", "--bootstrap", "-1"], "--bootstrap -1: must be 0 or more"),
     (["--cohort", "{cohort}", "--workers", "0"], "--workers 0: must be 1 or more"),
     (["--cohort", "{cohort}", "--subgroup", "scanner"],
@@ -361,3 +361,80 @@ def test_too_few_cases_is_a_clear_error(cohort, tmp_path, capsys):
                "--out", str(tmp_path / "r")])
     assert rc == 2
     assert "only 2 case(s) have both a reference score" in capsys.readouterr().err
+
+
+def _label_store_study(root):
+    """A cohort scored in its label store by 3 raters (one case adjudicated); no predictions."""
+    from covsev_tools.labels import LabelStore
+
+    from helpers import make_cohort
+
+    study = make_cohort(root, n=12, name="pilot", repeat_fraction=0.25)
+    store = LabelStore(root / "labels", "pilot", scales=study.scales)
+    by_name = {scale.name: scale for scale in study.scales}
+
+    def entry(extent, opacity):
+        return {name: {"version": by_name[name].version, "scores": scores, "total": by_name[name].total(scores)}
+                for name, scores in (("extent", extent), ("opacity", opacity))}
+
+    for offset, rater in enumerate(("ra", "rb", "rc")):
+        for i, case in enumerate(study.reading_order(rater)):
+            level = (i * 7 + offset * (i % 3)) % 4
+            store.save({"rater": rater, "case_id": case, "scales": entry(
+                {"right": level, "left": (level + 1) % 5}, {"right": level % 4, "left": 1})})
+    store.save({"rater": "consensus", "adjudicator": "senior", "case_id": study.case_ids[0], "comment": "agreed",
+                "scales": entry({"right": 4, "left": 4}, {"right": 3, "left": 3})})
+    return study
+
+
+def test_report_without_a_model_has_the_raters_sections_and_says_the_model_is_absent(tmp_path, capsys):
+    study = _label_store_study(tmp_path)
+    out = tmp_path / "r"
+    assert main(["report", "--cohort", str(study.dir), "--labels-dir", str(tmp_path / "labels"), "--out", str(out),
+                 "--reference", "consensus", "--bootstrap", "20"]) == 0, capsys.readouterr().err
+    page = (out / "report.html").read_text()
+    assert "No model predictions: the model&#39;s sections" in page or "No model predictions: the model's sections" in page
+    for heading in ("1. Study", "2. Inter-rater agreement", "7. Intra-rater reliability", "Adjudication"):
+        assert heading in page
+    for absent in ("3. Model vs reference", "4. The model as one more rater", "5. Is the model within",
+                   "8. Subgroups"):
+        assert absent not in page
+    tables = {p.stem for p in (out / "tables").glob("*.csv")}
+    assert {"reference", "inter_rater", "intra_rater", "adjudication"} <= tables
+    assert not tables & {"model_vs_reference", "calibration", "model_as_rater", "subgroups"}
+    adjudication = pd.read_csv(out / "tables" / "adjudication.csv")
+    assert adjudication["n_adjudicated"].tolist() == [1, 1] and adjudication["n_cases"].tolist() == [12, 12]
+    # the consensus is 8 (extent) against the raters' mean on that case: the change says how far it moved
+    ratings = pd.read_csv(out / "ratings.csv")
+    first = ratings[(ratings["case_id"] == study.case_ids[0]) & (ratings["rater"] != "consensus")
+                    & (ratings["scale"] == "extent") & (ratings["component"] == "total") & ~ratings["is_repeat"]]
+    assert adjudication.loc[0, "mean_abs_change"] == pytest.approx(abs(8 - first["score"].mean()))
+    assert "with a model prediction" in page and "0 with a model prediction" in page
+    pairs = pd.read_csv(out / "tables" / "intra_rater.csv")["n_pairs"].min()
+    assert pairs < 10 and f"Small numbers: as few as {pairs} repeat pair" in page
+
+
+def test_report_explains_fleiss_kappa_against_the_icc(report):
+    page = html.unescape((report / "report.html").read_text())
+    raw = pd.read_csv(report / "tables" / "inter_rater.csv")
+    total = raw[(raw["scale"] == "extent") & (raw["component"] == "total")].set_index("statistic")["estimate"]
+    assert total["ICC(2,1)"] - total["Fleiss κ"] >= 0.2  # the simulated raters, as the issue's study
+    assert (f"On extent (total), unweighted Fleiss κ is {total['Fleiss κ']:.2f} while ICC(2,1) is "
+            f"{total['ICC(2,1)']:.2f}") in page
+    assert "counts only identical levels as agreement" in page
+
+
+def test_a_failed_report_leaves_no_ratings_export_behind(tmp_path, capsys):
+    study = _label_store_study(tmp_path)
+    labels = ["--labels-dir", str(tmp_path / "labels")]
+    out = tmp_path / "fresh"
+    # refused after the export was written (an unknown subgroup column): everything made is removed
+    assert main(["report", "--cohort", str(study.dir), *labels, "--out", str(out), "--subgroup", "scanner"]) == 2
+    assert not out.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    assert main(["report", "--cohort", str(study.dir), *labels, "--out", str(kept),
+                 "--predictions", str(tmp_path / "missing.csv")]) == 2
+    assert "no predictions file" in capsys.readouterr().err
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]  # the folder's own files stay

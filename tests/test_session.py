@@ -34,7 +34,10 @@ def test_whole_session_score_back_change_repeat_resume(tmp_path, monkeypatch):
     assert "Geographic extent: Left lung" in session.message.text
     assert session.type_digit(9) is False and "not a level" in session.message.text
 
-    # go back, see the saved entry, change it; Enter returns to where the rater left off
+    # go back (leaving the unsaved entry takes a second press), see the saved entry, change it;
+    # Enter returns to where the rater left off
+    session.previous()
+    assert session.index == 3 and "unsaved changes" in session.message.text
     session.previous(), session.previous(), session.previous()
     assert session.index == 0 and session.scores == {("extent", "right"): 1, ("extent", "left"): 2,
                                                      ("opacity", "right"): 0, ("opacity", "left"): 1}
@@ -94,3 +97,25 @@ def test_session_refuses_reserved_bad_and_foreign_raters(tmp_path, monkeypatch):
     with pytest.raises(ScoringSetupError, match="signed in as 'alice'"):
         ScoringSession.open(cohort.dir, "bob", tmp_path / "labels")
     assert ScoringSession.open(cohort.dir, "alice", tmp_path / "labels").rater == "alice"
+
+
+def test_leaving_unsaved_input_is_refused_once_and_n_clears_the_not_saved_message(tmp_path):
+    from covsev_tools.labels import LabelStore
+    from covsev_tools.scoring.session import ScoringSession
+
+    from helpers import make_cohort
+
+    cohort = make_cohort(tmp_path, n=3, name="pilot")
+    session = ScoringSession(cohort, LabelStore(tmp_path / "labels", "pilot"), "rad1")
+    for digit in (1, 1, 1, 1):
+        session.type_digit(digit)
+    assert session.advance() and session.index == 1
+    session.type_digit(2)  # unsaved input on case 2
+    assert not session.jump_to(1) and session.index == 1
+    assert "unsaved changes" in session.message.text
+    assert session.jump_to(1) and session.index == 0  # the same move again leaves them
+    session.next()
+    session.advance()  # incomplete: "Not saved — still to score"
+    assert session.message.kind == "error" and session.message.text.startswith("Not saved")
+    session.cycle_not_assessable()
+    assert session.message.kind == ""

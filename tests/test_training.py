@@ -11,8 +11,8 @@ from PIL import Image
 from covsev_tools.labels import LabelStore, ratings_export
 from covsev_tools.scoring import ScoringApp
 from covsev_tools.scoring.training import (
-    TRAINING_LABELS, TrainingError, TrainingSet, build_training_set, paper_reference, require_training,
-    training_requirement, training_status)
+    TRAINING_LABELS, TrainingError, TrainingSet, require_training, training_requirement, training_status)
+from covsev_tools.scoring.training_build import build_training_set, paper_reference
 
 from helpers import make_cohort
 
@@ -256,7 +256,8 @@ def test_training_required_before_the_blinded_cases_open(training, tmp_path):
     page = ScoringApp(study.dir, rater="rad1", labels_dir=labels)
     assert page.session is None and page.gate_box in page.widget.children
     trainer = page.trainer
-    assert trainer.session.training and "opens after a passed training round" in page.gate_box.children[0].value
+    assert trainer.session.training and "opens after a passed round" in trainer.banner.value
+    assert page.gate_box.children == (trainer.widget,) and trainer.logout.value == ""  # one banner, one log-out
     while not trainer.done:
         score(trainer, (4, 4), (3, 3))
         trainer.keys.simulate("Enter"), trainer.keys.simulate("Enter")
@@ -314,3 +315,55 @@ def test_training_commands_build_status_require(tmp_path, capsys):
     assert main(["training", "build", str(images), "--name", "bad", "--out", str(tmp_path / "bad"),
                  "--reference", str(tmp_path / "missing.csv")]) == 2
     assert "missing.csv" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_training_build_takes_a_seeded_subset_or_a_list(tmp_path):
+    import subprocess
+    import sys
+
+    images = training_images(tmp_path, REFERENCE["filename"])
+    two = build_training_set(images, REFERENCE, "two", tmp_path / "two", cases=2, seed=5, progress=False)
+    names = sorted(two.cohort.key()["filename"])
+    assert len(names) == 2 and set(names) < set(REFERENCE["filename"])
+    again = build_training_set(images, REFERENCE, "two2", tmp_path / "two2", cases=2, seed=5, progress=False)
+    assert sorted(again.cohort.key()["filename"]) == names  # the same draw for the same seed
+    csv = tmp_path / "ref.csv"
+    REFERENCE.to_csv(csv, index=False)
+    listed = subprocess.run([sys.executable, "-m", "covsev_tools.cli", "training", "build", str(images), "--name",
+                             "listed", "--out", str(tmp_path / "listed"), "--reference", str(csv),
+                             "--cases", "train3.png,train1.png"], capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert "2 cases" in listed.stdout
+    assert sorted(TrainingSet.load(tmp_path / "listed").cohort.key()["filename"]) == ["train1.png", "train3.png"]
+    for cases, message in ((9, "--cases 9: only 4 referenced image"), (["nope.png"], "nope.png is not a referenced")):
+        with pytest.raises(TrainingError, match=message):
+            build_training_set(images, REFERENCE, "bad", tmp_path / "bad", cases=cases, progress=False)
+    assert not (tmp_path / "bad").exists()  # refused before anything is written
+
+
+def test_retry_keeps_the_attempt_and_the_requirement_resolves_relative_paths(training, tmp_path):
+    from covsev_tools.scoring.training import HISTORY_FOLDER, retry_training
+
+    labels = tmp_path / "labels"
+    store = training.store(labels)
+    case = training.cohort.reading_order("rad1")[0]
+    store.save({"rater": "rad1", "case_id": case, "scales": {}})
+    kept = retry_training(training.cohort.dir, "rad1", labels)
+    assert kept == store.folder / HISTORY_FOLDER / "rad1.1.jsonl" and len(kept.read_text().splitlines()) == 1
+    assert store.records("rad1") == [] and training.earlier_attempts("rad1", labels) == [kept]
+    with pytest.raises(TrainingError, match="no training record"):
+        retry_training(training.cohort.dir, "rad1", labels)
+    status = training_status(training.cohort.dir, labels)
+    assert status[["rater", "scored", "attempt"]].to_dict("records") == [{"rater": "rad1", "scored": 0, "attempt": 2}]
+    study = make_cohort(tmp_path / "s", n=2, name="pilot")
+    (study.dir / "training_required.json").write_text(json.dumps({"training_set": "../calib", "max_mae": 1}))
+    assert training_requirement(study.dir)["training_set"] == str((tmp_path / "s" / "calib").resolve())
+
+
+def test_feedback_shows_one_way_on(training, tmp_path):
+    page = ScoringApp(training.cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
+    score(page, (1, 1), (1, 1))
+    page.keys.simulate("Enter")  # saved: the reference is shown
+    assert page.save_button.description == "Next case (Enter)" and page.next_button.layout.display == "none"
+    page.keys.simulate("Enter")
+    assert page.next_button.layout.display is None

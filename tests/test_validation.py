@@ -73,8 +73,9 @@ def test_sentence_reports_range_and_closest_rater():
     summary = model_summary_mae(PANEL, n_boot=100, seed=0)
     assert summary["estimate"] == pytest.approx(np.mean([0.375, 0.375, 0.75]))
     sentence = model_within_raters_sentence(loro, summary, "extent")
-    assert "is below (better than) the range of the raters' own MAE (0.62–1.25)" in sentence
-    assert "closest rater (A)" in sentence and "is −0.25" in sentence
+    # below the raters' range, but the paired interval to the closest rater crosses 0: no "better"
+    assert "is below the range of the raters' own MAE (0.62–1.25)" in sentence
+    assert "closest rater (A)" in sentence and "is −0.25 (−1.00 to 0.50), an interval that includes 0" in sentence
 
 
 def test_model_vs_reference_equals_agreement_module(sim_inputs):
@@ -252,3 +253,15 @@ def test_constant_predictions_leave_a_note_instead_of_calibration():
     result = validate(inputs, n_boot=20, seed=0)
     assert not len(result.tables["calibration"])
     assert result.notes["calibration"].startswith("No calibration for extent")
+
+
+def test_sentence_says_better_or_worse_only_when_the_paired_interval_excludes_zero():
+    loro = pd.DataFrame({"rater": ["A", "B"], "rater_mae": [0.5, 0.6], "difference": [0.07, -0.03],
+                         "difference_ci_low": [-0.15, -0.2], "difference_ci_high": [0.28, 0.1]})
+    summary = {"estimate": 0.67, "ci_low": 0.5, "ci_high": 0.8}
+    sentence = model_within_raters_sentence(loro, summary, "extent")
+    assert "is above the range of the raters' own MAE (0.50–0.60)" in sentence and "worse than)" not in sentence
+    assert sentence.endswith("(B) is −0.03 (−0.20 to 0.10), an interval that includes 0: the model is not shown "
+                             "to be worse than that rater.")
+    clear = loro.assign(difference_ci_low=[0.02, 0.01])
+    assert "is above (worse than) the range" in model_within_raters_sentence(clear, summary, "extent")

@@ -131,5 +131,7 @@ def test_headline_warns_when_few_cases_have_every_rater(folder, tmp_path):
     assert 'class="warning"' not in full
     tables = report.out_dir / "tables"
     assert "\\toprule" in (tables / "inter_rater.tex").read_text()
-    assert "| Scale | Component | Statistic |" in (tables / "inter_rater.md").read_text()
+    folded = (tables / "inter_rater.md").read_text()
+    assert "| Scale | Statistic | Total | Right | Left | n (total) | Interval |" in folded  # per component
+    assert len([line for line in folded.splitlines() if line.startswith("| extent")]) == 10
     assert set(pd.read_csv(tables / "pairwise_kappa.csv")["rater_a"]) <= {"R1", "R2", "R3"}

@@ -60,6 +60,9 @@ def _register_order(sub) -> None:
     p = sub.add_parser("order", help="print (and save, on first use) a rater's reading order")
     p.add_argument("cohort_dir", metavar="COHORT_DIR")
     p.add_argument("--rater", required=True)
+    p.add_argument("--block-size", type=int, metavar="N",
+                   help="blocked design for the cohort's orders: every rater reads the same blocks of N "
+                        "cases (each in their own order); set before the first order is made")
     p.set_defaults(handler=_order)
 
 
@@ -124,11 +127,10 @@ def _show(args) -> int:
         cohort = Cohort.load(args.cohort_dir)
     except _user_errors() as exc:
         raise CovsevError(str(exc)) from None
-    info = {k: v for k, v in cohort.info.items() if k != "scale_definitions"}
-    try:
-        info["seed"] = cohort.seed  # coordinator only (secret.json)
-    except _user_errors():
-        pass
+    info = {k: v for k, v in cohort.info.items() if k not in ("scale_definitions", "seed")}
+    # the seed rebuilds every reading order and tells the hidden repeats apart: not for a screen
+    # a rater may see; it stays in secret.json (coordinators only)
+    info["seed"] = "not shown (secret.json, coordinators only)"
     try:
         record = cohort.provenance()  # coordinator only (provenance.json)
     except _user_errors() as exc:
@@ -148,8 +150,13 @@ def _order(args) -> int:
     from covsev_tools.errors import CovsevError
     from covsev_tools.cohort import Cohort
 
+    from covsev_tools.cohort.orders import write_design
+
     try:
-        order = Cohort.load(args.cohort_dir).reading_order(args.rater)
+        cohort = Cohort.load(args.cohort_dir)
+        if args.block_size is not None:
+            write_design(cohort.dir, args.block_size)
+        order = cohort.reading_order(args.rater)
     except _user_errors() as exc:
         raise CovsevError(str(exc)) from None
     print("\n".join(printable(display_id) for display_id in order))

@@ -70,6 +70,10 @@ def _register_assignments(sub) -> None:
         p.add_argument("study_dir", metavar="STUDY_DIR")
         p.add_argument("name", metavar="RATER")
         p.add_argument("cohort", metavar="COHORT", help="cohort name (as in `covsev hub status`)")
+        if command == "assign":
+            p.add_argument("--block-size", type=int, metavar="N",
+                           help="blocked design: every rater reads the same blocks of N cases (each in "
+                                "their own order) before the next block; set before the first order")
         p.set_defaults(handler=_assign if command == "assign" else _finish)
 
 
@@ -129,7 +133,7 @@ def _remove_user(args) -> int:
 def _assign(args) -> int:
     from covsev_tools.hub import assign
 
-    assign(args.study_dir, args.name, args.cohort)
+    assign(args.study_dir, args.name, args.cohort, block_size=args.block_size)
     print(f"{args.name} now scores {args.cohort}")
     return 0
 
@@ -159,4 +163,6 @@ def _status(args) -> int:
     print(frame.to_string(index=False, na_rep="") if len(frame) else "no users yet")
     for warning in frame.attrs.get("warnings", []):  # lines of a log left out of the counts
         print(f"warning: {printable(warning)}", file=sys.stderr)
+    for cohort, counts in frame.attrs.get("read_by_all", {}).items():
+        print(f"{cohort}: {counts['cases']} of {counts['of']} cases read by all {counts['raters']} raters")
     return 0

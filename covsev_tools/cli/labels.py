@@ -64,8 +64,14 @@ def run_export(args) -> int:
     if frame.attrs["unknown_ids"]:
         print(f"warning: {len(frame.attrs['unknown_ids'])} rated ID(s) are not in the cohort and were "
               f"left out: {', '.join(frame.attrs['unknown_ids'][:10])}", file=sys.stderr)
-    raters, cases = frame["rater"].nunique(), frame["case_id"].nunique()
-    print(f"wrote {len(frame)} rows ({raters} raters, {cases} cases) to {args.out}")
+    from covsev_tools.cohort.ids import CONSENSUS_RATER
+
+    # the adjudicated consensus is a reference, not one more rater
+    is_consensus = frame["rater"] == CONSENSUS_RATER
+    raters, cases = frame.loc[~is_consensus, "rater"].nunique(), frame["case_id"].nunique()
+    consensus = frame.loc[is_consensus, "case_id"].nunique()
+    adjudicated = f", {consensus} adjudicated" if consensus else ""
+    print(f"wrote {len(frame)} rows ({raters} raters, {cases} cases{adjudicated}) to {args.out}")
     return 0
 
 

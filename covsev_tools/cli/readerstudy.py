@@ -2,7 +2,7 @@
 blinded pass (calibration before it, consensus after it) and the offline page itself."""
 from __future__ import annotations
 
-from covsev_tools.errors import CovsevError, printable
+from covsev_tools.errors import CovsevError, printable, printable_table
 
 
 def register(subparsers) -> None:
@@ -30,6 +30,10 @@ def _register_training(subparsers) -> None:
                         help="CSV: filename, then <scale>_total and/or <scale>_<component> columns")
     source.add_argument("--paper", action="store_true",
                         help="the paper's published mean scores (bundled; images of the Cohen 2020 cohort)")
+    build.add_argument("--cases", metavar="N|FILE,...",
+                       help="a shorter round: N images drawn at random (reproducible with --seed), "
+                            "or a comma-separated list of file names")
+    build.add_argument("--seed", type=int, default=0, help="seed of the --cases draw (default 0)")
     build.set_defaults(handler=run_build)
     status = sub.add_parser("status", help="who completed the training round and met the threshold")
     status.add_argument("training_dir", metavar="TRAINING_DIR")
@@ -41,6 +45,12 @@ def _register_training(subparsers) -> None:
     require.add_argument("--training", required=True, metavar="TRAINING_DIR")
     require.add_argument("--max-mae", type=float, default=None, help="threshold on the MAE of each total")
     require.set_defaults(handler=run_require)
+    retry = sub.add_parser("retry", help="on the hub: a new training round for a rater (the first kept)",
+                           description="Move the rater's training log to the set's history (kept, "
+                                       "unchangeable) and give them a new, empty round. Needs root.")
+    retry.add_argument("study_dir", metavar="STUDY_DIR")
+    retry.add_argument("rater", metavar="RATER")
+    retry.set_defaults(handler=run_retry)
 
 
 def _max_mae(args) -> float:
@@ -51,10 +61,14 @@ def _max_mae(args) -> float:
 
 def run_build(args) -> int:
     """Build the training set and say how many cases it has."""
-    from covsev_tools.scoring.training import build_training_set, paper_reference
+    from covsev_tools.scoring.training_build import build_training_set, paper_reference
 
     reference = paper_reference() if args.paper else args.reference
-    training = build_training_set(args.images_dir, reference, args.name, args.out)
+    cases = None
+    if args.cases is not None:
+        cases = int(args.cases) if args.cases.strip().isdigit() else [c.strip() for c in args.cases.split(",")
+                                                                       if c.strip()]
+    training = build_training_set(args.images_dir, reference, args.name, args.out, cases=cases, seed=args.seed)
     print(f"training set {printable(training.name)}: {len(training.cohort.case_ids)} cases with reference "
           f"scores in {printable(training.cohort.dir)}")
     return 0
@@ -62,13 +76,42 @@ def run_build(args) -> int:
 
 def run_status(args) -> int:
     """Print one row per rater: cases scored, MAE per scale total, passed."""
+    from pathlib import Path
+
     from covsev_tools.scoring.training import training_status
 
-    table = training_status(args.training_dir, args.labels_dir, max_mae=_max_mae(args))
+    labels_dir, max_mae = args.labels_dir, args.max_mae
+    study = Path(args.training_dir).resolve().parents[1]
+    if (study / "study.json").is_file():  # a training set of a hub study: the study's labels and threshold
+        labels_dir = labels_dir if labels_dir is not None else study / "labels"
+        if max_mae is None:
+            max_mae = _study_threshold(study, Path(args.training_dir).resolve())
+    table = training_status(args.training_dir, labels_dir, max_mae=_max_mae(args) if max_mae is None else max_mae)
     if table.empty:
         print("no rater has started the training round")
         return 0
-    print(printable(table.to_string(index=False)))
+    print(printable_table(table.to_string(index=False)))
+    return 0
+
+
+def _study_threshold(study, training_dir) -> float | None:
+    """The threshold a hub study's cohorts require of this training set (None if none names it)."""
+    from covsev_tools.scoring.training import training_requirement
+
+    for cohort in sorted((study / "cohorts").glob("*/")):
+        requirement = training_requirement(cohort)
+        if requirement and requirement["training_set"] == str(training_dir):
+            return requirement["max_mae"]
+    return None
+
+
+def run_retry(args) -> int:
+    """Start a new training round for a rater of a hub study."""
+    from covsev_tools.hub.training import retry
+
+    kept = retry(args.study_dir, args.rater)
+    print(f"{printable(args.rater)}: a new training round opens at their next page load; "
+          f"the earlier attempt is kept in {printable(kept)}")
     return 0
 
 
@@ -113,9 +156,15 @@ def run_adjudicate(args) -> int:
     print(f"{len(table)} discordant cases (a component {args.component_threshold}+ levels apart, or totals "
           f"more than {args.total_threshold:g} apart); {int(table['adjudicated'].sum())} adjudicated")
     if len(table):
-        print(printable(table.to_string(index=False)))
-        print(f"adjudicate them in the browser: covsev page {printable(args.cohort_dir)} --adjudicator NAME"
-              + (f" --labels-dir {printable(args.labels_dir)}" if args.labels_dir else ""))
+        print(printable_table(table.to_string(index=False)))
+        import os
+
+        if os.environ.get("COVSEV_STUDY"):  # a coordinator's JupyterLab on the hub: localhost is the server's
+            print(f"adjudicate them in this JupyterLab: open adjudication.ipynb in {printable(os.environ['COVSEV_STUDY'])}"
+                  " and run its cell")
+        else:
+            print(f"adjudicate them in the browser: covsev page {printable(args.cohort_dir)} --adjudicator NAME"
+                  + (f" --labels-dir {printable(args.labels_dir)}" if args.labels_dir else ""))
     return 0
 
 

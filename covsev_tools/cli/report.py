@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise CovsevError(f"--bootstrap {args.bootstrap}: must be 0 or more")
     if args.margin is not None and not args.margin > 0:
         raise CovsevError(f"--margin {args.margin}: must be a positive number of score points")
-    if args.cohort is None and (args.ratings is None or args.predictions is None):
-        raise CovsevError("give --cohort DIR, or both --ratings CSV and --predictions CSV")
+    if args.cohort is None and args.ratings is None:
+        raise CovsevError("give --cohort DIR or --ratings CSV (and --predictions CSV for the model sections)")
     cluster = None if args.cluster_col == "none" else (args.cluster_col or "auto")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)

@@ -25,8 +25,8 @@ from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.folder import (KEY_COLUMNS, MANIFEST_COLUMNS, PROVENANCE_FILE, SOURCE_COLUMNS, read_csv,
                                         read_manifest)
 from covsev_tools.cohort.info import read_info, read_secret, stored_scales
-from covsev_tools.cohort.orders import (build_reading_order, check_order_rater, extend_reading_order,
-                                        load_order, rater_seed, save_order)
+from covsev_tools.cohort.orders import (build_blocked_order, build_reading_order, check_order_rater,
+                                        extend_reading_order, load_order, rater_seed, read_design, save_order)
 
 __all__ = ["Cohort", "KEY_COLUMNS", "MANIFEST_COLUMNS"]
 
@@ -197,7 +197,12 @@ class Cohort:
         gap = int(self.info.get("repeats", {}).get("min_gap", 10))
         saved = load_order(path)
         if saved is None:
-            order = build_reading_order(self.case_ids, self.repeats(), rater_seed(self.seed, rater), gap)
+            design = read_design(self.dir)
+            if design["design"] == "blocked":  # every rater the same blocks, each in their own order
+                order = build_blocked_order(self.case_ids, self.repeats(), self.seed, rater_seed(self.seed, rater),
+                                            gap, design["block_size"])
+            else:
+                order = build_reading_order(self.case_ids, self.repeats(), rater_seed(self.seed, rater), gap)
         else:
             known = set(self.display_ids)
             order = [i for i in saved["items"] if i in known]

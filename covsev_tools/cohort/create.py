@@ -13,7 +13,7 @@ import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from covsev_tools.cohort.cohort import Cohort
 from covsev_tools.cohort.creation import CreationReport
@@ -42,7 +42,8 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
                   repeat_min_gap: int | None = None, seed: int | None = None, new_ids: bool = False,
                   scales: Sequence[Any] | str | None = None, *, raters: Sequence[str] = (),
                   workers: int = 2, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                  display_max_side: int = DISPLAY_MAX_SIDE, progress: bool = True) -> Cohort:
+                  display_max_side: int = DISPLAY_MAX_SIDE, progress: bool = True,
+                  only: Collection[str] | None = None) -> Cohort:
     """Create (or update) a blinded cohort folder from a folder of images.
 
     Parameters
@@ -80,6 +81,8 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
         Long side of the display PNGs.
     progress : bool
         Show a tqdm progress bar on stderr.
+    only : collection of str, optional
+        Only the files with these base names (e.g. a training subset); the folder's others are left out.
 
     Returns
     -------
@@ -120,6 +123,8 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
         metadata = read_metadata(Path(settings["metadata_csv"])) if settings["metadata_csv"] else None
 
         files = find_files(images_dir, exclude=[out_dir] + ([Path(settings["metadata_csv"])] if metadata else []))
+        if only is not None:
+            files = [f for f in files if f.name in set(only)]
         if not files:
             raise CohortError(f"{images_dir}: no files found")
         (out_dir / "cases").mkdir(parents=True, exist_ok=True)

@@ -107,6 +107,89 @@ def build_reading_order(case_ids: Sequence[str], repeats: dict[str, str], seed: 
     return order
 
 
+def build_blocked_order(case_ids: Sequence[str], repeats: dict[str, str], cohort_seed: int, seed: int,
+                        min_gap: int, block_size: int) -> list[str]:
+    """A blocked reading order: the same blocks of cases for every rater, each block in the rater's own order.
+
+    The cases are split into blocks of ``block_size`` by a shuffle of the cohort seed (so every
+    rater's first block holds the same cases); within each block the rater's ``seed`` shuffles
+    them. Raters who stop part-way therefore still share complete cases. Repeats then go at least
+    ``min_gap`` items after their original (last, where the original is too close to the end).
+
+    Examples
+    --------
+    >>> ids = [f"c{i}" for i in range(6)]
+    >>> a = build_blocked_order(ids, {}, cohort_seed=1, seed=10, min_gap=0, block_size=3)
+    >>> b = build_blocked_order(ids, {}, cohort_seed=1, seed=20, min_gap=0, block_size=3)
+    >>> set(a[:3]) == set(b[:3]) and sorted(a) == ids
+    True
+    """
+    if block_size < 1:
+        raise CohortError(f"block size {block_size}: must be 1 or more")
+    shared = list(case_ids)
+    random.Random(f"{cohort_seed}:blocks").shuffle(shared)
+    rng = random.Random(seed)
+    order = []
+    for start in range(0, len(shared), block_size):
+        block = shared[start:start + block_size]
+        rng.shuffle(block)
+        order.extend(block)
+    _insert_repeats(order, repeats, rng, min_gap)
+    return order
+
+
+DESIGN_FILE = "design.json"
+
+
+def read_design(folder: Path) -> dict:
+    """The cohort's reading design (``{"design": "blocked", "block_size": N}``), else ``{"design": "random"}``.
+
+    Coordinator-only (the blocks follow from the secret seed); a rater's order is saved for them.
+
+    Examples
+    --------
+    >>> import pathlib
+    >>> read_design(pathlib.Path("/nonexistent"))
+    {'design': 'random'}
+    """
+    path = Path(folder) / DESIGN_FILE
+    if not path.is_file():
+        return {"design": "random"}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("design") == "blocked":
+            return {"design": "blocked", "block_size": int(data["block_size"])}
+        if data.get("design") == "random":
+            return {"design": "random"}
+        raise ValueError(f"unknown design {data.get('design')!r}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CohortError(f"{path}: unreadable reading design ({exc})") from None
+
+
+def write_design(folder: Path, block_size: int | None) -> dict:
+    """Set the design of orders not made yet: blocks of ``block_size`` cases, or random (None).
+
+    Refused when a rater's order was already made with another design (orders never change).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> write_design(pathlib.Path(tempfile.mkdtemp()), 10)
+    {'design': 'blocked', 'block_size': 10}
+    """
+    folder = Path(folder)
+    if block_size is not None and block_size < 1:
+        raise CohortError(f"--block-size {block_size}: must be 1 or more")
+    design = {"design": "random"} if block_size is None else {"design": "blocked", "block_size": int(block_size)}
+    current = read_design(folder)
+    made = sorted((folder / "orders").glob("*.json")) if (folder / "orders").is_dir() else []
+    if current != design and made:
+        raise CohortError(f"{folder}: {len(made)} reading order(s) already made with the {current['design']} "
+                          "design; a design applies to all raters of a cohort from the start")
+    write_text_atomic(folder / DESIGN_FILE, json.dumps(design) + "\n")
+    return design
+
+
 def _insert_repeats(order: list[str], repeats: dict[str, str], rng: random.Random, min_gap: int,
                     start: int = 0) -> None:
     """Insert each repeat at a random place at least ``min_gap`` items after its original, at ``start`` or later.

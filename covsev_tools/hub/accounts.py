@@ -28,15 +28,20 @@ _NOLOGIN = next((s for s in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false")
 MIN_PASSWORD_LENGTH = 10
 
 
-def new_password() -> str:
-    """A random 16-character password (about 95 bits).
+#: Letters and digits that cannot be misread on paper or a screen (no 0/O/o, 1/I/l, 5/S, 2/Z, 8/B).
+PASSWORD_ALPHABET = "abcdefghijkmnpqrtuvwxyzACDEFGHJKLMNPQRTUVWXY34679"
+
+
+def new_password(length: int = 18) -> str:
+    """A random password of unambiguous characters (18 of 49: about 101 bits).
 
     Examples
     --------
-    >>> len(new_password())
-    16
+    >>> password = new_password()
+    >>> len(password), set(password) <= set(PASSWORD_ALPHABET), not set("01lIO") & set(PASSWORD_ALPHABET)
+    (18, True, True)
     """
-    return secrets.token_urlsafe(12)
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
 
 
 def account_marker(study: Study) -> str:
@@ -78,8 +83,8 @@ def ensure_group(name: str) -> None:
 def ensure_unix_account(study: Study, name: str, role: str) -> bool:
     """Create (or check) the Unix account of a study user; True if it was created now.
 
-    The account has no login shell, its home under ``homes/``, the study's rater group, and the
-    coordinator group for coordinators. An existing account is used only if covsev made it for
+    The account has its home under ``homes/``, the study's rater group, and for coordinators the
+    coordinator group and a shell (for their JupyterLab terminal); a rater's account has no shell. An existing account is used only if covsev made it for
     this study (its comment says so): a name such as ``root`` is never adopted.
 
     Examples
@@ -98,14 +103,21 @@ def ensure_unix_account(study: Study, name: str, role: str) -> bool:
     except KeyError:
         home = study.homes_dir / name
         _run(["useradd", "--comment", account_marker(study), "--home-dir", str(home), "--create-home",
-              "--shell", _NOLOGIN, "--user-group", "--groups", ",".join(groups), name])
+              "--shell", _shell(role), "--user-group", "--groups", ",".join(groups), name])
         os.chmod(home, 0o700)
         return True
     if entry.pw_gecos != account_marker(study):
         raise StudyError(f"Unix account {name!r} already exists and was not made by covsev for this "
                          "study; choose another name")
-    _run(["usermod", "--append", "--groups", ",".join(groups), name])
+    _run(["usermod", "--append", "--groups", ",".join(groups), "--shell", _shell(role), name])
     return False
+
+
+def _shell(role: str) -> str:
+    """A coordinator's JupyterLab terminal and ``!covsev`` need a real shell; a rater gets none."""
+    if role == "coordinator":
+        return next((s for s in ("/bin/bash", "/bin/sh") if Path(s).exists()), _NOLOGIN)
+    return _NOLOGIN
 
 
 def remove_unix_account(study: Study, name: str) -> bool:
@@ -157,9 +169,11 @@ def _session(study: Study):
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its first-run notes are not for users
     path = study.hub_dir / "jupyterhub.sqlite"
     old_umask = os.umask(0o077)  # the database holds password hashes: owner only from the start
+    logging.disable(logging.INFO)  # alembic logs through JupyterHub's app log, whatever its own level
     try:
         session = orm.new_session_factory(hub_db_url(study))()
     finally:
+        logging.disable(logging.NOTSET)
         os.umask(old_umask)
     os.chmod(path, 0o600)
     return session

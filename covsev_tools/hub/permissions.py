@@ -27,11 +27,17 @@ import stat
 import struct
 from pathlib import Path
 
+from covsev_tools.cohort.ids import CONSENSUS_RATER
 from covsev_tools.hub.study import Study
+from covsev_tools.scoring.training import (HISTORY_FOLDER, REQUIREMENT_FILE, TRAINING_FILE, TRAINING_LABELS,
+                                           training_requirement)
 
-__all__ = ["append_only", "apply_permissions", "exposed_originals", "prepare_rater", "release_append_only"]
+__all__ = ["append_only", "apply_permissions", "consensus_log", "exposed_originals", "prepare_rater",
+           "prepare_training", "release_append_only"]
 
-RATER_FILES = ("cohort.json", "manifest.csv")
+#: Files of a cohort or training set folder a rater reads (the training set's reference is shown
+#: after each case by design; the study's requirement says which round opens the study).
+RATER_FILES = ("cohort.json", "manifest.csv", TRAINING_FILE, REQUIREMENT_FILE)
 # Linux's inode flags (linux/fs.h): FS_IOC_GETFLAGS/SETFLAGS and the append-only flag (chattr +a).
 _GETFLAGS, _SETFLAGS, _APPEND = 0x80086601, 0x40086602, 0x00000020
 
@@ -121,7 +127,7 @@ def apply_permissions(study: Study) -> None:
     """
     raters, coordinators = _gid(study.rater_group), _gid(study.coordinator_group)
     for folder in (study.hub_dir, study.app_dir, study.labels_dir, study.outputs_dir,
-                   study.homes_dir, study.dir / "cohorts"):
+                   study.homes_dir, study.dir / "cohorts", study.training_root):
         folder.mkdir(exist_ok=True)
     # setgid: files coordinators write here (assignments) stay in their group.
     _set(study.dir, 0, coordinators, 0o2771)
@@ -129,11 +135,19 @@ def apply_permissions(study: Study) -> None:
         _set(study.dir / name, 0, coordinators, 0o660)
     _tree(study.hub_dir, 0, 0, 0o700, 0o600)
     _tree(study.app_dir, 0, raters, 0o750, 0o640)
+    if (study.app_dir / "bin" / "covsev").is_file():  # coordinators' covsev command (runs with their rights)
+        _set(study.app_dir / "bin" / "covsev", 0, raters, 0o750)
+    for notebook in study.dir.glob("*.ipynb"):  # the coordinators' notebooks (never for raters)
+        _set(notebook, 0, coordinators, 0o660)
     _tree(study.outputs_dir, 0, coordinators, 0o2770, 0o660)
     _set(study.homes_dir, 0, 0, 0o711)
     _set(study.dir / "cohorts", 0, raters, 0o750)
+    _set(study.training_root, 0, raters, 0o750)
     for cohort in study.settings["cohorts"]:
         _cohort_permissions(study.cohort_dir(cohort), raters, coordinators, study.members())
+    for folder in study.training_root.iterdir():
+        if folder.is_dir() and not folder.is_symlink():
+            _cohort_permissions(folder, raters, coordinators, study.members())
     _labels_permissions(study, coordinators)
 
 
@@ -153,12 +167,61 @@ def _cohort_permissions(folder: Path, raters: int, coordinators: int, members: l
 
 
 def _labels_permissions(study: Study, coordinators: int) -> None:
+    """``labels/``: each rater owns their logs; ``_training/<set>/`` the same; everything else root's.
+
+    Re-run by every ``hub init`` and ``hub start``, so it must give back exactly what the study
+    needs: the raters' logs stay theirs (training logs included), earlier training attempts and
+    the consensus stay out of their reach.
+    """
     _set(study.labels_dir, 0, coordinators, 0o751)
+    for cohort in study.settings["cohorts"]:  # made here so the coordinators' consensus can be saved
+        (study.labels_dir / cohort).mkdir(exist_ok=True)
+    members = study.members()
     for folder in study.labels_dir.iterdir():
-        if folder.is_dir() and not folder.is_symlink():
+        if not folder.is_dir() or folder.is_symlink():
+            _set(folder, 0, coordinators, 0o640)  # nothing of a rater's lives here
+        elif folder.name == TRAINING_LABELS:
             _set(folder, 0, coordinators, 0o751)
-            for path in folder.iterdir():
-                _own_log(path, coordinators, study.members())
+            for training in folder.iterdir():
+                if training.is_dir() and not training.is_symlink():
+                    _log_folder_permissions(training, coordinators, members)
+                else:
+                    _own_log(training, coordinators, members)
+        else:
+            _log_folder_permissions(folder, coordinators, members)
+            consensus_log(study, folder.name)
+
+
+def _log_folder_permissions(folder: Path, coordinators: int, members: list[str]) -> None:
+    _set(folder, 0, coordinators, 0o751)
+    for path in folder.iterdir():
+        if path.name == HISTORY_FOLDER and path.is_dir() and not path.is_symlink():
+            release_append_only(path)  # earlier training attempts: root's, out of every rater's reach
+            _tree(path, 0, coordinators, 0o750, 0o640)
+        elif path.name != f"{CONSENSUS_RATER}.jsonl":
+            _own_log(path, coordinators, members)
+
+
+def consensus_log(study: Study, cohort: str) -> Path:
+    """The cohort's consensus log, made by the hub side: root:coordinators 0660, raters no access.
+
+    Coordinators adjudicate from their own accounts; they append to this file but cannot create
+    files in ``labels/<cohort>/`` (raters' logs must not be replaced), so it is made here.
+
+    Examples
+    --------
+    >>> consensus_log(Study.load("study"), "pilot")      # doctest: +SKIP
+    PosixPath('/srv/study/labels/pilot/consensus.jsonl')
+    """
+    coordinators = _gid(study.coordinator_group)
+    log = study.labels_dir / cohort / f"{CONSENSUS_RATER}.jsonl"
+    if log.is_symlink():
+        log.unlink()  # nobody but root can put one there; never follow it
+    os.close(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o660))
+    append_only(log, on=False)  # the flag blocks chown/chmod; set again at once
+    _set(log, 0, coordinators, 0o660)
+    append_only(log)
+    return log
 
 
 def _own_log(path: Path, coordinators: int, members: list[str]) -> None:
@@ -208,6 +271,37 @@ def prepare_rater(study: Study, name: str, cohort: str) -> None:
     _set(folder, 0, coordinators, 0o751)
     log = folder / f"{name}.jsonl"
     os.close(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640))
+    _own_log(log, coordinators, [name])
+    requirement = training_requirement(loaded.dir)
+    if requirement is not None:
+        prepare_training(study, name, requirement["training_set"])
+
+
+def prepare_training(study: Study, name: str, training_dir) -> None:
+    """Make ``name``'s reading order and empty log of a training round, owned by them (run as root).
+
+    As for a study (:func:`prepare_rater`): the rater can create nothing in ``orders/`` or
+    ``labels/_training/<set>/``; an existing log (a round under way, passed or failed) is kept.
+
+    Examples
+    --------
+    >>> prepare_training(Study.load("study"), "rad1", "/srv/study/training/calib")   # doctest: +SKIP
+    """
+    from covsev_tools.scoring.training import TrainingSet
+
+    coordinators = _gid(study.coordinator_group)
+    training = TrainingSet.load(training_dir)
+    training.cohort.reading_order(name)
+    _set(training.cohort.dir / "orders", 0, coordinators, 0o751)
+    _own_by_user(training.cohort.dir / "orders" / f"{name}.json", coordinators, [name])
+    folder = study.labels_dir / TRAINING_LABELS
+    folder.mkdir(exist_ok=True)
+    _set(folder, 0, coordinators, 0o751)
+    store = training.store(study.labels_dir)
+    store.folder.mkdir(exist_ok=True)
+    _set(store.folder, 0, coordinators, 0o751)
+    log = store.path_for(name)
+    os.close(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o640))
     _own_log(log, coordinators, [name])
 
 

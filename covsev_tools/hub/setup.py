@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 from pathlib import Path
 
@@ -18,12 +19,14 @@ from covsev_tools.hub.accounts import (_session, ensure_group, ensure_unix_accou
                                        remove_unix_account, set_password)
 from covsev_tools.hub.hubconfig import HUB_CONFIG
 from covsev_tools.hub.isolation import end_account_processes
+from covsev_tools.hub.notebooks import write_coordinator_notebooks
 from covsev_tools.hub.permissions import apply_permissions, prepare_rater
 from covsev_tools.hub.preflight import check_study_account
 from covsev_tools.hub.runtime import prepare_runtime
 from covsev_tools.hub.singleuser import RATER_SERVER_CONFIG
 from covsev_tools.hub.spawner import SCORING_NOTEBOOK
 from covsev_tools.hub.study import Study, StudyError, validate_user_name
+from covsev_tools.hub.training import bring_training
 
 __all__ = ["add_cohort", "add_user", "assign", "finish", "init_study", "protect_cohort_sources", "remove_user"]
 
@@ -33,6 +36,19 @@ _SCORING_CELL = (
     "from covsev_tools.scoring import launch\n\n"
     "launch()"
 )
+
+
+#: ``app/coordinator/bashrc``: the coordinators' terminal (``{bin}``: the study's ``app/bin``).
+COORDINATOR_BASHRC = """# Written by covsev hub init: a coordinator's JupyterLab terminal.
+[ -f ~/.bashrc ] && . ~/.bashrc
+export PATH={bin}:$PATH
+[ "$PWD" = "$HOME" ] && [ -n "$JUPYTER_SERVER_ROOT" ] && cd "$JUPYTER_SERVER_ROOT"
+"""
+
+#: ``app/coordinator/jupyter_server_config.py`` (``{rcfile}``: the bashrc above).
+COORDINATOR_SERVER_CONFIG = """# Written by covsev hub init: a coordinator's JupyterLab server.
+c.ServerApp.terminado_settings = {{"shell_command": ["/bin/bash", "--rcfile", {rcfile!r}, "-i"]}}  # noqa: F821
+"""
 
 
 def _require_root(what: str) -> None:
@@ -79,10 +95,11 @@ def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str 
     for group in (study.rater_group, study.coordinator_group):
         ensure_group(group)
     _write_hub_files(study)
-    _write_app(study)
     prepare_runtime(study)
+    _write_app(study)
     for cohort in cohorts:
         add_cohort(study, cohort)
+    write_coordinator_notebooks(study)
     apply_permissions(study)
     study.protected_sources = protect_cohort_sources(study)
     check_study_account(study)  # refuse now, not at every rater's login
@@ -111,12 +128,40 @@ def _write_app(study: Study) -> None:
     notebook.cells = [nbformat.v4.new_code_cell(_SCORING_CELL)]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     write_text_atomic(study.app_dir / SCORING_NOTEBOOK, nbformat.writes(notebook))
+    _write_coordinator_tools(study)
+
+
+def _write_coordinator_tools(study: Study) -> None:
+    """``app/bin/covsev`` (on coordinators' PATH) and JupyterLab settings that fetch nothing online."""
+    import json
+
+    from covsev_tools.hub.runtime import rater_python
+
+    (study.app_dir / "bin").mkdir(exist_ok=True)
+    # The study's interpreter (one every account can run), not this environment's console script,
+    # whose first line may name a Python only root can reach.
+    write_text_atomic(study.app_dir / "bin" / "covsev",
+                      f'#!/bin/sh\nexec {shlex.quote(rater_python(study))} -m covsev_tools.cli "$@"\n')
+    # The coordinators' server config (root-owned: JUPYTER_CONFIG_DIR of their servers). Its terminal
+    # runs bash as a non-login shell with our rc file: a login shell would read /etc/profile, whose
+    # PATH drops app/bin, and would start in the home folder rather than the study folder.
+    config = study.app_dir / "coordinator"
+    config.mkdir(exist_ok=True)
+    write_text_atomic(config / "bashrc", COORDINATOR_BASHRC.format(bin=shlex.quote(str(study.app_dir / "bin"))))
+    write_text_atomic(config / "jupyter_server_config.py", COORDINATOR_SERVER_CONFIG.format(
+        rcfile=str(config / "bashrc")))
+    write_text_atomic(config / "migrated", "covsev\n")
+    settings = study.app_dir / "lab-settings"
+    settings.mkdir(exist_ok=True)
+    overrides = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+    write_text_atomic(settings / "overrides.json", json.dumps(overrides, indent=1) + "\n")
 
 
 def add_cohort(study: Study, cohort_dir) -> str:
     """Copy a cohort folder into ``cohorts/<name>/`` of the study (reading orders excepted); its name.
 
     The copy is what raters see; the coordinator's reading orders for the study are made there.
+    A training set the cohort requires (``covsev training require``) is copied into ``training/``.
 
     Examples
     --------
@@ -134,6 +179,7 @@ def add_cohort(study: Study, cohort_dir) -> str:
         study.settings.setdefault("cohort_sources", {})[cohort.name] = str(cohort.dir.resolve())
     study.settings["cohorts"][cohort.name] = f"cohorts/{cohort.name}"
     study.save()
+    bring_training(study, target)  # a required training round comes along (raters need it first)
     return cohort.name
 
 
@@ -243,17 +289,22 @@ def remove_user(study_dir, name: str) -> None:
         session.close()
 
 
-def assign(study_dir, name: str, cohort: str) -> None:
+def assign(study_dir, name: str, cohort: str, *, block_size: int | None = None) -> None:
     """Give rater ``name`` a cohort of the study to score (their page opens it at next login).
 
     Run as root, this also makes their reading order and label log now (else the hub does at their
-    next login), so ``hub status`` counts them at once.
+    next login), so ``hub status`` counts them at once. ``block_size`` sets the cohort's blocked
+    design (see :func:`covsev_tools.cohort.orders.build_blocked_order`) before any order is made.
 
     Examples
     --------
-    >>> assign("/srv/study", "rad1", "pilot")        # doctest: +SKIP
+    >>> assign("/srv/study", "rad1", "pilot", block_size=10)        # doctest: +SKIP
     """
+    from covsev_tools.cohort.orders import write_design
+
     study = Study.load(study_dir)
+    if block_size is not None:
+        write_design(study.cohort_dir(cohort), block_size)
     study.assign(name, cohort)
     if os.geteuid() == 0:
         prepare_rater(study, name, cohort)

@@ -31,6 +31,7 @@ from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, end_account_proce
 from covsev_tools.hub.permissions import prepare_rater
 from covsev_tools.hub.preflight import unreachable_for
 from covsev_tools.hub.study import Study
+from covsev_tools.scoring.access import NO_CASES_ENV
 from covsev_tools.scoring.offline import voila_template_root
 
 __all__ = ["CannotStartError", "EndSessionLogoutHandler", "NoAssignmentError", "StudyAuthenticator", "StudySpawner", "SCORING_NOTEBOOK"]
@@ -139,6 +140,9 @@ class StudySpawner(LocalProcessSpawner):
     """
 
     study_dir = Unicode(config=True, help="The study folder.")
+    #: What the running server was started for (a rater's cohort, ``""`` for the nothing-to-score page);
+    #: when the study says otherwise (``hub finish``, ``hub assign``), the next poll stops the server.
+    started_for = Unicode(None, allow_none=True)
 
     async def start(self):
         """Set the role's folder, landing page and environment, then start the server."""
@@ -160,7 +164,7 @@ class StudySpawner(LocalProcessSpawner):
         folder = prepare_runtime_dir(account.pw_uid, account.pw_gid)
         self.environment["JUPYTER_RUNTIME_DIR"] = str(folder)
         # On the command line: it outranks any config file, the coordinator's own ~/.jupyter included.
-        self.args = list(KERNEL_TRANSPORT_ARGS)
+        self.args = list(KERNEL_TRANSPORT_ARGS) + getattr(self, "_role_args", [])
         # Address space for raters only: importing torch alone maps more than 2 GiB of libraries,
         # and coordinators run the model in their JupyterLab.
         memory = study.limit("memory_limit_mb") * 2**20 if role == "rater" else None
@@ -192,25 +196,89 @@ class StudySpawner(LocalProcessSpawner):
 
     def _as_rater(self, study: Study) -> None:
         cohort = study.active_cohort(self.user.name)
-        if cohort is None:
-            raise NoAssignmentError("You have no case list to score at the moment. Your study "
-                                    "coordinator will tell you when one is assigned to you.")
-        prepare_rater(study, self.user.name, cohort)
+        self.started_for = cohort or ""
+        self._role_args = []
         self.notebook_dir = str(study.app_dir)
         self.default_url = f"/voila/render/{SCORING_NOTEBOOK}"
         self.environment = {
-            "COVSEV_COHORT": str(study.cohort_dir(cohort)),
             "COVSEV_LABELS_DIR": str(study.labels_dir),
             # Root-owned config: a rater cannot turn Lab or terminals back on from ~/.jupyter.
             "JUPYTER_CONFIG_DIR": str(study.rater_config_dir),
             **_common_environment(study),
         }
+        if cohort is None:  # the same page, saying so (and how to log out), rather than a failed spawn
+            self.environment[NO_CASES_ENV] = _nothing_to_score(study, self.user.name)
+            return
+        prepare_rater(study, self.user.name, cohort)
+        self.environment["COVSEV_COHORT"] = str(study.cohort_dir(cohort))
 
     def _as_coordinator(self, study: Study) -> None:
+        self.started_for = None
         self.notebook_dir = str(study.dir)
         self.default_url = "/lab"
+        common = _common_environment(study)
         self.environment = {"COVSEV_STUDY": str(study.dir), "COVSEV_LABELS_DIR": str(study.labels_dir),
-                            **_common_environment(study)}
+                            # root-owned config: the terminal's shell (see hub.setup._write_coordinator_tools)
+                            "JUPYTER_CONFIG_DIR": str(study.app_dir / "coordinator"),
+                            # covsev (app/bin, made by hub init) before the system's commands
+                            "PATH": os.pathsep.join([str(study.app_dir / "bin"), "/usr/local/bin", "/usr/bin",
+                                                     "/bin"]),
+                            **common}
+        # JupyterLab asks about "Jupyter news" (from the internet): off, from the study's settings folder
+        self._role_args = [f"--LabApp.app_settings_dir={study.app_dir / 'lab-settings'}",
+                           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+
+    async def poll(self):
+        """The process's state; a rater's server whose assignment changed is stopped (status 0).
+
+        ``hub finish`` (by a coordinator, from any account) only writes ``users.json``; the hub polls
+        every ``poll_interval`` seconds, and here the server stops, so a finished rater cannot change
+        a case afterwards. Their next login gets the page saying there is nothing to score.
+        """
+        status = await super().poll()
+        if status is not None or self.started_for is None or getattr(self, "_stopping", False):
+            return status
+        try:
+            now = Study.load(self.study_dir).active_cohort(self.user.name) or ""
+        except Exception:  # a study file being rewritten: ask again at the next poll
+            return None
+        if now == self.started_for:
+            return None
+        self.log.info("covsev: %s's assignment changed (%r -> %r): stopping their server",
+                      self.user.name, self.started_for, now)
+        self._stopping = True
+        try:
+            await self.stop()
+        finally:
+            self._stopping = False
+        return 0
+
+    def get_state(self):
+        """The process's state plus what it was started for (kept across hub restarts)."""
+        state = super().get_state()
+        if self.started_for is not None:
+            state["covsev_started_for"] = self.started_for
+        return state
+
+    def load_state(self, state):
+        """Restore :meth:`get_state`."""
+        super().load_state(state)
+        self.started_for = state.get("covsev_started_for")
+
+    def clear_state(self):
+        """Forget the process (and what it was started for)."""
+        super().clear_state()
+        self.started_for = None
+
+
+def _nothing_to_score(study: Study, name: str) -> str:
+    """What a rater without an active assignment reads: finished, or not assigned yet."""
+    entry = study.member(name) or {"assignments": []}
+    if entry["assignments"] and all(a["status"] == "finished" for a in entry["assignments"]):
+        return ("Your case list is finished: thank you. Every score you saved is kept. Your study "
+                "coordinator will tell you if there is more to score.")
+    return ("You have no case list to score at the moment. Your study coordinator will tell you when "
+            "one is assigned to you.")
 
 
 def _common_environment(study: Study) -> dict[str, str]:

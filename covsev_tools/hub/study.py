@@ -7,6 +7,7 @@ Layout (modes are set by :mod:`covsev_tools.hub.permissions`)::
     hub/              JupyterHub's configuration, database and cookie secret      (root only)
     app/              the scoring notebook and the rater servers' Jupyter config   (raters, read)
     cohorts/<name>/   the blinded cohorts; key.csv and repeats.csv coordinators only
+    training/<set>/   training sets the cohorts require (reference readable by raters)
     labels/<cohort>/<rater>.jsonl   each rater's label log, written by that rater only
     outputs/          model outputs, reports                                      (coordinators)
     homes/<user>/     the study's Unix accounts' home folders
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import jsonschema
 
+from covsev_tools.cohort.ids import RESERVED_RATERS
 from covsev_tools.errors import CovsevError
 from covsev_tools.files import write_text_atomic
 
@@ -103,6 +105,8 @@ def validate_user_name(name: str) -> str:
     if not isinstance(name, str) or not USER_NAME_PATTERN.match(name):
         raise StudyError(f"user name {name!r}: use 1-32 lower-case letters, digits, '_' or '-', "
                          "starting with a letter")
+    if name in RESERVED_RATERS:  # the consensus log's name: an account of it would own that log
+        raise StudyError(f"user name {name!r} is reserved (the consensus of adjudicated cases)")
     return name
 
 
@@ -157,6 +161,11 @@ class Study:
     def labels_dir(self) -> Path:
         """Root of the label store: ``labels/<cohort>/<rater>.jsonl``."""
         return self.dir / "labels"
+
+    @property
+    def training_root(self) -> Path:
+        """Training sets the study's cohorts require, copied in by ``hub init``: ``training/<set>/``."""
+        return self.dir / "training"
 
     @property
     def outputs_dir(self) -> Path:

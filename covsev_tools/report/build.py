@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,11 +167,11 @@ def summary(result: ValidationResult) -> dict:
     >>> sorted(summary(result))[:3]
     ['inter_rater', 'model_summary', 'model_vs_reference']
     """
-    mvr = result.tables["model_vs_reference"]
+    mvr = result.tables.get("model_vs_reference")
     inter = result.tables.get("inter_rater")
     return {"settings": result.settings, "study": study_facts(result),
             "sentences": result.sentences, "notes": result.notes,
-            "model_vs_reference": mvr.to_dict(orient="records"),
+            "model_vs_reference": [] if mvr is None else mvr.to_dict(orient="records"),
             "inter_rater": [] if inter is None else inter.to_dict(orient="records"),
             "model_summary": result.extras.get("model_summary", {})}
 
@@ -204,7 +205,8 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
         Ratings export, or a reference-only table such as the published means; default: the
         cohort's ``ratings.csv``, else an export of its label store written to ``out_dir``.
     predictions : path, optional
-        Predictions CSV; default ``<cohort>/predictions.csv``.
+        Predictions CSV; default ``<cohort>/predictions.csv``. Without any, the report has the
+        raters' sections only (study, inter-rater, intra-rater, adjudication) and says so.
     out_dir : path
         Report folder.
     cohort : path, optional
@@ -241,6 +243,7 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
     Returns
     -------
     Report
+        A run that fails writes nothing: files it made in ``out_dir`` are removed again.
 
     Examples
     --------
@@ -257,14 +260,32 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
         choose_checklists(checklists, None)  # a misspelled name fails before any work
     if study_dir is not None and study_dir.is_dir():
         read_description(study_dir)  # and so does a malformed study.yaml, naming its line
+    made = not out.exists()
+    before = set(out.rglob("*")) if not made else set()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _build(out, dict(ratings=ratings, predictions=predictions, cohort=cohort, metadata=metadata,
+                                key=key, labels_dir=labels_dir, reference=reference, cluster_col=cluster_col),
+                      n_boot=n_boot, seed=seed, subgroup_by=subgroup_by, margin=margin, title=title,
+                      context=context, command=command, workers=workers, links=links, link_scale=link_scale,
+                      checklists=checklists, study_dir=study_dir)
+    except BaseException:
+        # a refused or interrupted run leaves nothing behind, above all no unblinded ratings export
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for path in sorted(set(out.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
+                path.unlink() if path.is_file() or path.is_symlink() else shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def _build(out, study: dict, *, n_boot, seed, subgroup_by, margin, title, context, command, workers, links,
+           link_scale, checklists, study_dir) -> Report:
     # one BLAS thread: the statistics multiply small matrices, and OpenBLAS's second thread spins
     # between them on the core the figures are drawn on (a 20,000-case report: 3 s of system CPU
     # instead of 10 s, the same wall time)
     with threadpool_limits(limits=1, user_api="blas"), figure_workers(workers) as pool:
-        inputs = load_study(cohort=cohort, ratings=ratings, predictions=predictions,
-                            metadata=metadata, key=key, labels_dir=labels_dir, export_dir=out,
-                            reference=reference, cluster_col=cluster_col)
+        inputs = load_study(**study, export_dir=out)
         links = _open_links(links)
         if links:
             inputs = link_reference(inputs, links, link_scale)
@@ -276,6 +297,6 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
                 inputs, links, link_scale, n_boot=n_boot, seed=seed)
         if context:
             result.notes["context"] = context
-        frames = fill_checklists(result, checklists, study_dir=study_dir, labels_dir=labels_dir)
+        frames = fill_checklists(result, checklists, study_dir=study_dir, labels_dir=study["labels_dir"])
         return write_report(result, out, title=title, workers=pool, started=early.started,
                             checklists=frames)

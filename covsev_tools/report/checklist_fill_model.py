@@ -195,6 +195,8 @@ def _devices(facts: ChecklistFacts) -> Fill:
 
 
 def _performance(facts: ChecklistFacts) -> Fill:
+    if "model_vs_reference" not in facts.result.tables:  # a reader study before its model run
+        return Fill(AUTHOR, hint=facts.result.notes.get("model", "No model predictions."))
     table, parts = facts.result.tables["model_vs_reference"], []
     for scale_name in facts.result.inputs.scales:
         bits = [f"{stat} {value}" for stat in ("MAE", "CCC", "Bias (pred − ref)")

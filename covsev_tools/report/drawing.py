@@ -53,11 +53,11 @@ def figure_specs(result: ValidationResult) -> list[FigureSpec]:
     if extras.get("kappa_matrices"):
         specs.append(FigureSpec("inter_rater_kappa", "Quadratic-weighted Cohen's κ between every "
                                 "pair of raters on the scale totals (higher is closer; 1 on the "
-                                "diagonal).", figures.agreement_heatmap,
+                                "diagonal; colours from 0 to 1).", figures.agreement_heatmap,
                                 (extras["kappa_matrices"], "weighted κ")))
     if extras.get("pairwise"):
         specs.append(FigureSpec("agreement_heatmap", "Mean absolute difference between every pair "
-                                "of raters and the model (lower is closer).",
+                                "of raters and the model (lower is closer; colours from 0).",
                                 figures.agreement_heatmap, (extras["pairwise"], "MAE")))
     if len(result.tables.get("model_as_rater", [])):
         specs.append(FigureSpec("per_rater_error", "Each rater (blue) and the model (red) against "

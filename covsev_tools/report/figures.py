@@ -168,13 +168,17 @@ def agreement_heatmap(matrices: dict, label: str = "MAE"):
     Examples
     --------
     >>> m = pd.DataFrame([[1.0, 0.8], [0.8, 1.0]], index=["A", "B"], columns=["A", "B"])
-    >>> len(agreement_heatmap({"extent": m}, "weighted κ").axes)  # the panel and its colour bar
-    2
+    >>> fig = agreement_heatmap({"extent": m}, "weighted κ")
+    >>> len(fig.axes), fig.axes[0].images[0].norm.vmin, fig.axes[0].images[0].norm.vmax  # colour scale 0 to 1
+    (2, 0.0, 1.0)
     """
     fig, axes = _figure(len(matrices), width=4.6)
     for ax, (scale, matrix) in zip(axes, matrices.items()):
         values = matrix.to_numpy(dtype=float)
-        image = ax.imshow(values, cmap="viridis_r" if label.upper() == "MAE" else "viridis")
+        # from 0 (κ: to 1), so that a panel of values 0.74-0.80 does not look like a wide spread
+        mae = label.upper() == "MAE"
+        top = (np.nanmax(values) if np.isfinite(values).any() else 1.0) if mae else 1.0
+        image = ax.imshow(values, cmap="viridis_r" if mae else "viridis", vmin=0.0, vmax=max(top, 1e-9))
         ax.set_xticks(range(len(matrix)), labels=matrix.columns, rotation=45, ha="right")
         ax.set_yticks(range(len(matrix)), labels=matrix.index)
         for (i, j), v in np.ndenumerate(values):

@@ -85,7 +85,7 @@ def study_facts(result: ValidationResult) -> dict:
     """
     inputs = result.inputs
     cases = sorted(set(inputs.reference["case"]))
-    predicted = set(cases) & set(inputs.predictions.index)
+    predicted = set(cases) & set(inputs.predictions.index) if inputs.has_model else set()
     facts = {"n_cases": len(cases), "n_predicted": len(predicted), "raters": inputs.raters,
              "n_raters": len(inputs.raters), "scales": inputs.scales,
              "reference": _REFERENCE_TEXT[inputs.reference_method], "sources": inputs.sources,
@@ -132,7 +132,7 @@ def methods_text(result: ValidationResult) -> list[str]:
     'Reproducibility: produced by covsev_tools.validation.validate'
     """
     s = result.settings
-    return _retrieval(result) + [
+    lines = _retrieval(result) + [
         f"Reference score per case: {_REFERENCE_TEXT[s['reference']]}, per scale total (and per "
         "lung or zone when rated). The model predicts scale totals, so it is compared with the "
         "reference totals.",
@@ -185,6 +185,12 @@ def methods_text(result: ValidationResult) -> list[str]:
         "fraction of pairs whose direction agrees among pairs whose reference changed.",
         _reproducibility(s),
     ]
+    if result.inputs is not None and not result.inputs.has_model:  # no model: no word on its methods
+        model_words = ("Model vs reference", "Calibration", "Model as one more rater", "External validation",
+                       "Subgroups", "Longitudinal")
+        lines = [line.replace(" The model predicts scale totals, so it is compared with the reference totals.", "")
+                 for line in lines if not line.startswith(model_words)]
+    return lines
 
 
 def _retrieval(result: ValidationResult) -> list[str]:

@@ -69,6 +69,8 @@ def report_tables(result: ValidationResult) -> list[Table]:
         ("external_mapping", "Mapping of the raw Lung Opacity output x: score = slope × x + "
                              "intercept, published vs refitted on this cohort", _fmt_mapping),
         ("intra_rater", "Intra-rater reliability from hidden repeat readings", _fmt_intra),
+        ("adjudication", "Adjudication: cases whose reference is the consensus, and how far the "
+                         "consensus total is from the raters' mean total", _fmt_adjudication),
         ("subgroups", "Model vs reference by subgroup (MAE with 95% bootstrap CI)", _fmt_subgroups),
         ("longitudinal", "Longitudinal: change in prediction vs change in reference between "
                          "consecutive images of a patient (95% CI)", _fmt_by_statistic),
@@ -84,9 +86,19 @@ def report_tables(result: ValidationResult) -> list[Table]:
 
 
 def _fmt_inter_rater(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Scale": raw["scale"], "Component": raw["component"],
-                         "Statistic": raw["statistic"], "Estimate (95% CI)": _ci(raw),
-                         "n": raw["n"], "Interval": raw["method"]})
+    """One row per scale and statistic, one column per component (total first): a page, not 60 rows."""
+    cells = raw.assign(text=_ci(raw))
+    wide = cells.pivot_table(index=["scale", "statistic"], columns="component", values="text", aggfunc="first",
+                             sort=False)
+    components = list(dict.fromkeys(raw["component"]))
+    components = ["total"] + [c for c in components if c != "total"] if "total" in components else components
+    wide = wide[components].fillna("–")
+    wide.columns = [str(c).capitalize() for c in components]
+    totals = raw[raw["component"] == components[0]].groupby(["scale", "statistic"], sort=False)
+    wide[f"n ({components[0]})"] = totals["n"].first()
+    wide["Interval"] = totals["method"].first()
+    wide.columns.name = None
+    return wide.reset_index().rename(columns={"scale": "Scale", "statistic": "Statistic"})
 
 
 def _fmt_pairwise(raw: pd.DataFrame) -> pd.DataFrame:
@@ -182,3 +194,9 @@ def _fmt_subgroups(raw: pd.DataFrame) -> pd.DataFrame:
 def _fmt_linked(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"Scale": raw["scale"], "Statistic": raw["statistic"],
                          "Estimate (95% CI)": _ci(raw), "n": raw["n"], "Interval": raw["method"]})
+
+
+def _fmt_adjudication(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"Scale": raw["scale"], "Cases": raw["n_cases"], "Adjudicated": raw["n_adjudicated"],
+                         "Mean |consensus − raters' mean|": [fmt(v) for v in raw["mean_abs_change"]],
+                         "Largest": [fmt(v) for v in raw["max_abs_change"]]})

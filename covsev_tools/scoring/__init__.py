@@ -6,8 +6,8 @@ from covsev_tools.scoring.adjudication_view import AdjudicationApp, launch_adjud
 from covsev_tools.scoring.app import ScoringApp, launch
 from covsev_tools.scoring.offline import configure_offline_voila, offline_env, serve_page
 from covsev_tools.scoring.session import ScoringSession
-from covsev_tools.scoring.training import (
-    TrainingError, TrainingSet, build_training_set, paper_reference, require_training, training_status)
+from covsev_tools.scoring.training import TrainingError, TrainingSet, require_training, training_status
+from covsev_tools.scoring.training_build import build_training_set, paper_reference
 
 __all__ = ["Adjudication", "AdjudicationApp", "AdjudicationError", "ScoringApp", "ScoringSession",
            "ScoringSetupError", "TrainingError", "TrainingSet", "build_training_set", "configure_offline_voila",

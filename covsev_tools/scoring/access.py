@@ -17,6 +17,10 @@ class ScoringSetupError(Exception):
     """The page cannot start: no cohort given, unreadable cohort, or bad rater ID."""
 
 
+#: Set by the hub for a rater with nothing to score: the message their page shows instead.
+NO_CASES_ENV = "COVSEV_NO_CASES"
+
+
 def hub_user() -> str | None:
     """The JupyterHub login name (``$JUPYTERHUB_USER``) or None when not running on a hub.
 

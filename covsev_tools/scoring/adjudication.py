@@ -143,6 +143,22 @@ def side_by_side(cohort, case_id: str, labels_dir=None):
     return wide.join(extra, how="outer")
 
 
+def save_consensus(store: LabelStore, record: dict) -> dict:
+    """Write one consensus record durably; the one door consensus records go through.
+
+    On the hub the log (``labels/<cohort>/consensus.jsonl``) is made by the hub side for the
+    coordinators to append to; a hub-side record writer can take this function over.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = LabelStore(tempfile.mkdtemp(), "demo")
+    >>> save_consensus(store, {"rater": "consensus", "case_id": "c1", "comment": "agreed"})["rater"]
+    'consensus'
+    """
+    return store.save(record)
+
+
 class Adjudication:
     """The state of one adjudicator's pass over the discordant cases (no widgets).
 
@@ -277,7 +293,7 @@ class Adjudication:
                   "comment": reason.strip(), "time_shown": self._shown_at,
                   "seconds_on_case": round(time.monotonic() - self._clock, 3)}
         try:
-            saved = self.store.save(record)
+            saved = save_consensus(self.store, record)
         except (StoreError, ValueError) as exc:
             raise AdjudicationError(f"consensus NOT saved: {exc}") from None
         self.cases.loc[self.index, "adjudicated"] = True

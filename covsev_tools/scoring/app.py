@@ -27,8 +27,8 @@ from covsev_tools.labels.store import LabelStore
 from covsev_tools.scoring import panels, training_view
 from covsev_tools.scoring.render import end_html, esc, logout_html, status_html
 from covsev_tools.scoring.adjudication_view import ADJUDICATOR_ENV, launch_adjudication
-from covsev_tools.scoring.access import (ScoringSetupError, hub_logout_url, hub_user, load_cohort,
-                                         rater_from_env)
+from covsev_tools.scoring.access import (NO_CASES_ENV, ScoringSetupError, hub_logout_url, hub_user,
+                                         load_cohort, rater_from_env)
 from covsev_tools.scoring.session import NOT_ASSESSABLE_REASONS, Message, ScoringSession
 from covsev_tools.scoring.training import DEFAULT_MAX_MAE, TRAINING_FILE, TrainingError, TrainingSet, training_requirement
 from covsev_tools.scoring.viewer import PRELOAD_DELAY, XrayViewer, later
@@ -88,6 +88,7 @@ class ScoringApp:
                       else LabelStore(labels_dir, self.cohort.name, scales=self.cohort.scales))
         self.scales = list(self.cohort.scales)
         self.session: ScoringSession | None = None
+        self.training_result: dict | None = None
         self._loading, self._syncing = False, False
         self._build()
         login = hub_user()
@@ -227,6 +228,7 @@ class ScoringApp:
         if at_end:
             self.viewer.show(token="")
             training = training_view.round_summary(self)
+            self.training_result = training["result"] if training else None
             self.end_panel.value = end_html(self.session.summary(), training)
             passed = bool(training and training["result"]["passed"] and self.on_passed)
             self.study_button.layout.display = None if passed else "none"
@@ -360,7 +362,10 @@ class ScoringApp:
                              f"{mode} {esc(session.rater)}</div>")
         self.progress.max, self.progress.value = max(total, 1), scored
         message = session.message
-        if session.at_end and message.kind != "error":
+        failed = session.at_end and self.training_result and not self.training_result["passed"]
+        if failed and message.kind != "error":
+            message = Message("error", "Training threshold not met: the study stays closed (see below).")
+        elif session.at_end and message.kind != "error":
             message = Message("ok", f"All {total} cases are scored — thank you. Nothing left to save.")
         self.status.value = status_html(message.kind, message.text)
         self.reason.layout.display = None if session.not_assessable else "none"
@@ -393,6 +398,9 @@ def launch(cohort_dir=None, rater: str | None = None, labels_dir=None):
     """
     if os.environ.get(ADJUDICATOR_ENV):  # a coordinator's adjudication page, same notebook
         return launch_adjudication(cohort_dir, None, labels_dir)
+    if os.environ.get(NO_CASES_ENV) and cohort_dir is None:  # on the hub: a rater with nothing to score
+        return W.HTML(f"{logout_html(hub_logout_url())}<div class='covsev-end'><h2>Nothing to score</h2>"
+                      f"<p>{esc(os.environ[NO_CASES_ENV])}</p></div>")
     try:
         return ScoringApp(cohort_dir, rater=rater, labels_dir=labels_dir).widget
     except ScoringSetupError as exc:

@@ -127,13 +127,26 @@ def end_html(summary: dict, training_summary: dict | None = None) -> str:
     >>> "All 5 cases are scored" in end_html({"cases": 5, "scored": 5, "not_assessable": 1})
     True
     """
+    result = (training_summary or {}).get("result")
+    if result is not None and not result["passed"]:
+        # a failed round is no "thank you, close the page": say the result and what happens next
+        text = (f"<h2 style='margin:0.2em 0'>Training round finished: threshold not met</h2>"
+                f"<p>{summary['scored']} of {summary['cases']} cases saved. {FAILED_NEXT}</p>")
+        return f"<div class='covsev-end'>{text}{training_summary_html(training_summary)}</div>"
     text = (f"<h2 style='margin:0.2em 0'>All {summary['cases']} cases are scored — thank you.</h2>"
             f"<p>{summary['scored']} saved, {summary['not_assessable']} marked not assessable. "
             "Every score is saved: there is nothing left to save, and you may close this page.</p>"
-            "<p>To review or change a case, use <kbd>←</kbd> / Previous or the Go to list.</p>")
+            "<p>To review a case, use <kbd>←</kbd> / Previous or the Go to list.</p>")
     if training_summary is not None:
         text += training_summary_html(training_summary)
     return f"<div class='covsev-end'>{text}</div>"
+
+
+#: What a rater who did not meet the training threshold reads (page end screen and hub status).
+FAILED_NEXT = ("The blinded study stays closed for now. Your study coordinator sees this result; "
+               "they will go through the cases furthest from the reference with you and can open a "
+               "new training round for you (the first one stays on record). Reload this page once they "
+               "have.")
 
 
 def training_summary_html(summary: dict) -> str:
@@ -143,16 +156,17 @@ def training_summary_html(summary: dict) -> str:
     --------
     >>> import pandas as pd
     >>> s = {"mae": pd.DataFrame([{"scale": "opacity", "component": "total", "mae": 0.5, "n": 4}]),
-    ...      "furthest": [(3, 2.0)], "result": None}
-    >>> "Case 3" in training_summary_html(s)
+    ...      "furthest": [(3, 2.0, {"Opacity": -2.0})], "result": None}
+    >>> "Case 3 (Opacity total -2)" in training_summary_html(s)
     True
     """
     rows = "".join(f"<tr><td>{esc(r.scale)}</td><td>{esc(r.component)}</td><td>{r.mae:.2f}</td>"
                    f"<td>{r.n}</td></tr>" for r in summary["mae"].itertuples())
-    furthest = ", ".join(f"Case {p} (off by {d:g})" for p, d in summary["furthest"]) or "none"
+    furthest = "; ".join(f"Case {item[0]} (" + ", ".join(f"{esc(scale)} total {d:+g}" for scale, d in item[2].items())
+                         + ")" for item in summary["furthest"]) or "none"
     text = ("<h3>Training summary</h3><table class='covsev-table'><tr><th>Scale</th><th>Component</th>"
             f"<th>Mean absolute error</th><th>Cases</th></tr>{rows}</table>"
-            f"<p>Furthest from the reference: {furthest}.</p>")
+            f"<p>Furthest from the reference (your total minus the reference, per scale): {furthest}.</p>")
     result = summary.get("result")
     if result is not None:
         verdict = "met" if result["passed"] else "not met"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from covsev_tools.labels.store import LabelStore, StoreError, utc_now
 from covsev_tools.scoring.access import ScoringSetupError, check_rater, load_cohort
+from covsev_tools.scoring.training import save_training_record
 
 NOT_ASSESSABLE_REASONS = (
     "Poor positioning or rotation",
@@ -113,6 +114,7 @@ class ScoringSession:
         self.session_id = uuid.uuid4().hex
         self.latest = {cid: rec for (_, cid), rec in store.latest(self.rater).items()}
         self.index, self.active, self.dirty = 0, 0, False
+        self._leave_armed: tuple[int, int] | None = None
         self.scores: dict[tuple[str, str], int | None] = {}
         self.not_assessable, self.reason, self.comment = False, None, ""
         self.message = Message()
@@ -201,15 +203,30 @@ class ScoringSession:
         self.comment = record.get("comment") or ""
         self.active, self.dirty = 0, False
 
+    def _may_leave(self, target: int) -> bool:
+        """False (with a message) the first time unsaved input would be left; the same move again leaves it.
+
+        Moving away from a changed case used to drop the input without a word.
+        """
+        if not self.dirty or self._leave_armed == (self.index, target):
+            self._leave_armed = None
+            return True
+        self._leave_armed = (self.index, target)
+        self.message = Message("error", "This case has unsaved changes: press Enter to save them, or do the "
+                                        "same move again to leave them unsaved")
+        return False
+
     def previous(self) -> None:
         """Go back one case (any earlier case can be changed and saved again)."""
-        if self.index > 0:
+        if self.index > 0 and self._may_leave(self.index - 1):
             self.go_to(self.index - 1)
             self.message = Message()
 
     def next(self) -> bool:
         """Go forward one case without saving; only up to the first unscored case."""
         if self.index < self.first_unscored():
+            if not self._may_leave(self.index + 1):
+                return False
             self.go_to(self.index + 1)
             self.message = Message()
             return True
@@ -221,6 +238,8 @@ class ScoringSession:
         if not 1 <= position <= self.reachable():
             self.message = Message("error", f"Cases 1-{self.reachable()} can be opened "
                                             "(the order cannot be skipped)")
+            return False
+        if position - 1 != self.index and not self._may_leave(position - 1):
             return False
         self.go_to(position - 1)
         self.message = Message()
@@ -252,6 +271,8 @@ class ScoringSession:
         """Mark the case not assessable (with a reason from :data:`NOT_ASSESSABLE_REASONS`) or not."""
         self.not_assessable, self.reason = bool(flag), (reason if flag else None)
         self.dirty = True
+        if self.message.kind == "error":  # e.g. "Not saved — still to score": no longer what is on screen
+            self.message = Message()
 
     def cycle_not_assessable(self) -> None:
         """The N key: not assessable with the first reason, then the next reason, then clear."""
@@ -318,7 +339,7 @@ class ScoringSession:
             self.message = Message("error", "Not saved — still to score: " + "; ".join(missing))
             return None
         try:
-            record = self.store.save(self.build_record())
+            record = (save_training_record if self.training else LabelStore.save)(self.store, self.build_record())
         except StoreError as exc:
             self.message = Message("error", f"NOT SAVED — {exc}. Please tell the study coordinator.")
             return None

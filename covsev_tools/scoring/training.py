@@ -11,23 +11,27 @@ blinded cases open (:func:`require_training`).
 
 Examples
 --------
->>> from covsev_tools.scoring.training import build_training_set, paper_reference
->>> build_training_set("/data/cohen2020/images", paper_reference(), "calib")  # doctest: +SKIP
+>>> TrainingSet.load("training/calib").name  # doctest: +SKIP
+'calib'
+
+``covsev_tools.scoring.training_build`` makes training sets.
 """
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from covsev_tools.errors import CovsevError
 from covsev_tools.files import write_text_atomic
-from covsev_tools.labels.published import PUBLISHED_COLUMNS, load_published_labels
 from covsev_tools.labels.store import LabelStore, default_labels_dir
 
 TRAINING_FILE = "training.json"
 REQUIREMENT_FILE = "training_required.json"
 TRAINING_LABELS = "_training"
+#: Inside a training set's label folder: the logs of earlier attempts (``<rater>.<attempt>.jsonl``).
+HISTORY_FOLDER = "history"
 DEFAULT_MAX_MAE = 1.5
 
 
@@ -57,123 +61,6 @@ def _check_training_file(data, path) -> dict:
         raise TrainingError(f"{path}: not a valid training file (tampered or damaged?): "
                             f"{exc.name.removeprefix('data.')} {exc.message.removeprefix(exc.name + ' ')}") from None
     return data
-
-
-def paper_reference():
-    """The paper's published mean scores as a reference table (``filename, extent_total, opacity_total``).
-
-    Examples
-    --------
-    >>> table = paper_reference()
-    >>> len(table), list(table.columns)
-    (94, ['filename', 'extent_total', 'opacity_total'])
-    """
-    totals = {column: f"{scale}_total" for column, scale in PUBLISHED_COLUMNS.items()}
-    return load_published_labels().rename(columns=totals)[["filename", *totals.values()]]
-
-
-def reference_entries(table, scales) -> dict[str, dict]:
-    """Reference scores per file name from a table with ``filename`` and score columns.
-
-    Columns ``<scale>_total`` give a scale's total; ``<scale>_<component>`` give components
-    (when every component of the scale has a column, the total is their sum unless given).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from covsev_tools.scales import builtin_scales
-    >>> t = pd.DataFrame({"filename": ["a.png"], "extent_right": [1], "extent_left": [2]})
-    >>> reference_entries(t, [builtin_scales()["extent"]])
-    {'a.png': {'extent': {'total': 3.0, 'scores': {'right': 1.0, 'left': 2.0}}}}
-    """
-    if "filename" not in table.columns:
-        raise TrainingError("reference table: no 'filename' column")
-    entries = {}
-    for _, row in table.iterrows():
-        entry = {}
-        for scale in scales:
-            scores = {c.key: _number(row.get(f"{scale.name}_{c.key}")) for c in scale.components}
-            scores = scores if None not in scores.values() else None
-            total = _number(row.get(f"{scale.name}_total"))
-            if total is None and scores is not None:
-                total = float(sum(scores.values()))
-            if total is not None:
-                entry[scale.name] = {"total": total, "scores": scores}
-        if entry:
-            entries[str(row["filename"])] = entry
-    if not entries:
-        names = ", ".join(f"{s.name}_total" for s in scales)
-        raise TrainingError(f"reference table: no scores found (expected columns such as {names})")
-    return entries
-
-
-def _number(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if number != number else number  # NaN: no score
-
-
-def build_training_set(images_dir, reference, name: str, out_dir=None, *, scales=None,
-                       progress: bool = True) -> "TrainingSet":
-    """Make a training set: a cohort of the referenced images plus their reference scores.
-
-    Parameters
-    ----------
-    images_dir : str or Path
-        Folder of the images; each must have a row in ``reference`` (by file name).
-    reference : pandas.DataFrame or str or Path
-        Reference table (see :func:`reference_entries`), or a CSV file of it.
-    name : str
-        Name of the training set (also its cohort name).
-    out_dir : str or Path, optional
-        Folder to write; default ``cohorts/<name>``.
-    scales : sequence, optional
-        Scales to score (default: the cohort default, extent and opacity).
-
-    Examples
-    --------
-    >>> build_training_set("images/", paper_reference(), "calib", "training/calib")  # doctest: +SKIP
-    TrainingSet('calib', 94 cases)
-    """
-    from covsev_tools.cohort import create_cohort
-
-    from covsev_tools.cohort.scan import find_files
-
-    out_dir = Path(out_dir) if out_dir is not None else Path("cohorts") / name
-    if (out_dir / "cohort.json").is_file() and not (out_dir / TRAINING_FILE).is_file():
-        # making the set there would turn a study into it: its repeats and display images dropped
-        raise TrainingError(f"{out_dir}: holds a study cohort, not a training set; "
-                            "choose another --name or --out")
-    table = reference if hasattr(reference, "columns") else _read_reference(reference)
-    if "filename" not in table.columns:
-        raise TrainingError("reference table: no 'filename' column")
-    files = sorted(p.name for p in find_files(Path(images_dir), exclude=[out_dir]))
-    unreferenced = [f for f in files if f not in set(table["filename"].astype(str))]
-    if unreferenced:  # checked before anything is written: no half-made training set
-        raise TrainingError(f"{images_dir}: {len(unreferenced)} file(s) have no reference score "
-                            f"(first: {unreferenced[0]}); keep only referenced images in the folder")
-    cohort = create_cohort(images_dir, name, out_dir, repeat_fraction=0.0, scales=scales, progress=progress)
-    by_file = reference_entries(table, cohort.scales)
-    key = cohort.key()
-    key = key[key["status"] == "ok"]
-    reference_by_case = {row.case_id: by_file.get(row.filename, {}) for row in key.itertuples()}
-    payload = {"name": name, "reference": reference_by_case}
-    write_text_atomic(Path(cohort.dir) / TRAINING_FILE, json.dumps(payload, indent=1) + "\n")
-    return TrainingSet.load(cohort.dir)
-
-
-def _read_reference(path):
-    import io
-
-    import pandas as pd
-
-    try:  # '#' lines are notes (licence, citation), as in the bundled paper labels
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-        return pd.read_csv(io.StringIO("\n".join(l for l in lines if not l.startswith("#"))))
-    except (OSError, ValueError) as exc:
-        raise TrainingError(f"{path}: cannot read the reference scores ({exc})") from None
 
 
 @dataclass
@@ -216,7 +103,8 @@ class TrainingReference:
         -------
         dict
             ``mae``: DataFrame (scale, component, mae, n); ``furthest``: list of
-            ``(position, sum of absolute total differences)``, largest first; ``scored``, ``cases``.
+            ``(position, sum of absolute total differences, {scale title: yours minus reference})``,
+            largest first; ``scored``, ``cases``.
 
         Examples
         --------
@@ -235,7 +123,10 @@ class TrainingReference:
                 continue
             compared = [r for r in self.compare(case_id, record) if r["difference"] is not None]
             rows.extend(compared)
-            off.append((position, round(sum(abs(r["difference"]) for r in compared if r["component"] == "total"), 2)))
+            totals = [r for r in compared if r["component"] == "total"]
+            # each scale's difference apart (adding extent and opacity together would hide which is off)
+            off.append((position, round(sum(abs(r["difference"]) for r in totals), 2),
+                        {r["scale_title"]: r["difference"] for r in totals}))
         frame = pd.DataFrame(rows, columns=["scale", "component", "difference"])
         frame["error"] = pd.to_numeric(frame["difference"]).abs()
         mae = (frame.groupby(["scale", "component"], sort=False)["error"].agg(["mean", "size"])
@@ -311,8 +202,61 @@ class TrainingSet:
         return {"rater": rater, "scored": summary["scored"], "cases": summary["cases"],
                 "completed": completed, **mae, "max_mae": max_mae, "passed": passed}
 
+    def earlier_attempts(self, rater: str, labels_dir=None) -> list[Path]:
+        """Logs of ``rater``'s earlier attempts, oldest first (kept by :func:`retry_training`)."""
+        folder = self.store(labels_dir).folder / HISTORY_FOLDER
+        found = [(int(p.suffixes[-2][1:]), p) for p in folder.glob(f"{rater}.*.jsonl")
+                 if p.name.count(".") == 2 and p.suffixes[-2][1:].isdigit()] if folder.is_dir() else []
+        return [p for _, p in sorted(found)]
+
     def __repr__(self) -> str:
         return f"TrainingSet({self.name!r}, {len(self.cohort.case_ids)} cases)"
+
+
+def save_training_record(store: LabelStore, record: dict) -> dict:
+    """Write one training-round record durably; the one door training records go through.
+
+    On the hub the log (``labels/_training/<set>/<rater>.jsonl``) is made by the hub side and
+    owned by the rater; a hub-side record writer can take this function over.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = LabelStore(tempfile.mkdtemp() + "/_training", "calib")
+    >>> save_training_record(store, {"rater": "rad1", "case_id": "c1"})["cohort"]
+    'calib'
+    """
+    return store.save(record)
+
+
+def retry_training(training_dir, rater: str, labels_dir=None) -> Path:
+    """Let ``rater`` take the training round again: their log moves to the history, unchanged.
+
+    The current log becomes ``history/<rater>.<attempt>.jsonl`` in the training set's label folder
+    (nothing is deleted, so every attempt stays on record) and the next round starts empty. The
+    hub wraps this (``covsev training retry STUDY RATER``) to give the new log to the rater.
+
+    Returns
+    -------
+    Path
+        Where the earlier attempt's log is now.
+
+    Examples
+    --------
+    >>> retry_training("training/calib", "rad1", "labels")     # doctest: +SKIP
+    PosixPath('labels/_training/calib/history/rad1.1.jsonl')
+    """
+    training = TrainingSet.load(training_dir)
+    store = training.store(labels_dir)
+    log = store.path_for(rater)
+    if not log.is_file() or log.stat().st_size == 0:
+        raise TrainingError(f"{rater} has no training record in {store.folder}: nothing to retry")
+    history = store.folder / HISTORY_FOLDER
+    history.mkdir(exist_ok=True)
+    target = history / f"{rater}.{len(training.earlier_attempts(rater, labels_dir)) + 1}.jsonl"
+    os.link(log, target)  # never overwrites: an existing attempt file stops here
+    os.unlink(log)
+    return target
 
 
 def training_status(training_dir, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE):
@@ -332,8 +276,12 @@ def training_status(training_dir, labels_dir=None, max_mae: float = DEFAULT_MAX_
 
     training = TrainingSet.load(training_dir)
     raters = training.store(labels_dir).raters()
-    rows = [training.result(r, labels_dir, max_mae) for r in raters]
-    return pd.DataFrame(rows, columns=None if rows else ["rater", "scored", "cases", "completed", "max_mae", "passed"])
+    history = training.store(labels_dir).folder / HISTORY_FOLDER
+    retried = sorted({p.name.split(".")[0] for p in history.glob("*.jsonl")}) if history.is_dir() else []
+    rows = [{**training.result(r, labels_dir, max_mae), "attempt": len(training.earlier_attempts(r, labels_dir)) + 1}
+            for r in sorted(set(raters) | set(retried))]
+    return pd.DataFrame(rows, columns=None if rows else ["rater", "scored", "cases", "completed", "max_mae",
+                                                         "passed", "attempt"])
 
 
 def require_training(cohort_dir, training_dir, max_mae: float = DEFAULT_MAX_MAE) -> Path:
@@ -368,6 +316,8 @@ def training_requirement(cohort_dir) -> dict | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {"training_set": str(data["training_set"]), "max_mae": float(data["max_mae"])}
+        # a path relative to the cohort folder (as a study on the hub writes it) survives a move
+        where = os.path.normpath(Path(cohort_dir).resolve() / str(data["training_set"]))
+        return {"training_set": where, "max_mae": float(data["max_mae"])}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise TrainingError(f"{path}: unreadable training requirement ({exc})") from None

@@ -23,6 +23,8 @@ def refresh_feedback(page) -> None:
     page.feedback.value = feedback_html(rows, page.scales)
     if session.training:
         page.save_button.description = "Next case (Enter)" if rows else "Save and see the reference (Enter)"
+        # one way on while the reference is shown, not two buttons that both say "next"
+        page.next_button.layout.display = "none" if rows else None
 
 
 def round_summary(page) -> dict | None:
@@ -65,8 +67,11 @@ def show_gate(page, requirement: dict, rater: str):
     """
     trainer = type(page)(requirement["training_set"], rater, page.labels_dir,
                          on_passed=lambda: page.start(rater), max_mae=requirement["max_mae"])
-    note = W.HTML(banner_html("training", "This study opens after a passed training round (mean absolute "
-                              f"error of each total at most {requirement['max_mae']:g})."))
-    page.gate_box.children = (note, trainer.widget)
+    # one banner and one "Log out" (the study page's), so the image keeps the screen's height
+    trainer.banner.value = banner_html("training", "TRAINING ROUND — not part of the study: after each case "
+                                       "you see the reference scores. The study opens after a passed round "
+                                       f"(mean absolute error of each total at most {requirement['max_mae']:g}).")
+    trainer.logout.value = ""
+    page.gate_box.children = (trainer.widget,)
     page.widget.children = (page.widget.children[0], page.gate_box)
     return trainer

@@ -109,9 +109,16 @@ class ValidationInputs:
     cluster_col: str | None = "auto"
 
     @property
+    def has_model(self) -> bool:
+        """False for a reader study without model predictions (yet): only the raters' sections."""
+        return len(self.predictions.columns) > 0
+
+    @property
     def scales(self) -> list[str]:
-        """Scales that have both a reference and a prediction, in a stable order."""
-        have = set(self.reference["scale"]) & set(self.predictions.columns)
+        """Scales that have both a reference and a prediction (without a model: a reference), in a stable order."""
+        have = set(self.reference["scale"])
+        if self.has_model:
+            have &= set(self.predictions.columns)
         predicted = [s for s in PREDICTION_COLUMNS if s in have]  # the paper's scales first
         return predicted + sorted(have - set(predicted))
 

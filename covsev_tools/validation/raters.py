@@ -161,18 +161,30 @@ def model_within_raters_sentence(loro: pd.DataFrame, summary: dict, scale: str) 
     """
     low, high = loro["rater_mae"].min(), loro["rater_mae"].max()
     est = summary["estimate"]
-    where = ("lies within" if low <= est <= high else
-             "is below (better than)" if est < low else "is above (worse than)")
     closest = loro.iloc[(loro["rater_mae"] - est).abs().argmin()]
+    d_low, d_high = closest["difference_ci_low"], closest["difference_ci_high"]
+    # "better"/"worse" only when the paired interval to the closest rater excludes 0: a point
+    # estimate outside the raters' range with an interval across 0 is no evidence of a difference
+    shown = bool(np.isfinite(d_low) and np.isfinite(d_high) and (d_low > 0 or d_high < 0))
+    if low <= est <= high:
+        where = "lies within"
+    elif est < low:
+        where = "is below (better than)" if shown else "is below"
+    else:
+        where = "is above (worse than)" if shown else "is above"
     own = (f"the range of the raters' own MAE ({_fmt(low)}–{_fmt(high)})" if _fmt(low) != _fmt(high)
            else f"the raters' own MAE ({_fmt(low)})")
     if _fmt(low) == _fmt(high) and where == "lies within":
         where = "equals"
-    return (f"On {scale}, the model's MAE against the consensus of the other raters "
-            f"({_fmt(est)}, 95% CI {_fmt(summary['ci_low'])}–{_fmt(summary['ci_high'])}) {where} "
-            f"{own}; the paired difference to the closest rater ({closest['rater']}) is "
-            f"{_fmt(closest['difference'])} ({_fmt(closest['difference_ci_low'])} to "
-            f"{_fmt(closest['difference_ci_high'])}).")
+    sentence = (f"On {scale}, the model's MAE against the consensus of the other raters "
+                f"({_fmt(est)}, 95% CI {_fmt(summary['ci_low'])}–{_fmt(summary['ci_high'])}) {where} "
+                f"{own}; the paired difference to the closest rater ({closest['rater']}) is "
+                f"{_fmt(closest['difference'])} ({_fmt(d_low)} to {_fmt(d_high)})")
+    if where in ("is below", "is above"):
+        better = "better" if est < low else "worse"
+        return (sentence + f", an interval that includes 0: the model is not shown to be {better} than "
+                f"that rater.")
+    return sentence + "."
 
 
 def icc_with_and_without_model(panel: pd.DataFrame) -> pd.DataFrame:

@@ -30,8 +30,9 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
     ----------
     ratings_path : path
         Ratings export, or a reference-only table (``filename,geographic_mean,opacity_mean``).
-    predictions_path : path
-        Predictions CSV of ``covsev predict``.
+    predictions_path : path or None
+        Predictions CSV of ``covsev predict``; None for a reader study without a model (yet):
+        the raters' sections only (needs a ratings export).
     metadata_path : path, optional
         Metadata CSV keyed by ``case_id`` or ``filename`` (``patient_id``, ``offset``, ``view``...).
     reference : {"mean", "median", "consensus"}
@@ -64,6 +65,8 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
     if reference not in REFERENCE_METHODS:
         raise InputError(f"reference must be one of {', '.join(REFERENCE_METHODS)}, not {reference!r}")
     table = read_csv(ratings_path, "ratings")
+    if predictions_path is None:  # a reader study before its model run: the raters' sections only
+        return _without_model(table, ratings_path, metadata_path, reference, key_path, cluster_col)
     preds_table = read_csv(predictions_path, "predictions")
     key_table = read_csv(key_path, "cohort key") if key_path else None
     if is_ratings_export(table):
@@ -89,6 +92,25 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
                "metadata": str(metadata_path) if metadata_path else None,
                "key": str(key_path) if key_path else None}
     return ValidationInputs(ratings, ref, preds, meta, case_key, method, sources, cluster_col)
+
+
+def _without_model(table, ratings_path, metadata_path, reference, key_path, cluster_col) -> ValidationInputs:
+    """Inputs of a reader study without predictions: individual ratings needed, no model columns."""
+    import pandas as pd
+
+    if not is_ratings_export(table):
+        raise InputError(f"{ratings_path}: a report without predictions needs the raters' individual "
+                         "ratings (a ratings export), not a reference table")
+    key_table = read_csv(key_path, "cohort key") if key_path else None
+    ratings, ref, method = _rated_reference(table, ratings_path, reference)
+    if key_table is not None and "case_id" in key_table.columns:
+        check_cases(ref, set(key_table["case_id"].dropna().astype(str)), ratings_path, key_path)
+    meta = _metadata(table, key_table, metadata_path, "case_id")
+    _check_cluster_col(cluster_col, meta, metadata_path or key_path or ratings_path)
+    preds = pd.DataFrame(index=pd.Index(sorted(set(ref["case"])), name="case"))
+    sources = {"ratings": str(ratings_path), "predictions": None,
+               "metadata": str(metadata_path) if metadata_path else None}
+    return ValidationInputs(ratings, ref, preds, meta, "case_id", method, sources, cluster_col)
 
 
 def _rated_reference(table, path, reference):
@@ -221,14 +243,16 @@ def load_study(*, cohort=None, ratings=None, predictions=None, metadata=None, ke
         cohort = Path(cohort)
         if not cohort.is_dir():
             raise InputError(f"cohort {cohort}: no such folder")
-    elif ratings is None or predictions is None:
-        raise InputError("give a cohort folder, or both a ratings and a predictions CSV")
+    elif ratings is None:
+        raise InputError("give a cohort folder or a ratings CSV (and a predictions CSV for the model sections)")
     if key is None and cohort is not None and (cohort / "key.csv").is_file():
         key = cohort / "key.csv"
+    # checked before the export, so a refused run writes no (unblinded) ratings file
+    if predictions is not None and not Path(predictions).is_file():
+        raise InputError(f"{predictions}: no predictions file (run `covsev predict` on the cohort, "
+                         "or leave --predictions out for a report of the raters only)")
+    if predictions is None and cohort is not None and (cohort / "predictions.csv").is_file():
+        predictions = cohort / "predictions.csv"
     ratings = ratings or cohort_ratings(cohort, export_dir or cohort, labels_dir)
-    predictions = Path(predictions or cohort / "predictions.csv")
-    if not predictions.is_file():
-        raise InputError(f"{predictions}: no predictions (run `covsev predict` on the cohort or "
-                         f"pass --predictions CSV)")
-    return load_inputs(ratings, predictions, metadata, reference=reference, key_path=key,
-                       cluster_col=cluster_col)
+    return load_inputs(ratings, None if predictions is None else Path(predictions), metadata,
+                       reference=reference, key_path=key, cluster_col=cluster_col)

@@ -140,6 +140,8 @@ def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
     t = result.tables
     done = (lambda name: on_section(name, result)) if on_section else (lambda name: None)
     t["reference"] = reference_summary(inputs)
+    if not inputs.has_model:
+        return _reader_study(result, n_boot, seed, done)
     t["model_vs_reference"] = model_vs_reference(inputs, n_boot, seed, multiplier)
     t["calibration"] = calibration(inputs)
     missing = [s for s in inputs.scales
@@ -171,6 +173,46 @@ def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
     return result
 
 
+#: What a report without predictions says in place of the model's sections.
+NO_MODEL_NOTE = ("No model predictions: the model's sections (model vs reference, calibration, the model "
+                 "as one more rater, external validation, subgroups, longitudinal change) are absent. "
+                 "Run `covsev predict` on the cohort and make the report again to add them.")
+
+
+def _reader_study(result: ValidationResult, n_boot: int, seed: int, done) -> ValidationResult:
+    """The raters' sections of a study without predictions: inter-rater, intra-rater, adjudication."""
+    result.notes["model"] = NO_MODEL_NOTE
+    done("accuracy")
+    _inter_rater_section(result, n_boot, seed)
+    done("inter_rater")
+    _intra_rater_section(result)
+    done("intra_rater")
+    _adjudication_section(result)
+    return result
+
+
+def _adjudication_section(result: ValidationResult) -> None:
+    """Cases whose reference is the adjudicated consensus, and how far it moved from the raters' mean."""
+    inputs = result.inputs
+    reference = inputs.reference
+    if "source" not in reference.columns or inputs.ratings is None:
+        result.notes["adjudication"] = ("The reference is not the adjudicated consensus "
+                                        "(`--reference consensus`), so no adjudication is reported.")
+        return
+    rows = []
+    for scale in inputs.scales:
+        totals = reference[(reference["scale"] == scale) & (reference["component"] == "total")].set_index("case")
+        adjudicated = totals.index[totals["source"] == "consensus"]
+        raters_mean = inputs.totals(scale).mean(axis=1).reindex(adjudicated)
+        moved = (totals.loc[adjudicated, "reference"] - raters_mean).abs().dropna()
+        rows.append({"scale": scale, "n_cases": len(totals), "n_adjudicated": len(adjudicated),
+                     "mean_abs_change": float(moved.mean()) if len(moved) else float("nan"),
+                     "max_abs_change": float(moved.max()) if len(moved) else float("nan")})
+    result.tables["adjudication"] = pd.DataFrame(rows)
+    if not sum(r["n_adjudicated"] for r in rows):
+        result.notes["adjudication"] = "No case has been adjudicated yet (no consensus records)."
+
+
 def _settings(inputs: ValidationInputs, n_boot, seed, multiplier, command) -> dict:
     """What the methods section states: resamples, seed, resampled unit, reference, command."""
     cases = sorted(set(inputs.reference["case"]))
@@ -193,6 +235,50 @@ def _inter_rater_section(result: ValidationResult, n_boot: int, seed: int) -> No
     result.tables["inter_rater"] = section["table"]
     result.tables["pairwise_kappa"] = section["pairwise"]
     result.extras["kappa_matrices"] = section["matrices"]
+    note = kappa_icc_note(section["table"])
+    if note:
+        result.notes["inter_rater_kappa"] = note
+    small = section["table"][section["table"]["n"] < SMALL_N]
+    if len(small):
+        result.notes["inter_rater_small"] = (
+            f"Fewer than {SMALL_N} cases behind some statistics (n = {int(small['n'].min())} at least): "
+            "their intervals are wide or unreliable; read them as descriptive only.")
+
+
+#: Below this many cases (or repeat pairs), the report says an estimate rests on too few.
+SMALL_N = 10
+
+
+def kappa_icc_note(table: pd.DataFrame) -> str | None:
+    """Why unweighted Fleiss' κ can sit far below the ICC on the same scores (None if it does not).
+
+    Fleiss' κ counts only exact matches of levels and corrects for the agreement the level
+    frequencies give by chance; on ordinal totals with many levels, a one-point difference is a
+    full disagreement to it, and when most cases fall in a few levels (prevalence) chance
+    agreement is high, so κ is low. The ICC (and quadratic-weighted κ, Krippendorff's α, Gwet's
+    AC2) credit near agreement by its distance.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"scale": "extent", "component": "total", "statistic": ["ICC(2,1)", "Fleiss κ"],
+    ...                   "estimate": [0.81, 0.19]})
+    >>> kappa_icc_note(t)[:46]
+    'On extent (total), unweighted Fleiss κ is 0.19'
+    """
+    rows = table[table["component"] == "total"].set_index(["scale", "statistic"])["estimate"]
+    parts = []
+    for scale in dict.fromkeys(table["scale"]):
+        kappa, icc = rows.get((scale, "Fleiss κ")), rows.get((scale, "ICC(2,1)"))
+        if kappa is not None and icc is not None and np.isfinite(kappa) and np.isfinite(icc) and icc - kappa >= 0.2:
+            parts.append(f"On {scale} (total), unweighted Fleiss κ is {kappa:.2f} while ICC(2,1) is {icc:.2f}")
+    if not parts:
+        return None
+    return ("; ".join(parts) + ". They measure different things: Fleiss' κ counts only identical levels as "
+            "agreement (a total one point apart is a full disagreement) and corrects for the chance agreement "
+            "that the levels' frequencies give (high when most cases share a few levels), while the ICC and "
+            "the weighted statistics (quadratic-weighted κ, Krippendorff's α, Gwet's AC2) credit near "
+            "agreement by its distance. For ordinal severity totals, read the ICC and weighted statistics; "
+            "exact agreement is in the table for completeness.")
 
 
 def _model_as_rater_section(result: ValidationResult, n_boot: int, seed: int) -> None:
@@ -252,3 +338,9 @@ def _intra_rater_section(result: ValidationResult) -> None:
     if not len(table):
         result.notes["intra_rater"] = ("No hidden repeat readings in the ratings (is_repeat), so "
                                        "intra-rater reliability cannot be estimated.")
+    elif (table["n_pairs"] < SMALL_N).any():
+        few = int(table["n_pairs"].min())
+        result.notes["intra_rater"] = (
+            f"Small numbers: as few as {few} repeat pair{'s' if few != 1 else ''} per rater (fewer than "
+            f"{SMALL_N}). An ICC of 1.00 from so few pairs says only that these pairs matched; its "
+            "interval is not a reliable statement about the rater.")
