@@ -13,6 +13,39 @@ import pandas as pd
 
 LUNG_OPACITY = 16  # index in xrv's 18 pathologies
 
+#: Debian's Chromium, driven by Playwright (Playwright cannot download browsers offline); the flags
+#: keep it from reaching out to Google's services on a closed network.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def proxy_missing() -> bool:
+    """True when configurable-http-proxy is not installed (the hub tests then skip)."""
+    from covsev_tools.hub.hubconfig import find_proxy
+
+    try:
+        find_proxy()
+    except Exception:
+        return True
+    return False
+
+
+def hub_marks(timeout: int, browser: bool = False) -> list:
+    """The ``pytestmark`` of a module that runs a real hub (root, the proxy, and Chromium if asked)."""
+    import os
+
+    import pytest
+
+    marks = [pytest.mark.hub, pytest.mark.timeout(timeout),
+             pytest.mark.skipif(os.geteuid() != 0, reason="the hub tests create Unix accounts: run as root"),
+             pytest.mark.skipif(proxy_missing(), reason="configurable-http-proxy not installed (make install "
+                                                        "needs npm)")]
+    if browser:
+        marks.append(pytest.mark.skipif(not CHROMIUM.exists(),
+                                        reason="Debian Chromium not installed at /usr/bin/chromium"))
+    return marks
+
 
 def make_checkpoint(folder: Path, seed: int = 0) -> Path:
     """Save a seeded random xrv DenseNet the way xrv's weights files are stored (a whole module).

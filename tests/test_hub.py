@@ -16,33 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (HUB_SCORES, HubStudy, block_outside, hub_records as records, rater_client as rater,
-                     score_and_save, start_hub, stop_hub)
+from helpers import (CHROMIUM, CHROMIUM_ARGS, HUB_SCORES, HubStudy, block_outside, hub_marks,
+                     hub_records as records, rater_client as rater, score_and_save, start_hub, stop_hub)
 
 pytest.importorskip("jupyterhub")
 requests = pytest.importorskip("requests")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _proxy_missing() -> bool:
-    from covsev_tools.hub.hubconfig import find_proxy
-
-    try:
-        find_proxy()
-    except Exception:
-        return True
-    return False
-
-
-pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.timeout(900),
-    pytest.mark.skipif(os.geteuid() != 0, reason="the hub tests create Unix accounts: run as root"),
-    pytest.mark.skipif(_proxy_missing(), reason="configurable-http-proxy not installed (make install needs npm)"),
-]
+pytestmark = hub_marks(900)
 
 
 @pytest.fixture(scope="module")

@@ -19,34 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import HubStudy, block_outside, start_hub, stop_hub
+from helpers import CHROMIUM, CHROMIUM_ARGS, HubStudy, block_outside, hub_marks, start_hub, stop_hub
 
 pytest.importorskip("jupyterhub")
 pytest.importorskip("playwright")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 COVSEV = [sys.executable, "-m", "covsev_tools.cli"]
 
-
-def _proxy_missing() -> bool:
-    from covsev_tools.hub.hubconfig import find_proxy
-
-    try:
-        find_proxy()
-    except Exception:
-        return True
-    return False
-
-
-pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.timeout(1800),
-    pytest.mark.skipif(os.geteuid() != 0, reason="the hub tests create Unix accounts: run as root"),
-    pytest.mark.skipif(_proxy_missing(), reason="configurable-http-proxy not installed (make install needs npm)"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium not installed at /usr/bin/chromium"),
-]
+pytestmark = hub_marks(1800, browser=True)
 
 
 @pytest.fixture(scope="module")
