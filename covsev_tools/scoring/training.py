@@ -202,6 +202,14 @@ class TrainingSet:
         return {"rater": rater, "scored": summary["scored"], "cases": summary["cases"],
                 "completed": completed, **mae, "max_mae": max_mae, "passed": passed}
 
+    def round_summary(self, rater: str, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE) -> dict:
+        """The end screen of ``rater``'s round: :meth:`TrainingReference.summary` of the first
+        readings, with the :meth:`result` (threshold met or not) under ``"result"``."""
+        order = self.cohort.reading_order(rater, save=False)
+        summary = self.reference.summary(order, self.first_readings(rater, labels_dir))
+        summary["result"] = self.result(rater, labels_dir, max_mae)
+        return summary
+
     def earlier_attempts(self, rater: str, labels_dir=None) -> list[Path]:
         """Logs of ``rater``'s earlier attempts, oldest first (kept by :func:`retry_training`)."""
         folder = self.store(labels_dir).folder / HISTORY_FOLDER
@@ -301,6 +309,18 @@ def require_training(cohort_dir, training_dir, max_mae: float = DEFAULT_MAX_MAE)
         raise TrainingError(f"--max-mae must be 0 or more, got {max_mae}")
     payload = {"training_set": str(Path(training_dir).resolve()), "max_mae": float(max_mae)}
     return write_text_atomic(Path(cohort_dir) / REQUIREMENT_FILE, json.dumps(payload, indent=1) + "\n")
+
+
+def training_passed(requirement: dict, rater: str, labels_dir=None) -> bool:
+    """True when ``rater`` met a study's training requirement (see :func:`training_requirement`).
+
+    Examples
+    --------
+    >>> training_passed({"training_set": "training/calib", "max_mae": 1.5}, "rad1", "labels")  # doctest: +SKIP
+    False
+    """
+    training = TrainingSet.load(requirement["training_set"])
+    return training.result(rater, labels_dir, requirement["max_mae"])["passed"]
 
 
 def training_requirement(cohort_dir) -> dict | None:
