@@ -1,4 +1,4 @@
-"""Widget pieces shared by the scoring and adjudication pages: score rows, viewer toolbar, keys.
+"""Widget pieces of the scoring and adjudication pages: score rows, viewer toolbar, login box, keys.
 
 Each piece is a class that builds and owns its widgets (tests click them through it) and draws
 from plain state handed to it, such as an :class:`~covsev_tools.scoring.entry.Entry`; clicks go
