@@ -19,7 +19,6 @@ Examples
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import ipywidgets as W
 
@@ -32,8 +31,8 @@ from covsev_tools.scoring.panels import (SHORTCUTS, LoginBox, ScoreRows, ViewerT
 from covsev_tools.scoring.render import (banner_html, end_html, esc, feedback_html, help_html, logout_html,
                                          status_html)
 from covsev_tools.scoring.session import NOT_ASSESSABLE_REASONS, Message, ScoringSession
-from covsev_tools.scoring.training import (DEFAULT_MAX_MAE, TRAINING_FILE, TrainingError, TrainingSet,
-                                           training_passed, training_requirement)
+from covsev_tools.scoring.training import (DEFAULT_MAX_MAE, TrainingError, training_passed, training_requirement,
+                                           training_set_in)
 from covsev_tools.scoring.viewer import PRELOAD_DELAY, XrayViewer, later
 
 __all__ = ["NOT_ASSESSABLE_REASONS", "ScoringApp", "ScoringSetupError", "launch"]
@@ -83,7 +82,10 @@ class ScoringApp:
         self.cohort = load_cohort(cohort_dir)
         self.labels_dir, self.on_passed = labels_dir, on_passed
         self.max_mae = DEFAULT_MAX_MAE if max_mae is None else max_mae
-        self.training_set = self._training_set()
+        try:
+            self.training_set = training_set_in(self.cohort.dir)
+        except TrainingError as exc:
+            raise ScoringSetupError(str(exc)) from None
         self.store = (self.training_set.store(labels_dir) if self.training_set
                       else LabelStore(labels_dir, self.cohort.name, scales=self.cohort.scales))
         self.scales = list(self.cohort.scales)
@@ -100,14 +102,6 @@ class ScoringApp:
         if rater and not self.start(rater) and login:
             raise ScoringSetupError(f"signed in as {login!r}, which cannot score here: "
                                     f"{self.login.status.value}")
-
-    def _training_set(self):
-        if not (Path(self.cohort.dir) / TRAINING_FILE).is_file():
-            return None
-        try:
-            return TrainingSet.load(self.cohort.dir)
-        except TrainingError as exc:
-            raise ScoringSetupError(str(exc)) from None
 
     # ------------------------------------------------------------------ building the widgets
 

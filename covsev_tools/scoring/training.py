@@ -221,6 +221,17 @@ class TrainingSet:
         return f"TrainingSet({self.name!r}, {len(self.cohort.case_ids)} cases)"
 
 
+def training_set_in(directory) -> TrainingSet | None:
+    """The training set a folder holds, or None when it is a study cohort (no ``training.json``).
+
+    Examples
+    --------
+    >>> training_set_in("/nowhere") is None
+    True
+    """
+    return TrainingSet.load(directory) if (Path(directory) / TRAINING_FILE).is_file() else None
+
+
 def save_training_record(store: LabelStore, record: dict) -> dict:
     """Write one training-round record durably; the one door training records go through.
 
