@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import ipywidgets as W
-import numpy as np
 import pytest
-from PIL import Image
 
 from covsev_tools.scoring.app import NOT_ASSESSABLE_REASONS, ScoringApp, ScoringSetupError, launch
 from covsev_tools.labels.store import LabelStore
