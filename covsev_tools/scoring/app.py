@@ -198,11 +198,6 @@ class ScoringApp:
         self.widget.children = (self.widget.children[0], self.keys, self.session_box)
         self._show()
 
-    def go_to(self, index: int) -> None:
-        """Show the case at ``index`` (0-based) of the rater's order, or the end screen."""
-        self.session.go_to(index)
-        self._show()
-
     def _show(self) -> None:
         """Draw the session: the image (or the end screen), the entry, and preload the next image."""
         at_end = self.session.at_end
