@@ -90,7 +90,8 @@ def discordant_cases(cohort, labels_dir=None, *, component_threshold: int = DEFA
 
     _check_thresholds(component_threshold, total_threshold)
     frame = readings(cohort, labels_dir)
-    done = set(LabelStore(labels_dir, cohort.name, scales=cohort.scales).latest(CONSENSUS_RATER)) if len(frame) else set()
+    store = LabelStore(labels_dir, cohort.name, scales=cohort.scales)
+    done = set(store.latest(CONSENSUS_RATER)) if len(frame) else set()
     rows = []
     for case_id, case in frame.groupby("case_id", sort=True):
         if case["rater"].nunique() < 2:
@@ -234,7 +235,7 @@ class Adjudication:
         self.entry.load(self.consensus() if self.case_id else None)
 
     def save_entry(self) -> dict:
-        """Save :attr:`entry` as the consensus of the case on screen, its comment as the reason (see :meth:`save`)."""
+        """Save :attr:`entry` as the consensus of the case on screen, its comment as the reason (:meth:`save`)."""
         entry = self.entry
         return self.save(entry.by_scale(), entry.comment, not_assessable=entry.not_assessable,
                          not_assessable_reason=ADJUDICATED_NOT_ASSESSABLE if entry.not_assessable else None)
@@ -271,7 +272,8 @@ class Adjudication:
         except ValueError as exc:  # a level the scale does not have
             raise AdjudicationError(f"consensus not saved: {exc}") from None
         record = {"case_id": self.case_id, "rater": CONSENSUS_RATER, "adjudicator": self.adjudicator,
-                  "session_id": self.session_id, "position": self.index + 1, "scales": scales, "not_assessable": bool(not_assessable),
+                  "session_id": self.session_id, "position": self.index + 1, "scales": scales,
+                  "not_assessable": bool(not_assessable),
                   "not_assessable_reason": not_assessable_reason if not_assessable else None,
                   "comment": reason.strip(), "time_shown": self._shown_at,
                   "seconds_on_case": round(time.monotonic() - self._clock, 3)}

@@ -138,7 +138,7 @@ class ScoreRows:
         return row
 
     def refresh(self, entry) -> None:
-        """Draw ``entry`` (an :class:`~covsev_tools.scoring.entry.Entry`): chosen levels, the highlighted component, totals."""
+        """Draw an :class:`~covsev_tools.scoring.entry.Entry`: chosen levels, highlighted component, totals."""
         blind = entry.not_assessable
         for position, field in enumerate(self.fields):
             value = entry.scores.get(field.key)
