@@ -1,12 +1,15 @@
-"""What the console script's quick exit saves: one command with and without the interpreter's teardown.
+"""What the console script's exit costs: the time from a command's end to its process's end.
 
-``covsev`` (``cli.console_main``) leaves through ``os._exit`` once every exit handler has run,
-skipping the finalisation of the ~1,900 modules a report loads. This runs the same command both
-ways in fresh processes, the two taking turns, and prints wall and CPU time side by side:
+``covsev`` (``cli.console_main``) freezes the heap (``gc.freeze``) once the exit handlers start, so
+the interpreter's last garbage collections skip the objects of the ~1,900 modules a report loads.
+This runs the same command three ways in fresh processes, taking turns, and prints the median time
+between the command's return and the end of its process (the exit alone; the command's own time
+on a shared machine drifts by more than the whole exit) and the CPU time of the whole process:
 
-* ``quick``   the console script, ``.venv/bin/covsev ...``;
-* ``full``    ``python -c "import sys; from covsev_tools.cli import main; sys.exit(main())"``,
-              the same command with Python's own exit.
+* ``console``  ``cli.console_main()``, as the ``covsev`` console script runs it;
+* ``python``   ``sys.exit(main())``: Python's exit untouched;
+* ``_exit``    ``os._exit`` right after flushing: no exit handlers and no teardown at all, the
+               floor no exit that runs the handlers can reach.
 
 Usage::
 
@@ -24,17 +27,30 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-FULL_EXIT = "import sys; from covsev_tools.cli import main; sys.argv[0] = 'covsev'; sys.exit(main())"
+# Each way runs the command through cli.main and writes the time it returned to $EXIT_STAMP.
+STAMPED = ("import importlib, os, sys, time\n"
+           "cli = importlib.import_module('covsev_tools.cli.main')  # the module; the package exports main()\n"
+           "command = cli.main\n"
+           "def stamped(argv=None):\n"
+           "    code = command(argv)\n"
+           "    open(os.environ['EXIT_STAMP'], 'w').write(repr(time.time()))\n"
+           "    return code\n"
+           "cli.main = stamped\n"
+           "sys.argv = ['covsev', *sys.argv[1:]]\n")
+WAYS = {"console": STAMPED + "cli.console_main()\n",
+        "python": STAMPED + "sys.exit(cli.main())\n",
+        "_exit": STAMPED + "code = cli.main(); sys.stdout.flush(); sys.stderr.flush(); os._exit(code)\n"}
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
+def timed(program: str, command: list[str], stamp: Path) -> tuple[float, float]:
+    """(seconds from the command's return to the process's end, CPU seconds of the process)."""
     before = os.times()
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True, env={**os.environ, "MPLBACKEND": "Agg"})
-    wall = time.perf_counter() - start
+    subprocess.run([sys.executable, "-c", program, *command], check=True, capture_output=True,
+                   env={**os.environ, "MPLBACKEND": "Agg", "EXIT_STAMP": str(stamp)})
+    ended = time.time()
     after = os.times()
-    return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return ended - float(stamp.read_text()), cpu
 
 
 def main(argv=None) -> int:
@@ -47,20 +63,18 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="covsev-exit-"))
     cohort = simulate_cohort(seed=0, n_cases=args.cases, n_raters=3).write(work / "cohort")
     command = ["report", "--cohort", str(cohort), "--out", str(work / "report"), "--bootstrap", "1000"]
-    ways = {"quick": [str(Path(sys.executable).parent / "covsev"), *command],
-            "full": [sys.executable, "-c", FULL_EXIT, *command]}
-    runs = {name: [] for name in ways}
+    runs = {name: [] for name in WAYS}
     for _ in range(args.repeat):
-        for name, way in ways.items():
-            runs[name].append(timed(way))
-    print(f"covsev report, {args.cases} cases x 3 raters, {args.repeat} runs each (median wall / CPU s)")
+        for name, program in WAYS.items():
+            runs[name].append(timed(program, command, work / "stamp"))
+    print(f"covsev report, {args.cases} cases x 3 raters, {args.repeat} runs each: median exit (s, from the "
+          f"command's return to the process's end) and CPU of the whole process (s)")
     for name, values in runs.items():
-        print(f"  {name:<6} {statistics.median(w for w, _ in values):6.2f} / "
-              f"{statistics.median(c for _, c in values):6.2f}   "
-              f"(wall {min(w for w, _ in values):.2f}-{max(w for w, _ in values):.2f})")
-    saved = statistics.median(w for w, _ in runs["full"]) - statistics.median(w for w, _ in runs["quick"])
-    print(f"  quick exit saves {saved:.2f} s per command "
-          f"({saved / statistics.median(w for w, _ in runs['full']):.0%} of the full exit's wall time)")
+        exits = [e for e, _ in values]
+        print(f"  {name:<8} exit {statistics.median(exits):5.2f} (range {min(exits):.2f}-{max(exits):.2f})"
+              f"   CPU {statistics.median(c for _, c in values):6.2f}")
+    python, console = (statistics.median(e for e, _ in runs[n]) for n in ("python", "console"))
+    print(f"  the console script's exit saves {python - console:.2f} s per command against Python's own")
     return 0
 
 

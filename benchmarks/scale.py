@@ -56,8 +56,8 @@ def report_peak(code):
 
 
 if kind == "cli":
-    # the tree's own console script, exit included (covsev leaves without the interpreter's
-    # teardown since it cost 0.5 s of a 100-case report); the peak is read when the command returns
+    # the tree's own console script, exit included (how covsev leaves is part of its cost:
+    # benchmarks/exit_teardown.py); the peak is read when the command returns
     import importlib
     try:
         cli = importlib.import_module("covsev_tools.cli.main")  # the module (the package exports main())

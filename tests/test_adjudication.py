@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from covsev_tools.cli.main import main
+from covsev_tools.cohort.ids import CONSENSUS_RATER
 from covsev_tools.labels import LabelStore, ratings_export
-from covsev_tools.scoring.adjudication import (
-    CONSENSUS, Adjudication, AdjudicationError, discordant_cases, side_by_side)
+from covsev_tools.scoring.adjudication import Adjudication, AdjudicationError, discordant_cases, side_by_side
 from covsev_tools.scoring.adjudication_view import AdjudicationApp, readings_html
 from covsev_tools.scoring.app import launch
 from covsev_tools.scoring.session import ScoringSession
@@ -90,7 +90,7 @@ def test_adjudication_side_by_side_and_consensus_record_with_history(study):
     second = adj.save({"extent": {"right": 3, "left": 2}, "opacity": {"right": 1, "left": 1}},
                       reason="re-read: right lower zone involved")
     store = LabelStore(labels, cohort.name)
-    history = [r for r in store.records(CONSENSUS) if r["case_id"] == cases[1]]
+    history = [r for r in store.records(CONSENSUS_RATER) if r["case_id"] == cases[1]]
     assert [r["record_id"] for r in history] == [first["record_id"], second["record_id"]]
     assert history[-1]["adjudicator"] == "senior1" and history[-1]["comment"] == "re-read: right lower zone involved"
     assert history[-1]["scales"]["extent"] == {"version": "1", "scores": {"right": 3, "left": 2}, "total": 5}
@@ -98,7 +98,7 @@ def test_adjudication_side_by_side_and_consensus_record_with_history(study):
     assert discordant_cases(cohort, labels)["adjudicated"].tolist() == [True, False]
     # the export carries the consensus (rater 'consensus'); the readings do not count it
     export = ratings_export(cohort, labels)
-    consensus = export[(export["rater"] == CONSENSUS) & (export["component"] == "total")]
+    consensus = export[(export["rater"] == CONSENSUS_RATER) & (export["component"] == "total")]
     assert consensus.set_index("scale")["score"].to_dict() == {"extent": 5, "opacity": 2}
     assert set(consensus["case_id"]) == {cases[1]}
     assert "consensus" not in side_by_side(cohort, cases[1], labels).index
@@ -113,7 +113,7 @@ def test_adjudication_refuses_levels_that_are_not_whole_numbers(study):
         scores = {"extent": {"right": value, "left": 2}, "opacity": {"right": 1, "left": 1}}
         with pytest.raises(AdjudicationError, match=r"Geographic extent: Right lung = .* is not a whole level"):
             adj.save(scores, reason="x")
-    assert LabelStore(labels, cohort.name).records(CONSENSUS) == []
+    assert LabelStore(labels, cohort.name).records(CONSENSUS_RATER) == []
     import numpy as np
 
     saved = adj.save({"extent": {"right": np.int64(3), "left": 2}, "opacity": {"right": 1, "left": 1}}, reason="x")
@@ -133,7 +133,7 @@ def test_adjudication_page_with_a_missing_display_image_says_so(study):
 def test_adjudicator_identity_rules(study, monkeypatch):
     cohort, labels = study["cohort"], study["labels"]
     with pytest.raises(AdjudicationError, match="reserved"):
-        Adjudication(cohort, CONSENSUS, labels)
+        Adjudication(cohort, CONSENSUS_RATER, labels)
     monkeypatch.setenv("JUPYTERHUB_USER", "chief")
     with pytest.raises(AdjudicationError, match="signed in as 'chief'"):
         Adjudication(cohort, "someone_else", labels)
@@ -152,11 +152,11 @@ def test_adjudication_page_not_blind_banner_and_save(study, monkeypatch):
     for key in "2211":
         page.keys.simulate(key)
     page.save_button.click()
-    assert "needs a reason" in page.status.value and LabelStore(labels, cohort.name).records(CONSENSUS) == []
+    assert "needs a reason" in page.status.value and LabelStore(labels, cohort.name).records(CONSENSUS_RATER) == []
     page.reason.value = "agreed at review"
     page.save_button.click()
     assert "Consensus saved" in page.status.value and "1 of 2 adjudicated" in page.header.value
-    [record] = LabelStore(labels, cohort.name).records(CONSENSUS)
+    [record] = LabelStore(labels, cohort.name).records(CONSENSUS_RATER)
     assert record["scales"]["extent"]["scores"] == {"right": 2, "left": 2} and record["adjudicator"] == "senior1"
     page.keys.simulate("ArrowRight")
     assert "Discordant case 2 of 2" in page.header.value and page.reason.value == ""
@@ -164,10 +164,10 @@ def test_adjudication_page_not_blind_banner_and_save(study, monkeypatch):
     page.not_assessable.value = True
     page.reason.value = "too rotated"
     page.save_button.click()
-    latest = LabelStore(labels, cohort.name).latest(CONSENSUS)
-    assert latest[(CONSENSUS, cases[3])]["not_assessable"] is True
+    latest = LabelStore(labels, cohort.name).latest(CONSENSUS_RATER)
+    assert latest[(CONSENSUS_RATER, cases[3])]["not_assessable"] is True
     page.keys.simulate("ArrowLeft")
-    assert page.reason.value == "agreed at review" and page.state.scores[("extent", "right")] == 2
+    assert page.reason.value == "agreed at review" and page.state.entry.scores[("extent", "right")] == 2
     monkeypatch.setenv("COVSEV_ADJUDICATOR", "senior1")  # notebook 01 opens the adjudication page
     widget = launch(cohort.dir, labels_dir=labels)
     assert "NOT BLIND" in widget.children[2].value
@@ -214,7 +214,7 @@ def test_adjudicated_consensus_is_not_listed_as_a_rater_in_progress(study):
     cohort, labels, cases = study["cohort"], study["labels"], study["cases"]
     Adjudication(cohort, "senior1", labels).save(
         {"extent": {"right": 2, "left": 2}, "opacity": {"right": 1, "left": 1}}, reason="agreed")
-    assert CONSENSUS in LabelStore(labels, cohort.name).raters()
+    assert CONSENSUS_RATER in LabelStore(labels, cohort.name).raters()
     progress = rater_progress(cohort, labels)
     assert progress["rater"].tolist() == ["rad1", "rad2"]
     assert progress["scored"].tolist() == [6, 6]  # 4 cases + 2 hidden repeats each

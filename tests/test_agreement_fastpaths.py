@@ -8,7 +8,7 @@ from scipy import stats
 from covsev_tools.agreement import _fast, ratings_matrix
 from covsev_tools.agreement.alpha import _RatioExpected, _ratio_expected_by_cases, alpha_batch
 from covsev_tools.agreement.bootstrap import Resampling, Weights, case_weights, run_jobs
-from covsev_tools.agreement.kappa import PairTables, agreement_weights, kappa_from_tables
+from covsev_tools.agreement.fleiss import PairTables, agreement_weights, kappa_from_tables
 from covsev_tools.agreement.cohen import pair_kappas_job
 
 from helpers import long_table

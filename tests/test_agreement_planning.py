@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from covsev_tools.agreement import planning
-from covsev_tools.agreement.kappa import kappa_se
+from covsev_tools.agreement.fleiss import kappa_se
 from covsev_tools.cli import main
 
 

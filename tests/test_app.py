@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import ipywidgets as W
-import numpy as np
 import pytest
-from PIL import Image
 
 from covsev_tools.scoring.app import NOT_ASSESSABLE_REASONS, ScoringApp, ScoringSetupError, launch
 from covsev_tools.labels.store import LabelStore
@@ -26,42 +23,42 @@ def app(cohort, tmp_path):
 
 
 def rater_records(app) -> list[dict]:
-    return app.store.records(app.rater)
+    return app.store.records(app.session.rater)
 
 
 def score_by_mouse(app, extent=(2, 3), opacity=(1, 2)):
     for (scale, values) in (("extent", extent), ("opacity", opacity)):
         for component, value in zip(("right", "left"), values, strict=True):
-            app.score_buttons[(scale, component)][value].click()
+            app.rows.buttons[(scale, component)][value].click()
 
 
 def test_mouse_scoring_saves_full_record_and_moves_on(app, cohort):
     assert "Case 1 of 5" in app.header.value
     score_by_mouse(app)
-    assert "5 / 8" in app.total_labels["extent"].value and "3 / 6" in app.total_labels["opacity"].value
-    assert app.score_buttons[("extent", "left")][3].button_style == "info"
-    assert "50-75% involvement" in app.level_texts[("extent", "left")].value
+    assert "5 / 8" in app.rows.total_labels["extent"].value and "3 / 6" in app.rows.total_labels["opacity"].value
+    assert app.rows.buttons[("extent", "left")][3].button_style == "info"
+    assert "50-75% involvement" in app.rows.level_texts[("extent", "left")].value
     app.save_button.click()
     [record] = rater_records(app)
     assert record["case_id"] == cohort.reading_order("rad1")[0] and record["position"] == 1
     assert record["scales"] == {
         "extent": {"version": "1", "scores": {"right": 2, "left": 3}, "total": 5},
         "opacity": {"version": "1", "scores": {"right": 1, "left": 2}, "total": 3}}
-    assert record["not_assessable"] is False and record["session_id"] == app.session_id
+    assert record["not_assessable"] is False and record["session_id"] == app.session.session_id
     assert record["time_shown"] <= record["time_saved"] and record["seconds_on_case"] >= 0
-    assert app.index == 1 and "Case 2 of 5" in app.header.value and "Saved case 1" in app.status.value
+    assert app.session.index == 1 and "Case 2 of 5" in app.header.value and "Saved case 1" in app.status.value
 
 
 def test_keyboard_scoring_digits_advance_the_highlighted_field(app):
     for key in ["4", "0", "3", "1"]:
         app.keys.simulate(key)
-    assert app.scores == {("extent", "right"): 4, ("extent", "left"): 0,
+    assert app.session.entry.scores == {("extent", "right"): 4, ("extent", "left"): 0,
                           ("opacity", "right"): 3, ("opacity", "left"): 1}
-    assert app.fields[app.active].key == ("opacity", "left")  # the highlight stays on the last field
+    assert app.session.entry.highlighted.key == ("opacity", "left")  # the highlight stays on the last field
     app.keys.simulate("ArrowUp")
     app.keys.simulate("2")  # corrects opacity right, then highlights opacity left again
-    assert "▶" in app.field_labels[("opacity", "left")].value
-    assert "▶" not in app.field_labels[("extent", "right")].value
+    assert "▶" in app.rows.field_labels[("opacity", "left")].value
+    assert "▶" not in app.rows.field_labels[("extent", "right")].value
     app.keys.simulate("Enter")
     [record] = rater_records(app)
     assert record["scales"]["extent"]["scores"] == {"right": 4, "left": 0}
@@ -71,23 +68,23 @@ def test_keyboard_scoring_digits_advance_the_highlighted_field(app):
 def test_digit_out_of_range_for_highlighted_field_is_refused(app):
     app.keys.simulate("0"), app.keys.simulate("0")  # extent done; opacity right highlighted
     app.keys.simulate("4")  # opacity tops out at 3
-    assert app.scores[("opacity", "right")] is None and "not a level of Opacity" in app.status.value
+    assert app.session.entry.scores[("opacity", "right")] is None and "not a level of Opacity" in app.status.value
 
 
 def test_incomplete_score_is_refused_naming_what_is_missing(app):
-    app.score_buttons[("extent", "right")][1].click()
+    app.rows.buttons[("extent", "right")][1].click()
     app.keys.simulate("Enter")
-    assert rater_records(app) == [] and app.index == 0
+    assert rater_records(app) == [] and app.session.index == 0
     message = app.status.value
     assert "Geographic extent: Left lung" in message and "Opacity: Right lung" in message
     assert "Opacity: Left lung" in message and "Extent: Right" not in message
 
 
 def test_not_assessable_cycles_reasons_and_saves_empty_scores(app):
-    app.score_buttons[("extent", "right")][1].click()
+    app.rows.buttons[("extent", "right")][1].click()
     app.keys.simulate("n")
     assert app.not_assessable.value and app.reason.value == NOT_ASSESSABLE_REASONS[0]
-    assert app.score_buttons[("extent", "left")][0].disabled
+    assert app.rows.buttons[("extent", "left")][0].disabled
     app.keys.simulate("n")
     assert app.reason.value == NOT_ASSESSABLE_REASONS[1]
     app.comment.value = "patient rotated"
@@ -113,23 +110,23 @@ def test_go_back_change_and_latest_wins_with_history(app):
     score_by_mouse(app, (2, 2), (2, 2))
     app.keys.simulate("Enter")
     app.keys.simulate("ArrowLeft"), app.keys.simulate("ArrowLeft")
-    assert app.index == 0 and app.scores[("extent", "right")] == 1  # own earlier score shown
-    app.score_buttons[("extent", "right")][4].click()
+    assert app.session.index == 0 and app.session.entry.scores[("extent", "right")] == 1  # own earlier score shown
+    app.rows.buttons[("extent", "right")][4].click()
     app.keys.simulate("Enter")
     # issue 14: after a change the app returns to where the rater left off (the first unscored case)
-    assert app.index == 2 and app.scores[("extent", "right")] is None
+    assert app.session.index == 2 and app.session.entry.scores[("extent", "right")] is None
     app.keys.simulate("ArrowLeft")
-    assert app.index == 1 and app.scores[("extent", "right")] == 2
-    first = app.order[0]
+    assert app.session.index == 1 and app.session.entry.scores[("extent", "right")] == 2
+    first = app.session.order[0]
     assert [r["scales"]["extent"]["total"] for r in rater_records(app) if r["case_id"] == first] == [2, 5]
     assert app.store.totals("extent").loc[first, "rad1"] == 5
 
 
 def test_next_cannot_skip_past_the_first_unscored_case(app):
     app.keys.simulate("ArrowRight")
-    assert app.index == 0 and "cannot be skipped" in app.status.value and app.next_button.disabled
+    assert app.session.index == 0 and "cannot be skipped" in app.status.value and app.next_button.disabled
     app.prev_button.click()
-    assert app.index == 0
+    assert app.session.index == 0
 
 
 def test_go_to_lists_positions_only_and_reaches_every_scored_case(app):
@@ -138,17 +135,17 @@ def test_go_to_lists_positions_only_and_reaches_every_scored_case(app):
         score_by_mouse(app, (extent, extent))
         app.keys.simulate("Enter")
     assert [label for label, _ in app.jump.options] == ["Case 1", "Case 2", "Case 3", "Case 4"]
-    assert app.jump.value == 4 and app.index == 3
+    assert app.jump.value == 4 and app.session.index == 3
     app.jump.value = 2  # the rater picks "Case 2" in the list
-    assert app.index == 1 and app.scores[("extent", "right")] == 2 and "Case 2 of 5" in app.header.value
-    assert not app.jump_to(5) and app.index == 1 and "cannot be skipped" in app.status.value
-    assert app.jump_to(4) and app.index == 3 and app.scores[("extent", "right")] is None
+    assert app.session.index == 1 and app.session.entry.scores[("extent", "right")] == 2 and "Case 2 of 5" in app.header.value
+    assert not app.jump_to(5) and app.session.index == 1 and "cannot be skipped" in app.status.value
+    assert app.jump_to(4) and app.session.index == 3 and app.session.entry.scores[("extent", "right")] is None
     for _ in range(2):
         score_by_mouse(app)
         app.keys.simulate("Enter")
-    assert app.done and app.jump.value is None and len(app.jump.options) == 5
+    assert app.session.done and app.jump.value is None and len(app.jump.options) == 5
     app.jump.value = 5
-    assert app.index == 4 and app.scoring_box.layout.display is None
+    assert app.session.index == 4 and app.scoring_box.layout.display is None
 
 
 def test_restart_resumes_at_first_unscored_position(app, cohort, tmp_path):
@@ -156,8 +153,8 @@ def test_restart_resumes_at_first_unscored_position(app, cohort, tmp_path):
         score_by_mouse(app)
         app.keys.simulate("Enter")
     again = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
-    assert again.index == 3 and "Case 4 of 5" in again.header.value and "3 of 5 scored" in again.header.value
-    assert again.session_id != app.session_id
+    assert again.session.index == 3 and "Case 4 of 5" in again.header.value and "3 of 5 scored" in again.header.value
+    assert again.session.session_id != app.session.session_id
 
 
 def test_progress_counts_only_the_cases_still_in_the_order(app, cohort, tmp_path):
@@ -168,18 +165,18 @@ def test_progress_counts_only_the_cases_still_in_the_order(app, cohort, tmp_path
     for _ in range(3):
         score_by_mouse(app)
         app.keys.simulate("Enter")
-    first = cohort.key().set_index("case_id").loc[app.order[0], "filename"]
+    first = cohort.key().set_index("case_id").loc[app.session.order[0], "filename"]
     (tmp_path / "tiny_images" / first).unlink()
     create_cohort(tmp_path / "tiny_images", "tiny", out_dir=cohort.dir, progress=False, workers=1)
     again = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
-    assert len(again.order) == 4 and again.index == 2 and "Case 3 of 4" in again.header.value
+    assert len(again.session.order) == 4 and again.session.index == 2 and "Case 3 of 4" in again.header.value
     assert "2 of 4 scored" in again.header.value and again.progress.value == 2
 
 
 def test_a_missing_display_image_is_a_message_not_a_crash(cohort, tmp_path):
     # A deleted (or unreadable) cases/<id>.png ended the page in a FileNotFoundError traceback,
     # when shown and when preloaded as the next case.
-    first = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels").order
+    first = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels").session.order
     for display_id in first[:2]:
         cohort.display_image_path(display_id).unlink()
     app = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
@@ -187,17 +184,17 @@ def test_a_missing_display_image_is_a_message_not_a_crash(cohort, tmp_path):
     assert "The image of this case cannot be shown (No such file or directory)" in app.status.value
     app.not_assessable.value, app.reason.value = True, NOT_ASSESSABLE_REASONS[-1]
     app.keys.simulate("Enter")
-    assert app.index == 1 and "cannot be shown" in app.status.value and len(rater_records(app)) == 1
+    assert app.session.index == 1 and "cannot be shown" in app.status.value and len(rater_records(app)) == 1
     score_by_mouse(app)
     app.keys.simulate("Enter")
-    assert app.index == 2 and app.viewer.token and "cannot be shown" not in app.status.value
+    assert app.session.index == 2 and app.viewer.token and "cannot be shown" not in app.status.value
 
 
 def test_end_screen_after_last_case_and_review_possible(app):
     for _ in range(5):
         score_by_mouse(app)
         app.keys.simulate("Enter")
-    assert app.done and app.scoring_box.layout.display == "none" and "All 5 cases" in app.status.value
+    assert app.session.done and app.scoring_box.layout.display == "none" and "All 5 cases" in app.status.value
     assert app.viewer.token == ""
     # issue 14: a proper end screen: summary, nothing to save, no image, no live Save button
     assert app.image_panel.layout.display == "none" and app.save_button.layout.display == "none"
@@ -205,14 +202,14 @@ def test_end_screen_after_last_case_and_review_possible(app):
     assert "All 5 cases are scored" in app.end_panel.value and "5 saved, 0 marked not assessable" in app.end_panel.value
     assert "nothing left to save" in app.end_panel.value
     app.keys.simulate("Enter"), app.save_button.click()
-    assert len(rater_records(app)) == 5 and app.done
+    assert len(rater_records(app)) == 5 and app.session.done
     app.keys.simulate("ArrowLeft")
-    assert app.index == 4 and app.scoring_box.layout.display is None
+    assert app.session.index == 4 and app.scoring_box.layout.display is None
     assert app.image_panel.layout.display is None and app.save_button.layout.display is None
     assert app.end_panel.layout.display == "none" and app.viewer.token
-    app.score_buttons[("extent", "right")][0].click()
+    app.rows.buttons[("extent", "right")][0].click()
     app.keys.simulate("Enter")  # a change to the last case: back to the end screen
-    assert app.done and app.image_panel.layout.display == "none" and len(rater_records(app)) == 6
+    assert app.session.done and app.image_panel.layout.display == "none" and len(rater_records(app)) == 6
 
 
 def test_rater_from_environment(cohort, tmp_path, monkeypatch):
@@ -233,7 +230,7 @@ def test_hub_login_is_the_rater_and_no_rater_field_is_shown(cohort, tmp_path, mo
     monkeypatch.setenv("COVSEV_COHORT", str(cohort.dir))
     monkeypatch.setenv("COVSEV_LABELS_DIR", str(tmp_path / "envlabels"))
     app = ScoringApp()
-    assert app.rater == "hubuser" and app.login_box not in app.widget.children
+    assert app.session.rater == "hubuser" and app.login.widget not in app.widget.children
     assert "Rater ID" not in widget_state_text(app.widget)
     score_by_mouse(app)
     app.keys.simulate("Enter")
@@ -261,13 +258,13 @@ def test_log_out_link_only_on_the_hub_and_escaped(cohort, tmp_path, monkeypatch)
 def test_reserved_rater_name_consensus_is_refused(cohort, tmp_path, monkeypatch):
     monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
     app = ScoringApp(cohort.dir, labels_dir=tmp_path / "labels")
-    app.rater_input.value = "consensus"
-    app.start_button.click()
-    assert app.rater is None and "reserved" in app.login_status.value
+    app.login.rater_input.value = "consensus"
+    app.login.start_button.click()
+    assert app.session is None and "reserved" in app.login.status.value
     for name in ("Consensus", "CONSENSUS"):  # one file with consensus.jsonl on a case-insensitive disk
-        app.rater_input.value = name
-        app.start_button.click()
-        assert app.rater is None and f"&#x27;{name}&#x27; is reserved" in app.login_status.value
+        app.login.rater_input.value = name
+        app.login.start_button.click()
+        assert app.session is None and f"&#x27;{name}&#x27; is reserved" in app.login.status.value
 
 
 def test_login_refuses_unsafe_rater_id_then_starts(cohort, tmp_path, monkeypatch):
@@ -275,23 +272,23 @@ def test_login_refuses_unsafe_rater_id_then_starts(cohort, tmp_path, monkeypatch
     for name in ("COVSEV_RATER", "JUPYTERHUB_USER"):
         monkeypatch.delenv(name, raising=False)
     app = ScoringApp(cohort.dir, labels_dir=tmp_path / "labels")
-    assert app.rater is None and app.login_box in app.widget.children
-    app.rater_input.value = "../../etc/passwd"
+    assert app.session is None and app.login.widget in app.widget.children
+    app.login.rater_input.value = "../../etc/passwd"
     app.keys.simulate("Enter")
-    assert app.rater is None and "invalid rater ID" in app.login_status.value
-    app.rater_input.value = "rad7"
-    app.start_button.click()
-    assert app.rater == "rad7" and app.session_box in app.widget.children
+    assert app.session is None and "invalid rater ID" in app.login.status.value
+    app.login.rater_input.value = "rad7"
+    app.login.start_button.click()
+    assert app.session.rater == "rad7" and app.session_box in app.widget.children
 
 
 def test_brixia_session_needs_no_code_change(tmp_path):
     cohort = make_cohort(tmp_path, n=3, name="brix", scales=("brixia",))
     app = ScoringApp(cohort.dir, rater="rad1", labels_dir=tmp_path / "labels")
-    assert [f.component.key for f in app.fields] == list("ABCDEF")
-    assert sorted(app.score_buttons[("brixia", "A")]) == [0, 1, 2, 3]
+    assert [f.component.key for f in app.rows.fields] == list("ABCDEF")
+    assert sorted(app.rows.buttons[("brixia", "A")]) == [0, 1, 2, 3]
     for key in "012321":
         app.keys.simulate(key)
-    assert "9 / 18" in app.total_labels["brixia"].value
+    assert "9 / 18" in app.rows.total_labels["brixia"].value
     app.keys.simulate("Enter")
     [record] = rater_records(app)
     assert record["scales"] == {"brixia": {"version": "1", "total": 9,
@@ -316,7 +313,7 @@ def test_on_a_kernel_loop_the_next_image_follows_the_page_updates(app, monkeypat
         return before
 
     assert asyncio.run(save_then_wait()) == []
-    assert sent == [app.viewer.preloaded(app.order[2])] and sent[0]
+    assert sent == [app.viewer.preloaded(app.session.order[2])] and sent[0]
 
 
 def test_viewer_shortcuts_and_buttons(app):
@@ -327,24 +324,24 @@ def test_viewer_shortcuts_and_buttons(app):
     assert viewer.invert and viewer.brightness == pytest.approx(1.1) and viewer.contrast == pytest.approx(1 / 1.1)
     app.keys.simulate("r")
     assert (viewer.zoom, viewer.invert, viewer.brightness, viewer.contrast) == (1.0, False, 1.0, 1.0)
-    app.view_buttons["Invert"].click()
+    app.toolbar.buttons["Invert"].click()
     assert viewer.invert
     for _ in range(30):
-        app.view_buttons["+"].click()
+        app.toolbar.buttons["+"].click()
     assert viewer.zoom == 12.0
 
 
 def test_next_image_is_preloaded_and_resent_when_the_browser_lacks_it(app, monkeypatch):
-    current, upcoming = app.viewer.token, app.viewer.preloaded(app.order[1])
+    current, upcoming = app.viewer.token, app.viewer.preloaded(app.session.order[1])
     assert current and upcoming and current != upcoming and set(app.viewer._images) >= {current, upcoming}
-    png = app.cohort.display_image_path(app.order[1]).read_bytes()
+    png = app.cohort.display_image_path(app.session.order[1]).read_bytes()
     assert app.viewer._images[upcoming] == png
     sent = []
     monkeypatch.setattr(app.viewer, "send", lambda content, buffers=None: sent.append((content, buffers)))
     score_by_mouse(app)
     app.keys.simulate("Enter")
     assert app.viewer.token == upcoming  # shown from the preload, not re-sent
-    assert [c["token"] for c, _ in sent] == [app.viewer.preloaded(app.order[2])]  # only the following one went out
+    assert [c["token"] for c, _ in sent] == [app.viewer.preloaded(app.session.order[2])]  # only the following one went out
     app.viewer._handle_custom_msg({"kind": "missing", "token": upcoming}, [])
     assert sent[-1] == ({"kind": "image", "token": upcoming}, [png])
 
@@ -354,7 +351,7 @@ def test_a_failed_save_is_reported_and_not_confirmed(app):
     app.store.folder.mkdir(parents=True, exist_ok=True)
     app.store.path_for("rad1").mkdir()  # a folder where the file should be: the write fails
     app.keys.simulate("Enter")
-    assert app.index == 0 and "NOT SAVED" in app.status.value and "Saved" not in app.status.value
+    assert app.session.index == 0 and "NOT SAVED" in app.status.value and "Saved" not in app.status.value
 
 
 def widget_state_text(root: W.Widget) -> str:
@@ -381,7 +378,7 @@ def test_nothing_identifying_reaches_the_widgets(tmp_path):
     key = cohort.key()
     forbidden = set(key["filename"]) | set(key["path"]) | set(key["sha256"]) | set(cohort.display_ids)
     forbidden |= {str(cohort.dir), "SECRETPATIENT"}
-    for _ in range(len(app.order)):
+    for _ in range(len(app.session.order)):
         text = widget_state_text(app.widget)
         assert "Case " in text and "covsev-app" not in forbidden
         assert not [f for f in forbidden if f in text]
@@ -389,7 +386,7 @@ def test_nothing_identifying_reaches_the_widgets(tmp_path):
         assert not [f for f in forbidden if f.encode() in images]
         score_by_mouse(app)
         app.keys.simulate("Enter")
-    assert len(app.order) == 6 and app.done
+    assert len(app.session.order) == 6 and app.session.done
 
 
 def test_setup_errors_are_plain_messages(tmp_path, monkeypatch):
@@ -406,10 +403,10 @@ def test_two_raters_are_kept_apart(cohort, tmp_path):
     two = ScoringApp(cohort.dir, rater="rad2", labels_dir=labels)
     score_by_mouse(one, (4, 4), (3, 3))
     one.keys.simulate("Enter")
-    assert two.index == 0 and two.scores[("extent", "right")] is None
+    assert two.session.index == 0 and two.session.entry.scores[("extent", "right")] is None
     assert LabelStore(labels, "tiny").raters() == ["rad1"]
     fresh = ScoringApp(cohort.dir, rater="rad2", labels_dir=labels)  # rad1's save is not rad2's
-    assert fresh.index == 0 and fresh._latest == {} and "0 of 5 scored" in fresh.header.value
+    assert fresh.session.index == 0 and fresh.session.latest == {} and "0 of 5 scored" in fresh.header.value
 
 
 def test_every_bound_key_has_an_action_and_unbound_keys_do_nothing(app, monkeypatch):
@@ -419,13 +416,13 @@ def test_every_bound_key_has_an_action_and_unbound_keys_do_nothing(app, monkeypa
     monkeypatch.setattr(app.comment, "focus", lambda: focused.append(True))
     app.keys.simulate("c")
     assert focused == [True]
-    before = dict(app.scores)
+    before = dict(app.session.entry.scores)
     app.keys.simulate("x")
     app.keys._handle_custom_msg({"kind": "key", "key": "Delete"}, [])
-    assert app.scores == before and app.status.value == ""
+    assert app.session.entry.scores == before and app.status.value == ""
     score_by_mouse(app)
     app.keys.simulate("Ctrl+Enter")
     app.keys.simulate("PageUp")
-    assert app.index == 0 and len(rater_records(app)) == 1
+    assert app.session.index == 0 and len(rater_records(app)) == 1
     app.keys.simulate("PageDown")
-    assert app.index == 1
+    assert app.session.index == 1

@@ -35,7 +35,7 @@ trainer = getattr(app, "trainer", None)
 if trainer is None:
     print("STUDY", app.session.index); raise SystemExit
 for _ in range(len(trainer.session.order)):
-    for buttons in trainer.score_buttons.values():
+    for buttons in trainer.rows.buttons.values():
         buttons[score].click()
     trainer.save_and_next(); trainer.save_and_next()
 print("TRAINED", trainer.session.done, trainer.training_result["passed"], trainer.status.value.count("not met"))
@@ -171,7 +171,7 @@ os.environ["JUPYTERHUB_USER"] = rater
 from covsev_tools.scoring import ScoringApp
 app = ScoringApp(cohort, rater=rater, labels_dir=labels)
 while not app.session.at_end:
-    for buttons in app.score_buttons.values():
+    for buttons in app.rows.buttons.values():
         buttons[score].click()
     app.save_and_next()
 print("DONE", app.session.summary()["scored"])

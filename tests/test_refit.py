@@ -34,7 +34,7 @@ def synthetic_predictions(n=120, n_patients=40, noise=0.0, seed=0):
 
 def test_ols_recovers_known_coefficients():
     preds, labels, meta = synthetic_predictions()
-    data = refit_data.assemble(preds, labels, meta)
+    data = refit_data.join_refit_data(preds, labels, meta)
     mapping = refit.fit_mapping(data, "lung_opacity", "linear")
     spec = mapping.targets["geographic_extent"]
     assert spec["coef"][0] == pytest.approx(A_EXT, abs=1e-9)
@@ -49,7 +49,7 @@ def test_ridge_mapping_reproduces_the_pipeline_predictions():
     from sklearn.preprocessing import StandardScaler
 
     preds, labels, meta = synthetic_predictions(noise=0.5)
-    data = refit_data.assemble(preds, labels, meta)
+    data = refit_data.join_refit_data(preds, labels, meta)
     X, y = data.design("all_outputs"), data.table["geographic_extent"].to_numpy()
     pipe = make_pipeline(StandardScaler(), RidgeCV(alphas=refit.RIDGE_ALPHAS)).fit(X, y)
     coef, intercept = refit.linear_coefficients(pipe)
@@ -81,8 +81,8 @@ def test_metrics_match_numpy():
 
 def test_compare_table_is_tidy_and_ranks_an_informative_input_first():
     preds, labels, meta = synthetic_predictions(noise=0.3)
-    data = refit_data.assemble(preds, labels, meta)
-    table = refit.compare(data, ["geographic_extent"], ["lung_opacity", "all_outputs"], n_repeats=3)
+    data = refit_data.join_refit_data(preds, labels, meta)
+    table = refit.compare_regressors(data, ["geographic_extent"], ["lung_opacity", "all_outputs"], n_repeats=3)
     assert list(table.columns) == ["target", "features", "model", "scheme", "n_images",
                                    "n_patients", "metric", "mean", "sd", "min", "max", "n_repeats"]
     assert len(table) == 2 * 2 * 4
@@ -101,7 +101,7 @@ def _real_data(shared_data, noise=0.0):
     preds.insert(0, "filename", labels["filename"])
     preds["xrv:Lung Opacity"] = (labels["geographic_extent"] - B_EXT) / A_EXT + rng.normal(0, noise, len(labels))
     preds["error"] = ""
-    return refit_data.assemble(preds, labels, root / "metadata.csv"), labels
+    return refit_data.join_refit_data(preds, labels, root / "metadata.csv"), labels
 
 
 @pytest.mark.realdata
@@ -184,7 +184,7 @@ def test_refit_command_usage_errors_exit_2(refit_files, capsys, extra, message):
 
 def test_a_list_of_input_names_is_a_feature_set():
     preds, labels, meta = synthetic_predictions()
-    data = refit_data.assemble(preds, labels, meta)
+    data = refit_data.join_refit_data(preds, labels, meta)
     by_name = refit.fit_mapping(data, "lung_opacity", "linear")
     by_list = refit.fit_mapping(data, ["xrv:Lung Opacity"], "linear")
     assert by_list.targets == by_name.targets
@@ -235,13 +235,13 @@ def test_refit_group_col_none_makes_each_image_its_own_group(refit_files):
     assert json.loads((d / "map.json").read_text())["provenance"]["group_col"] == "filename"
 
 
-def test_assemble_group_col_must_exist_unless_none():
+def test_join_refit_data_group_col_must_exist_unless_none():
     preds, labels, meta = synthetic_predictions()
     with pytest.raises(refit_data.RefitInputError, match="the metadata table: no group column 'patient'"):
-        refit_data.assemble(preds, labels, meta, group_col="patient")
-    per_image = refit_data.assemble(preds, labels, meta, group_col=None)
+        refit_data.join_refit_data(preds, labels, meta, group_col="patient")
+    per_image = refit_data.join_refit_data(preds, labels, meta, group_col=None)
     assert per_image.group_col == "filename" and per_image.table["group"].nunique() == 120
-    by_patient = refit_data.assemble(preds, labels, meta)
+    by_patient = refit_data.join_refit_data(preds, labels, meta)
     assert by_patient.table["group"].nunique() == meta["patientid"].nunique()
 
 

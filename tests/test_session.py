@@ -21,7 +21,7 @@ def test_whole_session_score_back_change_repeat_resume(tmp_path, monkeypatch):
     labels = tmp_path / "labels"
     session = ScoringSession.open(cohort.dir, "rad1", labels)
     order, repeats = session.order, cohort.repeats()
-    assert len(order) == 6 and session.index == 0 and session.scores[("extent", "right")] is None
+    assert len(order) == 6 and session.index == 0 and session.entry.scores[("extent", "right")] is None
 
     # score: digits fill the highlighted fields in page order; Enter saves and moves on
     assert enter(session, 1, 2, 0, 1)
@@ -39,16 +39,16 @@ def test_whole_session_score_back_change_repeat_resume(tmp_path, monkeypatch):
     session.previous()
     assert session.index == 3 and "unsaved changes" in session.message.text
     session.previous(), session.previous(), session.previous()
-    assert session.index == 0 and session.scores == {("extent", "right"): 1, ("extent", "left"): 2,
+    assert session.index == 0 and session.entry.scores == {("extent", "right"): 1, ("extent", "left"): 2,
                                                      ("opacity", "right"): 0, ("opacity", "left"): 1}
-    session.set_score(("extent", "right"), 4)
+    session.entry.set_score(("extent", "right"), 4)
     assert session.advance() and session.index == 3  # the first unscored case, not case 2
-    assert session.scores[("extent", "right")] is None  # its entry was not kept after the refusal
+    assert session.entry.scores[("extent", "right")] is None  # its entry was not kept after the refusal
 
     # not assessable: N cycles the reasons, the record has no scores
     session.cycle_not_assessable(), session.cycle_not_assessable()
-    assert session.reason == NOT_ASSESSABLE_REASONS[1] and session.missing() == []
-    session.set_comment("rotated")
+    assert session.entry.reason == NOT_ASSESSABLE_REASONS[1] and session.entry.missing() == []
+    session.entry.set_comment("rotated")
     assert session.advance() and session.index == 4
 
     # the hidden repeat is one more position of the order, scored like any case
@@ -58,7 +58,7 @@ def test_whole_session_score_back_change_repeat_resume(tmp_path, monkeypatch):
     # restart: a new session resumes at the first unscored case with the saved entries
     again = ScoringSession.open(cohort.dir, "rad1", labels)
     assert again.session_id != session.session_id and again.index == 4 and again.order == order
-    assert again.jump_to(1) and again.scores[("extent", "right")] == 4
+    assert again.jump_to(1) and again.entry.scores[("extent", "right")] == 4
     assert not again.jump_to(6) and "cannot be skipped" in again.message.text
     assert again.jump_to(5) and enter(again, 0, 0, 0, 0) and again.index == 5
     assert enter(again, 1, 1, 1, 1) and again.at_end and again.done

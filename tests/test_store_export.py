@@ -28,7 +28,7 @@ def study(tmp_path):
     rad2 = ScoringApp(cohort.dir, rater="rad2", labels_dir=labels)
     for key in "44334433":
         rad2.keys.simulate(key)
-        if rad2.scores[("opacity", "left")] is not None:
+        if rad2.session.entry.scores[("opacity", "left")] is not None:
             rad2.keys.simulate("Enter")
     return cohort, labels
 

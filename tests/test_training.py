@@ -132,11 +132,11 @@ def test_training_reference_csv_with_notes_and_paper_reference(tmp_path):
 def score(app, extent, opacity):
     for (scale, values) in (("extent", extent), ("opacity", opacity)):
         for component, value in zip(("right", "left"), values, strict=True):
-            app.score_buttons[(scale, component)][value].click()
+            app.rows.buttons[(scale, component)][value].click()
 
 
 def reference_for_position(app, training):
-    return reference_of(training, app.order[app.index])
+    return reference_of(training, app.session.order[app.session.index])
 
 
 def test_training_page_feedback_after_each_case_then_summary(training, tmp_path):
@@ -151,24 +151,24 @@ def test_training_page_feedback_after_each_case_then_summary(training, tmp_path)
         score(app, extent, (1, 1))
         app.keys.simulate("Enter")
         # saved, and the page stays on the case showing the scores beside the reference
-        assert app.index == n and "Your scores and the reference" in app.feedback.value
+        assert app.session.index == n and "Your scores and the reference" in app.feedback.value
         assert "Next case (Enter)" == app.save_button.description
         assert f"<td>{ref['opacity']['total']:g}</td>" in app.feedback.value  # total-only reference
         assert "Right lung" in app.feedback.value and "No involvement" in app.feedback.value  # definitions
         diffs.append((extent[0] + extent[1]) - ref["extent"]["total"])
         left_diffs.append(extent[1] - ref["extent"]["scores"]["left"])
         app.keys.simulate("Enter")
-        assert app.index == n + 1 and app.feedback.value == ""
-    assert app.done and "Training summary" in app.end_panel.value and "Mean absolute error" in app.end_panel.value
+        assert app.session.index == n + 1 and app.feedback.value == ""
+    assert app.session.done and "Training summary" in app.end_panel.value and "Mean absolute error" in app.end_panel.value
     records = LabelStore(labels / TRAINING_LABELS, "calib").records("rad1")
     assert len(records) == 4 and all(r["training"] is True for r in records)  # no duplicate save on "next"
-    summary = training.reference.summary(app.order, app.session.latest)
+    summary = training.reference.summary(app.session.order, app.session.latest)
     mae = summary["mae"].set_index(["scale", "component"])["mae"]
     assert mae[("extent", "total")] == pytest.approx(np.mean(np.abs(diffs)))
     # was approx(0.5): wrong whenever the reading order put the image with left = 4 at an odd position
     assert mae[("extent", "right")] == 0.0 and mae[("extent", "left")] == pytest.approx(np.mean(np.abs(left_diffs)))
     assert mae[("extent", "left")] in (0.25, 0.5)
-    opacity = [abs(2 - reference_of(training, c)["opacity"]["total"]) for c in app.order]
+    opacity = [abs(2 - reference_of(training, c)["opacity"]["total"]) for c in app.session.order]
     assert mae[("opacity", "total")] == pytest.approx(np.mean(opacity), abs=1e-3)
     assert ("opacity", "right") not in mae.index  # no component reference, no component MAE
     worst = max(range(4), key=lambda i: abs(diffs[i]) + opacity[i])
@@ -200,7 +200,7 @@ def test_training_reference_once_seen_cannot_be_copied_into_the_result(training,
         assert session.advance() and session.feedback()  # saved; the reference is on screen
         for row in session.feedback():
             if row["component"] in ("right", "left") and row["reference"] is not None:
-                session.set_score((row["scale"], row["component"]), int(row["reference"]))
+                session.entry.set_score((row["scale"], row["component"]), int(row["reference"]))
         assert session.save() is None and "scored once, before the reference is shown" in session.message.text
         assert session.advance()  # Enter goes on without saving the copy
     assert len(training.store(labels).records("rad1")) == 4
@@ -218,7 +218,7 @@ def test_training_reference_once_seen_cannot_be_copied_into_the_result(training,
 
 def complete(training, rater, labels, extent_offset=0):
     app = ScoringApp(training.cohort.dir, rater=rater, labels_dir=labels)
-    while not app.done:
+    while not app.session.done:
         ref = reference_for_position(app, training)
         right = min(4, int(ref["extent"]["scores"]["right"]) + extent_offset)
         opacity = round(ref["opacity"]["total"])
@@ -258,7 +258,7 @@ def test_training_required_before_the_blinded_cases_open(training, tmp_path):
     trainer = page.trainer
     assert trainer.session.training and "opens after a passed round" in trainer.banner.value
     assert page.gate_box.children == (trainer.widget,) and trainer.logout.value == ""  # one banner, one log-out
-    while not trainer.done:
+    while not trainer.session.done:
         score(trainer, (4, 4), (3, 3))
         trainer.keys.simulate("Enter"), trainer.keys.simulate("Enter")
     assert trainer.study_button.layout.display is None and "Training threshold" in trainer.end_panel.value
@@ -274,7 +274,7 @@ def test_training_failed_round_keeps_the_study_closed(training, tmp_path):
     labels = tmp_path / "labels"
     require_training(study.dir, training.cohort.dir, max_mae=0.25)
     page = ScoringApp(study.dir, rater="rad2", labels_dir=labels)
-    while not page.trainer.done:
+    while not page.trainer.session.done:
         score(page.trainer, (4, 4), (3, 3))
         page.trainer.keys.simulate("Enter"), page.trainer.keys.simulate("Enter")
     assert page.trainer.study_button.layout.display == "none" and "not met" in page.trainer.end_panel.value

@@ -32,7 +32,7 @@ from covsev_tools.agreement.formatting import format_csv, format_latex, format_m
 from covsev_tools.agreement.gwet import gwet_ac
 from covsev_tools.agreement.icc import icc
 from covsev_tools.agreement.cohen import cohen_kappa
-from covsev_tools.agreement.kappa import fleiss_kappa
+from covsev_tools.agreement.fleiss import fleiss_kappa
 from covsev_tools.agreement.report import agreement_report, pairwise_agreement
 
 __all__ = [

@@ -9,7 +9,7 @@ raters' category margins over the cases both rated. With case weights W (R resam
   "both rated" for the pairs with gaps (a complete pair's number of cases is Σ w).
 
 So no pair builds its own tables or copies W, and all pairs ride on BLAS. Equal to the per-pair
-tables of :class:`covsev_tools.agreement.kappa.PairTables` (tests: 1e-12).
+tables of :class:`covsev_tools.agreement.fleiss.PairTables` (tests: 1e-12).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 from covsev_tools.agreement._result import null, to_frame
 from covsev_tools.agreement._table import as_matrix, resampling
 from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Job, run_jobs
-from covsev_tools.agreement.kappa import (KAPPA_NAMES, NOT_CATEGORICAL, agreement_weights,
+from covsev_tools.agreement.fleiss import (KAPPA_NAMES, NOT_CATEGORICAL, agreement_weights,
                                           kappa_result, two_raters)
 
 #: Cells of the agreement matrix A held at once (8 bytes each): about 128 MB.
@@ -100,7 +100,7 @@ def pair_kappas_job(matrix, pairs: list, schemes: dict, confidence: float = 0.95
     """Cohen's kappas of rater ``pairs`` (column numbers) for each weighting of ``schemes``.
 
     The job's result maps each pair to ``{name: result dict}`` (see
-    :func:`covsev_tools.agreement.kappa.kappa_result`).
+    :func:`covsev_tools.agreement.fleiss.kappa_result`).
 
     Examples
     --------

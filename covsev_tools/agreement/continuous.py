@@ -148,7 +148,7 @@ def continuous_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
 
 
 def _pair_arrays(data, rater_a, rater_b, case, rater, score):
-    from covsev_tools.agreement.kappa import two_raters
+    from covsev_tools.agreement.fleiss import two_raters
     matrix = as_matrix(data, case, rater, score, cluster=None)
     rater_a, rater_b = two_raters(matrix, rater_a, rater_b)
     return (rater_a, rater_b), matrix.pair(rater_a, rater_b)

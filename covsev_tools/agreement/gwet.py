@@ -6,7 +6,7 @@ from scipy import stats
 
 from covsev_tools.agreement._result import null, stat, to_frame
 from covsev_tools.agreement._table import as_matrix
-from covsev_tools.agreement.kappa import NOT_CATEGORICAL, agreement_weights, category_counts
+from covsev_tools.agreement.fleiss import NOT_CATEGORICAL, agreement_weights, category_counts
 
 NAMES = {"AC1": None, "AC2_linear": "linear", "AC2_quadratic": "quadratic"}
 

@@ -146,7 +146,7 @@ def _kappa_table(kappa, rate_a, rate_b):
 
 def _kappa_q(kappa, rate_a, rate_b) -> float:
     """n × Var(kappa) of Fleiss, Cohen & Everitt (1969) for the 2 × 2 table (Cantor's Q)."""
-    from covsev_tools.agreement.kappa import kappa_se
+    from covsev_tools.agreement.fleiss import kappa_se
 
     table = _kappa_table(kappa, rate_a, rate_b)
     return kappa_se(table, np.eye(2), kappa) ** 2

@@ -13,7 +13,7 @@ from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, run_jobs
 from covsev_tools.agreement.continuous import LOA_MULTIPLIER, continuous_xy
 from covsev_tools.agreement.gwet import NAMES as GWET_NAMES, gwet_result
 from covsev_tools.agreement.icc import icc_cases_used, icc_result
-from covsev_tools.agreement.kappa import KAPPA_NAMES, NOT_CATEGORICAL, fleiss_job
+from covsev_tools.agreement.fleiss import KAPPA_NAMES, NOT_CATEGORICAL, fleiss_job
 from covsev_tools.agreement.cohen import pair_kappas_job
 
 KAPPA_FIELDS = {name: weights for weights, name in KAPPA_NAMES.items()}

@@ -11,8 +11,8 @@ are written:
 * ``<out>/published-report/report.html`` — model vs the published means (reference-only input).
 
 With ``--images DIR`` (the paper's 94 images) the model step runs on them
-(:func:`covsev_tools.model.predictor.predict`, offline weights from ``--weights-dir``) and its real
-predictions replace the simulated ones in both reports.
+(:func:`covsev_tools.report.demo.predictions_on_images`, offline weights from ``--weights-dir``)
+and its real predictions replace the simulated ones in both reports.
 """
 from __future__ import annotations
 
@@ -49,62 +49,17 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def model_predictions(images: Path, filenames, weights_dir):
-    """Predictions of the model on the published images found in ``images`` (missing → error rows).
-
-    Raises
-    ------
-    CovsevError
-        When the folder is missing, holds none of the images, or the weights are not found.
-    """
-    import pandas as pd
-
-    from covsev_tools import model
-
-    if not images.is_dir():
-        raise CovsevError(f"--images {images}: no such folder")
-    present = [name for name in filenames if (images / name).is_file()]
-    if not present:
-        raise CovsevError(f"--images {images}: none of the {len(filenames)} published images is "
-                          f"there (e.g. {filenames[0]})")
-    try:
-        table = model.predict([str(images / name) for name in present], weights_dir=weights_dir)
-    except model.WeightsNotFoundError as exc:
-        raise CovsevError(str(exc)) from exc
-    missing = pd.DataFrame({"filename": [n for n in filenames if n not in set(present)],
-                            "error": "image not found in --images"})
-    return pd.concat([table, missing], ignore_index=True)
-
-
-def _with_real_predictions(simulated, real):
-    """The simulated cohort's predictions table with the model's real values (same case IDs)."""
-    columns = [c for c in real.columns if c != "filename"]
-    merged = simulated[["case_id", "filename"]].merge(real, on="filename", how="left")
-    merged["error"] = merged["error"].fillna("no prediction")
-    return merged[["case_id", "filename", *columns]]
-
-
 def run(args: argparse.Namespace) -> int:
-    from covsev_tools.datasets import load_published_labels
-    from covsev_tools.report.demo import SIMULATED_SOURCE, build_demo
+    from covsev_tools.report.demo import build_demo
 
     start = time.perf_counter()
     for option, value, least in (("--bootstrap", args.bootstrap, 0), ("--cases", args.cases, 3),
                                  ("--raters", args.raters, 1)):
         if value is not None and value < least:
             raise CovsevError(f"{option} {value}: must be {least} or more")
-    predictions, source = None, SIMULATED_SOURCE
-    if args.images is not None:
-        try:
-            names = list(load_published_labels()["filename"])
-        except FileNotFoundError as exc:
-            raise CovsevError(str(exc)) from exc
-        real = model_predictions(args.images, names, args.weights_dir)
-        predictions = lambda simulated: _with_real_predictions(simulated, real)  # noqa: E731
-        source = f"torchxrayvision DenseNet-121 on the images in {args.images} (published mapping)"
     main, second = build_demo(args.out, n_cases=args.cases, n_raters=args.raters, seed=args.seed,
-                              n_boot=args.bootstrap, metadata=args.metadata,
-                              predictions=predictions, source=source)
+                              n_boot=args.bootstrap, metadata=args.metadata, images=args.images,
+                              weights_dir=args.weights_dir)
     _print_summary(main.html, second.html, time.perf_counter() - start)
     return 0
 

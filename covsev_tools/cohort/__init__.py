@@ -10,8 +10,7 @@ Examples
 8
 """
 from covsev_tools.cohort.cohort import Cohort
-from covsev_tools.cohort.create import create_cohort, example_cohort
-from covsev_tools.cohort.creation import CreationReport
+from covsev_tools.cohort.create import CreationReport, create_cohort, example_cohort
 from covsev_tools.cohort.errors import CohortError, NoReadableImageError
 from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS
 from covsev_tools.cohort.ids import RaterIdError, validate_rater_id

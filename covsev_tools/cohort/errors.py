@@ -28,7 +28,7 @@ class NoReadableImageError(CohortError):
 
     Examples
     --------
-    >>> from covsev_tools.cohort.creation import CreationReport
+    >>> from covsev_tools.cohort import CreationReport
     >>> report = CreationReport(n_files=2, unreadable=[("a.png", "empty file (0 bytes)"), ("b.txt", "not an image")])
     >>> str(NoReadableImageError(Path("scans"), report))
     'scans: none of the 2 file(s) is a readable image (a.png: empty file (0 bytes); and 1 more); nothing written'

@@ -11,8 +11,8 @@ inputs, in worker processes) → :mod:`~covsev_tools.model.predictor` (outputs a
 """
 from covsev_tools.model.mapping import MappingError, SeverityMapping, paper_mapping
 from covsev_tools.model.predictor import Predictor, predict
-from covsev_tools.model.refit import compare, fit_mapping, seed_protocol
-from covsev_tools.model.refit_data import RefitData, RefitInputError, assemble, read_labels
+from covsev_tools.model.refit import compare_regressors, fit_mapping, seed_protocol
+from covsev_tools.model.refit_data import RefitData, RefitInputError, join_refit_data, read_labels
 from covsev_tools.model.refit_run import refit_to_files
 from covsev_tools.model.runs import NoReadableImagesError, PredictInputError, predict_cohort, predict_to_files
 from covsev_tools.model.saliency import saliency_maps, save_overlay
@@ -20,8 +20,8 @@ from covsev_tools.model.weights import WeightsLoadError, WeightsNotFoundError, f
 
 __all__ = [
     "MappingError", "NoReadableImagesError", "PredictInputError", "Predictor", "RefitData",
-    "RefitInputError", "SeverityMapping", "WeightsLoadError", "WeightsNotFoundError", "assemble",
-    "compare", "find_weights", "fit_mapping", "load_densenet", "paper_mapping", "predict",
+    "RefitInputError", "SeverityMapping", "WeightsLoadError", "WeightsNotFoundError", "compare_regressors",
+    "find_weights", "fit_mapping", "join_refit_data", "load_densenet", "paper_mapping", "predict",
     "predict_cohort", "predict_to_files", "read_labels", "refit_to_files", "saliency_maps",
     "save_overlay", "seed_protocol",
 ]

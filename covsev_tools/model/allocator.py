@@ -2,12 +2,11 @@
 
 Each forward pass allocates and frees activations of 10-50 MB (batch of 16). Above glibc's mmap
 threshold (at most 32 MB by default) every such block is a fresh ``mmap`` whose pages the kernel
-zeroes on first touch, about 120,000 page faults per batch: a third of the forward's time on a
-2-core machine. PyTorch's CPU tuning guide reaches the same effect by preloading jemalloc or
-tcmalloc.
+zeroes on first touch, so each batch pays page faults for memory it just gave back. PyTorch's CPU
+tuning guide reaches the same effect by preloading jemalloc or tcmalloc.
 
 How much it pays is measured by ``benchmarks/predict_speed.py`` (its allocator variant) and stated
-in the README's model page.
+in ``docs/readme/model.md`` (speed).
 
 Examples
 --------

@@ -105,8 +105,8 @@ class Predictor:
         one thread each.
     reuse_memory : bool
         On CPU, let the process reuse freed activation buffers
-        (:func:`~covsev_tools.model.allocator.reuse_large_allocations`, process-wide); about 1.6x
-        faster forward passes on Linux.
+        (:func:`~covsev_tools.model.allocator.reuse_large_allocations`, process-wide); what it
+        saves is measured by ``benchmarks/predict_speed.py`` (``docs/readme/model.md``).
 
     Examples
     --------

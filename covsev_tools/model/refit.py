@@ -20,18 +20,17 @@ Cohen JP et al. Predicting COVID-19 Pneumonia Severity on Chest X-ray With Deep 
 12(7):e9448, 2020 (arXiv:2005.11856), section "Results" and the torchxrayvision notebook
 ``scripts/covid-severity/xray_covid_eval.ipynb``.
 
-The data come from :func:`covsev_tools.model.refit_data.assemble`.
+The data come from :func:`covsev_tools.model.refit_data.join_refit_data`.
 
 Examples
 --------
->>> from covsev_tools.model.refit_data import assemble
->>> data = assemble("predictions.csv", "covid-severity-scores.csv", "metadata.csv")  # doctest: +SKIP
->>> table = compare(data, targets=["geographic_extent"])                           # doctest: +SKIP
->>> fit_mapping(data, "lung_opacity", "linear").save("mapping.json")               # doctest: +SKIP
+>>> from covsev_tools.model.refit_data import join_refit_data
+>>> data = join_refit_data("predictions.csv", "covid-severity-scores.csv", "metadata.csv")  # doctest: +SKIP
+>>> table = compare_regressors(data, targets=["geographic_extent"])                          # doctest: +SKIP
+>>> fit_mapping(data, "lung_opacity", "linear").save("mapping.json")                         # doctest: +SKIP
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -191,10 +190,10 @@ def _summarise(rows: list[dict], info: dict) -> list[dict]:
 
 # ----------------------------------------------------------------------------- comparisons
 
-def compare(data: RefitData, targets: Sequence[str] | None = None,
-            feature_sets: Sequence[str] | None = None, models: Sequence[str] = MODELS, *,
-            scheme: str = "kfold", n_splits: int = 5, n_repeats: int = 10, test_size: float = 0.5,
-            seed: int = 0, clamp: bool = True):
+def compare_regressors(data: RefitData, targets: Sequence[str] | None = None,
+                       feature_sets: Sequence[str] | None = None, models: Sequence[str] = MODELS, *,
+                       scheme: str = "kfold", n_splits: int = 5, n_repeats: int = 10,
+                       test_size: float = 0.5, seed: int = 0, clamp: bool = True):
     """Tidy table comparing feature sets and models under the same grouped splits.
 
     Parameters
@@ -225,7 +224,7 @@ def compare(data: RefitData, targets: Sequence[str] | None = None,
     >>> x = np.linspace(-2, 2, 40)
     >>> data = RefitData(pd.DataFrame({"xrv:Lung Opacity": x, "geographic_extent": 0.87 * x + 3.41,
     ...                                "group": np.arange(40) // 2}), None, "patientid")
-    >>> table = compare(data, ["geographic_extent"], ["lung_opacity"], ["linear"], n_repeats=2)
+    >>> table = compare_regressors(data, ["geographic_extent"], ["lung_opacity"], ["linear"], n_repeats=2)
     >>> table[["features", "model", "n_images", "n_patients", "metric", "n_repeats"]].head(2)
            features   model  n_images  n_patients metric  n_repeats
     0  lung_opacity  linear        40          20    mae          2
@@ -262,7 +261,7 @@ def seed_protocol(data: RefitData, targets: Sequence[str] | None = None,
     Returns
     -------
     pandas.DataFrame
-        Same columns as :func:`compare`, ``scheme`` = ``"seed_notebook"``.
+        Same columns as :func:`compare_regressors`, ``scheme`` = ``"seed_notebook"``.
 
     Examples
     --------

@@ -13,7 +13,7 @@ Examples
 ...                       "error": ["", ""]})
 >>> labels = pd.DataFrame({"filename": ["a.png", "b.png"], "geographic_extent": [2.0, 6.0]})
 >>> meta = pd.DataFrame({"filename": ["a.png", "b.png"], "patientid": [7, 7]})
->>> data = assemble(preds, labels, meta)
+>>> data = join_refit_data(preds, labels, meta)
 >>> data.table[["filename", "geographic_extent", "group"]]
   filename  geographic_extent group
 0    a.png                2.0     7
@@ -226,8 +226,8 @@ def _groups(table, group_col: str | None, key: str, source: str, source_columns)
     return group_col
 
 
-def assemble(predictions, labels, metadata=None, features=None, *,
-             group_col: str | None = "patientid", key: str = "filename") -> RefitData:
+def join_refit_data(predictions, labels, metadata=None, features=None, *,
+                    group_col: str | None = "patientid", key: str = "filename") -> RefitData:
     """Join predictions, labels and metadata on ``key``; drop error rows and unlabelled images.
 
     Parameters
@@ -256,9 +256,9 @@ def assemble(predictions, labels, metadata=None, features=None, *,
     >>> import pandas as pd
     >>> preds = pd.DataFrame({"filename": ["a.png", "b.png"], "xrv:Lung Opacity": [0.1, 0.9]})
     >>> labels = pd.DataFrame({"filename": ["a.png", "b.png"], "opacity": [1.0, 3.0]})
-    >>> assemble(preds, labels, group_col=None).table["group"].tolist()   # one group per image
+    >>> join_refit_data(preds, labels, group_col=None).table["group"].tolist()   # one group per image
     ['a.png', 'b.png']
-    >>> assemble(preds, labels)
+    >>> join_refit_data(preds, labels)
     Traceback (most recent call last):
     ...
     covsev_tools.model.refit_data.RefitInputError: the predictions table: no group column 'patientid' ...

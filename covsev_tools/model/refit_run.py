@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from covsev_tools.files import write_csv_atomic
-from covsev_tools.model.refit import MODELS, compare, fit_mapping, seed_protocol
-from covsev_tools.model.refit_data import FEATURE_SETS, RefitInputError, assemble, labels_from_ratings
+from covsev_tools.model.refit import MODELS, compare_regressors, fit_mapping, seed_protocol
+from covsev_tools.model.refit_data import FEATURE_SETS, RefitInputError, join_refit_data, labels_from_ratings
 
 MIN_IMAGES = 4  # fewer cannot be split into grouped folds
 
@@ -118,12 +118,12 @@ def refit_to_files(predictions, labels, *, out_table, metadata=None, features=No
     Parameters
     ----------
     predictions, labels, metadata, features, group_col
-        See :func:`~covsev_tools.model.refit_data.assemble`; a named ``group_col`` must exist
+        See :func:`~covsev_tools.model.refit_data.join_refit_data`; a named ``group_col`` must exist
         (None: each image is its own group).
     out_table : path
         Tidy comparison table (CSV, written atomically).
     targets, feature_sets, models, scheme, n_splits, n_repeats, test_size, seed
-        See :func:`~covsev_tools.model.refit.compare`.
+        See :func:`~covsev_tools.model.refit.compare_regressors`.
     with_seed_protocol : bool
         Append :func:`~covsev_tools.model.refit.seed_protocol` rows.
     out_mapping : path, optional
@@ -172,14 +172,14 @@ def refit_to_files(predictions, labels, *, out_table, metadata=None, features=No
         if isinstance(path, (str, Path)) and not Path(path).is_file():
             raise RefitInputError(f"{path}: no such file")
     try:
-        data = assemble(predictions, labels, metadata, features, group_col=group_col)
+        data = join_refit_data(predictions, labels, metadata, features, group_col=group_col)
     except RefitInputError:
         raise
     except (ValueError, KeyError) as exc:  # pandas: a join column missing, a malformed file
         raise RefitInputError(f"cannot join {predictions} and {labels}: {exc}") from None
     _check_data(data, targets, labels)
-    table = compare(data, targets, feature_sets, models, scheme=scheme, n_splits=n_splits,
-                    n_repeats=n_repeats, test_size=test_size, seed=seed)
+    table = compare_regressors(data, targets, feature_sets, models, scheme=scheme, n_splits=n_splits,
+                               n_repeats=n_repeats, test_size=test_size, seed=seed)
     if with_seed_protocol:
         table = pd.concat([table, seed_protocol(data, targets)], ignore_index=True)
     mapping = None

@@ -26,10 +26,12 @@ from covsev_tools.errors import CovsevError
 from covsev_tools.labels import LabelStore, StoreError, ratings_export
 from covsev_tools.labels.store import utc_now
 from covsev_tools.scoring.access import ScoringSetupError, check_rater
+from covsev_tools.scoring.entry import Entry
 
-CONSENSUS = CONSENSUS_RATER  # the name the tests and callers know this module by
 DEFAULT_COMPONENT_THRESHOLD = 2
 DEFAULT_TOTAL_THRESHOLD = 2
+#: The not-assessable reason of a consensus (the adjudicator's own words go in its comment).
+ADJUDICATED_NOT_ASSESSABLE = "Adjudicated not assessable"
 DISCORDANT_COLUMNS = ("position", "case_id", "filename", "raters", "reasons", "max_component_difference",
                       "max_total_difference", "adjudicated")
 
@@ -47,7 +49,7 @@ def readings(cohort, labels_dir=None):
     ['case_id', 'rater', 'scale', 'component']
     """
     frame = ratings_export(cohort, labels_dir)
-    frame = frame[~frame["is_repeat"].astype(bool) & (frame["rater"] != CONSENSUS)]
+    frame = frame[~frame["is_repeat"].astype(bool) & (frame["rater"] != CONSENSUS_RATER)]
     return frame[["case_id", "rater", "scale", "component", "score", "not_assessable", "comment",
                   "filename"]].reset_index(drop=True)
 
@@ -88,7 +90,8 @@ def discordant_cases(cohort, labels_dir=None, *, component_threshold: int = DEFA
 
     _check_thresholds(component_threshold, total_threshold)
     frame = readings(cohort, labels_dir)
-    done = set(LabelStore(labels_dir, cohort.name, scales=cohort.scales).latest(CONSENSUS)) if len(frame) else set()
+    store = LabelStore(labels_dir, cohort.name, scales=cohort.scales)
+    done = set(store.latest(CONSENSUS_RATER)) if len(frame) else set()
     rows = []
     for case_id, case in frame.groupby("case_id", sort=True):
         if case["rater"].nunique() < 2:
@@ -98,7 +101,7 @@ def discordant_cases(cohort, labels_dir=None, *, component_threshold: int = DEFA
             rows.append({"case_id": case_id, "filename": case["filename"].iloc[0],
                          "raters": case["rater"].nunique(), "reasons": "; ".join(reasons),
                          "max_component_difference": worst_component, "max_total_difference": worst_total,
-                         "adjudicated": (CONSENSUS, case_id) in done})
+                         "adjudicated": (CONSENSUS_RATER, case_id) in done})
     out = pd.DataFrame(rows, columns=[c for c in DISCORDANT_COLUMNS if c != "position"])
     out.insert(0, "position", range(1, len(out) + 1))
     return out
@@ -173,6 +176,14 @@ class Adjudication:
     component_threshold, total_threshold :
         See :func:`discordant_cases`.
 
+    Attributes
+    ----------
+    cases : pandas.DataFrame
+        The discordant cases (:func:`discordant_cases`); ``index`` is the one on screen.
+    entry : covsev_tools.scoring.entry.Entry
+        The consensus being entered for the case on screen (its ``comment`` is the reason);
+        :meth:`save_entry` saves it.
+
     Examples
     --------
     One case read by two raters, three levels apart on the right lung:
@@ -208,7 +219,8 @@ class Adjudication:
         self.cases = discordant_cases(cohort, labels_dir, component_threshold=component_threshold,
                                       total_threshold=total_threshold)
         self.session_id = uuid.uuid4().hex
-        self.index, self.active, self.scores, self.not_assessable, self.reason = 0, 0, {}, False, ""
+        self.entry = Entry(self.scales)  # the consensus being entered; its comment is the reason
+        self.index = 0
         self.go_to(0)
 
     @property
@@ -220,41 +232,13 @@ class Adjudication:
         """Show the discordant case at ``index`` (0-based, clipped to the list)."""
         self.index = max(0, min(index, len(self.cases) - 1))
         self._clock, self._shown_at = time.monotonic(), utc_now()
-        record = self.consensus() if self.case_id else None
-        self.load(record or {})
-
-    # -- the consensus being entered (drawn by the adjudication page)
-
-    def load(self, record: dict) -> None:
-        """Fill the entry from a saved consensus record (empty for a new one)."""
-        self.scores = {(s.name, c.key): None for s in self.scales for c in s.components}
-        self.not_assessable = bool(record.get("not_assessable"))
-        for name, entry in record.get("scales", {}).items():
-            for comp, value in (entry.get("scores") or {}).items():
-                if (name, comp) in self.scores:
-                    self.scores[(name, comp)] = value
-        self.reason, self.active = record.get("comment") or "", 0
-
-    def set_score(self, key: tuple[str, str], value: int) -> None:
-        """Set one component of the consensus and highlight the next one."""
-        self.scores[key] = value
-        self.active = min(list(self.scores).index(key) + 1, len(self.scores) - 1)
-
-    def totals(self) -> dict[str, int | None]:
-        """Live consensus total per scale (None while a component is missing)."""
-        out = {}
-        for scale in self.scales:
-            values = [self.scores.get((scale.name, c.key)) for c in scale.components]
-            out[scale.name] = None if self.not_assessable or None in values else sum(values)
-        return out
+        self.entry.load(self.consensus() if self.case_id else None)
 
     def save_entry(self) -> dict:
-        """Save the entry on screen as the consensus (see :meth:`save`)."""
-        nested = {}
-        for (scale, component), value in self.scores.items():
-            nested.setdefault(scale, {})[component] = value
-        return self.save(nested, self.reason, not_assessable=self.not_assessable,
-                         not_assessable_reason="Adjudicated not assessable" if self.not_assessable else None)
+        """Save :attr:`entry` as the consensus of the case on screen, its comment as the reason (:meth:`save`)."""
+        entry = self.entry
+        return self.save(entry.by_scale(), entry.comment, not_assessable=entry.not_assessable,
+                         not_assessable_reason=ADJUDICATED_NOT_ASSESSABLE if entry.not_assessable else None)
 
     def readings(self):
         """All raters' scores of the case on screen, side by side."""
@@ -262,7 +246,7 @@ class Adjudication:
 
     def consensus(self) -> dict | None:
         """The latest consensus record of the case on screen, if any."""
-        return self.store.latest(CONSENSUS).get((CONSENSUS, self.case_id))
+        return self.store.latest(CONSENSUS_RATER).get((CONSENSUS_RATER, self.case_id))
 
     def image_path(self):
         """Display PNG of the case on screen."""
@@ -287,8 +271,9 @@ class Adjudication:
             scales = self._scales_entry(scores, not_assessable)
         except ValueError as exc:  # a level the scale does not have
             raise AdjudicationError(f"consensus not saved: {exc}") from None
-        record = {"case_id": self.case_id, "rater": CONSENSUS, "adjudicator": self.adjudicator,
-                  "session_id": self.session_id, "position": self.index + 1, "scales": scales, "not_assessable": bool(not_assessable),
+        record = {"case_id": self.case_id, "rater": CONSENSUS_RATER, "adjudicator": self.adjudicator,
+                  "session_id": self.session_id, "position": self.index + 1, "scales": scales,
+                  "not_assessable": bool(not_assessable),
                   "not_assessable_reason": not_assessable_reason if not_assessable else None,
                   "comment": reason.strip(), "time_shown": self._shown_at,
                   "seconds_on_case": round(time.monotonic() - self._clock, 3)}
@@ -300,16 +285,17 @@ class Adjudication:
         return saved
 
     def _scales_entry(self, scores: dict, blind: bool) -> dict:
-        entry = {}
+        """The record's ``scales`` block from ``{scale: {component: level}}``, every level checked."""
+        entry = Entry(self.scales)
+        entry.not_assessable = blind
         for scale in self.scales:
             given = scores.get(scale.name) or {}
             missing = [c.label for c in scale.components if given.get(c.key) is None]
             if missing and not blind:
                 raise AdjudicationError(f"consensus not saved: still to score {scale.title}: {', '.join(missing)}")
-            values = {c.key: (None if blind else _level(scale, c, given[c.key])) for c in scale.components}
-            entry[scale.name] = {"version": scale.version, "scores": values,
-                                 "total": None if blind else scale.total(values)}
-        return entry
+            for c in scale.components:
+                entry.scores[(scale.name, c.key)] = None if blind else _level(scale, c, given[c.key])
+        return entry.scales_record()
 
 
 def _level(scale, component, value) -> int:

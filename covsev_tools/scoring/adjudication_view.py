@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ipywidgets as W
 
-from covsev_tools.scoring import panels
 from covsev_tools.scoring.access import ScoringSetupError, hub_user, load_cohort
-from covsev_tools.scoring.adjudication import Adjudication, AdjudicationError
+from covsev_tools.scoring.adjudication import ADJUDICATED_NOT_ASSESSABLE, Adjudication, AdjudicationError
+from covsev_tools.scoring.panels import ScoreRows, ViewerToolbar, key_catcher, style_widget, viewer_keys
 from covsev_tools.scoring.render import banner_html, esc, status_html
 from covsev_tools.scoring.viewer import XrayViewer
 
@@ -81,26 +81,26 @@ class AdjudicationApp:
 
     def _build(self) -> None:
         self.viewer = XrayViewer(layout=W.Layout(width="100%"))
-        self.keys = panels.key_catcher(self.scales, self.on_key)
+        self.keys = key_catcher(self.scales, self.on_key)
         self.header, self.readings, self.status = W.HTML(), W.HTML(), W.HTML()
-        self.score_buttons, self.field_labels, self.level_texts, self.total_labels = {}, {}, {}, {}
-        entry = [panels.scale_panel(self, s) for s in self.scales]
+        self.rows = ScoreRows(self.scales, on_score=self.click_score)
         self.not_assessable = W.ToggleButton(description="Not assessable", layout=W.Layout(width="auto"))
         self.not_assessable.observe(self._on_not_assessable, "value")
         self.reason = W.Textarea(placeholder="Reason for the consensus (required)", rows=3,
                                  layout=W.Layout(width="95%"))
-        self.reason.observe(lambda c: setattr(self.state, "reason", c["new"]), "value")
+        self.reason.observe(lambda c: self.state.entry.set_comment(c["new"]), "value")
         self.save_button = W.Button(description="Save consensus", button_style="success")
         self.prev_button, self.next_button = W.Button(description="← Previous"), W.Button(description="Next →")
         self.save_button.on_click(lambda _b: self.save())
         self.prev_button.on_click(lambda _b: self.go_to(self.state.index - 1))
         self.next_button.on_click(lambda _b: self.go_to(self.state.index + 1))
-        case_panel = W.VBox([self.readings, W.HTML("<h3>Consensus</h3>"), *entry, self.not_assessable,
+        case_panel = W.VBox([self.readings, W.HTML("<h3>Consensus</h3>"), self.rows.widget, self.not_assessable,
                              self.reason, W.HBox([self.prev_button, self.save_button, self.next_button]),
                              self.status], layout=W.Layout(flex="2 1 0", padding="0 0 0 1em"))
-        image = W.VBox([self.viewer, panels.view_toolbar(self)], layout=W.Layout(flex="3 1 0"))
+        self.toolbar = ViewerToolbar(self.viewer)
+        image = W.VBox([self.viewer, self.toolbar.widget], layout=W.Layout(flex="3 1 0"))
         self.body = W.HBox([image, case_panel])
-        self.widget = W.VBox([panels.style_widget(), self.keys, W.HTML(banner_html("adjudication", BANNER)),
+        self.widget = W.VBox([style_widget(), self.keys, W.HTML(banner_html("adjudication", BANNER)),
                               self.header, self.body])
         self.widget.add_class("covsev-app")
 
@@ -114,11 +114,11 @@ class AdjudicationApp:
 
     def click_score(self, key, value) -> None:
         """A consensus score button."""
-        self.state.set_score(key, value)
+        self.state.entry.set_score(key, value)
         self._refresh()
 
     def _on_not_assessable(self, change) -> None:
-        self.state.not_assessable = bool(change["new"])
+        self.state.entry.set_not_assessable(bool(change["new"]), ADJUDICATED_NOT_ASSESSABLE)
         self._refresh()
 
     def save(self):
@@ -135,13 +135,15 @@ class AdjudicationApp:
     def on_key(self, key: str) -> None:
         """Image shortcuts and arrows; digits score the highlighted consensus field."""
         actions = {"ArrowLeft": lambda: self.go_to(self.state.index - 1),
-                   "ArrowRight": lambda: self.go_to(self.state.index + 1), **panels.viewer_keys(self.viewer)}
+                   "ArrowRight": lambda: self.go_to(self.state.index + 1), **viewer_keys(self.viewer)}
         if key in actions:
             actions[key]()
         elif key.isdigit() and self.state.case_id:
-            field = panels.fields_of(self.scales)[self.state.active]
-            if int(key) in field.scale.values:
-                self.click_score(field.key, int(key))
+            try:
+                self.state.entry.type_digit(int(key))
+            except ValueError:  # not a level of the highlighted component: nothing to do
+                return
+            self._refresh()
 
     # ------------------------------------------------------------------ display
 
@@ -158,7 +160,7 @@ class AdjudicationApp:
                                                      f"({exc.strerror or exc}); run `covsev cohort create` again")
         self.viewer.reset_view()
         self.readings.value = "<h3>Raters' scores</h3>" + readings_html(self.state.readings())
-        self.not_assessable.value, self.reason.value = self.state.not_assessable, self.state.reason
+        self.not_assessable.value, self.reason.value = self.state.entry.not_assessable, self.state.entry.comment
         self._refresh()
 
     def _refresh(self) -> None:
@@ -167,7 +169,7 @@ class AdjudicationApp:
         self.header.value = (f"<h2 style='margin:0.2em 0'>Discordant case {state.index + 1} of {len(cases)}</h2>"
                              f"<div>{done} of {len(cases)} adjudicated · adjudicator {esc(state.adjudicator)} · "
                              f"why discordant: {esc(cases['reasons'].iloc[state.index])}</div>")
-        panels.refresh_fields(self, state)
+        self.rows.refresh(state.entry)
         self.prev_button.disabled = state.index == 0
         self.next_button.disabled = state.index >= len(cases) - 1
 

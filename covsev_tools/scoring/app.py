@@ -19,35 +19,25 @@ Examples
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import ipywidgets as W
 
 from covsev_tools.labels.store import LabelStore
-from covsev_tools.scoring import panels, training_view
-from covsev_tools.scoring.render import end_html, esc, logout_html, status_html
-from covsev_tools.scoring.adjudication_view import ADJUDICATOR_ENV, launch_adjudication
 from covsev_tools.scoring.access import (NO_CASES_ENV, ScoringSetupError, hub_logout_url, hub_user,
                                          load_cohort, rater_from_env)
+from covsev_tools.scoring.adjudication_view import ADJUDICATOR_ENV, launch_adjudication
+from covsev_tools.scoring.panels import (SHORTCUTS, LoginBox, ScoreRows, ViewerToolbar, key_catcher, style_widget,
+                                         viewer_keys)
+from covsev_tools.scoring.render import (banner_html, end_html, esc, feedback_html, help_html, logout_html,
+                                         status_html)
 from covsev_tools.scoring.session import NOT_ASSESSABLE_REASONS, Message, ScoringSession
-from covsev_tools.scoring.training import DEFAULT_MAX_MAE, TRAINING_FILE, TrainingError, TrainingSet, training_requirement
+from covsev_tools.scoring.training import (DEFAULT_MAX_MAE, TrainingError, training_passed, training_requirement,
+                                           training_set_in)
 from covsev_tools.scoring.viewer import PRELOAD_DELAY, XrayViewer, later
 
 __all__ = ["NOT_ASSESSABLE_REASONS", "ScoringApp", "ScoringSetupError", "launch"]
 
-#: Keyboard shortcuts (key name as the browser reports it -> what it does), shown on screen.
-SHORTCUTS = (
-    ("0-9", "score the highlighted lung/zone, then move to the next one"),
-    ("↑ / ↓", "highlight the previous / next lung or zone"),
-    ("Enter", "save and go on (training: first the reference, then the next case)"),
-    ("← / →", "previous case / next case (already scored); Go to: any scored case"),
-    ("N", "not assessable: press again to change the reason, once more to clear"),
-    ("C", "write a comment (Esc leaves the box, Ctrl+Enter saves)"),
-    ("+ / −", "zoom in / out (mouse: wheel; drag to pan)"),
-    ("Shift+↑ / ↓", "brightness up / down (mouse: right- or shift-drag)"),
-    ("Shift+→ / ←", "contrast up / down"),
-    ("I / R", "invert / reset the image (mouse: double-click resets)"),
-)
+TRAINING_BANNER = "TRAINING ROUND — not part of the study: after each case you see the reference scores"
 
 
 class ScoringApp:
@@ -69,13 +59,22 @@ class ScoringApp:
     widget : ipywidgets.VBox
         The whole page; display it as the last expression of a cell.
     session : ScoringSession or None
-        The state drawn (None until the rater is known).
+        The state drawn (None until the rater is known); the page keeps no state of its own.
+    rows : ScoreRows
+        The score buttons (``rows.buttons[(scale, component)][level]``), level texts and totals.
+    toolbar : ViewerToolbar
+        The image's zoom, invert, reset buttons and brightness/contrast sliders.
+    keys : KeyCatcher
+        The keyboard (``keys.simulate("Enter")`` presses a key).
+    trainer : ScoringApp
+        Only while a study that requires training shows its training round: that round's page.
 
     Examples
     --------
     >>> app = ScoringApp("cohorts/demo", rater="rad1")          # doctest: +SKIP
-    >>> app.score_buttons[("extent", "right")][2].click()        # doctest: +SKIP
+    >>> app.rows.buttons[("extent", "right")][2].click()        # doctest: +SKIP
     >>> app.keys.simulate("Enter")                               # doctest: +SKIP
+    >>> app.session.entry.scores[("extent", "right")]            # doctest: +SKIP
     """
 
     def __init__(self, cohort_dir=None, rater: str | None = None, labels_dir=None, *, on_passed=None,
@@ -83,7 +82,10 @@ class ScoringApp:
         self.cohort = load_cohort(cohort_dir)
         self.labels_dir, self.on_passed = labels_dir, on_passed
         self.max_mae = DEFAULT_MAX_MAE if max_mae is None else max_mae
-        self.training_set = self._training_set()
+        try:
+            self.training_set = training_set_in(self.cohort.dir)
+        except TrainingError as exc:
+            raise ScoringSetupError(str(exc)) from None
         self.store = (self.training_set.store(labels_dir) if self.training_set
                       else LabelStore(labels_dir, self.cohort.name, scales=self.cohort.scales))
         self.scales = list(self.cohort.scales)
@@ -95,58 +97,38 @@ class ScoringApp:
         if rater and login and rater != login:
             raise ScoringSetupError(f"signed in as {login!r}: this page scores only as {login!r}")
         if login is None:  # off the hub the rater may type an ID; on the hub the login is the ID
-            self.widget.children = (*self.widget.children, self.login_box)
+            self.widget.children = (*self.widget.children, self.login.widget)
         rater = rater or rater_from_env()
         if rater and not self.start(rater) and login:
             raise ScoringSetupError(f"signed in as {login!r}, which cannot score here: "
-                                    f"{self.login_status.value}")
-
-    def _training_set(self):
-        if not (Path(self.cohort.dir) / TRAINING_FILE).is_file():
-            return None
-        try:
-            return TrainingSet.load(self.cohort.dir)
-        except TrainingError as exc:
-            raise ScoringSetupError(str(exc)) from None
-
-    # ------------------------------------------------------------------ state shortcuts
-
-    rater = property(lambda self: self.session.rater if self.session else None)
-    order = property(lambda self: self.session.order if self.session else [])
-    index = property(lambda self: self.session.index if self.session else 0)
-    scores = property(lambda self: self.session.scores if self.session else {})
-    active = property(lambda self: self.session.active if self.session else 0)
-    session_id = property(lambda self: self.session.session_id if self.session else None)
-    _latest = property(lambda self: self.session.latest if self.session else {})
-    done = property(lambda self: bool(self.session) and self.session.done)
-    fields = property(lambda self: panels.fields_of(self.scales))
+                                    f"{self.login.status.value}")
 
     # ------------------------------------------------------------------ building the widgets
 
     def _build(self) -> None:
         self.viewer = XrayViewer(layout=W.Layout(width="100%"))
-        self.keys = panels.key_catcher(self.scales, self.on_key)
+        self.keys = key_catcher(self.scales, self.on_key)
         self.header, self.status, self.feedback = W.HTML(), W.HTML(), W.HTML()
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="100%"))
-        self.score_buttons, self.field_labels, self.level_texts, self.total_labels = {}, {}, {}, {}
-        scoring = W.VBox([panels.scale_panel(self, s) for s in self.scales])
-        self.scoring_box = W.VBox([scoring, self._assessability_panel(), self._comment_box()])
+        self.rows = ScoreRows(self.scales, on_score=self.click_score)
+        self.scoring_box = W.VBox([self.rows.widget, self._assessability_panel(), self._comment_box()])
         self.nav_bar = self._nav_bar()
         self.case_panel = W.VBox([self.scoring_box, self.nav_bar, self.status, self.feedback,
-                                  W.HTML(panels.help_text(SHORTCUTS))],
+                                  W.HTML(help_html(SHORTCUTS))],
                                  layout=W.Layout(flex="2 1 0", min_width="24em", padding="0 0 0 1em"))
-        self.image_panel = W.VBox([self.viewer, panels.view_toolbar(self)], layout=W.Layout(flex="3 1 0"))
+        self.toolbar = ViewerToolbar(self.viewer)
+        self.image_panel = W.VBox([self.viewer, self.toolbar.widget], layout=W.Layout(flex="3 1 0"))
         self.end_panel = W.HTML(layout=W.Layout(display="none"))
         self.study_button = W.Button(description="Open the blinded cases", button_style="primary",
                                      layout=W.Layout(display="none", width="auto"))
         self.study_button.on_click(lambda _b: self.on_passed and self.on_passed())
-        self.banner = W.HTML(training_view.BANNER if self.training_set else "")
+        self.banner = W.HTML(banner_html("training", TRAINING_BANNER) if self.training_set else "")
         self.session_box = W.VBox([self.banner, self.header, self.progress, self.end_panel, self.study_button,
                                    W.HBox([self.image_panel, self.case_panel])])
-        self.login_box = self._login_box()
+        self.login = LoginBox(on_start=self.start)
         self.gate_box = W.VBox()
         self.logout = W.HTML(logout_html(hub_logout_url()))  # on JupyterHub only
-        self.widget = W.VBox([W.VBox([panels.style_widget(), self.logout]), self.keys])
+        self.widget = W.VBox([W.VBox([style_widget(), self.logout]), self.keys])
         self.widget.add_class("covsev-app")
 
     def _assessability_panel(self) -> W.HBox:
@@ -160,7 +142,7 @@ class ScoringApp:
     def _comment_box(self) -> W.Textarea:
         self.comment = W.Textarea(placeholder="Comment (optional) — press C", rows=2,
                                   layout=W.Layout(width="95%"))
-        self.comment.observe(lambda c: self._loading or not self.session or self.session.set_comment(c["new"]),
+        self.comment.observe(lambda c: self._loading or not self.session or self.session.entry.set_comment(c["new"]),
                              "value")
         return self.comment
 
@@ -179,14 +161,6 @@ class ScoringApp:
         return W.HBox([self.prev_button, self.save_button, self.next_button, self.jump],
                       layout=W.Layout(flex_flow="row wrap"))
 
-    def _login_box(self) -> W.VBox:
-        self.rater_input = W.Text(placeholder="your rater ID", description="Rater ID")
-        self.start_button = W.Button(description="Start (Enter)", button_style="primary")
-        self.start_button.on_click(lambda _b: self.start(self.rater_input.value.strip()))
-        self.login_status = W.HTML()
-        intro = W.HTML("<h3>Blinded scoring</h3><p>Enter the rater ID you were given.</p>")
-        return W.VBox([intro, W.HBox([self.rater_input, self.start_button]), self.login_status])
-
     # ------------------------------------------------------------------ session
 
     def start(self, rater: str) -> bool:
@@ -199,22 +173,29 @@ class ScoringApp:
                                      reference=self.training_set.reference if self.training_set else None)
             requirement = None if self.training_set else training_requirement(self.cohort.dir)
         except (ScoringSetupError, TrainingError) as exc:
-            self.login_status.value = status_html("error", str(exc))
+            self.login.status.value = status_html("error", str(exc))
             return False
-        if requirement and not training_view.passed(requirement, rater, self.labels_dir):
-            self.trainer = training_view.show_gate(self, requirement, rater)
+        if requirement and not training_passed(requirement, rater, self.labels_dir):
+            self._open_training_gate(requirement, rater)
             return True
         self._open(session)
         return True
 
+    def _open_training_gate(self, requirement: dict, rater: str) -> None:
+        """Show the training round in place of the study; a passed round opens the study."""
+        self.trainer = ScoringApp(requirement["training_set"], rater, self.labels_dir,
+                                  on_passed=lambda: self.start(rater), max_mae=requirement["max_mae"])
+        # one banner and one "Log out" (this page's), so the image keeps the screen's height
+        self.trainer.banner.value = banner_html(
+            "training", f"{TRAINING_BANNER}. The study opens after a passed round (mean absolute error "
+                        f"of each total at most {requirement['max_mae']:g}).")
+        self.trainer.logout.value = ""
+        self.gate_box.children = (self.trainer.widget,)
+        self.widget.children = (self.widget.children[0], self.gate_box)
+
     def _open(self, session: ScoringSession) -> None:
         self.session = session
         self.widget.children = (self.widget.children[0], self.keys, self.session_box)
-        self._show()
-
-    def go_to(self, index: int) -> None:
-        """Show the case at ``index`` (0-based) of the rater's order, or the end screen."""
-        self.session.go_to(index)
         self._show()
 
     def _show(self) -> None:
@@ -227,7 +208,8 @@ class ScoringApp:
         self.end_panel.layout.display = None if at_end else "none"
         if at_end:
             self.viewer.show(token="")
-            training = training_view.round_summary(self)
+            training = (self.training_set.round_summary(self.session.rater, self.labels_dir, self.max_mae)
+                        if self.training_set else None)
             self.training_result = training["result"] if training else None
             self.end_panel.value = end_html(self.session.summary(), training)
             passed = bool(training and training["result"]["passed"] and self.on_passed)
@@ -258,9 +240,9 @@ class ScoringApp:
         """Put the session's entry into the not-assessable, reason and comment widgets."""
         self._loading = True
         try:
-            self.not_assessable.value = self.session.not_assessable
-            self.reason.value = self.session.reason
-            self.comment.value = self.session.comment
+            entry = self.session.entry
+            self.not_assessable.value, self.reason.value, self.comment.value = (entry.not_assessable, entry.reason,
+                                                                                entry.comment)
         finally:
             self._loading = False
 
@@ -274,7 +256,7 @@ class ScoringApp:
 
     def click_score(self, key: tuple[str, str], value: int) -> None:
         """A score button: set one component's score and highlight the next field."""
-        self._act(self.session.set_score, key, value)
+        self._act(self.session.entry.set_score, key, value)
 
     def type_digit(self, value: int) -> None:
         """Digit key: score the highlighted field if ``value`` is one of its levels."""
@@ -282,7 +264,7 @@ class ScoringApp:
 
     def move_active(self, step: int) -> None:
         """Highlight the previous (-1) or next (+1) field."""
-        self._act(self.session.move_active, step)
+        self._act(self.session.entry.move_active, step)
 
     def cycle_not_assessable(self) -> None:
         """N key: not assessable with the first reason, then the next reason, then clear."""
@@ -331,8 +313,8 @@ class ScoringApp:
     def on_key(self, key: str) -> None:
         """Dispatch a key press from the browser (see :data:`SHORTCUTS`)."""
         if self.session is None:
-            if key == "Enter" and self.login_box in self.widget.children:
-                self.start(self.rater_input.value.strip())
+            if key == "Enter" and self.login.widget in self.widget.children:
+                self.login.submit()
             return
         action = self._key_actions().get(key)
         if action is not None:
@@ -346,7 +328,7 @@ class ScoringApp:
                 "ArrowLeft": self.previous_case, "PageUp": self.previous_case,
                 "ArrowRight": self.next_case, "PageDown": self.next_case,
                 "n": self.cycle_not_assessable, "c": self.comment.focus,
-                **panels.viewer_keys(self.viewer)}
+                **viewer_keys(self.viewer)}
 
     # ------------------------------------------------------------------ display
 
@@ -368,12 +350,21 @@ class ScoringApp:
         elif session.at_end and message.kind != "error":
             message = Message("ok", f"All {total} cases are scored — thank you. Nothing left to save.")
         self.status.value = status_html(message.kind, message.text)
-        self.reason.layout.display = None if session.not_assessable else "none"
-        panels.refresh_fields(self, session)
+        self.reason.layout.display = None if session.entry.not_assessable else "none"
+        self.rows.refresh(session.entry)
         self.prev_button.disabled = session.index == 0
         self.next_button.disabled = session.index >= session.first_unscored()
-        training_view.refresh_feedback(self)
+        self._refresh_training(session)
         self._sync_jump()
+
+    def _refresh_training(self, session: ScoringSession) -> None:
+        """After a saved training case, the rater's scores beside the reference (else nothing)."""
+        rows = session.feedback() if not session.entry.dirty else []
+        self.feedback.value = feedback_html(rows, self.scales)
+        if session.training:
+            self.save_button.description = "Next case (Enter)" if rows else "Save and see the reference (Enter)"
+            # one way on while the reference is shown, not two buttons that both say "next"
+            self.next_button.layout.display = "none" if rows else None
 
     def _sync_jump(self) -> None:
         """List the openable positions (no IDs: positions only) and select the current one."""

@@ -1,7 +1,8 @@
 """One rater's scoring session as plain state: no widgets, so it can be driven and tested alone.
 
-The session knows the rater's reading order, the case on screen, the scores entered so far, and
-the rater's saved records.  Every action (score, go back, change, save, jump, not assessable)
+The session knows the rater's reading order, the case on screen, what is entered for it (an
+:class:`~covsev_tools.scoring.entry.Entry`, the same class the adjudication uses) and the rater's
+saved records.  Every action (score, go back, change, save, jump, not assessable)
 is a method; the ipywidgets page (:mod:`covsev_tools.scoring.app`) only draws this state and
 forwards clicks and keys.  A save goes through :class:`covsev_tools.labels.LabelStore`, so it is
 on disk before the session counts it as saved; a restart resumes at the first unscored case.
@@ -10,7 +11,7 @@ Examples
 --------
 >>> from covsev_tools.scoring.session import ScoringSession
 >>> session = ScoringSession.open("cohorts/pilot", "rad1", labels_dir="labels")  # doctest: +SKIP
->>> session.set_score(("extent", "right"), 2)                                      # doctest: +SKIP
+>>> session.entry.set_score(("extent", "right"), 2)                                # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -20,33 +21,10 @@ from dataclasses import dataclass
 
 from covsev_tools.labels.store import LabelStore, StoreError, utc_now
 from covsev_tools.scoring.access import ScoringSetupError, check_rater, load_cohort
+from covsev_tools.scoring.entry import NOT_ASSESSABLE_REASONS, Entry
 from covsev_tools.scoring.training import save_training_record
 
-NOT_ASSESSABLE_REASONS = (
-    "Poor positioning or rotation",
-    "Under- or over-exposed",
-    "Not a frontal chest X-ray",
-    "Lungs obscured or cut off",
-    "Other (see comment)",
-)
-
-
-@dataclass(frozen=True)
-class Field:
-    """One thing to score: a component (lung or zone) of a scale."""
-
-    scale: object
-    component: object
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """``(scale name, component key)``, e.g. ``("extent", "right")``."""
-        return (self.scale.name, self.component.key)
-
-    @property
-    def label(self) -> str:
-        """What the rater reads, e.g. ``"Geographic extent: Right lung"``."""
-        return f"{self.scale.title}: {self.component.label}"
+__all__ = ["NOT_ASSESSABLE_REASONS", "Message", "ScoringSession"]
 
 
 @dataclass(frozen=True)
@@ -77,8 +55,8 @@ class ScoringSession:
         The rater's reading order (display IDs).
     index : int
         Position on screen (0-based); ``len(order)`` is the end screen.
-    scores : dict
-        ``(scale, component) -> int or None`` entered for the case on screen.
+    entry : covsev_tools.scoring.entry.Entry
+        What is entered for the case on screen: scores, not assessable, comment.
     latest : dict
         ``display ID -> latest saved record`` of this rater.
     message : Message
@@ -94,29 +72,27 @@ class ScoringSession:
     >>> session = ScoringSession(cohort, LabelStore(tmp / "labels", "demo"), "rad1")
     >>> [session.type_digit(level) for level in (2, 3, 1, 2)]   # extent R, L, opacity R, L
     [True, True, True, True]
-    >>> session.totals()
+    >>> session.entry.totals()
     {'extent': 5, 'opacity': 3}
     >>> session.advance(), session.index, session.message.text
     (True, 1, '✓ Saved case 1 of 2')
-    >>> session.previous(); session.scores[("extent", "left")]
+    >>> session.previous(); session.entry.scores[("extent", "left")]
     3
     """
 
     def __init__(self, cohort, store: LabelStore, rater: str, *, reference=None):
         self.cohort, self.store, self.reference = cohort, store, reference
         self.rater = check_rater(rater)
-        self.scales = list(cohort.scales)
-        self.fields = [Field(s, c) for s in self.scales for c in s.components]
+        self.entry = Entry(cohort.scales)
+        self.scales = self.entry.scales
         try:
             self.order = cohort.reading_order(self.rater)
         except ValueError as exc:
             raise ScoringSetupError(str(exc)) from None
         self.session_id = uuid.uuid4().hex
         self.latest = {cid: rec for (_, cid), rec in store.latest(self.rater).items()}
-        self.index, self.active, self.dirty = 0, 0, False
+        self.index = 0
         self._leave_armed: tuple[int, int] | None = None
-        self.scores: dict[tuple[str, str], int | None] = {}
-        self.not_assessable, self.reason, self.comment = False, None, ""
         self.message = Message()
         self._shown_at, self._clock = None, 0.0
         self.go_to(self.first_unscored())
@@ -187,28 +163,15 @@ class ScoringSession:
     def go_to(self, index: int) -> None:
         """Show the case at ``index`` (0-based) of the order with its saved entry, or the end."""
         self.index = max(0, min(index, len(self.order)))
-        self._load(self.latest.get(self.case_id) if not self.at_end else None)
+        self.entry.load(self.latest.get(self.case_id) if not self.at_end else None)
         self._shown_at, self._clock = utc_now(), time.monotonic()
-
-    def _load(self, record: dict | None) -> None:
-        record = record or {}
-        self.scores = {f.key: None for f in self.fields}
-        self.not_assessable = bool(record.get("not_assessable"))
-        if not self.not_assessable:
-            for name, entry in record.get("scales", {}).items():
-                for comp, value in (entry.get("scores") or {}).items():
-                    if (name, comp) in self.scores:
-                        self.scores[(name, comp)] = value
-        self.reason = record.get("not_assessable_reason") if self.not_assessable else None
-        self.comment = record.get("comment") or ""
-        self.active, self.dirty = 0, False
 
     def _may_leave(self, target: int) -> bool:
         """False (with a message) the first time unsaved input would be left; the same move again leaves it.
 
         Moving away from a changed case used to drop the input without a word.
         """
-        if not self.dirty or self._leave_armed == (self.index, target):
+        if not self.entry.dirty or self._leave_armed == (self.index, target):
             self._leave_armed = None
             return True
         self._leave_armed = (self.index, target)
@@ -246,79 +209,42 @@ class ScoringSession:
         return True
 
     # ------------------------------------------------------------------ entering scores
-
-    def set_score(self, key: tuple[str, str], value: int) -> None:
-        """Set one component's score and highlight the next field."""
-        self.scores[key] = value
-        self.active = min([f.key for f in self.fields].index(key) + 1, len(self.fields) - 1)
-        self.dirty = True
+    # (what the entry cannot say itself: the message under the buttons)
 
     def type_digit(self, value: int) -> bool:
-        """Score the highlighted field with ``value`` if it is one of its levels."""
-        field = self.fields[self.active]
-        if value not in field.scale.values:
-            self.message = Message("error", f"{value} is not a level of {field.label} "
-                                            f"(allowed {min(field.scale.values)}–{max(field.scale.values)})")
+        """Score the highlighted field with ``value`` if it is one of its levels (else the message says why)."""
+        try:
+            self.entry.type_digit(value)
+        except ValueError as exc:
+            self.message = Message("error", str(exc))
             return False
-        self.set_score(field.key, value)
         return True
-
-    def move_active(self, step: int) -> None:
-        """Highlight the previous (-1) or next (+1) field."""
-        self.active = (self.active + step) % len(self.fields)
 
     def set_not_assessable(self, flag: bool, reason: str | None = None) -> None:
         """Mark the case not assessable (with a reason from :data:`NOT_ASSESSABLE_REASONS`) or not."""
-        self.not_assessable, self.reason = bool(flag), (reason if flag else None)
-        self.dirty = True
-        if self.message.kind == "error":  # e.g. "Not saved — still to score": no longer what is on screen
-            self.message = Message()
+        self.entry.set_not_assessable(flag, reason)
+        self._clear_error()
 
     def cycle_not_assessable(self) -> None:
         """The N key: not assessable with the first reason, then the next reason, then clear."""
-        if not self.not_assessable:
-            self.set_not_assessable(True, NOT_ASSESSABLE_REASONS[0])
-            return
-        reasons = list(NOT_ASSESSABLE_REASONS)
-        position = reasons.index(self.reason) if self.reason in reasons else -1
-        if position + 1 < len(reasons):
-            self.set_not_assessable(True, reasons[position + 1])
-        else:
-            self.set_not_assessable(False)
+        self.entry.cycle_not_assessable(NOT_ASSESSABLE_REASONS)
+        self._clear_error()
 
-    def set_comment(self, text: str) -> None:
-        """The free-text comment of the case on screen."""
-        self.comment, self.dirty = text, True
-
-    def missing(self) -> list[str]:
-        """What still prevents saving the case on screen (empty when it can be saved)."""
-        if self.not_assessable:
-            return [] if self.reason else ["a reason for 'not assessable'"]
-        return [f.label for f in self.fields if self.scores.get(f.key) is None]
-
-    def totals(self) -> dict[str, int | None]:
-        """Live total per scale (None while a component is missing or when not assessable)."""
-        out = {}
-        for scale in self.scales:
-            values = [self.scores.get((scale.name, c.key)) for c in scale.components]
-            out[scale.name] = None if self.not_assessable or None in values else sum(values)
-        return out
+    def _clear_error(self) -> None:
+        if self.message.kind == "error":  # e.g. "Not saved — still to score": no longer what is on screen
+            self.message = Message()
 
     # ------------------------------------------------------------------ saving
 
     def build_record(self) -> dict:
         """The record of the case on screen (schema in ``docs/readme/scoring.md``)."""
-        blind = self.not_assessable
-        scales = {}
-        for scale in self.scales:
-            scores = {c.key: (None if blind else self.scores[(scale.name, c.key)]) for c in scale.components}
-            scales[scale.name] = {"version": scale.version, "scores": scores,
-                                  "total": None if blind else scale.total(scores)}
+        blind = self.entry.not_assessable
         record = {
             "case_id": self.case_id, "rater": self.rater,  # the store adds schema and record_id
-            "session_id": self.session_id, "position": self.index + 1, "scales": scales,
-            "not_assessable": blind, "not_assessable_reason": self.reason if blind else None,
-            "comment": self.comment, "time_shown": self._shown_at,
+            "session_id": self.session_id, "position": self.index + 1,
+            "scales": self.entry.scales_record(), "not_assessable": blind,
+            "not_assessable_reason": self.entry.reason if blind else None, "comment": self.entry.comment,
+            "time_shown": self._shown_at,
             "seconds_on_case": round(time.monotonic() - self._clock, 3),
         }
         if self.training:
@@ -334,7 +260,7 @@ class ScoringSession:
             self.message = Message("error", "Training: each case is scored once, before the reference is shown; "
                                             "this one is saved")
             return None
-        missing = self.missing()
+        missing = self.entry.missing()
         if missing:
             self.message = Message("error", "Not saved — still to score: " + "; ".join(missing))
             return None
@@ -344,7 +270,7 @@ class ScoringSession:
             self.message = Message("error", f"NOT SAVED — {exc}. Please tell the study coordinator.")
             return None
         self.latest[record["case_id"]] = record
-        self.dirty = False
+        self.entry.dirty = False
         self.message = Message("ok", f"✓ Saved case {self.index + 1} of {len(self.order)}")
         return record
 

@@ -202,6 +202,14 @@ class TrainingSet:
         return {"rater": rater, "scored": summary["scored"], "cases": summary["cases"],
                 "completed": completed, **mae, "max_mae": max_mae, "passed": passed}
 
+    def round_summary(self, rater: str, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE) -> dict:
+        """The end screen of ``rater``'s round: :meth:`TrainingReference.summary` of the first
+        readings, with the :meth:`result` (threshold met or not) under ``"result"``."""
+        order = self.cohort.reading_order(rater, save=False)
+        summary = self.reference.summary(order, self.first_readings(rater, labels_dir))
+        summary["result"] = self.result(rater, labels_dir, max_mae)
+        return summary
+
     def earlier_attempts(self, rater: str, labels_dir=None) -> list[Path]:
         """Logs of ``rater``'s earlier attempts, oldest first (kept by :func:`retry_training`)."""
         folder = self.store(labels_dir).folder / HISTORY_FOLDER
@@ -211,6 +219,17 @@ class TrainingSet:
 
     def __repr__(self) -> str:
         return f"TrainingSet({self.name!r}, {len(self.cohort.case_ids)} cases)"
+
+
+def training_set_in(directory) -> TrainingSet | None:
+    """The training set a folder holds, or None when it is a study cohort (no ``training.json``).
+
+    Examples
+    --------
+    >>> training_set_in("/nowhere") is None
+    True
+    """
+    return TrainingSet.load(directory) if (Path(directory) / TRAINING_FILE).is_file() else None
 
 
 def save_training_record(store: LabelStore, record: dict) -> dict:
@@ -301,6 +320,18 @@ def require_training(cohort_dir, training_dir, max_mae: float = DEFAULT_MAX_MAE)
         raise TrainingError(f"--max-mae must be 0 or more, got {max_mae}")
     payload = {"training_set": str(Path(training_dir).resolve()), "max_mae": float(max_mae)}
     return write_text_atomic(Path(cohort_dir) / REQUIREMENT_FILE, json.dumps(payload, indent=1) + "\n")
+
+
+def training_passed(requirement: dict, rater: str, labels_dir=None) -> bool:
+    """True when ``rater`` met a study's training requirement (see :func:`training_requirement`).
+
+    Examples
+    --------
+    >>> training_passed({"training_set": "training/calib", "max_mae": 1.5}, "rad1", "labels")  # doctest: +SKIP
+    False
+    """
+    training = TrainingSet.load(requirement["training_set"])
+    return training.result(rater, labels_dir, requirement["max_mae"])["passed"]
 
 
 def training_requirement(cohort_dir) -> dict | None:
