@@ -21,6 +21,8 @@ from functools import cached_property
 
 import numpy as np
 
+from covsev_tools.defaults import DEFAULT_CONFIDENCE, DEFAULT_N_BOOT  # noqa: F401 (re-exported)
+
 #: The patient column used for the cluster bootstrap when a table has it. As the default it also
 #: accepts ``patientid`` (the COVID-19 image collection's and covsev's own export's spelling):
 #: the same rule in the library, ``covsev agreement`` and the validation report.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from covsev_tools.agreement import _fast
-from covsev_tools.agreement._result import null, stat, to_frame
+from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
 from covsev_tools.agreement._table import as_matrix
 # Bland-Altman lives in its own module; its kernels are part of this module's face too.
 from covsev_tools.agreement.limits import (LOA_MULTIPLIER, bland_altman_frame, bland_altman_xy,  # noqa: F401
@@ -45,10 +45,10 @@ def pearson_xy(x, y, confidence: float = 0.95) -> dict:
     x, y = _complete(x, y)
     reason = _no_variance(x, y)
     if reason:
-        return null(reason)
+        return undefined_result(reason)
     r, pval = _fast.pearson(x, y)
     ci = _fisher_ci(r, 1 / np.sqrt(x.size - 3), confidence) if x.size > 3 else (np.nan, np.nan)
-    return stat(r, (ci[0], ci[1]), pval=pval, n=x.size, ci_method="Fisher z")
+    return result_entry(r, (ci[0], ci[1]), pval=pval, n=x.size, ci_method="Fisher z")
 
 
 def spearman_xy(x, y, confidence: float = 0.95, ranks=None) -> dict:
@@ -65,7 +65,7 @@ def spearman_xy(x, y, confidence: float = 0.95, ranks=None) -> dict:
     x, y = _complete(x, y)
     reason = _no_variance(x, y)
     if reason:
-        return null(reason)
+        return undefined_result(reason)
     rx, ry = ranks if ranks is not None else (_fast.ranks(x), _fast.ranks(y))
     rho, pval = _fast.spearman_from_ranks(rx, ry)
     ci = (np.nan, np.nan)
@@ -73,7 +73,7 @@ def spearman_xy(x, y, confidence: float = 0.95, ranks=None) -> dict:
         ci = _fisher_ci(rho, np.sqrt((1 + rho ** 2 / 2) / (x.size - 3)), confidence)
     elif abs(rho) == 1:
         ci = (rho, rho)
-    return stat(rho, ci, pval=pval, n=x.size, ci_method="Fisher z, SE of Bonett & Wright (2000)")
+    return result_entry(rho, ci, pval=pval, n=x.size, ci_method="Fisher z, SE of Bonett & Wright (2000)")
 
 
 def ccc_xy(x, y, confidence: float = 0.95) -> dict:
@@ -87,7 +87,7 @@ def ccc_xy(x, y, confidence: float = 0.95) -> dict:
     x, y = _complete(x, y)
     reason = _no_variance(x, y)
     if reason:
-        return null(reason)
+        return undefined_result(reason)
     n = x.size
     sx2, sy2 = x.var(), y.var()                      # 1/n moments, as Lin (1989)
     sxy = ((x - x.mean()) * (y - y.mean())).mean()
@@ -101,7 +101,7 @@ def ccc_xy(x, y, confidence: float = 0.95) -> dict:
                  + 2 * rc ** 3 * (1 - rc) * u2 / (r * (1 - rc ** 2) ** 2)
                  - rc ** 4 * u2 ** 2 / (2 * r ** 2 * (1 - rc ** 2) ** 2)) / (n - 2)
         ci = _fisher_ci(rc, np.sqrt(max(var_z, 0.0)), confidence)
-    return stat(rc, ci, n=n, pearson_r=r, bias_correction=rc / r,
+    return result_entry(rc, ci, n=n, pearson_r=r, bias_correction=rc / r,
                 ci_method="z-transform (Lin 1989, 2000)")
 
 

@@ -50,6 +50,17 @@ def format_number(value, digits: int = 2, missing: str = "—") -> str:
     return text.replace("-", "−")
 
 
+def format_level(confidence: float) -> str:
+    """A confidence level as the percentage a paper prints before "CI": ``"95"``, ``"97.5"``.
+
+    Examples
+    --------
+    >>> format_level(0.95), format_level(0.975)
+    ('95', '97.5')
+    """
+    return f"{confidence * 100:g}"
+
+
 def format_interval(low, high, digits: int = 2, dash: str = "–", missing: str = "—") -> str:
     """"0.81–0.91", or "−0.95 to −0.24" when a bound is negative (a dash would read as minus).
 
@@ -147,7 +158,7 @@ def _tables(report: dict, notes: _Notes, dash="–") -> list[tuple[str, list[str
         tables.append(("Each rater vs the mean of the others", header, rows))
     level = report.get("method", {}).get("confidence_level", 0.95)
     if level != 0.95:  # the "ci95" fields of the schema hold the interval of this level
-        label = f"{level * 100:g}% CI"
+        label = f"{format_level(level)}% CI"
         tables = [(title, [h.replace("95% CI", label) for h in head], rows)
                   for title, head, rows in tables]
     return tables

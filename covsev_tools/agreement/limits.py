@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from covsev_tools.agreement import _fast
-from covsev_tools.agreement._result import clean, null, to_frame
+from covsev_tools.agreement._result import json_safe, to_frame, undefined_result
 
 _complete = _fast.complete_pairs
 
@@ -73,7 +73,7 @@ def proportional_bias(x, y, confidence: float = 0.95) -> dict:
         return {"slope": None, "reason": "needs 3 paired ratings with different means"}
     fit = _fast.ols(mean, diff)
     half = _fast.t_ppf(1 - (1 - confidence) / 2, x.size - 2) * fit["stderr"]
-    return clean({"slope": fit["slope"], "slope_ci95": [fit["slope"] - half, fit["slope"] + half],
+    return json_safe({"slope": fit["slope"], "slope_ci95": [fit["slope"] - half, fit["slope"] + half],
                   "intercept": fit["intercept"], "pval": fit["pvalue"], "n": x.size,
                   "method": "OLS of difference on mean, t interval (Bland & Altman 1999)"})
 
@@ -103,7 +103,7 @@ def bland_altman_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
            "proportional_bias": proportional_bias(x, y, confidence)}
     if sd == 0:
         out.update(loa_low_ci95=[bias, bias], loa_high_ci95=[bias, bias], bias_ci95=[bias, bias])
-    return clean(out)
+    return json_safe(out)
 
 
 def bland_altman_frame(result: dict, confidence: float = 0.95, **columns):
@@ -116,7 +116,7 @@ def bland_altman_frame(result: dict, confidence: float = 0.95, **columns):
     ['bias', 'loa_low', 'loa_high', 'proportional_bias']
     """
     if result.get("bias") is None:
-        return to_frame({"bias": null(result.get("reason", "not computed"))}, confidence, **columns)
+        return to_frame({"bias": undefined_result(result.get("reason", "not computed"))}, confidence, **columns)
     common = {"sd": result["sd"], "multiplier": result["multiplier"]}
     entries = {"bias": {"value": result["bias"], "ci95": result["bias_ci95"], "n": result["n"],
                         "ci_method": "t interval", **common}}
@@ -127,5 +127,5 @@ def bland_altman_frame(result: dict, confidence: float = 0.95, **columns):
     entries["proportional_bias"] = (
         {"value": slope["slope"], "ci95": slope["slope_ci95"], "n": slope["n"],
          "ci_method": slope["method"], "pval": slope["pval"], "intercept": slope["intercept"]}
-        if slope.get("slope") is not None else null(slope["reason"]))
+        if slope.get("slope") is not None else undefined_result(slope["reason"]))
     return to_frame(entries, confidence, **columns)

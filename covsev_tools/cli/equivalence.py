@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from covsev_tools.defaults import DEFAULT_N_BOOT
 from covsev_tools.errors import CovsevError, printable
 
 
@@ -43,8 +44,8 @@ def register(subparsers) -> None:
                               "images (default: patient_id, else patientid, when the file has one)")
     cluster.add_argument("--no-cluster", dest="cluster_col", action="store_const", const=None,
                          help="resample images (cases) even when there is a patient column")
-    parser.add_argument("--bootstrap", type=int, default=2000, metavar="B",
-                        help="bootstrap resamples (default 2000)")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_N_BOOT, metavar="B",
+                        help=f"bootstrap resamples (default {DEFAULT_N_BOOT})")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--confidence", type=float, default=0.95, metavar="C",
                         help="confidence level of the interval (default 0.95)")

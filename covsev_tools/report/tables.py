@@ -15,7 +15,8 @@ import pandas as pd
 from covsev_tools.agreement.formatting import format_interval, format_number
 from covsev_tools.files import write_csv_atomic
 
-__all__ = ["Table", "fmt", "fmt_ci", "to_latex", "to_markdown", "write_combined", "write_table"]
+__all__ = ["Table", "fmt", "fmt_ci", "statistic_columns", "to_latex", "to_markdown", "write_combined",
+           "write_table"]
 
 
 @dataclass
@@ -74,6 +75,26 @@ def fmt_ci(estimate, low, high, digits: int = 2) -> str:
     if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
         return fmt(estimate, digits)
     return f"{fmt(estimate, digits)} ({format_interval(low, high, digits)})"
+
+
+def statistic_columns(raw: pd.DataFrame, index: list, names: dict) -> pd.DataFrame:
+    """A tidy table (one row per statistic) side by side: one row per ``index`` key, and per
+    statistic ``names[statistic]`` the columns ``<name>``, ``<name>_ci_low``, ``<name>_ci_high``,
+    ``<name>_n``, in the order of the first statistic's rows.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"rater": ["A", "A"], "statistic": ["MAE", "Bias"], "estimate": [0.5, -0.1],
+    ...                     "ci_low": [0.4, None], "ci_high": [0.6, None], "n": [10, 10]})
+    >>> statistic_columns(raw, ["rater"], {"MAE": "mae", "Bias": "bias"}).columns.tolist()[:4]
+    ['rater', 'mae', 'mae_ci_low', 'mae_ci_high']
+    """
+    wide = None
+    for statistic, name in names.items():
+        part = raw[raw["statistic"] == statistic].set_index(index)[["estimate", "ci_low", "ci_high", "n"]]
+        part.columns = [name, f"{name}_ci_low", f"{name}_ci_high", f"{name}_n"]
+        wide = part if wide is None else wide.join(part)
+    return wide.reset_index()
 
 
 def to_markdown(table: pd.DataFrame) -> str:

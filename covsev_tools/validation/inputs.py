@@ -14,14 +14,14 @@ Every check raises :class:`InputError` with a one-line message naming the file, 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from covsev_tools import files
-from covsev_tools.agreement.bootstrap import PATIENT_COLUMNS, default_patient_column
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, PATIENT_COLUMNS, default_patient_column
 from covsev_tools.errors import CovsevError
 from covsev_tools.model.outputs import PREDICTION_COLUMNS
 from covsev_tools.scales import builtin_scales, load_scale
@@ -140,6 +140,32 @@ class ValidationInputs:
         if self.cluster_col not in (None, "auto"):
             return self.cluster_col
         return default_patient_column(self.metadata.columns)
+
+    def resampled_by(self, cluster) -> "ValidationInputs":
+        """These inputs with the bootstrap resampling ``cluster`` (a metadata column; None: images).
+
+        The default (:data:`~covsev_tools.agreement.bootstrap.DEFAULT_CLUSTER`) keeps the column
+        chosen when the inputs were read, so a section's ``cluster=`` left alone follows
+        :func:`~covsev_tools.validation.study.load_inputs`.
+
+        Examples
+        --------
+        >>> meta = pd.DataFrame({"patient_id": ["p", "p"]}, index=["a", "b"])
+        >>> inputs = ValidationInputs(None, pd.DataFrame(), pd.DataFrame(), meta, "case_id", "mean", {})
+        >>> inputs.resampled_by(None).clusters(["a", "b"]) is None
+        True
+        """
+        if cluster == DEFAULT_CLUSTER:
+            return self
+        if cluster is not None and cluster not in self.metadata.columns:
+            available = ", ".join(map(str, self.metadata.columns)) or "none"
+            raise ColumnError(f"cluster column {cluster!r} not in the metadata (available: {available})")
+        return replace(self, cluster_col=cluster)
+
+    @property
+    def bootstrap_cluster(self) -> str | None:
+        """The patient column the bootstraps resample (None: images), as a frame's ``attrs`` say."""
+        return None if self.cluster_col is None else self.patient_column
 
     def clusters(self, cases) -> np.ndarray | None:
         """Integer patient code per case for the bootstrap, or None (resample images).

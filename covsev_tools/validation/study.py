@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER
 from covsev_tools.validation.inputs import (ColumnError, InputError, ValidationInputs, check_cases, check_overlap,
                                             is_ratings_export, read_csv, tidy_metadata,
                                             tidy_predictions, tidy_ratings)
@@ -23,7 +24,7 @@ __all__ = ["load_inputs", "load_study", "cohort_ratings"]
 
 
 def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference: str = "mean",
-                key_path=None, cluster_col: str | None = "auto") -> ValidationInputs:
+                key_path=None, cluster: str | None = DEFAULT_CLUSTER) -> ValidationInputs:
     """Read, validate and align the report's inputs.
 
     Parameters
@@ -41,9 +42,10 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
     key_path : path, optional
         The cohort's ``key.csv`` (coordinator only): maps ``case_id`` to ``filename`` so that
         predictions keyed by file name can be matched, and carries the metadata columns.
-    cluster_col : str or None
-        Metadata column of the patient, resampled as a whole by every bootstrap; ``"auto"``:
-        ``patient_id`` or ``patientid`` when present; None: resample images.
+    cluster : str or None
+        Metadata column of the patient, resampled as a whole by every bootstrap; the default
+        (``"patient_id"``) takes ``patient_id``, else ``patientid``, when present (the rule of
+        :mod:`covsev_tools.agreement`); None: resample images.
 
     Returns
     -------
@@ -64,6 +66,7 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
     """
     if reference not in REFERENCE_METHODS:
         raise InputError(f"reference must be one of {', '.join(REFERENCE_METHODS)}, not {reference!r}")
+    cluster_col = "auto" if cluster in (DEFAULT_CLUSTER, "auto") else cluster
     table = read_csv(ratings_path, "ratings")
     if predictions_path is None:  # a reader study before its model run: the raters' sections only
         return _without_model(table, ratings_path, metadata_path, reference, key_path, cluster_col)
@@ -212,7 +215,7 @@ def cohort_ratings(cohort: str | Path, export_dir: str | Path, labels_dir=None) 
 
 def load_study(*, cohort=None, ratings=None, predictions=None, metadata=None, key=None,
                labels_dir=None, export_dir=None, reference: str = "mean",
-               cluster_col: str | None = "auto") -> ValidationInputs:
+               cluster: str | None = DEFAULT_CLUSTER) -> ValidationInputs:
     """The inputs of a study, from a cohort folder and/or explicit files.
 
     Parameters
@@ -226,7 +229,7 @@ def load_study(*, cohort=None, ratings=None, predictions=None, metadata=None, ke
         Label store root for the export.
     export_dir : path, optional
         Where an export from the label store is written (default: the cohort folder).
-    reference, cluster_col
+    reference, cluster
         See :func:`load_inputs`.
 
     Raises
@@ -255,4 +258,4 @@ def load_study(*, cohort=None, ratings=None, predictions=None, metadata=None, ke
         predictions = cohort / "predictions.csv"
     ratings = ratings or cohort_ratings(cohort, export_dir or cohort, labels_dir)
     return load_inputs(ratings, None if predictions is None else Path(predictions), metadata,
-                       reference=reference, key_path=key, cluster_col=cluster_col)
+                       reference=reference, key_path=key, cluster=cluster)
