@@ -1,10 +1,15 @@
 """Writers for an :func:`agreement_report`: JSON, Markdown, LaTeX (booktabs) and a tidy CSV.
 
+Also the package's one number format (:func:`format_number`, :func:`format_estimate`,
+:func:`format_level`) and its one Markdown table writer (:func:`markdown_table`): the validation
+sentences and the report's tables use them (the report may import this stage, not the reverse).
+
 Values with intervals print as a paper would: ``0.87 (0.81–0.91)``. A statistic that could not be
 computed prints as a dash with its reason listed under the table.
 """
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -35,13 +40,17 @@ def to_json(report: dict, indent: int = 2) -> str:
 def format_number(value, digits: int = 2, missing: str = "—") -> str:
     """Fixed decimals with a true minus sign (U+2212), ``missing`` for a missing value.
 
-    The one number format of the package's tables (:mod:`covsev_tools.report.tables` uses it too).
+    The one number format of the package: the agreement writers, the validation sentences and the
+    report's tables (which print a missing value as an en dash) all call it. Text is passed
+    through (a table cell that is already text), empty text as ``missing``.
 
     Examples
     --------
-    >>> format_number(-0.104), format_number(-0.001), format_number(None)
-    ('−0.10', '0.00', '—')
+    >>> format_number(-0.104), format_number(-0.001), format_number(None), format_number("AP")
+    ('−0.10', '0.00', '—', 'AP')
     """
+    if isinstance(value, str):
+        return value or missing
     if value is None or not np.isfinite(value):
         return missing
     text = f"{value:.{digits}f}"
@@ -71,6 +80,22 @@ def format_interval(low, high, digits: int = 2, dash: str = "–", missing: str 
     """
     sep = " to " if (low is not None and low < 0) or (high is not None and high < 0) else dash
     return f"{format_number(low, digits, missing)}{sep}{format_number(high, digits, missing)}"
+
+
+def format_estimate(estimate, low, high, digits: int = 2, missing: str = "—") -> str:
+    """``"0.87 (0.81–0.91)"``; with a negative bound ``"0.05 (−0.10 to 0.21)"``; the estimate
+    alone when the interval is missing.
+
+    Examples
+    --------
+    >>> format_estimate(0.8712, 0.81, 0.914), format_estimate(0.05, -0.1, 0.21)
+    ('0.87 (0.81–0.91)', '0.05 (−0.10 to 0.21)')
+    >>> format_estimate(0.5, float("nan"), None)
+    '0.50'
+    """
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return format_number(estimate, digits, missing)
+    return f"{format_number(estimate, digits, missing)} ({format_interval(low, high, digits)})"
 
 
 class _Notes:
@@ -181,6 +206,30 @@ def _summary(report: dict) -> str:
             f"bias: slope of the difference on the mean.")
 
 
+def markdown_table(header, rows) -> str:
+    """A GitHub-flavoured Markdown table, safe to render: the package's one Markdown writer.
+
+    Cell text is HTML-escaped (a Markdown renderer passes raw HTML through, and rater names or
+    metadata levels come from files anyone may have edited); pipes and line breaks cannot break
+    the table. The report's tables (:func:`covsev_tools.report.tables.to_markdown`) use it too.
+
+    Examples
+    --------
+    >>> print(markdown_table(["Rater", "MAE"], [["<b>x</b>|y", "0.50"]]), end="")
+    | Rater | MAE |
+    |---|---|
+    | &lt;b&gt;x&lt;/b&gt;\\|y | 0.50 |
+    """
+    def cell(value) -> str:
+        text = html.escape(str(value), quote=False)
+        return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def format_markdown(report: dict) -> str:
     """Markdown tables of a report, values as ``0.87 (0.81–0.91)``.
 
@@ -196,9 +245,7 @@ def format_markdown(report: dict) -> str:
     notes = _Notes()
     lines = ["# Inter-rater agreement", "", _summary(report), ""]
     for title, header, rows in _tables(report, notes):
-        lines += [f"## {title}", "", "| " + " | ".join(header) + " |",
-                  "|" + "|".join("---" for _ in header) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in rows] + [""]
+        lines += [f"## {title}", "", markdown_table(header, rows)]
     lines += [f"[{i}] {reason}" for i, reason in enumerate(notes.reasons, 1)]
     return "\n".join(lines).rstrip() + "\n"
 

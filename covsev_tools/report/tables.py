@@ -5,14 +5,13 @@ LaTeX (booktabs) carry the formatted text a paper prints.
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from covsev_tools.agreement.formatting import format_interval, format_number
+from covsev_tools.agreement.formatting import format_estimate, format_number, markdown_table
 from covsev_tools.files import write_csv_atomic
 
 __all__ = ["Table", "fmt", "fmt_ci", "statistic_columns", "to_latex", "to_markdown", "write_combined",
@@ -45,36 +44,30 @@ class Table:
     formatted: pd.DataFrame
 
 
-def fmt(value, digits: int = 2) -> str:
-    """A number as a paper prints it: fixed decimals, a true minus sign (U+2212), "–" if missing.
+#: How the report prints a missing number: an en dash (the agreement writers use an em dash).
+MISSING = "–"
 
-    :func:`covsev_tools.agreement.formatting.format_number` with an en dash for a missing value.
+
+def fmt(value, digits: int = 2) -> str:
+    """:func:`~covsev_tools.agreement.formatting.format_number` with the report's missing mark.
 
     Examples
     --------
     >>> fmt(-0.104), fmt(float("nan"))
     ('−0.10', '–')
     """
-    if isinstance(value, str):
-        return value or "–"
-    return format_number(value, digits, missing="–")
+    return format_number(value, digits, missing=MISSING)
 
 
 def fmt_ci(estimate, low, high, digits: int = 2) -> str:
-    """``"0.87 (0.81–0.91)"``; with negative bounds ``"0.05 (−0.10 to 0.21)"`` (a dash would be
-    ambiguous next to a minus sign). The interval is the agreement module's
-    :func:`~covsev_tools.agreement.formatting.format_interval`.
+    """:func:`~covsev_tools.agreement.formatting.format_estimate` with the report's missing mark.
 
     Examples
     --------
-    >>> fmt_ci(0.8712, 0.81, 0.914)
-    '0.87 (0.81–0.91)'
-    >>> fmt_ci(0.05, -0.1, 0.21)
-    '0.05 (−0.10 to 0.21)'
+    >>> fmt_ci(0.8712, 0.81, 0.914), fmt_ci(0.05, -0.1, 0.21)
+    ('0.87 (0.81–0.91)', '0.05 (−0.10 to 0.21)')
     """
-    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
-        return fmt(estimate, digits)
-    return f"{fmt(estimate, digits)} ({format_interval(low, high, digits)})"
+    return format_estimate(estimate, low, high, digits, missing=MISSING)
 
 
 def statistic_columns(raw: pd.DataFrame, index: list, names: dict) -> pd.DataFrame:
@@ -98,11 +91,8 @@ def statistic_columns(raw: pd.DataFrame, index: list, names: dict) -> pd.DataFra
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency), safe to render.
-
-    Cell text is HTML-escaped (a Markdown renderer passes raw HTML through, and rater names or
-    metadata levels come from files anyone may have edited); pipes and line breaks cannot break
-    the table.
+    """A DataFrame as a Markdown table, safe to render
+    (:func:`~covsev_tools.agreement.formatting.markdown_table`).
 
     Examples
     --------
@@ -111,14 +101,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     |---|---|
     | &lt;b&gt;x&lt;/b&gt;\\|y | 0.50 |
     """
-    def cell(value) -> str:
-        text = html.escape(str(value), quote=False)
-        return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-    header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([header, rule, *body]) + "\n"
+    return markdown_table(table.columns, table.itertuples(index=False))
 
 
 def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:

@@ -27,7 +27,7 @@ from covsev_tools.model.outputs import PREDICTION_COLUMNS
 from covsev_tools.scales import builtin_scales, load_scale
 
 __all__ = ["ColumnError", "InputError", "ValidationInputs", "PREDICTION_COLUMNS", "RATINGS_REQUIRED",
-           "PATIENT_COLUMNS", "check_cases", "check_overlap", "is_ratings_export", "read_csv",
+           "PATIENT_COLUMNS", "check_cases", "check_overlap", "is_ratings_export", "read_input_table",
            "scale_range", "tidy_metadata", "tidy_predictions", "tidy_ratings"]
 
 
@@ -221,13 +221,15 @@ def scale_range(scale: str) -> tuple[int, int]:
     return (s.min_total, s.max_total)
 
 
-def read_csv(path: str | Path, what: str) -> pd.DataFrame:
-    """Read a CSV, skipping leading ``#`` lines, with an :class:`InputError` naming the file.
+def read_input_table(path: str | Path, what: str) -> pd.DataFrame:
+    """One of the report's input files as a DataFrame: :func:`covsev_tools.files.read_csv`
+    (spreadsheet escapes undone) after its leading ``#`` comment lines, with an
+    :class:`InputError` naming the file and ``what`` it is when it is missing or unreadable.
 
     Examples
     --------
     >>> from covsev_tools.labels.published import published_labels_path
-    >>> read_csv(published_labels_path(), "published labels").shape
+    >>> read_input_table(published_labels_path(), "published labels").shape
     (94, 3)
     """
     path = Path(path)

@@ -13,6 +13,8 @@ Psychological Methods 1996;1(1):30-46.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
@@ -161,8 +163,8 @@ def model_summary_mae(panel: pd.DataFrame, method: str = "mean", *, cluster=None
                         columns=["statistic", "estimate", "ci_low", "ci_high", "n", "method"])
 
 
-def _fmt(value) -> str:
-    return format_number(value, missing="–")
+#: The sentence's numbers: the package's one format, a missing value as an en dash (as the report).
+_number = partial(format_number, missing="–")
 
 
 def model_within_raters_sentence(loro: pd.DataFrame, summary: pd.DataFrame, scale: str) -> str:
@@ -205,14 +207,14 @@ def model_within_raters_sentence(loro: pd.DataFrame, summary: pd.DataFrame, scal
         where = "is below (better than)" if shown else "is below"
     else:
         where = "is above (worse than)" if shown else "is above"
-    own = (f"the range of the raters' own MAE ({_fmt(low)}–{_fmt(high)})" if _fmt(low) != _fmt(high)
-           else f"the raters' own MAE ({_fmt(low)})")
-    if _fmt(low) == _fmt(high) and where == "lies within":
+    own = (f"the range of the raters' own MAE ({_number(low)}–{_number(high)})" if _number(low) != _number(high)
+           else f"the raters' own MAE ({_number(low)})")
+    if _number(low) == _number(high) and where == "lies within":
         where = "equals"
     sentence = (f"On {scale}, the model's MAE against the consensus of the other raters "
-                f"({_fmt(est)}, {level}% CI {_fmt(summary_row['ci_low'])}–{_fmt(summary_row['ci_high'])}) "
+                f"({_number(est)}, {level}% CI {_number(summary_row['ci_low'])}–{_number(summary_row['ci_high'])}) "
                 f"{where} {own}; the paired difference to the closest rater ({closest_rater}) is "
-                f"{_fmt(closest['estimate'])} ({_fmt(d_low)} to {_fmt(d_high)})")
+                f"{_number(closest['estimate'])} ({_number(d_low)} to {_number(d_high)})")
     if where in ("is below", "is above"):
         better = "better" if est < low else "worse"
         return (sentence + f", an interval that includes 0: the model is not shown to be {better} than "

@@ -14,7 +14,7 @@ import pandas as pd
 
 from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER
 from covsev_tools.validation.inputs import (ColumnError, InputError, ValidationInputs, check_cases, check_overlap,
-                                            is_ratings_export, read_csv, tidy_metadata,
+                                            is_ratings_export, read_input_table, tidy_metadata,
                                             tidy_predictions, tidy_ratings)
 from covsev_tools.validation.reference import (REFERENCE_METHODS, consensus_scores,
                                                reference_from_table, reference_scores,
@@ -67,11 +67,11 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
     if reference not in REFERENCE_METHODS:
         raise InputError(f"reference must be one of {', '.join(REFERENCE_METHODS)}, not {reference!r}")
     cluster_col = "auto" if cluster in (DEFAULT_CLUSTER, "auto") else cluster
-    table = read_csv(ratings_path, "ratings")
+    table = read_input_table(ratings_path, "ratings")
     if predictions_path is None:  # a reader study before its model run: the raters' sections only
         return _without_model(table, ratings_path, metadata_path, reference, key_path, cluster_col)
-    preds_table = read_csv(predictions_path, "predictions")
-    key_table = read_csv(key_path, "cohort key") if key_path else None
+    preds_table = read_input_table(predictions_path, "predictions")
+    key_table = read_input_table(key_path, "cohort key") if key_path else None
     if is_ratings_export(table):
         ratings, ref, method = _rated_reference(table, ratings_path, reference)
         case_key = "case_id"
@@ -104,7 +104,7 @@ def _without_model(table, ratings_path, metadata_path, reference, key_path, clus
     if not is_ratings_export(table):
         raise InputError(f"{ratings_path}: a report without predictions needs the raters' individual "
                          "ratings (a ratings export), not a reference table")
-    key_table = read_csv(key_path, "cohort key") if key_path else None
+    key_table = read_input_table(key_path, "cohort key") if key_path else None
     ratings, ref, method = _rated_reference(table, ratings_path, reference)
     if key_table is not None and "case_id" in key_table.columns:
         check_cases(ref, set(key_table["case_id"].dropna().astype(str)), ratings_path, key_path)
@@ -153,7 +153,7 @@ def _attach_case_id(preds: pd.DataFrame, key_table, ratings_table, path) -> pd.D
 def _metadata(table, key_table, metadata_path, case_key) -> pd.DataFrame:
     """Metadata per case from --metadata, else key.csv, else the export's extra columns."""
     if metadata_path:
-        extra = read_csv(metadata_path, "metadata")
+        extra = read_input_table(metadata_path, "metadata")
         key = case_key if case_key in extra.columns else "filename"
         if key not in extra.columns:
             raise InputError(f"{metadata_path}: metadata need a {case_key!r} or 'filename' column "
