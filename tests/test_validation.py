@@ -293,3 +293,35 @@ def test_sentence_says_better_or_worse_only_when_the_paired_interval_excludes_ze
                              "to be worse than that rater.")
     clear = rows([0.02, 0.01])
     assert "is above (worse than) the range" in model_within_raters_sentence(clear, summary, "extent")
+
+
+def test_confidence_and_cluster_flow_from_validate_to_every_interval(sim_inputs):
+    from covsev_tools.report.methods import methods_text
+
+    narrow = validate(sim_inputs, n_boot=200, seed=0, confidence=0.8)
+    usual = validate(sim_inputs, n_boot=200, seed=0)
+    assert narrow.settings["confidence"] == 0.8 and usual.settings["confidence"] == 0.95
+    checked = []
+    for name, table in narrow.tables.items():
+        if "ci_low" not in table.columns or not len(table):
+            continue
+        assert table.attrs["confidence"] == 0.8, name
+        assert {"estimate", "ci_low", "ci_high", "n", "method"} <= set(table.columns), name
+        other = usual.tables[name]
+        np.testing.assert_array_equal(table["estimate"], other["estimate"])  # estimates do not move
+        width = (table["ci_high"] - table["ci_low"]).to_numpy(float)
+        wider = (other["ci_high"] - other["ci_low"]).to_numpy(float)
+        both = np.isfinite(width) & np.isfinite(wider) & (wider > 0)
+        assert both.any() and (width[both] < wider[both]).all(), name  # every interval at 80%, not 95%
+        checked.append(name)
+    assert {"model_vs_reference", "calibration", "inter_rater", "pairwise_kappa", "model_as_rater", "icc",
+            "equivalence", "external_validation", "intra_rater", "subgroups"} <= set(checked)
+    assert any(line.startswith("80% CIs: percentile bootstrap (200 resamples") for line in methods_text(narrow))
+    assert "80% CI" in narrow.sentences["model_vs_raters:extent"]
+    assert "80% CI" in narrow.sentences["equivalence:extent"]
+    images = validate(sim_inputs, n_boot=50, seed=0, cluster=None)
+    assert images.settings["unit"] == "image" and images.tables["model_vs_reference"].attrs["cluster"] is None
+    assert set(images.tables["model_vs_reference"]["method"].iloc[:2]) == {"bootstrap percentile"}
+    assert usual.tables["model_vs_reference"].attrs["cluster"] == "patientid"
+    with pytest.raises(TypeError):
+        model_vs_reference(sim_inputs, 100)  # n_boot is keyword-only, as in the agreement package
