@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_N_BOOT, Job, run_jobs, with_bootstrap_ci
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, Job, run_jobs, with_bootstrap_ci
 from covsev_tools.agreement._table import as_matrix, resampling
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
@@ -247,7 +247,7 @@ def _pairable_counts(x: np.ndarray) -> np.ndarray:
     return np.where(m >= 2, m, 0).astype(float)
 
 
-def alpha_job(matrix, level: str, confidence: float = 0.95, unit: str = "case"):
+def alpha_job(matrix, level: str, confidence: float = DEFAULT_CONFIDENCE, unit: str = "case"):
     """Alpha of one level of measurement of a RatingsMatrix as a bootstrap Job (or a null)."""
     x = matrix.scores
     if level in ("nominal", "ordinal") and matrix.categories is None:
@@ -276,7 +276,7 @@ def alpha_job(matrix, level: str, confidence: float = 0.95, unit: str = "case"):
 def krippendorff_alpha(data, *, level: str = "interval", case: str = "case",
                        rater: str = "rater", score: str = "score", categories=None,
                        cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT, seed=0,
-                       confidence: float = 0.95):
+                       confidence: float = DEFAULT_CONFIDENCE):
     """Krippendorff's alpha with missing ratings and a bootstrap CI.
 
     Parameters

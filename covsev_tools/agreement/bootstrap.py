@@ -235,7 +235,7 @@ def case_weights(n_cases: int, n_boot: int, seed=0, clusters=None) -> np.ndarray
     return Resampling(n_cases, n_boot, seed, clusters).weights()
 
 
-def percentile_ci(replicates: np.ndarray, confidence: float = 0.95):
+def percentile_ci(replicates: np.ndarray, confidence: float = DEFAULT_CONFIDENCE):
     """Percentile bootstrap interval of the finite replicates.
 
     Returns ``(low, high, n_valid)``; ``(None, None, 0)`` without finite replicates. Resamples in
@@ -257,7 +257,7 @@ def percentile_ci(replicates: np.ndarray, confidence: float = 0.95):
     return float(low), float(high), int(values.size)
 
 
-def with_bootstrap_ci(estimates: np.ndarray, confidence: float = 0.95, unit: str = "case") -> dict:
+def with_bootstrap_ci(estimates: np.ndarray, confidence: float = DEFAULT_CONFIDENCE, unit: str = "case") -> dict:
     """Fields ``ci95`` (+ ``n_boot_valid`` when some resamples were undefined) from row 0 + replicates."""
     boot = estimates[1:]
     if boot.size == 0:

@@ -17,7 +17,7 @@ import numpy as np
 
 from covsev_tools.agreement._result import to_frame, undefined_result
 from covsev_tools.agreement._table import as_matrix, resampling
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_N_BOOT, Job, run_jobs
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, Job, run_jobs
 from covsev_tools.agreement.fleiss import (KAPPA_NAMES, NOT_CATEGORICAL, agreement_weights,
                                           kappa_result, two_raters)
 
@@ -95,7 +95,7 @@ def _kappas(layout: _Layout, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def pair_kappas_job(matrix, pairs: list, schemes: dict, confidence: float = 0.95,
+def pair_kappas_job(matrix, pairs: list, schemes: dict, confidence: float = DEFAULT_CONFIDENCE,
                     unit: str = "case") -> Job:
     """Cohen's kappas of rater ``pairs`` (column numbers) for each weighting of ``schemes``.
 
@@ -130,7 +130,7 @@ def pair_kappas_job(matrix, pairs: list, schemes: dict, confidence: float = 0.95
 def cohen_kappa(data, *, rater_a=None, rater_b=None, weights: str | None = None,
                 case: str = "case", rater: str = "rater", score: str = "score", categories=None,
                 cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT, seed=0,
-                confidence: float = 0.95):
+                confidence: float = DEFAULT_CONFIDENCE):
     """Cohen's kappa between two raters, unweighted or weighted, with SE and bootstrap CI.
 
     Parameters

@@ -16,6 +16,7 @@ from covsev_tools.agreement._table import as_matrix
 from covsev_tools.agreement.limits import (LOA_MULTIPLIER, bland_altman_frame, bland_altman_xy,  # noqa: F401
                                            limits_of_agreement, normal_quantile_ci,
                                            proportional_bias)
+from covsev_tools.defaults import DEFAULT_CONFIDENCE
 
 _complete = _fast.complete_pairs
 
@@ -34,7 +35,7 @@ def _no_variance(x, y):
     return None
 
 
-def pearson_xy(x, y, confidence: float = 0.95) -> dict:
+def pearson_xy(x, y, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """Pearson r (``scipy.stats.pearsonr``) with its Fisher z interval (SE 1/√(n-3)).
 
     Examples
@@ -51,7 +52,7 @@ def pearson_xy(x, y, confidence: float = 0.95) -> dict:
     return result_entry(r, (ci[0], ci[1]), pval=pval, n=x.size, ci_method="Fisher z")
 
 
-def spearman_xy(x, y, confidence: float = 0.95, ranks=None) -> dict:
+def spearman_xy(x, y, confidence: float = DEFAULT_CONFIDENCE, ranks=None) -> dict:
     """Spearman rho (``scipy.stats.spearmanr``), Fisher z interval with SE √((1+ρ²/2)/(n-3)).
 
     ``ranks`` may give the average ranks of ``x`` and ``y`` when no pair is missing (a rater's
@@ -76,7 +77,7 @@ def spearman_xy(x, y, confidence: float = 0.95, ranks=None) -> dict:
     return result_entry(rho, ci, pval=pval, n=x.size, ci_method="Fisher z, SE of Bonett & Wright (2000)")
 
 
-def ccc_xy(x, y, confidence: float = 0.95) -> dict:
+def ccc_xy(x, y, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """Lin's concordance correlation coefficient with the z-transform interval of Lin (1989, 2000).
 
     Examples
@@ -129,7 +130,7 @@ def rmse_xy(x, y) -> float | None:
     return float(np.sqrt(((x - y) ** 2).mean())) if x.size else None
 
 
-def continuous_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
+def continuous_xy(x, y, confidence: float = DEFAULT_CONFIDENCE, loa_ci: str = "exact",
                   multiplier: float = LOA_MULTIPLIER, ranks=None) -> dict:
     """All continuous agreement fields of the JSON schema for two aligned arrays.
 
@@ -180,7 +181,7 @@ def _one_row(name, kernel, data, rater_a, rater_b, case, rater, score, confidenc
 
 
 def pearson(data, *, rater_a=None, rater_b=None, case="case", rater="rater", score="score",
-            confidence=0.95):
+            confidence=DEFAULT_CONFIDENCE):
     """Pearson correlation between two raters with a Fisher z confidence interval.
     {params}
     Returns
@@ -202,7 +203,7 @@ def pearson(data, *, rater_a=None, rater_b=None, case="case", rater="rater", sco
 
 
 def spearman(data, *, rater_a=None, rater_b=None, case="case", rater="rater", score="score",
-             confidence=0.95):
+             confidence=DEFAULT_CONFIDENCE):
     """Spearman rank correlation between two raters with a Fisher z confidence interval.
     {params}
     Returns
@@ -230,7 +231,7 @@ def spearman(data, *, rater_a=None, rater_b=None, case="case", rater="rater", sc
 
 
 def concordance_ccc(data, *, rater_a=None, rater_b=None, case="case", rater="rater",
-                    score="score", confidence=0.95):
+                    score="score", confidence=DEFAULT_CONFIDENCE):
     """Lin's concordance correlation coefficient between two raters, with CI.
     {params}
     Returns
@@ -260,7 +261,7 @@ def concordance_ccc(data, *, rater_a=None, rater_b=None, case="case", rater="rat
 
 
 def bland_altman(data, *, rater_a=None, rater_b=None, case="case", rater="rater", score="score",
-                 confidence=0.95, multiplier: float = LOA_MULTIPLIER, loa_ci: str = "exact"):
+                 confidence=DEFAULT_CONFIDENCE, multiplier: float = LOA_MULTIPLIER, loa_ci: str = "exact"):
     """Bland-Altman analysis of two raters: bias, limits of agreement, their CIs, proportional bias.
     {params}
     multiplier : float

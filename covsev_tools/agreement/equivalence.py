@@ -45,7 +45,7 @@ import numpy as np
 
 from covsev_tools.agreement._result import to_frame
 from covsev_tools.agreement._table import AgreementInputError, as_matrix, resampling
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_N_BOOT, percentile_ci
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, percentile_ci
 
 __all__ = ["DEFAULT_MARGIN_RATIO", "METRICS", "STATISTICS", "default_margin", "model_equivalence",
            "reader_counts"]
@@ -195,7 +195,7 @@ def _model_column(matrix, model, readers) -> int:
 def model_equivalence(data, *, model, margin=None, metric: str = "mae", readers: str = "random",
                       case: str = "case", rater: str = "rater", score: str = "score",
                       cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT, seed=0,
-                      confidence: float = 0.95):
+                      confidence: float = DEFAULT_CONFIDENCE):
     """Is the model within the readers' variability? Excess disagreement of a model over readers.
 
     Parameters

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import sparse
 
 from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_N_BOOT, Job, Weights, run_jobs, with_bootstrap_ci
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, Job, Weights, run_jobs, with_bootstrap_ci
 from covsev_tools.agreement._table import as_matrix, resampling
 
 NOT_CATEGORICAL = ("scores are not categorical (non-integer values); kappa-type statistics need "
@@ -96,7 +96,7 @@ def kappa_se(table: np.ndarray, w: np.ndarray, kappa: float) -> float:
     return float(np.sqrt(max(var, 0.0))) if np.isfinite(var) else float("nan")
 
 
-def kappa_result(tables: np.ndarray, w: np.ndarray, confidence: float = 0.95,
+def kappa_result(tables: np.ndarray, w: np.ndarray, confidence: float = DEFAULT_CONFIDENCE,
                  kappas: np.ndarray | None = None, unit: str = "case") -> dict:
     """Result dict from the sample table ``tables[0]`` and the kappas of row 0 + resamples.
 
@@ -165,7 +165,7 @@ def fleiss_from_counts(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def fleiss_kappa(data, *, case: str = "case", rater: str = "rater", score: str = "score",
                  categories=None, cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT,
-                 seed=0, confidence: float = 0.95):
+                 seed=0, confidence: float = DEFAULT_CONFIDENCE):
     """Fleiss' kappa for two or more raters, with a bootstrap CI.
 
     Parameters
@@ -218,7 +218,7 @@ def fleiss_kappa(data, *, case: str = "case", rater: str = "rater", score: str =
     return to_frame({"fleiss_kappa": result}, confidence)
 
 
-def fleiss_job(matrix, confidence: float = 0.95, unit: str = "case"):
+def fleiss_job(matrix, confidence: float = DEFAULT_CONFIDENCE, unit: str = "case"):
     """Fleiss' kappa of a RatingsMatrix as a bootstrap :class:`Job` (or a null result)."""
     if matrix.categories is None:
         return undefined_result(NOT_CATEGORICAL)

@@ -7,11 +7,12 @@ from scipy import stats
 from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
 from covsev_tools.agreement._table import as_matrix
 from covsev_tools.agreement.fleiss import NOT_CATEGORICAL, agreement_weights, category_counts
+from covsev_tools.defaults import DEFAULT_CONFIDENCE
 
 NAMES = {"AC1": None, "AC2_linear": "linear", "AC2_quadratic": "quadratic"}
 
 
-def gwet_from_counts(counts: np.ndarray, w: np.ndarray, confidence: float = 0.95) -> dict:
+def gwet_from_counts(counts: np.ndarray, w: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """AC1/AC2, SE and t-interval from per-case category counts (n, q) and agreement weights."""
     n, q = counts.shape
     if q < 2:
@@ -45,7 +46,7 @@ def gwet_from_counts(counts: np.ndarray, w: np.ndarray, confidence: float = 0.95
 
 
 def gwet_ac(data, *, weights: str | None = None, case: str = "case", rater: str = "rater",
-            score: str = "score", categories=None, confidence: float = 0.95):
+            score: str = "score", categories=None, confidence: float = DEFAULT_CONFIDENCE):
     """Gwet's agreement coefficient AC1 (``weights=None``) or AC2 (linear/quadratic weights).
 
     Parameters
@@ -95,7 +96,7 @@ def gwet_ac(data, *, weights: str | None = None, case: str = "case", rater: str 
     return to_frame({name: gwet_result(matrix, weights, confidence)}, confidence)
 
 
-def gwet_result(matrix, weights: str | None, confidence: float = 0.95) -> dict:
+def gwet_result(matrix, weights: str | None, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """Gwet AC1/AC2 result dict of a RatingsMatrix."""
     if matrix.categories is None:
         return undefined_result(NOT_CATEGORICAL)

@@ -6,6 +6,7 @@ from scipy import stats
 
 from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
 from covsev_tools.agreement._table import as_matrix
+from covsev_tools.defaults import DEFAULT_CONFIDENCE
 
 FORMS = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
 LABELS = {"ICC1": "ICC(1,1)", "ICC2": "ICC(A,1)", "ICC3": "ICC(C,1)",
@@ -54,7 +55,7 @@ def _absolute_agreement(ms, rho, alpha):
     return single, average
 
 
-def icc_from_matrix(x: np.ndarray, confidence: float = 0.95) -> dict:
+def icc_from_matrix(x: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """All six ICC forms of a complete n × k matrix as result dicts (see :func:`icc`).
 
     Examples
@@ -106,7 +107,7 @@ def icc_from_matrix(x: np.ndarray, confidence: float = 0.95) -> dict:
 
 
 def icc(data, *, case: str = "case", rater: str = "rater", score: str = "score",
-        confidence: float = 0.95):
+        confidence: float = DEFAULT_CONFIDENCE):
     """Intraclass correlation coefficients, all six Shrout & Fleiss / McGraw & Wong forms.
 
     Parameters
@@ -154,7 +155,7 @@ def icc(data, *, case: str = "case", rater: str = "rater", score: str = "score",
     return to_frame(icc_result(as_matrix(data, case, rater, score), confidence), confidence)
 
 
-def icc_result(matrix, confidence: float = 0.95) -> dict:
+def icc_result(matrix, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """All six ICC forms of a RatingsMatrix on its complete cases, or nulls with the reason."""
     k = matrix.scores.shape[1]
     if k < 2:

@@ -9,11 +9,12 @@ import numpy as np
 
 from covsev_tools.agreement import _fast
 from covsev_tools.agreement._result import json_safe, to_frame, undefined_result
+from covsev_tools.defaults import DEFAULT_CONFIDENCE
 
 _complete = _fast.complete_pairs
 
 
-def normal_quantile_ci(mean, sd, n, z, confidence=0.95, method="exact"):
+def normal_quantile_ci(mean, sd, n, z, confidence=DEFAULT_CONFIDENCE, method="exact"):
     """CI of μ + zσ from a normal sample: exact (non-central t; Carkeet 2015) or approximate.
 
     The approximate interval is Bland & Altman (1999): (mean + z·sd) ± t(n-1)·sd·√(1/n + z²/(2(n-1))).
@@ -56,7 +57,7 @@ def limits_of_agreement(d, multiplier: float = LOA_MULTIPLIER):
     return bias, sd, bias - multiplier * sd, bias + multiplier * sd
 
 
-def proportional_bias(x, y, confidence: float = 0.95) -> dict:
+def proportional_bias(x, y, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """Regression of the difference x - y on the mean (x + y)/2: slope with its t interval.
 
     A slope that differs from 0 means the disagreement grows (or shrinks) with severity, so one
@@ -78,7 +79,7 @@ def proportional_bias(x, y, confidence: float = 0.95) -> dict:
                   "method": "OLS of difference on mean, t interval (Bland & Altman 1999)"})
 
 
-def bland_altman_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
+def bland_altman_xy(x, y, confidence: float = DEFAULT_CONFIDENCE, loa_ci: str = "exact",
                     multiplier: float = LOA_MULTIPLIER) -> dict:
     """Bland-Altman bias and limits of agreement of d = x - y, with CIs (see :func:`bland_altman`).
 
@@ -106,7 +107,7 @@ def bland_altman_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
     return json_safe(out)
 
 
-def bland_altman_frame(result: dict, confidence: float = 0.95, **columns):
+def bland_altman_frame(result: dict, confidence: float = DEFAULT_CONFIDENCE, **columns):
     """Tidy rows ``bias, loa_low, loa_high, proportional_bias`` of a :func:`bland_altman_xy` dict.
 
     Examples

@@ -9,7 +9,7 @@ from covsev_tools.agreement import _fast
 from covsev_tools.agreement._result import json_safe, tidy_entry, to_frame, undefined_result  # noqa: F401 (tidy_entry: for the validation stage)
 from covsev_tools.agreement._table import as_matrix, resampling
 from covsev_tools.agreement.alpha import LEVELS, alpha_job
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_N_BOOT, run_jobs
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, run_jobs
 from covsev_tools.agreement.continuous import LOA_MULTIPLIER, continuous_xy
 from covsev_tools.agreement.gwet import NAMES as GWET_NAMES, gwet_result
 from covsev_tools.agreement.icc import icc_cases_used, icc_result
@@ -102,7 +102,7 @@ def _pairs_frame(pairs: list[dict], confidence: float):
 
 def pairwise_agreement(data, *, case: str = "case", rater: str = "rater", score: str = "score",
                        categories=None, cluster: str | None = DEFAULT_CLUSTER,
-                       n_boot: int = DEFAULT_N_BOOT, seed=0, confidence: float = 0.95,
+                       n_boot: int = DEFAULT_N_BOOT, seed=0, confidence: float = DEFAULT_CONFIDENCE,
                        multiplier: float = LOA_MULTIPLIER, loa_ci: str = "exact"):
     """Agreement of every rater pair: Cohen's kappas and the continuous statistics, tidy.
 
@@ -187,7 +187,7 @@ def _method(matrix, plan, confidence, loa_ci, multiplier) -> dict:
 
 def agreement_report(data, *, case: str = "case", rater: str = "rater", score: str = "score",
                      categories=None, cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT,
-                     seed=0, confidence: float = 0.95, multiplier: float = LOA_MULTIPLIER,
+                     seed=0, confidence: float = DEFAULT_CONFIDENCE, multiplier: float = LOA_MULTIPLIER,
                      loa_ci: str = "exact") -> dict:
     """Every agreement statistic of a ratings table, as a JSON-ready dictionary.
 
