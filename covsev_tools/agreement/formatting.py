@@ -266,6 +266,51 @@ def _latex_cell(text: str) -> str:
     return text.replace("—", "---").replace("<", "$<$")
 
 
+def latex_escape(text) -> str:
+    """Text with LaTeX's special characters escaped and the minus sign (U+2212) as ``$-$``.
+
+    Examples
+    --------
+    >>> print(latex_escape("dr_x & 50% −1"))
+    dr\\_x \\& 50\\% $-$1
+    """
+    return _latex_escape(text)
+
+
+def latex_table(header, rows, *, caption: str, label: str | None = None, placement: str = "ht",
+                column_format: str | None = None) -> list[str]:
+    """The lines of a booktabs LaTeX table (``\\usepackage{booktabs}``): the package's one LaTeX
+    table writer (the agreement report's tables and the validation report's).
+
+    ``header`` and ``rows`` are LaTeX already (escape text with :func:`latex_escape`); the caption
+    is text and is escaped here.
+
+    Examples
+    --------
+    >>> print("\\n".join(latex_table(["Rater", "MAE"], [["A", "0.50"]], caption="Errors", label="err")))
+    \\begin{table}[ht]
+    \\centering
+    \\caption{Errors}
+    \\label{tab:err}
+    \\begin{tabular}{ll}
+    \\toprule
+    Rater & MAE \\\\
+    \\midrule
+    A & 0.50 \\\\
+    \\bottomrule
+    \\end{tabular}
+    \\end{table}
+    """
+    header = list(header)
+    lines = [f"\\begin{{table}}[{placement}]", "\\centering", f"\\caption{{{_latex_escape(caption)}}}"]
+    if label is not None:
+        lines.append(f"\\label{{tab:{label}}}")
+    lines += [f"\\begin{{tabular}}{{{column_format or 'l' * len(header)}}}", "\\toprule",
+              " & ".join(header) + " \\\\", "\\midrule"]
+    lines += [" & ".join(row) + " \\\\" for row in rows]
+    return lines + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+
+
 def format_latex(report: dict) -> str:
     """LaTeX ``booktabs`` tables (``\\usepackage{booktabs}``) of a report.
 
@@ -281,12 +326,9 @@ def format_latex(report: dict) -> str:
     notes = _Notes()
     out = [f"% {_latex_escape(_summary(report))}"]
     for title, header, rows in _tables(report, notes, dash="--"):
-        columns = "l" + "r" * (len(header) - 1)
-        head = " & ".join(LATEX_NAMES.get(h, _latex_escape(h)) for h in header)
-        out += ["\\begin{table}[ht]", "\\centering", f"\\caption{{{_latex_escape(title)}}}",
-                f"\\begin{{tabular}}{{{columns}}}", "\\toprule", head + " \\\\", "\\midrule"]
-        out += [" & ".join(_latex_cell(cell) for cell in row) + " \\\\" for row in rows]
-        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+        out += latex_table([LATEX_NAMES.get(h, _latex_escape(h)) for h in header],
+                           [[_latex_cell(cell) for cell in row] for row in rows], caption=title,
+                           column_format="l" + "r" * (len(header) - 1)) + [""]
     if notes.reasons:  # printed under the tables, not hidden in comments
         out += ["\\begin{flushleft}\\footnotesize"]
         out += [f"\\textsuperscript{{{i}}}{_latex_escape(reason)}\\\\"

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covsev_tools.agreement.formatting import format_estimate, format_number, markdown_table
+from covsev_tools.agreement.formatting import (format_estimate, format_number, latex_escape, latex_table,
+                                                markdown_table)
 from covsev_tools.files import write_csv_atomic
 
 __all__ = ["Table", "fmt", "fmt_ci", "statistic_columns", "to_latex", "to_markdown", "write_combined",
@@ -105,7 +106,8 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
-    """A booktabs LaTeX table (``\\toprule``/``\\midrule``/``\\bottomrule``), text escaped.
+    """A DataFrame as a booktabs LaTeX table, text escaped
+    (:func:`~covsev_tools.agreement.formatting.latex_table`).
 
     Examples
     --------
@@ -113,13 +115,11 @@ def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
     >>> "toprule" in tex, "dr" + chr(92) + "_x" in tex, "$-$0.20" in tex
     (True, True, True)
     """
-    styler = table.style.hide(axis="index").format(escape="latex")
-    styler = styler.format_index(escape="latex", axis=1)
-    latex = styler.to_latex(hrules=True, caption=caption.replace("%", r"\%"),
-                            label=f"tab:{label}", position="htbp", position_float="centering",
-                            column_format="l" * table.shape[1])
-    # the unicode minus and en dash print only with some TeX fonts: use TeX's own
-    return latex.replace("−", "$-$").replace("–", "--").replace("ρ", r"$\rho$")
+    body = [[latex_escape(v) for v in row] for row in table.itertuples(index=False)]
+    latex = "\n".join(latex_table([latex_escape(c) for c in table.columns], body, caption=caption,
+                                   label=label, placement="htbp")) + "\n"
+    # the unicode en dash and rho print only with some TeX fonts: use TeX's own
+    return latex.replace("–", "--").replace("ρ", r"$\rho$")
 
 
 def write_table(table: Table, out_dir: str | Path) -> dict:
