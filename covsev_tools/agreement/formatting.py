@@ -1,8 +1,9 @@
 """Writers for an :func:`agreement_report`: JSON, Markdown, LaTeX (booktabs) and a tidy CSV.
 
 Also the package's one number format (:func:`format_number`, :func:`format_estimate`,
-:func:`format_level`) and its one Markdown table writer (:func:`markdown_table`): the validation
-sentences and the report's tables use them (the report may import this stage, not the reverse).
+:func:`format_level`) and its table writers (:func:`markdown_table`, :func:`latex_table`): the
+validation sentences and the report's tables use them (the report may import this stage, not the
+reverse).
 
 Values with intervals print as a paper would: ``0.87 (0.81–0.91)``. A statistic that could not be
 computed prints as a dash with its reason listed under the table.
