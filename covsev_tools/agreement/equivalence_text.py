@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from covsev_tools.agreement._result import json_safe
 from covsev_tools.agreement.equivalence import DEFAULT_MARGIN_RATIO, STATISTICS
-from covsev_tools.agreement.formatting import format_number
+from covsev_tools.agreement.typeset import format_number
 
 __all__ = ["equivalence_dict", "equivalence_sentence", "format_p", "margin_reason"]
 

@@ -1,22 +1,21 @@
 """Writers for an :func:`agreement_report`: JSON, Markdown, LaTeX (booktabs) and a tidy CSV.
 
-Also the package's one number format (:func:`format_number`, :func:`format_estimate`,
-:func:`format_level`) and its table writers (:func:`markdown_table`, :func:`latex_table`): the
-validation sentences and the report's tables use them (the report may import this stage, not the
-reverse).
+The numbers and tables themselves are typeset by :mod:`covsev_tools.agreement.typeset`.
 
 Values with intervals print as a paper would: ``0.87 (0.81–0.91)``. A statistic that could not be
 computed prints as a dash with its reason listed under the table.
 """
 from __future__ import annotations
 
-import html
 import json
 
-import numpy as np
 
 from covsev_tools.agreement.alpha import LEVELS
 from covsev_tools.agreement.icc import FORMS, LABELS
+# the one number format and the table writers (format_number and format_interval are imported from
+# here by their old home's name too)
+from covsev_tools.agreement.typeset import (_latex_escape, format_interval, format_level, format_number,
+                                            latex_table, markdown_table)
 
 GWET_TITLES = {"AC1": "Gwet's AC1", "AC2_linear": "Gwet's AC2 (linear)",
                "AC2_quadratic": "Gwet's AC2 (quadratic)"}
@@ -36,67 +35,6 @@ def to_json(report: dict, indent: int = 2) -> str:
     '{"value": 0.5, "ci95": [0.1, 0.8]}'
     """
     return json.dumps(report, indent=indent, allow_nan=False, ensure_ascii=False)
-
-
-def format_number(value, digits: int = 2, missing: str = "—") -> str:
-    """Fixed decimals with a true minus sign (U+2212), ``missing`` for a missing value.
-
-    The one number format of the package: the agreement writers, the validation sentences and the
-    report's tables (which print a missing value as an en dash) all call it. Text is passed
-    through (a table cell that is already text), empty text as ``missing``.
-
-    Examples
-    --------
-    >>> format_number(-0.104), format_number(-0.001), format_number(None), format_number("AP")
-    ('−0.10', '0.00', '—', 'AP')
-    """
-    if isinstance(value, str):
-        return value or missing
-    if value is None or not np.isfinite(value):
-        return missing
-    text = f"{value:.{digits}f}"
-    if text.startswith("-") and float(text) == 0:
-        text = text[1:]  # "-0.00" would read as a sign error
-    return text.replace("-", "−")
-
-
-def format_level(confidence: float) -> str:
-    """A confidence level as the percentage a paper prints before "CI": ``"95"``, ``"97.5"``.
-
-    Examples
-    --------
-    >>> format_level(0.95), format_level(0.975)
-    ('95', '97.5')
-    """
-    return f"{confidence * 100:g}"
-
-
-def format_interval(low, high, digits: int = 2, dash: str = "–", missing: str = "—") -> str:
-    """"0.81–0.91", or "−0.95 to −0.24" when a bound is negative (a dash would read as minus).
-
-    Examples
-    --------
-    >>> format_interval(0.814, 0.91), format_interval(-0.1, 0.21)
-    ('0.81–0.91', '−0.10 to 0.21')
-    """
-    sep = " to " if (low is not None and low < 0) or (high is not None and high < 0) else dash
-    return f"{format_number(low, digits, missing)}{sep}{format_number(high, digits, missing)}"
-
-
-def format_estimate(estimate, low, high, digits: int = 2, missing: str = "—") -> str:
-    """``"0.87 (0.81–0.91)"``; with a negative bound ``"0.05 (−0.10 to 0.21)"``; the estimate
-    alone when the interval is missing.
-
-    Examples
-    --------
-    >>> format_estimate(0.8712, 0.81, 0.914), format_estimate(0.05, -0.1, 0.21)
-    ('0.87 (0.81–0.91)', '0.05 (−0.10 to 0.21)')
-    >>> format_estimate(0.5, float("nan"), None)
-    '0.50'
-    """
-    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
-        return format_number(estimate, digits, missing)
-    return f"{format_number(estimate, digits, missing)} ({format_interval(low, high, digits)})"
 
 
 class _Notes:
@@ -207,30 +145,6 @@ def _summary(report: dict) -> str:
             f"bias: slope of the difference on the mean.")
 
 
-def markdown_table(header, rows) -> str:
-    """A GitHub-flavoured Markdown table, safe to render: the package's one Markdown writer.
-
-    Cell text is HTML-escaped (a Markdown renderer passes raw HTML through, and rater names or
-    metadata levels come from files anyone may have edited); pipes and line breaks cannot break
-    the table. The report's tables (:func:`covsev_tools.report.tables.to_markdown`) use it too.
-
-    Examples
-    --------
-    >>> print(markdown_table(["Rater", "MAE"], [["<b>x</b>|y", "0.50"]]), end="")
-    | Rater | MAE |
-    |---|---|
-    | &lt;b&gt;x&lt;/b&gt;\\|y | 0.50 |
-    """
-    def cell(value) -> str:
-        text = html.escape(str(value), quote=False)
-        return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(c) for c in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def format_markdown(report: dict) -> str:
     """Markdown tables of a report, values as ``0.87 (0.81–0.91)``.
 
@@ -251,65 +165,11 @@ def format_markdown(report: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}"}
-
-
-def _latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text)).replace("−", "$-$")
-
-
 def _latex_cell(text: str) -> str:
     text = _latex_escape(text).replace("—[", "---\\textsuperscript{")
     if "\\textsuperscript{" in text:
         text = text.replace("]", "}", 1)
     return text.replace("—", "---").replace("<", "$<$")
-
-
-def latex_escape(text) -> str:
-    """Text with LaTeX's special characters escaped and the minus sign (U+2212) as ``$-$``.
-
-    Examples
-    --------
-    >>> print(latex_escape("dr_x & 50% −1"))
-    dr\\_x \\& 50\\% $-$1
-    """
-    return _latex_escape(text)
-
-
-def latex_table(header, rows, *, caption: str, label: str | None = None, placement: str = "ht",
-                column_format: str | None = None) -> list[str]:
-    """The lines of a booktabs LaTeX table (``\\usepackage{booktabs}``): the package's one LaTeX
-    table writer (the agreement report's tables and the validation report's).
-
-    ``header`` and ``rows`` are LaTeX already (escape text with :func:`latex_escape`); the caption
-    is text and is escaped here.
-
-    Examples
-    --------
-    >>> print("\\n".join(latex_table(["Rater", "MAE"], [["A", "0.50"]], caption="Errors", label="err")))
-    \\begin{table}[ht]
-    \\centering
-    \\caption{Errors}
-    \\label{tab:err}
-    \\begin{tabular}{ll}
-    \\toprule
-    Rater & MAE \\\\
-    \\midrule
-    A & 0.50 \\\\
-    \\bottomrule
-    \\end{tabular}
-    \\end{table}
-    """
-    header = list(header)
-    lines = [f"\\begin{{table}}[{placement}]", "\\centering", f"\\caption{{{_latex_escape(caption)}}}"]
-    if label is not None:
-        lines.append(f"\\label{{tab:{label}}}")
-    lines += [f"\\begin{{tabular}}{{{column_format or 'l' * len(header)}}}", "\\toprule",
-              " & ".join(header) + " \\\\", "\\midrule"]
-    lines += [" & ".join(row) + " \\\\" for row in rows]
-    return lines + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
 
 
 def format_latex(report: dict) -> str:

@@ -63,7 +63,7 @@ def read_table(path: Path, filters: list, rater_col: str):
 def _text(frame) -> str:
     from covsev_tools.agreement.equivalence_text import (equivalence_sentence, format_p,
                                                          margin_reason)
-    from covsev_tools.agreement.formatting import format_interval, format_number
+    from covsev_tools.agreement.typeset import format_interval, format_number
 
     confidence = frame.attrs["confidence"]
     lines = [f"{'statistic':<22}{'estimate':>10}  {confidence:.0%} CI"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from covsev_tools.agreement.formatting import format_level
+from covsev_tools.agreement.typeset import format_level
 from covsev_tools.validation.intrarater import INTRA_STATISTICS
 from covsev_tools.report.checklist_facts import ChecklistFacts
 from covsev_tools.report.description import TEXT_FIELDS

@@ -12,7 +12,7 @@ Examples
 """
 from __future__ import annotations
 
-from covsev_tools.agreement.formatting import format_level
+from covsev_tools.agreement.typeset import format_level
 from covsev_tools.report import checklist_fill as fill
 from covsev_tools.report.checklist_facts import ChecklistFacts
 from covsev_tools.report.checklist_fill import AUTHOR, FILLED, PARTLY, Fill, described, record_hint

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from covsev_tools.agreement.formatting import format_level
+from covsev_tools.agreement.typeset import format_level
 from covsev_tools.report import figures
 from covsev_tools.validation import ValidationResult
 from covsev_tools.validation.inputs import scale_range

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covsev_tools.agreement.formatting import format_level
+from covsev_tools.agreement.typeset import format_level
 from covsev_tools.report.tables import statistic_columns
 
 __all__ = ["agreement_heatmap", "bland_altman", "disagreement_profile", "per_rater_error",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 from importlib import metadata as importlib_metadata
 
-from covsev_tools.agreement.formatting import format_level
+from covsev_tools.agreement.typeset import format_level
 from covsev_tools.validation import ValidationResult
 
 __all__ = ["MIN_COMPLETE_CASES", "VERSIONED", "methods_text", "scale_text", "software_versions",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from covsev_tools.agreement.equivalence_text import format_p
-from covsev_tools.agreement.formatting import format_level
+from covsev_tools.agreement.typeset import format_level
 from covsev_tools.report.tables import Table, fmt, fmt_ci, statistic_columns
 from covsev_tools.validation import ValidationResult
 from covsev_tools.validation.intrarater import INTRA_STATISTICS

@@ -8,11 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from covsev_tools.agreement.formatting import (format_estimate, format_number, latex_escape, latex_table,
-                                                markdown_table)
+from covsev_tools.agreement.typeset import (format_estimate, format_number, latex_escape, latex_table,
+                                            markdown_table)
 from covsev_tools.files import write_csv_atomic
 
 __all__ = ["Table", "fmt", "fmt_ci", "statistic_columns", "to_latex", "to_markdown", "write_combined",
@@ -50,7 +49,7 @@ MISSING = "–"
 
 
 def fmt(value, digits: int = 2) -> str:
-    """:func:`~covsev_tools.agreement.formatting.format_number` with the report's missing mark.
+    """:func:`~covsev_tools.agreement.typeset.format_number` with the report's missing mark.
 
     Examples
     --------
@@ -61,7 +60,7 @@ def fmt(value, digits: int = 2) -> str:
 
 
 def fmt_ci(estimate, low, high, digits: int = 2) -> str:
-    """:func:`~covsev_tools.agreement.formatting.format_estimate` with the report's missing mark.
+    """:func:`~covsev_tools.agreement.typeset.format_estimate` with the report's missing mark.
 
     Examples
     --------
@@ -93,7 +92,7 @@ def statistic_columns(raw: pd.DataFrame, index: list, names: dict) -> pd.DataFra
 
 def to_markdown(table: pd.DataFrame) -> str:
     """A DataFrame as a Markdown table, safe to render
-    (:func:`~covsev_tools.agreement.formatting.markdown_table`).
+    (:func:`~covsev_tools.agreement.typeset.markdown_table`).
 
     Examples
     --------
@@ -107,7 +106,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
     """A DataFrame as a booktabs LaTeX table, text escaped
-    (:func:`~covsev_tools.agreement.formatting.latex_table`).
+    (:func:`~covsev_tools.agreement.typeset.latex_table`).
 
     Examples
     --------

@@ -16,7 +16,7 @@ from covsev_tools.agreement.bootstrap import (DEFAULT_CLUSTER, DEFAULT_CONFIDENC
 from covsev_tools.agreement.disagreement import disagreement_with_readers
 from covsev_tools.agreement.equivalence import DEFAULT_MARGIN_RATIO, model_equivalence
 from covsev_tools.agreement.equivalence_text import equivalence_sentence
-from covsev_tools.agreement.formatting import format_number
+from covsev_tools.agreement.typeset import format_number
 from covsev_tools.validation.inputs import ValidationInputs
 from covsev_tools.validation.resample import result_frame
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from covsev_tools import agreement
 from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
-from covsev_tools.agreement.formatting import format_level, format_number
+from covsev_tools.agreement.typeset import format_level, format_number
 from covsev_tools.validation.inputs import ValidationInputs
 from covsev_tools.validation.resample import (bootstrap_row, mean_replicates, patient_codes,
                                               result_frame, shared_resampling)
