@@ -17,7 +17,8 @@ import numpy as np
 
 from covsev_tools.agreement._result import to_frame, undefined_result
 from covsev_tools.agreement._table import as_matrix, resampling
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, Job, run_jobs
+from covsev_tools.agreement.bootstrap import (DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, Job,
+                                              run_jobs)
 from covsev_tools.agreement.fleiss import (KAPPA_NAMES, NOT_CATEGORICAL, agreement_weights,
                                           kappa_result, two_raters)
 

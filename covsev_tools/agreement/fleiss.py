@@ -8,7 +8,8 @@ import numpy as np
 from scipy import sparse
 
 from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, Job, Weights, run_jobs, with_bootstrap_ci
+from covsev_tools.agreement.bootstrap import (DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, Job,
+                                              Weights, run_jobs, with_bootstrap_ci)
 from covsev_tools.agreement._table import as_matrix, resampling
 
 NOT_CATEGORICAL = ("scores are not categorical (non-integer values); kappa-type statistics need "

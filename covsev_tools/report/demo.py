@@ -85,8 +85,8 @@ def _with_real_predictions(simulated, real):
 
 
 def build_demo(out_dir, *, n_cases: int | None = None, n_raters: int | None = None, seed: int = 0,
-from covsev_tools.defaults import DEFAULT_N_BOOT
-from covsev_tools.errors import CovsevError
+               n_boot: int = DEFAULT_N_BOOT, metadata=None, images=None,
+               weights_dir=None) -> tuple[Report, Report]:
     """Simulate a study around the published labels and write both demo reports.
 
     Parameters
