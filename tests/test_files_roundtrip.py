@@ -25,11 +25,11 @@ def test_integrity_csv_round_trip_through_every_covsev_reader(tmp_path):
 
 def test_integrity_subgroup_labels_survive_the_key(tmp_path):
     """A metadata value like '+ve' reaches the report unchanged through key.csv and the export."""
-    from covsev_tools.validation.inputs import read_csv
+    from covsev_tools.validation.inputs import read_input_table
 
     path = tmp_path / "key.csv"
     files.write_csv_atomic(pd.DataFrame({"filename": ["a.png", "b.png"], "pcr": ["+ve", "-ve"]}), path)
-    assert read_csv(path, "metadata")["pcr"].tolist() == ["+ve", "-ve"]
+    assert read_input_table(path, "metadata")["pcr"].tolist() == ["+ve", "-ve"]
 
 
 def test_integrity_agreement_csv_neutralises_rater_names(tmp_path, capsys):

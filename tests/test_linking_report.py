@@ -36,7 +36,9 @@ def test_linked_mae_interval_equals_a_plain_loop_over_cohort_and_link_resamples(
     ratings, preds = _brixia_cohort(tmp_path)
     link = link_scales(demo_table(40, seed=5), source="brixia", target="extent", n_boot=300, seed=7)
     inputs = link_reference(load_inputs(ratings, preds), [link])
-    table, note = linked_comparison(inputs, [link], n_boot=200, seed=3)
+    table = linked_comparison(inputs, [link], n_boot=200, seed=3)
+    note = table.attrs["note"]
+    assert table.attrs["n_boot"] == 200 and table.attrs["cluster"] == "patient_id"
     # by hand: resample b draws the cohort's patients (the agreement kernel's draw) and uses the link
     # refitted on resample b of its own cases (slope and intercept replicate b)
     wide = inputs.totals("brixia").sort_index()
@@ -142,7 +144,7 @@ def test_the_cases_a_link_was_fitted_on_are_counted(tmp_path):
     link = link_scales(both, source="brixia", target="extent", case="filename", n_boot=20)
     assert len(link.provenance["case_sha256"]) == 40
     inputs = link_reference(load_inputs(ratings, preds), [link])
-    _, note = linked_comparison(inputs, [link], n_boot=20)
+    note = linked_comparison(inputs, [link], n_boot=20).attrs["note"]
     assert "30 of this cohort's 30 cases were among the link's fitting cases" in note
 
 
@@ -153,7 +155,7 @@ def test_a_case_scored_by_one_rater_has_no_rater_pair(tmp_path):
     table.to_csv(ratings, index=False)
     link = link_scales(demo_table(40), source="brixia", target="extent", n_boot=50)
     inputs = link_reference(load_inputs(ratings, preds), [link])
-    result = linked_comparison(inputs, [link], n_boot=50)[0].set_index("statistic")
+    result = linked_comparison(inputs, [link], n_boot=50).set_index("statistic")
     wide = inputs.totals("brixia").drop(index="c03")
     own = np.abs(wide["senior"] - wide["junior"]).mean()
     linked = np.abs(link.apply(wide["senior"]) - link.apply(wide["junior"])).mean()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pandas as pd
@@ -268,11 +269,18 @@ def test_ci_formatting_as_a_paper_prints_it():
 
 def test_cli_report_on_a_cohort_folder(cohort, tmp_path, capsys):
     rc = main(["report", "--cohort", str(cohort), "--out", str(tmp_path / "r"), "--bootstrap", "50",
-               "--reference", "median", "--subgroup", "view"])
+               "--reference", "median", "--subgroup", "view", "--confidence", "0.9"])
     assert rc == 0
     assert f"report: {tmp_path / 'r' / 'report.html'}" in capsys.readouterr().out
     subgroups = pd.read_csv(tmp_path / "r" / "tables" / "subgroups.csv")
     assert set(subgroups["variable"]) == {"view"}
+    # --confidence reaches every interval, the captions, the sentences and the methods
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["settings"]["confidence"] == 0.9 and summary["settings"]["n_boot"] == 50
+    assert "90% CI" in summary["sentences"]["model_vs_raters:extent"]
+    page = html.unescape((tmp_path / "r" / "report.html").read_text())
+    assert "Model vs reference: estimate (90% bootstrap CI)" in page and "90% CIs: percentile bootstrap" in page
+    assert "95%" not in (tmp_path / "r" / "tables" / "tables.md").read_text()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -280,6 +288,7 @@ def test_cli_report_on_a_cohort_folder(cohort, tmp_path, capsys):
     ([], "give --cohort DIR or --ratings CSV (and --predictions CSV for the model sections)"),
     (["--cohort", "{cohort}", "--bootstrap", "-1"], "--bootstrap -1: must be 0 or more"),
     (["--cohort", "{cohort}", "--workers", "0"], "--workers 0: must be 1 or more"),
+    (["--cohort", "{cohort}", "--confidence", "95"], "--confidence 95.0: must be between 0 and 1 (e.g. 0.95)"),
     (["--cohort", "{cohort}", "--subgroup", "scanner"],
      "subgroup column 'scanner' not in the metadata (available: filename, patientid, offset, sex, age, view, site)"),
     (["--cohort", "{cohort}", "--cluster-col", "patient"],
@@ -350,8 +359,9 @@ def test_cli_report_exports_ratings_from_the_label_store(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     assert (out / "ratings.csv").is_file() and (out / "report.html").is_file()
     loro = pd.read_csv(out / "tables" / "model_as_rater.csv")
-    assert set(loro["rater"]) == {"a", "b", "c"} and (loro["n"] == 8).all()
-    assert (pd.read_csv(out / "tables" / "intra_rater.csv")["n_pairs"] == 2).all()
+    assert set(loro["rater"].dropna()) == {"a", "b", "c"} and (loro["n"] == 8).all()
+    assert loro["rater"].isna().sum() == 2  # the model's MAE over the left-out raters, per scale
+    assert (pd.read_csv(out / "tables" / "intra_rater.csv")["n"] == 2).all()
 
 
 def test_too_few_cases_is_a_clear_error(cohort, tmp_path, capsys):
@@ -410,7 +420,7 @@ def test_report_without_a_model_has_the_raters_sections_and_says_the_model_is_ab
                     & (ratings["scale"] == "extent") & (ratings["component"] == "total") & ~ratings["is_repeat"]]
     assert adjudication.loc[0, "mean_abs_change"] == pytest.approx(abs(8 - first["score"].mean()))
     assert "with a model prediction" in page and "0 with a model prediction" in page
-    pairs = pd.read_csv(out / "tables" / "intra_rater.csv")["n_pairs"].min()
+    pairs = pd.read_csv(out / "tables" / "intra_rater.csv")["n"].min()
     assert pairs < 10 and f"Small numbers: as few as {pairs} repeat pair" in page
 
 

@@ -15,7 +15,19 @@ from covsev_tools.validation.validate import (calibration, complete_panel, leave
                                      model_within_raters_sentence, repeat_pairs, subgroup_columns,
                                      to_long, validate)
 
+from covsev_tools.report.tables import statistic_columns
+from covsev_tools.validation.raters import LORO_STATISTICS
+
 from helpers import result_row, result_rows, bland_altman_fields
+
+
+def _loro(panel, *args, **kwargs) -> pd.DataFrame:
+    """leave_one_rater_out side by side per rater: rater_mae, model_mae, difference (+_ci_low/_ci_high)."""
+    tidy = leave_one_rater_out(panel, *args, **kwargs)
+    assert list(tidy.columns) == ["rater", "statistic", "estimate", "ci_low", "ci_high", "n", "method"]
+    assert tidy.attrs["confidence"] == kwargs.get("confidence", 0.95)
+    wide = statistic_columns(tidy, ["rater"], dict(zip(LORO_STATISTICS, ("rater_mae", "model_mae", "difference"))))
+    return wide.assign(n=wide["rater_mae_n"])
 
 # 4 cases x 3 raters + model; the expected values below are worked by hand.
 PANEL = pd.DataFrame({"A": [0, 2, 4, 1], "B": [1, 2, 3, 1], "C": [2, 2, 5, 3],
@@ -33,7 +45,7 @@ def test_leave_one_rater_out_by_hand():
     # A vs mean(B,C) = [1.5, 2, 4, 2]: |A - c| = [1.5, 0, 0, 1] -> 0.625; model [0.5, 1, 0, 0] -> 0.375
     # B vs mean(A,C) = [1, 2, 4.5, 2]: [0, 0, 1.5, 1] -> 0.625; model [0, 1, 0.5, 0] -> 0.375
     # C vs mean(A,B) = [0.5, 2, 3.5, 1]: [1.5, 0, 1.5, 2] -> 1.25; model [0.5, 1, 0.5, 1] -> 0.75
-    loro = leave_one_rater_out(PANEL, "mean", n_boot=200, seed=0).set_index("rater")
+    loro = _loro(PANEL, "mean", n_boot=200, seed=0).set_index("rater")
     np.testing.assert_allclose(loro["rater_mae"], [0.625, 0.625, 1.25])
     np.testing.assert_allclose(loro["model_mae"], [0.375, 0.375, 0.75])
     np.testing.assert_allclose(loro["difference"], [-0.25, -0.25, -0.5])
@@ -44,7 +56,7 @@ def test_leave_one_rater_out_by_hand():
 
 def test_leave_one_rater_out_median_consensus():
     panel = PANEL.assign(D=[0.0, 0.0, 0.0, 0.0])[["A", "B", "C", "D", "model"]]
-    loro = leave_one_rater_out(panel, "median", n_boot=10).set_index("rater")
+    loro = _loro(panel, "median", n_boot=10).set_index("rater")
     # D vs median(A,B,C) = [1, 2, 4, 1] -> |0 - .| mean = 2.0
     assert loro.loc["D", "rater_mae"] == pytest.approx(2.0)
     assert loro.loc["D", "model_mae"] == pytest.approx(np.mean([0, 1, 0, 1]))
@@ -52,7 +64,7 @@ def test_leave_one_rater_out_median_consensus():
 
 def test_identical_predictions_give_exactly_zero_difference():
     panel = PANEL.assign(model=PANEL["B"])
-    loro = leave_one_rater_out(panel, n_boot=500, seed=3).set_index("rater")
+    loro = _loro(panel, n_boot=500, seed=3).set_index("rater")
     row = loro.loc["B"]
     assert row["difference"] == 0.0
     assert row["difference_ci_low"] == 0.0 and row["difference_ci_high"] == 0.0
@@ -60,9 +72,9 @@ def test_identical_predictions_give_exactly_zero_difference():
 
 def test_paired_ci_is_seeded_and_covers_the_estimate(sim_inputs):
     panel = complete_panel(sim_inputs, "extent")
-    a = leave_one_rater_out(panel, n_boot=300, seed=5)
-    b = leave_one_rater_out(panel, n_boot=300, seed=5)
-    c = leave_one_rater_out(panel, n_boot=300, seed=6)
+    a = _loro(panel, n_boot=300, seed=5)
+    b = _loro(panel, n_boot=300, seed=5)
+    c = _loro(panel, n_boot=300, seed=6)
     pd.testing.assert_frame_equal(a, b)
     assert not a["difference_ci_low"].equals(c["difference_ci_low"])
     assert (a["difference_ci_low"] < a["difference"]).all() and (a["difference"] < a["difference_ci_high"]).all()
@@ -71,7 +83,7 @@ def test_paired_ci_is_seeded_and_covers_the_estimate(sim_inputs):
 def test_sentence_reports_range_and_closest_rater():
     loro = leave_one_rater_out(PANEL, n_boot=100, seed=0)
     summary = model_summary_mae(PANEL, n_boot=100, seed=0)
-    assert summary["estimate"] == pytest.approx(np.mean([0.375, 0.375, 0.75]))
+    assert summary["estimate"].iloc[0] == pytest.approx(np.mean([0.375, 0.375, 0.75]))
     sentence = model_within_raters_sentence(loro, summary, "extent")
     # below the raters' range, but the paired interval to the closest rater crosses 0: no "better"
     assert "is below the range of the raters' own MAE (0.62–1.25)" in sentence
@@ -120,12 +132,16 @@ def test_repeat_pairs_and_intra_rater(sim_inputs):
     pairs = repeat_pairs(sim_inputs.ratings, "extent")
     assert set(pairs.columns) == {"rater", "case", "first", "repeat"}
     result = validate(sim_inputs, n_boot=20, seed=0)
-    intra = result.tables["intra_rater"].set_index(["scale", "rater"])
+    intra = result.tables["intra_rater"].set_index(["scale", "rater", "statistic"])
     grp = pairs[pairs["rater"] == "R2"]
-    assert intra.loc[("extent", "R2"), "n_pairs"] == len(grp)
-    assert intra.loc[("extent", "R2"), "mae"] == pytest.approx((grp["first"] - grp["repeat"]).abs().mean())
+    assert (intra.loc[("extent", "R2"), "n"] == len(grp)).all()
+    assert intra.loc[("extent", "R2", "MAE"), "estimate"] == pytest.approx((grp["first"] - grp["repeat"]).abs().mean())
     wide = pd.DataFrame({"1": grp["first"].to_numpy(), "2": grp["repeat"].to_numpy()})
-    assert intra.loc[("extent", "R2"), "icc"] == result_rows(agreement.icc(to_long(wide)))["ICC2"]["value"]
+    icc = result_rows(agreement.icc(to_long(wide)))["ICC2"]
+    assert intra.loc[("extent", "R2", "ICC(A,1)"), "estimate"] == icc["value"]
+    assert intra.loc[("extent", "R2", "ICC(A,1)"), "ci_low"] == icc["ci95"][0]
+    kappa = agreement.cohen_kappa(to_long(wide), weights="quadratic", categories="0-8", n_boot=0)
+    assert intra.loc[("extent", "R2", "Weighted κ (quadratic)"), "estimate"] == kappa["estimate"].iloc[0]
 
 
 def test_calibration_recovers_a_known_line():
@@ -227,20 +243,26 @@ def test_out_of_fold_refit_recovers_an_exact_line():
 def test_external_validation_is_paired_against_the_published_mapping(sim_inputs):
     from covsev_tools.validation.external import external_validation
 
-    table, coefs, note = external_validation(sim_inputs, n_boot=100, seed=0, n_repeats=2)
-    assert note is None
+    from covsev_tools.validation.external import mapping_coefficients
+
+    table = external_validation(sim_inputs, n_boot=100, seed=0, n_repeats=2)
+    coefs = mapping_coefficients(sim_inputs)
+    assert table.attrs["note"] is None and table.attrs["n_boot"] == 100
+    assert set(table["method"]) == {"bootstrap percentile, patients resampled"}
     t = table[table["scale"] == "extent"].set_index(["mapping", "statistic"])["estimate"]
     refit = [m for m in t.index.get_level_values(0) if m.startswith("refitted")][0]
     assert t[(refit, "Δ MAE (refit − published)")] == pytest.approx(
         t[(refit, "MAE")] - t[("published (as is)", "MAE")])
-    assert t[("published (as is)", "MAE")] == model_vs_reference(sim_inputs, 10).set_index(
+    assert t[("published (as is)", "MAE")] == model_vs_reference(sim_inputs, n_boot=10).set_index(
         ["scale", "statistic"]).loc[("extent", "MAE"), "estimate"]
     published = coefs[(coefs["scale"] == "extent") & (coefs["mapping"] == "published")].iloc[0]
     assert published["slope"] == 0.8705248236656189 and published["intercept"] == 3.4137437
     no_raw = ValidationInputs(sim_inputs.ratings, sim_inputs.reference,
                               sim_inputs.predictions.drop(columns="xrv:Lung Opacity"),
                               sim_inputs.metadata, "case_id", "mean", {})
-    assert "no raw 'xrv:Lung Opacity'" in external_validation(no_raw, n_boot=10)[2]
+    empty = external_validation(no_raw, n_boot=10)
+    assert not len(empty) and "no raw 'xrv:Lung Opacity'" in empty.attrs["note"]
+    assert not len(mapping_coefficients(no_raw))
 
 
 def test_constant_predictions_leave_a_note_instead_of_calibration():
@@ -256,12 +278,50 @@ def test_constant_predictions_leave_a_note_instead_of_calibration():
 
 
 def test_sentence_says_better_or_worse_only_when_the_paired_interval_excludes_zero():
-    loro = pd.DataFrame({"rater": ["A", "B"], "rater_mae": [0.5, 0.6], "difference": [0.07, -0.03],
-                         "difference_ci_low": [-0.15, -0.2], "difference_ci_high": [0.28, 0.1]})
-    summary = {"estimate": 0.67, "ci_low": 0.5, "ci_high": 0.8}
+    def rows(difference_lows):
+        return pd.DataFrame({"rater": ["A", "A", "B", "B"], "statistic": ["Rater MAE", "Model − rater"] * 2,
+                             "estimate": [0.5, 0.07, 0.6, -0.03],
+                             "ci_low": [np.nan, difference_lows[0], np.nan, difference_lows[1]],
+                             "ci_high": [np.nan, 0.28, np.nan, 0.1]})
+    loro = rows([-0.15, -0.2])
+    summary = pd.DataFrame({"statistic": ["Model MAE"], "estimate": [0.67], "ci_low": [0.5], "ci_high": [0.8]})
+    summary.attrs["confidence"] = 0.9
     sentence = model_within_raters_sentence(loro, summary, "extent")
+    assert "(0.67, 90% CI 0.50–0.80)" in sentence
     assert "is above the range of the raters' own MAE (0.50–0.60)" in sentence and "worse than)" not in sentence
     assert sentence.endswith("(B) is −0.03 (−0.20 to 0.10), an interval that includes 0: the model is not shown "
                              "to be worse than that rater.")
-    clear = loro.assign(difference_ci_low=[0.02, 0.01])
+    clear = rows([0.02, 0.01])
     assert "is above (worse than) the range" in model_within_raters_sentence(clear, summary, "extent")
+
+
+def test_confidence_and_cluster_flow_from_validate_to_every_interval(sim_inputs):
+    from covsev_tools.report.methods import methods_text
+
+    narrow = validate(sim_inputs, n_boot=200, seed=0, confidence=0.8)
+    usual = validate(sim_inputs, n_boot=200, seed=0)
+    assert narrow.settings["confidence"] == 0.8 and usual.settings["confidence"] == 0.95
+    checked = []
+    for name, table in narrow.tables.items():
+        if "ci_low" not in table.columns or not len(table):
+            continue
+        assert table.attrs["confidence"] == 0.8, name
+        assert {"estimate", "ci_low", "ci_high", "n", "method"} <= set(table.columns), name
+        other = usual.tables[name]
+        np.testing.assert_array_equal(table["estimate"], other["estimate"])  # estimates do not move
+        width = (table["ci_high"] - table["ci_low"]).to_numpy(float)
+        wider = (other["ci_high"] - other["ci_low"]).to_numpy(float)
+        both = np.isfinite(width) & np.isfinite(wider) & (wider > 0)
+        assert both.any() and (width[both] < wider[both]).all(), name  # every interval at 80%, not 95%
+        checked.append(name)
+    assert {"model_vs_reference", "calibration", "inter_rater", "pairwise_kappa", "model_as_rater", "icc",
+            "equivalence", "external_validation", "intra_rater", "subgroups"} <= set(checked)
+    assert any(line.startswith("80% CIs: percentile bootstrap (200 resamples") for line in methods_text(narrow))
+    assert "80% CI" in narrow.sentences["model_vs_raters:extent"]
+    assert "80% CI" in narrow.sentences["equivalence:extent"]
+    images = validate(sim_inputs, n_boot=50, seed=0, cluster=None)
+    assert images.settings["unit"] == "image" and images.tables["model_vs_reference"].attrs["cluster"] is None
+    assert set(images.tables["model_vs_reference"]["method"].iloc[:2]) == {"bootstrap percentile"}
+    assert usual.tables["model_vs_reference"].attrs["cluster"] == "patientid"
+    with pytest.raises(TypeError):
+        model_vs_reference(sim_inputs, 100)  # n_boot is keyword-only, as in the agreement package

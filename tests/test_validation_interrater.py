@@ -8,7 +8,7 @@ import pytest
 from covsev_tools import agreement
 from covsev_tools.datasets import simulate_cohort
 from covsev_tools.validation import load_inputs, validate
-from covsev_tools.validation.interrater import inter_rater, percent_agreement
+from covsev_tools.validation.interrater import PAIRWISE_KAPPA, inter_rater, kappa_matrix, percent_agreement
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,9 @@ def inputs(folder):
 
 @pytest.fixture(scope="module")
 def section(inputs):
-    return inter_rater(inputs, n_boot=100, seed=0)
+    rows = inter_rater(inputs, n_boot=100, seed=0)
+    pairs = rows["statistic"] == PAIRWISE_KAPPA
+    return {"rows": rows, "table": rows[~pairs], "pairwise": rows[pairs]}
 
 
 def _long(inputs, scale, component):
@@ -44,6 +46,10 @@ def test_every_statistic_for_every_total_and_lung(section):
             assert (rows["ci_low"] <= rows["estimate"] + 1e-12).all()
             assert (rows["n"] > 80).all()
     assert "model" not in set(section["pairwise"]["rater_a"]) | set(section["pairwise"]["rater_b"])
+    assert table["rater_a"].isna().all() and len(section["pairwise"]) == 2 * 3 * 6  # 2 scales, 3 parts, 6 pairs
+    assert section["rows"].attrs == {"confidence": 0.95, "n_boot": 100, "seed": 0, "cluster": "patientid"}
+    assert set(table.loc[table["statistic"] == "Exact agreement", "method"]) == {
+        "bootstrap percentile, patients resampled"}
 
 
 def test_numbers_equal_the_agreement_module(inputs, section):
@@ -65,7 +71,8 @@ def test_numbers_equal_the_agreement_module(inputs, section):
                                   categories="0-6", n_boot=0)
     assert pairs.loc[("opacity", "total", "R1", "R3"), "estimate"] == pytest.approx(
         kappa["estimate"].iloc[0], abs=1e-12)
-    matrix = section["matrices"]["opacity"]
+    totals = section["pairwise"]
+    matrix = kappa_matrix(totals[(totals["scale"] == "opacity") & (totals["component"] == "total")])
     assert matrix.loc["R3", "R1"] == matrix.loc["R1", "R3"] == pairs.loc[("opacity", "total", "R1", "R3"), "estimate"]
 
 
@@ -73,12 +80,20 @@ def test_percent_agreement_by_hand_with_missing_ratings():
     wide = pd.DataFrame({"A": [0, 2, 4, 1], "B": [0, 3, np.nan, 1], "C": [1, 2, 4, np.nan]})
     # case 1: pairs AB agree, AC/BC differ by 1 -> 1/3 exact, 3/3 within 1
     # case 2: AB 1, AC 0, BC 1 -> 1/3 exact, 3/3 within; case 3: AC only -> 1/1; case 4: AB -> 1/1
-    exact = percent_agreement(wide)
+    exact = percent_agreement(wide, n_boot=200).iloc[0]
+    assert exact["statistic"] == "Exact agreement"
     assert exact["estimate"] == pytest.approx((1 / 3 + 1 / 3 + 1 + 1) / 4)
-    assert exact["n"] == 4
-    assert percent_agreement(wide, tolerance=1)["estimate"] == pytest.approx(1.0)
+    assert exact["n"] == 4 and exact["ci_low"] <= exact["estimate"] <= exact["ci_high"]
+    within = percent_agreement(wide, tolerance=1, n_boot=0).iloc[0]
+    assert within["statistic"] == "Agreement within ±1" and within["estimate"] == pytest.approx(1.0)
     single = pd.DataFrame({"A": [1, 2], "B": [1, np.nan]})
-    assert percent_agreement(single)["n"] == 1
+    assert percent_agreement(single, n_boot=0)["n"].iloc[0] == 1
+    # patients resampled: two images of one patient always move together
+    narrow = percent_agreement(wide, n_boot=300, seed=1, confidence=0.5)
+    assert narrow.attrs["confidence"] == 0.5 and narrow["ci_high"].iloc[0] - narrow["ci_low"].iloc[0] < (
+        exact["ci_high"] - exact["ci_low"])
+    clustered = percent_agreement(wide, n_boot=300, seed=1, cluster=["p", "p", "q", "q"])
+    assert clustered["method"].iloc[0] == "bootstrap percentile, patients resampled"
 
 
 def test_consensus_is_the_reference_and_never_a_rater(folder, tmp_path):

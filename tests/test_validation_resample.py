@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from covsev_tools.agreement.bootstrap import case_indices
-from covsev_tools.validation.resample import (ci, loa_replicates, mean_replicates,
-                                              paired_replicates, plan)
+from covsev_tools.validation.resample import (bootstrap_interval, loa_replicates, mean_replicates,
+                                              paired_replicates, shared_resampling)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def _ccc(x, y):
 def test_replicates_equal_a_loop_of_library_calls(scores):
     pred, ref = scores
     idx = case_indices(len(ref), 300, seed=4)
-    reps = paired_replicates(pred, ref, plan(len(ref), 300, seed=4))
+    reps = paired_replicates(pred, ref, shared_resampling(len(ref), 300, seed=4))
     loops = {"pearson": [stats.pearsonr(pred[i], ref[i]).statistic for i in idx],
              "spearman": [stats.spearmanr(pred[i], ref[i]).statistic for i in idx],
              "ccc": [_ccc(pred[i], ref[i]) for i in idx]}
@@ -36,7 +36,7 @@ def test_replicates_equal_a_loop_of_library_calls(scores):
     assert reps["pearson"][0] == pytest.approx(stats.pearsonr(pred, ref).statistic, abs=1e-12)
     assert reps["spearman"][0] == pytest.approx(stats.spearmanr(pred, ref).statistic, abs=1e-12)
     err = np.abs(pred - ref)
-    np.testing.assert_allclose(mean_replicates(err, plan(len(ref), 300, 4))[1:],
+    np.testing.assert_allclose(mean_replicates(err, shared_resampling(len(ref), 300, 4))[1:],
                                err[idx].mean(axis=1), rtol=0, atol=1e-12)
 
 
@@ -44,7 +44,7 @@ def test_limits_of_agreement_equal_a_loop(scores):
     pred, ref = scores
     d = pred - ref
     idx = case_indices(len(d), 200, seed=1)
-    reps = loa_replicates(d, plan(len(d), 200, 1), 1.96)
+    reps = loa_replicates(d, shared_resampling(len(d), 200, 1), 1.96)
     sd = np.array([d[i].std(ddof=1) for i in idx])
     bias = np.array([d[i].mean() for i in idx])
     np.testing.assert_allclose(reps["bias"][1:], bias, atol=1e-12)
@@ -71,7 +71,7 @@ def test_small_clustered_case_equals_a_plain_loop_over_patients():
     x = np.array([1.0, 2.0, 2.5, 4.0, 6.0, 7.0])
     patients = np.array([0, 0, 1, 2, 2, 2])
     n_boot, seed = 50, 3
-    reps = mean_replicates(x, plan(len(x), n_boot, seed, patients))
+    reps = mean_replicates(x, shared_resampling(len(x), n_boot, seed, patients))
     rng = np.random.default_rng(seed)  # the draw of Resampling: patients with replacement
     drawn = rng.integers(0, 3, size=(n_boot, 3))
     loop = [np.concatenate([x[patients == p] for p in row]).mean() for row in drawn]
@@ -84,7 +84,7 @@ def test_correlation_and_limits_resample_patients_like_a_plain_loop():
     patients = np.repeat(np.arange(12), 3)
     x = rng.normal(4, 2, 36)
     y = x + rng.normal(0, 1, 36)
-    resampling = plan(36, 30, 5, patients)
+    resampling = shared_resampling(36, 30, 5, patients)
     reps = paired_replicates(x, y, resampling, statistics=("pearson",))["pearson"]
     bias = loa_replicates(x - y, resampling, 1.96)["bias"]
     drawn = np.random.default_rng(5).integers(0, 12, size=(30, 12))
@@ -99,15 +99,15 @@ def test_clustered_interval_is_wider_with_near_identical_images_per_patient():
     patient_error = rng.normal(0, 1, n_patients)
     err = np.abs(np.repeat(patient_error, per_patient) + rng.normal(0, 0.01, n_patients * per_patient))
     clusters = np.repeat(np.arange(n_patients), per_patient)
-    naive = np.diff(ci(mean_replicates(err, plan(len(err), 1000, 0))))[0]
-    clustered = np.diff(ci(mean_replicates(err, plan(len(err), 1000, 0, clusters))))[0]
+    naive = np.diff(bootstrap_interval(mean_replicates(err, shared_resampling(len(err), 1000, 0))))[0]
+    clustered = np.diff(bootstrap_interval(mean_replicates(err, shared_resampling(len(err), 1000, 0, clusters))))[0]
     assert clustered > 1.8 * naive  # design effect 1 + (5 - 1) * ~1 = 5: width ~ sqrt(5) = 2.2x
 
 
 def test_one_image_per_patient_gives_the_naive_interval_within_monte_carlo_error():
     err = np.abs(np.random.default_rng(1).normal(0, 1, 300))
-    naive = ci(mean_replicates(err, plan(300, 2000, 0)))
-    clustered = ci(mean_replicates(err, plan(300, 2000, 5, np.arange(300))))
+    naive = bootstrap_interval(mean_replicates(err, shared_resampling(300, 2000, 0)))
+    clustered = bootstrap_interval(mean_replicates(err, shared_resampling(300, 2000, 5, np.arange(300))))
     width = naive[1] - naive[0]
     assert clustered[0] == pytest.approx(naive[0], abs=0.1 * width)
     assert clustered[1] == pytest.approx(naive[1], abs=0.1 * width)
@@ -120,7 +120,7 @@ def test_validation_tables_use_patients_when_known(tmp_path):
     folder = simulate_cohort(seed=2).write(tmp_path / "sim")
     clustered = load_inputs(folder / "ratings.csv", folder / "predictions.csv", key_path=folder / "key.csv")
     naive = load_inputs(folder / "ratings.csv", folder / "predictions.csv", key_path=folder / "key.csv",
-                        cluster_col=None)
+                        cluster=None)
     a, b = validate(clustered, n_boot=200), validate(naive, n_boot=200)
     assert a.settings["unit"] == "patient" and a.settings["cluster_col"] == "patientid"
     assert b.settings["unit"] == "image" and b.settings["cluster_col"] is None
@@ -130,4 +130,4 @@ def test_validation_tables_use_patients_when_known(tmp_path):
     assert ta.loc[("extent", "MAE"), "ci_low"] != tb.loc[("extent", "MAE"), "ci_low"]
     with pytest.raises(KeyError, match=r"cluster column 'patient' not found .*available: .*patientid"):
         load_inputs(folder / "ratings.csv", folder / "predictions.csv", key_path=folder / "key.csv",
-                    cluster_col="patient")
+                    cluster="patient")

@@ -14,33 +14,34 @@ def finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def null(reason: str, **extra) -> dict:
+def undefined_result(reason: str, **extra) -> dict:
     """A statistic that cannot be computed: ``{"value": None, "reason": ...}``."""
     return {"value": None, "reason": reason, **extra}
 
 
-def stat(value, ci=None, reason: str = "undefined (zero variance or 0/0)", **extra) -> dict:
-    """``{"value", "ci95", **extra}`` or a null with ``reason`` when the value is not finite."""
+def result_entry(value, ci=None, reason: str = "undefined (zero variance or 0/0)", **extra) -> dict:
+    """``{"value", "ci95", **extra}`` (the documented JSON entry of ``covsev agreement``), or an
+    :func:`undefined_result` with ``reason`` when the value is not finite."""
     value = finite(value)
     if value is None:
-        return null(reason)
+        return undefined_result(reason)
     out = {"value": value}
     if ci is not None:
         low, high = (finite(v) for v in ci)
         out["ci95"] = [low, high] if low is not None and high is not None else None
     for key, item in extra.items():
-        out[key] = clean(item)
+        out[key] = json_safe(item)
     return out
 
 
-def clean(obj):
+def json_safe(obj):
     """Recursively convert numpy scalars/arrays to Python and NaN/inf to None (strict JSON)."""
     if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return [clean(v) for v in obj.tolist()]
+        return [json_safe(v) for v in obj.tolist()]
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
@@ -48,6 +49,24 @@ def clean(obj):
     if isinstance(obj, (float, np.floating)):
         return finite(obj)
     return obj
+
+
+def tidy_entry(entry: dict) -> dict:
+    """One entry of a result dictionary as tidy columns: ``estimate, ci_low, ci_high, n, method``.
+
+    NaN for a missing value or bound; ``method`` is the interval's method, else the reason the
+    statistic is undefined.
+
+    Examples
+    --------
+    >>> tidy_entry({"value": 0.5, "ci95": [0.1, 0.8], "n": 10, "ci_method": "bootstrap percentile"})
+    {'estimate': 0.5, 'ci_low': 0.1, 'ci_high': 0.8, 'n': 10, 'method': 'bootstrap percentile'}
+    """
+    ci = entry.get("ci95") or (None, None)
+    as_float = lambda v: math.nan if v is None else float(v)  # noqa: E731
+    return {"estimate": as_float(entry.get("value")), "ci_low": as_float(ci[0]),
+            "ci_high": as_float(ci[1]), "n": entry.get("n"),
+            "method": entry.get("ci_method") or entry.get("reason") or ""}
 
 
 #: Leading columns of every tidy result, in this order.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from covsev_tools.agreement._result import null, stat, to_frame
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Job, run_jobs, with_bootstrap_ci
+from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, Job, run_jobs, with_bootstrap_ci
 from covsev_tools.agreement._table import as_matrix, resampling
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
@@ -247,27 +247,27 @@ def _pairable_counts(x: np.ndarray) -> np.ndarray:
     return np.where(m >= 2, m, 0).astype(float)
 
 
-def alpha_job(matrix, level: str, confidence: float = 0.95, unit: str = "case"):
+def alpha_job(matrix, level: str, confidence: float = DEFAULT_CONFIDENCE, unit: str = "case"):
     """Alpha of one level of measurement of a RatingsMatrix as a bootstrap Job (or a null)."""
     x = matrix.scores
     if level in ("nominal", "ordinal") and matrix.categories is None:
-        return null(f"{level} alpha needs categorical scores (non-integer values found; "
+        return undefined_result(f"{level} alpha needs categorical scores (non-integer values found; "
                     "pass categories for integer scores)")
     pairable = int((np.isfinite(x).sum(axis=1) >= 2).sum())
     if pairable == 0:
-        return null("needs at least one case rated by 2 or more raters")
+        return undefined_result("needs at least one case rated by 2 or more raters")
     if level == "ratio" and (x[np.isfinite(x)] < 0).any():
         # δ_ratio = ((a-b)/(a+b))² assumes an absolute zero; with negative scores a + b can be 0
         # and the statistic has no meaning (Krippendorff 2011, §"ratio metric").
-        return null("ratio alpha needs non-negative scores (a ratio scale has an absolute zero); "
+        return undefined_result("ratio alpha needs non-negative scores (a ratio scale has an absolute zero); "
                     "use interval alpha")
     domain = matrix.categories if matrix.categories is not None else np.unique(x[np.isfinite(x)])
 
     def finish(alphas):
         if not np.isfinite(alphas[0]):
-            return null("undefined: all pairable ratings have the same value (no expected "
+            return undefined_result("undefined: all pairable ratings have the same value (no expected "
                         "disagreement)")
-        return stat(alphas[0], n=pairable, **with_bootstrap_ci(alphas, confidence, unit))
+        return result_entry(alphas[0], n=pairable, **with_bootstrap_ci(alphas, confidence, unit))
 
     kernel = alpha_kernel(x, domain, level)
     return Job(lambda chunk: kernel(chunk.rows), finish)
@@ -275,8 +275,8 @@ def alpha_job(matrix, level: str, confidence: float = 0.95, unit: str = "case"):
 
 def krippendorff_alpha(data, *, level: str = "interval", case: str = "case",
                        rater: str = "rater", score: str = "score", categories=None,
-                       cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000, seed=0,
-                       confidence: float = 0.95):
+                       cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT, seed=0,
+                       confidence: float = DEFAULT_CONFIDENCE):
     """Krippendorff's alpha with missing ratings and a bootstrap CI.
 
     Parameters

@@ -21,6 +21,8 @@ from functools import cached_property
 
 import numpy as np
 
+from covsev_tools.defaults import DEFAULT_CONFIDENCE, DEFAULT_N_BOOT  # noqa: F401 (re-exported)
+
 #: The patient column used for the cluster bootstrap when a table has it. As the default it also
 #: accepts ``patientid`` (the COVID-19 image collection's and covsev's own export's spelling):
 #: the same rule in the library, ``covsev agreement`` and the validation report.
@@ -233,7 +235,7 @@ def case_weights(n_cases: int, n_boot: int, seed=0, clusters=None) -> np.ndarray
     return Resampling(n_cases, n_boot, seed, clusters).weights()
 
 
-def percentile_ci(replicates: np.ndarray, confidence: float = 0.95):
+def percentile_ci(replicates: np.ndarray, confidence: float = DEFAULT_CONFIDENCE):
     """Percentile bootstrap interval of the finite replicates.
 
     Returns ``(low, high, n_valid)``; ``(None, None, 0)`` without finite replicates. Resamples in
@@ -255,7 +257,7 @@ def percentile_ci(replicates: np.ndarray, confidence: float = 0.95):
     return float(low), float(high), int(values.size)
 
 
-def with_bootstrap_ci(estimates: np.ndarray, confidence: float = 0.95, unit: str = "case") -> dict:
+def with_bootstrap_ci(estimates: np.ndarray, confidence: float = DEFAULT_CONFIDENCE, unit: str = "case") -> dict:
     """Fields ``ci95`` (+ ``n_boot_valid`` when some resamples were undefined) from row 0 + replicates."""
     boot = estimates[1:]
     if boot.size == 0:

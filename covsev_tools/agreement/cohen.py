@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from covsev_tools.agreement._result import null, to_frame
+from covsev_tools.agreement._result import to_frame, undefined_result
 from covsev_tools.agreement._table import as_matrix, resampling
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Job, run_jobs
+from covsev_tools.agreement.bootstrap import (DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, Job,
+                                              run_jobs)
 from covsev_tools.agreement.fleiss import (KAPPA_NAMES, NOT_CATEGORICAL, agreement_weights,
                                           kappa_result, two_raters)
 
@@ -95,7 +96,7 @@ def _kappas(layout: _Layout, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def pair_kappas_job(matrix, pairs: list, schemes: dict, confidence: float = 0.95,
+def pair_kappas_job(matrix, pairs: list, schemes: dict, confidence: float = DEFAULT_CONFIDENCE,
                     unit: str = "case") -> Job:
     """Cohen's kappas of rater ``pairs`` (column numbers) for each weighting of ``schemes``.
 
@@ -129,8 +130,8 @@ def pair_kappas_job(matrix, pairs: list, schemes: dict, confidence: float = 0.95
 
 def cohen_kappa(data, *, rater_a=None, rater_b=None, weights: str | None = None,
                 case: str = "case", rater: str = "rater", score: str = "score", categories=None,
-                cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000, seed=0,
-                confidence: float = 0.95):
+                cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT, seed=0,
+                confidence: float = DEFAULT_CONFIDENCE):
     """Cohen's kappa between two raters, unweighted or weighted, with SE and bootstrap CI.
 
     Parameters
@@ -188,7 +189,7 @@ def cohen_kappa(data, *, rater_a=None, rater_b=None, weights: str | None = None,
         raise ValueError(f"weights must be None, 'linear' or 'quadratic', not {weights!r}")
     name = KAPPA_NAMES[weights]
     if matrix.categories is None:
-        return to_frame({name: null(NOT_CATEGORICAL)}, confidence)
+        return to_frame({name: undefined_result(NOT_CATEGORICAL)}, confidence)
     rater_a, rater_b = two_raters(matrix, rater_a, rater_b)
     a, b = matrix.raters.index(rater_a), matrix.raters.index(rater_b)
     plan = resampling(matrix, n_boot, seed)

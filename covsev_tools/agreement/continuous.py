@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from covsev_tools.agreement import _fast
-from covsev_tools.agreement._result import null, stat, to_frame
+from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
 from covsev_tools.agreement._table import as_matrix
 # Bland-Altman lives in its own module; its kernels are part of this module's face too.
 from covsev_tools.agreement.limits import (LOA_MULTIPLIER, bland_altman_frame, bland_altman_xy,  # noqa: F401
                                            limits_of_agreement, normal_quantile_ci,
                                            proportional_bias)
+from covsev_tools.defaults import DEFAULT_CONFIDENCE
 
 _complete = _fast.complete_pairs
 
@@ -34,7 +35,7 @@ def _no_variance(x, y):
     return None
 
 
-def pearson_xy(x, y, confidence: float = 0.95) -> dict:
+def pearson_xy(x, y, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """Pearson r (``scipy.stats.pearsonr``) with its Fisher z interval (SE 1/√(n-3)).
 
     Examples
@@ -45,13 +46,13 @@ def pearson_xy(x, y, confidence: float = 0.95) -> dict:
     x, y = _complete(x, y)
     reason = _no_variance(x, y)
     if reason:
-        return null(reason)
+        return undefined_result(reason)
     r, pval = _fast.pearson(x, y)
     ci = _fisher_ci(r, 1 / np.sqrt(x.size - 3), confidence) if x.size > 3 else (np.nan, np.nan)
-    return stat(r, (ci[0], ci[1]), pval=pval, n=x.size, ci_method="Fisher z")
+    return result_entry(r, (ci[0], ci[1]), pval=pval, n=x.size, ci_method="Fisher z")
 
 
-def spearman_xy(x, y, confidence: float = 0.95, ranks=None) -> dict:
+def spearman_xy(x, y, confidence: float = DEFAULT_CONFIDENCE, ranks=None) -> dict:
     """Spearman rho (``scipy.stats.spearmanr``), Fisher z interval with SE √((1+ρ²/2)/(n-3)).
 
     ``ranks`` may give the average ranks of ``x`` and ``y`` when no pair is missing (a rater's
@@ -65,7 +66,7 @@ def spearman_xy(x, y, confidence: float = 0.95, ranks=None) -> dict:
     x, y = _complete(x, y)
     reason = _no_variance(x, y)
     if reason:
-        return null(reason)
+        return undefined_result(reason)
     rx, ry = ranks if ranks is not None else (_fast.ranks(x), _fast.ranks(y))
     rho, pval = _fast.spearman_from_ranks(rx, ry)
     ci = (np.nan, np.nan)
@@ -73,10 +74,10 @@ def spearman_xy(x, y, confidence: float = 0.95, ranks=None) -> dict:
         ci = _fisher_ci(rho, np.sqrt((1 + rho ** 2 / 2) / (x.size - 3)), confidence)
     elif abs(rho) == 1:
         ci = (rho, rho)
-    return stat(rho, ci, pval=pval, n=x.size, ci_method="Fisher z, SE of Bonett & Wright (2000)")
+    return result_entry(rho, ci, pval=pval, n=x.size, ci_method="Fisher z, SE of Bonett & Wright (2000)")
 
 
-def ccc_xy(x, y, confidence: float = 0.95) -> dict:
+def ccc_xy(x, y, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """Lin's concordance correlation coefficient with the z-transform interval of Lin (1989, 2000).
 
     Examples
@@ -87,7 +88,7 @@ def ccc_xy(x, y, confidence: float = 0.95) -> dict:
     x, y = _complete(x, y)
     reason = _no_variance(x, y)
     if reason:
-        return null(reason)
+        return undefined_result(reason)
     n = x.size
     sx2, sy2 = x.var(), y.var()                      # 1/n moments, as Lin (1989)
     sxy = ((x - x.mean()) * (y - y.mean())).mean()
@@ -101,7 +102,7 @@ def ccc_xy(x, y, confidence: float = 0.95) -> dict:
                  + 2 * rc ** 3 * (1 - rc) * u2 / (r * (1 - rc ** 2) ** 2)
                  - rc ** 4 * u2 ** 2 / (2 * r ** 2 * (1 - rc ** 2) ** 2)) / (n - 2)
         ci = _fisher_ci(rc, np.sqrt(max(var_z, 0.0)), confidence)
-    return stat(rc, ci, n=n, pearson_r=r, bias_correction=rc / r,
+    return result_entry(rc, ci, n=n, pearson_r=r, bias_correction=rc / r,
                 ci_method="z-transform (Lin 1989, 2000)")
 
 
@@ -129,7 +130,7 @@ def rmse_xy(x, y) -> float | None:
     return float(np.sqrt(((x - y) ** 2).mean())) if x.size else None
 
 
-def continuous_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
+def continuous_xy(x, y, confidence: float = DEFAULT_CONFIDENCE, loa_ci: str = "exact",
                   multiplier: float = LOA_MULTIPLIER, ranks=None) -> dict:
     """All continuous agreement fields of the JSON schema for two aligned arrays.
 
@@ -180,7 +181,7 @@ def _one_row(name, kernel, data, rater_a, rater_b, case, rater, score, confidenc
 
 
 def pearson(data, *, rater_a=None, rater_b=None, case="case", rater="rater", score="score",
-            confidence=0.95):
+            confidence=DEFAULT_CONFIDENCE):
     """Pearson correlation between two raters with a Fisher z confidence interval.
     {params}
     Returns
@@ -202,7 +203,7 @@ def pearson(data, *, rater_a=None, rater_b=None, case="case", rater="rater", sco
 
 
 def spearman(data, *, rater_a=None, rater_b=None, case="case", rater="rater", score="score",
-             confidence=0.95):
+             confidence=DEFAULT_CONFIDENCE):
     """Spearman rank correlation between two raters with a Fisher z confidence interval.
     {params}
     Returns
@@ -230,7 +231,7 @@ def spearman(data, *, rater_a=None, rater_b=None, case="case", rater="rater", sc
 
 
 def concordance_ccc(data, *, rater_a=None, rater_b=None, case="case", rater="rater",
-                    score="score", confidence=0.95):
+                    score="score", confidence=DEFAULT_CONFIDENCE):
     """Lin's concordance correlation coefficient between two raters, with CI.
     {params}
     Returns
@@ -260,7 +261,7 @@ def concordance_ccc(data, *, rater_a=None, rater_b=None, case="case", rater="rat
 
 
 def bland_altman(data, *, rater_a=None, rater_b=None, case="case", rater="rater", score="score",
-                 confidence=0.95, multiplier: float = LOA_MULTIPLIER, loa_ci: str = "exact"):
+                 confidence=DEFAULT_CONFIDENCE, multiplier: float = LOA_MULTIPLIER, loa_ci: str = "exact"):
     """Bland-Altman analysis of two raters: bias, limits of agreement, their CIs, proportional bias.
     {params}
     multiplier : float

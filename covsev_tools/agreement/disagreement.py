@@ -15,7 +15,7 @@ import numpy as np
 
 from covsev_tools.agreement._result import to_frame
 from covsev_tools.agreement._table import as_matrix, resampling
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, percentile_ci
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, percentile_ci
 from covsev_tools.agreement.equivalence import METRICS, _check_options, _model_column
 
 __all__ = ["disagreement_with_readers"]
@@ -31,8 +31,8 @@ def _pair_terms(scores: np.ndarray, metric: str):
 
 def disagreement_with_readers(data, *, model, metric: str = "mae", case: str = "case",
                               rater: str = "rater", score: str = "score",
-                              cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000, seed=0,
-                              confidence: float = 0.95):
+                              cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT, seed=0,
+                              confidence: float = DEFAULT_CONFIDENCE):
     """Mean disagreement of every reader and of the model with the readers, with intervals.
 
     Parameters

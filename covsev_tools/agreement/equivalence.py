@@ -45,7 +45,7 @@ import numpy as np
 
 from covsev_tools.agreement._result import to_frame
 from covsev_tools.agreement._table import AgreementInputError, as_matrix, resampling
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, percentile_ci
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, percentile_ci
 
 __all__ = ["DEFAULT_MARGIN_RATIO", "METRICS", "STATISTICS", "default_margin", "model_equivalence",
            "reader_counts"]
@@ -124,7 +124,7 @@ def _summaries(d: np.ndarray, counts: np.ndarray, n_readers: int, pairs: list) -
 
 
 def equivalence_replicates(matrix, model_column: int, *, metric: str = "mae",
-                           readers: str = "random", n_boot: int = 2000, seed=0) -> np.ndarray:
+                           readers: str = "random", n_boot: int = DEFAULT_N_BOOT, seed=0) -> np.ndarray:
     """(1 + n_boot, 5) D_MR, D_RR, θ, ratio, Williams' index: row 0 the sample, then resamples.
 
     Case (patient) weights are the agreement package's :class:`Resampling` draws; reader counts
@@ -194,8 +194,8 @@ def _model_column(matrix, model, readers) -> int:
 
 def model_equivalence(data, *, model, margin=None, metric: str = "mae", readers: str = "random",
                       case: str = "case", rater: str = "rater", score: str = "score",
-                      cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000, seed=0,
-                      confidence: float = 0.95):
+                      cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT, seed=0,
+                      confidence: float = DEFAULT_CONFIDENCE):
     """Is the model within the readers' variability? Excess disagreement of a model over readers.
 
     Parameters

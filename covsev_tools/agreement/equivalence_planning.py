@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats
 
 from covsev_tools.agreement._table import AgreementInputError, RatingsMatrix, as_matrix
-from covsev_tools.agreement.bootstrap import percentile_ci
+from covsev_tools.agreement.bootstrap import DEFAULT_CONFIDENCE, percentile_ci
 from covsev_tools.agreement.equivalence import (_check_options, _model_column,
                                                 equivalence_replicates)
 
@@ -121,7 +121,7 @@ def simulate_equivalence_study(components: EquivalenceComponents, n_readers: int
 
 def equivalence_power(components: EquivalenceComponents, *, n_readers: int, n_cases: int,
                       margin: float, metric: str = "mae", n_sim: int = 200, n_boot: int = 200,
-                      confidence: float = 0.95, seed=0) -> float:
+                      confidence: float = DEFAULT_CONFIDENCE, seed=0) -> float:
     """Share of simulated studies whose readers-random interval of θ lies below ``margin``.
 
     Examples
@@ -144,7 +144,7 @@ def equivalence_power(components: EquivalenceComponents, *, n_readers: int, n_ca
 def equivalence_plan(data, *, model, margin: float, power: float = 0.8, readers=(3, 5, 8),
                      cases=(50, 100, 200, 400), metric: str = "mae", case: str = "case",
                      rater: str = "rater", score: str = "score", n_sim: int = 200,
-                     n_boot: int = 200, confidence: float = 0.95, seed=0, progress: bool = False):
+                     n_boot: int = 200, confidence: float = DEFAULT_CONFIDENCE, seed=0, progress: bool = False):
     """Power of every readers × cases design by simulation from a pilot, and the smallest design.
 
     Parameters

@@ -1,9 +1,9 @@
 """A :func:`~covsev_tools.agreement.model_equivalence` result as JSON and as a paper's sentence."""
 from __future__ import annotations
 
-from covsev_tools.agreement._result import clean
+from covsev_tools.agreement._result import json_safe
 from covsev_tools.agreement.equivalence import DEFAULT_MARGIN_RATIO, STATISTICS
-from covsev_tools.agreement.formatting import format_number
+from covsev_tools.agreement.typeset import format_number
 
 __all__ = ["equivalence_dict", "equivalence_sentence", "format_p", "margin_reason"]
 
@@ -47,7 +47,7 @@ def equivalence_dict(frame) -> dict:
     else:
         noninferior = None
     out["excess_disagreement"].update(p_value=excess["p_value"], noninferior=noninferior)
-    return clean(out)
+    return json_safe(out)
 
 
 def margin_reason(frame) -> str:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from covsev_tools.agreement._result import null, stat, to_frame
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Job, Weights, run_jobs, with_bootstrap_ci
+from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
+from covsev_tools.agreement.bootstrap import (DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, Job,
+                                              Weights, run_jobs, with_bootstrap_ci)
 from covsev_tools.agreement._table import as_matrix, resampling
 
 NOT_CATEGORICAL = ("scores are not categorical (non-integer values); kappa-type statistics need "
@@ -96,7 +97,7 @@ def kappa_se(table: np.ndarray, w: np.ndarray, kappa: float) -> float:
     return float(np.sqrt(max(var, 0.0))) if np.isfinite(var) else float("nan")
 
 
-def kappa_result(tables: np.ndarray, w: np.ndarray, confidence: float = 0.95,
+def kappa_result(tables: np.ndarray, w: np.ndarray, confidence: float = DEFAULT_CONFIDENCE,
                  kappas: np.ndarray | None = None, unit: str = "case") -> dict:
     """Result dict from the sample table ``tables[0]`` and the kappas of row 0 + resamples.
 
@@ -105,13 +106,13 @@ def kappa_result(tables: np.ndarray, w: np.ndarray, confidence: float = 0.95,
     """
     n = int(round(tables[0].sum()))
     if n < 2:
-        return null(f"needs at least 2 cases rated by both raters; found {n}")
+        return undefined_result(f"needs at least 2 cases rated by both raters; found {n}")
     if kappas is None:
         kappas = kappa_from_tables(tables, w)
     if not np.isfinite(kappas[0]):
-        return null("undefined: both raters used a single and the same category (expected "
+        return undefined_result("undefined: both raters used a single and the same category (expected "
                     "agreement = 1)", n=n)
-    return stat(kappas[0], se=kappa_se(tables[0], w, kappas[0]), n=n,
+    return result_entry(kappas[0], se=kappa_se(tables[0], w, kappas[0]), n=n,
                 se_method="asymptotic (Fleiss, Cohen & Everitt 1969)",
                 **with_bootstrap_ci(kappas, confidence, unit))
 
@@ -164,8 +165,8 @@ def fleiss_from_counts(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def fleiss_kappa(data, *, case: str = "case", rater: str = "rater", score: str = "score",
-                 categories=None, cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000,
-                 seed=0, confidence: float = 0.95):
+                 categories=None, cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT,
+                 seed=0, confidence: float = DEFAULT_CONFIDENCE):
     """Fleiss' kappa for two or more raters, with a bootstrap CI.
 
     Parameters
@@ -212,24 +213,24 @@ def fleiss_kappa(data, *, case: str = "case", rater: str = "rater", score: str =
     """
     matrix = as_matrix(data, case, rater, score, categories, cluster)
     if matrix.categories is None:
-        return to_frame({"fleiss_kappa": null(NOT_CATEGORICAL)}, confidence)
+        return to_frame({"fleiss_kappa": undefined_result(NOT_CATEGORICAL)}, confidence)
     plan = resampling(matrix, n_boot, seed)
     result = run_jobs(plan, {"f": fleiss_job(matrix, confidence, plan.unit)})["f"]
     return to_frame({"fleiss_kappa": result}, confidence)
 
 
-def fleiss_job(matrix, confidence: float = 0.95, unit: str = "case"):
+def fleiss_job(matrix, confidence: float = DEFAULT_CONFIDENCE, unit: str = "case"):
     """Fleiss' kappa of a RatingsMatrix as a bootstrap :class:`Job` (or a null result)."""
     if matrix.categories is None:
-        return null(NOT_CATEGORICAL)
+        return undefined_result(NOT_CATEGORICAL)
     counts = category_counts(matrix.category_index(), matrix.categories.size)
     n_pairable = int((counts.sum(axis=1) >= 2).sum())
     if n_pairable < 1:
-        return null("needs cases rated by at least 2 raters")
+        return undefined_result("needs cases rated by at least 2 raters")
 
     def finish(kappas):
         if not np.isfinite(kappas[0]):
-            return null("undefined: every rating is in the same category (expected agreement = 1)")
-        return stat(kappas[0], n=n_pairable, **with_bootstrap_ci(kappas, confidence, unit))
+            return undefined_result("undefined: every rating is in the same category (expected agreement = 1)")
+        return result_entry(kappas[0], n=n_pairable, **with_bootstrap_ci(kappas, confidence, unit))
 
     return Job(lambda chunk: fleiss_from_counts(counts, chunk.rows), finish)

@@ -1,5 +1,7 @@
 """Writers for an :func:`agreement_report`: JSON, Markdown, LaTeX (booktabs) and a tidy CSV.
 
+The numbers and tables themselves are typeset by :mod:`covsev_tools.agreement.typeset`.
+
 Values with intervals print as a paper would: ``0.87 (0.81–0.91)``. A statistic that could not be
 computed prints as a dash with its reason listed under the table.
 """
@@ -7,10 +9,13 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 
 from covsev_tools.agreement.alpha import LEVELS
 from covsev_tools.agreement.icc import FORMS, LABELS
+# the one number format and the table writers (format_number and format_interval are imported from
+# here by their old home's name too)
+from covsev_tools.agreement.typeset import (_latex_escape, format_interval, format_level, format_number,
+                                            latex_table, markdown_table)
 
 GWET_TITLES = {"AC1": "Gwet's AC1", "AC2_linear": "Gwet's AC2 (linear)",
                "AC2_quadratic": "Gwet's AC2 (quadratic)"}
@@ -30,36 +35,6 @@ def to_json(report: dict, indent: int = 2) -> str:
     '{"value": 0.5, "ci95": [0.1, 0.8]}'
     """
     return json.dumps(report, indent=indent, allow_nan=False, ensure_ascii=False)
-
-
-def format_number(value, digits: int = 2, missing: str = "—") -> str:
-    """Fixed decimals with a true minus sign (U+2212), ``missing`` for a missing value.
-
-    The one number format of the package's tables (:mod:`covsev_tools.report.tables` uses it too).
-
-    Examples
-    --------
-    >>> format_number(-0.104), format_number(-0.001), format_number(None)
-    ('−0.10', '0.00', '—')
-    """
-    if value is None or not np.isfinite(value):
-        return missing
-    text = f"{value:.{digits}f}"
-    if text.startswith("-") and float(text) == 0:
-        text = text[1:]  # "-0.00" would read as a sign error
-    return text.replace("-", "−")
-
-
-def format_interval(low, high, digits: int = 2, dash: str = "–", missing: str = "—") -> str:
-    """"0.81–0.91", or "−0.95 to −0.24" when a bound is negative (a dash would read as minus).
-
-    Examples
-    --------
-    >>> format_interval(0.814, 0.91), format_interval(-0.1, 0.21)
-    ('0.81–0.91', '−0.10 to 0.21')
-    """
-    sep = " to " if (low is not None and low < 0) or (high is not None and high < 0) else dash
-    return f"{format_number(low, digits, missing)}{sep}{format_number(high, digits, missing)}"
 
 
 class _Notes:
@@ -147,7 +122,7 @@ def _tables(report: dict, notes: _Notes, dash="–") -> list[tuple[str, list[str
         tables.append(("Each rater vs the mean of the others", header, rows))
     level = report.get("method", {}).get("confidence_level", 0.95)
     if level != 0.95:  # the "ci95" fields of the schema hold the interval of this level
-        label = f"{level * 100:g}% CI"
+        label = f"{format_level(level)}% CI"
         tables = [(title, [h.replace("95% CI", label) for h in head], rows)
                   for title, head, rows in tables]
     return tables
@@ -185,20 +160,9 @@ def format_markdown(report: dict) -> str:
     notes = _Notes()
     lines = ["# Inter-rater agreement", "", _summary(report), ""]
     for title, header, rows in _tables(report, notes):
-        lines += [f"## {title}", "", "| " + " | ".join(header) + " |",
-                  "|" + "|".join("---" for _ in header) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in rows] + [""]
+        lines += [f"## {title}", "", markdown_table(header, rows)]
     lines += [f"[{i}] {reason}" for i, reason in enumerate(notes.reasons, 1)]
     return "\n".join(lines).rstrip() + "\n"
-
-
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}"}
-
-
-def _latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text)).replace("−", "$-$")
 
 
 def _latex_cell(text: str) -> str:
@@ -223,12 +187,9 @@ def format_latex(report: dict) -> str:
     notes = _Notes()
     out = [f"% {_latex_escape(_summary(report))}"]
     for title, header, rows in _tables(report, notes, dash="--"):
-        columns = "l" + "r" * (len(header) - 1)
-        head = " & ".join(LATEX_NAMES.get(h, _latex_escape(h)) for h in header)
-        out += ["\\begin{table}[ht]", "\\centering", f"\\caption{{{_latex_escape(title)}}}",
-                f"\\begin{{tabular}}{{{columns}}}", "\\toprule", head + " \\\\", "\\midrule"]
-        out += [" & ".join(_latex_cell(cell) for cell in row) + " \\\\" for row in rows]
-        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+        out += latex_table([LATEX_NAMES.get(h, _latex_escape(h)) for h in header],
+                           [[_latex_cell(cell) for cell in row] for row in rows], caption=title,
+                           column_format="l" + "r" * (len(header) - 1)) + [""]
     if notes.reasons:  # printed under the tables, not hidden in comments
         out += ["\\begin{flushleft}\\footnotesize"]
         out += [f"\\textsuperscript{{{i}}}{_latex_escape(reason)}\\\\"

@@ -4,24 +4,25 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from covsev_tools.agreement._result import null, stat, to_frame
+from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
 from covsev_tools.agreement._table import as_matrix
 from covsev_tools.agreement.fleiss import NOT_CATEGORICAL, agreement_weights, category_counts
+from covsev_tools.defaults import DEFAULT_CONFIDENCE
 
 NAMES = {"AC1": None, "AC2_linear": "linear", "AC2_quadratic": "quadratic"}
 
 
-def gwet_from_counts(counts: np.ndarray, w: np.ndarray, confidence: float = 0.95) -> dict:
+def gwet_from_counts(counts: np.ndarray, w: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """AC1/AC2, SE and t-interval from per-case category counts (n, q) and agreement weights."""
     n, q = counts.shape
     if q < 2:
-        return null("needs at least 2 categories (all ratings are in one category; pass the "
+        return undefined_result("needs at least 2 categories (all ratings are in one category; pass the "
                     "scale's categories)")
     raters = counts.sum(axis=1)
     pairable = raters >= 2
     n_pairable = int(pairable.sum())
     if n_pairable == 0:
-        return null("needs cases rated by at least 2 raters")
+        return undefined_result("needs cases rated by at least 2 raters")
     weighted = counts @ w.T
     agree_terms = (counts * (weighted - 1)).sum(axis=1)
     pair_count = np.where(pairable, raters * (raters - 1), 1.0)
@@ -31,7 +32,7 @@ def gwet_from_counts(counts: np.ndarray, w: np.ndarray, confidence: float = 0.95
     chance_scale = w.sum() / (q * (q - 1))
     pe = chance_scale * (pi * (1 - pi)).sum()
     if pe >= 1:
-        return null("undefined: chance agreement is 1")
+        return undefined_result("undefined: chance agreement is 1")
     ac = (pa - pe) / (1 - pe)
     # Linearisation variance of Gwet (2008, 2014), as irrCAC.raw.CAC.gwet (finite population f=0).
     ac_case = (n / n_pairable) * (pa_case - pe * pairable) / (1 - pe)
@@ -40,12 +41,12 @@ def gwet_from_counts(counts: np.ndarray, w: np.ndarray, confidence: float = 0.95
     se = np.sqrt(((ac_case_star - ac) ** 2).sum() / (n * (n - 1))) if n > 1 else np.nan
     half = stats.t.ppf(1 - (1 - confidence) / 2, n - 1) * se if n > 1 else np.nan
     # The upper bound is capped at 1, the coefficient's maximum (as irrCAC).
-    return stat(ac, [ac - half, min(1.0, ac + half)], se=se, n=n,
+    return result_entry(ac, [ac - half, min(1.0, ac + half)], se=se, n=n,
                 ci_method="ac ± t(n-1)·se, upper capped at 1 (Gwet 2014)")
 
 
 def gwet_ac(data, *, weights: str | None = None, case: str = "case", rater: str = "rater",
-            score: str = "score", categories=None, confidence: float = 0.95):
+            score: str = "score", categories=None, confidence: float = DEFAULT_CONFIDENCE):
     """Gwet's agreement coefficient AC1 (``weights=None``) or AC2 (linear/quadratic weights).
 
     Parameters
@@ -95,9 +96,9 @@ def gwet_ac(data, *, weights: str | None = None, case: str = "case", rater: str 
     return to_frame({name: gwet_result(matrix, weights, confidence)}, confidence)
 
 
-def gwet_result(matrix, weights: str | None, confidence: float = 0.95) -> dict:
+def gwet_result(matrix, weights: str | None, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """Gwet AC1/AC2 result dict of a RatingsMatrix."""
     if matrix.categories is None:
-        return null(NOT_CATEGORICAL)
+        return undefined_result(NOT_CATEGORICAL)
     counts = category_counts(matrix.category_index(), matrix.categories.size)
     return gwet_from_counts(counts, agreement_weights(matrix.categories, weights), confidence)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from covsev_tools.agreement._result import null, stat, to_frame
+from covsev_tools.agreement._result import result_entry, to_frame, undefined_result
 from covsev_tools.agreement._table import as_matrix
+from covsev_tools.defaults import DEFAULT_CONFIDENCE
 
 FORMS = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
 LABELS = {"ICC1": "ICC(1,1)", "ICC2": "ICC(A,1)", "ICC3": "ICC(C,1)",
@@ -54,7 +55,7 @@ def _absolute_agreement(ms, rho, alpha):
     return single, average
 
 
-def icc_from_matrix(x: np.ndarray, confidence: float = 0.95) -> dict:
+def icc_from_matrix(x: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """All six ICC forms of a complete n × k matrix as result dicts (see :func:`icc`).
 
     Examples
@@ -99,14 +100,14 @@ def icc_from_matrix(x: np.ndarray, confidence: float = 0.95) -> dict:
             ci = None
             extra["ci_reason"] = ("McGraw & Wong interval undefined here (bounds out of order; "
                                   "the ICC is negative: raters disagree more than chance)")
-        out[form] = stat(values[form], ci, reason=reason, label=LABELS[form], F=f_value,
+        out[form] = result_entry(values[form], ci, reason=reason, label=LABELS[form], F=f_value,
                          df1=n - 1, df2=df2, pval=pval, n=n, ci_method="exact F (McGraw & Wong 1996)",
                          **extra)
     return out
 
 
 def icc(data, *, case: str = "case", rater: str = "rater", score: str = "score",
-        confidence: float = 0.95):
+        confidence: float = DEFAULT_CONFIDENCE):
     """Intraclass correlation coefficients, all six Shrout & Fleiss / McGraw & Wong forms.
 
     Parameters
@@ -154,14 +155,14 @@ def icc(data, *, case: str = "case", rater: str = "rater", score: str = "score",
     return to_frame(icc_result(as_matrix(data, case, rater, score), confidence), confidence)
 
 
-def icc_result(matrix, confidence: float = 0.95) -> dict:
+def icc_result(matrix, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """All six ICC forms of a RatingsMatrix on its complete cases, or nulls with the reason."""
     k = matrix.scores.shape[1]
     if k < 2:
-        return {form: null("needs at least 2 raters") for form in FORMS}
+        return {form: undefined_result("needs at least 2 raters") for form in FORMS}
     complete = matrix.scores[np.isfinite(matrix.scores).all(axis=1)]
     if complete.shape[0] < 2:
-        return {form: null(f"needs at least 2 cases rated by all {k} raters; "
+        return {form: undefined_result(f"needs at least 2 cases rated by all {k} raters; "
                            f"found {complete.shape[0]}") for form in FORMS}
     return icc_from_matrix(complete, confidence)
 

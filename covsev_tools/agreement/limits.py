@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from covsev_tools.agreement import _fast
-from covsev_tools.agreement._result import clean, null, to_frame
+from covsev_tools.agreement._result import json_safe, to_frame, undefined_result
+from covsev_tools.defaults import DEFAULT_CONFIDENCE
 
 _complete = _fast.complete_pairs
 
 
-def normal_quantile_ci(mean, sd, n, z, confidence=0.95, method="exact"):
+def normal_quantile_ci(mean, sd, n, z, confidence=DEFAULT_CONFIDENCE, method="exact"):
     """CI of μ + zσ from a normal sample: exact (non-central t; Carkeet 2015) or approximate.
 
     The approximate interval is Bland & Altman (1999): (mean + z·sd) ± t(n-1)·sd·√(1/n + z²/(2(n-1))).
@@ -56,7 +57,7 @@ def limits_of_agreement(d, multiplier: float = LOA_MULTIPLIER):
     return bias, sd, bias - multiplier * sd, bias + multiplier * sd
 
 
-def proportional_bias(x, y, confidence: float = 0.95) -> dict:
+def proportional_bias(x, y, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """Regression of the difference x - y on the mean (x + y)/2: slope with its t interval.
 
     A slope that differs from 0 means the disagreement grows (or shrinks) with severity, so one
@@ -73,12 +74,12 @@ def proportional_bias(x, y, confidence: float = 0.95) -> dict:
         return {"slope": None, "reason": "needs 3 paired ratings with different means"}
     fit = _fast.ols(mean, diff)
     half = _fast.t_ppf(1 - (1 - confidence) / 2, x.size - 2) * fit["stderr"]
-    return clean({"slope": fit["slope"], "slope_ci95": [fit["slope"] - half, fit["slope"] + half],
+    return json_safe({"slope": fit["slope"], "slope_ci95": [fit["slope"] - half, fit["slope"] + half],
                   "intercept": fit["intercept"], "pval": fit["pvalue"], "n": x.size,
                   "method": "OLS of difference on mean, t interval (Bland & Altman 1999)"})
 
 
-def bland_altman_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
+def bland_altman_xy(x, y, confidence: float = DEFAULT_CONFIDENCE, loa_ci: str = "exact",
                     multiplier: float = LOA_MULTIPLIER) -> dict:
     """Bland-Altman bias and limits of agreement of d = x - y, with CIs (see :func:`bland_altman`).
 
@@ -103,10 +104,10 @@ def bland_altman_xy(x, y, confidence: float = 0.95, loa_ci: str = "exact",
            "proportional_bias": proportional_bias(x, y, confidence)}
     if sd == 0:
         out.update(loa_low_ci95=[bias, bias], loa_high_ci95=[bias, bias], bias_ci95=[bias, bias])
-    return clean(out)
+    return json_safe(out)
 
 
-def bland_altman_frame(result: dict, confidence: float = 0.95, **columns):
+def bland_altman_frame(result: dict, confidence: float = DEFAULT_CONFIDENCE, **columns):
     """Tidy rows ``bias, loa_low, loa_high, proportional_bias`` of a :func:`bland_altman_xy` dict.
 
     Examples
@@ -116,7 +117,7 @@ def bland_altman_frame(result: dict, confidence: float = 0.95, **columns):
     ['bias', 'loa_low', 'loa_high', 'proportional_bias']
     """
     if result.get("bias") is None:
-        return to_frame({"bias": null(result.get("reason", "not computed"))}, confidence, **columns)
+        return to_frame({"bias": undefined_result(result.get("reason", "not computed"))}, confidence, **columns)
     common = {"sd": result["sd"], "multiplier": result["multiplier"]}
     entries = {"bias": {"value": result["bias"], "ci95": result["bias_ci95"], "n": result["n"],
                         "ci_method": "t interval", **common}}
@@ -127,5 +128,5 @@ def bland_altman_frame(result: dict, confidence: float = 0.95, **columns):
     entries["proportional_bias"] = (
         {"value": slope["slope"], "ci95": slope["slope_ci95"], "n": slope["n"],
          "ci_method": slope["method"], "pval": slope["pval"], "intercept": slope["intercept"]}
-        if slope.get("slope") is not None else null(slope["reason"]))
+        if slope.get("slope") is not None else undefined_result(slope["reason"]))
     return to_frame(entries, confidence, **columns)

@@ -17,6 +17,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from covsev_tools.defaults import DEFAULT_CONFIDENCE
+
 __all__ = ["icc_plan_table", "icc_sample_size", "icc_width", "kappa_sample_size",
            "kappa_test_sample_size", "limits_precision", "limits_sample_size", "mae_sample_size"]
 
@@ -39,7 +41,7 @@ def _icc_k2_correction(expected: float, raters: int) -> float:
     return 5 * expected if raters == 2 and expected >= 0.7 else 0.0
 
 
-def icc_sample_size(expected: float, raters: int, width: float, *, confidence: float = 0.95,
+def icc_sample_size(expected: float, raters: int, width: float, *, confidence: float = DEFAULT_CONFIDENCE,
                     exact: bool = False):
     """Cases needed for an ICC interval of total width ``width`` (Bonett 2002, formula 3).
 
@@ -90,7 +92,7 @@ def icc_sample_size(expected: float, raters: int, width: float, *, confidence: f
     return n if exact else math.ceil(n - 1e-9)
 
 
-def icc_width(expected: float, raters: int, n: int, *, confidence: float = 0.95) -> float:
+def icc_width(expected: float, raters: int, n: int, *, confidence: float = DEFAULT_CONFIDENCE) -> float:
     """Expected total width of the ICC interval with ``n`` cases (Bonett 2002, formula 3 inverted).
 
     Examples
@@ -109,7 +111,7 @@ def icc_width(expected: float, raters: int, n: int, *, confidence: float = 0.95)
 
 
 def icc_plan_table(expected: float, *, widths=(0.1, 0.15, 0.2, 0.25, 0.3), raters=(2, 3, 4, 5, 6),
-                   confidence: float = 0.95):
+                   confidence: float = DEFAULT_CONFIDENCE):
     """Cases needed (Bonett 2002) for each interval width (rows) and number of raters (columns).
 
     Shows a coordinator the trade-off: more raters per case, fewer cases.
@@ -153,7 +155,7 @@ def _kappa_q(kappa, rate_a, rate_b) -> float:
 
 
 def kappa_sample_size(expected: float, width: float, *, rate_a: float = 0.5,
-                      rate_b: float | None = None, confidence: float = 0.95) -> int:
+                      rate_b: float | None = None, confidence: float = DEFAULT_CONFIDENCE) -> int:
     """Cases needed for a Cohen's kappa interval of total width ``width`` (two raters, binary).
 
     Parameters
@@ -222,7 +224,7 @@ def kappa_test_sample_size(expected: float, null: float, *, rate_a: float = 0.5,
     return math.ceil(n - 1e-9)
 
 
-def limits_precision(n: int, *, sd: float = 1.0, confidence: float = 0.95) -> dict:
+def limits_precision(n: int, *, sd: float = 1.0, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """Precision of a Bland-Altman limit of agreement with ``n`` cases (Bland & Altman 1986, 1999).
 
     The SE of a limit (bias ± 1.96 s) is about √(3 s² / n); the interval is limit ± t(n−1)·SE.
@@ -254,7 +256,7 @@ def limits_precision(n: int, *, sd: float = 1.0, confidence: float = 0.95) -> di
     return {"n": n, "se": se, "half_width": float(t * se), "confidence": confidence}
 
 
-def limits_sample_size(half_width: float, *, sd: float = 1.0, confidence: float = 0.95) -> int:
+def limits_sample_size(half_width: float, *, sd: float = 1.0, confidence: float = DEFAULT_CONFIDENCE) -> int:
     """Smallest n whose limit-of-agreement interval is ± ``half_width`` (see :func:`limits_precision`).
 
     Examples
@@ -273,7 +275,7 @@ def limits_sample_size(half_width: float, *, sd: float = 1.0, confidence: float 
     return n
 
 
-def mae_sample_size(pilot_errors, half_width: float, *, confidence: float = 0.95) -> dict:
+def mae_sample_size(pilot_errors, half_width: float, *, confidence: float = DEFAULT_CONFIDENCE) -> dict:
     """Cases needed to know a model's MAE to within ± ``half_width``, from pilot errors.
 
     The MAE is the mean of |error|; by the central limit theorem its interval is

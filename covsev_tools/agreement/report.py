@@ -6,10 +6,10 @@ from itertools import combinations
 import numpy as np
 
 from covsev_tools.agreement import _fast
-from covsev_tools.agreement._result import clean, null, to_frame
+from covsev_tools.agreement._result import json_safe, tidy_entry, to_frame, undefined_result  # noqa: F401 (tidy_entry: for the validation stage)
 from covsev_tools.agreement._table import as_matrix, resampling
 from covsev_tools.agreement.alpha import LEVELS, alpha_job
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, run_jobs
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT, run_jobs
 from covsev_tools.agreement.continuous import LOA_MULTIPLIER, continuous_xy
 from covsev_tools.agreement.gwet import NAMES as GWET_NAMES, gwet_result
 from covsev_tools.agreement.icc import icc_cases_used, icc_result
@@ -23,7 +23,7 @@ def _pair_job(matrix, confidence, unit):
     """One job for the kappas of every rater pair (a null per pair without categories)."""
     pairs = list(combinations(range(len(matrix.raters)), 2))
     if matrix.categories is None or not pairs:
-        return {pair: {name: null(NOT_CATEGORICAL) for name in KAPPA_FIELDS} for pair in pairs}
+        return {pair: {name: undefined_result(NOT_CATEGORICAL) for name in KAPPA_FIELDS} for pair in pairs}
     return pair_kappas_job(matrix, pairs, KAPPA_FIELDS, confidence, unit)
 
 
@@ -102,7 +102,7 @@ def _pairs_frame(pairs: list[dict], confidence: float):
 
 def pairwise_agreement(data, *, case: str = "case", rater: str = "rater", score: str = "score",
                        categories=None, cluster: str | None = DEFAULT_CLUSTER,
-                       n_boot: int = 2000, seed=0, confidence: float = 0.95,
+                       n_boot: int = DEFAULT_N_BOOT, seed=0, confidence: float = DEFAULT_CONFIDENCE,
                        multiplier: float = LOA_MULTIPLIER, loa_ci: str = "exact"):
     """Agreement of every rater pair: Cohen's kappas and the continuous statistics, tidy.
 
@@ -151,7 +151,7 @@ def pairwise_agreement(data, *, case: str = "case", rater: str = "rater", score:
     matrix = as_matrix(data, case, rater, score, categories, cluster)
     plan = resampling(matrix, n_boot, seed)
     kappas = run_jobs(plan, {"pairs": _pair_job(matrix, confidence, plan.unit)})["pairs"]
-    pairs = clean(_pairs(matrix, kappas, confidence, loa_ci, multiplier))
+    pairs = json_safe(_pairs(matrix, kappas, confidence, loa_ci, multiplier))
     return _pairs_frame(pairs, confidence)
 
 
@@ -186,8 +186,8 @@ def _method(matrix, plan, confidence, loa_ci, multiplier) -> dict:
 
 
 def agreement_report(data, *, case: str = "case", rater: str = "rater", score: str = "score",
-                     categories=None, cluster: str | None = DEFAULT_CLUSTER, n_boot: int = 2000,
-                     seed=0, confidence: float = 0.95, multiplier: float = LOA_MULTIPLIER,
+                     categories=None, cluster: str | None = DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT,
+                     seed=0, confidence: float = DEFAULT_CONFIDENCE, multiplier: float = LOA_MULTIPLIER,
                      loa_ci: str = "exact") -> dict:
     """Every agreement statistic of a ratings table, as a JSON-ready dictionary.
 
@@ -244,4 +244,4 @@ def agreement_report(data, *, case: str = "case", rater: str = "rater", score: s
     }
     if matrix.n_patients is not None:
         report["n_patients"] = matrix.n_patients
-    return clean(report)
+    return json_safe(report)

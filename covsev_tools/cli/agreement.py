@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from covsev_tools.defaults import DEFAULT_N_BOOT
 from covsev_tools.errors import CovsevError
 
 FORMATS = ("json", "markdown", "latex", "csv")
@@ -22,8 +23,8 @@ def register(subparsers) -> None:
     parser.add_argument("--categories", metavar="SPEC",
                         help="category set: a range '0-8', a list '0,1,2,3' or a scale name "
                              "(e.g. extent; its total or, with --filter component=X, its levels)")
-    parser.add_argument("--bootstrap", type=int, default=2000, metavar="B",
-                        help="bootstrap resamples for kappa/alpha CIs (default 2000)")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_N_BOOT, metavar="B",
+                        help=f"bootstrap resamples for kappa/alpha CIs (default {DEFAULT_N_BOOT})")
     cluster = parser.add_mutually_exclusive_group()
     cluster.add_argument("--cluster-col", default="patient_id", metavar="NAME",
                          help="patient column: the bootstrap resamples patients with all their "

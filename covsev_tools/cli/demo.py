@@ -20,6 +20,7 @@ import argparse
 import time
 from pathlib import Path
 
+from covsev_tools.defaults import DEFAULT_N_BOOT
 from covsev_tools.errors import CovsevError
 
 
@@ -39,8 +40,8 @@ def register(subparsers) -> None:
                         help="metadata of the published images (filename, patientid, offset, ...) "
                              "for the published-labels report (default: the bundled "
                              "labels/published/metadata.csv)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                        help="bootstrap resamples (default 1000)")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_N_BOOT, metavar="N",
+                        help=f"bootstrap resamples (default {DEFAULT_N_BOOT})")
     parser.add_argument("--seed", type=int, default=0, help="simulation and bootstrap seed (default 0)")
     parser.add_argument("--cases", type=int, metavar="N",
                         help="simulate a study of N images around the published labels "

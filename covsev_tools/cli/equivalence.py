@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from covsev_tools.defaults import DEFAULT_N_BOOT
 from covsev_tools.errors import CovsevError, printable
 
 
@@ -43,8 +44,8 @@ def register(subparsers) -> None:
                               "images (default: patient_id, else patientid, when the file has one)")
     cluster.add_argument("--no-cluster", dest="cluster_col", action="store_const", const=None,
                          help="resample images (cases) even when there is a patient column")
-    parser.add_argument("--bootstrap", type=int, default=2000, metavar="B",
-                        help="bootstrap resamples (default 2000)")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_N_BOOT, metavar="B",
+                        help=f"bootstrap resamples (default {DEFAULT_N_BOOT})")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--confidence", type=float, default=0.95, metavar="C",
                         help="confidence level of the interval (default 0.95)")
@@ -62,7 +63,7 @@ def read_table(path: Path, filters: list, rater_col: str):
 def _text(frame) -> str:
     from covsev_tools.agreement.equivalence_text import (equivalence_sentence, format_p,
                                                          margin_reason)
-    from covsev_tools.agreement.formatting import format_interval, format_number
+    from covsev_tools.agreement.typeset import format_interval, format_number
 
     confidence = frame.attrs["confidence"]
     lines = [f"{'statistic':<22}{'estimate':>10}  {confidence:.0%} CI"]

@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from covsev_tools.defaults import DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
 from covsev_tools.errors import CovsevError, printable
 
 
@@ -41,8 +42,11 @@ def register(subparsers) -> None:
                         help="metadata column of the patient: every bootstrap resamples patients "
                              "with all their images (default patient_id or patientid when "
                              "present; 'none' resamples images)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                        help="bootstrap resamples of cases for the CIs (default 1000)")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_N_BOOT, metavar="N",
+                        help=f"bootstrap resamples of patients (else images) for the CIs "
+                             f"(default {DEFAULT_N_BOOT})")
+    parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE, metavar="LEVEL",
+                        help=f"confidence level of every interval (default {DEFAULT_CONFIDENCE:g})")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--margin", type=float, metavar="M",
                         help="non-inferiority margin of the model's excess MAE over the raters' "
@@ -70,7 +74,7 @@ def command_line(args: argparse.Namespace) -> str:
     """The command as it could be typed again, for the report's methods section."""
     parts = ["covsev", "report"]
     for option in ("cohort", "ratings", "predictions", "metadata", "labels_dir", "out",
-                   "reference", "cluster_col", "bootstrap", "seed", "margin"):
+                   "reference", "cluster_col", "bootstrap", "confidence", "seed", "margin"):
         value = getattr(args, option)
         if value is not None:
             parts += [f"--{option.replace('_', '-')}", str(value)]
@@ -90,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         raise CovsevError(f"--workers {args.workers}: must be 1 or more")
     if args.bootstrap < 0:
         raise CovsevError(f"--bootstrap {args.bootstrap}: must be 0 or more")
+    if not 0 < args.confidence < 1:
+        raise CovsevError(f"--confidence {args.confidence}: must be between 0 and 1 (e.g. 0.95)")
     if args.margin is not None and not args.margin > 0:
         raise CovsevError(f"--margin {args.margin}: must be a positive number of score points")
     if args.cohort is None and args.ratings is None:
@@ -99,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", UserWarning)
         report = build_report(args.ratings, args.predictions, args.out, cohort=args.cohort,
                               metadata=args.metadata, labels_dir=args.labels_dir,
-                              reference=args.reference, cluster_col=cluster,
-                              n_boot=args.bootstrap, seed=args.seed, subgroup_by=args.subgroup,
+                              reference=args.reference, cluster=cluster,
+                              n_boot=args.bootstrap, seed=args.seed, confidence=args.confidence, subgroup_by=args.subgroup,
                               margin=args.margin, title=args.title, command=command_line(args),
                               workers=args.workers, links=args.link, link_scale=args.link_scale,
                               checklists=args.checklists)

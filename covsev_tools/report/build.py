@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER
+from covsev_tools.defaults import DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
 from covsev_tools.files import write_text_atomic
 from covsev_tools.report.checklists import (choose_checklists, fill_checklists, html_checklists,
                                             write_checklists)
@@ -192,8 +194,8 @@ def _open_links(links) -> list:
 
 
 def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, metadata=None,
-                 key=None, labels_dir=None, reference: str = "mean", cluster_col="auto",
-                 n_boot: int = 1000, seed: int = 0, subgroup_by=None, margin: float | None = None,
+                 key=None, labels_dir=None, reference: str = "mean", cluster=DEFAULT_CLUSTER,
+                 n_boot: int = DEFAULT_N_BOOT, seed: int = 0, confidence: float = DEFAULT_CONFIDENCE, subgroup_by=None, margin: float | None = None,
                  title: str = "Severity model validation report", context: str | None = None,
                  command: str | None = None, workers: int = 2, links=None,
                  link_scale: str | None = None, checklists=None) -> Report:
@@ -216,9 +218,13 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
     labels_dir : path, optional
         Label store root for the export.
     reference : {"mean", "median", "consensus"}
-    cluster_col : str or None
-        Patient column resampled by every bootstrap (``"auto"``: ``patient_id``/``patientid``).
+    cluster : str or None
+        Patient column resampled by every bootstrap (default: ``patient_id``, else ``patientid``,
+        when present; None: resample images).
     n_boot, seed : int
+        Bootstrap resamples (default :data:`~covsev_tools.defaults.DEFAULT_N_BOOT`) and seed.
+    confidence : float
+        Confidence level of every interval (default 0.95).
     subgroup_by : list of str, optional
     margin : float, optional
         Non-inferiority margin of the model's excess MAE over the raters' own (default 0.25 ×
@@ -265,8 +271,8 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
     out.mkdir(parents=True, exist_ok=True)
     try:
         return _build(out, dict(ratings=ratings, predictions=predictions, cohort=cohort, metadata=metadata,
-                                key=key, labels_dir=labels_dir, reference=reference, cluster_col=cluster_col),
-                      n_boot=n_boot, seed=seed, subgroup_by=subgroup_by, margin=margin, title=title,
+                                key=key, labels_dir=labels_dir, reference=reference, cluster=cluster),
+                      n_boot=n_boot, seed=seed, confidence=confidence, subgroup_by=subgroup_by, margin=margin, title=title,
                       context=context, command=command, workers=workers, links=links, link_scale=link_scale,
                       checklists=checklists, study_dir=study_dir)
     except BaseException:
@@ -279,7 +285,7 @@ def build_report(ratings=None, predictions=None, out_dir=None, *, cohort=None, m
         raise
 
 
-def _build(out, study: dict, *, n_boot, seed, subgroup_by, margin, title, context, command, workers, links,
+def _build(out, study: dict, *, n_boot, seed, confidence, subgroup_by, margin, title, context, command, workers, links,
            link_scale, checklists, study_dir) -> Report:
     # one BLAS thread: the statistics multiply small matrices, and OpenBLAS's second thread spins
     # between them on the core the figures are drawn on (a 20,000-case report: 3 s of system CPU
@@ -290,11 +296,12 @@ def _build(out, study: dict, *, n_boot, seed, subgroup_by, margin, title, contex
         if links:
             inputs = link_reference(inputs, links, link_scale)
         early = EarlyFigures(pool, out / "figures")
-        result = validate(inputs, n_boot=n_boot, seed=seed, subgroup_by=subgroup_by,
+        result = validate(inputs, n_boot=n_boot, seed=seed, confidence=confidence, subgroup_by=subgroup_by,
                           margin=margin, command=command, on_section=early)
         if links:
-            result.tables["linked"], result.notes["linked"] = linked_comparison(
-                inputs, links, link_scale, n_boot=n_boot, seed=seed)
+            result.tables["linked"] = linked_comparison(inputs, links, link_scale, n_boot=n_boot,
+                                                        seed=seed, confidence=confidence)
+            result.notes["linked"] = result.tables["linked"].attrs["note"]
         if context:
             result.notes["context"] = context
         frames = fill_checklists(result, checklists, study_dir=study_dir, labels_dir=study["labels_dir"])

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from covsev_tools.agreement.typeset import format_level
+from covsev_tools.validation.intrarater import INTRA_STATISTICS
 from covsev_tools.report.checklist_facts import ChecklistFacts
 from covsev_tools.report.description import TEXT_FIELDS
 from covsev_tools.report.methods import scale_text
@@ -311,11 +313,12 @@ def _agreement_estimates(facts: ChecklistFacts) -> Fill:
                 if (value := _estimate(table, scale=scale_name, component="total", statistic=stat))]
         if bits:
             parts.append(f"{scale_name} total: " + ", ".join(bits))
-    text = "Inter-rater (95% CI): " + "; ".join(parts) + "."
+    text = f"Inter-rater ({format_level(table.attrs.get('confidence', 0.95))}% CI): " + "; ".join(parts) + "."
     intra = facts.result.tables.get("intra_rater")
     if intra is not None and len(intra):
-        text += (f" Intra-rater ICC from hidden repeats: {fmt(intra['icc'].min())}–"
-                 f"{fmt(intra['icc'].max())} across raters and scales.")
+        icc = intra.loc[intra["statistic"] == INTRA_STATISTICS[0], "estimate"]
+        text += (f" Intra-rater ICC from hidden repeats: {fmt(icc.min())}–"
+                 f"{fmt(icc.max())} across raters and scales.")
     return Fill(FILLED, text, "tables/inter_rater.csv")
 
 

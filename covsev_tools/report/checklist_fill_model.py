@@ -12,6 +12,7 @@ Examples
 """
 from __future__ import annotations
 
+from covsev_tools.agreement.typeset import format_level
 from covsev_tools.report import checklist_fill as fill
 from covsev_tools.report.checklist_facts import ChecklistFacts
 from covsev_tools.report.checklist_fill import AUTHOR, FILLED, PARTLY, Fill, described, record_hint
@@ -194,6 +195,11 @@ def _devices(facts: ChecklistFacts) -> Fill:
                 "model). " + record_hint("acquisition"))
 
 
+def _level(facts: ChecklistFacts) -> str:
+    """The report's confidence level as printed before "CI" (``95``)."""
+    return format_level(facts.settings.get("confidence", 0.95))
+
+
 def _performance(facts: ChecklistFacts) -> Fill:
     if "model_vs_reference" not in facts.result.tables:  # a reader study before its model run
         return Fill(AUTHOR, hint=facts.result.notes.get("model", "No model predictions."))
@@ -204,13 +210,13 @@ def _performance(facts: ChecklistFacts) -> Fill:
         n = table.loc[table["scale"] == scale_name, "n"]
         if bits:
             parts.append(f"{scale_name} (n = {int(n.iloc[0])}): " + ", ".join(bits))
-    text = "Model vs reference (95% CI): " + "; ".join(parts) + "."
+    text = f"Model vs reference ({_level(facts)}% CI): " + "; ".join(parts) + "."
     calibration = facts.result.tables.get("calibration")
     if calibration is not None and len(calibration):
         fits = [f"{s} slope {slope}, intercept {intercept}" for s in facts.result.inputs.scales
                 if (slope := fill._estimate(calibration, scale=s, statistic="Slope"))
                 and (intercept := fill._estimate(calibration, scale=s, statistic="Intercept"))]
-        text += (" Calibration, reference = intercept + slope × prediction (95% CI): "
+        text += (f" Calibration, reference = intercept + slope × prediction ({_level(facts)}% CI): "
                  + "; ".join(fits) + ".")
     return Fill(FILLED, text, "tables/model_vs_reference.csv")
 
@@ -222,7 +228,7 @@ def _external(facts: ChecklistFacts) -> Fill:
     parts = [f"{s}: {value}" for s in facts.result.inputs.scales
              if (value := fill._estimate(table, scale=s, statistic="Δ MAE (refit − published)"))]
     return Fill(FILLED, "The published mapping was not updated; a mapping refitted on this cohort "
-                "(out of fold) is reported beside it, Δ MAE refit − published (95% CI): "
+                f"(out of fold) is reported beside it, Δ MAE refit − published ({_level(facts)}% CI): "
                 + "; ".join(parts) + ".", "tables/external_validation.csv")
 
 
@@ -234,8 +240,9 @@ def _robustness(facts: ChecklistFacts) -> Fill:
     groups = "; ".join(f"{variable}: " + ", ".join(
         f"{level} (n = {n})" for level, n in rows.drop_duplicates("level")[["level", "n"]].itertuples(index=False))
         for variable, rows in table.groupby("variable", sort=False))
+    mae = table.loc[table["statistic"] == "MAE", "estimate"]
     return Fill(FILLED, f"Model vs reference within subgroups ({groups}); MAE from "
-                f"{fmt(table['mae'].min())} to {fmt(table['mae'].max())}.", "tables/subgroups.csv")
+                f"{fmt(mae.min())} to {fmt(mae.max())}.", "tables/subgroups.csv")
 
 
 def _limitations(facts: ChecklistFacts) -> Fill:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from covsev_tools.datasets import load_published_labels, published_labels_path, simulate_cohort
+from covsev_tools.defaults import DEFAULT_N_BOOT
 from covsev_tools.errors import CovsevError
 from covsev_tools.files import write_csv_atomic
 from covsev_tools.report.build import Report, build_report
@@ -84,7 +85,8 @@ def _with_real_predictions(simulated, real):
 
 
 def build_demo(out_dir, *, n_cases: int | None = None, n_raters: int | None = None, seed: int = 0,
-               n_boot: int = 1000, metadata=None, images=None, weights_dir=None) -> tuple[Report, Report]:
+               n_boot: int = DEFAULT_N_BOOT, metadata=None, images=None,
+               weights_dir=None) -> tuple[Report, Report]:
     """Simulate a study around the published labels and write both demo reports.
 
     Parameters

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from covsev_tools.agreement.typeset import format_level
 from covsev_tools.report import figures
 from covsev_tools.validation import ValidationResult
 from covsev_tools.validation.inputs import scale_range
@@ -49,6 +50,7 @@ def figure_specs(result: ValidationResult) -> list[FigureSpec]:
     [('prediction_vs_reference', 'prediction_vs_reference'), ('bland_altman', 'bland_altman')]
     """
     extras = result.extras
+    level = format_level(result.settings.get("confidence", 0.95))
     specs = _model_figures(result) if "calibration" in result.tables else []
     if extras.get("kappa_matrices"):
         specs.append(FigureSpec("inter_rater_kappa", "Quadratic-weighted Cohen's κ between every "
@@ -61,11 +63,11 @@ def figure_specs(result: ValidationResult) -> list[FigureSpec]:
                                 figures.agreement_heatmap, (extras["pairwise"], "MAE")))
     if len(result.tables.get("model_as_rater", [])):
         specs.append(FigureSpec("per_rater_error", "Each rater (blue) and the model (red) against "
-                                "the consensus of the other raters: MAE with 95% bootstrap CI.",
+                                f"the consensus of the other raters: MAE with {level}% bootstrap CI.",
                                 figures.per_rater_error, (result.tables["model_as_rater"],)))
     if extras.get("equivalence_profiles"):
         specs.append(FigureSpec("equivalence_profile", "Each rater's (blue) and the model's (red) "
-                                "mean absolute difference with the raters, with 95% bootstrap CIs "
+                                f"mean absolute difference with the raters, with {level}% bootstrap CIs "
                                 "(cases resampled, raters fixed); dashed: the raters' mean "
                                 "difference with each other; dotted: that plus the margin, the "
                                 "model's non-inferiority limit.", figures.disagreement_profile,

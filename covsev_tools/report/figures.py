@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from covsev_tools.agreement.typeset import format_level
+from covsev_tools.report.tables import statistic_columns
+
 __all__ = ["agreement_heatmap", "bland_altman", "disagreement_profile", "per_rater_error",
            "prediction_vs_reference", "save", "trajectories"]
 
@@ -196,17 +199,19 @@ def per_rater_error(loro: pd.DataFrame):
     Parameters
     ----------
     loro : DataFrame
-        Rows ``scale, rater, rater_mae(+_ci_low/_ci_high), model_mae(+...)``.
+        :func:`~covsev_tools.validation.model_as_rater`: rows ``scale, rater, statistic,
+        estimate, ci_low, ci_high`` (the left-out rater's and the model's MAE are drawn).
 
     Examples
     --------
-    >>> loro = pd.DataFrame({"scale": "extent", "rater": ["A", "B"], "rater_mae": [1.0, 0.8],
-    ...                      "rater_mae_ci_low": [0.8, 0.6], "rater_mae_ci_high": [1.2, 1.0],
-    ...                      "model_mae": [1.1, 0.9], "model_mae_ci_low": [0.9, 0.7],
-    ...                      "model_mae_ci_high": [1.3, 1.1]})
+    >>> loro = pd.DataFrame({"scale": "extent", "rater": ["A", "A", "B", "B"],
+    ...                      "statistic": ["Rater MAE", "Model MAE"] * 2, "estimate": [1.0, 1.1, 0.8, 0.9],
+    ...                      "ci_low": [0.8, 0.9, 0.6, 0.7], "ci_high": [1.2, 1.3, 1.0, 1.1], "n": 9})
     >>> len(per_rater_error(loro).axes)
     1
     """
+    level = format_level(loro.attrs.get("confidence", 0.95))
+    loro = statistic_columns(loro, ["scale", "rater"], {"Rater MAE": "rater_mae", "Model MAE": "model_mae"})
     scales = list(dict.fromkeys(loro["scale"]))
     fig, axes = _figure(len(scales))
     for ax, scale in zip(axes, scales):
@@ -219,14 +224,14 @@ def per_rater_error(loro: pd.DataFrame):
                         label="left-out rater" if who == "rater" else "model")
         ax.set_xticks(x, labels=rows["rater"])
         ax.set(xlabel="left-out rater (consensus of the others as reference)",
-               ylabel="MAE (95% CI)", title=scale)
+               ylabel=f"MAE ({level}% CI)", title=scale)
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8, frameon=False)
     return fig
 
 
 def disagreement_profile(profiles: dict):
-    """Each rater's and the model's mean absolute difference with the raters, with 95% CIs.
+    """Each rater's and the model's mean absolute difference with the raters, with their CIs.
 
     Parameters
     ----------
@@ -260,8 +265,9 @@ def disagreement_profile(profiles: dict):
             ax.axhline(d_rr + frame.attrs["margin"], color=MODEL_COLOR, linestyle=":",
                        linewidth=1, label="non-inferiority limit (D_RR + margin)")
         ax.set_xticks(x, labels=[str(name) for name in frame.index])
+        level = format_level(frame.attrs.get("confidence", 0.95))
         ax.set(xlabel="rater (blue) and model (red)",
-               ylabel="mean absolute difference with the raters (95% CI)", title=scale)
+               ylabel=f"mean absolute difference with the raters ({level}% CI)", title=scale)
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8, frameon=False, loc="lower right")
     return fig

@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 from importlib import metadata as importlib_metadata
 
+from covsev_tools.agreement.typeset import format_level
 from covsev_tools.validation import ValidationResult
 
 __all__ = ["MIN_COMPLETE_CASES", "VERSIONED", "methods_text", "scale_text", "software_versions",
@@ -140,7 +141,7 @@ def methods_text(result: ValidationResult) -> list[str]:
         f"coefficient (CCC) and Bland-Altman bias with limits of agreement (bias ± "
         f"{s.get('multiplier', 1.96):g} × SD of the differences); point estimates from "
         "covsev_tools.agreement.",
-        f"{round(100 * s['confidence'])}% CIs: percentile bootstrap ({s['n_boot']} resamples, "
+        f"{format_level(s['confidence'])}% CIs: percentile bootstrap ({s['n_boot']} resamples, "
         f"seed {s['seed']}) resampling {_unit_text(s)}; ICC intervals are the exact F intervals "
         "of McGraw & Wong (1996); Gwet's AC2 uses its linearisation standard error (Gwet 2014).",
         "Calibration: ordinary least squares of the reference on the prediction (slope 1 and "

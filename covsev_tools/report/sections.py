@@ -8,8 +8,11 @@ from __future__ import annotations
 import pandas as pd
 
 from covsev_tools.agreement.equivalence_text import format_p
-from covsev_tools.report.tables import Table, fmt, fmt_ci
+from covsev_tools.agreement.typeset import format_level
+from covsev_tools.report.tables import Table, fmt, fmt_ci, statistic_columns
 from covsev_tools.validation import ValidationResult
+from covsev_tools.validation.intrarater import INTRA_STATISTICS
+from covsev_tools.validation.raters import LORO_STATISTICS
 
 __all__ = ["REFERENCE_WORDS", "report_tables"]
 
@@ -44,44 +47,48 @@ def report_tables(result: ValidationResult) -> list[Table]:
     """
     t = result.tables
     unit = "patients" if result.settings.get("unit") == "patient" else "images"
+    level = format_level(result.settings.get("confidence", 0.95))
     builders = [
         ("reference", "Reference scores ({method}) per scale and lung", _fmt_reference),
         ("inter_rater", "Inter-rater agreement of the raters' first readings per total and "
-                        "component (95% CI; bootstrap over {unit} unless stated)", _fmt_inter_rater),
-        ("pairwise_kappa", "Quadratic-weighted Cohen's κ of every pair of raters (95% bootstrap CI "
+                        "component ({level}% CI; bootstrap over {unit} unless stated)", _fmt_inter_rater),
+        ("pairwise_kappa", "Quadratic-weighted Cohen's κ of every pair of raters ({level}% bootstrap CI "
                            "over {unit}; n = cases both raters scored)", _fmt_pairwise),
-        ("model_vs_reference", "Model vs reference: estimate (95% bootstrap CI)", _fmt_by_statistic),
+        ("model_vs_reference", "Model vs reference: estimate ({level}% bootstrap CI)", _fmt_by_statistic),
         ("calibration", "Calibration of the mapping on this cohort: reference = intercept + "
-                        "slope × prediction (95% CI)", _fmt_by_statistic),
-        ("linked", "Model vs the raters' scores linked from their own scale: estimate (95% bootstrap "
+                        "slope × prediction ({level}% CI)", _fmt_by_statistic),
+        ("linked", "Model vs the raters' scores linked from their own scale: estimate ({level}% bootstrap "
                    "CI), with the link's own error and the raters' disagreement", _fmt_linked),
         ("model_as_rater", "Leave-one-rater-out: MAE against the consensus of the other raters "
-                           "(95% bootstrap CI); difference = model − rater (paired)", _fmt_loro),
-        ("icc", "ICC among the raters, with and without the model (95% CI)", _fmt_icc),
+                           "({level}% bootstrap CI); difference = model − rater (paired)", _fmt_loro),
+        ("icc", "ICC among the raters, with and without the model ({level}% CI)", _fmt_icc),
         ("equivalence", "Is the model within the raters' variability? Mean absolute difference "
                         "of the model with the raters (D_MR) and of the raters with each other "
-                        "(D_RR), excess D_MR − D_RR against the margin (95% CI; readers random: "
+                        "(D_RR), excess D_MR − D_RR against the margin ({level}% CI; readers random: "
                         "{unit} and raters resampled; readers fixed: {unit} only)",
          _fmt_equivalence),
         ("external_validation", "External validation: the published mapping as is vs a mapping "
-                                "refitted on this cohort, scored out of fold (95% bootstrap CI)",
+                                "refitted on this cohort, scored out of fold ({level}% bootstrap CI)",
          _fmt_external),
         ("external_mapping", "Mapping of the raw Lung Opacity output x: score = slope × x + "
                              "intercept, published vs refitted on this cohort", _fmt_mapping),
         ("intra_rater", "Intra-rater reliability from hidden repeat readings", _fmt_intra),
         ("adjudication", "Adjudication: cases whose reference is the consensus, and how far the "
                          "consensus total is from the raters' mean total", _fmt_adjudication),
-        ("subgroups", "Model vs reference by subgroup (MAE with 95% bootstrap CI)", _fmt_subgroups),
+        ("subgroups", "Model vs reference by subgroup (MAE with {level}% bootstrap CI)", _fmt_subgroups),
         ("longitudinal", "Longitudinal: change in prediction vs change in reference between "
-                         "consecutive images of a patient (95% CI)", _fmt_by_statistic),
+                         "consecutive images of a patient ({level}% CI)", _fmt_by_statistic),
     ]
     out = []
     for name, caption, formatter in builders:
         raw = t.get(name)
         if raw is None or not len(raw):
             continue
-        caption = caption.format(method=REFERENCE_WORDS[result.inputs.reference_method], unit=unit)
-        out.append(Table(name, caption, raw, formatter(raw)))
+        caption = caption.format(method=REFERENCE_WORDS[result.inputs.reference_method], unit=unit,
+                                 level=level)
+        formatted = formatter(raw)
+        formatted.columns = [str(c).replace("95%", f"{level}%") for c in formatted.columns]
+        out.append(Table(name, caption, raw, formatted))
     return out
 
 
@@ -129,6 +136,10 @@ def _fmt_by_statistic(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fmt_loro(raw: pd.DataFrame) -> pd.DataFrame:
+    """One row per left-out rater (the model's mean over raters is in the sentence, not here)."""
+    raw = statistic_columns(raw, ["scale", "rater"], dict(zip(LORO_STATISTICS,
+                                                               ("rater_mae", "model_mae", "difference"))))
+    raw["n"] = raw["rater_mae_n"]
     return pd.DataFrame({
         "Scale": raw["scale"], "Left-out rater": raw["rater"], "n": raw["n"],
         "Rater MAE": _ci(raw, "rater_mae"),
@@ -178,6 +189,8 @@ def _fmt_mapping(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fmt_intra(raw: pd.DataFrame) -> pd.DataFrame:
+    raw = statistic_columns(raw, ["scale", "rater"], dict(zip(INTRA_STATISTICS, ("icc", "weighted_kappa", "mae"))))
+    raw["n_pairs"] = raw["icc_n"]
     return pd.DataFrame({"Scale": raw["scale"], "Rater": raw["rater"], "Pairs": raw["n_pairs"],
                          "ICC(A,1) (95% CI)": _ci(raw, "icc"),
                          "Weighted κ": [fmt(v) for v in raw["weighted_kappa"]],
@@ -185,6 +198,9 @@ def _fmt_intra(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fmt_subgroups(raw: pd.DataFrame) -> pd.DataFrame:
+    raw = statistic_columns(raw, ["scale", "variable", "level"],
+                            {"MAE": "mae", "Bias (pred − ref)": "bias", "CCC": "ccc"})
+    raw["n"] = raw["mae_n"]
     return pd.DataFrame({"Scale": raw["scale"], "Variable": raw["variable"], "Level": raw["level"],
                          "n": raw["n"],
                          "MAE (95% CI)": _ci(raw, "mae"),

@@ -5,17 +5,17 @@ LaTeX (booktabs) carry the formatted text a paper prints.
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from covsev_tools.agreement.formatting import format_interval, format_number
+from covsev_tools.agreement.typeset import (format_estimate, format_number, latex_escape, latex_table,
+                                            markdown_table)
 from covsev_tools.files import write_csv_atomic
 
-__all__ = ["Table", "fmt", "fmt_ci", "to_latex", "to_markdown", "write_combined", "write_table"]
+__all__ = ["Table", "fmt", "fmt_ci", "statistic_columns", "to_latex", "to_markdown", "write_combined",
+           "write_table"]
 
 
 @dataclass
@@ -44,44 +44,55 @@ class Table:
     formatted: pd.DataFrame
 
 
-def fmt(value, digits: int = 2) -> str:
-    """A number as a paper prints it: fixed decimals, a true minus sign (U+2212), "–" if missing.
+#: How the report prints a missing number: an en dash (the agreement writers use an em dash).
+MISSING = "–"
 
-    :func:`covsev_tools.agreement.formatting.format_number` with an en dash for a missing value.
+
+def fmt(value, digits: int = 2) -> str:
+    """:func:`~covsev_tools.agreement.typeset.format_number` with the report's missing mark.
 
     Examples
     --------
     >>> fmt(-0.104), fmt(float("nan"))
     ('−0.10', '–')
     """
-    if isinstance(value, str):
-        return value or "–"
-    return format_number(value, digits, missing="–")
+    return format_number(value, digits, missing=MISSING)
 
 
 def fmt_ci(estimate, low, high, digits: int = 2) -> str:
-    """``"0.87 (0.81–0.91)"``; with negative bounds ``"0.05 (−0.10 to 0.21)"`` (a dash would be
-    ambiguous next to a minus sign). The interval is the agreement module's
-    :func:`~covsev_tools.agreement.formatting.format_interval`.
+    """:func:`~covsev_tools.agreement.typeset.format_estimate` with the report's missing mark.
 
     Examples
     --------
-    >>> fmt_ci(0.8712, 0.81, 0.914)
-    '0.87 (0.81–0.91)'
-    >>> fmt_ci(0.05, -0.1, 0.21)
-    '0.05 (−0.10 to 0.21)'
+    >>> fmt_ci(0.8712, 0.81, 0.914), fmt_ci(0.05, -0.1, 0.21)
+    ('0.87 (0.81–0.91)', '0.05 (−0.10 to 0.21)')
     """
-    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
-        return fmt(estimate, digits)
-    return f"{fmt(estimate, digits)} ({format_interval(low, high, digits)})"
+    return format_estimate(estimate, low, high, digits, missing=MISSING)
+
+
+def statistic_columns(raw: pd.DataFrame, index: list, names: dict) -> pd.DataFrame:
+    """A tidy table (one row per statistic) side by side: one row per ``index`` key, and per
+    statistic ``names[statistic]`` the columns ``<name>``, ``<name>_ci_low``, ``<name>_ci_high``,
+    ``<name>_n``, in the order of the first statistic's rows.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"rater": ["A", "A"], "statistic": ["MAE", "Bias"], "estimate": [0.5, -0.1],
+    ...                     "ci_low": [0.4, None], "ci_high": [0.6, None], "n": [10, 10]})
+    >>> statistic_columns(raw, ["rater"], {"MAE": "mae", "Bias": "bias"}).columns.tolist()[:4]
+    ['rater', 'mae', 'mae_ci_low', 'mae_ci_high']
+    """
+    wide = None
+    for statistic, name in names.items():
+        part = raw[raw["statistic"] == statistic].set_index(index)[["estimate", "ci_low", "ci_high", "n"]]
+        part.columns = [name, f"{name}_ci_low", f"{name}_ci_high", f"{name}_n"]
+        wide = part if wide is None else wide.join(part)
+    return wide.reset_index()
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency), safe to render.
-
-    Cell text is HTML-escaped (a Markdown renderer passes raw HTML through, and rater names or
-    metadata levels come from files anyone may have edited); pipes and line breaks cannot break
-    the table.
+    """A DataFrame as a Markdown table, safe to render
+    (:func:`~covsev_tools.agreement.typeset.markdown_table`).
 
     Examples
     --------
@@ -90,18 +101,12 @@ def to_markdown(table: pd.DataFrame) -> str:
     |---|---|
     | &lt;b&gt;x&lt;/b&gt;\\|y | 0.50 |
     """
-    def cell(value) -> str:
-        text = html.escape(str(value), quote=False)
-        return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-    header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([header, rule, *body]) + "\n"
+    return markdown_table(table.columns, table.itertuples(index=False))
 
 
 def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
-    """A booktabs LaTeX table (``\\toprule``/``\\midrule``/``\\bottomrule``), text escaped.
+    """A DataFrame as a booktabs LaTeX table, text escaped
+    (:func:`~covsev_tools.agreement.typeset.latex_table`).
 
     Examples
     --------
@@ -109,13 +114,11 @@ def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
     >>> "toprule" in tex, "dr" + chr(92) + "_x" in tex, "$-$0.20" in tex
     (True, True, True)
     """
-    styler = table.style.hide(axis="index").format(escape="latex")
-    styler = styler.format_index(escape="latex", axis=1)
-    latex = styler.to_latex(hrules=True, caption=caption.replace("%", r"\%"),
-                            label=f"tab:{label}", position="htbp", position_float="centering",
-                            column_format="l" * table.shape[1])
-    # the unicode minus and en dash print only with some TeX fonts: use TeX's own
-    return latex.replace("−", "$-$").replace("–", "--").replace("ρ", r"$\rho$")
+    body = [[latex_escape(v) for v in row] for row in table.itertuples(index=False)]
+    latex = "\n".join(latex_table([latex_escape(c) for c in table.columns], body, caption=caption,
+                                   label=label, placement="htbp")) + "\n"
+    # the unicode en dash and rho print only with some TeX fonts: use TeX's own
+    return latex.replace("–", "--").replace("ρ", r"$\rho$")
 
 
 def write_table(table: Table, out_dir: str | Path) -> dict:

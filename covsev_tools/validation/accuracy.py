@@ -18,9 +18,11 @@ import pandas as pd
 
 from covsev_tools import agreement
 from covsev_tools.agreement.continuous import LOA_MULTIPLIER
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
 from covsev_tools.validation.inputs import ValidationInputs
-from covsev_tools.validation.resample import (ci, ci_row, loa_replicates, mean_replicates,
-                                              paired_replicates, plan)
+from covsev_tools.validation.resample import (bootstrap_interval, bootstrap_method, bootstrap_row,
+                                              loa_replicates, mean_replicates, paired_replicates,
+                                              result_frame, shared_resampling)
 
 __all__ = ["calibration", "model_vs_reference", "paired_scores", "reference_summary"]
 
@@ -55,25 +57,33 @@ def _long(pred, ref) -> agreement.RatingsMatrix:
     return matrix_of(pd.DataFrame({"model": pred, "reference": ref}))
 
 
-def model_vs_reference(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0,
+def model_vs_reference(inputs: ValidationInputs, *, cluster=DEFAULT_CLUSTER,
+                       n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+                       confidence: float = DEFAULT_CONFIDENCE,
                        multiplier: float = LOA_MULTIPLIER) -> pd.DataFrame:
     """MAE, RMSE, Pearson, Spearman, CCC and Bland-Altman of the model against the reference.
 
     Parameters
     ----------
     inputs : ValidationInputs
+    cluster : str or None
+        Patient column resampled as a whole (default: the one the inputs were read with;
+        None: resample images).
     n_boot : int
         Bootstrap resamples (of patients when known, else of cases) for the CIs; the same
         resamples for every statistic.
     seed : int
+    confidence : float
+        Confidence level of the bootstrap and the analytic intervals.
     multiplier : float
         Limits of agreement are bias ± multiplier × SD (default 1.96).
 
     Returns
     -------
     DataFrame
-        ``scale, statistic, estimate, ci_low, ci_high, n`` (+ ``ci_low_analytic``,
-        ``ci_high_analytic``: the agreement module's own intervals).
+        ``scale, statistic, estimate, ci_low, ci_high, n, method`` (+ ``ci_low_analytic``,
+        ``ci_high_analytic``: the agreement module's own intervals); ``attrs``: ``confidence,
+        n_boot, seed, cluster``.
 
     Examples
     --------
@@ -83,62 +93,76 @@ def model_vs_reference(inputs: ValidationInputs, n_boot: int = 1000, seed: int =
     >>> preds = pd.DataFrame({"extent": [1.0, 1, 3, 4, 5, 7]}, index=cases)
     >>> inputs = ValidationInputs(None, ref, preds, pd.DataFrame(index=cases), "case_id", "mean", {})
     >>> table = model_vs_reference(inputs, n_boot=50).set_index("statistic")
-    >>> round(table.loc["MAE", "estimate"], 3), int(table.loc["MAE", "n"])
-    (0.667, 6)
+    >>> round(table.loc["MAE", "estimate"], 3), int(table.loc["MAE", "n"]), table.loc["MAE", "method"]
+    (0.667, 6, 'bootstrap percentile')
     """
+    inputs = inputs.resampled_by(cluster)
     rows = []
     for scale in inputs.scales:
         pair = paired_scores(inputs, scale)
         ref, pred = pair["reference"].to_numpy(float), pair["prediction"].to_numpy(float)
         n, err = len(pair), pred - ref
-        resampling = plan(n, n_boot, seed, inputs.clusters(pair.index))
-        rows += [ci_row(scale, "MAE", mean_replicates(np.abs(err), resampling), n, np.abs(err).mean()),
-                 ci_row(scale, "RMSE", np.sqrt(mean_replicates(err ** 2, resampling)), n,
-                        np.sqrt((err ** 2).mean()))]
+        draws = shared_resampling(n, n_boot, seed, inputs.clusters(pair.index))
+        common = dict(n=n, confidence=confidence, scale=scale)
+        rows += [bootstrap_row(mean_replicates(np.abs(err), draws), draws, statistic="MAE",
+                               estimate=np.abs(err).mean(), **common),
+                 bootstrap_row(np.sqrt(mean_replicates(err ** 2, draws)), draws, statistic="RMSE",
+                               estimate=np.sqrt((err ** 2).mean()), **common)]
         long = _long(pred, ref)
-        reps = paired_replicates(pred, ref, resampling)
+        reps = paired_replicates(pred, ref, draws)
         for key, (function, name) in _PAIRED.items():
-            rows.append(_with_analytic(scale, name, function(long, rater_a="model", rater_b="reference",
-                                                             confidence=0.95).iloc[0], reps[key], n))
-        rows += _limit_rows(scale, long, err, resampling, multiplier, n)
-    return pd.DataFrame(rows)
+            result = function(long, rater_a="model", rater_b="reference", confidence=confidence)
+            rows.append(_with_analytic(scale, name, result.iloc[0], reps[key], draws, n, confidence))
+        rows += _limit_rows(scale, long, err, draws, multiplier, n, confidence)
+    return result_frame(rows, confidence=confidence, n_boot=n_boot, seed=seed,
+                        cluster=inputs.bootstrap_cluster, columns=_COLUMNS)
 
 
-def _with_analytic(scale, name, result: pd.Series, replicates, n) -> dict:
+#: Columns of :func:`model_vs_reference`, in this order.
+_COLUMNS = ["scale", "statistic", "estimate", "ci_low", "ci_high", "n", "method",
+            "ci_low_analytic", "ci_high_analytic"]
+
+
+def _with_analytic(scale, name, result: pd.Series, replicates, draws, n, confidence) -> dict:
     """The agreement module's estimate and interval (as ``*_analytic``) with a bootstrap CI."""
-    low, high = ci(replicates)
+    low, high = bootstrap_interval(replicates, confidence)
     return {"scale": scale, "statistic": name, "estimate": float(result["estimate"]),
-            "ci_low": low, "ci_high": high, "n": n,
+            "ci_low": low, "ci_high": high, "n": n, "method": bootstrap_method(draws),
             "ci_low_analytic": float(result["ci_low"]), "ci_high_analytic": float(result["ci_high"])}
 
 
-def _limit_rows(scale, long, err, resampling, multiplier, n) -> list[dict]:
+def _limit_rows(scale, long, err, draws, multiplier, n, confidence) -> list[dict]:
     """Bias and limits of agreement (bootstrap and exact intervals), and proportional bias."""
     table = agreement.bland_altman(long, rater_a="model", rater_b="reference",
-                                   multiplier=multiplier)
-    reps = loa_replicates(err, resampling, multiplier)
-    rows = [_with_analytic(scale, name, table.loc[key], reps[key], n) for key, name in _LIMITS]
+                                   multiplier=multiplier, confidence=confidence)
+    reps = loa_replicates(err, draws, multiplier)
+    rows = [_with_analytic(scale, name, table.loc[key], reps[key], draws, n, confidence)
+            for key, name in _LIMITS]
     slope = table.loc["proportional_bias"]
     rows.append({"scale": scale, "statistic": "Proportional bias (slope)",
                  "estimate": float(slope["estimate"]), "ci_low": float(slope["ci_low"]),
-                 "ci_high": float(slope["ci_high"]), "n": n,
+                 "ci_high": float(slope["ci_high"]), "n": n, "method": slope["method"],
                  "ci_low_analytic": float(slope["ci_low"]), "ci_high_analytic": float(slope["ci_high"])})
     return rows
 
 
-def calibration(inputs: ValidationInputs, min_clusters: int = 20) -> pd.DataFrame:
+def calibration(inputs: ValidationInputs, *, cluster=DEFAULT_CLUSTER,
+                confidence: float = DEFAULT_CONFIDENCE, min_clusters: int = 20) -> pd.DataFrame:
     """Calibration of the predictions on the cohort: OLS of reference on prediction.
 
     A well-calibrated mapping has slope 1 and intercept 0. When metadata name the patient for
     at least ``min_clusters`` patients with some patient imaged more than once, the standard errors
     are cluster-robust by patient (images of one patient are not independent); with fewer
     clusters the cluster-robust SEs are unreliable (Cameron & Miller 2015), so plain OLS is used.
+    The intervals are Wald intervals at ``confidence``; ``cluster`` names the patient column
+    (default: the inputs'; None: plain OLS).
 
     Returns
     -------
     DataFrame
-        ``scale, statistic (Slope/Intercept), estimate, ci_low, ci_high, n, se_type``; a scale
-        with fewer than 3 cases or no spread in the predictions is left out.
+        ``scale, statistic (Slope/Intercept), estimate, ci_low, ci_high, n, method, se_type``; a
+        scale with fewer than 3 cases or no spread in the predictions is left out. ``attrs``:
+        ``confidence`` (``n_boot`` 0: no bootstrap here).
 
     Examples
     --------
@@ -155,22 +179,26 @@ def calibration(inputs: ValidationInputs, min_clusters: int = 20) -> pd.DataFram
     from statsmodels.regression.linear_model import OLS
     from statsmodels.tools.tools import add_constant
 
+    inputs = inputs.resampled_by(cluster)
     rows = []
     for scale in inputs.scales:
         pair = paired_scores(inputs, scale)
         if len(pair) < 3 or pair["prediction"].nunique() < 2:
             continue
         model = OLS(pair["reference"].to_numpy(), add_constant(pair["prediction"].to_numpy()))
-        groups = inputs.patients(pair.index)
+        groups = None if cluster is None else inputs.patients(pair.index)
         clustered = groups is not None and min_clusters <= len(np.unique(groups)) < len(groups)
         fit = (model.fit(cov_type="cluster", cov_kwds={"groups": groups}) if clustered
                else model.fit())
-        interval = fit.conf_int(0.05)
+        interval = fit.conf_int(1 - confidence)
+        se_type = "cluster (patient)" if clustered else "OLS"
         for j, name in ((1, "Slope"), (0, "Intercept")):
             rows.append({"scale": scale, "statistic": name, "estimate": float(fit.params[j]),
                          "ci_low": float(interval[j, 0]), "ci_high": float(interval[j, 1]),
-                         "n": len(pair), "se_type": "cluster (patient)" if clustered else "OLS"})
-    return pd.DataFrame(rows)
+                         "n": len(pair), "method": f"Wald, {se_type} standard error",
+                         "se_type": se_type})
+    return result_frame(rows, confidence=confidence, n_boot=0, seed=None,
+                        cluster=inputs.bootstrap_cluster)
 
 
 def reference_summary(inputs: ValidationInputs) -> pd.DataFrame:

@@ -11,14 +11,17 @@ from __future__ import annotations
 import pandas as pd
 
 from covsev_tools.agreement import RatingsMatrix
-from covsev_tools.agreement.bootstrap import cluster_codes
+from covsev_tools.agreement.bootstrap import (DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT,
+                                              cluster_codes)
 from covsev_tools.agreement.disagreement import disagreement_with_readers
 from covsev_tools.agreement.equivalence import DEFAULT_MARGIN_RATIO, model_equivalence
 from covsev_tools.agreement.equivalence_text import equivalence_sentence
-from covsev_tools.agreement.formatting import format_number
+from covsev_tools.agreement.typeset import format_number
 from covsev_tools.validation.inputs import ValidationInputs
+from covsev_tools.validation.resample import result_frame
 
-__all__ = ["MODEL_NAME", "equivalence_matrix", "margin_note", "model_equivalence_section"]
+__all__ = ["MODEL_NAME", "disagreement_profiles", "equivalence_matrix", "margin_note",
+           "model_equivalence_section"]
 
 #: The model's name among the raters (a rater called "model" keeps their name; see below).
 MODEL_NAME = "model"
@@ -54,8 +57,9 @@ def equivalence_matrix(inputs: ValidationInputs, scale: str) -> tuple[RatingsMat
                          ), name
 
 
-def model_equivalence_section(inputs: ValidationInputs, *, margin=None, n_boot: int = 1000,
-                              seed: int = 0, confidence: float = 0.95) -> dict:
+def model_equivalence_section(inputs: ValidationInputs, *, margin=None, cluster=DEFAULT_CLUSTER,
+                              n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+                              confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """Excess disagreement of the model over the raters for every scale total.
 
     Parameters
@@ -64,25 +68,31 @@ def model_equivalence_section(inputs: ValidationInputs, *, margin=None, n_boot: 
     margin : float, optional
         Non-inferiority margin of the excess MAE for every scale; None: 0.25 × the readers' own
         MAE of each scale (:func:`~covsev_tools.agreement.equivalence.default_margin`).
+    cluster : str or None
+        Patient column resampled as a whole (default: the inputs'; None: images).
     n_boot, seed, confidence
         Bootstrap resamples, seed and confidence level.
 
     Returns
     -------
-    dict
-        ``table`` (raw rows: ``scale, readers, statistic, estimate, ci_low, ci_high, n,
-        n_readers, margin, p_value, noninferior``), ``profiles`` (scale -> the tidy frame of
-        :func:`~covsev_tools.agreement.disagreement.disagreement_with_readers`), ``sentences``
-        and ``margins`` (scale -> the margin's reason), ``skipped`` (scale -> why).
+    DataFrame
+        ``scale, readers, statistic, estimate, ci_low, ci_high, n, n_readers, margin, p_value,
+        noninferior, method``: the rows of :func:`~covsev_tools.agreement.model_equivalence`,
+        readers random (the headline, with 3 raters or more) and fixed. ``attrs``:
+        ``confidence, n_boot, seed, cluster``, ``sentences`` (scale -> a paper's sentence on the
+        headline) and ``note`` (the margin of each scale and why, and the scales or designs left
+        out). :func:`equivalence_matrix` and
+        :func:`~covsev_tools.agreement.disagreement_with_readers` give the figure's profiles.
 
     Examples
     --------
     >>> inputs = getfixture("simulated_inputs")  # load_inputs() of a simulated study
-    >>> out = model_equivalence_section(inputs, n_boot=50)
-    >>> sorted(out["table"]["readers"].unique()), out["sentences"]["extent"][:25]
+    >>> table = model_equivalence_section(inputs, n_boot=50)
+    >>> sorted(table["readers"].unique()), table.attrs["sentences"]["extent"][:25]
     (['fixed', 'random'], 'On extent, the mean absol')
     """
-    rows, profiles, sentences, margins, skipped = [], {}, {}, {}, {}
+    inputs = inputs.resampled_by(cluster)
+    rows, sentences, margins, skipped = [], {}, {}, {}
     for scale in inputs.scales:
         matrix, name = equivalence_matrix(inputs, scale)
         n_readers = len(matrix.raters) - 1
@@ -108,13 +118,39 @@ def model_equivalence_section(inputs: ValidationInputs, *, margin=None, n_boot: 
             if readers in frames:
                 frame = frames[readers].reset_index()
                 rows.append(frame.assign(scale=scale))
-        profiles[scale] = disagreement_with_readers(matrix, **options)
-        profiles[scale].attrs["margin"] = scale_margin
     columns = ["scale", "readers", "statistic", "estimate", "ci_low", "ci_high", "n", "n_readers",
                "margin", "p_value", "noninferior", "method"]
-    table = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
-    return {"table": table, "profiles": profiles, "sentences": sentences,
-            "margin_note": margin_note(margins, given=margin is not None), "skipped": skipped}
+    table = result_frame(pd.concat(rows, ignore_index=True)[columns] if rows else None,
+                         columns=None if rows else columns, confidence=confidence, n_boot=n_boot,
+                         seed=seed, cluster=inputs.bootstrap_cluster)
+    notes = [margin_note(margins, given=margin is not None)] if margins else []
+    notes += [f"{scale}: {reason}." for scale, reason in skipped.items()]
+    table.attrs.update(sentences=sentences, note=" ".join(notes))
+    return table
+
+
+def disagreement_profiles(inputs: ValidationInputs, margins: dict, *, cluster=DEFAULT_CLUSTER,
+                          n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+                          confidence: float = DEFAULT_CONFIDENCE) -> dict:
+    """Per scale, each rater's and the model's mean disagreement with the readers (the figure).
+
+    :func:`~covsev_tools.agreement.disagreement_with_readers` of :func:`equivalence_matrix`, with
+    the scale's margin (from :func:`model_equivalence_section`'s ``margin`` column) in ``attrs``.
+
+    Examples
+    --------
+    >>> profiles = disagreement_profiles(getfixture("simulated_inputs"), {"extent": 0.3}, n_boot=20)
+    >>> list(profiles), profiles["extent"].attrs["margin"]
+    (['extent'], 0.3)
+    """
+    inputs = inputs.resampled_by(cluster)
+    out = {}
+    for scale, margin in margins.items():
+        matrix, name = equivalence_matrix(inputs, scale)
+        out[scale] = disagreement_with_readers(matrix, model=name, n_boot=n_boot, seed=seed,
+                                               confidence=confidence)
+        out[scale].attrs["margin"] = margin
+    return out
 
 
 def margin_note(margins: dict, *, given: bool) -> str:

@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 
 from covsev_tools import agreement
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
 from covsev_tools.validation.inputs import PREDICTION_COLUMNS, ValidationInputs, scale_range
-from covsev_tools.validation.resample import ci, mean_replicates, paired_replicates, plan
+from covsev_tools.validation.resample import (bootstrap_row, mean_replicates, paired_replicates,
+                                              result_frame, shared_resampling)
 
-__all__ = ["RAW_OUTPUT", "external_validation", "out_of_fold", "patient_groups"]
+__all__ = ["RAW_OUTPUT", "external_validation", "mapping_coefficients", "out_of_fold", "patient_groups"]
 
 RAW_OUTPUT = "xrv:Lung Opacity"
 
@@ -76,47 +78,31 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, clamp, *, n_sp
     return sums / counts
 
 
-def _scores(pred, ref, resampling) -> dict:
+def _scores(pred, ref, draws, confidence, **where) -> list[dict]:
     """MAE, RMSE, bias (bootstrap CIs) and CCC (agreement module estimate) of one mapping."""
     err = pred - ref
-    means = mean_replicates(np.column_stack([np.abs(err), err ** 2, err]), resampling)
-    out = {}
-    for name, reps, estimate in (("MAE", means[:, 0], np.abs(err).mean()),
-                                 ("RMSE", np.sqrt(means[:, 1]), np.sqrt((err ** 2).mean())),
-                                 ("Bias (pred − ref)", means[:, 2], err.mean())):
-        low, high = ci(reps)
-        out[name] = {"estimate": float(estimate), "ci_low": low, "ci_high": high}
+    means = mean_replicates(np.column_stack([np.abs(err), err ** 2, err]), draws)
+    rows = [bootstrap_row(reps, draws, n=len(ref), confidence=confidence, estimate=float(estimate),
+                          **where, statistic=name)
+            for name, reps, estimate in (("MAE", means[:, 0], np.abs(err).mean()),
+                                         ("RMSE", np.sqrt(means[:, 1]), np.sqrt((err ** 2).mean())),
+                                         ("Bias (pred − ref)", means[:, 2], err.mean()))]
     from covsev_tools.validation.interrater import matrix_of
 
     pair = matrix_of(pd.DataFrame({"model": pred, "reference": ref}))
     ccc = agreement.concordance_ccc(pair, rater_a="model", rater_b="reference").iloc[0]
-    low, high = ci(paired_replicates(pred, ref, resampling, ("ccc",))["ccc"])
-    out["CCC"] = {"estimate": float(ccc["estimate"]), "ci_low": low, "ci_high": high}
-    return out
+    rows.append(bootstrap_row(paired_replicates(pred, ref, draws, ("ccc",))["ccc"], draws, n=len(ref),
+                              confidence=confidence, estimate=float(ccc["estimate"]), **where,
+                              statistic="CCC"))
+    return rows
 
 
-def external_validation(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
-                        n_splits: int = 5, n_repeats: int = 10):
-    """Published mapping vs the mapping refitted on this cohort, per scale.
-
-    Returns
-    -------
-    (DataFrame, DataFrame, str or None)
-        Scores ``scale, mapping, statistic, estimate, ci_low, ci_high, n`` (including the paired
-        ``Δ MAE (refit − published)``), refitted coefficients ``scale, mapping, slope, intercept,
-        n, groups``, and a note when the refit could not run.
-
-    Examples
-    --------
-    >>> inputs = getfixture("simulated_inputs")  # load_inputs() of a simulated study
-    >>> scores, mapping, note = external_validation(inputs, n_boot=20, n_repeats=2)
-    >>> sorted(mapping["mapping"].unique()), note
-    (['published', 'refitted (all images)'], None)
-    """
+def _refit_scales(inputs: ValidationInputs, n_splits: int):
+    """(scale, cases with reference, prediction and raw output, patient groups, their kind) of
+    every scale the refit can run on; or a note (str) saying why it cannot run at all."""
     if RAW_OUTPUT not in inputs.predictions.columns:
-        return pd.DataFrame(), pd.DataFrame(), (
-            f"Refit not possible: the predictions have no raw '{RAW_OUTPUT}' output column.")
-    rows, coefs, note = [], [], None
+        return f"Refit not possible: the predictions have no raw '{RAW_OUTPUT}' output column."
+    out = []
     for scale in inputs.scales:
         if scale not in PREDICTION_COLUMNS:
             continue
@@ -124,32 +110,102 @@ def external_validation(inputs: ValidationInputs, *, n_boot: int = 1000, seed: i
                           inputs.predictions[[scale, RAW_OUTPUT]]], axis=1, join="inner").dropna()
         groups, kind = patient_groups(inputs, both.index)
         if len(np.unique(groups)) < n_splits:
-            return pd.DataFrame(), pd.DataFrame(), (
-                f"Refit not possible: fewer than {n_splits} patients for {n_splits}-fold CV.")
+            return f"Refit not possible: fewer than {n_splits} patients for {n_splits}-fold CV."
+        out.append((scale, both, groups, kind))
+    return out
+
+
+#: Columns of :func:`external_validation`, in this order.
+_COLUMNS = ["scale", "mapping", "statistic", "estimate", "ci_low", "ci_high", "n", "method"]
+
+
+def external_validation(inputs: ValidationInputs, *, cluster=DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT,
+                        seed: int = 0, confidence: float = DEFAULT_CONFIDENCE, n_splits: int = 5,
+                        n_repeats: int = 10) -> pd.DataFrame:
+    """Published mapping vs the mapping refitted on this cohort, per scale, scored out of fold.
+
+    Parameters
+    ----------
+    inputs : ValidationInputs
+        Predictions with the raw ``xrv:Lung Opacity`` output.
+    cluster : str or None
+        Patient column resampled as a whole by the bootstrap (default: the inputs'; None:
+        images). The folds group by patient whenever the patient is known.
+    n_boot, seed, confidence
+        Bootstrap resamples (the same for both mappings: a paired difference), seed (also of the
+        folds) and confidence level.
+    n_splits, n_repeats : int
+        Patient-grouped K-fold cross-validation, repeated.
+
+    Returns
+    -------
+    DataFrame
+        ``scale, mapping, statistic, estimate, ci_low, ci_high, n, method``: MAE, RMSE, bias
+        and CCC of each mapping and the paired ``Δ MAE (refit − published)``; empty when the
+        refit cannot run. ``attrs``: ``confidence, n_boot, seed, cluster`` and ``note`` (why
+        the refit could not run, or that folds group by image; else None).
+        :func:`mapping_coefficients` gives both mappings' slope and intercept.
+
+    Examples
+    --------
+    >>> inputs = getfixture("simulated_inputs")  # load_inputs() of a simulated study
+    >>> scores = external_validation(inputs, n_boot=20, n_repeats=2)
+    >>> scores["statistic"].iloc[-1], scores.attrs["note"]
+    ('Δ MAE (refit − published)', None)
+    """
+    inputs = inputs.resampled_by(cluster)
+    frame = dict(confidence=confidence, n_boot=n_boot, seed=seed, cluster=inputs.bootstrap_cluster)
+    scales = _refit_scales(inputs, n_splits)
+    if isinstance(scales, str):
+        out = result_frame([], columns=_COLUMNS, **frame)
+        out.attrs["note"] = scales
+        return out
+    rows, note = [], None
+    for scale, both, groups, kind in scales:
         if kind == "image":
             note = ("No patient IDs in the metadata: cross-validation folds group by image, which "
                     "is optimistic when patients have several images.")
-        clusters = inputs.clusters(both.index)
-        rows += _scale_rows(scale, both, groups, clusters, n_boot, seed, n_splits, n_repeats)
-        coefs += _coefficients(scale, both, kind, len(np.unique(groups)))
-    return pd.DataFrame(rows), pd.DataFrame(coefs), note
+        draws = shared_resampling(len(both), n_boot, seed, inputs.clusters(both.index))
+        rows += _scale_rows(scale, both, groups, draws, confidence, seed, n_splits, n_repeats)
+    out = result_frame(rows, columns=_COLUMNS, **frame)
+    out.attrs["note"] = note
+    return out
 
 
-def _scale_rows(scale, both, groups, clusters, n_boot, seed, n_splits, n_repeats) -> list[dict]:
+def mapping_coefficients(inputs: ValidationInputs, *, n_splits: int = 5) -> pd.DataFrame:
+    """Slope and intercept of the published mapping and of the refit on all images, per scale.
+
+    Returns
+    -------
+    DataFrame
+        ``scale, mapping, slope, intercept, n, groups`` (no interval: a description of the
+        mappings); empty when the refit cannot run (see :func:`external_validation`).
+
+    Examples
+    --------
+    >>> sorted(mapping_coefficients(getfixture("simulated_inputs"))["mapping"].unique())
+    ['published', 'refitted (all images)']
+    """
+    scales = _refit_scales(inputs, n_splits)
+    if isinstance(scales, str):
+        return pd.DataFrame()
+    return pd.DataFrame([row for scale, both, groups, kind in scales
+                         for row in _coefficients(scale, both, kind, len(np.unique(groups)))])
+
+
+def _scale_rows(scale, both, groups, draws, confidence, seed, n_splits, n_repeats) -> list[dict]:
     ref = both["reference"].to_numpy(dtype=float)
     published = both[scale].to_numpy(dtype=float)
     refit = out_of_fold(both[RAW_OUTPUT].to_numpy(dtype=float), ref, groups, scale_range(scale),
                         n_splits=n_splits, n_repeats=n_repeats, seed=seed)
-    resampling = plan(len(ref), n_boot, seed, clusters)
     label = f"refitted ({n_splits}-fold patient-grouped CV × {n_repeats})"
     rows = []
     for mapping, pred in (("published (as is)", published), (label, refit)):
-        for stat, values in _scores(pred, ref, resampling).items():
-            rows.append({"scale": scale, "mapping": mapping, "statistic": stat, **values, "n": len(ref)})
+        rows += _scores(pred, ref, draws, confidence, scale=scale, mapping=mapping)
     diff = np.abs(refit - ref) - np.abs(published - ref)
-    low, high = ci(mean_replicates(diff, resampling))
-    rows.append({"scale": scale, "mapping": label, "statistic": "Δ MAE (refit − published)",
-                 "estimate": float(diff.mean()), "ci_low": low, "ci_high": high, "n": len(ref)})
+    rows.append(bootstrap_row(mean_replicates(diff, draws), draws, n=len(ref), confidence=confidence,
+                              estimate=float(diff.mean()), scale=scale, mapping=label,
+                              statistic="Δ MAE (refit − published)"))
     return rows
 
 

@@ -14,20 +14,20 @@ Every check raises :class:`InputError` with a one-line message naming the file, 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from covsev_tools import files
-from covsev_tools.agreement.bootstrap import PATIENT_COLUMNS, default_patient_column
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, PATIENT_COLUMNS, default_patient_column
 from covsev_tools.errors import CovsevError
 from covsev_tools.model.outputs import PREDICTION_COLUMNS
 from covsev_tools.scales import builtin_scales, load_scale
 
 __all__ = ["ColumnError", "InputError", "ValidationInputs", "PREDICTION_COLUMNS", "RATINGS_REQUIRED",
-           "PATIENT_COLUMNS", "check_cases", "check_overlap", "is_ratings_export", "read_csv",
+           "PATIENT_COLUMNS", "check_cases", "check_overlap", "is_ratings_export", "read_input_table",
            "scale_range", "tidy_metadata", "tidy_predictions", "tidy_ratings"]
 
 
@@ -141,6 +141,32 @@ class ValidationInputs:
             return self.cluster_col
         return default_patient_column(self.metadata.columns)
 
+    def resampled_by(self, cluster) -> "ValidationInputs":
+        """These inputs with the bootstrap resampling ``cluster`` (a metadata column; None: images).
+
+        The default (:data:`~covsev_tools.agreement.bootstrap.DEFAULT_CLUSTER`) keeps the column
+        chosen when the inputs were read, so a section's ``cluster=`` left alone follows
+        :func:`~covsev_tools.validation.study.load_inputs`.
+
+        Examples
+        --------
+        >>> meta = pd.DataFrame({"patient_id": ["p", "p"]}, index=["a", "b"])
+        >>> inputs = ValidationInputs(None, pd.DataFrame(), pd.DataFrame(), meta, "case_id", "mean", {})
+        >>> inputs.resampled_by(None).clusters(["a", "b"]) is None
+        True
+        """
+        if cluster == DEFAULT_CLUSTER:
+            return self
+        if cluster is not None and cluster not in self.metadata.columns:
+            available = ", ".join(map(str, self.metadata.columns)) or "none"
+            raise ColumnError(f"cluster column {cluster!r} not in the metadata (available: {available})")
+        return replace(self, cluster_col=cluster)
+
+    @property
+    def bootstrap_cluster(self) -> str | None:
+        """The patient column the bootstraps resample (None: images), as a frame's ``attrs`` say."""
+        return None if self.cluster_col is None else self.patient_column
+
     def clusters(self, cases) -> np.ndarray | None:
         """Integer patient code per case for the bootstrap, or None (resample images).
 
@@ -195,13 +221,15 @@ def scale_range(scale: str) -> tuple[int, int]:
     return (s.min_total, s.max_total)
 
 
-def read_csv(path: str | Path, what: str) -> pd.DataFrame:
-    """Read a CSV, skipping leading ``#`` lines, with an :class:`InputError` naming the file.
+def read_input_table(path: str | Path, what: str) -> pd.DataFrame:
+    """One of the report's input files as a DataFrame: :func:`covsev_tools.files.read_csv`
+    (spreadsheet escapes undone) after its leading ``#`` comment lines, with an
+    :class:`InputError` naming the file and ``what`` it is when it is missing or unreadable.
 
     Examples
     --------
     >>> from covsev_tools.labels.published import published_labels_path
-    >>> read_csv(published_labels_path(), "published labels").shape
+    >>> read_input_table(published_labels_path(), "published labels").shape
     (94, 3)
     """
     path = Path(path)

@@ -27,11 +27,13 @@ import numpy as np
 import pandas as pd
 
 from covsev_tools import agreement
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
+from covsev_tools.agreement.report import tidy_entry
 from covsev_tools.validation.inputs import ValidationInputs
-from covsev_tools.validation.resample import ci, plan
+from covsev_tools.validation.resample import bootstrap_row, patient_codes, result_frame, shared_resampling
 
-__all__ = ["ICC_FORMS", "inter_rater", "kappa_matrix", "matrix_of", "percent_agreement",
-           "rater_components"]
+__all__ = ["ICC_FORMS", "INTER_RATER_COLUMNS", "PAIRWISE_KAPPA", "inter_rater", "kappa_matrix",
+           "matrix_of", "percent_agreement", "rater_components"]
 
 #: ICC forms of the table: agreement function's row name -> Shrout & Fleiss label.
 ICC_FORMS = {"ICC2": "ICC(2,1)", "ICC2k": "ICC(2,k)", "ICC3": "ICC(3,1)", "ICC3k": "ICC(3,k)"}
@@ -74,8 +76,9 @@ def _categories(scale: str, component: str):
     return f"{low}-{high}"
 
 
-def percent_agreement(wide: pd.DataFrame, *, tolerance: float = 0, n_boot: int = 0, seed: int = 0,
-                      clusters=None) -> dict:
+def percent_agreement(wide: pd.DataFrame, *, tolerance: float = 0, cluster=None,
+                      n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+                      confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """Share of rater pairs that agree (exactly, or within ``tolerance``), averaged over cases.
 
     Each case with at least two ratings contributes the share of its rater pairs whose scores
@@ -87,21 +90,26 @@ def percent_agreement(wide: pd.DataFrame, *, tolerance: float = 0, n_boot: int =
         Cases × raters, NaN for a missing rating.
     tolerance : float
         0 for exact agreement, 1 for within ±1 point.
-    n_boot, seed : int
-    clusters : ndarray of int, optional
-        Patient code per case (resample patients).
+    cluster : array-like, optional
+        The patient of each row of ``wide``: resample patients with all their images; None
+        resamples rows.
+    n_boot, seed, confidence
+        Bootstrap resamples, seed and confidence level of the percentile interval.
 
     Returns
     -------
-    dict
-        ``estimate, ci_low, ci_high, n`` (n: cases with at least two ratings).
+    DataFrame
+        One row: ``statistic`` (``Exact agreement`` or ``Agreement within ±<tolerance>``),
+        ``estimate, ci_low, ci_high, n, method`` (n: cases with at least two ratings);
+        ``attrs``: ``confidence, n_boot, seed, cluster``.
 
     Examples
     --------
     >>> wide = pd.DataFrame({"A": [1, 2, 3], "B": [1, 3, None], "C": [1, 2, 5]})
-    >>> round(percent_agreement(wide)["estimate"], 4), percent_agreement(wide)["n"]
-    (0.5, 3)
-    >>> round(percent_agreement(wide, tolerance=1)["estimate"], 4)
+    >>> row = percent_agreement(wide, n_boot=0).iloc[0]
+    >>> row["statistic"], round(row["estimate"], 4), row["n"]
+    ('Exact agreement', 0.5, 3)
+    >>> round(percent_agreement(wide, tolerance=1, n_boot=0)["estimate"].iloc[0], 4)
     0.6667
     """
     x = wide.to_numpy(dtype=float)
@@ -114,12 +122,14 @@ def percent_agreement(wide: pd.DataFrame, *, tolerance: float = 0, n_boot: int =
     rated = pairs > 0
     share = np.where(rated, agree / np.where(rated, pairs, 1), 0.0)
     keep = rated.astype(float)
-    resampling = plan(len(x), n_boot, seed, clusters)
-    sums = np.concatenate([w.rows @ np.column_stack([share, keep]) for w in resampling.chunks()])
+    draws = shared_resampling(len(x), n_boot, seed, patient_codes(cluster))
+    sums = np.concatenate([w.rows @ np.column_stack([share, keep]) for w in draws.chunks()])
     with np.errstate(divide="ignore", invalid="ignore"):
         reps = sums[:, 0] / sums[:, 1]
-    low, high = ci(reps)
-    return {"estimate": float(reps[0]), "ci_low": low, "ci_high": high, "n": int(rated.sum())}
+    name = "Exact agreement" if tolerance == 0 else f"Agreement within ±{tolerance:g}"
+    row = bootstrap_row(reps, draws, n=int(rated.sum()), confidence=confidence, statistic=name)
+    return result_frame([row], confidence=confidence, n_boot=n_boot, seed=seed,
+                        cluster=None if cluster is None else "patient")
 
 
 def matrix_of(wide: pd.DataFrame, categories=None, clusters=None) -> agreement.RatingsMatrix:
@@ -145,18 +155,15 @@ def matrix_of(wide: pd.DataFrame, categories=None, clusters=None) -> agreement.R
         cluster_column=None if clusters is None else _CLUSTER)
 
 
-def _row(scale, component, statistic, entry: dict, n=None, method=None) -> dict:
-    """One row of the table from an entry of the agreement report (``value``, ``ci95``, ``n``)."""
-    ci95 = entry.get("ci95") or (None, None)
-    as_float = lambda v: np.nan if v is None else float(v)  # noqa: E731
-    return {"scale": scale, "component": component, "statistic": statistic,
-            "estimate": as_float(entry.get("value")), "ci_low": as_float(ci95[0]),
-            "ci_high": as_float(ci95[1]), "n": entry.get("n") if n is None else n,
-            "method": method or entry.get("ci_method") or entry.get("reason") or ""}
+#: The statistic of the pairwise rows of :func:`inter_rater` (one per pair of raters).
+PAIRWISE_KAPPA = "Cohen κ (quadratic)"
+#: Columns of :func:`inter_rater`, in this order.
+INTER_RATER_COLUMNS = ["scale", "component", "statistic", "rater_a", "rater_b", "estimate", "ci_low",
+                       "ci_high", "n", "method"]
 
 
-def _one_component(inputs, scale, component, n_boot, seed):
-    """Rows of the agreement table and the pairwise κ table of one total or component.
+def _one_component(inputs, scale, component, options) -> list[dict]:
+    """The rows of one total or component: the panel's statistics, then every pair's κ.
 
     One :func:`covsev_tools.agreement.agreement_report` per component: its bootstrap statistics
     (Fleiss, Krippendorff, the pairwise κ) share one pass over one set of resamples, where a
@@ -168,31 +175,24 @@ def _one_component(inputs, scale, component, n_boot, seed):
     values = wide.to_numpy(dtype=float)
     integer = bool(np.all(np.isnan(values) | (values == np.round(values))))
     matrix = matrix_of(wide, _categories(scale, component) if integer else None, clusters)
-    report = agreement.agreement_report(matrix, n_boot=n_boot, seed=seed)
-    rows = [_row(scale, component, label, report["icc"][form]) for form, label in ICC_FORMS.items()]
+    report = agreement.agreement_report(matrix, **options)
+    where = {"scale": scale, "component": component, "rater_a": None, "rater_b": None}
+    entries = [(label, report["icc"][form]) for form, label in ICC_FORMS.items()]
     if integer:
-        rows.append(_row(scale, component, "Fleiss κ", report["fleiss_kappa"]))
-    for level in ("ordinal", "interval") if integer else ("interval",):
-        rows.append(_row(scale, component, f"Krippendorff α ({level})",
-                         report["krippendorff_alpha"][level]))
+        entries.append(("Fleiss κ", report["fleiss_kappa"]))
+    entries += [(f"Krippendorff α ({level})", report["krippendorff_alpha"][level])
+                for level in (("ordinal", "interval") if integer else ("interval",))]
     if integer:
-        rows.append(_row(scale, component, "Gwet AC2 (quadratic)", report["gwet"]["AC2_quadratic"]))
-    for tolerance, name in ((0, "Exact agreement"), (1, "Agreement within ±1")):
-        share = percent_agreement(wide, tolerance=tolerance, n_boot=n_boot, seed=seed, clusters=clusters)
-        rows.append(_row(scale, component, name, {"value": share["estimate"], "n": share["n"],
-                                                  "ci95": (share["ci_low"], share["ci_high"])},
-                         method="bootstrap percentile"))
-    pairs = [{"scale": scale, "component": component, "rater_a": pair["rater_a"],
-              "rater_b": pair["rater_b"], **_estimate(pair["kappa_quadratic"]), "n": pair["n"]}
-             for pair in report["pairs"]] if integer else []
-    return rows, pairs
-
-
-def _estimate(entry: dict) -> dict:
-    ci95 = entry.get("ci95") or (None, None)
-    return {"estimate": np.nan if entry.get("value") is None else float(entry["value"]),
-            "ci_low": np.nan if ci95[0] is None else float(ci95[0]),
-            "ci_high": np.nan if ci95[1] is None else float(ci95[1])}
+        entries.append(("Gwet AC2 (quadratic)", report["gwet"]["AC2_quadratic"]))
+    rows = [{**where, "statistic": name, **tidy_entry(entry)} for name, entry in entries]
+    for tolerance in (0, 1):
+        share = percent_agreement(wide, tolerance=tolerance, cluster=clusters, **options)
+        rows.append({**where, **share.iloc[0].to_dict()})
+    if integer:
+        rows += [{**where, "statistic": PAIRWISE_KAPPA, "rater_a": pair["rater_a"],
+                  "rater_b": pair["rater_b"], **tidy_entry(pair["kappa_quadratic"]), "n": pair["n"]}
+                 for pair in report["pairs"]]
+    return rows
 
 
 def kappa_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -211,31 +211,37 @@ def kappa_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
     return matrix
 
 
-def inter_rater(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0) -> dict:
+def inter_rater(inputs: ValidationInputs, *, cluster=DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT,
+                seed: int = 0, confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """The inter-rater section: agreement statistics and pairwise κ per total and component.
+
+    Parameters
+    ----------
+    inputs : ValidationInputs
+        With the raters' individual ratings (at least two raters).
+    cluster : str or None
+        Patient column resampled as a whole (default: the inputs'; None: images).
+    n_boot, seed, confidence
+        Bootstrap resamples, seed and confidence level of every interval.
 
     Returns
     -------
-    dict
-        ``table`` (``scale, component, statistic, estimate, ci_low, ci_high, n, method``),
-        ``pairwise`` (``scale, component, rater_a, rater_b, estimate, ci_low, ci_high, n``) and
-        ``matrices`` (scale -> rater × rater κ matrix of the totals, for the figure).
+    DataFrame
+        :data:`INTER_RATER_COLUMNS`: per scale and component the ICC forms, Fleiss' κ,
+        Krippendorff's α, Gwet's AC2 and percent agreement (``rater_a``, ``rater_b`` empty),
+        then the quadratic-weighted κ of every pair of raters (statistic
+        :data:`PAIRWISE_KAPPA`); ``attrs``: ``confidence, n_boot, seed, cluster``.
+        :func:`kappa_matrix` turns a scale's pairwise rows into the figure's matrix.
 
     Examples
     --------
-    >>> section = inter_rater(getfixture("simulated_inputs"), n_boot=20)  # a simulated study
-    >>> sorted(set(section["table"]["component"]))
-    ['left', 'right', 'total']
+    >>> table = inter_rater(getfixture("simulated_inputs"), n_boot=20)  # a simulated study
+    >>> sorted(set(table["component"])), int((table["statistic"] == PAIRWISE_KAPPA).sum())
+    (['left', 'right', 'total'], 36)
     """
-    rows, pairs = [], []
-    for scale in dict.fromkeys(inputs.ratings["scale"]):
-        for component in rater_components(inputs, scale):
-            more_rows, more_pairs = _one_component(inputs, scale, component, n_boot, seed)
-            rows += more_rows
-            pairs += more_pairs
-    pairwise = pd.DataFrame(pairs)
-    matrices = {}
-    if len(pairwise):
-        totals = pairwise[pairwise["component"] == "total"]
-        matrices = {scale: kappa_matrix(group) for scale, group in totals.groupby("scale", sort=False)}
-    return {"table": pd.DataFrame(rows), "pairwise": pairwise, "matrices": matrices}
+    inputs = inputs.resampled_by(cluster)
+    options = dict(n_boot=n_boot, seed=seed, confidence=confidence)
+    rows = [row for scale in dict.fromkeys(inputs.ratings["scale"])
+            for component in rater_components(inputs, scale)
+            for row in _one_component(inputs, scale, component, options)]
+    return result_frame(rows, columns=INTER_RATER_COLUMNS, cluster=inputs.bootstrap_cluster, **options)

@@ -18,10 +18,11 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
 from covsev_tools.linking.link import ScaleLink, case_digest
 from covsev_tools.model.outputs import PREDICTION_COLUMNS
 from covsev_tools.validation.inputs import InputError, ValidationInputs
-from covsev_tools.validation.resample import ci, plan
+from covsev_tools.validation.resample import bootstrap_interval, result_frame, shared_resampling
 
 __all__ = ["link_reference", "linked_comparison", "linked_source_scale"]
 
@@ -152,7 +153,7 @@ def _one_link(inputs, link, source, n_boot, seed, confidence):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # cases scored by one rater: no pair
         own_terms = pair_terms(scores)
-        for chunk in plan(len(cases), n_boot, seed, inputs.clusters(cases)).chunks():
+        for chunk in shared_resampling(len(cases), n_boot, seed, inputs.clusters(cases)).chunks():
             w = chunk.rows
             linked = np.tile(fixed, (len(w), 1))
             linked_raters = np.tile(fixed_raters, (len(w), 1, 1))
@@ -181,7 +182,7 @@ def _one_link(inputs, link, source, n_boot, seed, confidence):
     n, n_pairs = len(cases), int(np.isfinite(own_terms).sum())
 
     def row(statistic, key, count, method, scale=link.target):
-        low_ci, high_ci = ci(values[key], confidence) if n_boot else (np.nan, np.nan)
+        low_ci, high_ci = bootstrap_interval(values[key], confidence) if n_boot else (np.nan, np.nan)
         return {"scale": scale, "statistic": statistic, "estimate": values[key][0], "ci_low": low_ci,
                 "ci_high": high_ci, "n": count, "method": method}
 
@@ -214,7 +215,8 @@ def _overlap(inputs: ValidationInputs, link: ScaleLink, cases) -> int:
 
 
 def linked_comparison(inputs: ValidationInputs, links: list[ScaleLink], scale: str | None = None, *,
-                      n_boot: int = 1000, seed: int = 0, confidence: float = 0.95) -> tuple[pd.DataFrame, str]:
+                      cluster=DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+                      confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """The model against the raters' linked scores, with the link's error carried into the intervals.
 
     Parameters
@@ -225,16 +227,17 @@ def linked_comparison(inputs: ValidationInputs, links: list[ScaleLink], scale: s
         One link per predicted scale (target ``extent`` or ``opacity``).
     scale : str, optional
         The cohort's scale the links start from (default: its one scale the model does not predict).
+    cluster : str or None
+        Patient column of the cohort resampled as a whole (default: the inputs'; None: images).
     n_boot, seed, confidence :
         As everywhere in the report; each resample uses the link's kept replicate of the same number.
 
     Returns
     -------
-    table : DataFrame
-        ``scale, statistic, estimate, ci_low, ci_high, n, method`` rows per link.
-    note : str
-        What the section did: method and source of each link, cases clamped, overlap with the
-        link's fitting cases.
+    DataFrame
+        ``scale, statistic, estimate, ci_low, ci_high, n, method`` rows per link; ``attrs``:
+        ``confidence, n_boot, seed, cluster`` and ``note``: what the section did (method and
+        source of each link, cases clamped, overlap with the link's fitting cases).
 
     Examples
     --------
@@ -244,10 +247,11 @@ def linked_comparison(inputs: ValidationInputs, links: list[ScaleLink], scale: s
     ...                         "score": [2.0, 3, 5, 6, 9, 8, 12, 14, 15, 15, 1, 0]})
     >>> preds = pd.DataFrame({"extent": [1.0, 2.5, 4, 6, 7, 0.5]}, index=pd.Index(list("abcdef"), name="case"))
     >>> inputs = ValidationInputs(ratings, None, preds, pd.DataFrame(index=preds.index), "case_id", "mean", {})
-    >>> table, note = linked_comparison(inputs, [open_link("brixia-mean-to-extent")], n_boot=50)
-    >>> table.loc[0, "statistic"], round(table.loc[0, "estimate"], 3)
-    ('Model MAE vs linked reference', 0.399)
+    >>> table = linked_comparison(inputs, [open_link("brixia-mean-to-extent")], n_boot=50)
+    >>> table.loc[0, "statistic"], round(table.loc[0, "estimate"], 3), table.attrs["note"][:7]
+    ('Model MAE vs linked reference', 0.399, 'extent:')
     """
+    inputs = inputs.resampled_by(cluster)
     source = linked_source_scale(inputs, scale)
     rows, notes = [], []
     for link in links:
@@ -272,4 +276,7 @@ def linked_comparison(inputs: ValidationInputs, links: list[ScaleLink], scale: s
     note = (" ".join(notes) + " The model sections above compare the model with this linked "
             "reference with the link held fixed; the intervals here also resample the link's cases. "
             f"Inter-rater agreement is on the {source} scale.")
-    return pd.DataFrame(rows), note
+    table = result_frame(rows, confidence=confidence, n_boot=n_boot, seed=seed,
+                         cluster=inputs.bootstrap_cluster)
+    table.attrs["note"] = note
+    return table

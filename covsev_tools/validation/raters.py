@@ -1,11 +1,10 @@
-"""The model as one more rater, and each rater against themself.
+"""The model as one more rater: leave-one-rater-out, and the ICC with and without the model.
 
 * **Leave-one-rater-out**: each rater against the consensus of the *other* raters, and the model
   against that same consensus, with a paired bootstrap CI of the difference in MAE (cases
   resampled; the same resamples for rater and model). This puts the model on the raters' own
   scale of disagreement: the inter-rater ceiling.
 * **ICC with and without the model** (the agreement module's ICC(A,1), ICC(A,k)).
-* **Intra-rater reliability** from the hidden repeat readings.
 
 References
 ----------
@@ -14,21 +13,27 @@ Psychological Methods 1996;1(1):30-46.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from covsev_tools import agreement
-from covsev_tools.agreement.formatting import format_number
-from covsev_tools.validation.inputs import ValidationInputs, scale_range
-from covsev_tools.validation.resample import ci, mean_replicates, plan
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
+from covsev_tools.agreement.typeset import format_level, format_number
+from covsev_tools.validation.inputs import ValidationInputs
+from covsev_tools.validation.resample import (bootstrap_row, mean_replicates, patient_codes,
+                                              result_frame, shared_resampling)
 
-__all__ = ["complete_panel", "consensus", "icc_with_and_without_model", "intra_rater",
-           "leave_one_rater_out", "model_as_rater", "model_summary_mae",
-           "model_within_raters_sentence", "repeat_pairs", "to_long"]
+__all__ = ["LORO_STATISTICS", "MODEL_SUMMARY", "complete_panel", "consensus", "icc_with_and_without_model",
+           "icc_with_model", "leave_one_rater_out", "model_as_rater", "model_summary_mae",
+           "model_within_raters_sentence", "model_within_raters_sentences", "pairwise_mae", "to_long"]
 
-
-def _fmt(value) -> str:
-    return format_number(value, missing="–")
+#: Rows of each left-out rater in :func:`leave_one_rater_out`: the rater's MAE against the others'
+#: consensus, the model's against the same consensus, and the paired difference model − rater.
+LORO_STATISTICS = ("Rater MAE", "Model MAE", "Model − rater")
+#: The statistic of :func:`model_summary_mae`.
+MODEL_SUMMARY = "Model MAE, mean over left-out raters"
 
 
 def complete_panel(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
@@ -60,46 +65,54 @@ def consensus(scores: pd.DataFrame, method: str = "mean") -> pd.Series:
     return scores.mean(axis=1) if method == "mean" else scores.median(axis=1)
 
 
-def leave_one_rater_out(panel: pd.DataFrame, method: str = "mean", *, n_boot: int = 1000,
-                        seed: int = 0, clusters=None) -> pd.DataFrame:
+def leave_one_rater_out(panel: pd.DataFrame, method: str = "mean", *, cluster=None,
+                        n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+                        confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """Each rater, and the model, against the consensus of the other raters.
 
     For rater *r* the consensus is the mean (or median) of the other raters' scores of the case;
     the model is compared with that same consensus, so ``model MAE - rater MAE`` is a paired
-    difference. Its 95% CI resamples cases (the same resamples for rater and model).
+    difference. Its interval resamples cases or patients (the same resamples for rater and model).
 
     Parameters
     ----------
     panel : DataFrame
         Index case, one column per rater and a ``model`` column (see :func:`complete_panel`).
     method : {"mean", "median"}
-    n_boot, seed : int
-    clusters : ndarray of int, optional
-        Patient code per case: resample patients with all their images.
+    cluster : array-like, optional
+        The patient of each row of ``panel``: resample patients with all their images
+        (see :func:`~covsev_tools.validation.resample.patient_codes`); None resamples rows.
+    n_boot, seed, confidence
+        Bootstrap resamples, seed and confidence level.
 
     Returns
     -------
     DataFrame
-        One row per left-out rater: ``rater, n, rater_mae (+ci), model_mae (+ci),
-        difference (+ci)``.
+        Three rows per left-out rater (:data:`LORO_STATISTICS`): ``rater, statistic, estimate,
+        ci_low, ci_high, n, method``; ``attrs``: ``confidence, n_boot, seed, cluster``.
 
     Examples
     --------
     >>> panel = pd.DataFrame({"A": [0, 2], "B": [1, 2], "C": [2, 2], "model": [1, 2]})
-    >>> leave_one_rater_out(panel, n_boot=10)["rater_mae"].tolist()
+    >>> loro = leave_one_rater_out(panel, n_boot=10)
+    >>> loro[loro["statistic"] == "Rater MAE"]["estimate"].tolist()
     [0.75, 0.0, 0.75]
     """
     raters = [c for c in panel.columns if c != "model"]
     if len(raters) < 2:
         raise ValueError("leave-one-rater-out needs at least two raters")
-    resampling = plan(len(panel), n_boot, seed, clusters)
+    draws = shared_resampling(len(panel), n_boot, seed, patient_codes(cluster))
     model = panel["model"].to_numpy(dtype=float)
     rows = []
     for rater, others in _other_consensus(panel, method).items():
         rater_err = np.abs(panel[rater].to_numpy(dtype=float) - others)
         model_err = np.abs(model - others)
-        rows.append(_loro_row(rater, rater_err, model_err, resampling))
-    return pd.DataFrame(rows)
+        rows += _loro_rows(rater, rater_err, model_err, draws, confidence)
+    return result_frame(rows, confidence=confidence, n_boot=n_boot, seed=seed,
+                        cluster=None if cluster is None else "patient", columns=_LORO_COLUMNS)
+
+
+_LORO_COLUMNS = ["rater", "statistic", "estimate", "ci_low", "ci_high", "n", "method"]
 
 
 def _other_consensus(panel: pd.DataFrame, method: str) -> dict:
@@ -109,47 +122,64 @@ def _other_consensus(panel: pd.DataFrame, method: str) -> dict:
             for rater in raters}
 
 
-def _loro_row(rater: str, rater_err: np.ndarray, model_err: np.ndarray, resampling) -> dict:
-    """Point estimates and paired percentile CIs for one left-out rater (one pass of resamples)."""
-    reps = mean_replicates(np.column_stack([rater_err, model_err]), resampling)
+def _loro_rows(rater: str, rater_err: np.ndarray, model_err: np.ndarray, draws, confidence) -> list[dict]:
+    """Estimates and paired percentile intervals for one left-out rater (one pass of resamples)."""
+    reps = mean_replicates(np.column_stack([rater_err, model_err]), draws)
     rater_reps, model_reps = reps[:, 0], reps[:, 1]
-    row = {"rater": rater, "n": len(rater_err)}
-    for name, est, values in (("rater_mae", rater_err.mean(), rater_reps),
-                              ("model_mae", model_err.mean(), model_reps),
-                              ("difference", model_err.mean() - rater_err.mean(), model_reps - rater_reps)):
-        low, high = ci(values)
-        row.update({name: float(est), f"{name}_ci_low": low, f"{name}_ci_high": high})
-    return row
+    values = (rater_err.mean(), model_err.mean(), model_err.mean() - rater_err.mean())
+    replicates = (rater_reps, model_reps, model_reps - rater_reps)
+    return [bootstrap_row(reps_, draws, n=len(rater_err), confidence=confidence, estimate=float(est),
+                          rater=rater, statistic=name)
+            for name, est, reps_ in zip(LORO_STATISTICS, values, replicates)]
 
 
-def model_summary_mae(panel: pd.DataFrame, method: str = "mean", *, n_boot: int = 1000,
-                      seed: int = 0, clusters=None) -> dict:
+def model_summary_mae(panel: pd.DataFrame, method: str = "mean", *, cluster=None,
+                      n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+                      confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """The model's MAE against the other-rater consensus, averaged over the left-out raters.
 
     Returns
     -------
-    dict
-        ``estimate, ci_low, ci_high`` (same resamples as :func:`leave_one_rater_out`).
+    DataFrame
+        One row :data:`MODEL_SUMMARY`: ``statistic, estimate, ci_low, ci_high, n, method`` (the
+        same resamples as :func:`leave_one_rater_out` given the same ``cluster``, ``n_boot``
+        and ``seed``); ``attrs``: ``confidence, n_boot, seed, cluster``.
 
     Examples
     --------
     >>> panel = pd.DataFrame({"A": [0, 2, 4, 1], "B": [1, 2, 3, 1], "C": [2, 2, 5, 3],
     ...                       "model": [1, 3, 4, 2]}, dtype=float)
-    >>> round(model_summary_mae(panel, n_boot=0)["estimate"], 4)
+    >>> round(model_summary_mae(panel, n_boot=0)["estimate"].iloc[0], 4)
     0.5
     """
     model = panel["model"].to_numpy(dtype=float)
     errs = np.array([np.abs(model - others) for others in _other_consensus(panel, method).values()])
     per_case = errs.mean(axis=0)
-    low, high = ci(mean_replicates(per_case, plan(len(panel), n_boot, seed, clusters)))
-    return {"estimate": float(per_case.mean()), "ci_low": low, "ci_high": high}
+    draws = shared_resampling(len(panel), n_boot, seed, patient_codes(cluster))
+    row = bootstrap_row(mean_replicates(per_case, draws), draws, n=len(panel), confidence=confidence,
+                        estimate=float(per_case.mean()), statistic=MODEL_SUMMARY)
+    return result_frame([row], confidence=confidence, n_boot=n_boot, seed=seed,
+                        cluster=None if cluster is None else "patient",
+                        columns=["statistic", "estimate", "ci_low", "ci_high", "n", "method"])
 
 
-def model_within_raters_sentence(loro: pd.DataFrame, summary: dict, scale: str) -> str:
+#: The sentence's numbers: the package's one format, a missing value as an en dash (as the report).
+_number = partial(format_number, missing="–")
+
+
+def model_within_raters_sentence(loro: pd.DataFrame, summary: pd.DataFrame, scale: str) -> str:
     """One sentence: does the model's MAE lie within the range of the raters' own MAE?
 
     The closest rater is the one whose MAE is nearest the model's; the paired difference to that
-    rater carries the uncertainty of the comparison.
+    rater carries the uncertainty of the comparison. The confidence level is ``summary``'s.
+
+    Parameters
+    ----------
+    loro : DataFrame
+        :func:`leave_one_rater_out` of one scale.
+    summary : DataFrame
+        :func:`model_summary_mae` of the same panel.
+    scale : str
 
     Examples
     --------
@@ -159,10 +189,15 @@ def model_within_raters_sentence(loro: pd.DataFrame, summary: dict, scale: str) 
     >>> model_within_raters_sentence(loro, model_summary_mae(panel, n_boot=20), "extent")[:45]
     "On extent, the model's MAE against the consen"
     """
-    low, high = loro["rater_mae"].min(), loro["rater_mae"].max()
-    est = summary["estimate"]
-    closest = loro.iloc[(loro["rater_mae"] - est).abs().argmin()]
-    d_low, d_high = closest["difference_ci_low"], closest["difference_ci_high"]
+    rater_mae = loro[loro["statistic"] == LORO_STATISTICS[0]].set_index("rater")["estimate"]
+    difference = loro[loro["statistic"] == LORO_STATISTICS[2]].set_index("rater")
+    low, high = rater_mae.min(), rater_mae.max()
+    summary_row = summary.iloc[0]
+    est = summary_row["estimate"]
+    closest_rater = rater_mae.index[(rater_mae - est).abs().argmin()]
+    closest = difference.loc[closest_rater]
+    d_low, d_high = closest["ci_low"], closest["ci_high"]
+    level = format_level(summary.attrs.get("confidence", DEFAULT_CONFIDENCE))
     # "better"/"worse" only when the paired interval to the closest rater excludes 0: a point
     # estimate outside the raters' range with an interval across 0 is no evidence of a difference
     shown = bool(np.isfinite(d_low) and np.isfinite(d_high) and (d_low > 0 or d_high < 0))
@@ -172,14 +207,14 @@ def model_within_raters_sentence(loro: pd.DataFrame, summary: dict, scale: str) 
         where = "is below (better than)" if shown else "is below"
     else:
         where = "is above (worse than)" if shown else "is above"
-    own = (f"the range of the raters' own MAE ({_fmt(low)}–{_fmt(high)})" if _fmt(low) != _fmt(high)
-           else f"the raters' own MAE ({_fmt(low)})")
-    if _fmt(low) == _fmt(high) and where == "lies within":
+    own = (f"the range of the raters' own MAE ({_number(low)}–{_number(high)})" if _number(low) != _number(high)
+           else f"the raters' own MAE ({_number(low)})")
+    if _number(low) == _number(high) and where == "lies within":
         where = "equals"
     sentence = (f"On {scale}, the model's MAE against the consensus of the other raters "
-                f"({_fmt(est)}, 95% CI {_fmt(summary['ci_low'])}–{_fmt(summary['ci_high'])}) {where} "
-                f"{own}; the paired difference to the closest rater ({closest['rater']}) is "
-                f"{_fmt(closest['difference'])} ({_fmt(d_low)} to {_fmt(d_high)})")
+                f"({_number(est)}, {level}% CI {_number(summary_row['ci_low'])}–{_number(summary_row['ci_high'])}) "
+                f"{where} {own}; the paired difference to the closest rater ({closest_rater}) is "
+                f"{_number(closest['estimate'])} ({_number(d_low)} to {_number(d_high)})")
     if where in ("is below", "is above"):
         better = "better" if est < low else "worse"
         return (sentence + f", an interval that includes 0: the model is not shown to be {better} than "
@@ -187,13 +222,15 @@ def model_within_raters_sentence(loro: pd.DataFrame, summary: dict, scale: str) 
     return sentence + "."
 
 
-def icc_with_and_without_model(panel: pd.DataFrame) -> pd.DataFrame:
+def icc_with_and_without_model(panel: pd.DataFrame, *,
+                               confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """ICC among the raters, and with the model added as one more rater.
 
     Returns
     -------
     DataFrame
-        ``panel (raters / raters + model), type, estimate, ci_low, ci_high, n, k``.
+        ``panel (raters / raters + model), form, estimate, ci_low, ci_high, n, method, k``
+        (exact F-based intervals at ``confidence``, in ``attrs``).
 
     Examples
     --------
@@ -205,11 +242,11 @@ def icc_with_and_without_model(panel: pd.DataFrame) -> pd.DataFrame:
     rows = []
     raters = [c for c in panel.columns if c != "model"]
     for label, columns in (("raters", raters), ("raters + model", raters + ["model"])):
-        forms = agreement.icc(to_long(panel[columns]))
+        forms = agreement.icc(to_long(panel[columns]), confidence=confidence)
         for form in ("ICC2", "ICC2k"):
             rows.append({"panel": label, "form": forms.loc[form, "label"], **_strip(forms.loc[form]),
-                         "n": len(panel), "k": len(columns)})
-    return pd.DataFrame(rows)
+                         "n": len(panel), "method": forms.loc[form, "method"], "k": len(columns)})
+    return result_frame(rows, confidence=confidence, n_boot=0, seed=None, cluster=None)
 
 
 def _strip(result) -> dict:
@@ -240,112 +277,103 @@ def to_long(wide: pd.DataFrame) -> pd.DataFrame:
     return long
 
 
-def model_as_rater(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Leave-one-rater-out, ICC with/without the model and pairwise agreement, per scale.
+def _panels(inputs: ValidationInputs):
+    """(scale, panel, consensus method) of every scale with 2 raters, the model and 3 cases."""
+    method = inputs.reference_method if inputs.reference_method == "median" else "mean"
+    for scale in inputs.scales:
+        panel = complete_panel(inputs, scale)
+        if panel.shape[1] >= 3 and len(panel) >= 3:
+            yield scale, panel, method
+
+
+def model_as_rater(inputs: ValidationInputs, *, cluster=DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT,
+                   seed: int = 0, confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
+    """The model as one more rater: leave-one-rater-out per scale, and the model's mean over raters.
+
+    Per scale (cases every rater and the model scored): the rows of :func:`leave_one_rater_out`
+    and the row of :func:`model_summary_mae` (``rater`` empty), on the same resamples.
+
+    Parameters
+    ----------
+    inputs : ValidationInputs
+    cluster : str or None
+        Patient column resampled as a whole (default: the inputs'; None: images).
+    n_boot, seed, confidence
+        Bootstrap resamples, seed and confidence level.
 
     Returns
     -------
-    dict
-        ``loro`` (DataFrame, a ``scale`` column added), ``icc``, ``pairwise`` (dict scale ->
-        DataFrame), ``sentences`` (dict scale -> str), ``summary`` (dict scale -> dict).
+    DataFrame
+        ``scale, rater, statistic, estimate, ci_low, ci_high, n, method``; ``attrs``:
+        ``confidence, n_boot, seed, cluster``. :func:`model_within_raters_sentences` turns each
+        scale's rows into the report's sentence.
 
     Examples
     --------
     >>> inputs = getfixture("simulated_inputs")  # load_inputs() of a simulated study
-    >>> sorted(model_as_rater(inputs, n_boot=20)["loro"]["rater"].unique())
-    ['R1', 'R2', 'R3', 'R4']
+    >>> table = model_as_rater(inputs, n_boot=20)
+    >>> sorted(table["rater"].dropna().unique()), table["statistic"].iloc[-1]
+    (['R1', 'R2', 'R3', 'R4'], 'Model MAE, mean over left-out raters')
     """
-    out = {"loro": [], "icc": [], "pairwise": {}, "sentences": {}, "summary": {}}
-    for scale in inputs.scales:
-        panel = complete_panel(inputs, scale)
-        if panel.shape[1] < 3 or len(panel) < 3:
-            continue
-        method = inputs.reference_method if inputs.reference_method == "median" else "mean"
-        clusters = inputs.clusters(panel.index)
-        loro = leave_one_rater_out(panel, method, n_boot=n_boot, seed=seed, clusters=clusters)
-        summary = model_summary_mae(panel, method, n_boot=n_boot, seed=seed, clusters=clusters)
-        out["loro"].append(loro.assign(scale=scale))
-        out["icc"].append(icc_with_and_without_model(panel).assign(scale=scale))
-        out["pairwise"][scale] = _pairwise_mae(to_long(panel))
-        out["sentences"][scale] = model_within_raters_sentence(loro, summary, scale)
-        out["summary"][scale] = summary
-    for key in ("loro", "icc"):
-        out[key] = pd.concat(out[key], ignore_index=True) if out[key] else pd.DataFrame()
+    inputs = inputs.resampled_by(cluster)
+    frames = []
+    options = dict(n_boot=n_boot, seed=seed, confidence=confidence)
+    for scale, panel, method in _panels(inputs):
+        codes = inputs.clusters(panel.index)
+        frames += [leave_one_rater_out(panel, method, cluster=codes, **options).assign(scale=scale),
+                   model_summary_mae(panel, method, cluster=codes, **options).assign(scale=scale,
+                                                                                     rater=None)]
+    columns = ["scale", *_LORO_COLUMNS]
+    rows = pd.concat(frames, ignore_index=True)[columns] if frames else None
+    return result_frame(rows, confidence=confidence, n_boot=n_boot, seed=seed,
+                        cluster=inputs.bootstrap_cluster, columns=None if frames else columns)
+
+
+def model_within_raters_sentences(table: pd.DataFrame) -> dict:
+    """Per scale of a :func:`model_as_rater` table, :func:`model_within_raters_sentence`.
+
+    Examples
+    --------
+    >>> table = model_as_rater(getfixture("simulated_inputs"), n_boot=20)
+    >>> model_within_raters_sentences(table)["extent"][:28]
+    "On extent, the model's MAE a"
+    """
+    out = {}
+    for scale, rows in table.groupby("scale", sort=False):
+        summary = rows[rows["statistic"] == MODEL_SUMMARY].copy()
+        summary.attrs = dict(table.attrs)
+        out[scale] = model_within_raters_sentence(rows[rows["statistic"] != MODEL_SUMMARY], summary,
+                                                  scale)
     return out
 
 
-# --------------------------------------------------------------------------- intra-rater
-
-def repeat_pairs(ratings: pd.DataFrame, scale: str) -> pd.DataFrame:
-    """First and repeat reading of the same case by the same rater (scale totals).
+def icc_with_model(inputs: ValidationInputs, *, confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
+    """:func:`icc_with_and_without_model` of every scale (cases every rater and the model scored).
 
     Returns
     -------
     DataFrame
-        ``rater, case, first, repeat``.
+        ``scale, panel, form, estimate, ci_low, ci_high, n, method, k``; ``attrs``: ``confidence``.
 
     Examples
     --------
-    >>> r = pd.DataFrame({"rater": "x", "case": ["a", "a"], "scale": "extent", "component": "total",
-    ...                   "score": [3.0, 4.0], "is_repeat": [False, True]})
-    >>> repeat_pairs(r, "extent").values.tolist()
-    [['x', 'a', 3.0, 4.0]]
+    >>> icc_with_model(getfixture("simulated_inputs"))["panel"].unique().tolist()
+    ['raters', 'raters + model']
     """
-    rows = ratings[(ratings["scale"] == scale) & (ratings["component"] == "total")]
-    first = rows[~rows["is_repeat"]].groupby(["rater", "case"])["score"].first()
-    again = rows[rows["is_repeat"]].groupby(["rater", "case"])["score"].first()
-    pairs = pd.concat([first.rename("first"), again.rename("repeat")], axis=1, join="inner")
-    return pairs.dropna().reset_index()
+    frames = [icc_with_and_without_model(panel, confidence=confidence).assign(scale=scale)
+              for scale, panel, _ in _panels(inputs)]
+    columns = ["scale", "panel", "form", "estimate", "ci_low", "ci_high", "n", "method", "k"]
+    rows = pd.concat(frames, ignore_index=True)[columns] if frames else None
+    return result_frame(rows, confidence=confidence, n_boot=0, seed=None, cluster=None,
+                        columns=None if frames else columns)
 
 
-def intra_rater(inputs: ValidationInputs) -> pd.DataFrame:
-    """Intra-rater reliability per rater and scale from the hidden repeats.
-
-    Returns
-    -------
-    DataFrame
-        ``scale, rater, n_pairs, icc (+ci), weighted_kappa, mae``. ICC is the two-way
-        absolute-agreement single-measure ICC(2,1) of reading 1 vs reading 2; kappa is
-        quadratic-weighted.
+def pairwise_mae(inputs: ValidationInputs) -> dict:
+    """Per scale, the rater × rater (and model) matrix of the mean absolute difference (figure).
 
     Examples
     --------
-    >>> r = pd.DataFrame({"rater": "x", "case": list("abcabc"), "scale": "extent", "component": "total",
-    ...                   "score": [1.0, 4, 6, 2, 4, 6], "is_repeat": [False] * 3 + [True] * 3})
-    >>> inputs = ValidationInputs(r, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), "case_id", "mean", {})
-    >>> intra_rater(inputs)[["rater", "n_pairs", "mae"]].values.tolist()
-    [['x', 3, 0.3333333333333333]]
+    >>> pairwise_mae(getfixture("simulated_inputs"))["extent"].columns[-1]
+    'model'
     """
-    rows = []
-    if inputs.ratings is None or not inputs.ratings["is_repeat"].any():
-        return pd.DataFrame()
-    for scale in inputs.ratings["scale"].unique():
-        pairs = repeat_pairs(inputs.ratings, scale)
-        for rater, grp in pairs.groupby("rater"):
-            rows.append({"scale": scale, "rater": rater, "n_pairs": len(grp),
-                         **_reliability(grp["first"].to_numpy(), grp["repeat"].to_numpy(),
-                                        _categories(scale))})
-    return pd.DataFrame(rows)
-
-
-def _reliability(first: np.ndarray, repeat: np.ndarray, categories=None) -> dict:
-    """ICC(2,1), quadratic-weighted kappa and MAE of two readings (NaN when too few pairs)."""
-    out = {"icc": np.nan, "icc_ci_low": np.nan, "icc_ci_high": np.nan,
-           "weighted_kappa": np.nan, "mae": float(np.abs(first - repeat).mean()) if len(first) else np.nan}
-    if len(first) >= 3:
-        long = to_long(pd.DataFrame({"reading 1": first, "reading 2": repeat}))
-        icc = agreement.icc(long).loc["ICC2"]
-        out.update({"icc": float(icc["estimate"]), "icc_ci_low": float(icc["ci_low"]),
-                    "icc_ci_high": float(icc["ci_high"])})
-        kappa = agreement.cohen_kappa(long, weights="quadratic", categories=categories, n_boot=0)
-        out["weighted_kappa"] = float(kappa["estimate"].iloc[0])
-    return out
-
-
-def _categories(scale: str):
-    """Full category range of a scale total (so an unused score still counts in the kappa)."""
-    try:
-        low, high = scale_range(scale)
-    except (KeyError, LookupError, ValueError, OSError):
-        return None
-    return f"{low}-{high}"
+    return {scale: _pairwise_mae(to_long(panel)) for scale, panel, _ in _panels(inputs)}

@@ -5,7 +5,7 @@ column, every image of a drawn patient counts once per draw), produced in chunks
 :class:`covsev_tools.agreement.bootstrap.Resampling` -- the package's one bootstrap draw, so a seed
 gives the same resamples here and in ``covsev agreement``. Each statistic is a weighted sum over
 cases, so the replicates of a chunk are a few matrix products: no Python loop over resamples
-(a ``scipy.stats.pearsonr`` call per resample cost ~1 ms, i.e. seconds per report).
+(rather than a ``scipy.stats.pearsonr`` call per resample).
 
 Without patients the weights count the same case draws as indexing ``x[idx]`` with
 ``case_indices``, so the replicates equal the per-resample library calls to rounding (tests check
@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from covsev_tools.agreement.bootstrap import CHUNK_CELLS, Resampling, Weights, percentile_ci
+import pandas as pd
 
-__all__ = ["ci", "ci_row", "loa_replicates", "mean_replicates", "paired_replicates", "plan"]
+from covsev_tools.agreement.bootstrap import (CHUNK_CELLS, DEFAULT_CONFIDENCE, Resampling, Weights,
+                                              percentile_ci)
+
+__all__ = ["bootstrap_interval", "bootstrap_method", "bootstrap_row", "loa_replicates",
+           "mean_replicates", "paired_replicates", "patient_codes", "result_frame", "shared_resampling"]
 
 
 class StoredResampling:
@@ -53,54 +57,108 @@ class StoredResampling:
 _STORED: dict = {}
 
 
-def plan(n_cases: int, n_boot: int, seed: int = 0, clusters=None) -> StoredResampling:
-    """The resampling of ``n_cases`` cases (or of their patients, given integer ``clusters``).
+def shared_resampling(n_cases: int, n_boot: int, seed=0, clusters=None) -> StoredResampling:
+    """The resamples of ``n_cases`` cases (or of their patients, given integer ``clusters``).
 
-    The draw is :class:`covsev_tools.agreement.bootstrap.Resampling`'s; the last few plans are
-    kept, so statistics of the same cases reuse one draw.
+    The draw is :class:`covsev_tools.agreement.bootstrap.Resampling`'s; the last few are kept,
+    so the statistics of the same cases (every statistic of a scale, every left-out rater, both
+    mappings) share one draw.
 
     Examples
     --------
-    >>> w = np.vstack([c.rows for c in plan(4, 2, clusters=np.array([0, 0, 1, 1])).chunks()])
-    >>> w[0].tolist(), w.shape
-    ([1.0, 1.0, 1.0, 1.0], (3, 4))
+    >>> draws = shared_resampling(4, 2, clusters=np.array([0, 0, 1, 1]))
+    >>> w = np.vstack([c.rows for c in draws.chunks()])
+    >>> w[0].tolist(), w.shape, draws.unit
+    ([1.0, 1.0, 1.0, 1.0], (3, 4), 'patient')
     """
     codes = None if clusters is None else np.asarray(clusters, dtype=np.int64)
     key = (n_cases, n_boot, seed, None if codes is None else codes.tobytes())
     if key not in _STORED:
-        while len(_STORED) >= 4:  # bounded memory: a few plans of n x B bytes
+        while len(_STORED) >= 4:  # bounded memory: a few draws of n x B bytes
             _STORED.pop(next(iter(_STORED)))
         _STORED[key] = StoredResampling(Resampling(n_cases, n_boot, seed, codes))
     return _STORED[key]
 
 
-def ci(replicates, confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the bootstrap rows (row 0, the estimate, excluded); NaN if none.
+def patient_codes(cluster) -> np.ndarray | None:
+    """Integer patient codes of a ``cluster=`` given per case: integer codes as they are, labels
+    numbered in sorted order (as :meth:`ValidationInputs.patients` numbers them); None stays None.
 
     Examples
     --------
-    >>> ci(np.r_[5.0, np.arange(101.0)], 0.9)
+    >>> patient_codes(["p2", "p1", "p2"]).tolist(), patient_codes(np.array([1, 0, 1])).tolist()
+    ([1, 0, 1], [1, 0, 1])
+    """
+    if cluster is None:
+        return None
+    values = np.asarray(cluster)
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int64)
+    return pd.factorize(values.astype(str), sort=True)[0].astype(np.int64)
+
+
+def bootstrap_interval(replicates, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
+    """Percentile interval of the bootstrap rows (row 0, the estimate, left out); NaN if none.
+
+    The percentiles are :func:`covsev_tools.agreement.bootstrap.percentile_ci`'s, the package's
+    one percentile interval.
+
+    Examples
+    --------
+    >>> bootstrap_interval(np.r_[5.0, np.arange(101.0)], 0.9)
     (5.0, 95.0)
     """
     low, high, _ = percentile_ci(np.asarray(replicates, dtype=float)[1:], confidence)
     return (np.nan, np.nan) if low is None else (low, high)
 
 
-def ci_row(scale: str, statistic: str, replicates, n: int, estimate=None, **extra) -> dict:
-    """One table row: the estimate (default row 0) and the percentile CI of the other rows.
-
-    Pass ``estimate`` computed the plain way (e.g. ``errors.mean()``) to keep it bit-identical to
-    earlier versions: a matrix product may round the last digit differently.
+def bootstrap_method(resampling) -> str:
+    """The ``method`` of a bootstrap row: the agreement package's words, with the unit resampled.
 
     Examples
     --------
-    >>> ci_row("extent", "MAE", [1.0, 0.9, 1.1], 10)["estimate"]
-    1.0
+    >>> bootstrap_method(shared_resampling(2, 0)), bootstrap_method(shared_resampling(2, 0, clusters=[0, 1]))
+    ('bootstrap percentile', 'bootstrap percentile, patients resampled')
     """
-    low, high = ci(replicates)
+    return "bootstrap percentile" + ("" if resampling.unit == "case" else f", {resampling.unit}s resampled")
+
+
+def bootstrap_row(replicates, resampling, *, n: int, confidence: float = DEFAULT_CONFIDENCE,
+                  estimate=None, **columns) -> dict:
+    """One tidy row: ``columns`` (scale, statistic, ...), the estimate and its percentile interval.
+
+    The estimate is row 0 of ``replicates`` unless ``estimate`` is given: pass the value computed
+    the plain way (e.g. ``errors.mean()``) to keep it bit-identical to earlier versions, as a
+    matrix product may round the last digit differently.
+
+    Examples
+    --------
+    >>> row = bootstrap_row([1.0, 0.9, 1.1], shared_resampling(10, 0), n=10, statistic="MAE")
+    >>> row["statistic"], row["estimate"], row["method"]
+    ('MAE', 1.0, 'bootstrap percentile')
+    """
+    low, high = bootstrap_interval(replicates, confidence)
     value = replicates[0] if estimate is None else estimate
-    return {"scale": scale, "statistic": statistic, "estimate": float(value),
-            "ci_low": low, "ci_high": high, "n": int(n), **extra}
+    return {**columns, "estimate": float(value), "ci_low": low, "ci_high": high, "n": int(n),
+            "method": bootstrap_method(resampling)}
+
+
+def result_frame(rows, *, confidence: float, n_boot: int, seed, cluster, columns=None) -> pd.DataFrame:
+    """The tidy frame of a section: ``rows`` in a DataFrame, the bootstrap settings in ``attrs``.
+
+    ``attrs`` holds ``confidence``, ``n_boot``, ``seed`` and ``cluster`` (the patient column
+    resampled, None for images), as the agreement package's frames hold ``confidence``.
+
+    Examples
+    --------
+    >>> frame = result_frame([{"statistic": "MAE", "estimate": 1.0}], confidence=0.9, n_boot=10,
+    ...                      seed=0, cluster=None)
+    >>> frame.attrs
+    {'confidence': 0.9, 'n_boot': 10, 'seed': 0, 'cluster': None}
+    """
+    frame = pd.DataFrame(rows, columns=columns)
+    frame.attrs.update(confidence=confidence, n_boot=n_boot, seed=seed, cluster=cluster)
+    return frame
 
 
 def mean_replicates(values, resampling: Resampling) -> np.ndarray:
@@ -108,7 +166,7 @@ def mean_replicates(values, resampling: Resampling) -> np.ndarray:
 
     Examples
     --------
-    >>> mean_replicates(np.array([1.0, 3.0]), plan(2, 0)).tolist()
+    >>> mean_replicates(np.array([1.0, 3.0]), shared_resampling(2, 0)).tolist()
     [2.0]
     """
     values = np.asarray(values, dtype=float)
@@ -125,7 +183,7 @@ def loa_replicates(d, resampling: Resampling, multiplier: float) -> dict:
 
     Examples
     --------
-    >>> reps = loa_replicates(np.array([0.0, 1.0, 2.0]), plan(3, 0), 2.0)
+    >>> reps = loa_replicates(np.array([0.0, 1.0, 2.0]), shared_resampling(3, 0), 2.0)
     >>> [round(float(reps[k][0]), 3) for k in ("bias", "loa_low", "loa_high")]
     [1.0, -1.0, 3.0]
     """
@@ -158,7 +216,7 @@ def paired_replicates(x, y, resampling, statistics=("pearson", "spearman", "ccc"
     Examples
     --------
     >>> x, y = np.array([1.0, 2.0, 3.0, 5.0]), np.array([1.0, 3.0, 2.0, 4.0])
-    >>> reps = paired_replicates(x, y, plan(4, 0))
+    >>> reps = paired_replicates(x, y, shared_resampling(4, 0))
     >>> round(float(reps["pearson"][0]), 6), round(float(reps["spearman"][0]), 6)
     (0.831522, 0.8)
     """

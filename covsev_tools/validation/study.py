@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER
 from covsev_tools.validation.inputs import (ColumnError, InputError, ValidationInputs, check_cases, check_overlap,
-                                            is_ratings_export, read_csv, tidy_metadata,
+                                            is_ratings_export, read_input_table, tidy_metadata,
                                             tidy_predictions, tidy_ratings)
 from covsev_tools.validation.reference import (REFERENCE_METHODS, consensus_scores,
                                                reference_from_table, reference_scores,
@@ -23,7 +24,7 @@ __all__ = ["load_inputs", "load_study", "cohort_ratings"]
 
 
 def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference: str = "mean",
-                key_path=None, cluster_col: str | None = "auto") -> ValidationInputs:
+                key_path=None, cluster: str | None = DEFAULT_CLUSTER) -> ValidationInputs:
     """Read, validate and align the report's inputs.
 
     Parameters
@@ -41,9 +42,10 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
     key_path : path, optional
         The cohort's ``key.csv`` (coordinator only): maps ``case_id`` to ``filename`` so that
         predictions keyed by file name can be matched, and carries the metadata columns.
-    cluster_col : str or None
-        Metadata column of the patient, resampled as a whole by every bootstrap; ``"auto"``:
-        ``patient_id`` or ``patientid`` when present; None: resample images.
+    cluster : str or None
+        Metadata column of the patient, resampled as a whole by every bootstrap; the default
+        (``"patient_id"``) takes ``patient_id``, else ``patientid``, when present (the rule of
+        :mod:`covsev_tools.agreement`); None: resample images.
 
     Returns
     -------
@@ -64,11 +66,12 @@ def load_inputs(ratings_path, predictions_path, metadata_path=None, *, reference
     """
     if reference not in REFERENCE_METHODS:
         raise InputError(f"reference must be one of {', '.join(REFERENCE_METHODS)}, not {reference!r}")
-    table = read_csv(ratings_path, "ratings")
+    cluster_col = "auto" if cluster in (DEFAULT_CLUSTER, "auto") else cluster
+    table = read_input_table(ratings_path, "ratings")
     if predictions_path is None:  # a reader study before its model run: the raters' sections only
         return _without_model(table, ratings_path, metadata_path, reference, key_path, cluster_col)
-    preds_table = read_csv(predictions_path, "predictions")
-    key_table = read_csv(key_path, "cohort key") if key_path else None
+    preds_table = read_input_table(predictions_path, "predictions")
+    key_table = read_input_table(key_path, "cohort key") if key_path else None
     if is_ratings_export(table):
         ratings, ref, method = _rated_reference(table, ratings_path, reference)
         case_key = "case_id"
@@ -101,7 +104,7 @@ def _without_model(table, ratings_path, metadata_path, reference, key_path, clus
     if not is_ratings_export(table):
         raise InputError(f"{ratings_path}: a report without predictions needs the raters' individual "
                          "ratings (a ratings export), not a reference table")
-    key_table = read_csv(key_path, "cohort key") if key_path else None
+    key_table = read_input_table(key_path, "cohort key") if key_path else None
     ratings, ref, method = _rated_reference(table, ratings_path, reference)
     if key_table is not None and "case_id" in key_table.columns:
         check_cases(ref, set(key_table["case_id"].dropna().astype(str)), ratings_path, key_path)
@@ -150,7 +153,7 @@ def _attach_case_id(preds: pd.DataFrame, key_table, ratings_table, path) -> pd.D
 def _metadata(table, key_table, metadata_path, case_key) -> pd.DataFrame:
     """Metadata per case from --metadata, else key.csv, else the export's extra columns."""
     if metadata_path:
-        extra = read_csv(metadata_path, "metadata")
+        extra = read_input_table(metadata_path, "metadata")
         key = case_key if case_key in extra.columns else "filename"
         if key not in extra.columns:
             raise InputError(f"{metadata_path}: metadata need a {case_key!r} or 'filename' column "
@@ -212,7 +215,7 @@ def cohort_ratings(cohort: str | Path, export_dir: str | Path, labels_dir=None) 
 
 def load_study(*, cohort=None, ratings=None, predictions=None, metadata=None, key=None,
                labels_dir=None, export_dir=None, reference: str = "mean",
-               cluster_col: str | None = "auto") -> ValidationInputs:
+               cluster: str | None = DEFAULT_CLUSTER) -> ValidationInputs:
     """The inputs of a study, from a cohort folder and/or explicit files.
 
     Parameters
@@ -226,7 +229,7 @@ def load_study(*, cohort=None, ratings=None, predictions=None, metadata=None, ke
         Label store root for the export.
     export_dir : path, optional
         Where an export from the label store is written (default: the cohort folder).
-    reference, cluster_col
+    reference, cluster
         See :func:`load_inputs`.
 
     Raises
@@ -255,4 +258,4 @@ def load_study(*, cohort=None, ratings=None, predictions=None, metadata=None, ke
         predictions = cohort / "predictions.csv"
     ratings = ratings or cohort_ratings(cohort, export_dir or cohort, labels_dir)
     return load_inputs(ratings, None if predictions is None else Path(predictions), metadata,
-                       reference=reference, key_path=key, cluster_col=cluster_col)
+                       reference=reference, key_path=key, cluster=cluster)

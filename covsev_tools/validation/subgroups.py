@@ -5,8 +5,11 @@ import numpy as np
 import pandas as pd
 
 from covsev_tools import agreement
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
 from covsev_tools.validation.inputs import ColumnError, ValidationInputs
-from covsev_tools.validation.resample import ci, ci_row, mean_replicates, paired_replicates, plan
+from covsev_tools.validation.resample import (bootstrap_interval, bootstrap_method, bootstrap_row,
+                                              mean_replicates, paired_replicates, result_frame,
+                                              shared_resampling)
 
 __all__ = ["DEFAULT_SUBGROUPS", "longitudinal", "longitudinal_pairs", "subgroup_columns", "subgroups",
            "trajectory_series"]
@@ -44,13 +47,27 @@ def subgroup_columns(metadata: pd.DataFrame, requested=None, max_levels: int = 8
             and 2 <= metadata[c].nunique() <= max_levels]
 
 
-def subgroups(inputs: ValidationInputs, columns=None, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def subgroups(inputs: ValidationInputs, columns=None, *, cluster=DEFAULT_CLUSTER,
+              n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+              confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """Model vs reference within each level of each metadata column.
+
+    Parameters
+    ----------
+    inputs : ValidationInputs
+    columns : list of str, optional
+        Metadata columns (default: view, site, sex with 2 to 8 levels; see :func:`subgroup_columns`).
+    cluster, n_boot, seed, confidence
+        Patient column (default: the inputs'; None: images), bootstrap resamples, seed and
+        confidence level of the MAE's percentile interval.
 
     Returns
     -------
     DataFrame
-        ``scale, variable, level, n, mae (+ci), bias, ccc``.
+        ``scale, variable, level, statistic, estimate, ci_low, ci_high, n, method``: per level,
+        ``MAE`` (bootstrap interval), ``Bias (pred − ref)`` and ``CCC`` (point estimates,
+        method ``descriptive``; the CCC needs 3 cases). ``attrs``: ``confidence, n_boot, seed,
+        cluster``.
 
     Examples
     --------
@@ -59,18 +76,26 @@ def subgroups(inputs: ValidationInputs, columns=None, n_boot: int = 1000, seed: 
     ...                     "reference": [0.0, 1, 2, 4, 6, 8], "n_raters": 3})
     >>> inputs = ValidationInputs(None, ref, pd.DataFrame({"extent": [1.0, 1, 3, 4, 5, 7]}, index=cases),
     ...     pd.DataFrame({"view": ["AP", "PA"] * 3}, index=cases), "case_id", "mean", {})
-    >>> subgroups(inputs, n_boot=20)[["level", "n", "mae"]].values.tolist()
+    >>> table = subgroups(inputs, n_boot=20)
+    >>> table[table["statistic"] == "MAE"][["level", "n", "estimate"]].values.tolist()
     [['AP', 3, 1.0], ['PA', 3, 0.3333333333333333]]
     """
+    inputs = inputs.resampled_by(cluster)
     rows = []
     for column in subgroup_columns(inputs.metadata, columns):
         levels = inputs.metadata[column].fillna("missing").astype(str)
         for scale in inputs.scales:
             pair = inputs.paired(scale).join(levels.rename("level"), how="inner")
             for level, grp in pair.groupby("level"):
-                rows.append(_subgroup_row(scale, column, level, grp,
-                                          plan(len(grp), n_boot, seed, inputs.clusters(grp.index))))
-    return pd.DataFrame(rows)
+                draws = shared_resampling(len(grp), n_boot, seed, inputs.clusters(grp.index))
+                rows += _subgroup_rows(scale, column, level, grp, draws, confidence)
+    return result_frame(rows, confidence=confidence, n_boot=n_boot, seed=seed,
+                        cluster=inputs.bootstrap_cluster, columns=SUBGROUP_COLUMNS)
+
+
+#: Columns of :func:`subgroups`, in this order.
+SUBGROUP_COLUMNS = ["scale", "variable", "level", "statistic", "estimate", "ci_low", "ci_high", "n",
+                    "method"]
 
 
 def _pair(x, y) -> agreement.RatingsMatrix:
@@ -85,14 +110,17 @@ def _ccc(pred, ref) -> float:
     return float(result["estimate"].iloc[0])
 
 
-def _subgroup_row(scale, column, level, grp, resampling) -> dict:
+def _subgroup_rows(scale, column, level, grp, draws, confidence) -> list[dict]:
+    """MAE (bootstrap interval), bias and CCC of one level (the last two without an interval)."""
     ref, pred = grp["reference"].to_numpy(), grp["prediction"].to_numpy()
     err = np.abs(pred - ref)
-    low, high = ci(mean_replicates(err, resampling))
+    where = {"scale": scale, "variable": column, "level": level}
     ccc = _ccc(pred, ref) if len(grp) >= 3 else np.nan
-    return {"scale": scale, "variable": column, "level": level, "n": len(grp),
-            "mae": float(err.mean()), "mae_ci_low": low, "mae_ci_high": high,
-            "bias": float((pred - ref).mean()), "ccc": ccc}
+    plain = {"ci_low": np.nan, "ci_high": np.nan, "n": len(grp), "method": "descriptive"}
+    return [bootstrap_row(mean_replicates(err, draws), draws, n=len(grp), confidence=confidence,
+                          estimate=float(err.mean()), **where, statistic="MAE"),
+            {**where, "statistic": "Bias (pred − ref)", "estimate": float((pred - ref).mean()), **plain},
+            {**where, "statistic": "CCC", "estimate": ccc, **plain}]
 
 
 def _patient_offsets(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
@@ -140,15 +168,27 @@ def longitudinal_pairs(inputs: ValidationInputs, scale: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def longitudinal(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def longitudinal(inputs: ValidationInputs, *, cluster=DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT,
+                 seed: int = 0, confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """Does the model follow change within patients? Change in prediction vs change in reference.
+
+    Parameters
+    ----------
+    inputs : ValidationInputs
+        Needs a patient column and ``offset`` (days) in the metadata.
+    cluster : str or None
+        Default: resample patients (all pairs of a patient together); None: resample the pairs
+        one by one.
+    n_boot, seed, confidence
+        Bootstrap resamples, seed and confidence level.
 
     Returns
     -------
     DataFrame
-        ``scale, statistic, estimate, ci_low, ci_high, n`` with the Pearson r of the changes,
-        the MAE of the change, and the fraction of pairs whose direction agrees (among pairs whose
-        reference changed). Bootstraps resample patients (all pairs of a patient together).
+        ``scale, statistic, estimate, ci_low, ci_high, n, method`` (+ ``ci_low_analytic,
+        ci_high_analytic`` of the Pearson r) with the Pearson r of the changes, the MAE of the
+        change, and the fraction of pairs whose direction agrees (among pairs whose reference
+        changed). ``attrs``: ``confidence, n_boot, seed, cluster``.
 
     Examples
     --------
@@ -161,6 +201,7 @@ def longitudinal(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) ->
     >>> longitudinal(inputs, n_boot=20).set_index("statistic")["n"].to_dict()
     {'Pearson r of change': 4, 'MAE of change': 4, 'Direction agreement': 3}
     """
+    inputs = inputs.resampled_by(cluster)
     rows = []
     for scale in inputs.scales:
         pairs = longitudinal_pairs(inputs, scale)
@@ -169,28 +210,35 @@ def longitudinal(inputs: ValidationInputs, n_boot: int = 1000, seed: int = 0) ->
         dref, dpred = pairs["delta_reference"].to_numpy(float), pairs["delta_prediction"].to_numpy(float)
         clusters = (None if inputs.cluster_col is None  # asked to resample pairs one by one
                     else pd.factorize(pairs["patientid"].astype(str), sort=True)[0])
-        resampling = plan(len(pairs), n_boot, seed, clusters)
+        draws = shared_resampling(len(pairs), n_boot, seed, clusters)
         moved = (dref != 0).astype(float)
         same = (np.sign(dref) == np.sign(dpred)).astype(float)
         sums = np.concatenate([w.rows @ np.column_stack([same * moved, moved])
-                               for w in resampling.chunks()])
+                               for w in draws.chunks()])
         with np.errstate(divide="ignore", invalid="ignore"):  # no moved pair drawn: undefined
             direction = sums[:, 0] / sums[:, 1]
-        rows += [_pearson_row(scale, dpred, dref, resampling),
-                 ci_row(scale, "MAE of change", mean_replicates(np.abs(dpred - dref), resampling),
-                        len(pairs), np.abs(dpred - dref).mean()),
-                 ci_row(scale, "Direction agreement", direction, int(moved.sum()),
-                        same[moved > 0].mean() if moved.any() else np.nan)]
-    return pd.DataFrame(rows)
+        common = dict(confidence=confidence, scale=scale)
+        rows += [_pearson_row(scale, dpred, dref, draws, confidence),
+                 bootstrap_row(mean_replicates(np.abs(dpred - dref), draws), draws, n=len(pairs),
+                               estimate=np.abs(dpred - dref).mean(), statistic="MAE of change",
+                               **common),
+                 bootstrap_row(direction, draws, n=int(moved.sum()), statistic="Direction agreement",
+                               estimate=same[moved > 0].mean() if moved.any() else np.nan, **common)]
+    return result_frame(rows, confidence=confidence, n_boot=n_boot, seed=seed,
+                        cluster=inputs.bootstrap_cluster,
+                        columns=["scale", "statistic", "estimate", "ci_low", "ci_high", "n", "method",
+                                 "ci_low_analytic", "ci_high_analytic"])
 
 
-def _pearson_row(scale, dpred, dref, resampling) -> dict:
+def _pearson_row(scale, dpred, dref, draws, confidence) -> dict:
     """Pearson r of the changes: the agreement module's estimate and Fisher interval, bootstrap CI."""
-    result = agreement.pearson(_pair(dpred, dref), rater_a="model", rater_b="reference").iloc[0]
-    low, high = ci(paired_replicates(dpred, dref, resampling, ("pearson",))["pearson"])
+    result = agreement.pearson(_pair(dpred, dref), rater_a="model", rater_b="reference",
+                               confidence=confidence).iloc[0]
+    low, high = bootstrap_interval(paired_replicates(dpred, dref, draws, ("pearson",))["pearson"],
+                                   confidence)
     return {"scale": scale, "statistic": "Pearson r of change", "estimate": float(result["estimate"]),
-            "ci_low": low, "ci_high": high, "ci_low_analytic": float(result["ci_low"]),
-            "ci_high_analytic": float(result["ci_high"]), "n": len(dref)}
+            "ci_low": low, "ci_high": high, "n": len(dref), "method": bootstrap_method(draws),
+            "ci_low_analytic": float(result["ci_low"]), "ci_high_analytic": float(result["ci_high"])}
 
 
 def trajectory_series(inputs: ValidationInputs, scale: str) -> pd.DataFrame:

@@ -32,17 +32,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
 from covsev_tools.agreement.continuous import LOA_MULTIPLIER
 from covsev_tools.validation.accuracy import (calibration, model_vs_reference, paired_scores,
                                               reference_summary)
-from covsev_tools.validation.equivalence import model_equivalence_section
-from covsev_tools.validation.external import external_validation
+from covsev_tools.validation.equivalence import disagreement_profiles, model_equivalence_section
+from covsev_tools.validation.external import external_validation, mapping_coefficients
 from covsev_tools.validation.inputs import ValidationInputs
-from covsev_tools.validation.interrater import inter_rater
-from covsev_tools.validation.raters import (complete_panel, consensus, icc_with_and_without_model,
-                                            intra_rater, leave_one_rater_out, model_as_rater,
-                                            model_summary_mae, model_within_raters_sentence,
-                                            repeat_pairs, to_long)
+from covsev_tools.validation.interrater import PAIRWISE_KAPPA, inter_rater, kappa_matrix
+from covsev_tools.validation.intrarater import intra_rater, repeat_pairs
+from covsev_tools.validation.raters import (MODEL_SUMMARY, complete_panel, consensus,
+                                            icc_with_and_without_model, icc_with_model,
+                                            leave_one_rater_out, model_as_rater, model_summary_mae,
+                                            model_within_raters_sentence,
+                                            model_within_raters_sentences, pairwise_mae, to_long)
 from covsev_tools.validation.study import load_inputs
 from covsev_tools.validation.subgroups import (longitudinal, longitudinal_pairs, subgroup_columns,
                                                subgroups, trajectory_series)
@@ -52,9 +55,10 @@ __all__ = [
     "ValidationResult", "validate", "load_inputs", "paired_scores", "reference_summary",
     "model_vs_reference", "calibration", "inter_rater", "complete_panel", "consensus",
     "leave_one_rater_out", "model_summary_mae", "model_within_raters_sentence",
-    "icc_with_and_without_model", "model_as_rater", "repeat_pairs", "intra_rater",
-    "subgroup_columns", "subgroups", "longitudinal_pairs", "longitudinal", "external_validation",
-    "to_long", "model_equivalence_section",
+    "model_within_raters_sentences", "icc_with_and_without_model", "icc_with_model",
+    "model_as_rater", "pairwise_mae", "repeat_pairs", "intra_rater", "subgroup_columns",
+    "subgroups", "longitudinal_pairs", "longitudinal", "external_validation",
+    "mapping_coefficients", "to_long", "model_equivalence_section", "disagreement_profiles",
 ]
 
 
@@ -72,7 +76,8 @@ class ValidationResult:
     notes : dict of str to str
         Why a section is missing or limited (e.g. reference-only input).
     settings : dict
-        ``n_boot``, ``seed``, ``reference``, ``confidence``.
+        ``n_boot``, ``seed``, ``confidence``, ``reference``, ``cluster_col`` (the patient column
+        resampled, None for images), ...
     extras : dict
         Objects the figures need (pairwise matrices, trajectories).
 
@@ -92,8 +97,9 @@ class ValidationResult:
 
 # --------------------------------------------------------------------------- everything
 
-def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
-             subgroup_by=None, multiplier: float = LOA_MULTIPLIER, margin: float | None = None,
+def validate(inputs: ValidationInputs, *, cluster=DEFAULT_CLUSTER, n_boot: int = DEFAULT_N_BOOT,
+             seed: int = 0, confidence: float = DEFAULT_CONFIDENCE, subgroup_by=None,
+             multiplier: float = LOA_MULTIPLIER, margin: float | None = None,
              command: str | None = None, on_section=None) -> ValidationResult:
     """Run every section the inputs allow and collect tables, sentences and notes.
 
@@ -101,10 +107,15 @@ def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
     ----------
     inputs : ValidationInputs
         From :func:`covsev_tools.validation.study.load_inputs` or :func:`~covsev_tools.validation.study.load_study`.
+    cluster : str or None
+        Patient column every bootstrap resamples as a whole (default: the one the inputs were
+        read with, ``patient_id`` else ``patientid``; None: resample images).
     n_boot : int
         Bootstrap resamples (of patients when known, else of images) for every CI.
     seed : int
         Seed of the resamples (the same seed gives the same report).
+    confidence : float
+        Confidence level of every interval and of the methods text.
     subgroup_by : list of str, optional
         Metadata columns for subgroups (default: view, site, sex when present).
     multiplier : float
@@ -136,14 +147,16 @@ def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
     ('patientid', "On extent, the model's M")
     """
     subgroup_columns(inputs.metadata, subgroup_by)  # a misspelled column fails before any work
-    result = ValidationResult(inputs, settings=_settings(inputs, n_boot, seed, multiplier, command))
+    inputs = inputs.resampled_by(cluster)
+    boot = dict(n_boot=n_boot, seed=seed, confidence=confidence)
+    result = ValidationResult(inputs, settings=_settings(inputs, boot, multiplier, command))
     t = result.tables
     done = (lambda name: on_section(name, result)) if on_section else (lambda name: None)
     t["reference"] = reference_summary(inputs)
     if not inputs.has_model:
-        return _reader_study(result, n_boot, seed, done)
-    t["model_vs_reference"] = model_vs_reference(inputs, n_boot, seed, multiplier)
-    t["calibration"] = calibration(inputs)
+        return _reader_study(result, boot, done)
+    t["model_vs_reference"] = model_vs_reference(inputs, multiplier=multiplier, **boot)
+    t["calibration"] = calibration(inputs, confidence=confidence)
     missing = [s for s in inputs.scales
                if not len(t["calibration"]) or s not in set(t["calibration"]["scale"])]
     if missing:
@@ -152,21 +165,22 @@ def validate(inputs: ValidationInputs, *, n_boot: int = 1000, seed: int = 0,
     done("accuracy")
     # the sections with a figure come first, so that the report draws every figure while the
     # others are computed
-    _longitudinal_section(result, n_boot, seed)
+    _longitudinal_section(result, boot)
     done("longitudinal")
-    _inter_rater_section(result, n_boot, seed)
+    _inter_rater_section(result, boot)
     done("inter_rater")
-    _model_as_rater_section(result, n_boot, seed)
+    _model_as_rater_section(result, boot)
     done("model_as_rater")
-    _equivalence_section(result, n_boot, seed, margin)
+    _equivalence_section(result, boot, margin)
     done("equivalence")
-    t["external_validation"], t["external_mapping"], note = external_validation(inputs, n_boot=n_boot, seed=seed)
-    if note:
-        result.notes["external_validation"] = note
+    t["external_validation"] = external_validation(inputs, **boot)
+    t["external_mapping"] = mapping_coefficients(inputs)
+    if t["external_validation"].attrs["note"]:
+        result.notes["external_validation"] = t["external_validation"].attrs["note"]
     done("external")
     _intra_rater_section(result)
     done("intra_rater")
-    t["subgroups"] = subgroups(inputs, subgroup_by, n_boot, seed)
+    t["subgroups"] = subgroups(inputs, subgroup_by, **boot)
     if not len(t["subgroups"]):
         result.notes["subgroups"] = "No metadata column with 2 to 8 levels (view, site, sex)."
     done("subgroups")
@@ -179,11 +193,11 @@ NO_MODEL_NOTE = ("No model predictions: the model's sections (model vs reference
                  "Run `covsev predict` on the cohort and make the report again to add them.")
 
 
-def _reader_study(result: ValidationResult, n_boot: int, seed: int, done) -> ValidationResult:
+def _reader_study(result: ValidationResult, boot: dict, done) -> ValidationResult:
     """The raters' sections of a study without predictions: inter-rater, intra-rater, adjudication."""
     result.notes["model"] = NO_MODEL_NOTE
     done("accuracy")
-    _inter_rater_section(result, n_boot, seed)
+    _inter_rater_section(result, boot)
     done("inter_rater")
     _intra_rater_section(result)
     done("intra_rater")
@@ -213,32 +227,36 @@ def _adjudication_section(result: ValidationResult) -> None:
         result.notes["adjudication"] = "No case has been adjudicated yet (no consensus records)."
 
 
-def _settings(inputs: ValidationInputs, n_boot, seed, multiplier, command) -> dict:
+def _settings(inputs: ValidationInputs, boot: dict, multiplier, command) -> dict:
     """What the methods section states: resamples, seed, resampled unit, reference, command."""
     cases = sorted(set(inputs.reference["case"]))
     codes = inputs.clusters(cases)
     column = inputs.patient_column if codes is not None else None
-    return {"n_boot": n_boot, "seed": seed, "reference": inputs.reference_method,
-            "confidence": 0.95, "multiplier": multiplier, "cluster_col": column,
+    return {"n_boot": boot["n_boot"], "seed": boot["seed"], "reference": inputs.reference_method,
+            "confidence": boot["confidence"], "multiplier": multiplier, "cluster_col": column,
             "n_clusters": int(codes.max() + 1) if codes is not None and len(codes) else None,
             "unit": "patient" if column else "image", "command": command}
 
 
-def _inter_rater_section(result: ValidationResult, n_boot: int, seed: int) -> None:
+def _inter_rater_section(result: ValidationResult, boot: dict) -> None:
     inputs = result.inputs
     if inputs.ratings is None or len(inputs.raters) < 2:
         result.notes["inter_rater"] = (
             "Inter-rater agreement needs individual ratings of at least two raters "
             f"({'reference-only input' if inputs.ratings is None else f'{len(inputs.raters)} rater'}).")
         return
-    section = inter_rater(inputs, n_boot=n_boot, seed=seed)
-    result.tables["inter_rater"] = section["table"]
-    result.tables["pairwise_kappa"] = section["pairwise"]
-    result.extras["kappa_matrices"] = section["matrices"]
-    note = kappa_icc_note(section["table"])
+    rows = inter_rater(inputs, **boot)
+    pairs = rows["statistic"] == PAIRWISE_KAPPA
+    table = rows[~pairs].drop(columns=["rater_a", "rater_b"]).reset_index(drop=True)
+    pairwise = rows[pairs].drop(columns="statistic").reset_index(drop=True)
+    result.tables["inter_rater"], result.tables["pairwise_kappa"] = table, pairwise
+    totals = pairwise[pairwise["component"] == "total"]
+    result.extras["kappa_matrices"] = {scale: kappa_matrix(group)
+                                       for scale, group in totals.groupby("scale", sort=False)}
+    note = kappa_icc_note(table)
     if note:
         result.notes["inter_rater_kappa"] = note
-    small = section["table"][section["table"]["n"] < SMALL_N]
+    small = table[table["n"] < SMALL_N]
     if len(small):
         result.notes["inter_rater_small"] = (
             f"Fewer than {SMALL_N} cases behind some statistics (n = {int(small['n'].min())} at least): "
@@ -281,7 +299,7 @@ def kappa_icc_note(table: pd.DataFrame) -> str | None:
             "exact agreement is in the table for completeness.")
 
 
-def _model_as_rater_section(result: ValidationResult, n_boot: int, seed: int) -> None:
+def _model_as_rater_section(result: ValidationResult, boot: dict) -> None:
     inputs = result.inputs
     if inputs.ratings is None:
         result.notes["model_as_rater"] = (
@@ -293,38 +311,39 @@ def _model_as_rater_section(result: ValidationResult, n_boot: int, seed: int) ->
             f"Only {len(inputs.raters)} rater: comparing the model with the raters' own agreement "
             f"needs at least two.")
         return
-    section = model_as_rater(inputs, n_boot=n_boot, seed=seed)
-    result.tables["model_as_rater"] = section["loro"]
-    result.tables["icc"] = section["icc"]
-    result.extras["pairwise"] = section["pairwise"]
-    result.extras["model_summary"] = section["summary"]
-    for scale, sentence in section["sentences"].items():
+    table = model_as_rater(inputs, **boot)
+    result.tables["model_as_rater"] = table
+    result.tables["icc"] = icc_with_model(inputs, confidence=boot["confidence"])
+    result.extras["pairwise"] = pairwise_mae(inputs)
+    summary = table[table["statistic"] == MODEL_SUMMARY]
+    result.extras["model_summary"] = {row.scale: {"estimate": row.estimate, "ci_low": row.ci_low,
+                                                  "ci_high": row.ci_high}
+                                      for row in summary.itertuples()}
+    for scale, sentence in model_within_raters_sentences(table).items():
         result.sentences[f"model_vs_raters:{scale}"] = sentence
 
 
-def _equivalence_section(result: ValidationResult, n_boot: int, seed: int, margin) -> None:
+def _equivalence_section(result: ValidationResult, boot: dict, margin) -> None:
     inputs = result.inputs
     if inputs.ratings is None or len(inputs.raters) < 2:
         result.notes["equivalence"] = (
             "Comparing the model with the variability of the raters needs individual ratings of "
             "at least two raters (three for readers random).")
         return
-    section = model_equivalence_section(inputs, margin=margin, n_boot=n_boot, seed=seed,
-                                        confidence=result.settings["confidence"])
-    result.tables["equivalence"] = section["table"]
-    result.extras["equivalence_profiles"] = section["profiles"]
-    for scale, sentence in section["sentences"].items():
+    table = model_equivalence_section(inputs, margin=margin, **boot)
+    result.tables["equivalence"] = table
+    margins = table.groupby("scale", sort=False)["margin"].first().to_dict()
+    result.extras["equivalence_profiles"] = disagreement_profiles(inputs, margins, **boot)
+    for scale, sentence in table.attrs["sentences"].items():
         result.sentences[f"equivalence:{scale}"] = sentence
-    notes = [section["margin_note"]] if section["margin_note"] else []
-    notes += [f"{scale}: {reason}." for scale, reason in section["skipped"].items()]
-    if notes:
-        result.notes["equivalence"] = " ".join(notes)
+    if table.attrs["note"]:
+        result.notes["equivalence"] = table.attrs["note"]
     result.settings["margin"] = margin
 
 
-def _longitudinal_section(result: ValidationResult, n_boot: int, seed: int) -> None:
+def _longitudinal_section(result: ValidationResult, boot: dict) -> None:
     inputs = result.inputs
-    result.tables["longitudinal"] = longitudinal(inputs, n_boot, seed)
+    result.tables["longitudinal"] = longitudinal(inputs, **boot)
     if not len(result.tables["longitudinal"]):
         result.notes["longitudinal"] = ("No longitudinal pairs: metadata need a patient column "
                                         "(patient_id or patientid) and offset, "
@@ -333,13 +352,13 @@ def _longitudinal_section(result: ValidationResult, n_boot: int, seed: int) -> N
 
 
 def _intra_rater_section(result: ValidationResult) -> None:
-    table = intra_rater(result.inputs)
+    table = intra_rater(result.inputs, confidence=result.settings["confidence"])
     result.tables["intra_rater"] = table
     if not len(table):
         result.notes["intra_rater"] = ("No hidden repeat readings in the ratings (is_repeat), so "
                                        "intra-rater reliability cannot be estimated.")
-    elif (table["n_pairs"] < SMALL_N).any():
-        few = int(table["n_pairs"].min())
+    elif (table["n"] < SMALL_N).any():
+        few = int(table["n"].min())
         result.notes["intra_rater"] = (
             f"Small numbers: as few as {few} repeat pair{'s' if few != 1 else ''} per rater (fewer than "
             f"{SMALL_N}). An ICC of 1.00 from so few pairs says only that these pairs matched; its "
