@@ -190,13 +190,14 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
             report.metadata_unmatched_rows, report.images_without_metadata = join_metadata(rows, metadata)
         repeats = choose_repeats(case_ids, previous["repeats"], settings["fraction"], settings["min_gap"],
                                  settings["seed"], set(case_ids) | set(previous["ids"].values()))
-        write_repeat_images(out_dir / "cases", repeats, rewritten)
+        disguises = write_repeat_images(out_dir / "cases", repeats, rewritten, seed=settings["seed"],
+                                        recorded=previous["repeat_rows"], max_side=display_max_side)
         _remove_stale_images(out_dir, set(case_ids) | set(repeats))
         same_timestamps(out_dir / "cases", case_ids + list(repeats))
         report.count(rows, case_ids, repeats, previous["cases"])
         key_columns = list(KEY_COLUMNS) + (list(metadata["columns"]) if metadata is not None else [])
         _write_files(out_dir, name, images_dir, settings, report, rows, key_columns, case_ids, repeats,
-                     previous["info"])
+                     disguises, previous["info"])
 
         cohort = Cohort.load(out_dir)
         cohort.report = report
@@ -222,14 +223,14 @@ def _settings(previous: dict, fraction, min_gap, seed, scales, metadata_csv) -> 
 
 def _write_files(out_dir: Path, name: str, images_dir: Path, settings: dict, report: CreationReport,
                  rows: list[dict], key_columns: list[str], case_ids: list[str], repeats: dict[str, str],
-                 old_info: dict) -> None:
+                 disguises: dict[str, dict[str, str]], old_info: dict) -> None:
     """The manifest, key, repeats, secret and ``cohort.json`` (last: it marks a complete cohort)."""
     display_ids = sorted(case_ids + list(repeats))
     write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [{"case_id": i} for i in display_ids])
     with coordinator_only(out_dir):  # the key, the repeat map and the seed: 0600 from their first byte
         write_csv(out_dir / "key.csv", key_columns, rows)
         write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
-                  [{"repeat_id": r, "case_id": c} for r, c in sorted(repeats.items())])
+                  [{"repeat_id": r, "case_id": c, **disguises[r]} for r, c in sorted(repeats.items())])
         write_text_atomic(out_dir / "secret.json", secret_text(settings["seed"], images_dir, settings["metadata_csv"]))
     counts = {k: getattr(report, k) for k in _COUNTS}
     info = cohort_info(name, settings, settings["scales"], counts, old_info)
@@ -325,7 +326,7 @@ def _check_name(name: str) -> str:
 
 def _load_previous(out_dir: Path, new_ids: bool) -> dict[str, Any]:
     """What an earlier run left: info, sha256 -> case ID, case ID -> key row of its file, repeats."""
-    previous: dict[str, Any] = {"info": {}, "secret": {}, "ids": {}, "cases": {}, "repeats": {}}
+    previous: dict[str, Any] = {"info": {}, "secret": {}, "ids": {}, "cases": {}, "repeats": {}, "repeat_rows": {}}
     if not (out_dir / "cohort.json").is_file():
         return previous
     try:
@@ -338,7 +339,9 @@ def _load_previous(out_dir: Path, new_ids: bool) -> dict[str, Any]:
     key = read_csv(out_dir / "key.csv")
     previous["ids"] = {r["sha256"]: r["case_id"] for r in key if r.get("case_id")}
     previous["cases"] = {r["case_id"]: r for r in key if r.get("status") == "ok"}
-    previous["repeats"] = {r["repeat_id"]: r["case_id"] for r in read_csv(out_dir / "repeats.csv")}
+    repeat_rows = read_csv(out_dir / "repeats.csv")
+    previous["repeats"] = {r["repeat_id"]: r["case_id"] for r in repeat_rows}
+    previous["repeat_rows"] = {r["repeat_id"]: r for r in repeat_rows}  # with each repeat's disguise
     return previous
 
 

@@ -1,0 +1,238 @@
+"""A repeated image in disguise: a slight crop, rotation and resize, a grey-level change and noise.
+
+A hidden repeat shows a rater the same radiograph a second time to measure intra-rater
+reliability. Its display file must not be found by comparing files: a copy with a few pixels
+moved by one grey level is still found exactly by its size (nearly every radiograph of a cohort has
+a size of its own), by comparing pixels, or by an 8x8 average hash. The disguise changes every
+pixel and the size, within bounds a reader does not notice on a severity score:
+
+- the field of view loses 0.5-2 % of the width or height on each side (the border, never the
+  lungs), and at most 3 % together with the rotation;
+- a rotation of 0.2-0.6 degrees about the centre (patients are positioned less exactly than that);
+- the pixel grid is resized by 0.9-1.1 (1.5 % more or less in one direction): the scoring page fits
+  the image to the screen, so this changes the file's size, not what the reader sees;
+- grey levels: gamma 0.94-0.98 or 1.02-1.06, contrast 1-4 % up or down about mid-grey, brightness
+  1-4 levels up or down (of 255);
+- Gaussian noise of 1-2 grey levels (standard deviation), below the quantum noise of a radiograph.
+
+Every parameter is drawn from a seed made of the cohort's secret seed and the repeat's ID, so the
+coordinator can remake the file exactly while a rater cannot guess it; the parameters are kept in
+the coordinator-only ``repeats.csv``. A comparison of image *content* (a perceptual hash, or a
+correlation after registration) still pairs a repeat with its original: see
+:mod:`covsev_tools.cohort.repeat_audit` for the measured figures.
+
+References
+----------
+OpenCV ``cv2.warpAffine`` (bicubic interpolation) for the geometry.
+
+Examples
+--------
+>>> import numpy as np
+>>> image = np.tile(np.linspace(0, 255, 200).astype(np.uint8), (160, 1))
+>>> disguise = draw_disguise(image.shape, "7:c22222222")
+>>> shown = apply_disguise(image, disguise)
+>>> shown.shape != image.shape, shown.dtype
+(True, dtype('uint8'))
+>>> bool(np.array_equal(apply_disguise(image, draw_disguise(image.shape, "7:c22222222")), shown))
+True
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+
+import numpy as np
+
+__all__ = ["DISGUISE_BOUNDS", "DISGUISE_COLUMNS", "DISGUISE_VERSION", "Disguise", "apply_disguise", "draw_disguise"]
+
+#: Written with every disguise record; a record of another version (or none) makes the file again.
+DISGUISE_VERSION = "1"
+
+#: The range each parameter is drawn from (magnitudes; the sign is drawn separately where it says so).
+DISGUISE_BOUNDS = {
+    "crop": (0.005, 0.02),          # fraction of the width (left, right) or height (top, bottom) cut off
+    "max_cut": 0.03,                # cut on any side, the rotation's extra zoom included
+    "rotation_deg": (0.2, 0.6),     # either direction
+    "resize": (0.9, 1.1),           # pixel grid, both directions
+    "stretch": 0.015,               # one direction up to this much more than the other
+    "log_gamma": (0.02, 0.06),      # gamma = exp(+-value): 0.94-0.98 or 1.02-1.06
+    "contrast": (0.01, 0.04),       # 1 +- value, about mid-grey
+    "brightness": (1.0, 4.0),       # grey levels of 255, either direction
+    "noise_sd": (1.0, 2.0),         # grey levels of 255
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Disguise:
+    """The parameters of one repeat's disguise (all that :func:`apply_disguise` needs).
+
+    Attributes
+    ----------
+    crop_left, crop_top, crop_right, crop_bottom : float
+        Fraction of the width or height cut off on each side, the rotation's extra zoom included.
+    rotation_deg : float
+        Rotation of the content about the centre of the kept region, in degrees (the sign is the direction).
+    width, height : int
+        Size of the disguised image in pixels.
+    gamma, contrast, brightness : float
+        Grey-level map ``127.5 + contrast * (255 * (v / 255) ** gamma - 127.5) + brightness``.
+    noise_sd : float
+        Standard deviation of the added Gaussian noise, in grey levels.
+    noise_seed : int
+        Seed of the noise.
+
+    Examples
+    --------
+    >>> d = draw_disguise((1000, 800), "1:c33333333")
+    >>> Disguise.from_record(d.to_record()) == d
+    True
+    """
+
+    crop_left: float
+    crop_top: float
+    crop_right: float
+    crop_bottom: float
+    rotation_deg: float
+    width: int
+    height: int
+    gamma: float
+    contrast: float
+    brightness: float
+    noise_sd: float
+    noise_seed: int
+
+    def to_record(self) -> dict[str, str]:
+        """The parameters as text columns (``repeats.csv``), with ``disguise`` = the version.
+
+        Examples
+        --------
+        >>> draw_disguise((100, 80), "1:c33333333").to_record()["disguise"]
+        '1'
+        """
+        record = {"disguise": DISGUISE_VERSION}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            record[field.name] = repr(value)  # a float's repr reads back to the same float
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, str]) -> "Disguise | None":
+        """The disguise a record of this version describes; None for another version or a damaged record.
+
+        Examples
+        --------
+        >>> Disguise.from_record({"repeat_id": "c33333333", "case_id": "c44444444"}) is None
+        True
+        """
+        if record.get("disguise") != DISGUISE_VERSION:
+            return None
+        try:
+            values = {f.name: (int if f.type in (int, "int") else float)(record[f.name])
+                      for f in dataclasses.fields(cls)}
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not all(math.isfinite(v) for v in values.values()) or values["width"] < 1 or values["height"] < 1:
+            return None
+        return cls(**values)
+
+
+#: The columns of a disguise's record (:meth:`Disguise.to_record`), as ``repeats.csv`` holds them.
+DISGUISE_COLUMNS = ("disguise",) + tuple(f.name for f in dataclasses.fields(Disguise))
+
+
+def draw_disguise(shape: tuple[int, ...], seed_text: str, max_side: int | None = None) -> Disguise:
+    """Draw the disguise of an image of ``shape`` from a seed text (e.g. ``"<cohort seed>:<repeat ID>"``).
+
+    Parameters
+    ----------
+    shape : tuple
+        ``(height, width)`` of the image to disguise.
+    seed_text : str
+        Hashed (sha256) into the random state: the same text gives the same disguise.
+    max_side : int, optional
+        The disguised image's long side is at most this (the cohort's display size).
+
+    Returns
+    -------
+    Disguise
+        Within :data:`DISGUISE_BOUNDS`.
+
+    Examples
+    --------
+    >>> d = draw_disguise((2048, 1700), "42:c55555555", max_side=2048)
+    >>> max(d.width, d.height) <= 2048, 0.005 <= d.crop_left <= 0.03, 0.2 <= abs(d.rotation_deg) <= 0.6
+    (True, True, True)
+    """
+    height, width = int(shape[0]), int(shape[1])
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:16], "big"))
+    bounds = DISGUISE_BOUNDS
+
+    def signed(low: float, high: float) -> float:
+        return float(rng.choice([-1.0, 1.0]) * rng.uniform(low, high))
+
+    left, right, top, bottom = (float(v) for v in rng.uniform(*bounds["crop"], size=4))
+    angle = signed(*bounds["rotation_deg"])
+    resize, stretch = float(rng.uniform(*bounds["resize"])), float(rng.uniform(-1, 1) * bounds["stretch"])
+    gamma = math.exp(signed(*bounds["log_gamma"]))
+    contrast, brightness = 1.0 + signed(*bounds["contrast"]), signed(*bounds["brightness"])
+    noise_sd, noise_seed = float(rng.uniform(*bounds["noise_sd"])), int(rng.integers(2**62))
+
+    # the rotated kept region must stay inside the image: shrink it about its centre until it does
+    kept_w, kept_h = width * (1 - left - right), height * (1 - top - bottom)
+    centre_x, centre_y = width * (left + (1 - left - right) / 2), height * (top + (1 - top - bottom) / 2)
+    cos, sin = math.cos(math.radians(angle)), abs(math.sin(math.radians(angle)))
+    half_x, half_y = (kept_w * cos + kept_h * sin) / 2, (kept_w * sin + kept_h * cos) / 2
+    shrink = min(1.0, min(centre_x, width - centre_x) / half_x, min(centre_y, height - centre_y) / half_y)
+    kept_w, kept_h = kept_w * shrink, kept_h * shrink
+    cuts = (centre_x - kept_w / 2) / width, (centre_y - kept_h / 2) / height, \
+        1 - (centre_x + kept_w / 2) / width, 1 - (centre_y + kept_h / 2) / height
+
+    out_w, out_h = kept_w * resize * (1 + stretch), kept_h * resize * (1 - stretch)
+    if max_side and max(out_w, out_h) > max_side:
+        out_w, out_h = out_w * max_side / max(out_w, out_h), out_h * max_side / max(out_w, out_h)
+    return Disguise(*cuts, rotation_deg=angle, width=max(1, round(out_w)), height=max(1, round(out_h)),
+                    gamma=gamma, contrast=contrast, brightness=brightness, noise_sd=noise_sd,
+                    noise_seed=noise_seed)
+
+
+def apply_disguise(image: np.ndarray, disguise: Disguise) -> np.ndarray:
+    """The disguised copy of a 2-D 8-bit image (a new array of ``disguise.height x disguise.width``).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D uint8 display image.
+    disguise : Disguise
+        From :func:`draw_disguise` (or read back with :meth:`Disguise.from_record`).
+
+    Returns
+    -------
+    numpy.ndarray
+        2-D uint8.
+
+    Examples
+    --------
+    >>> flat = np.full((50, 40), 100, np.uint8)
+    >>> shown = apply_disguise(flat, draw_disguise(flat.shape, "3:c66666666"))
+    >>> 90 < float(shown.mean()) < 110, float(shown.std()) < 3
+    (True, True)
+    """
+    import cv2
+
+    height, width = image.shape
+    d = disguise
+    kept_w, kept_h = width * (1 - d.crop_left - d.crop_right), height * (1 - d.crop_top - d.crop_bottom)
+    # centre of the kept region in pixel-centre coordinates (pixel i covers [i - 0.5, i + 0.5])
+    centre = np.array([width * d.crop_left + kept_w / 2 - 0.5, height * d.crop_top + kept_h / 2 - 0.5])
+    angle = math.radians(d.rotation_deg)
+    rotate = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    linear = rotate @ np.diag([kept_w / d.width, kept_h / d.height])  # output pixel -> source pixel
+    offset = centre - linear @ np.array([(d.width - 1) / 2, (d.height - 1) / 2])
+    matrix = np.hstack([linear, offset[:, None]]).astype(np.float64)
+    warped = cv2.warpAffine(image.astype(np.float32), matrix, (d.width, d.height),
+                            flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    grey = 255.0 * (np.clip(warped, 0, 255) / 255.0) ** d.gamma
+    grey = 127.5 + d.contrast * (grey - 127.5) + d.brightness
+    grey += np.random.default_rng(d.noise_seed).normal(0.0, d.noise_sd, size=grey.shape).astype(np.float32)
+    return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
