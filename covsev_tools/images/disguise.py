@@ -9,10 +9,13 @@ pixel and the size, within bounds a reader does not notice on a severity score:
 - the field of view loses 0.5-2 % of the width or height on each side (the border, never the
   lungs), and at most 3 % together with the rotation;
 - a rotation of 0.2-0.6 degrees about the centre (patients are positioned less exactly than that);
-- the pixel grid is resized by 0.9-1.1 (1.5 % more or less in one direction): the scoring page fits
-  the image to the screen, so this changes the file's size, not what the reader sees;
-- grey levels: gamma 0.94-0.98 or 1.02-1.06, contrast 1-4 % up or down about mid-grey, brightness
-  1-4 levels up or down (of 255);
+- the pixel grid is resized by 0.9-1.1 (1.5 % more or less in one direction; never back to the
+  original's size): the scoring page fits the image to the screen, so this changes the file's size,
+  not what the reader sees;
+- grey levels: gamma 0.95-0.98 or 1.02-1.05, contrast 1-3 % up or down about mid-grey, brightness
+  1-3 levels up or down (of 255);
+- a shading: a linear ramp of grey levels across the image in a random direction, 2-5 levels up at
+  one edge and down at the other (the anode heel effect alone makes more);
 - Gaussian noise of 1-2 grey levels (standard deviation), below the quantum noise of a radiograph.
 
 Every parameter is drawn from a seed made of the cohort's secret seed and the repeat's ID, so the
@@ -56,9 +59,10 @@ DISGUISE_BOUNDS = {
     "rotation_deg": (0.2, 0.6),     # either direction
     "resize": (0.9, 1.1),           # pixel grid, both directions
     "stretch": 0.015,               # one direction up to this much more than the other
-    "log_gamma": (0.02, 0.06),      # gamma = exp(+-value): 0.94-0.98 or 1.02-1.06
-    "contrast": (0.01, 0.04),       # 1 +- value, about mid-grey
-    "brightness": (1.0, 4.0),       # grey levels of 255, either direction
+    "log_gamma": (0.02, 0.05),      # gamma = exp(+-value): 0.95-0.98 or 1.02-1.05
+    "contrast": (0.01, 0.03),       # 1 +- value, about mid-grey
+    "brightness": (1.0, 3.0),       # grey levels of 255, either direction
+    "shading": (2.0, 5.0),          # grey levels of 255 at the edges of the ramp
     "noise_sd": (1.0, 2.0),         # grey levels of 255
 }
 
@@ -77,6 +81,8 @@ class Disguise:
         Size of the disguised image in pixels.
     gamma, contrast, brightness : float
         Grey-level map ``127.5 + contrast * (255 * (v / 255) ** gamma - 127.5) + brightness``.
+    shading, shading_angle_deg : float
+        A ramp ``shading * (x cos a + y sin a)`` added, with ``x`` and ``y`` from -1 to 1 across the image.
     noise_sd : float
         Standard deviation of the added Gaussian noise, in grey levels.
     noise_seed : int
@@ -99,6 +105,8 @@ class Disguise:
     gamma: float
     contrast: float
     brightness: float
+    shading: float
+    shading_angle_deg: float
     noise_sd: float
     noise_seed: int
 
@@ -176,6 +184,7 @@ def draw_disguise(shape: tuple[int, ...], seed_text: str, max_side: int | None =
     resize, stretch = float(rng.uniform(*bounds["resize"])), float(rng.uniform(-1, 1) * bounds["stretch"])
     gamma = math.exp(signed(*bounds["log_gamma"]))
     contrast, brightness = 1.0 + signed(*bounds["contrast"]), signed(*bounds["brightness"])
+    shading, shading_angle = float(rng.uniform(*bounds["shading"])), float(rng.uniform(0.0, 360.0))
     noise_sd, noise_seed = float(rng.uniform(*bounds["noise_sd"])), int(rng.integers(2**62))
 
     # the rotated kept region must stay inside the image: shrink it about its centre until it does
@@ -191,9 +200,12 @@ def draw_disguise(shape: tuple[int, ...], seed_text: str, max_side: int | None =
     out_w, out_h = kept_w * resize * (1 + stretch), kept_h * resize * (1 - stretch)
     if max_side and max(out_w, out_h) > max_side:
         out_w, out_h = out_w * max_side / max(out_w, out_h), out_h * max_side / max(out_w, out_h)
-    return Disguise(*cuts, rotation_deg=angle, width=max(1, round(out_w)), height=max(1, round(out_h)),
-                    gamma=gamma, contrast=contrast, brightness=brightness, noise_sd=noise_sd,
-                    noise_seed=noise_seed)
+    out_w, out_h = max(1, round(out_w)), max(1, round(out_h))
+    if (out_w, out_h) == (width, height):  # never the original's size (small images can round back to it)
+        out_w = out_w - 1 if out_w > 1 else out_w + 1
+    return Disguise(*cuts, rotation_deg=angle, width=out_w, height=out_h,
+                    gamma=gamma, contrast=contrast, brightness=brightness, shading=shading,
+                    shading_angle_deg=shading_angle, noise_sd=noise_sd, noise_seed=noise_seed)
 
 
 def apply_disguise(image: np.ndarray, disguise: Disguise) -> np.ndarray:
@@ -215,7 +227,7 @@ def apply_disguise(image: np.ndarray, disguise: Disguise) -> np.ndarray:
     --------
     >>> flat = np.full((50, 40), 100, np.uint8)
     >>> shown = apply_disguise(flat, draw_disguise(flat.shape, "3:c66666666"))
-    >>> 90 < float(shown.mean()) < 110, float(shown.std()) < 3
+    >>> 90 < float(shown.mean()) < 110, float(shown.std()) < 5  # grey levels, shading and noise
     (True, True)
     """
     import cv2
@@ -234,5 +246,9 @@ def apply_disguise(image: np.ndarray, disguise: Disguise) -> np.ndarray:
                             flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     grey = 255.0 * (np.clip(warped, 0, 255) / 255.0) ** d.gamma
     grey = 127.5 + d.contrast * (grey - 127.5) + d.brightness
+    angle = math.radians(d.shading_angle_deg)
+    ramp_x = np.linspace(-1.0, 1.0, d.width, dtype=np.float32) * (d.shading * math.cos(angle))
+    ramp_y = np.linspace(-1.0, 1.0, d.height, dtype=np.float32) * (d.shading * math.sin(angle))
+    grey += ramp_y[:, None] + ramp_x[None, :]
     grey += np.random.default_rng(d.noise_seed).normal(0.0, d.noise_sd, size=grey.shape).astype(np.float32)
     return np.clip(np.rint(grey), 0, 255).astype(np.uint8)

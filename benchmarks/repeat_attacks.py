@@ -1,0 +1,97 @@
+"""Can a rater find the hidden repeats by comparing display images? The attacks' figures on real images.
+
+A cohort is made from the paper's 94 images (``../shared/data/cohen2020/images``, or
+``COVSEV_SHARED_DATA``) with 10 hidden repeats, as ``covsev cohort create`` makes it; every attack of
+:mod:`covsev_tools.cohort.repeat_audit` is run over all pairs of its 104 display images, first on the
+repeats as they are now (disguised), then on the same cohort with each repeat replaced by what
+earlier versions wrote (its original with 0.5 % of the pixels moved by one grey level). Last, what
+the disguise does to the model's input (``covsev_tools.model.preprocess.prepare_image``).
+
+    .venv/bin/python benchmarks/repeat_attacks.py               # seeds 1, 2, 3
+    .venv/bin/python benchmarks/repeat_attacks.py --seeds 1 --repeats 10
+
+Issue 21's goal: no repeat found by an exact pixel comparison or an 8x8 average hash.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(os.environ.get("COVSEV_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def old_variant(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What covsev wrote before issue 21: 0.5 % of the pixels (at least one) moved by one grey level."""
+    flat = image.reshape(-1).copy()
+    where = rng.choice(flat.size, size=max(1, round(flat.size * 0.005)), replace=False)
+    flat[where] = np.where(flat[where] == 255, 254, flat[where] + 1)
+    return flat.reshape(image.shape)
+
+
+def model_input_change(images: dict, repeats: dict) -> list[dict]:
+    """Mean, SD and correlation of the model's 224 x 224 input: original against disguised repeat."""
+    from covsev_tools.model.preprocess import prepare_image
+
+    rows = []
+    for repeat_id, case_id in sorted(repeats.items()):
+        a, b = (prepare_image(images[i], 255)[0].astype(np.float64) for i in (case_id, repeat_id))
+        rows.append({"repeat": repeat_id, "mean": (a.mean(), b.mean()), "sd": (a.std(), b.std()),
+                     "r": float(np.corrcoef(a.ravel(), b.ravel())[0, 1])})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args(argv)
+    import cv2
+    import pandas as pd
+
+    from covsev_tools.cohort import create_cohort
+    from covsev_tools.cohort.repeat_audit import repeat_findability
+
+    folder = DATA / "cohen2020" / "images"
+    if not folder.is_dir():
+        print(f"real data not found at {folder} (set COVSEV_SHARED_DATA)")
+        return 1
+    pd.set_option("display.width", 160)
+    columns = ["attack", "auc", "repeat_median", "repeat_max", "other_min", "found_clean", "top_k_hits",
+               "others_within_median", "nearest_is_original"]
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            cohort = create_cohort(folder, "attacks", out_dir=Path(tmp) / "c", repeat_fraction=args.repeats / 94,
+                                   repeat_min_gap=10, seed=seed, workers=2, progress=False)
+            made = time.perf_counter() - start
+            images = {i: cv2.imread(str(cohort.display_image_path(i)), cv2.IMREAD_UNCHANGED) for i in cohort.display_ids}
+            repeats = cohort.repeats()
+            start = time.perf_counter()
+            now = repeat_findability(images, repeats)
+            audited = time.perf_counter() - start
+            rng = np.random.default_rng(seed)
+            before = repeat_findability({**images, **{r: old_variant(images[c], rng) for r, c in repeats.items()}},
+                                       repeats)
+            print(f"\n== seed {seed}: {len(cohort.case_ids)} cases, {len(repeats)} hidden repeats, "
+                  f"{int(now['n_other_pairs'][0])} other pairs (cohort made in {made:.1f} s, attacks in {audited:.1f} s)")
+            print("-- before (0.5 % of pixels moved by one level):")
+            print(before[columns].round(4).to_string(index=False))
+            print("-- now (disguised):")
+            print(now[columns].round(4).to_string(index=False))
+            changes = model_input_change(images, repeats)
+            mean_shift = max(abs(c["mean"][0] - c["mean"][1]) for c in changes)
+            sd_ratio = max(abs(np.log(c["sd"][1] / c["sd"][0])) for c in changes)
+            print(f"-- model input (224 x 224, [-1024, 1024]), original vs repeat: largest mean shift {mean_shift:.1f}, "
+                  f"largest SD change {100 * (np.exp(sd_ratio) - 1):.1f} %, correlation min "
+                  f"{min(c['r'] for c in changes):.3f} median {np.median([c['r'] for c in changes]):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
