@@ -8,7 +8,8 @@ pixel and the size, within bounds a reader does not notice on a severity score:
 
 - the field of view loses 0.5-2 % of the width or height on each side (the border, never the
   lungs), and at most 3 % together with the rotation;
-- a rotation of 0.2-0.6 degrees about the centre (patients are positioned less exactly than that);
+- a rotation of 0.2-0.6 degrees about the centre (patients are positioned less exactly than that;
+  less on a long, narrow image, where it would otherwise cut more than 3 %);
 - the pixel grid is resized by 0.9-1.1 (1.5 % more or less in one direction; never back to the
   original's size): the scoring page fits the image to the screen, so this changes the file's size,
   not what the reader sees;
@@ -187,15 +188,8 @@ def draw_disguise(shape: tuple[int, ...], seed_text: str, max_side: int | None =
     shading, shading_angle = float(rng.uniform(*bounds["shading"])), float(rng.uniform(0.0, 360.0))
     noise_sd, noise_seed = float(rng.uniform(*bounds["noise_sd"])), int(rng.integers(2**62))
 
-    # the rotated kept region must stay inside the image: shrink it about its centre until it does
-    kept_w, kept_h = width * (1 - left - right), height * (1 - top - bottom)
-    centre_x, centre_y = width * (left + (1 - left - right) / 2), height * (top + (1 - top - bottom) / 2)
-    cos, sin = math.cos(math.radians(angle)), abs(math.sin(math.radians(angle)))
-    half_x, half_y = (kept_w * cos + kept_h * sin) / 2, (kept_w * sin + kept_h * cos) / 2
-    shrink = min(1.0, min(centre_x, width - centre_x) / half_x, min(centre_y, height - centre_y) / half_y)
-    kept_w, kept_h = kept_w * shrink, kept_h * shrink
-    cuts = (centre_x - kept_w / 2) / width, (centre_y - kept_h / 2) / height, \
-        1 - (centre_x + kept_w / 2) / width, 1 - (centre_y + kept_h / 2) / height
+    cuts, angle = _kept_region(width, height, (left, top, right, bottom), angle, bounds["max_cut"])
+    kept_w, kept_h = width * (1 - cuts[0] - cuts[2]), height * (1 - cuts[1] - cuts[3])
 
     out_w, out_h = kept_w * resize * (1 + stretch), kept_h * resize * (1 - stretch)
     if max_side and max(out_w, out_h) > max_side:
@@ -206,6 +200,28 @@ def draw_disguise(shape: tuple[int, ...], seed_text: str, max_side: int | None =
     return Disguise(*cuts, rotation_deg=angle, width=out_w, height=out_h,
                     gamma=gamma, contrast=contrast, brightness=brightness, shading=shading,
                     shading_angle_deg=shading_angle, noise_sd=noise_sd, noise_seed=noise_seed)
+
+
+def _kept_region(width: int, height: int, crop: tuple[float, ...], angle: float,
+                 max_cut: float) -> tuple[tuple[float, float, float, float], float]:
+    """The cuts (left, top, right, bottom) that keep the rotated region inside the image, and the angle.
+
+    The cropped region is shrunk about its centre until, rotated, it fits; when that would cut more
+    than ``max_cut`` on a side (a long, narrow image), the angle is halved until it does not.
+    """
+    left, top, right, bottom = crop
+    kept_w, kept_h = width * (1 - left - right), height * (1 - top - bottom)
+    centre_x, centre_y = width * (left + (1 - left - right) / 2), height * (top + (1 - top - bottom) / 2)
+    while True:
+        cos, sin = math.cos(math.radians(angle)), abs(math.sin(math.radians(angle)))
+        half_x, half_y = (kept_w * cos + kept_h * sin) / 2, (kept_w * sin + kept_h * cos) / 2
+        shrink = min(1.0, min(centre_x, width - centre_x) / half_x, min(centre_y, height - centre_y) / half_y)
+        w, h = kept_w * shrink, kept_h * shrink
+        cuts = ((centre_x - w / 2) / width, (centre_y - h / 2) / height,
+                1 - (centre_x + w / 2) / width, 1 - (centre_y + h / 2) / height)
+        if max(cuts) <= max_cut or abs(angle) < 1e-3:
+            return cuts, angle
+        angle /= 2
 
 
 def apply_disguise(image: np.ndarray, disguise: Disguise) -> np.ndarray:
