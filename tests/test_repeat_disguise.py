@@ -19,7 +19,8 @@ from covsev_tools.cohort import CohortError, create_cohort
 from covsev_tools.cohort.blinding import repeat_disguise, repeat_image
 from covsev_tools.cohort.folder import REPEAT_COLUMNS
 from covsev_tools.cohort.repeat_audit import ATTACKS, audit_repeats, average_hash, dct_hash, repeat_findability
-from covsev_tools.images.disguise import DISGUISE_BOUNDS, Disguise, apply_disguise, draw_disguise
+from covsev_tools.images.disguise import (DISGUISE_BOUNDS, Disguise, add_noise, apply_disguise, draw_disguise,
+                                         draw_noise)
 
 SEED = 2021  # the cohort's secret seed in these tests
 N_REPEATS = 10
@@ -45,14 +46,19 @@ def synthetic_radiograph(rng: np.random.Generator) -> np.ndarray:
 
 
 def with_repeats(images: dict[str, np.ndarray], disguised: bool, seed: int = SEED):
-    """The cohort's display images with N_REPEATS hidden repeats added, and the repeat map."""
+    """The cohort's display images with N_REPEATS hidden repeats added, and the repeat map.
+
+    Disguised: as ``cohort create`` writes them now, every case with noise of its own and each repeat
+    disguised from its original's rendering. Not: as it wrote them before issue 21.
+    """
     rng = np.random.default_rng(seed)
     originals = rng.choice(sorted(images), size=N_REPEATS, replace=False)
     repeats = {f"r{k:08d}": str(case_id) for k, case_id in enumerate(originals)}
-    shown = dict(images)
+    if not disguised:
+        return {**images, **{r: old_variant(images[c], rng) for r, c in repeats.items()}}, repeats
+    shown = {case_id: add_noise(image, *draw_noise(f"{seed}:case-image:{case_id}")) for case_id, image in images.items()}
     for repeat_id, case_id in repeats.items():
-        shown[repeat_id] = (repeat_image(images[case_id], seed, repeat_id, max_side=2048) if disguised
-                            else old_variant(images[case_id], rng))
+        shown[repeat_id] = repeat_image(images[case_id], seed, repeat_id, max_side=2048)
     return shown, repeats
 
 
@@ -209,13 +215,14 @@ def test_cohort_records_each_disguise_for_the_coordinator_only(tmp_path):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 3 and list(rows[0]) == list(REPEAT_COLUMNS)
     for row in rows:
-        original = np.asarray(Image.open(cohort.display_image_path(row["case_id"])))
+        base = np.asarray(Image.open(folder / cohort.key().set_index("case_id").loc[row["case_id"], "filename"]))
         shown = np.asarray(Image.open(cohort.display_image_path(row["repeat_id"])))
-        assert np.array_equal(apply_disguise(original, Disguise.from_record(row)), shown)
+        assert np.array_equal(apply_disguise(base, Disguise.from_record(row)), shown)
     # nothing of the disguise on the rater's side: cohort.json, the manifest, the order
     rater_side = "".join((cohort.dir / n).read_text() for n in ("cohort.json", "manifest.csv", "orders/ann.json"))
-    assert not any(word in rater_side for word in ("disguise", "gamma", "noise", rows[0]["noise_seed"]))
-    assert "disguise" not in json.loads((cohort.dir / "cohort.json").read_text())
+    assert not any(word in rater_side for word in ("disguise", "gamma", "noise_", rows[0]["noise_seed"]))
+    info = json.loads((cohort.dir / "cohort.json").read_text())
+    assert "disguise" not in info and info["display_noise"] == 1  # a flag for the whole cohort, not per case
     table = audit_repeats(cohort).set_index("attack")
     assert table.loc["equal_pixels", "found_clean"] == 0 and table.loc["size", "found_clean"] == 0
     # a disguise parameter changed by hand in repeats.csv: the file no longer matches, a re-run remakes it

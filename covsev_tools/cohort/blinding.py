@@ -65,9 +65,13 @@ def repeat_image(original: np.ndarray, seed: int, repeat_id: str, max_side: int 
 
 
 def write_repeat_images(cases_dir: Path, repeats: Mapping[str, str], rewritten: set[str], *, seed: int,
-                        recorded: Mapping[str, Mapping[str, str]] | None = None,
-                        max_side: int | None = None) -> dict[str, dict[str, str]]:
+                        sources: Mapping[str, str | Path], recorded: Mapping[str, Mapping[str, str]] | None = None,
+                        max_side: int | None = None, max_pixels: int | None = None) -> dict[str, dict[str, str]]:
     """Give each repeat its own display file, its original's image in a disguise; return each disguise's record.
+
+    The disguise is applied to the original's display rendering read again from its source file
+    (``sources``: case ID -> file), not to the original's display file: that one has noise of its
+    own (every display image has), and a repeat with both would be the noisier image.
 
     A repeat's file is (re)made when it is missing, when its original's display file was rewritten in
     this run (``rewritten``), or when ``recorded`` (the rows of the earlier ``repeats.csv``) holds no
@@ -83,28 +87,32 @@ def write_repeat_images(cases_dir: Path, repeats: Mapping[str, str], rewritten: 
     --------
     >>> import tempfile
     >>> from PIL import Image
-    >>> cases = Path(tempfile.mkdtemp())
-    >>> Image.new("L", (100, 80), color=80).save(cases / "ca.png")
-    >>> records = write_repeat_images(cases, {"cr": "ca"}, rewritten={"ca"}, seed=5)
-    >>> Image.open(cases / "cr.png").size == (int(records["cr"]["width"]), int(records["cr"]["height"]))
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> Image.new("L", (100, 80), color=80).save(folder / "source.png")
+    >>> records = write_repeat_images(folder, {"cr": "ca"}, {"ca"}, seed=5, sources={"ca": folder / "source.png"})
+    >>> Image.open(folder / "cr.png").size == (int(records["cr"]["width"]), int(records["cr"]["height"]))
     True
-    >>> write_repeat_images(cases, {"cr": "ca"}, rewritten=set(), seed=5, recorded=records) == records
+    >>> write_repeat_images(folder, {"cr": "ca"}, set(), seed=5, sources={}, recorded=records) == records
     True
     """
     import cv2
 
+    from covsev_tools.images import ImageReadError, read_xray, to_display_uint8
+
     recorded = recorded or {}
     records = {}
     for repeat_id, case_id in sorted(repeats.items()):
-        target, source = cases_dir / f"{repeat_id}.png", cases_dir / f"{case_id}.png"
+        target = cases_dir / f"{repeat_id}.png"
         earlier = Disguise.from_record(dict(recorded.get(repeat_id, {})))
         if case_id not in rewritten and earlier is not None and _size(target) == (earlier.width, earlier.height):
             records[repeat_id] = earlier.to_record()
             continue
-        image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
-        if image is None or image.dtype != np.uint8 or image.ndim != 2:
-            raise CohortError(f"{source}: display image missing or not 8-bit grey; "
-                              "run `covsev cohort create` again with --new-ids")
+        try:
+            image = to_display_uint8(read_xray(sources[case_id], max_pixels=max_pixels), max_side)
+        except KeyError:
+            raise CohortError(f"case {case_id}: no source image for its hidden repeat {repeat_id}") from None
+        except ImageReadError as exc:
+            raise CohortError(f"{sources[case_id]}: cannot read for its hidden repeat ({exc.reason})") from None
         disguise = repeat_disguise(image.shape, seed, repeat_id, max_side)
         ok, encoded = cv2.imencode(".png", apply_disguise(image, disguise), [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:

@@ -19,6 +19,11 @@ pixel and the size, within bounds a reader does not notice on a severity score:
   one edge and down at the other (the anode heel effect alone makes more);
 - Gaussian noise of 1-2 grey levels (standard deviation), below the quantum noise of a radiograph.
 
+The noise alone would tell a repeat from a case (a noisier image, a larger PNG per pixel), so every
+case's display image gets noise of the same kind (:func:`draw_noise`, :func:`add_noise`): measured
+on the paper's 94 images, a file's bytes per pixel picked the 10 repeats with an ROC AUC of 0.89
+and a noise estimate with 0.91 when only the repeats had noise.
+
 Every parameter is drawn from a seed made of the cohort's secret seed and the repeat's ID, so the
 coordinator can remake the file exactly while a rater cannot guess it; the parameters are kept in
 the coordinator-only ``repeats.csv``. A comparison of image *content* (a perceptual hash, or a
@@ -48,10 +53,15 @@ import math
 
 import numpy as np
 
-__all__ = ["DISGUISE_BOUNDS", "DISGUISE_COLUMNS", "DISGUISE_VERSION", "Disguise", "apply_disguise", "draw_disguise"]
+__all__ = ["DISGUISE_BOUNDS", "DISGUISE_COLUMNS", "DISGUISE_VERSION", "Disguise", "NOISE_VERSION", "add_noise",
+           "apply_disguise", "draw_disguise", "draw_noise"]
 
 #: Written with every disguise record; a record of another version (or none) makes the file again.
 DISGUISE_VERSION = "1"
+
+#: Written to ``cohort.json`` when every display image has :func:`draw_noise` noise; a cohort made
+#: before (its cases without noise) has its display images made again by ``cohort create``.
+NOISE_VERSION = 1
 
 #: The range each parameter is drawn from (magnitudes; the sign is drawn separately where it says so).
 DISGUISE_BOUNDS = {
@@ -266,5 +276,32 @@ def apply_disguise(image: np.ndarray, disguise: Disguise) -> np.ndarray:
     ramp_x = np.linspace(-1.0, 1.0, d.width, dtype=np.float32) * (d.shading * math.cos(angle))
     ramp_y = np.linspace(-1.0, 1.0, d.height, dtype=np.float32) * (d.shading * math.sin(angle))
     grey += ramp_y[:, None] + ramp_x[None, :]
-    grey += np.random.default_rng(d.noise_seed).normal(0.0, d.noise_sd, size=grey.shape).astype(np.float32)
+    return add_noise(grey, d.noise_sd, d.noise_seed)
+
+
+def draw_noise(seed_text: str) -> tuple[float, int]:
+    """The noise of one display image, ``(sd, seed)``, drawn from a seed text as a disguise's is.
+
+    Examples
+    --------
+    >>> sd, seed = draw_noise("7:case-image:c22222222")
+    >>> 1.0 <= sd <= 2.0, draw_noise("7:case-image:c22222222") == (sd, seed)
+    (True, True)
+    """
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:16], "big"))
+    return float(rng.uniform(*DISGUISE_BOUNDS["noise_sd"])), int(rng.integers(2**62))
+
+
+def add_noise(image: np.ndarray, sd: float, seed: int) -> np.ndarray:
+    """``image`` (grey levels, any real dtype) plus Gaussian noise of ``sd`` levels, rounded to uint8.
+
+    Examples
+    --------
+    >>> noisy = add_noise(np.full((200, 200), 100, np.uint8), 1.5, seed=3)
+    >>> noisy.dtype, round(float(noisy.std()), 1), add_noise(noisy, 0.0, 0).tolist() == noisy.tolist()
+    (dtype('uint8'), 1.5, True)
+    """
+    grey = image.astype(np.float32)
+    if sd > 0:
+        grey += np.random.default_rng(seed).normal(0.0, sd, size=grey.shape).astype(np.float32)
     return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
