@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from covsev_tools.cohort import create_cohort
-    from covsev_tools.cohort.repeat_audit import repeat_findability
+    from covsev_tools.cohort.repeat_audit import repeat_detectability, repeat_findability
 
     folder = DATA / "cohen2020" / "images"
     if not folder.is_dir():
@@ -95,6 +95,10 @@ def main(argv=None) -> int:
             print(before[columns].round(4).to_string(index=False))
             print("-- now (disguised):")
             print(now[columns].round(4).to_string(index=False))
+            sizes = {i: cohort.display_image_path(i).stat().st_size for i in images}
+            single = repeat_detectability(images, repeats, sizes).set_index("attack")["auc"]
+            print(f"-- one image at a time, ROC AUC of repeats against cases (0.5: tells nothing): "
+                  f"noise estimate {single['noise_sd']:.3f}, PNG bytes per pixel {single['bytes_per_pixel']:.3f}")
             if seed == args.seeds[0]:
                 cases = {i: images[i] for i in cohort.case_ids}
                 change = model_input_change(cases, seed).describe(percentiles=[0.05, 0.5, 0.95])

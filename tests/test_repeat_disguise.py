@@ -185,6 +185,19 @@ def test_attacks_on_the_papers_94_images(real_images):
     assert now.loc["correlation", "nearest_is_original"] >= 8 and now.loc["dct_hash", "auc"] > 0.99
 
 
+def test_noise_and_file_size_do_not_tell_a_repeat_from_a_case(real_images):
+    from covsev_tools.cohort.repeat_audit import repeat_detectability
+
+    shown, repeats = with_repeats(real_images, disguised=True)
+    now = repeat_detectability(shown, repeats).set_index("attack")["auc"]
+    # control: with noise in the repeats only, both single-image attacks pick them out
+    cases_without_noise = {**real_images, **{r: shown[r] for r in repeats}}
+    control = repeat_detectability(cases_without_noise, repeats).set_index("attack")["auc"]
+    assert control["noise_sd"] > 0.85 and control["bytes_per_pixel"] > 0.8
+    # every case with noise of its own: chance (10 repeats against 94 cases, so within sampling error)
+    assert abs(now["noise_sd"] - 0.5) < 0.2 and abs(now["bytes_per_pixel"] - 0.5) < 0.2
+
+
 def test_the_disguise_changes_the_models_input_little(real_images):
     from covsev_tools.model.preprocess import prepare_image
 

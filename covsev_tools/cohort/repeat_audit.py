@@ -1,4 +1,4 @@
-"""Could a rater find the hidden repeats by comparing display images? Six attacks, measured.
+"""Could a rater find the hidden repeats by comparing display images? Six pair and two single-image attacks.
 
 A rater's account can read every display image of the cohort (``cases/``). Each attack here gives
 every pair of display images a distance (smaller = more alike), as a rater who saved the images
@@ -16,7 +16,11 @@ attack finds repeats:
 - ``correlation``: 1 - Pearson correlation of the images resized to 64 x 64 (normalised
   cross-correlation, without registration).
 
-The first four are what a hidden repeat's disguise (:mod:`covsev_tools.images.disguise`) is built
+Two more attacks look at one image at a time, for what would tell *that* an image is a repeat
+(:func:`repeat_detectability`): its noise level (Immerkaer's estimate) and its PNG's bytes per
+pixel. A disguise adds noise; so every case's display image gets noise of the same kind.
+
+The first four pair attacks are what a hidden repeat's disguise (:mod:`covsev_tools.images.disguise`) is built
 against; the last two compare image *content* and still pair a repeat with its original, as a
 person recognising the radiograph would. The hashes are those of the ``imagehash`` package
 (Buchner), which the tests use to check them.
@@ -26,6 +30,7 @@ References
 Zauner C. Implementation and benchmarking of perceptual image hash functions. Master's thesis,
 Upper Austria University of Applied Sciences, 2010 (average hash, DCT hash).
 Fawcett T. An introduction to ROC analysis. Pattern Recognit Lett 2006;27:861-74 (AUC).
+Immerkaer J. Fast noise variance estimation. Comput Vis Image Underst 1996;64(2):300-2.
 
 Examples
 --------
@@ -39,11 +44,13 @@ Examples
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import numpy as np
 
-__all__ = ["ATTACKS", "audit_repeats", "average_hash", "dct_hash", "pair_distances", "repeat_findability"]
+__all__ = ["ATTACKS", "audit_repeats", "average_hash", "dct_hash", "noise_sd", "pair_distances", "repeat_detectability",
+           "repeat_findability"]
 
 #: The attacks, in the order of the table, with what their distance is.
 ATTACKS = {
@@ -214,8 +221,73 @@ def _top_k_hits(values: np.ndarray, is_repeat: np.ndarray, k: int) -> float:
     return float(is_repeat[below].sum() + (k - below.sum()) * is_repeat[at].sum() / at.sum())
 
 
+def noise_sd(image: np.ndarray) -> float:
+    """Immerkaer's estimate of the standard deviation of an image's Gaussian noise, in grey levels.
+
+    Examples
+    --------
+    >>> flat = np.random.default_rng(0).normal(100, 2.0, (300, 300))
+    >>> round(noise_sd(flat), 1)
+    2.0
+    """
+    import cv2
+
+    mask = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
+    response = cv2.filter2D(image.astype(np.float64), -1, mask, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
+    return float(math.sqrt(math.pi / 2) * np.abs(response).mean() / 6) if response.size else 0.0
+
+
+def repeat_detectability(images: Mapping[str, np.ndarray], repeats: Mapping[str, str],
+                         png_bytes: Mapping[str, int] | None = None):
+    """How well a look at one image at a time tells the hidden repeats from the cases.
+
+    Parameters
+    ----------
+    images : mapping
+        Display ID -> 2-D uint8 image.
+    repeats : mapping
+        Hidden repeat ID -> its original's case ID.
+    png_bytes : mapping, optional
+        Display ID -> size of its PNG file; default: each image encoded as ``cohort create`` does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per attack (``noise_sd``, ``bytes_per_pixel``): ``attack``, ``n_repeats``, ``n_cases``,
+        ``auc`` (probability that a repeat scores higher than a case: 0.5 tells nothing, and so does
+        1 - AUC far from 0.5 the other way round).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> images = {f"c{i}": np.full((60, 60), 90, np.uint8) for i in range(6)}
+    >>> images["r0"] = rng.normal(90, 3, (60, 60)).clip(0, 255).astype(np.uint8)  # only the repeat is noisy
+    >>> repeat_detectability(images, {"r0": "c0"})["auc"].tolist()
+    [1.0, 1.0]
+    """
+    import cv2
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    ids = list(images)
+    if png_bytes is None:
+        png_bytes = {i: len(cv2.imencode(".png", images[i], [cv2.IMWRITE_PNG_COMPRESSION, 1])[1]) for i in ids}
+    is_repeat = np.array([i in repeats for i in ids])
+    scores = {"noise_sd": [noise_sd(images[i]) for i in ids],
+              "bytes_per_pixel": [png_bytes[i] / images[i].size for i in ids]}
+    both = 0 < is_repeat.sum() < len(ids)
+    return pd.DataFrame([{"attack": name, "n_repeats": int(is_repeat.sum()), "n_cases": int((~is_repeat).sum()),
+                          "auc": float(roc_auc_score(is_repeat, values)) if both else float("nan")}
+                         for name, values in scores.items()])
+
+
 def audit_repeats(cohort):
-    """:func:`repeat_findability` on a cohort's own display images and hidden repeats (coordinator only).
+    """:func:`repeat_findability` and :func:`repeat_detectability` on a cohort's display images (coordinator only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of both, with ``kind`` ``"pair"`` or ``"image"`` (columns that do not apply are empty).
 
     Parameters
     ----------
@@ -226,7 +298,7 @@ def audit_repeats(cohort):
     --------
     >>> from covsev_tools.cohort.create import example_cohort
     >>> table = audit_repeats(example_cohort(n_images=12, repeat_fraction=0.25))
-    >>> table["attack"].tolist() == list(ATTACKS), int(table["n_repeats"].iloc[0])
+    >>> table["attack"].tolist() == list(ATTACKS) + ["noise_sd", "bytes_per_pixel"], int(table["n_repeats"].iloc[0])
     (True, 3)
     """
     import cv2
@@ -242,4 +314,9 @@ def audit_repeats(cohort):
         if image is None or image.ndim != 2:
             raise CohortError(f"{cohort.display_image_path(display_id)}: display image missing or not grey")
         images[display_id] = image
-    return repeat_findability(images, repeats)
+    import pandas as pd
+
+    sizes = {i: cohort.display_image_path(i).stat().st_size for i in images}
+    pairs = repeat_findability(images, repeats).assign(kind="pair")
+    single = repeat_detectability(images, repeats, sizes).assign(kind="image")
+    return pd.concat([pairs, single], ignore_index=True)
