@@ -3,8 +3,8 @@
 The figures asserted here are measured (``benchmarks/repeat_attacks.py`` prints them for whole
 cohorts): a repeat written the old way (0.5 % of the pixels moved by one grey level) is found by
 every attack; in its disguise, a pixel comparison and the image size find none, an 8x8 average hash
-no longer pairs them cleanly, and comparisons of content (DCT hash, correlation) still rank the
-original first, which the README states.
+no longer pairs them cleanly, noise and file size no longer tell a repeat from a case, and
+comparisons of content (DCT hash, correlation) still rank the original first, which the README states.
 """
 from __future__ import annotations
 
