@@ -12,10 +12,10 @@ Folder layout (default ``cohorts/<name>/``)::
     provenance.json      the pull record when ``covsev pull`` fetched the images (coordinator only)
 
 What a rater's account reads carries nothing that tells a hidden repeat from a case: the manifest
-lists every display ID alike (sorted, no hash, no size), a repeat's display file is not a copy of its
-original's (a few pixels differ by one grey level, so neither the file nor its pixels hash alike), and
-every display file gets the same modification time; the seed from which orders and repeats derive
-is not on the rater side. Facts about the source file (hash, size, bit depth, format) are in the key.
+lists every display ID alike (sorted, no hash, no size), a repeat's display file is its original's
+image in a disguise (a slight crop, rotation, resize, grey-level change and noise: see ``blinding``;
+every display file has noise of its own), every display file gets the same modification time, and
+the seed from which orders, repeats and disguises derive is not on the rater side. Facts about the source file (hash, size, bit depth, format) are in the key.
 
 Examples
 --------
