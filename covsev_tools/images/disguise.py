@@ -33,7 +33,7 @@ correlation after registration) still pairs a repeat with its original: see
 
 References
 ----------
-OpenCV ``cv2.warpAffine`` (bicubic interpolation) for the geometry.
+Pillow ``Image.transform`` (affine, bicubic interpolation) for the geometry.
 
 Examples
 --------
@@ -257,7 +257,7 @@ def apply_disguise(image: np.ndarray, disguise: Disguise) -> np.ndarray:
     >>> 90 < float(shown.mean()) < 110, float(shown.std()) < 5  # grey levels, shading and noise
     (True, True)
     """
-    import cv2
+    from PIL import Image
 
     height, width = image.shape
     d = disguise
@@ -268,9 +268,13 @@ def apply_disguise(image: np.ndarray, disguise: Disguise) -> np.ndarray:
     rotate = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     linear = rotate @ np.diag([kept_w / d.width, kept_h / d.height])  # output pixel -> source pixel
     offset = centre - linear @ np.array([(d.width - 1) / 2, (d.height - 1) / 2])
-    matrix = np.hstack([linear, offset[:, None]]).astype(np.float64)
-    warped = cv2.warpAffine(image.astype(np.float32), matrix, (d.width, d.height),
-                            flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    # Pillow's AFFINE maps output to source in continuous coordinates (a pixel's centre at i + 0.5).
+    # Pillow, not OpenCV: cv2.warpAffine starts OpenCV's thread pool in this process, and decoding
+    # workers forked from it afterwards (a prediction in the same notebook) hung on it.
+    shifted = offset + 0.5 - linear @ np.array([0.5, 0.5])
+    coefficients = (linear[0, 0], linear[0, 1], shifted[0], linear[1, 0], linear[1, 1], shifted[1])
+    warped = np.asarray(Image.fromarray(image.astype(np.float32), mode="F").transform(
+        (d.width, d.height), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BICUBIC))
     grey = 255.0 * (np.clip(warped, 0, 255) / 255.0) ** d.gamma
     grey = 127.5 + d.contrast * (grey - 127.5) + d.brightness
     angle = math.radians(d.shading_angle_deg)
