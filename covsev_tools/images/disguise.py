@@ -22,8 +22,8 @@ pixel and the size, within bounds a reader does not notice on a severity score:
 The noise alone would tell a repeat from a case (a noisier image, a larger PNG per pixel), so every
 case's display image gets noise of the same kind (:func:`draw_noise`, :func:`add_noise`): measured
 on the paper's 94 images with 10 repeats, when only the repeats had noise, a noise estimate picked
-them with an ROC AUC of 0.94 and a file's bytes per pixel with 0.84; with noise in every image, 0.52
-and 0.47.
+them with an ROC AUC of 0.94 and a file's bytes per pixel with 0.85; with noise in every image, 0.54
+and 0.49.
 
 Every parameter is drawn from a seed made of the cohort's secret seed and the repeat's ID, so the
 coordinator can remake the file exactly while a rater cannot guess it; the parameters are kept in
