@@ -25,9 +25,12 @@ from covsev_tools.cohort import (
     extend_reading_order,
     rater_seed,
 )
+from covsev_tools.cohort.blinding import repeat_disguise
 from covsev_tools.cohort.decode import _decode_job
 from covsev_tools.cohort.metadata import RESERVED_METADATA_COLUMNS
 from covsev_tools.cohort.scan import file_sha256
+from covsev_tools.images import read_xray, to_display_uint8
+from covsev_tools.images.disguise import Disguise, add_noise, apply_disguise, draw_noise
 
 REAL_DECODE_JOB = _decode_job
 ID_RE = re.compile(r"^c[a-z0-9]{8}$")
@@ -127,8 +130,10 @@ def test_display_pngs_are_8bit_grey_capped_and_equal_to_the_image(tmp_path):
     key = cohort.key().set_index("filename")
     with Image.open(cohort.display_image_path(key.loc["tall.png", "case_id"])) as img:
         assert img.mode == "L" and img.size == (50, 100)
-    with Image.open(cohort.display_image_path(key.loc["small.png", "case_id"])) as img:
-        np.testing.assert_array_equal(np.asarray(img), np.asarray(image(2, 20, 30)))
+    case_id = key.loc["small.png", "case_id"]
+    with Image.open(cohort.display_image_path(case_id)) as img:  # plus its own noise (issue 21)
+        noise = draw_noise(f"{cohort.seed}:case-image:{case_id}")
+        np.testing.assert_array_equal(np.asarray(img), add_noise(np.asarray(image(2, 20, 30)), *noise))
 
 
 def test_duplicates_are_scored_once_and_reported(images, tmp_path):
@@ -212,8 +217,10 @@ def test_cli_bad_files_are_listed_and_never_abort(tmp_path, capsys):
     assert set(key.index[key["status"] == "ok"]) == {"good.jpg", "mono1.dcm"}
     assert (key.loc[["empty.jpg", "notes.png", "truncated.jpg"], "case_id"] == "").all()
     assert (key.loc[["empty.jpg", "notes.png", "truncated.jpg"], "error"] != "").all()
-    with Image.open(cohort.display_image_path(key.loc["mono1.dcm", "case_id"])) as img:
-        np.testing.assert_array_equal(np.asarray(img), 255 - np.asarray(image(0, 30, 20)))
+    case_id = key.loc["mono1.dcm", "case_id"]
+    with Image.open(cohort.display_image_path(case_id)) as img:
+        noise = draw_noise(f"3:case-image:{case_id}")  # every display image has noise of its own (issue 21)
+        np.testing.assert_array_equal(np.asarray(img), add_noise(255 - np.asarray(image(0, 30, 20)), *noise))
     assert "Secret" not in (out / "manifest.csv").read_text()
 
 
@@ -314,9 +321,10 @@ def test_reading_orders_are_seeded_per_rater_and_stored(tmp_path):
     for repeat_id, case_id in repeats.items():
         assert order.index(repeat_id) - order.index(case_id) - 1 >= 4
         assert cohort.resolve(repeat_id) == case_id
-        # the same image to the eye, but not a copy (issue 14): test_hidden_repeats_are_not_copies
+        # the same image to the eye, but not a copy (issues 14, 21): test_hidden_repeats_are_not_copies
         repeat_pixels, original = (np.asarray(Image.open(cohort.display_image_path(i))) for i in (repeat_id, case_id))
-        assert np.abs(repeat_pixels.astype(int) - original).max() == 1
+        ratio = np.array(repeat_pixels.shape) / original.shape
+        assert repeat_pixels.shape != original.shape and np.all((ratio > 0.85) & (ratio < 1.12))
     saved = json.loads((cohort.dir / "orders" / "ann.json").read_text())
     assert saved["rater"] == "ann" and "seed" not in saved  # test_integrity_order_file_holds_no_seed
     assert [i["case_id"] for i in saved["items"]] == order and saved["items"][0]["position"] == 1
@@ -696,12 +704,19 @@ def test_hidden_repeats_are_not_copies(tmp_path):
     view = rater_view(cohort, "ann", tmp_path)
     digests = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in (view / "cases").iterdir()}
     assert len(set(digests.values())) == 24  # no two display files alike
+    recorded = {row["repeat_id"]: row for row in read_csv(cohort.dir / "repeats.csv")}
+    sources = cohort.key().set_index("case_id")["path"]
     for repeat_id, case_id in repeats.items():
         repeat, original = (np.asarray(Image.open(view / "cases" / f"{i}.png")) for i in (repeat_id, case_id))
-        changed = repeat != original
-        assert repeat.shape == original.shape and changed.sum() == round(original.size * 0.005)
-        assert np.abs(repeat[changed].astype(int) - original[changed]).tolist() == [1] * changed.sum()
-        assert hashlib.sha256(repeat.tobytes()).digest() != hashlib.sha256(original.tobytes()).digest()
+        # a disguise (issue 21): another size, and the image remade from the secret seed and the recorded
+        # record, applied to the original's rendering without the noise its display file has
+        base = to_display_uint8(read_xray(sources[case_id]), 2048)
+        assert repeat.shape != original.shape
+        assert np.array_equal(original, add_noise(base, *draw_noise(f"{cohort.seed}:case-image:{case_id}")))
+        disguise = Disguise.from_record(recorded[repeat_id])
+        assert (disguise.height, disguise.width) == repeat.shape
+        assert np.array_equal(apply_disguise(base, disguise), repeat)
+        assert disguise == repeat_disguise(original.shape, cohort.seed, repeat_id, max_side=2048)
     # the manifest lists every display ID alike, sorted, and nothing else
     manifest = read_csv(view / "manifest.csv")
     assert [list(r) for r in manifest] == [["case_id"]] * 24
@@ -729,11 +744,16 @@ def test_repeat_files_are_kept_on_rerun_and_old_byte_copies_are_remade(tmp_path)
     (repeat_id, case_id), (kept_id, _) = sorted(cohort.repeats().items())
     kept = cohort.display_image_path(kept_id).read_bytes()
     original = cohort.display_image_path(case_id).read_bytes()
-    cohort.display_image_path(repeat_id).write_bytes(original)  # a cohort made before this rule
+    # a cohort made before this rule: the repeat a byte copy, repeats.csv without a disguise
+    cohort.display_image_path(repeat_id).write_bytes(original)
+    rows = read_csv(cohort.dir / "repeats.csv")
+    with open(cohort.dir / "repeats.csv", "w", newline="") as fh:
+        fh.write("repeat_id,case_id\n" + "".join(f"{r['repeat_id']},{r['case_id']}\n" for r in rows))
     again = create(folder, tmp_path / "c")
     assert again.repeats() == cohort.repeats()
     assert again.display_image_path(kept_id).read_bytes() == kept
     assert again.display_image_path(repeat_id).read_bytes() != original
+    assert read_csv(again.dir / "repeats.csv") == rows  # the same disguises, drawn again from the seed
 
 
 def test_layout_1_cohort_still_loads_and_a_rerun_upgrades_it(tmp_path):

@@ -15,7 +15,8 @@ from covsev_tools.cohort.errors import CohortError, NoReadableImageError
 from covsev_tools.cohort.folder import KEY_COLUMNS, MANIFEST_COLUMNS
 from covsev_tools.cohort.ids import RaterIdError, validate_rater_id
 from covsev_tools.cohort.orders import build_reading_order, extend_reading_order, rater_seed
+from covsev_tools.cohort.repeat_audit import audit_repeats
 
 __all__ = ["Cohort", "CohortError", "CreationReport", "KEY_COLUMNS", "MANIFEST_COLUMNS", "NoReadableImageError",
-           "RaterIdError", "build_reading_order", "create_cohort", "example_cohort", "extend_reading_order",
+           "RaterIdError", "audit_repeats", "build_reading_order", "create_cohort", "example_cohort", "extend_reading_order",
            "rater_seed", "validate_rater_id"]

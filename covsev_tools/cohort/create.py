@@ -31,6 +31,7 @@ from covsev_tools.cohort.blinding import same_timestamps, write_repeat_images
 from covsev_tools.cohort.repeats import check_repeats_possible, choose_repeats
 from covsev_tools.cohort.scan import find_files, group_by_content, mark_duplicates
 from covsev_tools.files import write_text_atomic
+from covsev_tools.images.disguise import NOISE_VERSION, draw_noise
 from covsev_tools.images.reader import DEFAULT_MAX_PIXELS, DISPLAY_MAX_SIDE
 
 __all__ = ["CreationReport", "create_cohort", "example_cohort"]
@@ -167,7 +168,7 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
     with _creation_lock(out_dir):
         previous = _load_previous(out_dir, new_ids)
         settings = _settings(previous, repeat_fraction, repeat_min_gap, seed, scales, metadata_csv)
-        settings["display_max_side"] = display_max_side
+        settings["display_max_side"], settings["display_noise"] = display_max_side, NOISE_VERSION
         metadata = read_metadata(Path(settings["metadata_csv"])) if settings["metadata_csv"] else None
 
         files = find_files(images_dir, exclude=[out_dir] + ([Path(settings["metadata_csv"])] if metadata else []))
@@ -181,7 +182,7 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
         rows, first = group_by_content(files, images_dir)
         check_repeats_possible(len(first), settings["fraction"], settings["min_gap"])  # before the slow part
         case_ids, rewritten = _decode_unique(first, previous, out_dir, workers, max_pixels, display_max_side,
-                                             progress)
+                                             progress, settings["seed"])
         report.duplicates = mark_duplicates(rows, first)
         report.unreadable = [(r["filename"], r["error"]) for r in rows if r["status"] == "unreadable"]
         if not case_ids:
@@ -190,13 +191,16 @@ def create_cohort(images_dir: str | Path, name: str, out_dir: str | Path | None 
             report.metadata_unmatched_rows, report.images_without_metadata = join_metadata(rows, metadata)
         repeats = choose_repeats(case_ids, previous["repeats"], settings["fraction"], settings["min_gap"],
                                  settings["seed"], set(case_ids) | set(previous["ids"].values()))
-        write_repeat_images(out_dir / "cases", repeats, rewritten)
+        sources = {r["case_id"]: r["path"] for r in rows if r["status"] == "ok"}
+        disguises = write_repeat_images(out_dir / "cases", repeats, rewritten, seed=settings["seed"], sources=sources,
+                                        recorded=previous["repeat_rows"], max_side=display_max_side,
+                                        max_pixels=max_pixels)
         _remove_stale_images(out_dir, set(case_ids) | set(repeats))
         same_timestamps(out_dir / "cases", case_ids + list(repeats))
         report.count(rows, case_ids, repeats, previous["cases"])
         key_columns = list(KEY_COLUMNS) + (list(metadata["columns"]) if metadata is not None else [])
         _write_files(out_dir, name, images_dir, settings, report, rows, key_columns, case_ids, repeats,
-                     previous["info"])
+                     disguises, previous["info"])
 
         cohort = Cohort.load(out_dir)
         cohort.report = report
@@ -222,14 +226,14 @@ def _settings(previous: dict, fraction, min_gap, seed, scales, metadata_csv) -> 
 
 def _write_files(out_dir: Path, name: str, images_dir: Path, settings: dict, report: CreationReport,
                  rows: list[dict], key_columns: list[str], case_ids: list[str], repeats: dict[str, str],
-                 old_info: dict) -> None:
+                 disguises: dict[str, dict[str, str]], old_info: dict) -> None:
     """The manifest, key, repeats, secret and ``cohort.json`` (last: it marks a complete cohort)."""
     display_ids = sorted(case_ids + list(repeats))
     write_csv(out_dir / "manifest.csv", MANIFEST_COLUMNS, [{"case_id": i} for i in display_ids])
     with coordinator_only(out_dir):  # the key, the repeat map and the seed: 0600 from their first byte
         write_csv(out_dir / "key.csv", key_columns, rows)
         write_csv(out_dir / "repeats.csv", REPEAT_COLUMNS,
-                  [{"repeat_id": r, "case_id": c} for r, c in sorted(repeats.items())])
+                  [{"repeat_id": r, "case_id": c, **disguises[r]} for r, c in sorted(repeats.items())])
         write_text_atomic(out_dir / "secret.json", secret_text(settings["seed"], images_dir, settings["metadata_csv"]))
     counts = {k: getattr(report, k) for k in _COUNTS}
     info = cohort_info(name, settings, settings["scales"], counts, old_info)
@@ -325,7 +329,7 @@ def _check_name(name: str) -> str:
 
 def _load_previous(out_dir: Path, new_ids: bool) -> dict[str, Any]:
     """What an earlier run left: info, sha256 -> case ID, case ID -> key row of its file, repeats."""
-    previous: dict[str, Any] = {"info": {}, "secret": {}, "ids": {}, "cases": {}, "repeats": {}}
+    previous: dict[str, Any] = {"info": {}, "secret": {}, "ids": {}, "cases": {}, "repeats": {}, "repeat_rows": {}}
     if not (out_dir / "cohort.json").is_file():
         return previous
     try:
@@ -338,24 +342,32 @@ def _load_previous(out_dir: Path, new_ids: bool) -> dict[str, Any]:
     key = read_csv(out_dir / "key.csv")
     previous["ids"] = {r["sha256"]: r["case_id"] for r in key if r.get("case_id")}
     previous["cases"] = {r["case_id"]: r for r in key if r.get("status") == "ok"}
-    previous["repeats"] = {r["repeat_id"]: r["case_id"] for r in read_csv(out_dir / "repeats.csv")}
+    repeat_rows = read_csv(out_dir / "repeats.csv")
+    previous["repeats"] = {r["repeat_id"]: r["case_id"] for r in repeat_rows}
+    previous["repeat_rows"] = {r["repeat_id"]: r for r in repeat_rows}  # with each repeat's disguise
     return previous
 
 
 def _decode_unique(first: dict[str, dict], previous: dict, out_dir: Path, workers: int,
-                   max_pixels: int | None, max_side: int, progress: bool) -> tuple[list[str], set[str]]:
-    """Decode each unique file once (skipping ones an earlier run did); the sorted case IDs and those decoded."""
+                   max_pixels: int | None, max_side: int, progress: bool, seed: int) -> tuple[list[str], set[str]]:
+    """Decode each unique file once (skipping ones an earlier run did); the sorted case IDs and those decoded.
+
+    Every display image gets the noise a repeat's disguise adds (seeded by the cohort seed and the
+    case ID), so noise tells no repeat from a case; display images of a cohort made before (without
+    it) are made again.
+    """
     taken = set(previous["ids"].values()) | set(previous["repeats"])
+    noisy = previous["info"].get("display_noise") == NOISE_VERSION
     done, jobs, pending = [], [], []
     for sha, row in first.items():
         case_id = previous["ids"].get(sha) or new_case_id(taken)
         png = out_dir / "cases" / f"{case_id}.png"
         earlier = previous["cases"].get(case_id)
-        if earlier and earlier.get("sha256") == sha and earlier.get("image_height") and png.is_file():
+        if noisy and earlier and earlier.get("sha256") == sha and earlier.get("image_height") and png.is_file():
             row.update({c: earlier[c] for c in SOURCE_COLUMNS}, case_id=case_id, status="ok")
             done.append(case_id)
             continue
-        jobs.append((row["path"], str(png), max_pixels, max_side))
+        jobs.append((row["path"], str(png), max_pixels, max_side, draw_noise(f"{seed}:case-image:{case_id}")))
         pending.append((case_id, row))
     rewritten = set()
     for (case_id, row), result in zip(pending, decode_all(jobs, workers, progress)):

@@ -21,15 +21,15 @@ from covsev_tools.images.reader import ImageReadError
 __all__ = ["decode_all"]
 
 
-def _decode_job(job: tuple[str, str, int | None, int]) -> dict[str, Any]:
+def _decode_job(job: tuple) -> dict[str, Any]:
     """Worker: read one file and write its display PNG. Returns metadata or the error (never raises)."""
     from covsev_tools.images.display import save_display_png
     from covsev_tools.images.reader import read_xray
 
-    path, png_path, max_pixels, max_side = job
+    path, png_path, max_pixels, max_side, *rest = job
     try:
         xray = read_xray(path, max_pixels=max_pixels)
-        save_display_png(xray, png_path, max_side=max_side)
+        save_display_png(xray, png_path, max_side=max_side, noise=rest[0] if rest else None)
     except ImageReadError as exc:
         return {"error": exc.reason}
     except Exception as exc:  # a failure writing the PNG must not abort the cohort either
@@ -40,7 +40,9 @@ def _decode_job(job: tuple[str, str, int | None, int]) -> dict[str, Any]:
 
 
 def decode_all(jobs: list[tuple], workers: int, progress: bool) -> list[dict[str, Any]]:
-    """Run ``(source, display_png, max_pixels, max_side)`` jobs; one result dict per job, in order.
+    """Run ``(source, display_png, max_pixels, max_side[, noise])`` jobs; one result dict per job, in order.
+
+    ``noise`` is ``(sd, seed)`` of the Gaussian noise added to the display image, or None.
 
     In-process for few files, else in a pool of ``workers`` processes; a tqdm bar on stderr when
     ``progress``. A result's ``error`` is "" or why the file could not be used.

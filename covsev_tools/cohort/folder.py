@@ -7,21 +7,21 @@ Folder layout (default ``cohorts/<name>/``)::
     cases/<id>.png       8-bit display image per case and per hidden repeat    (rater side)
     orders/<rater>.json  {"rater", "items": [{"position", "case_id"}]}  (that rater; no seed)
     key.csv              case_id, sha256, filename, path, ..., metadata        (coordinator only)
-    repeats.csv          repeat_id, case_id                                    (coordinator only)
+    repeats.csv          repeat_id, case_id, the disguise of the repeat's image (coordinator only)
     secret.json          {"seed"}: orders and repeats derive from it           (coordinator only)
     provenance.json      the pull record when ``covsev pull`` fetched the images (coordinator only)
 
 What a rater's account reads carries nothing that tells a hidden repeat from a case: the manifest
-lists every display ID alike (sorted, no hash, no size), a repeat's display file is not a copy of its
-original's (a few pixels differ by one grey level, so neither the file nor its pixels hash alike), and
-every display file gets the same modification time; the seed from which orders and repeats derive
-is not on the rater side. Facts about the source file (hash, size, bit depth, format) are in the key.
+lists every display ID alike (sorted, no hash, no size), a repeat's display file is its original's
+image in a disguise (a slight crop, rotation, resize, grey-level change and noise: see ``blinding``;
+every display file has noise of its own), every display file gets the same modification time, and
+the seed from which orders, repeats and disguises derive is not on the rater side. Facts about the source file (hash, size, bit depth, format) are in the key.
 
 Examples
 --------
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "repeats.csv"
->>> write_csv(path, REPEAT_COLUMNS, [{"repeat_id": "c22222222", "case_id": "c33333333"}])
+>>> write_csv(path, REPEAT_COLUMNS[:2], [{"repeat_id": "c22222222", "case_id": "c33333333"}])
 >>> read_csv(path)
 [{'repeat_id': 'c22222222', 'case_id': 'c33333333'}]
 """
@@ -38,6 +38,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from covsev_tools.cohort.errors import CohortError
 from covsev_tools.cohort.ids import is_case_id
 from covsev_tools.files import spreadsheet_unescape, write_rows_csv_atomic
+from covsev_tools.images.disguise import DISGUISE_COLUMNS
 
 __all__ = ["COORDINATOR_FILES", "DEFAULT_SCALES", "KEY_COLUMNS", "MANIFEST_COLUMNS", "PROVENANCE_FILE",
            "REPEAT_COLUMNS", "SCHEMA_VERSION", "SOURCE_COLUMNS", "coordinator_only", "exposed_coordinator_files",
@@ -51,8 +52,8 @@ MANIFEST_COLUMNS = ("case_id",)
 SOURCE_COLUMNS = ("image_height", "image_width", "bit_depth", "source_format")
 #: Columns of ``key.csv`` before the metadata columns (coordinator only).
 KEY_COLUMNS = ("case_id", "sha256", "filename", "path", "duplicate_of", "status", "error") + SOURCE_COLUMNS
-#: Columns of ``repeats.csv`` (coordinator only).
-REPEAT_COLUMNS = ("repeat_id", "case_id")
+#: Columns of ``repeats.csv`` (coordinator only): the map, then the parameters of the repeat's disguise.
+REPEAT_COLUMNS = ("repeat_id", "case_id") + DISGUISE_COLUMNS
 #: Where the record of a ``covsev pull`` that fetched the images is kept (coordinator only).
 PROVENANCE_FILE = "provenance.json"
 #: Files of a cohort folder that unblind: the key (file names, paths), the repeat map, the seed,

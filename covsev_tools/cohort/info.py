@@ -48,6 +48,7 @@ COHORT_SCHEMA = {
         "scales": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
         "scale_definitions": {"type": "object", "additionalProperties": {"type": "object"}},
         "display_max_side": {"type": "integer", "minimum": 1},
+        "display_noise": {"type": "integer", "minimum": 1},
         "counts": {"type": "object", "additionalProperties": _COUNT},
     },
 }
@@ -227,5 +228,6 @@ def cohort_info(name: str, settings: dict, scales: list, counts: dict[str, int],
         "scales": [s.name for s in scales],
         "scale_definitions": {s.name: s.to_dict() for s in scales},
         "display_max_side": settings["display_max_side"],
+        **({"display_noise": settings["display_noise"]} if "display_noise" in settings else {}),
         "counts": counts,
     }

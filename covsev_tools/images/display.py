@@ -62,10 +62,14 @@ def to_display_uint8(xray: XRay, max_side: int | None = None) -> np.ndarray:
     return array
 
 
-def save_display_png(xray: XRay, path: str | Path, max_side: int | None = DISPLAY_MAX_SIDE) -> Path:
+def save_display_png(xray: XRay, path: str | Path, max_side: int | None = DISPLAY_MAX_SIDE,
+                     noise: tuple[float, int] | None = None) -> Path:
     """Write the display rendering as an 8-bit PNG atomically (temp file + rename).
 
-    No metadata of the source (file name, DICOM tags, EXIF) is copied into the PNG.
+    No metadata of the source (file name, DICOM tags, EXIF) is copied into the PNG. ``noise``
+    (``(sd, seed)``, see :func:`covsev_tools.images.disguise.draw_noise`) adds Gaussian noise, as a
+    cohort does to every display image so that its hidden repeats (noisy by their disguise) do not
+    stand out.
 
     Examples
     --------
@@ -78,7 +82,12 @@ def save_display_png(xray: XRay, path: str | Path, max_side: int | None = DISPLA
     import cv2  # encodes PNG about twice as fast as Pillow at the same size
 
     path = Path(path)
-    ok, encoded = cv2.imencode(".png", to_display_uint8(xray, max_side), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    array = to_display_uint8(xray, max_side)
+    if noise is not None:
+        from covsev_tools.images.disguise import add_noise
+
+        array = add_noise(array, *noise)
+    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ImageReadError(path, "cannot encode the display PNG")
     with replaced_atomically(path, durable=False) as tmp:  # rebuilt by re-running cohort create
