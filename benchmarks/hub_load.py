@@ -33,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # the rater-as-a-program client the hub tests use too
+
 #: Longest wait for all raters to be logged in with their page open.
 SETUP_SECONDS = 600
 
@@ -85,7 +88,7 @@ class Rater(threading.Thread):
     def __init__(self, url: str, name: str, password: str, cases: int, think: float, start: threading.Barrier,
                  lockstep: bool = False, seed: int = 0):
         super().__init__(daemon=True)
-        from covsev_tools.hub.client import RaterClient
+        from hub_client import RaterClient
 
         self.client = RaterClient(url, name, password)
         self.cases, self.think, self.start_barrier = cases, think, start

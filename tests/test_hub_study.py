@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+import helpers
 from helpers import HubStudy
 
 pytest.importorskip("jupyterhub")
@@ -50,19 +51,8 @@ def owner_group(path: Path) -> tuple[str, str]:
 
 
 def run_as(user: str, command: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run ``command`` as the Unix account ``user`` with its groups (as the spawner does)."""
-    import pwd
-
-    from covsev_tools.hub.runtime import rater_python
-    from covsev_tools.hub.study import Study
-
-    entry = pwd.getpwnam(user)
-    python = rater_python(Study.load(_STUDY_DIR[0]))
-    env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1", **kwargs.pop("env", {})}
-    return subprocess.run([python if c == "python" else c for c in command], capture_output=True, text=True,
-                          cwd="/", env=env,
-                          user=entry.pw_uid, group=entry.pw_gid,
-                          extra_groups=os.getgrouplist(user, entry.pw_gid), **kwargs)
+    """Run ``command`` as ``user`` in this module's study (see :func:`helpers.run_as`)."""
+    return helpers.run_as(_STUDY_DIR[0], user, command, **kwargs)
 
 
 def as_user(user: str, code: str) -> subprocess.CompletedProcess:

@@ -169,7 +169,30 @@ class StudySpawner(LocalProcessSpawner):
         # and coordinators run the model in their JupyterLab.
         memory = study.limit("memory_limit_mb") * 2**20 if role == "rater" else None
         self._limits = (memory, study.limit("max_processes"))
-        return await super().start()
+        ip, port = await super().start()
+        await self._wait_listening(ip, port)
+        return ip, port
+
+    async def _wait_listening(self, ip: str, port: int) -> None:
+        """Until the server accepts connections; a clear error at once if its process ends first.
+
+        JupyterHub itself would wait the whole ``http_timeout`` (300 s) for a server whose process
+        exited at its first line (an installation the account cannot import, a broken config), and
+        the rater would watch a spinner all that time.
+        """
+        deadline = asyncio.get_running_loop().time() + self.start_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            status = await LocalProcessSpawner.poll(self)
+            if status is not None:
+                raise CannotStartError(f"Your scoring page cannot start: its server stopped at once (exit status "
+                                       f"{status}; the hub's log says why). Tell your study coordinator.")
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(ip or "127.0.0.1", port), 5)
+            except (OSError, asyncio.TimeoutError):
+                await asyncio.sleep(0.2)
+                continue
+            writer.close()
+            return
 
     def make_preexec_fn(self, name):
         """Lower the limits, then become the account (limits first: a rater could not lower them after)."""
@@ -218,7 +241,7 @@ class StudySpawner(LocalProcessSpawner):
         self.default_url = "/lab"
         common = _common_environment(study)
         self.environment = {"COVSEV_STUDY": str(study.dir), "COVSEV_LABELS_DIR": str(study.labels_dir),
-                            # root-owned config: the terminal's shell (see hub.setup._write_coordinator_tools)
+                            # root-owned config: the terminal's shell (see hub.admin._write_coordinator_tools)
                             "JUPYTER_CONFIG_DIR": str(study.app_dir / "coordinator"),
                             # covsev (app/bin, made by hub init) before the system's commands
                             "PATH": os.pathsep.join([str(study.app_dir / "bin"), "/usr/local/bin", "/usr/bin",
