@@ -108,6 +108,8 @@ def _spawning(c, study: Study) -> None:
     # A server that died (kill -9, out of memory) is noticed within seconds, so the rater's next
     # login starts a fresh one instead of landing on a proxy error.
     c.Spawner.poll_interval = 10
+    # A server that cannot start is explained on the hub's page in plain words (see spawner.CannotStartError).
+    c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates")]
 
 
 def _idle_culler(c, study: Study) -> None:

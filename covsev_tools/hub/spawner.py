@@ -24,6 +24,7 @@ from pathlib import Path
 from jupyterhub.handlers.login import LogoutHandler
 from jupyterhub.spawner import LocalProcessSpawner
 from nativeauthenticator import NativeAuthenticator
+from tornado import web
 from traitlets import Unicode
 
 from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, end_account_processes, limit_resources,
@@ -40,12 +41,33 @@ __all__ = ["CannotStartError", "EndSessionLogoutHandler", "NoAssignmentError", "
 SCORING_NOTEBOOK = "scoring.ipynb"
 
 
-class NoAssignmentError(RuntimeError):
-    """A rater logged in with no active assignment; the hub shows this message on its spawn page."""
+class CannotStartError(web.HTTPError):
+    """The account's server cannot start; the hub's page says why in plain words, at once.
+
+    An HTTP error (503) with the rater's message as ``jupyterhub_message``: JupyterHub shows any
+    other exception of a spawn that fails within its first second as "500 : Internal Server Error
+    -- Unhandled error starting server". The study's templates (``hub/templates``) put
+    :attr:`covsev_title` above the message instead of the status code.
+
+    Examples
+    --------
+    >>> error = CannotStartError("Your scoring page cannot start: ... Tell your study coordinator.")
+    >>> error.status_code, str(error)
+    (503, 'Your scoring page cannot start: ... Tell your study coordinator.')
+    """
+
+    covsev_title = "Your scoring page cannot open"
+
+    def __init__(self, message: str):
+        super().__init__(503)
+        self.jupyterhub_message = message
+
+    def __str__(self) -> str:
+        return self.jupyterhub_message
 
 
-class CannotStartError(RuntimeError):
-    """The account cannot reach the installation or the study; the hub shows this on its spawn page."""
+class NoAssignmentError(CannotStartError):
+    """A user who is no longer in the study logged in; the hub shows this message on its page."""
 
 
 #: Failed logins from one client address, over all accounts, after which that address waits.
