@@ -36,8 +36,13 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the rater-as-a-program client the hub tests use too
 
+LOAD_BEFORE = ""
+
 #: Longest wait for all raters to be logged in with their page open.
 SETUP_SECONDS = 600
+
+#: The steps from the login form to the first case's image, as a browser takes them.
+PHASES = ("login", "spawn", "page", "first image")
 
 SCORES = [("extent", "right", 2), ("extent", "left", 3), ("opacity", "right", 1), ("opacity", "left", 2)]
 
@@ -96,13 +101,20 @@ class Rater(threading.Thread):
         self.timings: list[float] = []
         self.confirmed: list[int] = []
         self.ready_seconds = None
+        self.phases: dict[str, float] = {}
         self.error: str | None = None
 
     def run(self) -> None:
         client = self.client
         try:
-            started = time.monotonic()
-            client.open_session(timeout=SETUP_SECONDS / 2)
+            # what open_session does, step by step, each step timed
+            steps = [("login", client.login), ("spawn", lambda: client.start_server(timeout=SETUP_SECONDS / 2)),
+                     ("page", lambda: client.open_scoring_page(timeout=SETUP_SECONDS / 2)),
+                     ("first image", lambda: client.request_states(timeout=SETUP_SECONDS / 2))]
+            started = mark = time.monotonic()
+            for step, call in steps:
+                call()
+                self.phases[step], mark = time.monotonic() - mark, time.monotonic()
             self.ready_seconds = time.monotonic() - started
         except Exception as exc:  # reported, and the others carry on
             self.error = f"setup: {exc}"
@@ -224,7 +236,8 @@ def report(raters: list[Rater], memory: dict[str, float], lost: int, wall: float
     everyone = [t for r in raters for t in r.timings]
     pacing = "in lockstep" if args.lockstep else "at random moments"
     print(f"hub_load: {args.raters} raters x {args.cases} cases, think {args.think:g} s, saves {pacing}, "
-          f"{os.cpu_count()} CPUs, {wall:.0f} s wall")
+          f"{os.cpu_count()} CPUs, {wall:.0f} s wall, load average before {LOAD_BEFORE}, after "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'rater':<12}{'saves':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'ready s':>9}{'PSS MiB':>9}")
     for r in raters:
         t = [1000 * x for x in r.timings]
@@ -238,6 +251,12 @@ def report(raters: list[Rater], memory: dict[str, float], lost: int, wall: float
     if mem:
         print(f"memory per rater server (server + kernels, PSS): median {statistics.median(mem):.0f} MiB, "
               f"max {max(mem):.0f} MiB, total {sum(mem):.0f} MiB")
+    print("login to first image, by step (s):  " + "  ".join(
+        f"{step} p50 {percentile(v, 50):.1f} p95 {percentile(v, 95):.1f} max {max(v):.1f}"
+        for step in PHASES if (v := [r.phases[step] for r in raters if step in r.phases])))
+    ready = [r.ready_seconds for r in raters if r.ready_seconds is not None]
+    print(f"time to first image: p50 {percentile(ready, 50):.1f} s, p95 {percentile(ready, 95):.1f} s, "
+          f"max {max(ready, default=float('nan')):.1f} s; pages that never finished: {len(raters) - len(ready)}")
     print(f"errors: {sum(r.error is not None for r in raters)}")
     print(f"lost: {lost}")
 
@@ -257,6 +276,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("hub_load needs root (it makes Unix accounts)")
+    global LOAD_BEFORE
+    LOAD_BEFORE = " ".join(f"{x:.2f}" for x in os.getloadavg())  # other work on the machine counts
     prefix = "cvb" + secrets.token_hex(2)
     work = Path(tempfile.mkdtemp(prefix="covsev-hubload-", dir="/tmp"))
     os.chmod(work, 0o711)
