@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the rater-as-a-program client the hub tests use too
 
 LOAD_BEFORE = ""
+HUB_CPU: dict[str, float] = {}
 
 #: Longest wait for all raters to be logged in with their page open.
 SETUP_SECONDS = 600
@@ -87,6 +88,44 @@ def processes_of(uid: int) -> list[int]:
     return pids
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def account_cpu(name: str) -> dict[str, float]:
+    """CPU seconds of the account's server and kernel processes so far."""
+    import pwd
+
+    out = {"server": 0.0, "kernel": 0.0}
+    for pid in processes_of(pwd.getpwnam(name).pw_uid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        kind = "kernel" if b"ipykernel" in cmdline else "server" if b"jupyterhub.singleuser" in cmdline else None
+        if kind:
+            out[kind] += cpu_seconds(pid)
+    return out
+
+
+def group_cpu(pid: int) -> float:
+    """CPU seconds of the hub's process group (hub, proxy, culler) so far."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pid:
+                    total += cpu_seconds(int(entry.name))
+            except OSError:
+                pass
+    return total
+
+
 class Rater(threading.Thread):
     """One rater: log in, open the page, wait for the start signal, score, record timings."""
 
@@ -102,6 +141,7 @@ class Rater(threading.Thread):
         self.confirmed: list[int] = []
         self.ready_seconds = None
         self.phases: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.error: str | None = None
 
     def run(self) -> None:
@@ -116,6 +156,7 @@ class Rater(threading.Thread):
                 call()
                 self.phases[step], mark = time.monotonic() - mark, time.monotonic()
             self.ready_seconds = time.monotonic() - started
+            self.cpu = account_cpu(client.name)
         except Exception as exc:  # reported, and the others carry on
             self.error = f"setup: {exc}"
             self._wait_for_the_others()
@@ -255,10 +296,20 @@ def report(raters: list[Rater], memory: dict[str, float], lost: int, wall: float
         f"{step} p50 {percentile(v, 50):.1f} p95 {percentile(v, 95):.1f} max {max(v):.1f}"
         for step in PHASES if (v := [r.phases[step] for r in raters if step in r.phases])))
     ready = [r.ready_seconds for r in raters if r.ready_seconds is not None]
+    for kind in ("server", "kernel"):
+        v = [r.cpu[kind] for r in raters if r.cpu]
+        print(f"CPU to the first image, {kind} per rater: median {percentile(v, 50):.2f} s, total {sum(v):.0f} s")
+    print(f"CPU of the hub (hub, proxy, culler) until every page was up: {HUB_CPU.get('logins', 0):.0f} s")
     print(f"time to first image: p50 {percentile(ready, 50):.1f} s, p95 {percentile(ready, 95):.1f} s, "
           f"max {max(ready, default=float('nan')):.1f} s; pages that never finished: {len(raters) - len(ready)}")
     print(f"errors: {sum(r.error is not None for r in raters)}")
     print(f"lost: {lost}")
+
+
+def barrier_or_errors(raters: list[Rater]) -> None:
+    """Until every rater has its first image or has failed."""
+    while any(r.ready_seconds is None and r.error is None for r in raters):
+        time.sleep(0.2)
 
 
 def main(argv=None) -> int:
@@ -289,9 +340,13 @@ def main(argv=None) -> int:
         raters = [Rater(url, name, pw, args.cases, args.think, barrier, args.lockstep, seed)
                   for seed, (name, pw) in enumerate(passwords.items())]
         began = time.monotonic()
+        hub_cpu = group_cpu(proc.pid)
         for rater in raters:
             rater.start()
             time.sleep(0.2)  # logins arrive over a few seconds, as at the start of a session
+        watcher = threading.Thread(target=lambda: (barrier_or_errors(raters),
+                                                   HUB_CPU.update(logins=group_cpu(proc.pid) - hub_cpu)), daemon=True)
+        watcher.start()
         for rater in raters:
             rater.join()
         wall = time.monotonic() - began
