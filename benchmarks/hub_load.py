@@ -10,8 +10,12 @@ read at their own pace; ``--lockstep`` makes all N save in the same instant). Sa
 time from the Save click to the page showing the next case. Afterwards every confirmed save is looked up in the label logs.
 
 Prints p50/p95/max save-to-next per rater and overall, memory per rater server (its processes'
-PSS, server + kernel), and ``lost: N``. Needs root (accounts), nodejs + configurable-http-proxy.
-Not a test. Goal on a 2-core machine: 20 raters, p95 < 300 ms, lost 0.
+PSS, server + kernel), the time from the login form to the first case's image by step (login,
+spawn, page, first image) with the pages that never finished, the CPU seconds each rater's server
+and kernel and the hub used until then, the machine's load average before and after (other work
+on the machine counts), and ``lost: N``. Needs root (accounts), nodejs + configurable-http-proxy.
+Not a test. Goals on a 2-core machine: 20 raters, p95 < 300 ms, lost 0; first image <= 5 s for one
+rater alone, <= 20 s for 20 at once.
 
 Run: .venv/bin/python benchmarks/hub_load.py [--raters 20] [--cases 10] [--think 1.0] [--lockstep]
 """
