@@ -101,7 +101,9 @@ def _authentication(c, study: Study) -> None:
 #: "iri" check) compiles a Lark grammar when imported: 1.7 of the 3.2 s of CPU that the server's
 #: imports take, in every server start -- about 17 s of a 2-core machine when 20 raters log in
 #: together. No event schema of a study server uses the "iri" format.
-SINGLEUSER_CODE = ("import sys; sys.modules['rfc3987_syntax'] = None  # no IRI grammar: see covsev_tools.hub.hubconfig\n"
+#: The first line names the program for ``ps`` (and the tests that look for the server's process).
+SINGLEUSER_CODE = ("# jupyterhub.singleuser, without jsonschema's IRI grammar (see covsev_tools.hub.hubconfig)\n"
+                   "import sys; sys.modules['rfc3987_syntax'] = None\n"
                    "from jupyterhub.singleuser import main; main()")
 
 
