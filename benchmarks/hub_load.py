@@ -10,8 +10,12 @@ read at their own pace; ``--lockstep`` makes all N save in the same instant). Sa
 time from the Save click to the page showing the next case. Afterwards every confirmed save is looked up in the label logs.
 
 Prints p50/p95/max save-to-next per rater and overall, memory per rater server (its processes'
-PSS, server + kernel), and ``lost: N``. Needs root (accounts), nodejs + configurable-http-proxy.
-Not a test. Goal on a 2-core machine: 20 raters, p95 < 300 ms, lost 0.
+PSS, server + kernel), the time from the login form to the first case's image by step (login,
+spawn, page, first image) with the pages that never finished, the CPU seconds each rater's server
+and kernel and the hub used until then, the machine's load average before and after (other work
+on the machine counts), and ``lost: N``. Needs root (accounts), nodejs + configurable-http-proxy.
+Not a test. Goals on a 2-core machine: 20 raters, p95 < 300 ms, lost 0; first image <= 5 s for one
+rater alone, <= 20 s for 20 at once.
 
 Run: .venv/bin/python benchmarks/hub_load.py [--raters 20] [--cases 10] [--think 1.0] [--lockstep]
 """
@@ -33,8 +37,17 @@ from pathlib import Path
 
 import numpy as np
 
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # the rater-as-a-program client the hub tests use too
+
+LOAD_BEFORE = ""
+HUB_CPU: dict[str, float] = {}
+
 #: Longest wait for all raters to be logged in with their page open.
 SETUP_SECONDS = 600
+
+#: The steps from the login form to the first case's image, as a browser takes them.
+PHASES = ("login", "spawn", "page", "first image")
 
 SCORES = [("extent", "right", 2), ("extent", "left", 3), ("opacity", "right", 1), ("opacity", "left", 2)]
 
@@ -79,13 +92,51 @@ def processes_of(uid: int) -> list[int]:
     return pids
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def account_cpu(name: str) -> dict[str, float]:
+    """CPU seconds of the account's server and kernel processes so far."""
+    import pwd
+
+    out = {"server": 0.0, "kernel": 0.0}
+    for pid in processes_of(pwd.getpwnam(name).pw_uid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        kind = "kernel" if b"ipykernel" in cmdline else "server" if b"jupyterhub.singleuser" in cmdline else None
+        if kind:
+            out[kind] += cpu_seconds(pid)
+    return out
+
+
+def group_cpu(pid: int) -> float:
+    """CPU seconds of the hub's process group (hub, proxy, culler) so far."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pid:
+                    total += cpu_seconds(int(entry.name))
+            except OSError:
+                pass
+    return total
+
+
 class Rater(threading.Thread):
     """One rater: log in, open the page, wait for the start signal, score, record timings."""
 
     def __init__(self, url: str, name: str, password: str, cases: int, think: float, start: threading.Barrier,
                  lockstep: bool = False, seed: int = 0):
         super().__init__(daemon=True)
-        from covsev_tools.hub.client import RaterClient
+        from hub_client import RaterClient
 
         self.client = RaterClient(url, name, password)
         self.cases, self.think, self.start_barrier = cases, think, start
@@ -93,14 +144,23 @@ class Rater(threading.Thread):
         self.timings: list[float] = []
         self.confirmed: list[int] = []
         self.ready_seconds = None
+        self.phases: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.error: str | None = None
 
     def run(self) -> None:
         client = self.client
         try:
-            started = time.monotonic()
-            client.open_session(timeout=SETUP_SECONDS / 2)
+            # what open_session does, step by step, each step timed
+            steps = [("login", client.login), ("spawn", lambda: client.start_server(timeout=SETUP_SECONDS / 2)),
+                     ("page", lambda: client.open_scoring_page(timeout=SETUP_SECONDS / 2)),
+                     ("first image", lambda: client.request_states(timeout=SETUP_SECONDS / 2))]
+            started = mark = time.monotonic()
+            for step, call in steps:
+                call()
+                self.phases[step], mark = time.monotonic() - mark, time.monotonic()
             self.ready_seconds = time.monotonic() - started
+            self.cpu = account_cpu(client.name)
         except Exception as exc:  # reported, and the others carry on
             self.error = f"setup: {exc}"
             self._wait_for_the_others()
@@ -221,7 +281,8 @@ def report(raters: list[Rater], memory: dict[str, float], lost: int, wall: float
     everyone = [t for r in raters for t in r.timings]
     pacing = "in lockstep" if args.lockstep else "at random moments"
     print(f"hub_load: {args.raters} raters x {args.cases} cases, think {args.think:g} s, saves {pacing}, "
-          f"{os.cpu_count()} CPUs, {wall:.0f} s wall")
+          f"{os.cpu_count()} CPUs, {wall:.0f} s wall, load average before {LOAD_BEFORE}, after "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'rater':<12}{'saves':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'ready s':>9}{'PSS MiB':>9}")
     for r in raters:
         t = [1000 * x for x in r.timings]
@@ -235,8 +296,24 @@ def report(raters: list[Rater], memory: dict[str, float], lost: int, wall: float
     if mem:
         print(f"memory per rater server (server + kernels, PSS): median {statistics.median(mem):.0f} MiB, "
               f"max {max(mem):.0f} MiB, total {sum(mem):.0f} MiB")
+    print("login to first image, by step (s):  " + "  ".join(
+        f"{step} p50 {percentile(v, 50):.1f} p95 {percentile(v, 95):.1f} max {max(v):.1f}"
+        for step in PHASES if (v := [r.phases[step] for r in raters if step in r.phases])))
+    ready = [r.ready_seconds for r in raters if r.ready_seconds is not None]
+    for kind in ("server", "kernel"):
+        v = [r.cpu[kind] for r in raters if r.cpu]
+        print(f"CPU to the first image, {kind} per rater: median {percentile(v, 50):.2f} s, total {sum(v):.0f} s")
+    print(f"CPU of the hub (hub, proxy, culler) until every page was up: {HUB_CPU.get('logins', 0):.0f} s")
+    print(f"time to first image: p50 {percentile(ready, 50):.1f} s, p95 {percentile(ready, 95):.1f} s, "
+          f"max {max(ready, default=float('nan')):.1f} s; pages that never finished: {len(raters) - len(ready)}")
     print(f"errors: {sum(r.error is not None for r in raters)}")
     print(f"lost: {lost}")
+
+
+def barrier_or_errors(raters: list[Rater]) -> None:
+    """Until every rater has its first image or has failed."""
+    while any(r.ready_seconds is None and r.error is None for r in raters):
+        time.sleep(0.2)
 
 
 def main(argv=None) -> int:
@@ -254,6 +331,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("hub_load needs root (it makes Unix accounts)")
+    global LOAD_BEFORE
+    LOAD_BEFORE = " ".join(f"{x:.2f}" for x in os.getloadavg())  # other work on the machine counts
     prefix = "cvb" + secrets.token_hex(2)
     work = Path(tempfile.mkdtemp(prefix="covsev-hubload-", dir="/tmp"))
     os.chmod(work, 0o711)
@@ -265,9 +344,13 @@ def main(argv=None) -> int:
         raters = [Rater(url, name, pw, args.cases, args.think, barrier, args.lockstep, seed)
                   for seed, (name, pw) in enumerate(passwords.items())]
         began = time.monotonic()
+        hub_cpu = group_cpu(proc.pid)
         for rater in raters:
             rater.start()
             time.sleep(0.2)  # logins arrive over a few seconds, as at the start of a session
+        watcher = threading.Thread(target=lambda: (barrier_or_errors(raters),
+                                                   HUB_CPU.update(logins=group_cpu(proc.pid) - hub_cpu)), daemon=True)
+        watcher.start()
         for rater in raters:
             rater.join()
         wall = time.monotonic() - began

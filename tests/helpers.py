@@ -256,12 +256,12 @@ class HubStudy:
     def groups(self) -> tuple[str, str]:
         return f"{self.prefix}-raters", f"{self.prefix}-coord"
 
-    def init(self):
+    def init(self, idle_timeout: int = 600):
         from covsev_tools.hub import init_study
 
         raters, coordinators = self.groups
         return init_study(self.dir, [self.source.dir], name="hubtest", rater_group=raters,
-                          coordinator_group=coordinators, idle_timeout=600)
+                          coordinator_group=coordinators, idle_timeout=idle_timeout)
 
     def add(self, suffix: str, role: str, cohort: str | None = "pilot") -> str:
         from covsev_tools.hub import add_user, assign
@@ -311,6 +311,28 @@ class HubStudy:
 
         release_append_only(self.base)  # label logs are append-only: even root cannot delete them before
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def run_as(study_dir, user: str, command: list[str], **kwargs):
+    """Run ``command`` as the Unix account ``user`` with its groups, as the spawner starts its server.
+
+    ``"python"`` in ``command`` is the study's interpreter (``app/runtime`` when made); the
+    environment is a bare one (``env=`` adds to it); output is captured as text.
+    """
+    import os
+    import pwd
+    import subprocess
+
+    from covsev_tools.hub.runtime import rater_python
+    from covsev_tools.hub.study import Study
+
+    entry = pwd.getpwnam(user)
+    python = rater_python(Study.load(study_dir))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1", "HOME": entry.pw_dir, **kwargs.pop("env", {})}
+    kwargs.setdefault("cwd", "/")
+    return subprocess.run([python if c == "python" else c for c in command], capture_output=True, text=True,
+                          env=env, user=entry.pw_uid, group=entry.pw_gid,
+                          extra_groups=os.getgrouplist(user, entry.pw_gid), **kwargs)
 
 
 # ------------------------------------------------------------------------------------ a live hub
@@ -393,9 +415,33 @@ def stop_hub(proc, sig=None) -> None:
             proc.wait(timeout=30)
 
 
+def running_hub(study: HubStudy, users, idle_timeout: int = 600):
+    """``hub init``, the ``users`` (``(suffix, role[, cohort])`` each), ``hub start``; the study, for a fixture.
+
+    On the way out the hub stops and the study's accounts, processes and files are removed,
+    whatever failed on the way in.
+
+    Examples
+    --------
+    >>> @pytest.fixture(scope="module")                                       # doctest: +SKIP
+    ... def hub():
+    ...     yield from running_hub(HubStudy(n_cases=4), [("r1", "rater"), ("c1", "coordinator")])
+    """
+    try:
+        study.init(idle_timeout=idle_timeout)
+        for user in users:
+            study.add(*user)
+        study.proc, study.url = start_hub(study, "hub.log")
+        yield study
+    finally:
+        if getattr(study, "proc", None) is not None:
+            stop_hub(study.proc)
+        study.cleanup()
+
+
 def rater_client(hub: HubStudy, suffix: str):
-    """A :class:`~covsev_tools.hub.client.RaterClient` of the study account ``<prefix><suffix>``."""
-    from covsev_tools.hub.client import RaterClient
+    """A :class:`hub_client.RaterClient` of the study account ``<prefix><suffix>``."""
+    from hub_client import RaterClient
 
     name = hub.name(suffix)
     return RaterClient(hub.url, name, hub.passwords[name])

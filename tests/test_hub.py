@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers import (CHROMIUM, CHROMIUM_ARGS, HUB_SCORES, HubStudy, block_outside, hub_marks,
-                     hub_records as records, rater_client as rater, score_and_save, start_hub, stop_hub)
+                     hub_records as records, rater_client as rater, running_hub, score_and_save, start_hub, stop_hub)
 
 pytest.importorskip("jupyterhub")
 requests = pytest.importorskip("requests")
@@ -27,26 +27,12 @@ pytestmark = hub_marks(900)
 
 @pytest.fixture(scope="module")
 def hub():
-    study = HubStudy(n_cases=6, repeat_fraction=0.34)
-    proc = None
-    try:
-        study.init()
-        for suffix in ("r1", "r2"):
-            study.add(suffix, "rater")
-        study.add("r3", "rater", cohort=None)
-        study.add("c1", "coordinator")
-        proc, url = start_hub(study, "hub.log")
-        study.url = url
-        study.proc = proc
-        yield study
-    finally:
-        if getattr(study, "proc", None) is not None:
-            stop_hub(study.proc)
-        study.cleanup()
+    yield from running_hub(HubStudy(n_cases=6, repeat_fraction=0.34),
+                           [("r1", "rater"), ("r2", "rater"), ("r3", "rater", None), ("c1", "coordinator")])
 
 
 def test_wrong_password_is_refused(hub):
-    from covsev_tools.hub.client import HubClientError
+    from hub_client import HubClientError
 
     client = rater(hub, "r1")
     client.password = "not-the-password"

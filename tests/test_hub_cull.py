@@ -6,46 +6,22 @@ in again and resumes at the next case. About two minutes. Needs root and configu
 """
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
-from helpers import HubStudy, hub_records, rater_client, score_and_save, start_hub, stop_hub
+from helpers import HubStudy, hub_marks, hub_records, rater_client, running_hub, score_and_save
 
 pytest.importorskip("jupyterhub")
 
 IDLE_TIMEOUT = 60
 
-pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.timeout(600),
-    pytest.mark.skipif(os.geteuid() != 0, reason="the hub tests create Unix accounts: run as root"),
-]
+pytestmark = hub_marks(600)
 
 
 @pytest.fixture()
 def hub():
-    from covsev_tools.hub import init_study
-
-    from covsev_tools.hub.hubconfig import find_proxy
-
-    try:
-        find_proxy()
-    except Exception as exc:
-        pytest.skip(f"configurable-http-proxy not installed (make install needs npm): {exc}")
-    study = HubStudy(n_cases=4, repeat_fraction=0.0)
-    try:
-        raters, coordinators = study.groups
-        init_study(study.dir, [study.source.dir], name="culltest", rater_group=raters,
-                   coordinator_group=coordinators, idle_timeout=IDLE_TIMEOUT)
-        study.add("r1", "rater")
-        study.proc, study.url = start_hub(study, "hub.log")
-        yield study
-    finally:
-        if getattr(study, "proc", None) is not None:
-            stop_hub(study.proc)
-        study.cleanup()
+    yield from running_hub(HubStudy(n_cases=4, repeat_fraction=0.0), [("r1", "rater")], idle_timeout=IDLE_TIMEOUT)
 
 
 def _servers(client) -> dict:

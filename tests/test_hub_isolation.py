@@ -18,40 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from helpers import HubStudy, hub_records, rater_client, score_and_save, start_hub, stop_hub
+from helpers import HubStudy, hub_marks, hub_records, rater_client, running_hub, score_and_save
 
 pytest.importorskip("jupyterhub")
 
 LISTEN_SECONDS = 30
 
-pytestmark = [
-    pytest.mark.hub,
-    pytest.mark.timeout(900),
-    pytest.mark.skipif(os.geteuid() != 0, reason="the hub tests create Unix accounts: run as root"),
-]
+pytestmark = hub_marks(900)
 
 
 @pytest.fixture(scope="module")
 def hub():
-    from covsev_tools.hub.hubconfig import find_proxy
-
-    try:
-        find_proxy()
-    except Exception as exc:
-        pytest.skip(f"configurable-http-proxy not installed (make install needs npm): {exc}")
-    study = HubStudy(n_cases=6, repeat_fraction=0.34)
-    try:
-        study.init()
-        study.add("r1", "rater")
-        study.add("r2", "rater")
-        study.add("r4", "rater")
-        study.add("c1", "coordinator")
-        study.proc, study.url = start_hub(study, "hub.log")
-        yield study
-    finally:
-        if getattr(study, "proc", None) is not None:
-            stop_hub(study.proc)
-        study.cleanup()
+    yield from running_hub(HubStudy(n_cases=6, repeat_fraction=0.34),
+                           [("r1", "rater"), ("r2", "rater"), ("r4", "rater"), ("c1", "coordinator")])
 
 
 # What the attacker runs in rater r1's kernel: a listener thread on every reachable socket.

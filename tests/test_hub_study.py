@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+import helpers
 from helpers import HubStudy
 
 pytest.importorskip("jupyterhub")
@@ -50,19 +51,8 @@ def owner_group(path: Path) -> tuple[str, str]:
 
 
 def run_as(user: str, command: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run ``command`` as the Unix account ``user`` with its groups (as the spawner does)."""
-    import pwd
-
-    from covsev_tools.hub.runtime import rater_python
-    from covsev_tools.hub.study import Study
-
-    entry = pwd.getpwnam(user)
-    python = rater_python(Study.load(_STUDY_DIR[0]))
-    env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1", **kwargs.pop("env", {})}
-    return subprocess.run([python if c == "python" else c for c in command], capture_output=True, text=True,
-                          cwd="/", env=env,
-                          user=entry.pw_uid, group=entry.pw_gid,
-                          extra_groups=os.getgrouplist(user, entry.pw_gid), **kwargs)
+    """Run ``command`` as ``user`` in this module's study (see :func:`helpers.run_as`)."""
+    return helpers.run_as(_STUDY_DIR[0], user, command, **kwargs)
 
 
 def as_user(user: str, code: str) -> subprocess.CompletedProcess:
@@ -424,3 +414,43 @@ def test_logins_are_throttled_per_account_and_address_and_a_wrong_name_costs_a_h
         assert attempt(study.name("r2"), study.passwords[study.name("r2")], "10.0.0.8") == study.name("r2")
     finally:
         auth.db.close()
+
+
+@pytest.mark.parametrize("mounts, warned", [
+    ("proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n", True),
+    ("proc /proc proc rw,nosuid,nodev,noexec,relatime,hidepid=invisible,gid=0 0 0\n", False),
+    ("proc /proc proc rw,relatime,hidepid=2 0 0\n", False),
+])
+def test_hub_start_warns_when_proc_shows_every_process(study, mounts, warned, capsys, monkeypatch):
+    """``hub start`` runs its real checks (root, permissions, the study account's imports), then
+    warns about /proc without hidepid in one line, just before it becomes JupyterHub."""
+    from covsev_tools.hub import isolation, server
+    from covsev_tools.hub.server import free_port
+
+    class BecameTheHub(Exception):
+        pass
+
+    def execv(path, argv):
+        raise BecameTheHub(argv)
+
+    pytest.importorskip("jupyterhub")
+    try:
+        server.find_proxy()
+    except Exception as exc:
+        pytest.skip(f"configurable-http-proxy not installed: {exc}")
+    monkeypatch.setattr(server, "proc_hides_pids", lambda: isolation.proc_hides_pids(mounts))
+    monkeypatch.setattr(os, "execv", execv)
+    monkeypatch.chdir(study.base)  # start_hub changes into hub/ before it execs
+    with pytest.raises(BecameTheHub) as became:
+        server.start_hub(study.dir, port=free_port())
+    assert became.value.args[0][1:3] == ["-m", "jupyterhub"]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "hidepid" in line]
+    if warned:
+        (line,) = warnings
+        assert line.startswith("warning: /proc is mounted without hidepid")
+        assert "mount -o remount,hidepid=invisible /proc" in line
+    else:
+        assert warnings == []
+    # and what this machine's own /proc says is what proc_hides_pids reads
+    real = next(line for line in Path("/proc/mounts").read_text().splitlines() if line.split()[1:3] == ["/proc", "proc"])
+    assert isolation.proc_hides_pids() == ("hidepid=" in real and "hidepid=0" not in real and "hidepid=off" not in real)

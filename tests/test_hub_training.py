@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import helpers
 from helpers import HubStudy
 
 pytest.importorskip("jupyterhub")
@@ -57,15 +58,8 @@ def study():
 
 
 def run_as(study: HubStudy, user: str, args: list[str]) -> subprocess.CompletedProcess:
-    import pwd
-
-    from covsev_tools.hub.runtime import rater_python
-    from covsev_tools.hub.study import Study
-
-    entry = pwd.getpwnam(user)
-    return subprocess.run([rater_python(Study.load(study.dir)), *args], capture_output=True, text=True, cwd="/",
-                          env={"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1", "HOME": entry.pw_dir},
-                          user=entry.pw_uid, group=entry.pw_gid, extra_groups=os.getgrouplist(user, entry.pw_gid))
+    """The study's Python with ``args``, as ``user`` (see :func:`helpers.run_as`)."""
+    return helpers.run_as(study.dir, user, ["python", *args])
 
 
 def train(study: HubStudy, suffix: str, score: int) -> subprocess.CompletedProcess:

@@ -10,7 +10,6 @@ and Debian's Chromium.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CHROMIUM, CHROMIUM_ARGS, HubStudy, block_outside, hub_marks, start_hub, stop_hub
+from helpers import CHROMIUM, CHROMIUM_ARGS, HubStudy, block_outside, hub_marks, run_as, running_hub
 
 pytest.importorskip("jupyterhub")
 pytest.importorskip("playwright")
@@ -31,18 +30,8 @@ pytestmark = hub_marks(1800, browser=True)
 
 @pytest.fixture(scope="module")
 def hub():
-    study = HubStudy(n_cases=4, repeat_fraction=0.0, training_cases=2, max_mae=1.0)
-    try:
-        study.init()
-        for suffix in ("r1", "r2"):
-            study.add(suffix, "rater")
-        study.add("c1", "coordinator")
-        study.proc, study.url = start_hub(study, "hub.log")
-        yield study
-    finally:
-        if getattr(study, "proc", None) is not None:
-            stop_hub(study.proc)
-        study.cleanup()
+    yield from running_hub(HubStudy(n_cases=4, repeat_fraction=0.0, training_cases=2, max_mae=1.0),
+                           [("r1", "rater"), ("r2", "rater"), ("c1", "coordinator")])
 
 
 def login(browser, hub: HubStudy, suffix: str):
@@ -211,14 +200,9 @@ def test_workflow_training_scoring_finish_adjudication_report(hub):
     assert consensus["scales"]["extent"]["total"] == 4
 
     # the report without a model, written by the coordinator's account
-    import pwd
-
-    entry = pwd.getpwnam(c1)
-    report = subprocess.run([str(hub.dir / "app" / "bin" / "covsev"), "report", "--cohort", "cohorts/pilot",
-                             "--labels-dir", "labels", "--out", "outputs/report", "--reference", "consensus",
-                             "--bootstrap", "50"], capture_output=True, text=True, cwd=hub.dir,
-                            user=entry.pw_uid, group=entry.pw_gid, extra_groups=os.getgrouplist(c1, entry.pw_gid),
-                            env={"PATH": "/usr/bin:/bin", "HOME": entry.pw_dir})
+    report = run_as(hub.dir, c1, [str(hub.dir / "app" / "bin" / "covsev"), "report", "--cohort", "cohorts/pilot",
+                                  "--labels-dir", "labels", "--out", "outputs/report", "--reference", "consensus",
+                                  "--bootstrap", "50"], cwd=hub.dir)
     assert report.returncode == 0, report.stderr
     page = (hub.dir / "outputs" / "report" / "report.html").read_text()
     assert "No model predictions" in page and "2. Inter-rater agreement" in page and "Adjudication" in page

@@ -65,7 +65,8 @@ def test_wheel_installs_outside_the_checkout_and_runs_the_demo(tmp_path):
     (wheel,) = wheels.glob("covsev-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for data_file in ("covsev_tools/scales/extent.yaml", "covsev_tools/report/templates/report.html.j2",
-                      "covsev_tools/labels/data/covid-severity-scores.csv"):
+                      "covsev_tools/labels/data/covid-severity-scores.csv", "covsev_tools/hub/templates/error.html",
+                      "covsev_tools/hub/templates/not_running.html"):
         assert data_file in names
 
     env_dir = tmp_path / "venv"

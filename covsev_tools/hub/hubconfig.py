@@ -96,10 +96,21 @@ def _authentication(c, study: Study) -> None:
     c.NativeAuthenticator.seconds_before_next_try = PAUSE_SECONDS
 
 
+#: What every study server runs: ``jupyterhub-singleuser``, without jsonschema's IRI check. Jupyter
+#: Server imports jupyter_events, which imports jsonschema's format checks, and rfc3987-syntax (the
+#: "iri" check) compiles a Lark grammar when imported: 1.7 of the 3.2 s of CPU that the server's
+#: imports take, in every server start -- about 17 s of a 2-core machine when 20 raters log in
+#: together. No event schema of a study server uses the "iri" format.
+#: The first line names the program for ``ps`` (and the tests that look for the server's process).
+SINGLEUSER_CODE = ("# jupyterhub.singleuser, without jsonschema's IRI grammar (see covsev_tools.hub.hubconfig)\n"
+                   "import sys; sys.modules['rfc3987_syntax'] = None\n"
+                   "from jupyterhub.singleuser import main; main()")
+
+
 def _spawning(c, study: Study) -> None:
     c.JupyterHub.spawner_class = "covsev_tools.hub.spawner.StudySpawner"
     c.StudySpawner.study_dir = str(study.dir)
-    c.Spawner.cmd = [rater_python(study), "-m", "jupyterhub.singleuser"]
+    c.Spawner.cmd = [rater_python(study), "-c", SINGLEUSER_CODE]
     # Twenty raters logging in within the same minute on a two-core server start twenty Jupyter
     # servers at once (~4 s of CPU each); two minutes were not always enough for the last one.
     c.Spawner.start_timeout = 300
@@ -108,6 +119,8 @@ def _spawning(c, study: Study) -> None:
     # A server that died (kill -9, out of memory) is noticed within seconds, so the rater's next
     # login starts a fresh one instead of landing on a proxy error.
     c.Spawner.poll_interval = 10
+    # A server that cannot start is explained on the hub's page in plain words (see spawner.CannotStartError).
+    c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates")]
 
 
 def _idle_culler(c, study: Study) -> None:

@@ -21,7 +21,7 @@ from covsev_tools.hub.hubconfig import find_proxy
 from covsev_tools.hub.isolation import proc_hides_pids
 from covsev_tools.hub.permissions import apply_permissions, exposed_originals
 from covsev_tools.hub.preflight import check_study_account
-from covsev_tools.hub.setup import protect_cohort_sources
+from covsev_tools.hub.admin import protect_cohort_sources
 from covsev_tools.hub.study import Study, StudyError
 
 __all__ = ["LOCAL_ADDRESSES", "free_port", "hub_command", "start_hub"]

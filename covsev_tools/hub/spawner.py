@@ -24,6 +24,7 @@ from pathlib import Path
 from jupyterhub.handlers.login import LogoutHandler
 from jupyterhub.spawner import LocalProcessSpawner
 from nativeauthenticator import NativeAuthenticator
+from tornado import web
 from traitlets import Unicode
 
 from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, end_account_processes, limit_resources,
@@ -40,12 +41,33 @@ __all__ = ["CannotStartError", "EndSessionLogoutHandler", "NoAssignmentError", "
 SCORING_NOTEBOOK = "scoring.ipynb"
 
 
-class NoAssignmentError(RuntimeError):
-    """A rater logged in with no active assignment; the hub shows this message on its spawn page."""
+class CannotStartError(web.HTTPError):
+    """The account's server cannot start; the hub's page says why in plain words, at once.
+
+    An HTTP error (503) with the rater's message as ``jupyterhub_message``: JupyterHub shows any
+    other exception of a spawn that fails within its first second as "500 : Internal Server Error
+    -- Unhandled error starting server". The study's templates (``hub/templates``) put
+    :attr:`covsev_title` above the message instead of the status code.
+
+    Examples
+    --------
+    >>> error = CannotStartError("Your scoring page cannot start: ... Tell your study coordinator.")
+    >>> error.status_code, str(error)
+    (503, 'Your scoring page cannot start: ... Tell your study coordinator.')
+    """
+
+    covsev_title = "Your scoring page cannot open"
+
+    def __init__(self, message: str):
+        super().__init__(503)
+        self.jupyterhub_message = message
+
+    def __str__(self) -> str:
+        return self.jupyterhub_message
 
 
-class CannotStartError(RuntimeError):
-    """The account cannot reach the installation or the study; the hub shows this on its spawn page."""
+class NoAssignmentError(CannotStartError):
+    """A user who is no longer in the study logged in; the hub shows this message on its page."""
 
 
 #: Failed logins from one client address, over all accounts, after which that address waits.
@@ -109,11 +131,12 @@ class StudyAuthenticator(NativeAuthenticator):
         if self.allowed_failed_logins and (self.is_blocked(key) or self._address_blocked(address_key)):
             return None
         user = self.get_user(username)
-        if user is None:
-            bcrypt.checkpw(password.encode(), _dummy_hash())
-            valid = False
-        else:
-            valid = user.is_valid_password(password) and user.is_authorized
+        # bcrypt takes ~0.3 s of CPU: in a thread (it releases the GIL), so that twenty raters logging
+        # in together neither wait for each other's checks one by one nor stall the hub's event loop.
+        check = functools.partial(bcrypt.checkpw, password.encode(),
+                                  _dummy_hash() if user is None else user.password)
+        matches = await asyncio.get_running_loop().run_in_executor(None, check)
+        valid = user is not None and matches and user.is_authorized
         if valid:
             self.successful_login(key)
             return username
@@ -169,7 +192,30 @@ class StudySpawner(LocalProcessSpawner):
         # and coordinators run the model in their JupyterLab.
         memory = study.limit("memory_limit_mb") * 2**20 if role == "rater" else None
         self._limits = (memory, study.limit("max_processes"))
-        return await super().start()
+        ip, port = await super().start()
+        await self._wait_listening(ip, port)
+        return ip, port
+
+    async def _wait_listening(self, ip: str, port: int) -> None:
+        """Until the server accepts connections; a clear error at once if its process ends first.
+
+        JupyterHub itself would wait the whole ``http_timeout`` (300 s) for a server whose process
+        exited at its first line (an installation the account cannot import, a broken config), and
+        the rater would watch a spinner all that time.
+        """
+        deadline = asyncio.get_running_loop().time() + self.start_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            status = await LocalProcessSpawner.poll(self)
+            if status is not None:
+                raise CannotStartError(f"Your scoring page cannot start: its server stopped at once (exit status "
+                                       f"{status}; the hub's log says why). Tell your study coordinator.")
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(ip or "127.0.0.1", port), 5)
+            except (OSError, asyncio.TimeoutError):
+                await asyncio.sleep(0.2)
+                continue
+            writer.close()
+            return
 
     def make_preexec_fn(self, name):
         """Lower the limits, then become the account (limits first: a rater could not lower them after)."""
@@ -218,7 +264,7 @@ class StudySpawner(LocalProcessSpawner):
         self.default_url = "/lab"
         common = _common_environment(study)
         self.environment = {"COVSEV_STUDY": str(study.dir), "COVSEV_LABELS_DIR": str(study.labels_dir),
-                            # root-owned config: the terminal's shell (see hub.setup._write_coordinator_tools)
+                            # root-owned config: the terminal's shell (see hub.admin._write_coordinator_tools)
                             "JUPYTER_CONFIG_DIR": str(study.app_dir / "coordinator"),
                             # covsev (app/bin, made by hub init) before the system's commands
                             "PATH": os.pathsep.join([str(study.app_dir / "bin"), "/usr/local/bin", "/usr/bin",

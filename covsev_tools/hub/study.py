@@ -137,7 +137,7 @@ class Study:
         self.dir = Path(directory).resolve()
         self.settings = settings
         self.users = users
-        #: What :func:`covsev_tools.hub.setup.protect_cohort_sources` closed on the last ``hub init``.
+        #: What :func:`covsev_tools.hub.admin.protect_cohort_sources` closed on the last ``hub init``.
         self.protected_sources: list[Path] = []
 
     # -- files and folders

@@ -1,4 +1,6 @@
-"""Making a study folder and its accounts: ``covsev hub init``, ``add-user``, ``assign``, ``finish``.
+"""The study's administration: ``covsev hub init``, ``add-user``, ``remove-user``, ``assign``, ``finish``.
+
+Making the study folder (its files, modes and the accounts' runtime) and changing who reads what.
 
 Examples
 --------

@@ -1,7 +1,7 @@
 """A rater as a program: log in through the hub, open the scoring page, talk to its kernel.
 
-Used by the hub's tests and by ``benchmarks/hub_load.py``: :class:`RaterClient` goes through the
-same doors as a browser -- the hub's login form, its spawn page, the proxy, Voila's page -- and then
+Used by the hub's tests (``tests/test_hub*.py``) and by ``benchmarks/hub_load.py``, which is why it
+lives here and not in the package. :class:`RaterClient` goes through the same doors as a browser -- the hub's login form, its spawn page, the proxy, Voila's page -- and then
 speaks the Jupyter widget protocol on the page's kernel websocket, as the page's JavaScript does
 (clicks are ``custom`` ``click`` messages to a button's model; the page's updates come back as
 ``update`` messages). :meth:`RaterClient.execute` sends code the way a malicious rater could.
