@@ -22,7 +22,7 @@ import os
 
 import ipywidgets as W
 
-from covsev_tools.labels.store import LabelStore
+from covsev_tools.labels.remote import open_label_store
 from covsev_tools.scoring.access import (NO_CASES_ENV, ScoringSetupError, hub_logout_url, hub_user,
                                          load_cohort, rater_from_env)
 from covsev_tools.scoring.adjudication_view import ADJUDICATOR_ENV, launch_adjudication
@@ -87,7 +87,7 @@ class ScoringApp:
         except TrainingError as exc:
             raise ScoringSetupError(str(exc)) from None
         self.store = (self.training_set.store(labels_dir) if self.training_set
-                      else LabelStore(labels_dir, self.cohort.name, scales=self.cohort.scales))
+                      else open_label_store(labels_dir, self.cohort.name, scales=self.cohort.scales))
         self.scales = list(self.cohort.scales)
         self.session: ScoringSession | None = None
         self.training_result: dict | None = None

@@ -85,12 +85,12 @@ class ScoringSession:
         self.rater = check_rater(rater)
         self.entry = Entry(cohort.scales)
         self.scales = self.entry.scales
-        try:
-            self.order = cohort.reading_order(self.rater)
-        except ValueError as exc:
+        try:  # through the store: on the hub the label service holds the order and the records
+            self.order = store.reading_order(cohort, self.rater)
+            self.latest = {cid: rec for (_, cid), rec in store.latest(self.rater).items()}
+        except (ValueError, StoreError) as exc:
             raise ScoringSetupError(str(exc)) from None
         self.session_id = uuid.uuid4().hex
-        self.latest = {cid: rec for (_, cid), rec in store.latest(self.rater).items()}
         self.index = 0
         self._leave_armed: tuple[int, int] | None = None
         self.message = Message()
@@ -265,7 +265,8 @@ class ScoringSession:
             self.message = Message("error", "Not saved — still to score: " + "; ".join(missing))
             return None
         try:
-            record = (save_training_record if self.training else LabelStore.save)(self.store, self.build_record())
+            record = (save_training_record(self.store, self.build_record()) if self.training
+                      else self.store.save(self.build_record()))
         except StoreError as exc:
             self.message = Message("error", f"NOT SAVED — {exc}. Please tell the study coordinator.")
             return None
