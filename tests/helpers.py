@@ -369,8 +369,8 @@ def _children(pid: int) -> list[int]:
 def stop_hub(proc, sig=None) -> None:
     """Stop the hub (and the proxy and services in its process group) that a test started.
 
-    A hub killed with SIGKILL cannot stop its managed services (the idle culler runs in a session
-    of its own), so the culler is killed by PID too; rater servers are left running, as after a crash.
+    A hub killed with SIGKILL cannot stop its managed services (the idle culler and the label
+    service run in sessions of their own), so they are killed by PID too; rater servers are left running, as after a crash.
     """
     import os
     import signal
@@ -379,7 +379,8 @@ def stop_hub(proc, sig=None) -> None:
     sig = signal.SIGTERM if sig is None else sig
     if proc.poll() is None:
         services = [p for p in _children(proc.pid) if sig == signal.SIGKILL
-                    and b"jupyterhub_idle_culler" in Path(f"/proc/{p}/cmdline").read_bytes()]
+                    and any(name in Path(f"/proc/{p}/cmdline").read_bytes()
+                            for name in (b"jupyterhub_idle_culler", b"covsev_tools.hub.labelservice"))]
         os.killpg(proc.pid, sig)
         for pid in services:
             try:
