@@ -66,11 +66,13 @@ def service_spec(study_dir, port: int, python: str) -> dict:
 
     Examples
     --------
-    >>> service_spec("/srv/study", 8765, "/usr/bin/python3")["command"][1:3]
-    ['-m', 'covsev_tools.hub.labelservice']
+    >>> service_spec("/srv/study", 8765, "/usr/bin/python3")["command"][-1]
+    '/srv/study'
     """
     return {"name": SERVICE_NAME, "user": LABEL_ACCOUNT, "url": f"http://127.0.0.1:{int(port)}",
-            "command": [python, "-m", "covsev_tools.hub.labelservice", str(Path(study_dir))],
+            # not `-m`: the package's __init__ imports this module first, which runpy warns about
+            "command": [python, "-c", "import sys; from covsev_tools.hub.labelservice import main; main(sys.argv[1:])",
+                        str(Path(study_dir))],
             "cwd": "/", "environment": {"PYTHONNOUSERSITE": "1", "HOME": "/"}}
 
 
@@ -196,9 +198,12 @@ def make_app(study_dir, hub_auth):
                 raise _Refused(403, "the token is not a user's token of this hub")
             return model["name"]
 
+        def _request_summary(self) -> str:  # the access log names who asked (the audit of every save)
+            return f"{super()._request_summary()} {getattr(self, '_who', '-')}"
+
         async def _answer(self, work, status: int = 200) -> None:
             try:
-                user = await self._user()
+                user = self._who = await self._user()
                 body = await asyncio.get_running_loop().run_in_executor(pool, work, user)
             except _Refused as refused:
                 self.set_status(refused.status)
@@ -211,6 +216,11 @@ def make_app(study_dir, hub_auth):
             self.set_header("Content-Type", "application/json")
             self.set_header("Cache-Control", "no-store")
             self.finish(json.dumps(body, ensure_ascii=False))
+
+    class HomeHandler(web.RequestHandler):
+        def get(self):  # the hub checks that the service answers at its prefix
+            self.set_header("Content-Type", "text/plain")
+            self.finish("covsev label service\n")
 
     class OrderHandler(Handler):
         async def get(self, cohort):
@@ -230,7 +240,7 @@ def make_app(study_dir, hub_auth):
 
     base = r"/(?:[^?#]*/)?services/" + re.escape(SERVICE_NAME)  # whatever the hub's base_url
     cohort_part = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"
-    return web.Application([(rf"{base}/api/{cohort_part}/order", OrderHandler),
+    return web.Application([(rf"{base}/?", HomeHandler), (rf"{base}/api/{cohort_part}/order", OrderHandler),
                             (rf"{base}/api/{cohort_part}/records", RecordsHandler)],
                            max_body_size=MAX_BODY_BYTES, xsrf_cookies=False)
 
@@ -251,6 +261,9 @@ def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         raise SystemExit("usage: python -m covsev_tools.hub.labelservice STUDY_DIR (started by the hub)")
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s covsev-labels] %(message)s")
     os.umask(0o027)
     address = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     if address.hostname not in ("127.0.0.1", "localhost"):
