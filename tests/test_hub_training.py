@@ -1,7 +1,8 @@
 """The training round on the hub without a running hub: access, idempotent init, retry, status.
 
 Each rater's steps run as that rater's Unix account (as their server's kernel would), so the
-operating system's answer is what is tested. Needs root (accounts and groups, removed again).
+operating system's answer is what is tested; their page saves through the label service (run here
+in the test's process, tokens "tok-<user>"), as on the hub. Needs root (accounts and groups, removed again).
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import HubStudy
+from helpers import HubStudy, label_service
+
+from covsev_tools.hub.labelservice import LABEL_ACCOUNT, LABEL_SERVICE_ENV
 
 pytest.importorskip("jupyterhub")
 pytest.importorskip("nativeauthenticator")
@@ -51,7 +54,9 @@ def study():
         made.add("r1", "rater")
         made.add("r2", "rater")
         made.add("c1", "coordinator")
-        yield made
+        with label_service(made.dir) as url:  # as the hub runs it; here tokens are "tok-<user>"
+            made.label_service = url
+            yield made
     finally:
         made.cleanup()
 
@@ -63,8 +68,11 @@ def run_as(study: HubStudy, user: str, args: list[str]) -> subprocess.CompletedP
     from covsev_tools.hub.study import Study
 
     entry = pwd.getpwnam(user)
+    # what the spawner gives the rater's server: the label service's address and a token of the user's
+    env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1", "HOME": entry.pw_dir,
+           LABEL_SERVICE_ENV: study.label_service, "JUPYTERHUB_API_TOKEN": f"tok-{user}"}
     return subprocess.run([rater_python(Study.load(study.dir)), *args], capture_output=True, text=True, cwd="/",
-                          env={"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1", "HOME": entry.pw_dir},
+                          env=env,
                           user=entry.pw_uid, group=entry.pw_gid, extra_groups=os.getgrouplist(user, entry.pw_gid))
 
 
@@ -97,9 +105,10 @@ def test_hub_init_brings_the_training_set_and_the_raters_their_own_files(study):
     training = study.dir / "training" / "calib"
     assert owner_mode(training / "training.json") == ("root", raters, 0o640)
     assert owner_mode(training / "key.csv") == ("root", coordinators, 0o640)  # originals' paths: not for raters
-    assert owner_mode(training / "orders" / f"{r1}.json") == (r1, coordinators, 0o640)
+    # the round's order and log are the label service's: the rater's page reads and saves through it
+    assert owner_mode(training / "orders" / f"{r1}.json") == (LABEL_ACCOUNT, coordinators, 0o640)
     log = study.dir / "labels" / "_training" / "calib" / f"{r1}.jsonl"
-    assert owner_mode(log) == (r1, coordinators, 0o640) and log.read_bytes() == b""
+    assert owner_mode(log) == (LABEL_ACCOUNT, coordinators, 0o640) and log.read_bytes() == b""
     assert owner_mode(log.parent) == ("root", coordinators, 0o751)
 
 
@@ -148,7 +157,7 @@ def test_retry_keeps_the_first_attempt_and_opens_a_new_round(study):
     kept = folder / "history" / f"{r2}.1.jsonl"
     assert kept.read_bytes() == first and owner_mode(kept)[0] == "root"
     assert owner_mode(folder / "history")[2] == 0o750  # raters cannot even reach it
-    assert (folder / f"{r2}.jsonl").read_bytes() == b"" and owner_mode(folder / f"{r2}.jsonl")[0] == r2
+    assert (folder / f"{r2}.jsonl").read_bytes() == b"" and owner_mode(folder / f"{r2}.jsonl")[0] == LABEL_ACCOUNT
     assert study_status(study.dir).set_index("user").loc[r2, "training"] == "not started (attempt 2)"
     passed = train(study, "r2", 1)
     assert passed.stdout.splitlines()[0] == "TRAINED True True 0", passed.stderr

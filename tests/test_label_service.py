@@ -1,69 +1,39 @@
 """The label service without a hub: its checks, tried as a rater with a shell and a token would.
 
-The service (covsev_tools.hub.labelservice) runs here in a thread on a free 127.0.0.1 port, with a
-stand-in for the hub's token check (token -> user, as HubAuth.user_for_token answers). Every refusal
+The service (covsev_tools.hub.labelservice) runs here in a thread on a free 127.0.0.1 port
+(helpers.label_service), with a stand-in for the hub's token check (token -> user, as
+HubAuth.user_for_token answers). Every refusal
 must leave the log byte for byte as it was; the page's client (ServiceLabelStore) must save only
 what the service acknowledged. The live hub's version of these attacks is in test_hub_labels.py.
 """
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from helpers import make_cohort
+from helpers import TokenNames, label_service, make_cohort
 
 pytest.importorskip("tornado")
 
-TOKENS = {"tok-r1": {"kind": "user", "name": "r1"}, "tok-r2": {"kind": "user", "name": "r2"},
-          "tok-c1": {"kind": "user", "name": "c1"}, "tok-svc": {"kind": "service", "name": "idle-culler"}}
 SCALES = {"extent": {"version": "1", "scores": {"right": 2, "left": 3}, "total": 5},
           "opacity": {"version": "1", "scores": {"right": 1, "left": 2}, "total": 3}}
 
 
-class FakeHubAuth:
-    """What HubAuth.user_for_token answers for a token: the owner's model, or None."""
-
-    calls = 0
+class FakeHubAuth(TokenNames):
+    """``tok-<name>`` is that user's token, ``tok-svc`` a service's (as HubAuth.user_for_token answers)."""
 
     async def user_for_token(self, token, sync=True):
-        FakeHubAuth.calls += 1
-        return TOKENS.get(token)
-
-
-def _serve(app):
-    """The app on a free port, in a thread of its own; (port, stop)."""
-    from tornado.httpserver import HTTPServer
-
-    from covsev_tools.hub.server import free_port
-
-    port, ready, box = free_port(), threading.Event(), {}
-
-    def run():
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        server = HTTPServer(app, max_body_size=1024 * 1024)
-        server.listen(port, "127.0.0.1")
-        box["loop"], box["server"] = loop, server
-        ready.set()
-        loop.run_forever()
-        server.stop()
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    return port, lambda: (box["loop"].call_soon_threadsafe(box["loop"].stop), thread.join(10))
+        if token == "tok-svc":
+            return {"kind": "service", "name": "idle-culler"}
+        return await super().user_for_token(token) if token in ("tok-r1", "tok-r2", "tok-c1") else None
 
 
 @pytest.fixture
 def service(tmp_path):
-    from covsev_tools.hub.labelservice import make_app, service_url
     from covsev_tools.hub.study import Study
 
     cohort = make_cohort(tmp_path / "src", n=5, name="pilot", repeat_fraction=0.4)
@@ -76,9 +46,8 @@ def service(tmp_path):
     for name in ("r1", "r2"):
         study.assign(name, "pilot")
         cohort.reading_order(name)  # made by the hub side (prepare_rater) before a server starts
-    port, stop = _serve(make_app(study.dir, FakeHubAuth()))
-    yield {"url": service_url(port), "study": study, "cohort": cohort, "logs": study.labels_dir / "pilot"}
-    stop()
+    with label_service(study.dir, FakeHubAuth()) as url:
+        yield {"url": url, "study": study, "cohort": cohort, "logs": study.labels_dir / "pilot"}
 
 
 def _post(url, body: bytes, token: str | None = "tok-r1", cohort: str = "pilot"):
@@ -222,3 +191,35 @@ def test_a_scoring_session_saves_through_the_service(service):
     assert saved["case_id"] == session.order[0] and saved["scales"]["extent"]["total"] == 5
     again = ScoringSession(service["cohort"], ServiceLabelStore(service["url"], "pilot", "tok-r2"), "r2")
     assert again.index == 1  # resumes after the saved case, from the service's records
+
+
+def test_a_training_round_goes_through_the_service_once_per_case(tmp_path):
+    from covsev_tools.hub.study import Study
+    from covsev_tools.labels import StoreError
+    from covsev_tools.labels.remote import ServiceLabelStore
+    from covsev_tools.scoring.training import require_training
+
+    from helpers import make_training_set
+
+    cohort = make_cohort(tmp_path / "src", n=3, name="pilot")
+    training = make_training_set(tmp_path / "src", 2)
+    require_training(cohort.dir, training.cohort.dir, max_mae=1.0)
+    study = Study.new(tmp_path / "study", name="t")
+    study.settings["cohorts"] = {"pilot": str(cohort.dir)}
+    study.save()
+    study.add_member("r1", "rater")
+    study.assign("r1", "pilot")
+    training.cohort.reading_order("r1")
+    with label_service(study.dir, FakeHubAuth()) as url:
+        store = ServiceLabelStore(url, "calib", "tok-r1", training=True)
+        order = store.reading_order(training.cohort, "r1")
+        assert order == training.cohort.reading_order("r1", save=False)
+        record = {"case_id": order[0], "position": 1, "scales": SCALES, "training": True}
+        saved = store.save(record)
+        assert training.first_readings("r1", study.labels_dir) == {order[0]: saved}  # in labels/_training/calib
+        with pytest.raises(StoreError, match=r"\(409\).*each case is scored once"):
+            store.save(record)  # the reference has been shown: a second reading would copy it
+        with pytest.raises(StoreError, match=r"\(403\).*not the training round"):
+            ServiceLabelStore(url, "pilot", "tok-r1", training=True).save(record)
+        result = training.result("r1", study.labels_dir, 1.0, store)
+        assert (result["scored"], result["cases"]) == (1, 2)

@@ -24,6 +24,9 @@ Routes, under the service's prefix (``/services/covsev-labels/``)::
     GET  api/<cohort>/records   the rater's records, log order   {"records": [...], "latest": [...]}
     POST api/<cohort>/records   save one record                  201 {"record": {...}}
 
+and the same under ``api/training/<set>/`` for the training round the rater's assignment requires
+(``labels/_training/<set>/``; one record per case).
+
 The hub starts the service (``c.JupyterHub.services``, see :func:`service_spec`) and starts it
 again if it exits; the page (:class:`covsev_tools.labels.remote.ServiceLabelStore`) retries a
 save the service did not answer, and says "NOT SAVED" until one is acknowledged.
@@ -105,10 +108,12 @@ class _Labels:
         self.study_dir = Path(study_dir)
         self._cohorts: dict[str, object] = {}
 
-    def assignment(self, user: str, cohort: str):
+    def assignment(self, user: str, cohort: str, training: bool = False):
         """``(Cohort, LabelStore)`` of ``cohort`` if it is ``user``'s active assignment; else refused.
 
-        ``users.json`` is read at each request, so ``hub finish`` and ``hub assign`` take effect at once.
+        With ``training``, ``cohort`` names the training set that assignment requires, and the store
+        is the training round's (``labels/_training/<set>/``). ``users.json`` is read at each request,
+        so ``hub finish`` and ``hub assign`` take effect at once.
         """
         from covsev_tools.hub.study import Study, StudyError
 
@@ -118,9 +123,28 @@ class _Labels:
             raise _Refused(503, f"the study cannot be read: {exc}") from None
         if study.role(user) != "rater":
             raise _Refused(403, f"{user} is not a rater of this study")
-        if study.active_cohort(user) != cohort:
+        active = study.active_cohort(user)
+        if training:
+            return self._training(study, active, cohort, user)
+        if active != cohort:
             raise _Refused(403, f"{cohort!r} is not {user}'s case list now")
         return self._cohort(study, cohort)
+
+    def _training(self, study, active: str | None, name: str, user: str):
+        from covsev_tools.scoring.training import TrainingSet, training_requirement
+
+        requirement = training_requirement(study.cohort_dir(active)) if active else None
+        if requirement is None:
+            raise _Refused(403, f"{user}'s case list requires no training round")
+        key = "training:" + requirement["training_set"]
+        held = self._cohorts.get(key)
+        if held is None:
+            training = TrainingSet.load(requirement["training_set"])
+            held = (training.cohort, training.store(study.labels_dir))
+            self._cohorts[key] = held
+        if held[0].name != name:
+            raise _Refused(403, f"{name!r} is not the training round of {user}'s case list")
+        return held
 
     def _cohort(self, study, name: str):
         from covsev_tools.cohort import Cohort
@@ -133,21 +157,24 @@ class _Labels:
             self._cohorts[name] = held
         return held
 
-    def order(self, user: str, cohort: str) -> list[str]:
+    def order(self, user: str, cohort: str, training: bool = False) -> list[str]:
         """``user``'s reading order of ``cohort`` (made by the hub at their server's start; never written here)."""
-        loaded, _ = self.assignment(user, cohort)
+        loaded, _ = self.assignment(user, cohort, training)
         return loaded.reading_order(user, save=False)
 
-    def records(self, user: str, cohort: str) -> dict:
+    def records(self, user: str, cohort: str, training: bool = False) -> dict:
         """``user``'s valid records of ``cohort`` in log order, and the latest per case."""
-        _, store = self.assignment(user, cohort)
+        _, store = self.assignment(user, cohort, training)
         return {"records": store.records(user), "latest": list(store.latest(user).values())}
 
-    def save(self, user: str, cohort: str, record) -> dict:
-        """Check ``record`` as ``user``'s, then append and fsync it; the record as written."""
+    def save(self, user: str, cohort: str, record, training: bool = False) -> dict:
+        """Check ``record`` as ``user``'s, then append and fsync it; the record as written.
+
+        A training round takes one record per case: the reading made before its reference was shown.
+        """
         from covsev_tools.labels.store import StoreError
 
-        loaded, store = self.assignment(user, cohort)
+        loaded, store = self.assignment(user, cohort, training)
         if not isinstance(record, dict):
             raise _Refused(400, "record not saved: a record is a JSON object")
         if record.get("rater", user) != user:
@@ -160,6 +187,8 @@ class _Labels:
         if position is not None and position != order.index(case_id) + 1:
             raise _Refused(400, f"record not saved: position {str(position)[:12]} is not that case's place "
                                 "in the case list")
+        if training and any(r["case_id"] == case_id for r in store.records(user)):
+            raise _Refused(409, "record not saved: training: each case is scored once, before its reference is shown")
         chosen = [k for k in SERVICE_FIELDS if k in record]
         if chosen:
             raise _Refused(400, f"record not saved: {', '.join(chosen)} is set by the label service, not the page")
@@ -223,23 +252,24 @@ def make_app(study_dir, hub_auth):
             self.finish("covsev label service\n")
 
     class OrderHandler(Handler):
-        async def get(self, cohort):
-            await self._answer(lambda user: {"order": labels.order(user, cohort)})
+        async def get(self, training, cohort):
+            await self._answer(lambda user: {"order": labels.order(user, cohort, bool(training))})
 
     class RecordsHandler(Handler):
-        async def get(self, cohort):
-            await self._answer(lambda user: labels.records(user, cohort))
+        async def get(self, training, cohort):
+            await self._answer(lambda user: labels.records(user, cohort, bool(training)))
 
-        async def post(self, cohort):
+        async def post(self, training, cohort):
             try:
                 record = json.loads(self.request.body)
             except (ValueError, RecursionError):  # 100,000 nested brackets included
                 record = None  # refused below, once the token is checked
 
-            await self._answer(lambda user: {"record": labels.save(user, cohort, record)}, status=201)
+            await self._answer(lambda user: {"record": labels.save(user, cohort, record, bool(training))},
+                               status=201)
 
     base = r"/(?:[^?#]*/)?services/" + re.escape(SERVICE_NAME)  # whatever the hub's base_url
-    cohort_part = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"
+    cohort_part = r"(training/)?([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"  # a study's cohort, or a training set
     return web.Application([(rf"{base}/?", HomeHandler), (rf"{base}/api/{cohort_part}/order", OrderHandler),
                             (rf"{base}/api/{cohort_part}/records", RecordsHandler)],
                            max_body_size=MAX_BODY_BYTES, xsrf_cookies=False)

@@ -11,8 +11,7 @@ Two Unix groups: the *rater group* (every account of the study, coordinators inc
   (:mod:`covsev_tools.hub.labelservice`; mode 0640, group coordinators): the rater's page reads and
   saves through that service, and the rater's account can neither read, write, lock nor chmod
   either file; the log is append-only too (``chattr +a``, where the filesystem has it);
-- a training round's order and log (``labels/_training/<set>/``) still belong to the rater,
-  append-only (a confirmed save cannot be rewritten);
+- a training round's order and log (``labels/_training/<set>/``) the same: the label service's;
 - ``hub/`` (database, cookie secret) is root's alone.
 
 Examples
@@ -150,12 +149,12 @@ def apply_permissions(study: Study) -> None:
         _cohort_permissions(study.cohort_dir(cohort), raters, coordinators, study.members(), _label_uid())
     for folder in study.training_root.iterdir():
         if folder.is_dir() and not folder.is_symlink():
-            _cohort_permissions(folder, raters, coordinators, study.members())
+            _cohort_permissions(folder, raters, coordinators, study.members(), _label_uid())
     _labels_permissions(study, coordinators)
 
 
 def _cohort_permissions(folder: Path, raters: int, coordinators: int, members: list[str],
-                        order_owner: int | None = None) -> None:
+                        order_owner: int) -> None:
     _tree(folder, 0, coordinators, 0o750, 0o640)  # default deny, then open what raters need
     _set(folder, 0, raters, 0o750)
     for name in RATER_FILES:
@@ -181,7 +180,7 @@ def _label_uid() -> int:
 
 
 def _labels_permissions(study: Study, coordinators: int) -> None:
-    """``labels/``: the raters' study logs are the label service's; ``_training/<set>/`` logs each rater's own.
+    """``labels/``: the raters' logs (study and training) are the label service's; everything else root's.
 
     Re-run by every ``hub init`` and ``hub start``, so it must give back exactly what the study
     needs: the raters' logs stay theirs (training logs included), earlier training attempts and
@@ -198,15 +197,15 @@ def _labels_permissions(study: Study, coordinators: int) -> None:
             _set(folder, 0, coordinators, 0o751)
             for training in folder.iterdir():
                 if training.is_dir() and not training.is_symlink():
-                    _log_folder_permissions(training, coordinators, members)
+                    _log_folder_permissions(training, coordinators, members, owner=_label_uid())
                 else:
-                    _own_log(training, coordinators, members)
+                    _own_log(training, coordinators, members, _label_uid())
         else:
             _log_folder_permissions(folder, coordinators, members, owner=_label_uid())
             consensus_log(study, folder.name)
 
 
-def _log_folder_permissions(folder: Path, coordinators: int, members: list[str], owner: int | None = None) -> None:
+def _log_folder_permissions(folder: Path, coordinators: int, members: list[str], owner: int) -> None:
     _set(folder, 0, coordinators, 0o751)
     for path in folder.iterdir():
         if path.name == HISTORY_FOLDER and path.is_dir() and not path.is_symlink():
@@ -238,7 +237,7 @@ def consensus_log(study: Study, cohort: str) -> Path:
     return log
 
 
-def _own_log(path: Path, coordinators: int, members: list[str], owner: int | None = None) -> None:
+def _own_log(path: Path, coordinators: int, members: list[str], owner: int) -> None:
     """A label log: owner and mode as :func:`_own_by_user`, then append-only (the flag blocks chown/chmod)."""
     if path.is_symlink() or not path.is_file():
         _own_by_user(path, coordinators, members, owner)
@@ -248,19 +247,13 @@ def _own_log(path: Path, coordinators: int, members: list[str], owner: int | Non
     append_only(path)
 
 
-def _own_by_user(path: Path, coordinators: int, members: list[str], owner: int | None = None) -> None:
-    """``<user>.json(l)`` of a study user belongs to ``owner`` (the label service) or, without one, to
-    that user (0640, group coordinators); anything else to root."""
+def _own_by_user(path: Path, coordinators: int, members: list[str], owner: int) -> None:
+    """``<user>.json(l)`` of a study user belongs to ``owner``, the label service (0640, group
+    coordinators): never to the user, whose page reads and saves through the service. Anything else root's."""
     if path.is_symlink() or not path.is_file():
         _set(path, 0, coordinators, 0o750)
         return
-    uid = 0
-    if path.stem in members:
-        try:
-            uid = pwd.getpwnam(path.stem).pw_uid if owner is None else owner
-        except KeyError:
-            pass
-    _set(path, uid, coordinators, 0o640)
+    _set(path, owner if path.stem in members else 0, coordinators, 0o640)
 
 
 def prepare_rater(study: Study, name: str, cohort: str) -> None:
@@ -293,7 +286,7 @@ def prepare_rater(study: Study, name: str, cohort: str) -> None:
 
 
 def prepare_training(study: Study, name: str, training_dir) -> None:
-    """Make ``name``'s reading order and empty log of a training round, owned by them (run as root).
+    """Make ``name``'s reading order and empty log of a training round, owned by the label service (run as root).
 
     As for a study (:func:`prepare_rater`): the rater can create nothing in ``orders/`` or
     ``labels/_training/<set>/``; an existing log (a round under way, passed or failed) is kept.
@@ -308,7 +301,7 @@ def prepare_training(study: Study, name: str, training_dir) -> None:
     training = TrainingSet.load(training_dir)
     training.cohort.reading_order(name)
     _set(training.cohort.dir / "orders", 0, coordinators, 0o751)
-    _own_by_user(training.cohort.dir / "orders" / f"{name}.json", coordinators, [name])
+    _own_by_user(training.cohort.dir / "orders" / f"{name}.json", coordinators, [name], _label_uid())
     folder = study.labels_dir / TRAINING_LABELS
     folder.mkdir(exist_ok=True)
     _set(folder, 0, coordinators, 0o751)
@@ -317,7 +310,7 @@ def prepare_training(study: Study, name: str, training_dir) -> None:
     _set(store.folder, 0, coordinators, 0o751)
     log = store.path_for(name)
     os.close(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o640))
-    _own_log(log, coordinators, [name])
+    _own_log(log, coordinators, [name], _label_uid())
 
 
 def exposed_originals(study: Study) -> list[Path]:

@@ -41,8 +41,17 @@ REQUEST_TIMEOUT = 15.0
 RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0)
 
 
-def open_label_store(labels_dir, cohort: str, scales=None):
+def open_label_store(labels_dir, cohort: str, scales=None, *, training: bool = False):
     """The store a scoring page saves to: the hub's label service when on the hub, else the files.
+
+    Parameters
+    ----------
+    labels_dir : str or Path
+        The files' root (for a training round, its ``_training`` folder); unused on the hub.
+    cohort : str
+        The cohort, or the training set's name.
+    training : bool
+        A training round (the service keeps its records apart from every study's).
 
     Examples
     --------
@@ -52,7 +61,8 @@ def open_label_store(labels_dir, cohort: str, scales=None):
     """
     url = os.environ.get(LABEL_SERVICE_ENV)
     if url:
-        return ServiceLabelStore(url, cohort, token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), scales=scales)
+        return ServiceLabelStore(url, cohort, token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), scales=scales,
+                                 training=training)
     return LabelStore(labels_dir, cohort, scales=scales)
 
 
@@ -69,6 +79,8 @@ class ServiceLabelStore:
         The hub's token of the rater's server (``$JUPYTERHUB_API_TOKEN``): it, not the record, says who saves.
     scales : optional
         Kept for the same signature as ``LabelStore``; the service checks records against the cohort's scales.
+    training : bool
+        The cohort is a training set (its round, apart from the study).
 
     Examples
     --------
@@ -77,14 +89,15 @@ class ServiceLabelStore:
     'pilot'
     """
 
-    def __init__(self, url: str, cohort: str, token: str, scales=None):
+    def __init__(self, url: str, cohort: str, token: str, scales=None, *, training: bool = False):
         self.url, self.cohort, self.token = url.rstrip("/") + "/", cohort, token
         self.scales = tuple(scales) if scales is not None else None
         self.warnings: list = []
+        self._where = ("training/" if training else "") + quote(cohort, safe="")
 
     def _request(self, method: str, what: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(
-            f"{self.url}api/{quote(self.cohort, safe='')}/{what}", method=method,
+            f"{self.url}api/{self._where}/{what}", method=method,
             data=None if body is None else json.dumps(body, allow_nan=False).encode("utf-8"),
             headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"})
         try:
@@ -135,8 +148,8 @@ class ServiceLabelStore:
         """Latest record per ``(rater, case_id)`` of the token's rater (the service applies the store's rule)."""
         return {(r["rater"], r["case_id"]): r for r in self._retrying("GET", "records")["latest"]}
 
-    def reading_order(self, cohort, rater: str) -> list[str]:
-        """The rater's reading order, as the service holds it (the rater cannot write it)."""
+    def reading_order(self, cohort, rater: str, save: bool = True) -> list[str]:
+        """The rater's reading order, as the service holds it (the rater cannot write it; ``save`` is moot)."""
         order = self._retrying("GET", "order")["order"]
         if not isinstance(order, list) or not all(isinstance(i, str) for i in order):
             raise StoreError("the label service answered with an order that is not a list of cases")

@@ -226,12 +226,12 @@ class LabelStore:
             return []
         return sorted(p.stem for p in self.folder.glob("*.jsonl") if RATER_ID_PATTERN.match(p.stem))
 
-    def reading_order(self, cohort, rater: str) -> list[str]:
+    def reading_order(self, cohort, rater: str, save: bool = True) -> list[str]:
         """The rater's reading order of ``cohort``, where a scoring page gets it.
 
-        Here the cohort's own (:meth:`covsev_tools.cohort.Cohort.reading_order`); on the hub the
-        label service's (:class:`covsev_tools.labels.remote.ServiceLabelStore`), since the rater
-        cannot read or write the order file there.
+        Here the cohort's own (:meth:`covsev_tools.cohort.Cohort.reading_order`, ``save`` as there);
+        on the hub the label service's (:class:`covsev_tools.labels.remote.ServiceLabelStore`),
+        since the rater cannot read or write the order file there.
 
         Examples
         --------
@@ -240,7 +240,7 @@ class LabelStore:
         >>> LabelStore("labels", cohort.name).reading_order(cohort, "ann") == cohort.reading_order("ann")
         True
         """
-        return cohort.reading_order(rater)
+        return cohort.reading_order(rater, save=save)
 
     def save(self, record: dict) -> dict:
         """Check one record, append it durably and return it (with ``record_id``, ``schema``, ...).
