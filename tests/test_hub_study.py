@@ -260,8 +260,12 @@ def test_hub_configuration(study):
     assert c.JupyterHub.authenticator_class.endswith("StudyAuthenticator")
     assert c.JupyterHub.spawner_class.endswith("StudySpawner")
     assert c.JupyterHub.admin_access is False
-    (culler,) = c.JupyterHub.services
+    labels, culler = c.JupyterHub.services
     assert "jupyterhub_idle_culler" in culler["command"] and "--timeout=600" in culler["command"]
+    # the label service: its own account, on 127.0.0.1, and the raters' servers told where it is
+    assert (labels["name"], labels["user"]) == (LABEL_ACCOUNT, LABEL_ACCOUNT)
+    assert labels["url"].startswith("http://127.0.0.1:") and labels["command"][-1] == str(study.dir)
+    assert c.StudySpawner.label_service_url == labels["url"] + "/services/covsev-labels/"
     assert set(c.JupyterHub.load_roles[0]["scopes"]) == {"list:users", "read:users:activity", "read:servers",
                                                          "delete:servers"}
 
