@@ -101,6 +101,17 @@ class _Refused(Exception):
         self.status, self.reason = status, reason
 
 
+def _changed(folder: Path) -> tuple:
+    """When a cohort folder's description and case list last changed (the service's cache key)."""
+    out = []
+    for name in ("cohort.json", "manifest.csv"):
+        try:
+            out.append((folder / name).stat().st_mtime_ns)
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 class _Labels:
     """What the service knows of the study: who rates what, cohorts and their stores (cached)."""
 
@@ -136,7 +147,7 @@ class _Labels:
         requirement = training_requirement(study.cohort_dir(active)) if active else None
         if requirement is None:
             raise _Refused(403, f"{user}'s case list requires no training round")
-        key = "training:" + requirement["training_set"]
+        key = ("training:" + requirement["training_set"], _changed(Path(requirement["training_set"])))
         held = self._cohorts.get(key)
         if held is None:
             training = TrainingSet.load(requirement["training_set"])
@@ -150,11 +161,13 @@ class _Labels:
         from covsev_tools.cohort import Cohort
         from covsev_tools.labels.store import LabelStore
 
-        held = self._cohorts.get(name)
+        folder = study.cohort_dir(name)
+        key = (name, _changed(folder))  # cases added by `hub init` since: read the cohort again
+        held = self._cohorts.get(key)
         if held is None:
-            cohort = Cohort.load(study.cohort_dir(name))
+            cohort = Cohort.load(folder)
             held = (cohort, LabelStore(study.labels_dir, cohort.name, scales=cohort.scales))
-            self._cohorts[name] = held
+            self._cohorts[key] = held
         return held
 
     def order(self, user: str, cohort: str, training: bool = False) -> list[str]:
