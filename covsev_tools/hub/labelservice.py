@@ -118,6 +118,7 @@ class _Labels:
     def __init__(self, study_dir):
         self.study_dir = Path(study_dir)
         self._cohorts: dict[str, object] = {}
+        self._loaded = None
 
     def assignment(self, user: str, cohort: str, training: bool = False):
         """``(Cohort, LabelStore)`` of ``cohort`` if it is ``user``'s active assignment; else refused.
@@ -126,12 +127,7 @@ class _Labels:
         is the training round's (``labels/_training/<set>/``). ``users.json`` is read at each request,
         so ``hub finish`` and ``hub assign`` take effect at once.
         """
-        from covsev_tools.hub.study import Study, StudyError
-
-        try:
-            study = Study.load(self.study_dir)
-        except StudyError as exc:
-            raise _Refused(503, f"the study cannot be read: {exc}") from None
+        study = self._study()
         if study.role(user) != "rater":
             raise _Refused(403, f"{user} is not a rater of this study")
         active = study.active_cohort(user)
@@ -140,6 +136,23 @@ class _Labels:
         if active != cohort:
             raise _Refused(403, f"{cohort!r} is not {user}'s case list now")
         return self._cohort(study, cohort)
+
+    def _study(self):
+        """The study's settings and accounts, read again whenever either file changed.
+
+        Checking both files against their schema takes ~10 ms (most of a save's time); their
+        inode, size and time change with every write (``hub finish`` and ``assign`` replace them).
+        """
+        from covsev_tools.hub.study import Study, StudyError
+
+        try:
+            key = tuple((s.st_ino, s.st_size, s.st_mtime_ns) for s in
+                        (os.stat(self.study_dir / name) for name in ("study.json", "users.json")))
+            if self._loaded is None or self._loaded[0] != key:
+                self._loaded = (key, Study.load(self.study_dir))
+        except (OSError, StudyError) as exc:
+            raise _Refused(503, f"the study cannot be read: {exc}") from None
+        return self._loaded[1]
 
     def _training(self, study, active: str | None, name: str, user: str):
         from covsev_tools.scoring.training import TrainingSet, training_requirement
