@@ -4,8 +4,9 @@ The session knows the rater's reading order, the case on screen, what is entered
 :class:`~covsev_tools.scoring.entry.Entry`, the same class the adjudication uses) and the rater's
 saved records.  Every action (score, go back, change, save, jump, not assessable)
 is a method; the ipywidgets page (:mod:`covsev_tools.scoring.app`) only draws this state and
-forwards clicks and keys.  A save goes through :class:`covsev_tools.labels.LabelStore`, so it is
-on disk before the session counts it as saved; a restart resumes at the first unscored case.
+forwards clicks and keys.  A save goes through the page's store (:class:`covsev_tools.labels.LabelStore`,
+or on the hub the label service's :class:`covsev_tools.labels.ServiceLabelStore`), so it is on
+disk before the session counts it as saved; a restart resumes at the first unscored case.
 
 Examples
 --------
