@@ -217,8 +217,6 @@ def test_workflow_training_scoring_finish_adjudication_report(hub):
     assert consensus["scales"]["extent"]["total"] == 4
 
     # the report without a model, written by the coordinator's account
-    import pwd
-
     entry = pwd.getpwnam(c1)
     report = subprocess.run([str(hub.dir / "app" / "bin" / "covsev"), "report", "--cohort", "cohorts/pilot",
                              "--labels-dir", "labels", "--out", "outputs/report", "--reference", "consensus",
