@@ -227,11 +227,7 @@ class LabelStore:
         return sorted(p.stem for p in self.folder.glob("*.jsonl") if RATER_ID_PATTERN.match(p.stem))
 
     def reading_order(self, cohort, rater: str, save: bool = True) -> list[str]:
-        """The rater's reading order of ``cohort``, where a scoring page gets it.
-
-        Here the cohort's own (:meth:`covsev_tools.cohort.Cohort.reading_order`, ``save`` as there);
-        on the hub the label service's (:class:`covsev_tools.labels.remote.ServiceLabelStore`),
-        since the rater cannot read or write the order file there.
+        """The rater's order of ``cohort`` (``Cohort.reading_order``; on the hub, the label service's).
 
         Examples
         --------
