@@ -223,3 +223,18 @@ def test_a_training_round_goes_through_the_service_once_per_case(tmp_path):
             ServiceLabelStore(url, "pilot", "tok-r1", training=True).save(record)
         result = training.result("r1", study.labels_dir, 1.0, store)
         assert (result["scored"], result["cases"]) == (1, 2)
+
+
+def test_the_service_keeps_its_port_across_hub_restarts(tmp_path):
+    """Rater servers that outlive a hub keep the service's address: hub start reuses the port (hub/ports.json)."""
+    from covsev_tools.hub.hubconfig import label_service_port
+    from covsev_tools.hub.server import _internal_ports, free_port
+    from covsev_tools.hub.study import Study
+
+    study = Study.new(tmp_path / "study", name="t")
+    study.hub_dir.mkdir()
+    old = [free_port(), free_port()]
+    (study.hub_dir / "ports.json").write_text(json.dumps(old))  # written before the label service
+    first = _internal_ports(study)
+    assert list(first[:2]) == old and first[2] not in old
+    assert _internal_ports(study) == first and label_service_port(study) == first[2]
