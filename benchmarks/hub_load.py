@@ -230,12 +230,13 @@ def start_hub(study: Path, work: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "covsev_tools.cli", "hub", "start", str(study), "--port",
                              str(port)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
+    for _ in range(600):  # the proxy answers 404 until the hub (after its services) has added its routes
         try:
             if requests.get(f"{url}/hub/login", timeout=5).status_code == 200:
                 return proc, url
         except requests.ConnectionError:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     raise SystemExit("hub did not start; see " + str(work / "hub.log"))
 
 

@@ -6,6 +6,7 @@ pipeline, the yardstick the package is checked against.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -391,8 +392,8 @@ def _children(pid: int) -> list[int]:
 def stop_hub(proc, sig=None) -> None:
     """Stop the hub (and the proxy and services in its process group) that a test started.
 
-    A hub killed with SIGKILL cannot stop its managed services (the idle culler runs in a session
-    of its own), so the culler is killed by PID too; rater servers are left running, as after a crash.
+    A hub killed with SIGKILL cannot stop its managed services (the idle culler and the label
+    service run in sessions of their own), so they are killed by PID too; rater servers are left running, as after a crash.
     """
     import os
     import signal
@@ -401,7 +402,8 @@ def stop_hub(proc, sig=None) -> None:
     sig = signal.SIGTERM if sig is None else sig
     if proc.poll() is None:
         services = [p for p in _children(proc.pid) if sig == signal.SIGKILL
-                    and b"jupyterhub_idle_culler" in Path(f"/proc/{p}/cmdline").read_bytes()]
+                    and any(name in Path(f"/proc/{p}/cmdline").read_bytes()
+                            for name in (b"jupyterhub_idle_culler", b"covsev_tools.hub.labelservice"))]
         os.killpg(proc.pid, sig)
         for pid in services:
             try:
@@ -458,3 +460,52 @@ def hub_records(hub: HubStudy, name: str, cohort: str = "pilot") -> list[dict]:
 def score_and_save(client) -> tuple[int, float]:
     """Click the four scores and Save through the widget protocol; (saved position, seconds save->next)."""
     return client.score_case(HUB_SCORES)
+
+
+# ------------------------------------------------------------------------------ a label service alone
+
+
+class TokenNames:
+    """A stand-in for the hub's token check (``HubAuth.user_for_token``): ``"tok-<name>"`` is ``name``'s."""
+
+    async def user_for_token(self, token, sync=True):
+        if token.startswith("tok-") and len(token) > 4:
+            return {"kind": "user", "name": token[4:]}
+        return None
+
+
+@contextlib.contextmanager
+def label_service(study_dir, hub_auth=None):
+    """The label service of ``study_dir`` on a free 127.0.0.1 port, in a thread of this process; its URL.
+
+    Without a hub: tokens are checked by ``hub_auth`` (default :class:`TokenNames`).
+    """
+    import asyncio
+    import threading
+
+    from tornado.httpserver import HTTPServer
+
+    from covsev_tools.hub.labelservice import MAX_BODY_BYTES, make_app, service_url
+    from covsev_tools.hub.server import free_port
+
+    port, ready, box = free_port(), threading.Event(), {}
+
+    def run():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        server = HTTPServer(make_app(study_dir, hub_auth or TokenNames()), max_body_size=MAX_BODY_BYTES)
+        server.listen(port, "127.0.0.1")
+        box["loop"] = loop
+        ready.set()
+        loop.run_forever()
+        server.stop()
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield service_url(port)
+    finally:
+        box["loop"].call_soon_threadsafe(box["loop"].stop)
+        thread.join(10)

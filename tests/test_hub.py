@@ -207,11 +207,11 @@ def test_malicious_rater_code_through_the_kernel_websocket_gets_permission_error
         f"from covsev_tools.labels import LabelStore; s = LabelStore({str(hub.dir / 'labels')!r}, 'pilot'); "
         f"print(len(s.records({other!r})), [w.reason for w in s.warnings])")
     assert through_store["stdout"].startswith("0 ['cannot be read (Permission denied)"), through_store
-    # the kernel really is the rater's own account (not root), and their own log is theirs
+    # the kernel really is the rater's own account (not root); even their own log is the label service's
     who = client.execute("import os, pwd; print(pwd.getpwuid(os.getuid()).pw_name, os.getuid() != 0)")
     assert who["stdout"].split() == [client.name, "True"]
-    own = client.execute(f"print(len(open({str(labels / (client.name + '.jsonl'))!r}).read()) >= 0)")
-    assert own["stdout"].strip() == "True"
+    own = client.execute(f"open({str(labels / (client.name + '.jsonl'))!r}, 'a')")
+    assert own["ename"] == "PermissionError", own
     client.close()
 
 

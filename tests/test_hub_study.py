@@ -17,6 +17,8 @@ from conftest import REPO
 import helpers
 from helpers import HubStudy
 
+from covsev_tools.hub.labelservice import LABEL_ACCOUNT
+
 pytest.importorskip("jupyterhub")
 pytest.importorskip("nativeauthenticator")
 pytestmark = [pytest.mark.hub,
@@ -86,8 +88,9 @@ def test_study_folder_modes_split_raters_from_coordinators(study):
     labels = study.dir / "labels" / "pilot"
     assert mode(labels) == 0o751  # searchable, not listable, not writable by raters
     r1 = study.name("r1")
-    assert owner_group(labels / f"{r1}.jsonl") == (r1, coordinators) and mode(labels / f"{r1}.jsonl") == 0o640
-    assert owner_group(cohort / "orders" / f"{r1}.json") == (r1, coordinators)
+    # the rater's log and reading order are the label service's, not the rater's (the page saves through it)
+    assert owner_group(labels / f"{r1}.jsonl") == (LABEL_ACCOUNT, coordinators) and mode(labels / f"{r1}.jsonl") == 0o640
+    assert owner_group(cohort / "orders" / f"{r1}.json") == (LABEL_ACCOUNT, coordinators)
     assert mode(study.dir / "outputs") & 0o007 == 0
     assert mode(study.dir / "users.json") & 0o007 == 0
 
@@ -105,24 +108,24 @@ def test_the_operating_system_refuses_a_rater_what_is_not_theirs(study):
     result = as_user(r1, code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["denied"] * len(forbidden)
-    # own files: readable, and the own log appendable; other's log not appendable, no new files
-    own = as_user(r1, f"open({str(cohort / 'orders' / (r1 + '.json'))!r}).read(1); "
-                      f"open({str(study.dir / 'labels' / 'pilot' / (r1 + '.jsonl'))!r}, 'a').close(); print('ok')")
-    assert own.stdout.strip() == "ok", own.stderr
-    for target in (study.dir / "labels" / "pilot" / f"{r2}.jsonl", study.dir / "labels" / "pilot" / "new.jsonl"):
+    # no log file is the rater's to write, their own included (their page saves through the label
+    # service), nor a new one; and their own reading order is not theirs to write either
+    for target in (study.dir / "labels" / "pilot" / f"{r2}.jsonl", study.dir / "labels" / "pilot" / "new.jsonl",
+                   study.dir / "labels" / "pilot" / f"{r1}.jsonl", cohort / "orders" / f"{r1}.json"):
         result = as_user(r1, f"open({str(target)!r}, 'a')")
-        assert "PermissionError" in result.stderr
-    # their own log is append-only: a confirmed save cannot be rewritten, cut, or the log chmod-ed
-    log = str(study.dir / "labels" / "pilot" / f"{r1}.jsonl")
+        assert "PermissionError" in result.stderr, target
+    log, order = str(study.dir / "labels" / "pilot" / f"{r1}.jsonl"), str(cohort / "orders" / f"{r1}.json")
     attempts = {"rewrite": f"open({log!r}, 'r+').write('x')", "truncate": f"open({log!r}, 'w')",
                 "chmod": f"import os; os.chmod({log!r}, 0o600)", "chmod 000": f"import os; os.chmod({log!r}, 0)",
-                "truncate call": f"import os; os.truncate({log!r}, 0)"}
+                "truncate call": f"import os; os.truncate({log!r}, 0)", "lock": f"import fcntl; fcntl.flock(open({log!r}), 2)",
+                "replace order": f"import os; os.replace('/etc/hostname', {order!r})",
+                "chmod order": f"import os; os.chmod({order!r}, 0o666)"}
     outcomes = {what: as_user(r1, code).stderr.strip().splitlines()[-1].split(":")[0] for what, code in attempts.items()}
     assert outcomes == dict.fromkeys(attempts, "PermissionError"), outcomes
     appended = as_user(r1, f"from covsev_tools.labels import LabelStore; "
                            f"LabelStore({str(study.dir / 'labels')!r}, 'pilot').save({{'rater': {r1!r}, 'case_id': 'c1'}}); "
                            f"print('saved')")
-    assert appended.stdout.strip() == "saved", appended.stderr
+    assert "StoreError: could not save" in appended.stderr and "Permission denied" in appended.stderr
     # a coordinator reads the key and every log
     c1 = study.name("c1")
     result = as_user(c1, f"print(len(open({str(cohort / 'key.csv')!r}).read()) > 0, "
@@ -247,8 +250,12 @@ def test_hub_configuration(study):
     assert c.JupyterHub.authenticator_class.endswith("StudyAuthenticator")
     assert c.JupyterHub.spawner_class.endswith("StudySpawner")
     assert c.JupyterHub.admin_access is False
-    (culler,) = c.JupyterHub.services
+    labels, culler = c.JupyterHub.services
     assert "jupyterhub_idle_culler" in culler["command"] and "--timeout=600" in culler["command"]
+    # the label service: its own account, on 127.0.0.1, and the raters' servers told where it is
+    assert (labels["name"], labels["user"]) == (LABEL_ACCOUNT, LABEL_ACCOUNT)
+    assert labels["url"].startswith("http://127.0.0.1:") and labels["command"][-1] == str(study.dir)
+    assert c.StudySpawner.label_service_url == labels["url"] + "/services/covsev-labels/"
     assert set(c.JupyterHub.load_roles[0]["scopes"]) == {"list:users", "read:users:activity", "read:servers",
                                                          "delete:servers"}
 

@@ -1,7 +1,8 @@
 """The training round on the hub without a running hub: access, idempotent init, retry, status.
 
 Each rater's steps run as that rater's Unix account (as their server's kernel would), so the
-operating system's answer is what is tested. Needs root (accounts and groups, removed again).
+operating system's answer is what is tested; their page saves through the label service (run here
+in the test's process, tokens "tok-<user>"), as on the hub. Needs root (accounts and groups, removed again).
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from pathlib import Path
 import pytest
 
 import helpers
-from helpers import HubStudy
+from helpers import HubStudy, label_service
+
+from covsev_tools.hub.labelservice import LABEL_ACCOUNT, LABEL_SERVICE_ENV
 
 pytest.importorskip("jupyterhub")
 pytest.importorskip("nativeauthenticator")
@@ -52,14 +55,18 @@ def study():
         made.add("r1", "rater")
         made.add("r2", "rater")
         made.add("c1", "coordinator")
-        yield made
+        with label_service(made.dir) as url:  # as the hub runs it; here tokens are "tok-<user>"
+            made.label_service = url
+            yield made
     finally:
         made.cleanup()
 
 
 def run_as(study: HubStudy, user: str, args: list[str]) -> subprocess.CompletedProcess:
-    """The study's Python with ``args``, as ``user`` (see :func:`helpers.run_as`)."""
-    return helpers.run_as(study.dir, user, ["python", *args])
+    """The study's Python with ``args``, as ``user``, with what the spawner gives the rater's server:
+    the label service's address and a token of the user's (see :func:`helpers.run_as`)."""
+    return helpers.run_as(study.dir, user, ["python", *args],
+                          env={LABEL_SERVICE_ENV: study.label_service, "JUPYTERHUB_API_TOKEN": f"tok-{user}"})
 
 
 def train(study: HubStudy, suffix: str, score: int) -> subprocess.CompletedProcess:
@@ -91,9 +98,10 @@ def test_hub_init_brings_the_training_set_and_the_raters_their_own_files(study):
     training = study.dir / "training" / "calib"
     assert owner_mode(training / "training.json") == ("root", raters, 0o640)
     assert owner_mode(training / "key.csv") == ("root", coordinators, 0o640)  # originals' paths: not for raters
-    assert owner_mode(training / "orders" / f"{r1}.json") == (r1, coordinators, 0o640)
+    # the round's order and log are the label service's: the rater's page reads and saves through it
+    assert owner_mode(training / "orders" / f"{r1}.json") == (LABEL_ACCOUNT, coordinators, 0o640)
     log = study.dir / "labels" / "_training" / "calib" / f"{r1}.jsonl"
-    assert owner_mode(log) == (r1, coordinators, 0o640) and log.read_bytes() == b""
+    assert owner_mode(log) == (LABEL_ACCOUNT, coordinators, 0o640) and log.read_bytes() == b""
     assert owner_mode(log.parent) == ("root", coordinators, 0o751)
 
 
@@ -142,7 +150,7 @@ def test_retry_keeps_the_first_attempt_and_opens_a_new_round(study):
     kept = folder / "history" / f"{r2}.1.jsonl"
     assert kept.read_bytes() == first and owner_mode(kept)[0] == "root"
     assert owner_mode(folder / "history")[2] == 0o750  # raters cannot even reach it
-    assert (folder / f"{r2}.jsonl").read_bytes() == b"" and owner_mode(folder / f"{r2}.jsonl")[0] == r2
+    assert (folder / f"{r2}.jsonl").read_bytes() == b"" and owner_mode(folder / f"{r2}.jsonl")[0] == LABEL_ACCOUNT
     assert study_status(study.dir).set_index("user").loc[r2, "training"] == "not started (attempt 2)"
     passed = train(study, "r2", 1)
     assert passed.stdout.splitlines()[0] == "TRAINED True True 0", passed.stderr

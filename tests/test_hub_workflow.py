@@ -10,6 +10,7 @@ and Debian's Chromium.
 from __future__ import annotations
 
 import json
+import pwd
 import re
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from helpers import CHROMIUM, CHROMIUM_ARGS, HubStudy, block_outside, hub_marks, run_as, running_hub
+
+from covsev_tools.hub.labelservice import LABEL_ACCOUNT
 
 pytest.importorskip("jupyterhub")
 pytest.importorskip("playwright")
@@ -146,6 +149,9 @@ def test_workflow_training_scoring_finish_adjudication_report(hub):
                 score(page2, "3333")
             page2.get_by_text("All 4 cases are scored", exact=False).first.wait_for(timeout=60_000)
             assert len(records(hub, "pilot", f"{r2}.jsonl")) == 4 and len(records(hub, "pilot", f"{r1}.jsonl")) == 4
+            # written by the label service, under its own account: not a file either rater could touch
+            for log in (hub.dir / "labels" / "pilot" / f"{r}.jsonl" for r in (r1, r2)):
+                assert pwd.getpwuid(log.stat().st_uid).pw_name == LABEL_ACCOUNT, log
 
             # r1 is finished: their server stops, and their next visit says so (not a 500)
             finish = subprocess.run(COVSEV + ["hub", "finish", str(hub.dir), r1, "pilot"], capture_output=True,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from covsev_tools.hub.study import Study, StudyError, validate_user_name
 
-__all__ = ["account_marker", "new_password", "remove_unix_account", "ensure_unix_account",
+__all__ = ["account_marker", "ensure_label_account", "new_password", "remove_unix_account", "ensure_unix_account",
            "set_password", "check_password", "hub_db_url"]
 
 _NOLOGIN = next((s for s in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false") if Path(s).exists()),
@@ -111,6 +111,45 @@ def ensure_unix_account(study: Study, name: str, role: str) -> bool:
                          "study; choose another name")
     _run(["usermod", "--append", "--groups", ",".join(groups), "--shell", _shell(role), name])
     return False
+
+
+#: The comment on the label service's account (one account serves every study of the machine).
+LABEL_ACCOUNT_MARKER = "covsev label service"
+
+
+def ensure_label_account(study: Study) -> int:
+    """Create (or check) the label service's system account and put it in the study's groups; its uid.
+
+    The account (:data:`covsev_tools.hub.labelservice.LABEL_ACCOUNT`) has no home, no shell and
+    no password: only the hub runs it. It owns every rater's label log and reading order, and is
+    in the rater group (cohort files) and the coordinator group (the study's settings, the
+    repeat map that extends an order).
+
+    Examples
+    --------
+    >>> ensure_label_account(Study.load("study"))      # doctest: +SKIP
+    998
+    """
+    from covsev_tools.hub.labelservice import LABEL_ACCOUNT
+
+    if os.geteuid() != 0:
+        raise StudyError("creating the label service's account needs root: run `sudo covsev hub init`")
+    groups = [study.rater_group, study.coordinator_group]
+    for group in groups:
+        ensure_group(group)
+    try:
+        entry = pwd.getpwnam(LABEL_ACCOUNT)
+    except KeyError:
+        _run(["useradd", "--system", "--comment", LABEL_ACCOUNT_MARKER, "--home-dir", "/nonexistent",
+              "--no-create-home", "--shell", _NOLOGIN, "--user-group", "--groups", ",".join(groups),
+              LABEL_ACCOUNT])
+        return pwd.getpwnam(LABEL_ACCOUNT).pw_uid
+    if entry.pw_gecos != LABEL_ACCOUNT_MARKER:
+        raise StudyError(f"Unix account {LABEL_ACCOUNT!r} exists and was not made by covsev for its label "
+                         "service; remove or rename it")
+    if not all(LABEL_ACCOUNT in grp.getgrnam(g).gr_mem for g in groups):
+        _run(["usermod", "--append", "--groups", ",".join(groups), LABEL_ACCOUNT])
+    return entry.pw_uid
 
 
 def _shell(role: str) -> str:

@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 
 from covsev_tools.files import write_text_atomic
-from covsev_tools.hub.accounts import (_session, ensure_group, ensure_unix_account, new_password,
-                                       remove_unix_account, set_password)
+from covsev_tools.hub.accounts import (_session, ensure_group, ensure_label_account, ensure_unix_account,
+                                       new_password, remove_unix_account, set_password)
 from covsev_tools.hub.hubconfig import HUB_CONFIG
 from covsev_tools.hub.isolation import end_account_processes
 from covsev_tools.hub.notebooks import write_coordinator_notebooks
@@ -96,6 +96,7 @@ def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str 
                           coordinator_group=coordinator_group, idle_timeout=idle_timeout, **limits)
     for group in (study.rater_group, study.coordinator_group):
         ensure_group(group)
+    ensure_label_account(study)
     _write_hub_files(study)
     prepare_runtime(study)
     _write_app(study)

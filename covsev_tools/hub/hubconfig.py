@@ -14,15 +14,18 @@ False
 """
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import sys
 from pathlib import Path
 
 from covsev_tools.hub.accounts import MIN_PASSWORD_LENGTH, hub_db_url
+from covsev_tools.hub.labelservice import service_spec, service_url
 from covsev_tools.hub.runtime import rater_python
 from covsev_tools.hub.study import Study, StudyError
 
-__all__ = ["HUB_CONFIG", "configure", "find_proxy"]
+__all__ = ["HUB_CONFIG", "configure", "find_proxy", "label_service_port"]
 
 #: The generated ``hub/jupyterhub_config.py``.
 HUB_CONFIG = (
@@ -82,7 +85,7 @@ def configure(c, study_dir) -> None:
     c.ConfigurableHTTPProxy.pid_file = str(hub / "proxy.pid")
     _authentication(c, study)
     _spawning(c, study)
-    _idle_culler(c, study)
+    _services(c, study)
 
 
 def _authentication(c, study: Study) -> None:
@@ -123,10 +126,32 @@ def _spawning(c, study: Study) -> None:
     c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates")]
 
 
-def _idle_culler(c, study: Study) -> None:
-    """Stop servers idle for the study's timeout; every save is already on disk, so nothing is lost."""
+def label_service_port(study: Study) -> int:
+    """The label service's port: the third of ``hub/ports.json`` (written by ``hub start``), else a free one.
+
+    Examples
+    --------
+    >>> label_service_port(Study.load("study"))       # doctest: +SKIP
+    40123
+    """
+    try:
+        ports = json.loads((study.hub_dir / "ports.json").read_text())
+        return int(ports[2])
+    except (OSError, ValueError, TypeError, IndexError, KeyError):
+        with socket.socket() as sock:  # jupyterhub started without `covsev hub start`
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+
+def _services(c, study: Study) -> None:
+    """The label service (raters' saves, see :mod:`covsev_tools.hub.labelservice`) and the idle culler.
+
+    The culler stops servers idle for the study's timeout; every save is already on disk, so nothing is lost.
+    """
     timeout = int(study.settings["idle_timeout"])
-    c.JupyterHub.services = [{
+    port = label_service_port(study)
+    c.StudySpawner.label_service_url = service_url(port)
+    c.JupyterHub.services = [service_spec(study.dir, port, rater_python(study)), {
         "name": "idle-culler",
         "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}",
                     f"--cull-every={max(30, timeout // 4)}"],

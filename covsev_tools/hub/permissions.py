@@ -6,10 +6,12 @@ Two Unix groups: the *rater group* (every account of the study, coordinators inc
 - a rater reads ``app/``, ``cohort.json``, ``manifest.csv`` and ``cases/*.png`` (rater group);
 - ``key.csv``, ``repeats.csv``, ``outputs/``, ``users.json`` and any file covsev does not know are
   coordinator-only (default deny);
-- ``orders/`` and ``labels/<cohort>/`` are searchable but not listable by raters; inside, a rater
-  owns exactly one order file and one label log (mode 0640, group coordinators), which they can
-  append to but not create or rename: nobody else's is open to them; the log is append-only
-  (``chattr +a``, where the filesystem has it), so its rater cannot rewrite, truncate or chmod it;
+- ``orders/`` and ``labels/<cohort>/`` are searchable but not listable by raters; inside, each
+  rater's reading order and label log belong to the label service's account
+  (:mod:`covsev_tools.hub.labelservice`; mode 0640, group coordinators): the rater's page reads and
+  saves through that service, and the rater's account can neither read, write, lock nor chmod
+  either file; the log is append-only too (``chattr +a``, where the filesystem has it);
+- a training round's order and log (``labels/_training/<set>/``) the same: the label service's;
 - ``hub/`` (database, cookie secret) is root's alone.
 
 Examples
@@ -144,14 +146,15 @@ def apply_permissions(study: Study) -> None:
     _set(study.dir / "cohorts", 0, raters, 0o750)
     _set(study.training_root, 0, raters, 0o750)
     for cohort in study.settings["cohorts"]:
-        _cohort_permissions(study.cohort_dir(cohort), raters, coordinators, study.members())
+        _cohort_permissions(study.cohort_dir(cohort), raters, coordinators, study.members(), _label_uid())
     for folder in study.training_root.iterdir():
         if folder.is_dir() and not folder.is_symlink():
-            _cohort_permissions(folder, raters, coordinators, study.members())
+            _cohort_permissions(folder, raters, coordinators, study.members(), _label_uid())
     _labels_permissions(study, coordinators)
 
 
-def _cohort_permissions(folder: Path, raters: int, coordinators: int, members: list[str]) -> None:
+def _cohort_permissions(folder: Path, raters: int, coordinators: int, members: list[str],
+                        order_owner: int) -> None:
     _tree(folder, 0, coordinators, 0o750, 0o640)  # default deny, then open what raters need
     _set(folder, 0, raters, 0o750)
     for name in RATER_FILES:
@@ -163,11 +166,21 @@ def _cohort_permissions(folder: Path, raters: int, coordinators: int, members: l
     if orders.is_dir():
         _set(orders, 0, coordinators, 0o751)
         for path in orders.glob("*.json"):
-            _own_by_user(path, coordinators, members)
+            _own_by_user(path, coordinators, members, order_owner)
+
+
+def _label_uid() -> int:
+    """The label service account's uid; root's where it does not exist yet (then nobody but root writes)."""
+    from covsev_tools.hub.labelservice import LABEL_ACCOUNT
+
+    try:
+        return pwd.getpwnam(LABEL_ACCOUNT).pw_uid
+    except KeyError:
+        return 0
 
 
 def _labels_permissions(study: Study, coordinators: int) -> None:
-    """``labels/``: each rater owns their logs; ``_training/<set>/`` the same; everything else root's.
+    """``labels/``: the raters' logs (study and training) are the label service's; everything else root's.
 
     Re-run by every ``hub init`` and ``hub start``, so it must give back exactly what the study
     needs: the raters' logs stay theirs (training logs included), earlier training attempts and
@@ -184,22 +197,22 @@ def _labels_permissions(study: Study, coordinators: int) -> None:
             _set(folder, 0, coordinators, 0o751)
             for training in folder.iterdir():
                 if training.is_dir() and not training.is_symlink():
-                    _log_folder_permissions(training, coordinators, members)
+                    _log_folder_permissions(training, coordinators, members, owner=_label_uid())
                 else:
-                    _own_log(training, coordinators, members)
+                    _own_log(training, coordinators, members, _label_uid())
         else:
-            _log_folder_permissions(folder, coordinators, members)
+            _log_folder_permissions(folder, coordinators, members, owner=_label_uid())
             consensus_log(study, folder.name)
 
 
-def _log_folder_permissions(folder: Path, coordinators: int, members: list[str]) -> None:
+def _log_folder_permissions(folder: Path, coordinators: int, members: list[str], owner: int) -> None:
     _set(folder, 0, coordinators, 0o751)
     for path in folder.iterdir():
         if path.name == HISTORY_FOLDER and path.is_dir() and not path.is_symlink():
             release_append_only(path)  # earlier training attempts: root's, out of every rater's reach
             _tree(path, 0, coordinators, 0o750, 0o640)
         elif path.name != f"{CONSENSUS_RATER}.jsonl":
-            _own_log(path, coordinators, members)
+            _own_log(path, coordinators, members, owner)
 
 
 def consensus_log(study: Study, cohort: str) -> Path:
@@ -224,36 +237,31 @@ def consensus_log(study: Study, cohort: str) -> Path:
     return log
 
 
-def _own_log(path: Path, coordinators: int, members: list[str]) -> None:
+def _own_log(path: Path, coordinators: int, members: list[str], owner: int) -> None:
     """A label log: owner and mode as :func:`_own_by_user`, then append-only (the flag blocks chown/chmod)."""
     if path.is_symlink() or not path.is_file():
-        _own_by_user(path, coordinators, members)
+        _own_by_user(path, coordinators, members, owner)
         return
     append_only(path, on=False)
-    _own_by_user(path, coordinators, members)
+    _own_by_user(path, coordinators, members, owner)
     append_only(path)
 
 
-def _own_by_user(path: Path, coordinators: int, members: list[str]) -> None:
-    """``<user>.json(l)`` belongs to that study user (0640, group coordinators); anything else to root."""
+def _own_by_user(path: Path, coordinators: int, members: list[str], owner: int) -> None:
+    """``<user>.json(l)`` of a study user belongs to ``owner``, the label service (0640, group
+    coordinators): never to the user, whose page reads and saves through the service. Anything else root's."""
     if path.is_symlink() or not path.is_file():
         _set(path, 0, coordinators, 0o750)
         return
-    uid = 0
-    if path.stem in members:
-        try:
-            uid = pwd.getpwnam(path.stem).pw_uid
-        except KeyError:
-            pass
-    _set(path, uid, coordinators, 0o640)
+    _set(path, owner if path.stem in members else 0, coordinators, 0o640)
 
 
 def prepare_rater(study: Study, name: str, cohort: str) -> None:
-    """Make ``name``'s reading order and empty label log for ``cohort``, owned by them (run as root).
+    """Make ``name``'s reading order and empty label log for ``cohort``, owned by the label service (run as root).
 
-    A rater can neither list nor create files in ``orders/`` and ``labels/<cohort>/``, so both files
-    are made here, before their server starts; the saved order also spares the rater's process
-    the repeat map, which it cannot read.
+    Nobody but root creates files in ``orders/`` and ``labels/<cohort>/``, so both files are made
+    here, before the rater's server starts (an order extended by cases added since included); the
+    label service reads and appends to them, the rater's account cannot.
 
     Examples
     --------
@@ -265,20 +273,20 @@ def prepare_rater(study: Study, name: str, cohort: str) -> None:
     loaded = Cohort.load(study.cohort_dir(cohort))
     loaded.reading_order(name)
     _set(loaded.dir / "orders", 0, coordinators, 0o751)
-    _own_by_user(loaded.dir / "orders" / f"{name}.json", coordinators, [name])
+    _own_by_user(loaded.dir / "orders" / f"{name}.json", coordinators, [name], _label_uid())
     folder = study.labels_dir / loaded.name
     folder.mkdir(parents=True, exist_ok=True)
     _set(folder, 0, coordinators, 0o751)
     log = folder / f"{name}.jsonl"
     os.close(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640))
-    _own_log(log, coordinators, [name])
+    _own_log(log, coordinators, [name], _label_uid())
     requirement = training_requirement(loaded.dir)
     if requirement is not None:
         prepare_training(study, name, requirement["training_set"])
 
 
 def prepare_training(study: Study, name: str, training_dir) -> None:
-    """Make ``name``'s reading order and empty log of a training round, owned by them (run as root).
+    """Make ``name``'s reading order and empty log of a training round, owned by the label service (run as root).
 
     As for a study (:func:`prepare_rater`): the rater can create nothing in ``orders/`` or
     ``labels/_training/<set>/``; an existing log (a round under way, passed or failed) is kept.
@@ -293,7 +301,7 @@ def prepare_training(study: Study, name: str, training_dir) -> None:
     training = TrainingSet.load(training_dir)
     training.cohort.reading_order(name)
     _set(training.cohort.dir / "orders", 0, coordinators, 0o751)
-    _own_by_user(training.cohort.dir / "orders" / f"{name}.json", coordinators, [name])
+    _own_by_user(training.cohort.dir / "orders" / f"{name}.json", coordinators, [name], _label_uid())
     folder = study.labels_dir / TRAINING_LABELS
     folder.mkdir(exist_ok=True)
     _set(folder, 0, coordinators, 0o751)
@@ -302,7 +310,7 @@ def prepare_training(study: Study, name: str, training_dir) -> None:
     _set(store.folder, 0, coordinators, 0o751)
     log = store.path_for(name)
     os.close(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o640))
-    _own_log(log, coordinators, [name])
+    _own_log(log, coordinators, [name], _label_uid())
 
 
 def exposed_originals(study: Study) -> list[Path]:

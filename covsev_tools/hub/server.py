@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from covsev_tools.files import write_text_atomic
+from covsev_tools.hub.accounts import ensure_label_account
 from covsev_tools.hub.hubconfig import find_proxy
 from covsev_tools.hub.isolation import proc_hides_pids
 from covsev_tools.hub.permissions import apply_permissions, exposed_originals
@@ -52,23 +53,25 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _internal_ports(study: Study) -> tuple[int, int]:
-    """The hub API and proxy API ports: the same as last time when free (hub/ports.json).
+def _internal_ports(study: Study) -> tuple[int, int, int]:
+    """The hub API, proxy API and label service ports: the same as last time when free (hub/ports.json).
 
-    Rater servers that outlived a killed hub keep talking to the hub API port they were given, so a
-    restarted hub listens there again and they carry on.
+    Rater servers that outlived a killed hub keep talking to the hub API and label service ports
+    they were given, so a restarted hub listens there again and they carry on.
     """
     path = study.hub_dir / "ports.json"
     try:
         ports = [int(p) for p in json.loads(path.read_text())]
     except (OSError, ValueError, TypeError):
         ports = []
-    if len(ports) != 2:
-        ports = [free_port(), free_port()]
+    if len(ports) == 2:  # written before the label service
+        ports.append(free_port())
+    if len(ports) != 3:
+        ports = [free_port(), free_port(), free_port()]
     # Only the hub's port must stay; a proxy left over from a killed hub is replaced by JupyterHub.
     ports = [p if _port_free(p) else free_port() for p in ports]
     write_text_atomic(path, json.dumps(ports) + "\n")
-    return ports[0], ports[1]
+    return ports[0], ports[1], ports[2]
 
 
 def hub_command(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None, ssl_key=None,
@@ -91,7 +94,7 @@ def hub_command(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=Non
         raise StudyError(f"refusing to listen on {ip} without TLS: passwords would cross the network "
                          "in clear; give --ssl-cert and --ssl-key (or --insecure behind a TLS proxy)")
     find_proxy()
-    hub_port, proxy_api_port = _internal_ports(study)
+    hub_port, proxy_api_port, _label_port = _internal_ports(study)  # the label port: read by hubconfig
     command = [sys.executable, "-m", "jupyterhub", "-f", str(study.hub_dir / "jupyterhub_config.py"),
                f"--ip={ip}", f"--port={int(port)}",
                f"--JupyterHub.hub_bind_url=http://127.0.0.1:{hub_port}",
@@ -116,6 +119,7 @@ def start_hub(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None,
                          "start each rater's server as that rater's Unix account; run it with sudo")
     command = hub_command(study_dir, ip, port, ssl_cert, ssl_key, insecure)
     study = Study.load(study_dir)
+    ensure_label_account(study)  # studies made before the label service get its account here
     apply_permissions(study)
     for path in protect_cohort_sources(study):
         print(f"note: {path} was readable by every account; closed (chmod o-rwx)", file=sys.stderr)

@@ -29,6 +29,7 @@ from traitlets import Unicode
 
 from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, end_account_processes, limit_resources,
                                         prepare_runtime_dir, runtime_dir)
+from covsev_tools.hub.labelservice import LABEL_SERVICE_ENV
 from covsev_tools.hub.permissions import prepare_rater
 from covsev_tools.hub.preflight import unreachable_for
 from covsev_tools.hub.study import Study
@@ -166,6 +167,8 @@ class StudySpawner(LocalProcessSpawner):
     #: What the running server was started for (a rater's cohort, ``""`` for the nothing-to-score page);
     #: when the study says otherwise (``hub finish``, ``hub assign``), the next poll stops the server.
     started_for = Unicode(None, allow_none=True)
+    #: Where rater pages save (:mod:`covsev_tools.hub.labelservice`); set by the hub's configuration.
+    label_service_url = Unicode("", config=True, help="The label service's address for rater pages.")
 
     async def start(self):
         """Set the role's folder, landing page and environment, then start the server."""
@@ -252,6 +255,8 @@ class StudySpawner(LocalProcessSpawner):
             "JUPYTER_CONFIG_DIR": str(study.rater_config_dir),
             **_common_environment(study),
         }
+        if self.label_service_url:  # the page saves through the hub's service, never to a file of its own
+            self.environment[LABEL_SERVICE_ENV] = self.label_service_url
         if cohort is None:  # the same page, saying so (and how to log out), rather than a failed spawn
             self.environment[NO_CASES_ENV] = _nothing_to_score(study, self.user.name)
             return

@@ -226,6 +226,18 @@ class LabelStore:
             return []
         return sorted(p.stem for p in self.folder.glob("*.jsonl") if RATER_ID_PATTERN.match(p.stem))
 
+    def reading_order(self, cohort, rater: str, save: bool = True) -> list[str]:
+        """The rater's order of ``cohort`` (``Cohort.reading_order``; on the hub, the label service's).
+
+        Examples
+        --------
+        >>> from covsev_tools.cohort.create import example_cohort
+        >>> cohort = example_cohort()
+        >>> LabelStore("labels", cohort.name).reading_order(cohort, "ann") == cohort.reading_order("ann")
+        True
+        """
+        return cohort.reading_order(rater, save=save)
+
     def save(self, record: dict) -> dict:
         """Check one record, append it durably and return it (with ``record_id``, ``schema``, ...).
 

@@ -22,7 +22,7 @@ import os
 
 import ipywidgets as W
 
-from covsev_tools.labels.store import LabelStore
+from covsev_tools.labels.remote import open_label_store
 from covsev_tools.scoring.access import (NO_CASES_ENV, ScoringSetupError, hub_logout_url, hub_user,
                                          load_cohort, rater_from_env)
 from covsev_tools.scoring.adjudication_view import ADJUDICATOR_ENV, launch_adjudication
@@ -86,8 +86,8 @@ class ScoringApp:
             self.training_set = training_set_in(self.cohort.dir)
         except TrainingError as exc:
             raise ScoringSetupError(str(exc)) from None
-        self.store = (self.training_set.store(labels_dir) if self.training_set
-                      else LabelStore(labels_dir, self.cohort.name, scales=self.cohort.scales))
+        self.store = (self.training_set.page_store(labels_dir) if self.training_set
+                      else open_label_store(labels_dir, self.cohort.name, scales=self.cohort.scales))
         self.scales = list(self.cohort.scales)
         self.session: ScoringSession | None = None
         self.training_result: dict | None = None
@@ -208,7 +208,7 @@ class ScoringApp:
         self.end_panel.layout.display = None if at_end else "none"
         if at_end:
             self.viewer.show(token="")
-            training = (self.training_set.round_summary(self.session.rater, self.labels_dir, self.max_mae)
+            training = (self.training_set.round_summary(self.session.rater, self.labels_dir, self.max_mae, self.store)
                         if self.training_set else None)
             self.training_result = training["result"] if training else None
             self.end_panel.value = end_html(self.session.summary(), training)

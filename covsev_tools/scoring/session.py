@@ -4,8 +4,9 @@ The session knows the rater's reading order, the case on screen, what is entered
 :class:`~covsev_tools.scoring.entry.Entry`, the same class the adjudication uses) and the rater's
 saved records.  Every action (score, go back, change, save, jump, not assessable)
 is a method; the ipywidgets page (:mod:`covsev_tools.scoring.app`) only draws this state and
-forwards clicks and keys.  A save goes through :class:`covsev_tools.labels.LabelStore`, so it is
-on disk before the session counts it as saved; a restart resumes at the first unscored case.
+forwards clicks and keys.  A save goes through the page's store (:class:`covsev_tools.labels.LabelStore`,
+or on the hub the label service's :class:`covsev_tools.labels.ServiceLabelStore`), so it is on
+disk before the session counts it as saved; a restart resumes at the first unscored case.
 
 Examples
 --------
@@ -85,12 +86,12 @@ class ScoringSession:
         self.rater = check_rater(rater)
         self.entry = Entry(cohort.scales)
         self.scales = self.entry.scales
-        try:
-            self.order = cohort.reading_order(self.rater)
-        except ValueError as exc:
+        try:  # through the store: on the hub the label service holds the order and the records
+            self.order = store.reading_order(cohort, self.rater)
+            self.latest = {cid: rec for (_, cid), rec in store.latest(self.rater).items()}
+        except (ValueError, StoreError) as exc:
             raise ScoringSetupError(str(exc)) from None
         self.session_id = uuid.uuid4().hex
-        self.latest = {cid: rec for (_, cid), rec in store.latest(self.rater).items()}
         self.index = 0
         self._leave_armed: tuple[int, int] | None = None
         self.message = Message()
@@ -265,7 +266,8 @@ class ScoringSession:
             self.message = Message("error", "Not saved — still to score: " + "; ".join(missing))
             return None
         try:
-            record = (save_training_record if self.training else LabelStore.save)(self.store, self.build_record())
+            record = (save_training_record(self.store, self.build_record()) if self.training
+                      else self.store.save(self.build_record()))
         except StoreError as exc:
             self.message = Message("error", f"NOT SAVED — {exc}. Please tell the study coordinator.")
             return None

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from covsev_tools.errors import CovsevError
 from covsev_tools.files import write_text_atomic
+from covsev_tools.labels.remote import open_label_store
 from covsev_tools.labels.store import LabelStore, default_labels_dir
 
 TRAINING_FILE = "training.json"
@@ -175,26 +176,40 @@ class TrainingSet:
         root = Path(labels_dir) if labels_dir is not None else default_labels_dir()
         return LabelStore(root / TRAINING_LABELS, self.name, scales=self.cohort.scales)
 
-    def first_readings(self, rater: str, labels_dir=None) -> dict[str, dict]:
+    def page_store(self, labels_dir=None):
+        """The store a rater's page uses for this round: the files, or on the hub the label service.
+
+        Examples
+        --------
+        >>> TrainingSet.load("training/calib").page_store("labels").cohort     # doctest: +SKIP
+        'calib'
+        """
+        root = Path(labels_dir) if labels_dir is not None else default_labels_dir()
+        return open_label_store(root / TRAINING_LABELS, self.name, scales=self.cohort.scales, training=True)
+
+    def first_readings(self, rater: str, labels_dir=None, store=None) -> dict[str, dict]:
         """Each case's first saved record of ``rater``: the reading made before its reference was shown.
 
         A later record of the same case (another browser tab, an edited log) could copy the
-        reference, so it never counts.
+        reference, so it never counts. ``store``: where to read (a page's, see :meth:`page_store`).
         """
-        records = sorted(self.store(labels_dir).records(rater), key=lambda r: r["time_saved"])  # stable: log order
+        store = self.store(labels_dir) if store is None else store
+        records = sorted(store.records(rater), key=lambda r: r["time_saved"])  # stable: log order
         first: dict[str, dict] = {}
         for record in records:
             first.setdefault(record["case_id"], record)
         return first
 
-    def result(self, rater: str, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE) -> dict:
+    def result(self, rater: str, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE, store=None) -> dict:
         """One rater's training result: completed, MAE per scale total, passed.
 
         Passed means every case saved and the MAE of every scale's total at most ``max_mae``,
-        from the first reading of each case (:meth:`first_readings`).
+        from the first reading of each case (:meth:`first_readings`). ``store``: a page's store
+        (:meth:`page_store`), whose order and records are read instead of the files.
         """
-        order = self.cohort.reading_order(rater, save=False)
-        summary = self.reference.summary(order, self.first_readings(rater, labels_dir))
+        order = (self.cohort.reading_order(rater, save=False) if store is None
+                 else store.reading_order(self.cohort, rater, save=False))
+        summary = self.reference.summary(order, self.first_readings(rater, labels_dir, store))
         totals = summary["mae"][summary["mae"]["component"] == "total"]
         mae = {f"mae_{row.scale}": row.mae for row in totals.itertuples()}
         completed = summary["scored"] == summary["cases"]
@@ -202,12 +217,13 @@ class TrainingSet:
         return {"rater": rater, "scored": summary["scored"], "cases": summary["cases"],
                 "completed": completed, **mae, "max_mae": max_mae, "passed": passed}
 
-    def round_summary(self, rater: str, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE) -> dict:
+    def round_summary(self, rater: str, labels_dir=None, max_mae: float = DEFAULT_MAX_MAE, store=None) -> dict:
         """The end screen of ``rater``'s round: :meth:`TrainingReference.summary` of the first
-        readings, with the :meth:`result` (threshold met or not) under ``"result"``."""
-        order = self.cohort.reading_order(rater, save=False)
-        summary = self.reference.summary(order, self.first_readings(rater, labels_dir))
-        summary["result"] = self.result(rater, labels_dir, max_mae)
+        readings, with the :meth:`result` (threshold met or not) under ``"result"``; ``store`` as there."""
+        order = (self.cohort.reading_order(rater, save=False) if store is None
+                 else store.reading_order(self.cohort, rater, save=False))
+        summary = self.reference.summary(order, self.first_readings(rater, labels_dir, store))
+        summary["result"] = self.result(rater, labels_dir, max_mae, store)
         return summary
 
     def earlier_attempts(self, rater: str, labels_dir=None) -> list[Path]:
@@ -235,8 +251,8 @@ def training_set_in(directory) -> TrainingSet | None:
 def save_training_record(store: LabelStore, record: dict) -> dict:
     """Write one training-round record durably; the one door training records go through.
 
-    On the hub the log (``labels/_training/<set>/<rater>.jsonl``) is made by the hub side and
-    owned by the rater; a hub-side record writer can take this function over.
+    On the hub ``store`` is the page's :class:`covsev_tools.labels.remote.ServiceLabelStore`: the
+    label service writes the log (``labels/_training/<set>/<rater>.jsonl``, not the rater's).
 
     Examples
     --------
@@ -330,8 +346,8 @@ def training_passed(requirement: dict, rater: str, labels_dir=None) -> bool:
     >>> training_passed({"training_set": "training/calib", "max_mae": 1.5}, "rad1", "labels")  # doctest: +SKIP
     False
     """
-    training = TrainingSet.load(requirement["training_set"])
-    return training.result(rater, labels_dir, requirement["max_mae"])["passed"]
+    training = TrainingSet.load(requirement["training_set"])  # read as the rater's page reads it (on the hub: the service)
+    return training.result(rater, labels_dir, requirement["max_mae"], training.page_store(labels_dir))["passed"]
 
 
 def training_requirement(cohort_dir) -> dict | None:
