@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import HubStudy, hub_marks, hub_records, rater_client, score_and_save, start_hub, stop_hub
+from helpers import HubStudy, hub_marks, hub_records, rater_client, running_hub, score_and_save
 
 pytest.importorskip("jupyterhub")
 
@@ -30,18 +30,8 @@ pytestmark = hub_marks(900)
 
 @pytest.fixture(scope="module")
 def hub():
-    study = HubStudy(n_cases=6, repeat_fraction=0.34)
-    try:
-        study.init()
-        study.add("r1", "rater")
-        study.add("r2", "rater")
-        study.add("c1", "coordinator")
-        study.proc, study.url = start_hub(study, "hub.log")
-        yield study
-    finally:
-        if getattr(study, "proc", None) is not None:
-            stop_hub(study.proc)
-        study.cleanup()
+    yield from running_hub(HubStudy(n_cases=6, repeat_fraction=0.34),
+                           [("r1", "rater"), ("r2", "rater"), ("c1", "coordinator")])
 
 
 # What the attacker has in rater 1's kernel: the page's environment, urllib, and their own account.
