@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import signal
 import time
 from pathlib import Path
 
@@ -241,6 +242,41 @@ def test_three_gib_in_a_kernel_is_refused_and_the_page_goes_on(hub):
     client.open_session()
     big = client.execute("import numpy as np\nx = np.ones(3 * 2**30, dtype=np.uint8)\nprint(int(x.sum()))")
     assert big["ename"] == "MemoryError", big
+    assert client.execute("print(6 * 7)")["stdout"].strip() == "42"  # the kernel lives on
+    shown = client.position()
+    position, _ = score_and_save(client)
+    assert position == shown
+    client.close()
+
+
+def _memory_controller() -> bool:
+    from covsev_tools.hub.isolation import CGROUP_ROOTS
+
+    v1, v2 = CGROUP_ROOTS
+    controllers = (v2 / "cgroup.controllers").read_text() if (v2 / "cgroup.controllers").is_file() else ""
+    return (v1 / "memory.limit_in_bytes").is_file() or "memory" in controllers.split()
+
+
+# Each child stays under the per-process address-space limit (2 GiB) but the two together do not
+# fit the server's total (2 GiB with the server and the kernel): the OOM killer ends one of them.
+TWO_CHILDREN = r'''
+import json, subprocess, sys
+code = "import numpy as np, time; x = np.ones(1200 * 2**20, dtype=np.uint8); time.sleep(6)"
+children = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
+groups = [line for line in open("/proc/self/cgroup").read().splitlines() if "covsev/" in line]
+print(json.dumps({"codes": [c.wait() for c in children], "groups": groups}))
+'''
+
+
+def test_a_rater_server_and_its_kernels_share_one_memory_total(hub):
+    if not _memory_controller():
+        pytest.skip("no cgroup memory controller on this machine: the per-process RLIMIT_AS is the only limit")
+    client = rater_client(hub, "r2")
+    client.open_session()
+    uid = pwd.getpwnam(client.name).pw_uid
+    found = json.loads(client.execute(TWO_CHILDREN, timeout=120)["stdout"])
+    assert any(line.endswith(f"/covsev/{uid}") for line in found["groups"]), found  # the kernel is in its group
+    assert -signal.SIGKILL in found["codes"], found  # one child ended by the group's OOM killer
     assert client.execute("print(6 * 7)")["stdout"].strip() == "42"  # the kernel lives on
     shown = client.position()
     position, _ = score_and_save(client)

@@ -12,7 +12,10 @@ other accounts of the machine, not only to the page:
   has at most 107 bytes (``/run/covsev/1001/kernel-<uuid>-ipc-3`` has about 60).
 - **Limits.** :func:`limit_resources` sets, in the server's process before it becomes the rater,
   the address-space and process-count limits the study's settings give (``hub init
-  --memory-limit/--max-processes``); every kernel and child inherits them.
+  --memory-limit/--max-processes``); every kernel and child inherits them. Where the kernel's
+  memory controller can be used (cgroup v1 or v2, as root), :func:`memory_cgroup` also puts a
+  rater's server with all its kernels in a group of its own whose *total* memory is that limit:
+  ``RLIMIT_AS`` bounds each process, not their sum, so two kernels could otherwise take twice it.
 - **Clean stops.** :func:`end_account_processes` ends every process of the account when its server
   stops (logout, idle culler, ``hub finish``, ``hub remove-user``), so nothing a rater started
   outlives the session.
@@ -35,8 +38,9 @@ import stat
 import time
 from pathlib import Path
 
-__all__ = ["KERNEL_TRANSPORT_ARGS", "RUNTIME_ROOT", "SOCKET_PATH_LIMIT", "account_processes",
-           "end_account_processes", "limit_resources", "prepare_runtime_dir", "proc_hides_pids", "runtime_dir"]
+__all__ = ["CGROUP_ROOTS", "KERNEL_TRANSPORT_ARGS", "RUNTIME_ROOT", "SOCKET_PATH_LIMIT", "account_processes",
+           "end_account_processes", "join_cgroup", "limit_resources", "memory_cgroup", "prepare_runtime_dir",
+           "proc_hides_pids", "remove_cgroup", "runtime_dir"]
 
 #: Root of the per-account runtime folders (a tmpfs on most systems; short, for socket paths).
 RUNTIME_ROOT = Path("/run/covsev")
@@ -117,6 +121,104 @@ def limit_resources(memory_bytes: int | None, max_processes: int | None) -> None
     for which, value in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_NPROC, max_processes)):
         if value:
             resource.setrlimit(which, (int(value), int(value)))
+
+
+#: Where the memory controller may be mounted: cgroup v1's memory hierarchy, then the v2 root.
+CGROUP_ROOTS = (Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup"))
+#: A server's group is ``<root>/covsev/<uid>``.
+CGROUP_PARENT = "covsev"
+
+
+def memory_cgroup(uid: int, memory_bytes: int, roots=CGROUP_ROOTS) -> Path | None:
+    """Make (or reset) account ``uid``'s memory group with a total of ``memory_bytes``; None if none can be.
+
+    cgroup v1 (``memory.limit_in_bytes``, and ``memory.memsw.limit_in_bytes`` where swap is
+    accounted, so the limit cannot be escaped into swap) or v2 (``memory.max``, ``memory.swap.max``
+    0). When the group's processes together need more, the kernel's OOM killer ends one of them --
+    the largest, i.e. the kernel that allocated -- and no other account is touched. Needs root and
+    a writable controller; in a container without one this returns None and the per-process
+    ``RLIMIT_AS`` is the only memory limit.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())                     # a v1 memory hierarchy, as files
+    >>> _ = (root / "memory.limit_in_bytes").write_text("9223372036854771712")
+    >>> group = memory_cgroup(1001, 2**30, roots=[root])
+    >>> group.relative_to(root).as_posix(), (group / "memory.limit_in_bytes").read_text()
+    ('covsev/1001', '1073741824')
+    >>> memory_cgroup(1001, 2**30, roots=[Path(tempfile.mkdtemp())]) is None   # no controller
+    True
+    """
+    for root in roots:
+        if (root / "memory.limit_in_bytes").is_file():
+            # v1 keeps memsw >= memory at every step: swap's limit around the memory's, so that
+            # raising and lowering an old group's limits both succeed
+            limits = [("memory.memsw.limit_in_bytes", str(int(memory_bytes))),
+                      ("memory.limit_in_bytes", str(int(memory_bytes))),
+                      ("memory.memsw.limit_in_bytes", str(int(memory_bytes)))]
+            enable = []
+        elif "memory" in _read_text(root / "cgroup.controllers").split():
+            limits = [("memory.max", str(int(memory_bytes))), ("memory.swap.max", "0")]
+            enable = [root, root / CGROUP_PARENT]  # v2: a controller reaches a group only when its parent enables it
+        else:
+            continue
+        group = root / CGROUP_PARENT / str(int(uid))
+        try:
+            group.mkdir(parents=True, exist_ok=True)
+            for folder in enable:
+                (folder / "cgroup.subtree_control").write_text("+memory")
+            for name, value in limits:
+                if "swap" in name or "memsw" in name:
+                    _write_if_present(group / name, value)  # only where swap is accounted
+                else:
+                    (group / name).write_text(value)
+        except OSError:
+            continue
+        return group
+    return None
+
+
+def join_cgroup(group: Path | None) -> None:
+    """Move this process (and so every child it will start) into ``group``; nothing for None.
+
+    Called in the server's process before it becomes the rater: a rater cannot move out of a group
+    whose files are root's.
+    """
+    if group is not None:
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+
+
+def remove_cgroup(group: Path | None) -> bool:
+    """Remove an account's group once its processes are gone; False if it could not be (still in use).
+
+    Examples
+    --------
+    >>> remove_cgroup(None)
+    False
+    """
+    if group is None:
+        return False
+    try:
+        group.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+def _write_if_present(path: Path, value: str) -> None:
+    try:
+        if path.exists():
+            path.write_text(value)
+    except OSError:
+        pass  # v1's first memsw write fails when it would go below the old memory limit; the second holds
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def account_processes(uid: int) -> list[int]:

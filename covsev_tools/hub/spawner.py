@@ -27,8 +27,9 @@ from nativeauthenticator import NativeAuthenticator
 from tornado import web
 from traitlets import Unicode
 
-from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, end_account_processes, limit_resources,
-                                        prepare_runtime_dir, runtime_dir)
+from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, end_account_processes, join_cgroup,
+                                        limit_resources, memory_cgroup, prepare_runtime_dir, remove_cgroup,
+                                        runtime_dir)
 from covsev_tools.hub.labelservice import LABEL_SERVICE_ENV
 from covsev_tools.hub.permissions import prepare_rater
 from covsev_tools.hub.preflight import unreachable_for
@@ -195,6 +196,9 @@ class StudySpawner(LocalProcessSpawner):
         # and coordinators run the model in their JupyterLab.
         memory = study.limit("memory_limit_mb") * 2**20 if role == "rater" else None
         self._limits = (memory, study.limit("max_processes"))
+        # ... and the same figure as the total of the server with all its kernels, where cgroups can
+        # be used: RLIMIT_AS alone would let two kernels take twice it
+        self._cgroup = memory_cgroup(account.pw_uid, memory) if memory else None
         ip, port = await super().start()
         await self._wait_listening(ip, port)
         return ip, port
@@ -225,7 +229,10 @@ class StudySpawner(LocalProcessSpawner):
         become = super().make_preexec_fn(name)
         memory, processes = getattr(self, "_limits", (None, None))
 
+        group = getattr(self, "_cgroup", None)
+
         def preexec():
+            join_cgroup(group)
             limit_resources(memory, processes)
             become()
 
@@ -242,6 +249,7 @@ class StudySpawner(LocalProcessSpawner):
             return
         await asyncio.get_running_loop().run_in_executor(None, end_account_processes, uid)
         shutil.rmtree(runtime_dir(uid), ignore_errors=True)
+        remove_cgroup(getattr(self, "_cgroup", None))
 
     def _as_rater(self, study: Study) -> None:
         cohort = study.active_cohort(self.user.name)
