@@ -374,7 +374,11 @@ def start_hub(study: HubStudy, log_name: str):
                              "--port", str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    wait_for_hub(url, proc, log)
+    try:
+        wait_for_hub(url, proc, log)
+    except BaseException:  # a hub that never got ready, or a run stopped with Ctrl-C: it must not outlive the test
+        stop_hub(proc)
+        raise
     return proc, url
 
 
