@@ -4,6 +4,7 @@ Needs root (Unix accounts and groups are made, and removed again by the fixture)
 """
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -171,6 +172,41 @@ def test_rater_server_renders_with_the_offline_template(study):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[:2] == ["lab", "lab/base"]
     assert "template 'covsev' not on JUPYTER_PATH" in result.stderr
+
+
+# As a rater's server and then its scoring page's kernel import covsev: which heavy modules the server
+# pulled in, how many covsev modules were loaded, and which of them were compiled from source (no
+# valid bytecode beside them: the pyc header's source time and size differ from the file's).
+_RATER_IMPORTS = """
+import json, os, struct, sys
+import covsev_tools.hub.singleuser
+heavy = sorted(m for m in ("numpy", "ipywidgets", "anywidget", "covsev_tools.hub.server",
+                           "covsev_tools.scoring.app") if m in sys.modules)
+from covsev_tools.scoring import launch
+ours = {n: m for n, m in sys.modules.items() if n.startswith("covsev_tools") and getattr(m, "__file__", None)}
+compiled = []
+for name, module in ours.items():
+    source = os.stat(module.__file__)
+    try:
+        with open(module.__cached__, "rb") as cached:
+            header = cached.read(16)
+    except OSError:
+        compiled.append(name)
+        continue
+    if struct.unpack("<II", header[8:16]) != (int(source.st_mtime) & 0xFFFFFFFF, source.st_size & 0xFFFFFFFF):
+        compiled.append(name)
+print(json.dumps([heavy, len(ours), compiled]))
+"""
+
+
+def test_rater_servers_and_kernels_read_covsev_from_bytecode_that_init_wrote(study):
+    """Raters cannot write covsev's ``__pycache__``: init writes it, else each start compiles covsev."""
+    result = as_user(study.name("r1"), _RATER_IMPORTS)
+    assert result.returncode == 0, result.stderr
+    heavy, count, compiled = json.loads(result.stdout)
+    assert heavy == []          # the server's config imports none of the page's modules
+    assert count > 20           # the kernel's import loaded the scoring page's modules ...
+    assert compiled == []       # ... every one from the bytecode cache
 
 
 def test_passwords_are_stored_hashed_only(study):

@@ -24,7 +24,7 @@ BESIDE = {
 }
 #: Stages that may use ``datasets`` (the report's demo runs on a simulated study).
 USES_DATASETS = ("report",)
-TOP_LEVEL = {"errors", "files", "defaults", "__init__", "__main__", "_version", "__version__"}
+TOP_LEVEL = {"errors", "files", "defaults", "lazy", "__init__", "__main__", "_version", "__version__"}
 
 
 def imports_of(path: Path):

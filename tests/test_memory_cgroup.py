@@ -85,3 +85,30 @@ def test_the_kernel_ends_what_exceeds_the_group_total_and_nothing_else():
     finally:
         assert remove_cgroup(group), f"{group} still has processes"
         assert not Path(group).exists()
+
+
+def test_a_server_started_before_a_hub_restart_still_has_its_group_removed(tmp_path, monkeypatch):
+    """The spawner keeps the group it made in memory; a restarted hub finds it by the account's uid."""
+    import asyncio
+    import pwd
+    from types import SimpleNamespace
+
+    from covsev_tools.hub import isolation, spawner as spawner_module
+
+    (tmp_path / "memory.limit_in_bytes").write_text("9223372036854771712")
+    account = pwd.getpwnam("nobody")
+    group = memory_cgroup(account.pw_uid, 300 * MiB, roots=[tmp_path])
+    monkeypatch.setattr(isolation, "CGROUP_ROOTS", (tmp_path / "absent", tmp_path))
+    ended = []
+    monkeypatch.setattr(spawner_module, "end_account_processes", ended.append)  # nobody's processes stay
+    # after a restart JupyterHub makes a new spawner from the saved state: no group in memory
+    restarted = spawner_module.StudySpawner(user=SimpleNamespace(name="nobody", url="/user/nobody/"))
+    restarted.load_state({"pid": 0})
+    assert not hasattr(restarted, "_cgroup")
+    # a fake v1 tree keeps its control files, which a real cgroupfs removes with the group
+    for control in group.iterdir():
+        control.unlink()
+    asyncio.run(restarted.stop())
+    assert ended == [account.pw_uid]
+    assert not group.exists()
+    assert isolation.account_cgroup(account.pw_uid) is None

@@ -1,8 +1,13 @@
-"""The reader study on JupyterHub: study folder, accounts, hub configuration, permissions, status."""
-from covsev_tools.hub.server import hub_command, start_hub
-from covsev_tools.hub.admin import add_cohort, add_user, assign, finish, init_study, remove_user
-from covsev_tools.hub.status import study_status
-from covsev_tools.hub.study import Study, StudyError
+"""The reader study on JupyterHub: study folder, accounts, hub configuration, permissions, status.
 
-__all__ = ["Study", "StudyError", "add_cohort", "add_user", "assign", "finish", "hub_command", "init_study",
-           "remove_user", "start_hub", "study_status"]
+The names below are imported when first used (:mod:`covsev_tools.lazy`): a rater's server imports
+``covsev_tools.hub.singleuser`` alone, not the hub's configuration and administration.
+"""
+from covsev_tools.lazy import attach
+
+_WHERE = {"hub_command": "server", "start_hub": "server", "add_cohort": "admin", "add_user": "admin",
+          "assign": "admin", "finish": "admin", "init_study": "admin", "remove_user": "admin",
+          "study_status": "status", "Study": "study", "StudyError": "study"}
+
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = attach(__name__, _WHERE)

@@ -24,7 +24,7 @@ from covsev_tools.hub.isolation import end_account_processes
 from covsev_tools.hub.notebooks import write_coordinator_notebooks
 from covsev_tools.hub.permissions import apply_permissions, prepare_rater
 from covsev_tools.hub.preflight import check_study_account
-from covsev_tools.hub.runtime import prepare_runtime
+from covsev_tools.hub.runtime import compile_bytecode, prepare_runtime
 from covsev_tools.hub.singleuser import RATER_SERVER_CONFIG
 from covsev_tools.hub.spawner import SCORING_NOTEBOOK
 from covsev_tools.hub.study import Study, StudyError, validate_user_name
@@ -99,6 +99,7 @@ def init_study(study_dir, cohorts=(), name: str | None = None, rater_group: str 
     ensure_label_account(study)
     _write_hub_files(study)
     prepare_runtime(study)
+    compile_bytecode()  # raters' servers and kernels then do not compile covsev at every start
     _write_app(study)
     for cohort in cohorts:
         add_cohort(study, cohort)

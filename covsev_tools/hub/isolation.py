@@ -38,9 +38,9 @@ import stat
 import time
 from pathlib import Path
 
-__all__ = ["CGROUP_ROOTS", "KERNEL_TRANSPORT_ARGS", "RUNTIME_ROOT", "SOCKET_PATH_LIMIT", "account_processes",
-           "end_account_processes", "join_cgroup", "limit_resources", "memory_cgroup", "prepare_runtime_dir",
-           "proc_hides_pids", "remove_cgroup", "runtime_dir"]
+__all__ = ["CGROUP_ROOTS", "KERNEL_TRANSPORT_ARGS", "RUNTIME_ROOT", "SOCKET_PATH_LIMIT", "account_cgroup",
+           "account_processes", "end_account_processes", "join_cgroup", "limit_resources", "memory_cgroup",
+           "prepare_runtime_dir", "proc_hides_pids", "remove_cgroup", "runtime_dir"]
 
 #: Root of the per-account runtime folders (a tmpfs on most systems; short, for socket paths).
 RUNTIME_ROOT = Path("/run/covsev")
@@ -176,6 +176,28 @@ def memory_cgroup(uid: int, memory_bytes: int, roots=CGROUP_ROOTS) -> Path | Non
         except OSError:
             continue
         return group
+    return None
+
+
+def account_cgroup(uid: int, roots=None) -> Path | None:
+    """Account ``uid``'s memory group if one exists (made by an earlier hub process), else None.
+
+    The spawner keeps the group it made in memory only; after a hub restart it finds the group of a
+    server started before the restart here, so that stopping that server still removes it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "memory.limit_in_bytes").write_text("9223372036854771712")
+    >>> made = memory_cgroup(1001, 2**30, roots=[root])
+    >>> account_cgroup(1001, roots=[root]) == made, account_cgroup(1002, roots=[root])
+    (True, None)
+    """
+    for root in CGROUP_ROOTS if roots is None else roots:
+        group = Path(root) / CGROUP_PARENT / str(int(uid))
+        if group.is_dir():
+            return group
     return None
 
 

@@ -16,6 +16,8 @@ Examples
 """
 from __future__ import annotations
 
+import compileall
+import importlib.util
 import json
 import os
 import shutil
@@ -28,7 +30,7 @@ from pathlib import Path
 from covsev_tools.files import write_text_atomic
 from covsev_tools.hub.study import Study, StudyError
 
-__all__ = ["rater_python", "prepare_runtime", "usable_by_everyone"]
+__all__ = ["compile_bytecode", "rater_python", "prepare_runtime", "usable_by_everyone"]
 
 
 def usable_by_everyone(path: str | os.PathLike) -> bool:
@@ -97,6 +99,39 @@ def prepare_runtime(study: Study) -> str:
     kernel_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(kernel_dir / "kernel.json", json.dumps(spec, indent=1) + "\n")
     return python
+
+
+def compile_bytecode(package: str = "covsev_tools") -> Path | None:
+    """Write the bytecode cache of ``package`` (covsev itself), which study accounts cannot write.
+
+    Every rater's server and kernel imports covsev. Without a cache next to the sources -- an
+    editable install, or an environment where ``PYTHONDONTWRITEBYTECODE`` is set -- each of them
+    compiles covsev's modules again, as the rater's account may not write ``__pycache__`` in the
+    installation: 0.3 s of CPU per server and 0.3 s per kernel, 12 s of a two-core machine when 20
+    raters log in together (``benchmarks/server_imports.py``). pip writes the cache of the other
+    packages when it installs them. Stale files are harmless: Python checks each one against its
+    source's time and size and ignores it if they differ. The package's folder, or None when the
+    cache could not be written (a read-only installation: then the servers only start slower).
+
+    Examples
+    --------
+    >>> folder = compile_bytecode()                      # doctest: +SKIP
+    >>> sorted(p.name for p in (folder / "__pycache__").iterdir())[:1]  # doctest: +SKIP
+    ['__init__.cpython-311.pyc']
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0])
+    # the files take the process's umask; 0o022 so that every account can read them
+    previous = os.umask(0o022)
+    try:
+        ok = compileall.compile_dir(str(folder), quiet=2, workers=1)
+    except OSError:
+        ok = False
+    finally:
+        os.umask(previous)
+    return folder if ok else None
 
 
 def remove_runtime(study: Study) -> None:

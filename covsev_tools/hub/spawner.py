@@ -27,9 +27,9 @@ from nativeauthenticator import NativeAuthenticator
 from tornado import web
 from traitlets import Unicode
 
-from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, end_account_processes, join_cgroup,
-                                        limit_resources, memory_cgroup, prepare_runtime_dir, remove_cgroup,
-                                        runtime_dir)
+from covsev_tools.hub.isolation import (KERNEL_TRANSPORT_ARGS, account_cgroup, end_account_processes,
+                                        join_cgroup, limit_resources, memory_cgroup, prepare_runtime_dir,
+                                        remove_cgroup, runtime_dir)
 from covsev_tools.hub.labelservice import LABEL_SERVICE_ENV
 from covsev_tools.hub.permissions import prepare_rater
 from covsev_tools.hub.preflight import unreachable_for
@@ -249,7 +249,8 @@ class StudySpawner(LocalProcessSpawner):
             return
         await asyncio.get_running_loop().run_in_executor(None, end_account_processes, uid)
         shutil.rmtree(runtime_dir(uid), ignore_errors=True)
-        remove_cgroup(getattr(self, "_cgroup", None))
+        # the group this hub made, or (a server started before a hub restart) the one found by name
+        remove_cgroup(getattr(self, "_cgroup", None) or account_cgroup(uid))
 
     def _as_rater(self, study: Study) -> None:
         cohort = study.active_cohort(self.user.name)

@@ -1,15 +1,21 @@
 """The rater's pages: the scoring session state, the ipywidgets page, the X-ray viewer, the
-training round and the adjudication of discordant cases."""
-from covsev_tools.scoring.access import ScoringSetupError, rater_from_env
-from covsev_tools.scoring.adjudication import Adjudication, AdjudicationError, discordant_cases, side_by_side
-from covsev_tools.scoring.adjudication_view import AdjudicationApp, launch_adjudication
-from covsev_tools.scoring.app import ScoringApp, launch
-from covsev_tools.scoring.offline import configure_offline_voila, offline_env, serve_page
-from covsev_tools.scoring.session import ScoringSession
-from covsev_tools.scoring.training import TrainingError, TrainingSet, require_training, training_status
-from covsev_tools.scoring.training_build import build_training_set, paper_reference
+training round and the adjudication of discordant cases.
 
-__all__ = ["Adjudication", "AdjudicationApp", "AdjudicationError", "ScoringApp", "ScoringSession",
-           "ScoringSetupError", "TrainingError", "TrainingSet", "build_training_set", "configure_offline_voila",
-           "discordant_cases", "launch", "launch_adjudication", "offline_env", "paper_reference",
-           "rater_from_env", "require_training", "serve_page", "side_by_side", "training_status"]
+The names below are imported when first used (:mod:`covsev_tools.lazy`): a rater's server needs
+``covsev_tools.scoring.offline`` only, and the scoring page not the adjudication's modules.
+"""
+from covsev_tools.lazy import attach
+
+_WHERE = {"ScoringSetupError": "access", "rater_from_env": "access",
+          "Adjudication": "adjudication", "AdjudicationError": "adjudication",
+          "discordant_cases": "adjudication", "side_by_side": "adjudication",
+          "AdjudicationApp": "adjudication_view", "launch_adjudication": "adjudication_view",
+          "ScoringApp": "app", "launch": "app",
+          "configure_offline_voila": "offline", "offline_env": "offline", "serve_page": "offline",
+          "ScoringSession": "session",
+          "TrainingError": "training", "TrainingSet": "training", "require_training": "training",
+          "training_status": "training",
+          "build_training_set": "training_build", "paper_reference": "training_build"}
+
+__all__ = sorted(_WHERE)
+__getattr__, __dir__ = attach(__name__, _WHERE)
