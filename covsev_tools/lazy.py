@@ -3,9 +3,9 @@
 A rater's Jupyter server imports only :mod:`covsev_tools.hub.singleuser` and
 :mod:`covsev_tools.scoring.offline`, but Python first runs the ``__init__`` of every package on the
 way. Importing everything those two ``__init__`` files name (numpy, ipywidgets, anywidget, the
-hub's configuration) took 0.45 s of the server's 1.8 s of CPU at start, in every rater's server;
-twenty raters logging in together pay it twenty times on the study machine
-(``benchmarks/server_imports.py``). With :func:`attach`, ``from covsev_tools.scoring import launch``
+hub's configuration) took about 0.4 s of CPU in every rater's server, on top of the 1.5 s of
+Jupyter Server, Voila and JupyterHub; covsev's own part is now under 0.1 s
+(``benchmarks/server_imports.py``). Twenty raters logging in together pay it twenty times. With :func:`attach`, ``from covsev_tools.scoring import launch``
 still works and imports the scoring page's modules then, and only them.
 
 Examples

@@ -104,14 +104,14 @@ def prepare_runtime(study: Study) -> str:
 def compile_bytecode(package: str = "covsev_tools") -> Path | None:
     """Write the bytecode cache of ``package`` (covsev itself), which study accounts cannot write.
 
-    Every rater's server and kernel imports covsev. Without a cache next to the sources -- an
-    editable install, or an environment where ``PYTHONDONTWRITEBYTECODE`` is set -- each of them
-    compiles covsev's modules again, as the rater's account may not write ``__pycache__`` in the
-    installation: 0.3 s of CPU per server and 0.3 s per kernel, 12 s of a two-core machine when 20
-    raters log in together (``benchmarks/server_imports.py``). pip writes the cache of the other
-    packages when it installs them. Stale files are harmless: Python checks each one against its
-    source's time and size and ignores it if they differ. The package's folder, or None when the
-    cache could not be written (a read-only installation: then the servers only start slower).
+    Every rater's server and kernel imports covsev as the rater's account, which may not write
+    ``__pycache__`` in the installation. Without a cache there -- an editable install, or an
+    environment with ``PYTHONDONTWRITEBYTECODE`` set -- each of them compiles the covsev modules it
+    imports at every start: about 0.05 s of CPU per kernel (``benchmarks/server_imports.py``), which
+    twenty raters logging in together pay twenty times. pip writes the cache of the other packages
+    when it installs them. Stale files are harmless: Python checks each one against its source's
+    time and size and ignores it if they differ. The package's folder, or None when the cache could
+    not be written (a read-only installation: then the processes only start a little slower).
 
     Examples
     --------

@@ -126,7 +126,7 @@ def start_hub(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None,
         print(f"note: {path} was readable by every account; closed (chmod o-rwx)", file=sys.stderr)
     if compile_bytecode() is None:
         print("note: covsev's bytecode cache could not be written (read-only installation?): each rater's "
-              "server and kernel compiles covsev when it starts (about 0.6 s of CPU more per login)", file=sys.stderr)
+              "server and kernel compiles covsev's modules when it starts", file=sys.stderr)
     check_study_account(study)
     for folder in exposed_originals(study):
         print(f"warning: original images in {folder} are readable by every account on this machine "
