@@ -17,7 +17,7 @@ on the machine counts), and ``lost: N``. Needs root (accounts), nodejs + configu
 Not a test. Goals on a 2-core machine: 20 raters, p95 < 300 ms, lost 0; first image <= 5 s for one
 rater alone, <= 20 s for 20 at once.
 
-Run: .venv/bin/python benchmarks/hub_load.py [--raters 20] [--cases 10] [--think 1.0] [--lockstep]
+Run: .venv/bin/python benchmarks/hub_load.py [--raters 20] [--cases 10] [--think 1.0] [--lockstep] [--prestart]
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # the rater-as-a-program client 
 
 LOAD_BEFORE = ""
 HUB_CPU: dict[str, float] = {}
+PRESTART: dict[str, float] = {}
 
 #: Longest wait for all raters to be logged in with their page open.
 SETUP_SECONDS = 600
@@ -307,6 +308,8 @@ def report(raters: list[Rater], memory: dict[str, float], lost: int, wall: float
     print(f"CPU of the hub (hub, proxy, culler) until every page was up: {HUB_CPU.get('logins', 0):.0f} s")
     # the simulated browsers run on the same two cores; real raters' browsers run on their own machines
     print(f"CPU of this benchmark's {len(raters)} simulated browsers until then: {HUB_CPU.get('clients', 0):.0f} s")
+    if PRESTART:
+        print(f"servers started before the logins (covsev hub prestart): {PRESTART['seconds']:.1f} s")
     print(f"time to first image: p50 {percentile(ready, 50):.1f} s, p95 {percentile(ready, 95):.1f} s, "
           f"max {max(ready, default=float('nan')):.1f} s; pages that never finished: {len(raters) - len(ready)}")
     print(f"errors: {sum(r.error is not None for r in raters)}")
@@ -331,6 +334,8 @@ def main(argv=None) -> int:
                              "in bursts of N (the worst case)")
     parser.add_argument("--images", help="folder of images for the cohort (default: generated)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (hub log, labels)")
+    parser.add_argument("--prestart", action="store_true",
+                        help="start the raters' servers with `covsev hub prestart` before they log in")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("hub_load needs root (it makes Unix accounts)")
@@ -343,6 +348,12 @@ def main(argv=None) -> int:
     try:
         passwords, study = setup(args, work, prefix)
         proc, url = start_hub(study, work)
+        if args.prestart:
+            began = time.monotonic()
+            subprocess.run([sys.executable, "-m", "covsev_tools.cli", "hub", "prestart", str(study)], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            PRESTART["seconds"] = time.monotonic() - began
+            time.sleep(10)  # the servers' start settles (load average) before the logins
         barrier = threading.Barrier(args.raters)
         raters = [Rater(url, name, pw, args.cases, args.think, barrier, args.lockstep, seed)
                   for seed, (name, pw) in enumerate(passwords.items())]

@@ -286,7 +286,7 @@ def test_hub_configuration(study):
     assert c.JupyterHub.authenticator_class.endswith("StudyAuthenticator")
     assert c.JupyterHub.spawner_class.endswith("StudySpawner")
     assert c.JupyterHub.admin_access is False
-    labels, culler = c.JupyterHub.services
+    labels, culler, prestart = c.JupyterHub.services
     assert "jupyterhub_idle_culler" in culler["command"] and "--timeout=600" in culler["command"]
     # the label service: its own account, on 127.0.0.1, and the raters' servers told where it is
     assert (labels["name"], labels["user"]) == (LABEL_ACCOUNT, LABEL_ACCOUNT)
@@ -294,6 +294,12 @@ def test_hub_configuration(study):
     assert c.StudySpawner.label_service_url == labels["url"] + "/services/covsev-labels/"
     assert set(c.JupyterHub.load_roles[0]["scopes"]) == {"list:users", "read:users:activity", "read:servers",
                                                          "delete:servers"}
+    # `hub prestart`: a token only (no process), allowed to list users and start their servers
+    assert set(prestart) == {"name", "api_token"} and len(prestart["api_token"]) == 64
+    assert c.JupyterHub.load_roles[1] == {"name": "covsev-prestart", "services": ["covsev-prestart"],
+                                          "scopes": ["list:users", "read:servers", "servers"]}
+    # every study user is known to the hub from its start, so prestart can start who never logged in
+    assert c.StudyAuthenticator.allowed_users == {study.name("r1"), study.name("r2"), study.name("c1")}
 
 
 def test_assignments_and_status_never_show_scores(study):

@@ -6,7 +6,7 @@ import sys
 
 
 def register(subparsers) -> None:
-    """Add ``covsev hub init|add-user|remove-user|assign|finish|start|status``."""
+    """Add ``covsev hub init|add-user|remove-user|assign|finish|start|prestart|status``."""
     parser = subparsers.add_parser(
         "hub", help="run a reader study on JupyterHub",
         description="Run a blinded reader study on JupyterHub: raters log in with their own account, "
@@ -18,6 +18,15 @@ def register(subparsers) -> None:
     _register_users(sub)
     _register_assignments(sub)
     _register_start(sub)
+    p = sub.add_parser("prestart", help="start the raters' servers before a reading session (needs root)",
+                       description="Start the server of every rater with an active case list on the running "
+                                   "hub, and wait until each is ready, so that raters logging in together at "
+                                   "the start of a session do not wait for their servers. Servers nobody uses "
+                                   "are stopped after the study's idle timeout.")
+    p.add_argument("study_dir", metavar="STUDY_DIR")
+    p.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
+                   help="longest wait for all servers (default 600)")
+    p.set_defaults(handler=_prestart)
     p = sub.add_parser("status", help="users, roles, running servers and progress counts (no scores)")
     p.add_argument("study_dir", metavar="STUDY_DIR")
     p.set_defaults(handler=_status)
@@ -152,6 +161,23 @@ def _start(args) -> int:
     start_hub(args.study_dir, ip=args.ip, port=args.port, ssl_cert=args.ssl_cert, ssl_key=args.ssl_key,
               insecure=args.insecure)
     return 0
+
+
+def _prestart(args) -> int:
+    import time
+
+    from covsev_tools.errors import printable
+    from covsev_tools.hub import Study, prestart_servers
+
+    began = time.monotonic()
+    outcome = prestart_servers(args.study_dir, timeout=args.timeout)
+    for name, state in outcome.items():
+        print(f"{name}: {printable(state)}")
+    ready = sum(state in ("started", "already running") for state in outcome.values())
+    minutes = int(Study.load(args.study_dir).settings["idle_timeout"]) / 60
+    print(f"{ready} of {len(outcome)} rater servers ready in {time.monotonic() - began:.0f} s; "
+          f"a server nobody uses is stopped after {minutes:.0f} min (the idle timeout)")
+    return 0 if ready == len(outcome) else 1
 
 
 def _status(args) -> int:

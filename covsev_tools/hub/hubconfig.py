@@ -22,6 +22,7 @@ from pathlib import Path
 
 from covsev_tools.hub.accounts import MIN_PASSWORD_LENGTH, hub_db_url
 from covsev_tools.hub.labelservice import service_spec, service_url
+from covsev_tools.hub.prestart import prestart_service
 from covsev_tools.hub.runtime import rater_python
 from covsev_tools.hub.study import Study, StudyError
 
@@ -91,6 +92,10 @@ def configure(c, study_dir) -> None:
 def _authentication(c, study: Study) -> None:
     c.JupyterHub.authenticator_class = "covsev_tools.hub.spawner.StudyAuthenticator"
     c.StudyAuthenticator.study_dir = str(study.dir)
+    # The hub adds these to its database when it starts, so `hub prestart` can start the server of
+    # a rater who never logged in. Who may log in is still decided at each login from users.json
+    # (StudyAuthenticator.check_allowed): a user removed while the hub runs is refused.
+    c.StudyAuthenticator.allowed_users = set(study.members())
     c.NativeAuthenticator.enable_signup = False
     c.NativeAuthenticator.open_signup = False
     c.NativeAuthenticator.check_common_password = True
@@ -151,13 +156,14 @@ def _services(c, study: Study) -> None:
     timeout = int(study.settings["idle_timeout"])
     port = label_service_port(study)
     c.StudySpawner.label_service_url = service_url(port)
+    prestart, prestart_role = prestart_service(study)
     c.JupyterHub.services = [service_spec(study.dir, port, rater_python(study)), {
         "name": "idle-culler",
         "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}",
                     f"--cull-every={max(30, timeout // 4)}"],
-    }]
+    }, prestart]
     c.JupyterHub.load_roles = [{
         "name": "idle-culler",
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         "services": ["idle-culler"],
-    }]
+    }, prestart_role]
