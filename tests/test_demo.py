@@ -42,6 +42,23 @@ def test_demo_simulates_a_study_of_any_size(tmp_path, capsys):
     assert "--cases 2: must be 3 or more" in capsys.readouterr().err
 
 
+def test_demo_confidence_reaches_both_reports_and_the_command(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--cases", "30", "--raters", "2", "--bootstrap", "50",
+                 "--confidence", "0.9"]) == 0
+    assert "90% CI" in capsys.readouterr().out
+    for report in ("published-report", "report"):
+        summary = json.loads((out / report / "summary.json").read_text())
+        assert summary["settings"]["confidence"] == 0.9
+        assert summary["settings"]["command"] == ("covsev demo --cases 30 --raters 2 --seed 0 --bootstrap 50 "
+                                                  "--confidence 0.9")
+        page = (out / report / "report.html").read_text()
+        assert "90% bootstrap CI" in page and "95% CI" not in page and "95% bootstrap" not in page
+    assert "90% CI" in summary["sentences"]["model_vs_raters:extent"]  # the multi-rater report's sentence
+    assert main(["demo", "--out", str(out), "--confidence", "95"]) == 2
+    assert "--confidence 95.0: must be between 0 and 1" in capsys.readouterr().err
+
+
 def test_demo_images_folder_errors_exit_2(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--images", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err

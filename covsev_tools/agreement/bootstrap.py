@@ -257,14 +257,24 @@ def percentile_ci(replicates: np.ndarray, confidence: float = DEFAULT_CONFIDENCE
     return float(low), float(high), int(values.size)
 
 
+def bootstrap_method(unit: str = "case") -> str:
+    """How a bootstrap interval was made, in the words every table of covsev uses.
+
+    Examples
+    --------
+    >>> bootstrap_method(), bootstrap_method("patient")
+    ('bootstrap percentile', 'bootstrap percentile, patients resampled')
+    """
+    return "bootstrap percentile" + ("" if unit == "case" else f", {unit}s resampled")
+
+
 def with_bootstrap_ci(estimates: np.ndarray, confidence: float = DEFAULT_CONFIDENCE, unit: str = "case") -> dict:
     """Fields ``ci95`` (+ ``n_boot_valid`` when some resamples were undefined) from row 0 + replicates."""
     boot = estimates[1:]
     if boot.size == 0:
         return {}
     low, high, n_valid = percentile_ci(boot, confidence)
-    method = "bootstrap percentile" + ("" if unit == "case" else f", {unit}s resampled")
-    fields = {"ci95": None if low is None else [low, high], "ci_method": method}
+    fields = {"ci95": None if low is None else [low, high], "ci_method": bootstrap_method(unit)}
     if n_valid < boot.size:
         fields["n_boot_valid"] = n_valid
     return fields

@@ -20,7 +20,7 @@ import argparse
 import time
 from pathlib import Path
 
-from covsev_tools.defaults import DEFAULT_N_BOOT
+from covsev_tools.defaults import DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
 from covsev_tools.errors import CovsevError
 
 
@@ -42,6 +42,8 @@ def register(subparsers) -> None:
                              "labels/published/metadata.csv)")
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_N_BOOT, metavar="N",
                         help=f"bootstrap resamples (default {DEFAULT_N_BOOT})")
+    parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE, metavar="LEVEL",
+                        help=f"confidence level of every interval (default {DEFAULT_CONFIDENCE:g})")
     parser.add_argument("--seed", type=int, default=0, help="simulation and bootstrap seed (default 0)")
     parser.add_argument("--cases", type=int, metavar="N",
                         help="simulate a study of N images around the published labels "
@@ -58,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
                                  ("--raters", args.raters, 1)):
         if value is not None and value < least:
             raise CovsevError(f"{option} {value}: must be {least} or more")
+    if not 0 < args.confidence < 1:
+        raise CovsevError(f"--confidence {args.confidence}: must be between 0 and 1 (e.g. 0.95)")
     main, second = build_demo(args.out, n_cases=args.cases, n_raters=args.raters, seed=args.seed,
-                              n_boot=args.bootstrap, metadata=args.metadata, images=args.images,
+                              n_boot=args.bootstrap, confidence=args.confidence, metadata=args.metadata,
+                              images=args.images,
                               weights_dir=args.weights_dir)
     _print_summary(main.html, second.html, time.perf_counter() - start)
     return 0

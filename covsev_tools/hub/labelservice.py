@@ -73,7 +73,7 @@ def service_spec(study_dir, port: int, python: str) -> dict:
     '/srv/study'
     """
     return {"name": SERVICE_NAME, "user": LABEL_ACCOUNT, "url": f"http://127.0.0.1:{int(port)}",
-            # not `-m`: the package's __init__ imports this module first, which runpy warns about
+            # a `-c` line that imports main: the service needs none of the hub's other modules
             "command": [python, "-c", "import sys; from covsev_tools.hub.labelservice import main; main(sys.argv[1:])",
                         str(Path(study_dir))],
             "cwd": "/", "environment": {"PYTHONNOUSERSITE": "1", "HOME": "/"}}

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from covsev_tools import __version__
-from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Resampling, percentile_ci
+from covsev_tools.agreement.bootstrap import DEFAULT_CLUSTER, Resampling, bootstrap_method, percentile_ci
 from covsev_tools.linking.inputs import LinkInputError, double_scored
 from covsev_tools.linking.methods import METHODS, Fits, Grid, fit_links, grid_of
 
@@ -200,7 +200,7 @@ def _loo_error(method, cases, options) -> tuple[float, float]:
 def _point_table(points, values, n_cases: int, unit: str, confidence: float) -> pd.DataFrame:
     """The tidy link table from row 0 (the sample) and the bootstrap rows of the linked values."""
     boot = values[1:]
-    method = ("bootstrap percentile" + ("" if unit == "case" else ", patients resampled")) if len(boot) else None
+    method = bootstrap_method(unit) if len(boot) else None
     rows = []
     for j in range(len(points)):
         low, high, _ = percentile_ci(boot[:, j], confidence) if len(boot) else (None, None, 0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from covsev_tools.datasets import load_published_labels, published_labels_path, simulate_cohort
-from covsev_tools.defaults import DEFAULT_N_BOOT
+from covsev_tools.defaults import DEFAULT_CONFIDENCE, DEFAULT_N_BOOT
 from covsev_tools.errors import CovsevError
 from covsev_tools.files import write_csv_atomic
 from covsev_tools.report.build import Report, build_report
@@ -85,8 +85,8 @@ def _with_real_predictions(simulated, real):
 
 
 def build_demo(out_dir, *, n_cases: int | None = None, n_raters: int | None = None, seed: int = 0,
-               n_boot: int = DEFAULT_N_BOOT, metadata=None, images=None,
-               weights_dir=None) -> tuple[Report, Report]:
+               n_boot: int = DEFAULT_N_BOOT, confidence: float = DEFAULT_CONFIDENCE, metadata=None,
+               images=None, weights_dir=None) -> tuple[Report, Report]:
     """Simulate a study around the published labels and write both demo reports.
 
     Parameters
@@ -99,6 +99,8 @@ def build_demo(out_dir, *, n_cases: int | None = None, n_raters: int | None = No
         Seed of the simulation and of the bootstrap.
     n_boot : int
         Bootstrap resamples.
+    confidence : float
+        Confidence level of every interval of both reports.
     metadata : path, optional
         Metadata of the published images for the second report (default: the bundled file).
     images : path, optional
@@ -132,9 +134,9 @@ def build_demo(out_dir, *, n_cases: int | None = None, n_raters: int | None = No
     raters = len(sim.settings.raters)
     cohort_dir = sim.write(out / "simulated-cohort")
     main = build_report(cohort_dir / "ratings.csv", cohort_dir / "predictions.csv", out / "report",
-                        key=cohort_dir / "key.csv", n_boot=n_boot, seed=seed,
+                        key=cohort_dir / "key.csv", n_boot=n_boot, seed=seed, confidence=confidence,
                         title=f"covsev demo: simulated {raters}-rater cohort",
-                        command=_command(n_cases, n_raters, seed, n_boot),
+                        command=_command(n_cases, n_raters, seed, n_boot, confidence),
                         context=f"Demo data. Ratings: simulated, seed {seed}, {raters} raters with "
                                 f"their own bias and noise around the published mean scores of "
                                 f"Cohen et al. 2020 (known truth), {len(sim.key)} images; "
@@ -151,17 +153,18 @@ def build_demo(out_dir, *, n_cases: int | None = None, n_raters: int | None = No
     write_csv_atomic(own.drop(columns="case_id"), published_preds)
     second = build_report(labels_path, published_preds, out / "published-report",
                           metadata=metadata or _bundled_metadata(), n_boot=n_boot, seed=seed,
-                          title="covsev demo: model vs the published mean scores",
-                          command=_command(n_cases, n_raters, seed, n_boot),
+                          confidence=confidence, title="covsev demo: model vs the published mean scores",
+                          command=_command(n_cases, n_raters, seed, n_boot, confidence),
                           context=f"Reference: the published mean of 3 expert raters per image "
                                   f"(Cohen et al. 2020, CC BY-SA). Predictions: {source}.")
     return main, second
 
 
-def _command(n_cases, n_raters, seed, n_boot) -> str:
+def _command(n_cases, n_raters, seed, n_boot, confidence) -> str:
     size = "".join(f" --{flag} {value}" for flag, value in (("cases", n_cases), ("raters", n_raters))
                    if value is not None)
-    return f"covsev demo{size} --seed {seed} --bootstrap {n_boot}"
+    level = "" if confidence == DEFAULT_CONFIDENCE else f" --confidence {confidence:g}"
+    return f"covsev demo{size} --seed {seed} --bootstrap {n_boot}{level}"
 
 
 def _bundled_metadata() -> Path | None:

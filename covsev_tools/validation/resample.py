@@ -19,6 +19,7 @@ import pandas as pd
 
 from covsev_tools.agreement.bootstrap import (CHUNK_CELLS, DEFAULT_CONFIDENCE, Resampling, Weights,
                                               percentile_ci)
+from covsev_tools.agreement.bootstrap import bootstrap_method as agreement_bootstrap_method
 
 __all__ = ["bootstrap_interval", "bootstrap_method", "bootstrap_row", "loa_replicates",
            "mean_replicates", "paired_replicates", "patient_codes", "result_frame", "shared_resampling"]
@@ -113,14 +114,14 @@ def bootstrap_interval(replicates, confidence: float = DEFAULT_CONFIDENCE) -> tu
 
 
 def bootstrap_method(resampling) -> str:
-    """The ``method`` of a bootstrap row: the agreement package's words, with the unit resampled.
+    """The ``method`` of a bootstrap row: the agreement package's words (:func:`~covsev_tools.agreement.bootstrap.bootstrap_method`).
 
     Examples
     --------
     >>> bootstrap_method(shared_resampling(2, 0)), bootstrap_method(shared_resampling(2, 0, clusters=[0, 1]))
     ('bootstrap percentile', 'bootstrap percentile, patients resampled')
     """
-    return "bootstrap percentile" + ("" if resampling.unit == "case" else f", {resampling.unit}s resampled")
+    return agreement_bootstrap_method(resampling.unit)
 
 
 def bootstrap_row(replicates, resampling, *, n: int, confidence: float = DEFAULT_CONFIDENCE,
