@@ -294,12 +294,17 @@ def test_hub_configuration(study):
     assert c.StudySpawner.label_service_url == labels["url"] + "/services/covsev-labels/"
     assert set(c.JupyterHub.load_roles[0]["scopes"]) == {"list:users", "read:users:activity", "read:servers",
                                                          "delete:servers"}
-    # `hub prestart`: a token only (no process), allowed to list users and start their servers
+    # `hub prestart`: a token only (no process), allowed to start and stop the raters' servers
     assert set(prestart) == {"name", "api_token"} and len(prestart["api_token"]) == 64
+    from covsev_tools.hub.study import Study
+
+    loaded = Study.load(study.dir)  # other tests of this module add users too
+    raters = loaded.members("rater")
+    assert {study.name("r1"), study.name("r2")} <= set(raters) and study.name("c1") not in raters
     assert c.JupyterHub.load_roles[1] == {"name": "covsev-prestart", "services": ["covsev-prestart"],
-                                          "scopes": ["list:users", "read:servers", "servers"]}
+                                          "scopes": [f"servers!user={name}" for name in raters]}
     # every study user is known to the hub from its start, so prestart can start who never logged in
-    assert c.StudyAuthenticator.allowed_users == {study.name("r1"), study.name("r2"), study.name("c1")}
+    assert c.StudyAuthenticator.allowed_users == set(loaded.members()) and study.name("c1") in loaded.members()
 
 
 def test_assignments_and_status_never_show_scores(study):

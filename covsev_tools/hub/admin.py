@@ -20,7 +20,7 @@ from covsev_tools.files import write_text_atomic
 from covsev_tools.hub.accounts import (_session, ensure_group, ensure_label_account, ensure_unix_account,
                                        new_password, remove_unix_account, set_password)
 from covsev_tools.hub.hubconfig import HUB_CONFIG
-from covsev_tools.hub.isolation import end_account_processes
+from covsev_tools.hub.isolation import account_cgroup, end_account_processes, remove_cgroup
 from covsev_tools.hub.notebooks import write_coordinator_notebooks
 from covsev_tools.hub.permissions import apply_permissions, prepare_rater
 from covsev_tools.hub.preflight import check_study_account
@@ -280,6 +280,7 @@ def remove_user(study_dir, name: str) -> None:
         uid = 0
     if uid != 0:  # userdel refuses an account that still runs a process (a rater's detached one)
         end_account_processes(uid)
+        remove_cgroup(account_cgroup(uid))  # the spawner's stop cannot find the uid once the account is gone
     remove_unix_account(study, name)
     del study.users["users"][name]
     study.save()

@@ -14,7 +14,9 @@ stopped by the idle culler after the study's idle timeout, so prestart at most t
 the session (default: an hour).
 
 The hub's API is reached with the token of a JupyterHub service, ``covsev-prestart``, whose only
-permissions are to list users and start their servers; the token is in ``hub/`` (root only).
+permission is to start and stop the servers of the study's raters; the token is in ``hub/`` (root
+only), and is sent only to a root process listening on the hub's port (a rater's process could
+listen there while the hub is down) and never through an HTTP proxy of the environment.
 
 Examples
 --------
@@ -33,13 +35,13 @@ import urllib.request
 
 from covsev_tools.hub.study import Study, StudyError
 
-__all__ = ["PRESTART_SERVICE", "prestart_servers", "prestart_service"]
+__all__ = ["PRESTART_SERVICE", "listener_uid", "prestart_servers", "prestart_service", "revoke_old_tokens"]
 
 #: The JupyterHub service whose token ``covsev hub prestart`` uses.
 PRESTART_SERVICE = "covsev-prestart"
-#: The service's permissions: see who is there, start (and stop) servers; nothing else.
-PRESTART_SCOPES = ["list:users", "read:servers", "servers"]
 TOKEN_FILE = "prestart_token"
+#: Seconds between two looks at the servers being started.
+POLL_SECONDS = 1.0
 
 
 def _token(study: Study, create: bool) -> str:
@@ -56,22 +58,83 @@ def _token(study: Study, create: bool) -> str:
         raise StudyError(f"{path}: cannot read the prestart token ({exc.strerror}); covsev hub prestart needs "
                          "root and a hub started with covsev hub start") from None
     if len(token) != 64 or any(c not in "0123456789abcdef" for c in token):
-        raise StudyError(f"{path}: not a token written by covsev (delete it and restart the hub)")
+        raise StudyError(f"{path}: not a token written by covsev (delete it and restart the hub: "
+                         "covsev hub start then makes a new one and revokes the old)")
     return token
 
 
 def prestart_service(study: Study) -> tuple[dict, dict]:
     """The service and role entries of the hub's configuration (the token is made on first use).
 
+    The role may start and stop the servers of the study's raters as the hub starts, nothing else
+    (not coordinators' servers, not users' tokens or accounts).
+
     Examples
     --------
     >>> service, role = prestart_service(Study.load("/srv/study"))   # doctest: +SKIP
     >>> service["name"], role["scopes"]                               # doctest: +SKIP
-    ('covsev-prestart', ['list:users', 'read:servers', 'servers'])
+    ('covsev-prestart', ['servers!user=rad1', 'servers!user=rad2'])
     """
     service = {"name": PRESTART_SERVICE, "api_token": _token(study, create=True)}
-    role = {"name": PRESTART_SERVICE, "scopes": list(PRESTART_SCOPES), "services": [PRESTART_SERVICE]}
+    role = {"name": PRESTART_SERVICE, "scopes": [f"servers!user={name}" for name in study.members("rater")],
+            "services": [PRESTART_SERVICE]}
     return service, role
+
+
+def revoke_old_tokens(study: Study) -> int:
+    """Delete every token of the prestart service in the hub's database but the one in ``hub/``.
+
+    JupyterHub adds the configured token at each start and never removes an earlier one, so a
+    token file that was replaced would leave the old token valid. Run by ``hub start`` (root,
+    before JupyterHub opens the database). The number of tokens deleted.
+
+    Examples
+    --------
+    >>> revoke_old_tokens(Study.load("/srv/study"))        # doctest: +SKIP
+    0
+    """
+    from jupyterhub import orm
+
+    path = study.hub_dir / "jupyterhub.sqlite"
+    if not (study.hub_dir / TOKEN_FILE).exists() or not path.exists():
+        return 0
+    keep = _token(study, create=False)
+    session = orm.new_session_factory(f"sqlite:///{path}")()
+    try:
+        service = orm.Service.find(session, PRESTART_SERVICE)
+        if service is None:
+            return 0
+        old = [token for token in service.api_tokens if not token.match(keep)]
+        for token in old:
+            session.delete(token)
+        session.commit()
+        return len(old)
+    finally:
+        session.close()
+
+
+def listener_uid(port: int, tables=("/proc/net/tcp", "/proc/net/tcp6")) -> int | None:
+    """The uid of the socket listening on TCP ``port`` of this machine (any address), or None.
+
+    Examples
+    --------
+    >>> import socket
+    >>> with socket.socket() as sock:
+    ...     sock.bind(("127.0.0.1", 0)); sock.listen()
+    ...     listener_uid(sock.getsockname()[1]) == os.geteuid()
+    True
+    """
+    for table in tables:
+        try:
+            lines = open(table, encoding="ascii").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local address "0100007F:1F90", state 0A = LISTEN, then tx/rx, timers, retransmits, uid
+            if len(fields) > 7 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return int(fields[7])
+    return None
 
 
 def _hub_api(study: Study) -> str:
@@ -80,13 +143,24 @@ def _hub_api(study: Study) -> str:
     except (OSError, ValueError, TypeError, IndexError):
         raise StudyError(f"{study.hub_dir / 'ports.json'}: no hub port; start the hub first "
                          "(covsev hub start)") from None
+    # the port is no secret (every rater server is told the hub's API address): only a root
+    # process -- the hub -- gets the token, never a rater's process holding the port while the hub is down
+    owner = listener_uid(port)
+    if owner != 0:
+        raise StudyError(f"the hub does not listen on its port {port} (" +
+                         ("nothing listens there" if owner is None else f"a process of uid {owner} does") +
+                         "): is it running (covsev hub start)?")
     return f"http://127.0.0.1:{port}/hub/api"
+
+
+#: Straight to the hub on 127.0.0.1: never through an HTTP proxy set in the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _call(api: str, token: str, method: str, path: str) -> tuple[int, dict]:
     request = urllib.request.Request(api + path, method=method, headers={"Authorization": f"token {token}"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with _OPENER.open(request, timeout=30) as response:
             status, body = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read()
@@ -101,10 +175,19 @@ def _call(api: str, token: str, method: str, path: str) -> tuple[int, dict]:
 
 
 def _server_state(api: str, token: str, name: str) -> str | None:
-    """'ready', 'pending' or 'stopped' from the hub's model of the user; None if the user is unknown."""
-    status, user = _call(api, token, "GET", f"/users/{urllib.parse.quote(name)}")
+    """'ready', 'pending' or 'stopped' from the hub's model of the user; None if the user is unknown.
+
+    An answer that is not the user's model (a hub too busy to answer in time, a 5xx) is 'pending':
+    ask again at the next look.
+    """
+    try:
+        status, user = _call(api, token, "GET", f"/users/{urllib.parse.quote(name)}")
+    except StudyError:
+        return "pending"
     if status == 404:
         return None
+    if status != 200:
+        return "pending"
     server = (user.get("servers") or {}).get("")
     if not server:
         return "stopped"
@@ -153,8 +236,10 @@ def prestart_servers(study_dir, *, timeout: float = 600, progress: bool = True) 
             waiting.append(name)
         elif status == 400 and "already running" in str(body.get("message", "")):
             outcome[name] = "already running"
-        elif status == 404:
-            outcome[name] = "not known to the hub (log in once, or restart the hub after add-user)"
+        elif status in (403, 404):  # added after the hub started: its users and the service's role predate them
+            outcome[name] = "not known to the hub yet (added after it started: restart it, or they log in once)"
+        elif status >= 500:  # the spawner refused at once (e.g. the account cannot reach the installation)
+            outcome[name] = "failed to start (the hub's log says why)"
         else:
             outcome[name] = f"not started: {body.get('message') or f'HTTP {status}'}"
     deadline = time.monotonic() + timeout
@@ -170,7 +255,7 @@ def prestart_servers(study_dir, *, timeout: float = 600, progress: bool = True) 
                     waiting.remove(name)
                     bar.update(1)
             if waiting:
-                time.sleep(0.5)
+                time.sleep(POLL_SECONDS)
     for name in waiting:
         outcome[name] = f"not ready after {timeout:.0f} s"
     return outcome

@@ -110,8 +110,10 @@ def compile_bytecode(package: str = "covsev_tools") -> Path | None:
     imports at every start: about 0.05 s of CPU per kernel (``benchmarks/server_imports.py``), which
     twenty raters logging in together pay twenty times. pip writes the cache of the other packages
     when it installs them. Stale files are harmless: Python checks each one against its source's
-    time and size and ignores it if they differ. The package's folder, or None when the cache could
-    not be written (a read-only installation: then the processes only start a little slower).
+    time and size and ignores it if they differ. Only an installation this account owns is written
+    (root's ``__pycache__`` folders in a coordinator's checkout would be in their way). The
+    package's folder, or None when the cache could not be written in full (then the processes
+    only start a little slower).
 
     Examples
     --------
@@ -123,6 +125,8 @@ def compile_bytecode(package: str = "covsev_tools") -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     folder = Path(list(spec.submodule_search_locations)[0])
+    if folder.stat().st_uid != os.geteuid():
+        return None
     # the files take the process's umask; 0o022 so that every account can read them
     previous = os.umask(0o022)
     try:

@@ -22,6 +22,7 @@ from covsev_tools.hub.hubconfig import find_proxy
 from covsev_tools.hub.isolation import proc_hides_pids
 from covsev_tools.hub.permissions import apply_permissions, exposed_originals
 from covsev_tools.hub.preflight import check_study_account
+from covsev_tools.hub.prestart import revoke_old_tokens
 from covsev_tools.hub.runtime import compile_bytecode
 from covsev_tools.hub.admin import protect_cohort_sources
 from covsev_tools.hub.study import Study, StudyError
@@ -125,8 +126,10 @@ def start_hub(study_dir, ip: str = "127.0.0.1", port: int = 8000, ssl_cert=None,
     for path in protect_cohort_sources(study):
         print(f"note: {path} was readable by every account; closed (chmod o-rwx)", file=sys.stderr)
     if compile_bytecode() is None:
-        print("note: covsev's bytecode cache could not be written (read-only installation?): each rater's "
-              "server and kernel compiles covsev's modules when it starts", file=sys.stderr)
+        print("note: covsev's bytecode cache could not be written in full (an installation root does not own "
+              "or cannot write): raters' servers and kernels compile those modules at each start", file=sys.stderr)
+    if revoke_old_tokens(study):
+        print("note: an earlier token of the covsev-prestart service was revoked", file=sys.stderr)
     check_study_account(study)
     for folder in exposed_originals(study):
         print(f"warning: original images in {folder} are readable by every account on this machine "
