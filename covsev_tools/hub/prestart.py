@@ -33,6 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from covsev_tools.hub.accounts import _session  # the one opener of the hub's database (0600, quiet)
 from covsev_tools.hub.study import Study, StudyError
 
 __all__ = ["PRESTART_SERVICE", "listener_uid", "prestart_servers", "prestart_service", "revoke_old_tokens"]
@@ -95,11 +96,10 @@ def revoke_old_tokens(study: Study) -> int:
     """
     from jupyterhub import orm
 
-    path = study.hub_dir / "jupyterhub.sqlite"
-    if not (study.hub_dir / TOKEN_FILE).exists() or not path.exists():
+    if not (study.hub_dir / TOKEN_FILE).exists() or not (study.hub_dir / "jupyterhub.sqlite").exists():
         return 0
     keep = _token(study, create=False)
-    session = orm.new_session_factory(f"sqlite:///{path}")()
+    session = _session(study)
     try:
         service = orm.Service.find(session, PRESTART_SERVICE)
         if service is None:
